@@ -1,0 +1,296 @@
+//! The conformance suite every [`Store`] backend must pass.
+//!
+//! Each case takes a fresh, empty, migrated store. A backend's tests invoke
+//! [`conformance_tests!`](crate::conformance_tests) with an expression that
+//! builds one; the macro emits one `#[test]` per case so failures name the
+//! behaviour that broke.
+
+use crate::{
+    AuditRecord, PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError, StoreExt, TenantId, TenantRecord,
+};
+
+/// Emits one test per conformance case; `$make` builds a fresh store and
+/// must evaluate to something that derefs to a [`Store`].
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@cases $make;
+            tenants_round_trip, duplicate_tenant_domain_conflicts, principals_are_scoped_by_tenant,
+            duplicate_principal_conflicts, principal_update_persists, memberships_and_cascades,
+            sessions_round_trip, audit_chain_appends_in_order, failed_transaction_changes_nothing,
+            deleting_a_tenant_removes_all_its_data);
+    };
+    (@cases $make:expr; $($case:ident),*) => {
+        $(
+            #[test]
+            fn $case() {
+                let store = $make;
+                $crate::conformance::$case(&*store);
+            }
+        )*
+    };
+}
+
+fn tenant(domain: &str) -> TenantRecord {
+    TenantRecord { id: TenantId::new(format!("id-{domain}")), domain: domain.into(), policy: "{}".into(), created_at: 1 }
+}
+
+fn principal(t: &TenantId, kind: PrincipalKind, name: &str) -> PrincipalRecord {
+    PrincipalRecord {
+        id: format!("{}-{}-{name}", t.as_str(), kind.as_str()),
+        tenant_id: t.clone(),
+        kind,
+        name: name.into(),
+        display_name: None,
+        email: None,
+        hostnames: vec![],
+        ips: vec![],
+        enabled: true,
+        builtin: false,
+        password_hash: None,
+        credential_epoch: 1,
+        failed_logins: 0,
+        failure_window_start: None,
+        locked_until: None,
+        created_at: 10,
+        updated_at: 10,
+    }
+}
+
+fn audit(scope: &TenantId, seq: i64) -> AuditRecord {
+    AuditRecord {
+        scope: scope.clone(),
+        seq,
+        at: 100 + seq,
+        actor: "operator".into(),
+        action: "test".into(),
+        target: format!("t{seq}"),
+        outcome: "success".into(),
+        detail: String::new(),
+        prev_hash: format!("h{}", seq - 1),
+        hash: format!("h{seq}"),
+    }
+}
+
+fn w<T>(s: &dyn Store, f: impl FnMut(&mut dyn crate::Tx) -> Result<T, StoreError>) -> T {
+    s.write(f).expect("write transaction")
+}
+
+/// Tenants can be created, found by id and domain, listed and deleted.
+pub fn tenants_round_trip(s: &dyn Store) {
+    let a = tenant("a.example");
+    let b = tenant("b.example");
+    w(s, |tx| {
+        tx.insert_tenant(&b)?;
+        tx.insert_tenant(&a)
+    });
+    let (by_domain, by_id, list) = w(s, |tx| {
+        Ok((tx.tenant_by_domain("a.example")?, tx.tenant(&b.id)?, tx.list_tenants()?))
+    });
+    assert_eq!(by_domain, Some(a.clone()));
+    assert_eq!(by_id, Some(b.clone()));
+    assert_eq!(list, vec![a.clone(), b.clone()], "listed in domain order");
+    assert!(w(s, |tx| tx.delete_tenant(&a.id)));
+    assert!(!w(s, |tx| tx.delete_tenant(&a.id)), "second delete finds nothing");
+    assert_eq!(w(s, |tx| tx.tenant_by_domain("a.example")), None);
+}
+
+/// Two tenants cannot share a domain.
+pub fn duplicate_tenant_domain_conflicts(s: &dyn Store) {
+    w(s, |tx| tx.insert_tenant(&tenant("a.example")));
+    let mut dup = tenant("a.example");
+    dup.id = TenantId::new("other");
+    let err = s.write(|tx| tx.insert_tenant(&dup)).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+}
+
+/// A principal is reachable only through its own tenant.
+pub fn principals_are_scoped_by_tenant(s: &dyn Store) {
+    let (a, b) = (TenantId::new("ta"), TenantId::new("tb"));
+    let alice_a = principal(&a, PrincipalKind::User, "alice");
+    let alice_b = principal(&b, PrincipalKind::User, "alice");
+    w(s, |tx| {
+        tx.insert_principal(&alice_a)?;
+        tx.insert_principal(&alice_b)
+    });
+    let got = w(s, |tx| {
+        Ok((
+            tx.principal(&a, PrincipalKind::User, "alice")?,
+            tx.principal_by_id(&b, &alice_a.id)?,
+            tx.list_principals(&a, None)?,
+            tx.list_principals(&a, Some(PrincipalKind::Group))?,
+            tx.principal(&a, PrincipalKind::Group, "alice")?,
+        ))
+    });
+    assert_eq!(got.0, Some(alice_a.clone()));
+    assert_eq!(got.1, None, "id of tenant A not visible through tenant B");
+    assert_eq!(got.2, vec![alice_a.clone()]);
+    assert!(got.3.is_empty());
+    assert_eq!(got.4, None, "kind is part of the key");
+    assert!(!w(s, |tx| tx.delete_principal(&b, &alice_a.id)), "tenant B cannot delete A's principal");
+    assert!(w(s, |tx| tx.principal_by_id(&a, &alice_a.id)).is_some());
+}
+
+/// (tenant, kind, name) is unique.
+pub fn duplicate_principal_conflicts(s: &dyn Store) {
+    let t = TenantId::new("t");
+    w(s, |tx| tx.insert_principal(&principal(&t, PrincipalKind::User, "bob")));
+    let mut dup = principal(&t, PrincipalKind::User, "bob");
+    dup.id = "another-id".into();
+    let err = s.write(|tx| tx.insert_principal(&dup)).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+}
+
+/// Every mutable field of a principal survives an update.
+pub fn principal_update_persists(s: &dyn Store) {
+    let t = TenantId::new("t");
+    let mut p = principal(&t, PrincipalKind::Machine, "node1.t.example");
+    w(s, |tx| tx.insert_principal(&p));
+    p.display_name = Some("Node One".into());
+    p.email = Some("ops@t.example".into());
+    p.hostnames = vec!["node1.t.example".into(), "n1.t.example".into()];
+    p.ips = vec!["10.0.0.1".into(), "::1".into()];
+    p.enabled = false;
+    p.password_hash = Some("$argon2id$x".into());
+    p.credential_epoch = 7;
+    p.failed_logins = 3;
+    p.failure_window_start = Some(50);
+    p.locked_until = Some(99);
+    p.updated_at = 20;
+    w(s, |tx| tx.update_principal(&p));
+    assert_eq!(w(s, |tx| tx.principal_by_id(&t, &p.id)), Some(p));
+}
+
+/// Memberships are edges; deleting a principal removes its edges and sessions.
+pub fn memberships_and_cascades(s: &dyn Store) {
+    let t = TenantId::new("t");
+    let g = principal(&t, PrincipalKind::Group, "admins");
+    let u = principal(&t, PrincipalKind::User, "carol");
+    w(s, |tx| {
+        tx.insert_principal(&g)?;
+        tx.insert_principal(&u)?;
+        tx.add_member(&t, &g.id, &u.id)?;
+        tx.insert_session(&SessionRecord {
+            token_hash: vec![1, 2, 3],
+            tenant_id: t.clone(),
+            principal_id: u.id.clone(),
+            credential_epoch: 1,
+            created_at: 1,
+            expires_at: 1000,
+        })
+    });
+    let err = s.write(|tx| tx.add_member(&t, &g.id, &u.id)).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "duplicate membership: {err:?}");
+    assert_eq!(w(s, |tx| tx.memberships(&t)).len(), 1);
+    assert!(w(s, |tx| tx.memberships(&TenantId::new("other"))).is_empty());
+    assert!(w(s, |tx| tx.delete_principal(&t, &u.id)));
+    assert!(w(s, |tx| tx.memberships(&t)).is_empty());
+    assert_eq!(w(s, |tx| tx.session(&[1, 2, 3])), None);
+    w(s, |tx| tx.add_member(&t, &g.id, "x"));
+    assert!(w(s, |tx| tx.remove_member(&t, &g.id, "x")));
+    assert!(!w(s, |tx| tx.remove_member(&t, &g.id, "x")));
+}
+
+/// Sessions are found by token hash and purged after expiry.
+pub fn sessions_round_trip(s: &dyn Store) {
+    let t = TenantId::system();
+    let mk = |h: u8, exp: i64| SessionRecord {
+        token_hash: vec![h; 32],
+        tenant_id: t.clone(),
+        principal_id: "op".into(),
+        credential_epoch: 2,
+        created_at: 1,
+        expires_at: exp,
+    };
+    w(s, |tx| {
+        tx.insert_session(&mk(1, 100))?;
+        tx.insert_session(&mk(2, 300))?;
+        tx.insert_session(&mk(3, 300))
+    });
+    assert_eq!(w(s, |tx| tx.session(&[1; 32])), Some(mk(1, 100)));
+    assert_eq!(w(s, |tx| tx.purge_sessions(200)), 1);
+    assert_eq!(w(s, |tx| tx.session(&[1; 32])), None);
+    assert!(w(s, |tx| tx.delete_session(&[2; 32])));
+    assert_eq!(w(s, |tx| tx.delete_sessions_of(&t, "op")), 1);
+    assert_eq!(w(s, |tx| tx.session(&[3; 32])), None);
+}
+
+/// Audit records append per scope; the head follows; sequence numbers are unique.
+pub fn audit_chain_appends_in_order(s: &dyn Store) {
+    let sys = TenantId::system();
+    let t = TenantId::new("t");
+    assert_eq!(w(s, |tx| tx.audit_head(&sys)), None);
+    w(s, |tx| {
+        for seq in 1..=3 {
+            tx.insert_audit(&audit(&sys, seq))?;
+        }
+        tx.insert_audit(&audit(&t, 1))
+    });
+    let head = w(s, |tx| tx.audit_head(&sys)).expect("head");
+    assert_eq!((head.seq, head.hash.as_str()), (3, "h3"));
+    let all = w(s, |tx| tx.list_audit(&sys, 0, 100));
+    assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(all[1], audit(&sys, 2));
+    assert_eq!(w(s, |tx| tx.list_audit(&sys, 1, 1)).len(), 1);
+    assert_eq!(w(s, |tx| tx.list_audit(&t, 0, 100)).len(), 1);
+    let err = s.write(|tx| tx.insert_audit(&audit(&sys, 2))).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+}
+
+/// An error inside a transaction rolls back everything it wrote.
+pub fn failed_transaction_changes_nothing(s: &dyn Store) {
+    #[derive(Debug)]
+    struct Boom;
+    impl From<StoreError> for Boom {
+        fn from(_: StoreError) -> Self {
+            Boom
+        }
+    }
+    let r: Result<(), Boom> = s.write(|tx| {
+        tx.insert_tenant(&tenant("gone.example"))?;
+        tx.insert_audit(&audit(&TenantId::system(), 1))?;
+        Err(Boom)
+    });
+    assert!(r.is_err());
+    assert_eq!(w(s, |tx| tx.tenant_by_domain("gone.example")), None);
+    assert_eq!(w(s, |tx| tx.audit_head(&TenantId::system())), None);
+}
+
+/// Deleting a tenant removes its principals, memberships, sessions and audit
+/// chain, and nothing of other tenants.
+pub fn deleting_a_tenant_removes_all_its_data(s: &dyn Store) {
+    let a = tenant("a.example");
+    let b = tenant("b.example");
+    for t in [&a, &b] {
+        let g = principal(&t.id, PrincipalKind::Group, "g");
+        let u = principal(&t.id, PrincipalKind::User, "u");
+        w(s, |tx| {
+            tx.insert_tenant(t)?;
+            tx.insert_principal(&g)?;
+            tx.insert_principal(&u)?;
+            tx.add_member(&t.id, &g.id, &u.id)?;
+            tx.insert_session(&SessionRecord {
+                token_hash: t.domain.as_bytes().to_vec(),
+                tenant_id: t.id.clone(),
+                principal_id: u.id.clone(),
+                credential_epoch: 1,
+                created_at: 1,
+                expires_at: 9,
+            })?;
+            tx.insert_audit(&audit(&t.id, 1))
+        });
+    }
+    assert!(w(s, |tx| tx.delete_tenant(&a.id)));
+    let left = w(s, |tx| {
+        Ok((
+            tx.list_principals(&a.id, None)?,
+            tx.memberships(&a.id)?,
+            tx.session(a.domain.as_bytes())?,
+            tx.list_audit(&a.id, 0, 10)?,
+            tx.audit_head(&a.id)?,
+        ))
+    });
+    assert!(left.0.is_empty() && left.1.is_empty() && left.2.is_none() && left.3.is_empty() && left.4.is_none());
+    let b_left = w(s, |tx| Ok((tx.list_principals(&b.id, None)?.len(), tx.list_audit(&b.id, 0, 10)?.len())));
+    assert_eq!(b_left, (2, 1), "tenant B untouched");
+}

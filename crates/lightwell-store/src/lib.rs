@@ -1,0 +1,176 @@
+//! Persistence for Lightwell.
+//!
+//! The service layer talks to a [`Store`] only through transactions: it hands
+//! the store a closure that reads and writes through a [`Tx`], and the store
+//! commits the closure's effects atomically or not at all. That is how every
+//! mutating operation and its audit record land in the same transaction, on
+//! every backend.
+//!
+//! Every method of [`Tx`] that touches tenant data takes the tenant id: there
+//! is no query that can reach across tenants by accident.
+#![forbid(unsafe_code)]
+
+pub mod conformance;
+mod records;
+pub mod sqlite;
+
+pub use records::*;
+
+/// Errors from a store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A uniqueness constraint refused the write (for example a duplicate name).
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The database cannot be reached or is not answering.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The database holds data this version cannot read.
+    #[error("corrupt or unreadable data: {0}")]
+    Corrupt(String),
+    /// Anything else the backend reported.
+    #[error("database error: {0}")]
+    Backend(String),
+    /// The transaction closure failed; the transaction was rolled back.
+    #[error("transaction aborted")]
+    Aborted,
+}
+
+/// Whether a transaction only reads or may also write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxMode {
+    /// Reads only; backends may run these concurrently.
+    Read,
+    /// Reads and writes, serialized with other writers.
+    Write,
+}
+
+/// A persistent store. Object safe so the server can hold `Arc<dyn Store>`.
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Runs `f` inside one transaction. If `f` returns an error the transaction
+    /// is rolled back; otherwise it is committed durably before this returns.
+    fn transact_dyn(
+        &self,
+        mode: TxMode,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+
+    /// Checks the database answers (for `/readyz`).
+    fn ping(&self) -> Result<(), StoreError>;
+
+    /// Short name of the backend (`sqlite`, `postgres`).
+    fn backend(&self) -> &'static str;
+}
+
+/// Typed transactions over any [`Store`].
+pub trait StoreExt: Store {
+    /// Runs `f` in a transaction and returns its value; any error from `f`
+    /// rolls the transaction back and is returned unchanged.
+    fn transact<T, E>(&self, mode: TxMode, mut f: impl FnMut(&mut dyn Tx) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut output: Option<Result<T, E>> = None;
+        let result = self.transact_dyn(mode, &mut |tx| match f(tx) {
+            Ok(v) => {
+                output = Some(Ok(v));
+                Ok(())
+            }
+            Err(e) => {
+                output = Some(Err(e));
+                Err(StoreError::Aborted)
+            }
+        });
+        match (result, output) {
+            (Ok(()), Some(out)) => out,
+            (Err(StoreError::Aborted), Some(Err(e))) => Err(e),
+            // The commit itself failed after `f` succeeded: nothing was applied.
+            (Err(e), _) => Err(E::from(e)),
+            (Ok(()), None) => Err(E::from(StoreError::Backend("transaction produced no result".into()))),
+        }
+    }
+
+    /// A read-only transaction.
+    fn read<T, E>(&self, f: impl FnMut(&mut dyn Tx) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        self.transact(TxMode::Read, f)
+    }
+
+    /// A read-write transaction.
+    fn write<T, E>(&self, f: impl FnMut(&mut dyn Tx) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        self.transact(TxMode::Write, f)
+    }
+}
+
+impl<S: Store + ?Sized> StoreExt for S {}
+
+/// The operations available inside a transaction.
+///
+/// Tenant data is always addressed with its [`TenantId`]; the system scope
+/// (the operator and the system audit chain) uses [`TenantId::system`].
+pub trait Tx {
+    // --- tenants ---
+    /// Inserts a tenant; `Conflict` if the domain exists.
+    fn insert_tenant(&mut self, tenant: &TenantRecord) -> Result<(), StoreError>;
+    /// Finds a tenant by its domain.
+    fn tenant_by_domain(&mut self, domain: &str) -> Result<Option<TenantRecord>, StoreError>;
+    /// Finds a tenant by id.
+    fn tenant(&mut self, id: &TenantId) -> Result<Option<TenantRecord>, StoreError>;
+    /// All tenants, ordered by domain.
+    fn list_tenants(&mut self) -> Result<Vec<TenantRecord>, StoreError>;
+    /// Deletes a tenant and every row that belongs to it.
+    fn delete_tenant(&mut self, id: &TenantId) -> Result<bool, StoreError>;
+
+    // --- principals ---
+    /// Inserts a principal; `Conflict` if (tenant, kind, name) exists.
+    fn insert_principal(&mut self, p: &PrincipalRecord) -> Result<(), StoreError>;
+    /// Finds a principal by kind and name.
+    fn principal(&mut self, tenant: &TenantId, kind: PrincipalKind, name: &str)
+    -> Result<Option<PrincipalRecord>, StoreError>;
+    /// Finds a principal by id.
+    fn principal_by_id(&mut self, tenant: &TenantId, id: &str) -> Result<Option<PrincipalRecord>, StoreError>;
+    /// Principals of a tenant, optionally of one kind, ordered by kind and name.
+    fn list_principals(
+        &mut self,
+        tenant: &TenantId,
+        kind: Option<PrincipalKind>,
+    ) -> Result<Vec<PrincipalRecord>, StoreError>;
+    /// Replaces the mutable fields of a principal (matched by tenant and id).
+    fn update_principal(&mut self, p: &PrincipalRecord) -> Result<(), StoreError>;
+    /// Deletes a principal, its memberships (both ways) and its sessions.
+    fn delete_principal(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
+
+    // --- group membership ---
+    /// Adds `member` to `group`; `Conflict` if already a member.
+    fn add_member(&mut self, tenant: &TenantId, group_id: &str, member_id: &str) -> Result<(), StoreError>;
+    /// Removes `member` from `group`; false if it was not a member.
+    fn remove_member(&mut self, tenant: &TenantId, group_id: &str, member_id: &str) -> Result<bool, StoreError>;
+    /// Every (group id, member id) edge of a tenant.
+    fn memberships(&mut self, tenant: &TenantId) -> Result<Vec<Membership>, StoreError>;
+
+    // --- sessions (bearer tokens) ---
+    /// Stores a session (only the token's hash).
+    fn insert_session(&mut self, s: &SessionRecord) -> Result<(), StoreError>;
+    /// Finds a session by the hash of its token.
+    fn session(&mut self, token_hash: &[u8]) -> Result<Option<SessionRecord>, StoreError>;
+    /// Deletes one session.
+    fn delete_session(&mut self, token_hash: &[u8]) -> Result<bool, StoreError>;
+    /// Deletes every session of a principal; returns how many.
+    fn delete_sessions_of(&mut self, tenant: &TenantId, principal_id: &str) -> Result<u64, StoreError>;
+    /// Deletes sessions that expired before `now`.
+    fn purge_sessions(&mut self, now: i64) -> Result<u64, StoreError>;
+
+    // --- audit ---
+    /// The last record of an audit chain (`None` for an empty chain).
+    fn audit_head(&mut self, scope: &TenantId) -> Result<Option<AuditHead>, StoreError>;
+    /// Appends a record; `Conflict` if its sequence number is taken.
+    fn insert_audit(&mut self, rec: &AuditRecord) -> Result<(), StoreError>;
+    /// Records of a chain with `seq > after`, in order, at most `limit`.
+    fn list_audit(&mut self, scope: &TenantId, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
+}

@@ -1,0 +1,473 @@
+//! The embedded SQLite backend: one file in the data dir, WAL journal,
+//! `synchronous=FULL` so a committed transaction survives power loss.
+//!
+//! One writer connection serializes writes (SQLite allows one writer at a
+//! time anyway); a few reader connections serve read transactions
+//! concurrently under WAL.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
+
+use crate::{
+    AuditHead, AuditRecord, Membership, PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError, TenantId,
+    TenantRecord, Tx, TxMode,
+};
+
+/// Migrations, applied in order; the version is the position (from 1).
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_foundation.sql")];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+const READERS: usize = 4;
+
+/// SQLite implementation of [`Store`].
+#[derive(Debug)]
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _) => match f.code {
+                ErrorCode::ConstraintViolation => StoreError::Conflict(e.to_string()),
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::CannotOpen => {
+                    StoreError::Unavailable(e.to_string())
+                }
+                ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => StoreError::Corrupt(e.to_string()),
+                _ => StoreError::Backend(e.to_string()),
+            },
+            _ => StoreError::Backend(e.to_string()),
+        }
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut writer = open_connection(path)?;
+        migrate(&mut writer)?;
+        let readers = (0..READERS).map(|_| open_connection(path).map(Mutex::new)).collect::<Result<_, _>>()?;
+        Ok(Self { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
+    }
+
+    /// The schema version recorded in the database.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        let conn = lock(&self.writer);
+        Ok(conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?)
+    }
+}
+
+fn lock(m: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
+    // A panic inside a transaction closure rolls the transaction back when it
+    // unwinds (rusqlite's Transaction drop), so the connection stays usable.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )?;
+    let current: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "database schema version {current} is newer than this build's {SCHEMA_VERSION}"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = i as i64 + 1;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, strftime('%s','now'))",
+            params![version],
+        )?;
+        tx.commit()?;
+        tracing::info!(version, "applied sqlite migration");
+    }
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn transact_dyn(
+        &self,
+        mode: TxMode,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut guard = match mode {
+            TxMode::Write => lock(&self.writer),
+            TxMode::Read => {
+                let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+                let idle = (0..READERS).find_map(|i| self.readers[(start + i) % READERS].try_lock().ok());
+                idle.unwrap_or_else(|| lock(&self.readers[start % READERS]))
+            }
+        };
+        let behavior = match mode {
+            TxMode::Write => TransactionBehavior::Immediate,
+            TxMode::Read => TransactionBehavior::Deferred,
+        };
+        let tx = guard.transaction_with_behavior(behavior)?;
+        let mut sql_tx = SqliteTx { tx: &tx };
+        f(&mut sql_tx)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        conn.query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+}
+
+struct SqliteTx<'a> {
+    tx: &'a rusqlite::Transaction<'a>,
+}
+
+const PRINCIPAL_COLUMNS: &str = "id, tenant_id, kind, name, display_name, email, hostnames, ips, enabled, builtin, \
+     password_hash, credential_epoch, failed_logins, failure_window_start, locked_until, created_at, updated_at";
+
+fn json_list(s: String) -> rusqlite::Result<Vec<String>> {
+    serde_json::from_str(&s)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn to_json(v: &[String]) -> String {
+    // Serializing a list of strings cannot fail.
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+fn principal_from_row(r: &Row<'_>) -> rusqlite::Result<PrincipalRecord> {
+    let kind: String = r.get(2)?;
+    Ok(PrincipalRecord {
+        id: r.get(0)?,
+        tenant_id: TenantId::new(r.get::<_, String>(1)?),
+        kind: PrincipalKind::parse(&kind).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, "unknown principal kind".into())
+        })?,
+        name: r.get(3)?,
+        display_name: r.get(4)?,
+        email: r.get(5)?,
+        hostnames: json_list(r.get(6)?)?,
+        ips: json_list(r.get(7)?)?,
+        enabled: r.get(8)?,
+        builtin: r.get(9)?,
+        password_hash: r.get(10)?,
+        credential_epoch: r.get(11)?,
+        failed_logins: r.get(12)?,
+        failure_window_start: r.get(13)?,
+        locked_until: r.get(14)?,
+        created_at: r.get(15)?,
+        updated_at: r.get(16)?,
+    })
+}
+
+fn tenant_from_row(r: &Row<'_>) -> rusqlite::Result<TenantRecord> {
+    Ok(TenantRecord {
+        id: TenantId::new(r.get::<_, String>(0)?),
+        domain: r.get(1)?,
+        policy: r.get(2)?,
+        created_at: r.get(3)?,
+    })
+}
+
+fn session_from_row(r: &Row<'_>) -> rusqlite::Result<SessionRecord> {
+    Ok(SessionRecord {
+        token_hash: r.get(0)?,
+        tenant_id: TenantId::new(r.get::<_, String>(1)?),
+        principal_id: r.get(2)?,
+        credential_epoch: r.get(3)?,
+        created_at: r.get(4)?,
+        expires_at: r.get(5)?,
+    })
+}
+
+fn audit_from_row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
+    Ok(AuditRecord {
+        scope: TenantId::new(r.get::<_, String>(0)?),
+        seq: r.get(1)?,
+        at: r.get(2)?,
+        actor: r.get(3)?,
+        action: r.get(4)?,
+        target: r.get(5)?,
+        outcome: r.get(6)?,
+        detail: r.get(7)?,
+        prev_hash: r.get(8)?,
+        hash: r.get(9)?,
+    })
+}
+
+impl Tx for SqliteTx<'_> {
+    fn insert_tenant(&mut self, t: &TenantRecord) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO tenants (id, domain, policy, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![t.id.as_str(), t.domain, t.policy, t.created_at],
+        )?;
+        Ok(())
+    }
+
+    fn tenant_by_domain(&mut self, domain: &str) -> Result<Option<TenantRecord>, StoreError> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT id, domain, policy, created_at FROM tenants WHERE domain = ?1",
+                params![domain],
+                tenant_from_row,
+            )
+            .optional()?)
+    }
+
+    fn tenant(&mut self, id: &TenantId) -> Result<Option<TenantRecord>, StoreError> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT id, domain, policy, created_at FROM tenants WHERE id = ?1",
+                params![id.as_str()],
+                tenant_from_row,
+            )
+            .optional()?)
+    }
+
+    fn list_tenants(&mut self) -> Result<Vec<TenantRecord>, StoreError> {
+        let mut stmt = self.tx.prepare_cached("SELECT id, domain, policy, created_at FROM tenants ORDER BY domain")?;
+        let rows = stmt.query_map([], tenant_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn delete_tenant(&mut self, id: &TenantId) -> Result<bool, StoreError> {
+        if id.is_system() {
+            return Ok(false);
+        }
+        let id = id.as_str();
+        for sql in [
+            "DELETE FROM memberships WHERE tenant_id = ?1",
+            "DELETE FROM sessions WHERE tenant_id = ?1",
+            "DELETE FROM principals WHERE tenant_id = ?1",
+            "DELETE FROM audit WHERE scope = ?1",
+            "DELETE FROM audit_heads WHERE scope = ?1",
+        ] {
+            self.tx.execute(sql, params![id])?;
+        }
+        Ok(self.tx.execute("DELETE FROM tenants WHERE id = ?1", params![id])? > 0)
+    }
+
+    fn insert_principal(&mut self, p: &PrincipalRecord) -> Result<(), StoreError> {
+        self.tx.execute(
+            &format!(
+                "INSERT INTO principals ({PRINCIPAL_COLUMNS}) VALUES \
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+            ),
+            params![
+                p.id,
+                p.tenant_id.as_str(),
+                p.kind.as_str(),
+                p.name,
+                p.display_name,
+                p.email,
+                to_json(&p.hostnames),
+                to_json(&p.ips),
+                p.enabled,
+                p.builtin,
+                p.password_hash,
+                p.credential_epoch,
+                p.failed_logins,
+                p.failure_window_start,
+                p.locked_until,
+                p.created_at,
+                p.updated_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn principal(
+        &mut self,
+        tenant: &TenantId,
+        kind: PrincipalKind,
+        name: &str,
+    ) -> Result<Option<PrincipalRecord>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE tenant_id = ?1 AND kind = ?2 AND name = ?3"
+        ))?;
+        Ok(stmt.query_row(params![tenant.as_str(), kind.as_str(), name], principal_from_row).optional()?)
+    }
+
+    fn principal_by_id(&mut self, tenant: &TenantId, id: &str) -> Result<Option<PrincipalRecord>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(&format!("SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE tenant_id = ?1 AND id = ?2"))?;
+        Ok(stmt.query_row(params![tenant.as_str(), id], principal_from_row).optional()?)
+    }
+
+    fn list_principals(
+        &mut self,
+        tenant: &TenantId,
+        kind: Option<PrincipalKind>,
+    ) -> Result<Vec<PrincipalRecord>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE tenant_id = ?1 AND (?2 IS NULL OR kind = ?2) \
+             ORDER BY kind, name"
+        ))?;
+        let rows = stmt.query_map(params![tenant.as_str(), kind.map(PrincipalKind::as_str)], principal_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn update_principal(&mut self, p: &PrincipalRecord) -> Result<(), StoreError> {
+        let n = self.tx.execute(
+            "UPDATE principals SET display_name = ?3, email = ?4, hostnames = ?5, ips = ?6, enabled = ?7, \
+             password_hash = ?8, credential_epoch = ?9, failed_logins = ?10, failure_window_start = ?11, \
+             locked_until = ?12, updated_at = ?13 WHERE tenant_id = ?1 AND id = ?2",
+            params![
+                p.tenant_id.as_str(),
+                p.id,
+                p.display_name,
+                p.email,
+                to_json(&p.hostnames),
+                to_json(&p.ips),
+                p.enabled,
+                p.password_hash,
+                p.credential_epoch,
+                p.failed_logins,
+                p.failure_window_start,
+                p.locked_until,
+                p.updated_at
+            ],
+        )?;
+        if n == 0 {
+            return Err(StoreError::Backend(format!("principal {} not found for update", p.id)));
+        }
+        Ok(())
+    }
+
+    fn delete_principal(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        let t = tenant.as_str();
+        self.tx.execute(
+            "DELETE FROM memberships WHERE tenant_id = ?1 AND (group_id = ?2 OR member_id = ?2)",
+            params![t, id],
+        )?;
+        self.tx.execute("DELETE FROM sessions WHERE tenant_id = ?1 AND principal_id = ?2", params![t, id])?;
+        Ok(self.tx.execute("DELETE FROM principals WHERE tenant_id = ?1 AND id = ?2", params![t, id])? > 0)
+    }
+
+    fn add_member(&mut self, tenant: &TenantId, group_id: &str, member_id: &str) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO memberships (tenant_id, group_id, member_id) VALUES (?1, ?2, ?3)",
+            params![tenant.as_str(), group_id, member_id],
+        )?;
+        Ok(())
+    }
+
+    fn remove_member(&mut self, tenant: &TenantId, group_id: &str, member_id: &str) -> Result<bool, StoreError> {
+        Ok(self.tx.execute(
+            "DELETE FROM memberships WHERE tenant_id = ?1 AND group_id = ?2 AND member_id = ?3",
+            params![tenant.as_str(), group_id, member_id],
+        )? > 0)
+    }
+
+    fn memberships(&mut self, tenant: &TenantId) -> Result<Vec<Membership>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT group_id, member_id FROM memberships WHERE tenant_id = ?1 ORDER BY group_id, member_id",
+        )?;
+        let rows =
+            stmt.query_map(params![tenant.as_str()], |r| Ok(Membership { group_id: r.get(0)?, member_id: r.get(1)? }))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn insert_session(&mut self, s: &SessionRecord) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO sessions (token_hash, tenant_id, principal_id, credential_epoch, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![s.token_hash, s.tenant_id.as_str(), s.principal_id, s.credential_epoch, s.created_at, s.expires_at],
+        )?;
+        Ok(())
+    }
+
+    fn session(&mut self, token_hash: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT token_hash, tenant_id, principal_id, credential_epoch, created_at, expires_at \
+             FROM sessions WHERE token_hash = ?1",
+        )?;
+        Ok(stmt.query_row(params![token_hash], session_from_row).optional()?)
+    }
+
+    fn delete_session(&mut self, token_hash: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.tx.execute("DELETE FROM sessions WHERE token_hash = ?1", params![token_hash])? > 0)
+    }
+
+    fn delete_sessions_of(&mut self, tenant: &TenantId, principal_id: &str) -> Result<u64, StoreError> {
+        Ok(self.tx.execute(
+            "DELETE FROM sessions WHERE tenant_id = ?1 AND principal_id = ?2",
+            params![tenant.as_str(), principal_id],
+        )? as u64)
+    }
+
+    fn purge_sessions(&mut self, now: i64) -> Result<u64, StoreError> {
+        Ok(self.tx.execute("DELETE FROM sessions WHERE expires_at < ?1", params![now])? as u64)
+    }
+
+    fn audit_head(&mut self, scope: &TenantId) -> Result<Option<AuditHead>, StoreError> {
+        Ok(self
+            .tx
+            .query_row("SELECT seq, hash FROM audit_heads WHERE scope = ?1", params![scope.as_str()], |r| {
+                Ok(AuditHead { seq: r.get(0)?, hash: r.get(1)? })
+            })
+            .optional()?)
+    }
+
+    fn insert_audit(&mut self, a: &AuditRecord) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO audit (scope, seq, at, actor, action, target, outcome, detail, prev_hash, hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                a.scope.as_str(),
+                a.seq,
+                a.at,
+                a.actor,
+                a.action,
+                a.target,
+                a.outcome,
+                a.detail,
+                a.prev_hash,
+                a.hash
+            ],
+        )?;
+        self.tx.execute(
+            "INSERT INTO audit_heads (scope, seq, hash) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (scope) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            params![a.scope.as_str(), a.seq, a.hash],
+        )?;
+        Ok(())
+    }
+
+    fn list_audit(&mut self, scope: &TenantId, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT scope, seq, at, actor, action, target, outcome, detail, prev_hash, hash FROM audit \
+             WHERE scope = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![scope.as_str(), after, limit], audit_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
