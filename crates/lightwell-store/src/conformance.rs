@@ -32,7 +32,12 @@ macro_rules! conformance_tests {
 }
 
 fn tenant(domain: &str) -> TenantRecord {
-    TenantRecord { id: TenantId::new(format!("id-{domain}")), domain: domain.into(), policy: "{}".into(), created_at: 1 }
+    TenantRecord {
+        id: TenantId::new(format!("id-{domain}")),
+        domain: domain.into(),
+        policy: "{}".into(),
+        created_at: 1,
+    }
 }
 
 fn principal(t: &TenantId, kind: PrincipalKind, name: &str) -> PrincipalRecord {
@@ -84,9 +89,8 @@ pub fn tenants_round_trip(s: &dyn Store) {
         tx.insert_tenant(&b)?;
         tx.insert_tenant(&a)
     });
-    let (by_domain, by_id, list) = w(s, |tx| {
-        Ok((tx.tenant_by_domain("a.example")?, tx.tenant(&b.id)?, tx.list_tenants()?))
-    });
+    let (by_domain, by_id, list) =
+        w(s, |tx| Ok((tx.tenant_by_domain("a.example")?, tx.tenant(&b.id)?, tx.list_tenants()?)));
     assert_eq!(by_domain, Some(a.clone()));
     assert_eq!(by_id, Some(b.clone()));
     assert_eq!(list, vec![a.clone(), b.clone()], "listed in domain order");
@@ -139,6 +143,11 @@ pub fn duplicate_principal_conflicts(s: &dyn Store) {
     dup.id = "another-id".into();
     let err = s.write(|tx| tx.insert_principal(&dup)).unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    dup.name = "BOB".into();
+    let err = s.write(|tx| tx.insert_principal(&dup)).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "names are unique regardless of case: {err:?}");
+    let found = w(s, |tx| tx.principal(&t, PrincipalKind::User, "Bob"));
+    assert_eq!(found.map(|p| p.name), Some("bob".to_string()), "lookups ignore case");
 }
 
 /// Every mutable field of a principal survives an update.

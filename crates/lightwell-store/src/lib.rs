@@ -12,6 +12,7 @@
 
 pub mod conformance;
 mod records;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 pub use records::*;
@@ -128,11 +129,15 @@ pub trait Tx {
     fn delete_tenant(&mut self, id: &TenantId) -> Result<bool, StoreError>;
 
     // --- principals ---
-    /// Inserts a principal; `Conflict` if (tenant, kind, name) exists.
+    /// Inserts a principal; `Conflict` if (tenant, kind, name) exists in any letter case.
     fn insert_principal(&mut self, p: &PrincipalRecord) -> Result<(), StoreError>;
-    /// Finds a principal by kind and name.
-    fn principal(&mut self, tenant: &TenantId, kind: PrincipalKind, name: &str)
-    -> Result<Option<PrincipalRecord>, StoreError>;
+    /// Finds a principal by kind and name (names compare case-insensitively).
+    fn principal(
+        &mut self,
+        tenant: &TenantId,
+        kind: PrincipalKind,
+        name: &str,
+    ) -> Result<Option<PrincipalRecord>, StoreError>;
     /// Finds a principal by id.
     fn principal_by_id(&mut self, tenant: &TenantId, id: &str) -> Result<Option<PrincipalRecord>, StoreError>;
     /// Principals of a tenant, optionally of one kind, ordered by kind and name.

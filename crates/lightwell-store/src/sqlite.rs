@@ -49,6 +49,17 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// Creates the database file readable only by its owner before SQLite opens
+/// it; SQLite gives the WAL and shared-memory files the same permissions.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Unavailable(format!("creating {}: {e}", path.display()))),
+    }
+}
+
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
@@ -64,6 +75,7 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies pending migrations.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        create_private(path)?;
         let mut writer = open_connection(path)?;
         migrate(&mut writer)?;
         let readers = (0..READERS).map(|_| open_connection(path).map(Mutex::new)).collect::<Result<_, _>>()?;
@@ -310,7 +322,7 @@ impl Tx for SqliteTx<'_> {
         name: &str,
     ) -> Result<Option<PrincipalRecord>, StoreError> {
         let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE tenant_id = ?1 AND kind = ?2 AND name = ?3"
+            "SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE tenant_id = ?1 AND kind = ?2 AND lower(name) = lower(?3)"
         ))?;
         Ok(stmt.query_row(params![tenant.as_str(), kind.as_str(), name], principal_from_row).optional()?)
     }

@@ -23,9 +23,10 @@ CREATE TABLE principals (
     failure_window_start BIGINT,
     locked_until         BIGINT,
     created_at           BIGINT NOT NULL,
-    updated_at           BIGINT NOT NULL,
-    UNIQUE (tenant_id, kind, name)
+    updated_at           BIGINT NOT NULL
 );
+-- Names are unique per tenant and kind regardless of case, as in LDAP.
+CREATE UNIQUE INDEX principals_name ON principals (tenant_id, kind, lower(name));
 
 CREATE TABLE memberships (
     tenant_id  TEXT NOT NULL,

@@ -1,0 +1,61 @@
+//! The service layer's error: a stable code from `lightwell-proto` and a
+//! message safe to show the caller (it never carries secrets or internals).
+
+use lightwell_proto::ErrorCode;
+use lightwell_store::StoreError;
+
+/// Result with the service layer's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error the caller may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// Message for people.
+    pub message: String,
+}
+
+impl std::error::Error for Error {}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl Error {
+    /// An error with a code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+
+    /// `invalid_request`.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message)
+    }
+
+    /// `forbidden`.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+
+    /// `internal`, logged here with the detail; the caller sees only a generic message.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(%detail, "internal error");
+        Self::new(ErrorCode::Internal, "internal server error")
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(_) => Self::new(ErrorCode::AlreadyExists, "an object with that name already exists"),
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(%detail, "store unavailable");
+                Self::new(ErrorCode::Unavailable, "the database is unavailable; try again")
+            }
+            other => Self::internal(other),
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! Lightwell's service layer: the decisions. Front ends (REST, LDAP, CLI)
+//! translate requests into calls on [`Service`]; the service checks
+//! permissions, applies policy and persists through the `Store` trait, writing
+//! an audit record in the same transaction as every change.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod authz;
+pub mod clock;
+mod error;
+pub mod lockout;
+pub mod names;
+pub mod password;
+pub mod policy;
+mod service;
+
+pub use error::{Error, Result};
+pub use service::*;
+
+/// Re-exported so front ends name store types through the service layer.
+pub use lightwell_store::{PrincipalKind, PrincipalRecord, TenantId, TenantRecord};
+
+/// Observes security-relevant events, for metrics. The server implements it
+/// with Prometheus counters; the default does nothing.
+pub trait Observer: Send + Sync + std::fmt::Debug + 'static {
+    /// A login or bind failed.
+    fn login_failed(&self) {}
+    /// An account was locked out after repeated failures.
+    fn locked_out(&self) {}
+}
+
+/// An [`Observer`] that ignores everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoopObserver;
+
+impl Observer for NoopObserver {}

@@ -1,0 +1,246 @@
+//! Login with a password, bearer-token sessions, logout.
+
+use base64::Engine as _;
+use lightwell_proto::ErrorCode;
+use lightwell_store::{PrincipalKind, PrincipalRecord, SessionRecord, StoreExt, TenantId, TenantRecord, Tx};
+use zeroize::Zeroizing;
+
+use super::graph::Graph;
+use super::{Inner, Service, policy_of, short, tenant_by_domain};
+use crate::audit::AuditEvent;
+use crate::authz::{Actor, OPERATOR, PrincipalActor};
+use crate::policy::TenantPolicy;
+use crate::{Error, Result, lockout, password};
+
+/// Where a login happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginScope {
+    /// The system scope: the operator.
+    System,
+    /// A tenant, by domain.
+    Tenant(String),
+}
+
+/// A successful login.
+#[derive(Debug)]
+pub struct LoginSuccess {
+    /// The bearer token (shown to the client once; only its hash is stored).
+    pub token: Zeroizing<String>,
+    /// Expiry, Unix seconds.
+    pub expires_at: i64,
+    /// Who logged in.
+    pub actor: Actor,
+}
+
+const TOKEN_PREFIX: &str = "lw_";
+
+/// SHA-256 of a bearer token: the form stored and looked up.
+fn token_hash(token: &str) -> Vec<u8> {
+    lightwell_ca::fingerprint::sha256(token.as_bytes()).to_vec()
+}
+
+fn new_token() -> Result<Zeroizing<String>> {
+    let raw = Zeroizing::new(lightwell_ca::random::bytes::<32>().map_err(Error::internal)?);
+    Ok(Zeroizing::new(format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.as_slice())
+    )))
+}
+
+fn bad_credentials() -> Error {
+    Error::new(ErrorCode::InvalidCredentials, "wrong user name or password")
+}
+
+/// The audit chain and policy a login is judged under.
+struct Realm {
+    tenant: Option<TenantRecord>,
+    scope: TenantId,
+    policy: TenantPolicy,
+}
+
+impl Realm {
+    fn load(tx: &mut dyn Tx, scope: &LoginScope) -> Result<Self> {
+        Ok(match scope {
+            LoginScope::System => Self { tenant: None, scope: TenantId::system(), policy: TenantPolicy::default() },
+            LoginScope::Tenant(domain) => {
+                let t = tenant_by_domain(tx, domain)?;
+                Self { scope: t.id.clone(), policy: policy_of(&t), tenant: Some(t) }
+            }
+        })
+    }
+
+    fn user(&self, tx: &mut dyn Tx, name: &str) -> Result<Option<PrincipalRecord>> {
+        let found = tx.principal(&self.scope, PrincipalKind::User, name)?;
+        // In the system scope only the operator account exists.
+        Ok(found.filter(|p| !self.scope.is_system() || p.name == OPERATOR))
+    }
+}
+
+impl Service {
+    /// Logs in with a user name and password; returns a bearer token.
+    ///
+    /// Failures are audited and count toward lockout: 5 failures within 180 s
+    /// lock the account for 300 s (tenant policy). A locked or disabled
+    /// account is refused with its own code; an unknown user and a wrong
+    /// password are indistinguishable.
+    pub async fn login(&self, scope: LoginScope, user: String, pw: Zeroizing<String>) -> Result<LoginSuccess> {
+        self.blocking(move |inner| inner.login(&scope, &user, &pw)).await
+    }
+
+    /// Resolves a bearer token to the actor it authenticates.
+    pub async fn authenticate(&self, token: Zeroizing<String>) -> Result<Actor> {
+        self.blocking(move |inner| inner.authenticate(&token)).await
+    }
+
+    /// Ends the session of a bearer token.
+    pub async fn logout(&self, token: Zeroizing<String>) -> Result<()> {
+        self.blocking(move |inner| {
+            let hash = token_hash(&token);
+            inner.store.write(|tx| {
+                let Some(session) = tx.session(&hash)? else { return Ok(()) };
+                tx.delete_session(&hash)?;
+                let ev = AuditEvent::success(format!("principal:{}", session.principal_id), "logout", "session");
+                inner.audit.append(tx, &session.tenant_id, inner.now(), ev).map_err(Error::from)
+            })
+        })
+        .await
+    }
+}
+
+impl Inner {
+    fn login(&self, scope: &LoginScope, user: &str, pw: &str) -> Result<LoginSuccess> {
+        // Read first and verify the password outside any transaction: argon2id
+        // is deliberately slow and must not hold the database's write lock.
+        let (realm, found) = self.store.read(|tx| {
+            let realm = Realm::load(tx, scope)?;
+            let user = realm.user(tx, user)?;
+            Ok::<_, Error>((realm, user))
+        })?;
+        let now = self.now();
+        let verified = match &found {
+            Some(p) => p.password_hash.as_deref().is_some_and(|h| password::verify(pw, h)),
+            None => {
+                password::verify(pw, &self.dummy_hash);
+                false
+            }
+        };
+        let target = short(user);
+        let result = self.write_committing_refusal(|tx| {
+            let fail = |tx: &mut dyn Tx, why: &str, err: Error| -> Result<Result<LoginSuccess>> {
+                self.audit.append(
+                    tx,
+                    &realm.scope,
+                    now,
+                    AuditEvent::failure(target.clone(), "login", target.clone()).with_detail(why),
+                )?;
+                Ok(Err(err))
+            };
+            let Some(seen) = &found else { return fail(tx, "unknown user", bad_credentials()) };
+            // Re-read inside the write transaction: the password may have changed meanwhile.
+            let Some(mut p) = tx.principal_by_id(&realm.scope, &seen.id)? else {
+                return fail(tx, "unknown user", bad_credentials());
+            };
+            if lockout::is_locked(&p, now) {
+                return fail(tx, "account locked", locked());
+            }
+            if !verified || p.credential_epoch != seen.credential_epoch {
+                let newly_locked = lockout::record_failure(&mut p, &realm.policy.lockout, now);
+                p.updated_at = now;
+                tx.update_principal(&p)?;
+                if newly_locked {
+                    self.observer.locked_out();
+                    return fail(tx, "wrong password; account locked", locked());
+                }
+                return fail(tx, "wrong password", bad_credentials());
+            }
+            if !p.enabled {
+                return fail(tx, "account disabled", Error::new(ErrorCode::AccountDisabled, "the account is disabled"));
+            }
+            if p.failed_logins != 0 || p.locked_until.is_some() {
+                lockout::clear(&mut p);
+                p.updated_at = now;
+                tx.update_principal(&p)?;
+            }
+            let token = new_token()?;
+            let expires_at = now + realm.policy.session_ttl_secs;
+            tx.insert_session(&SessionRecord {
+                token_hash: token_hash(&token),
+                tenant_id: realm.scope.clone(),
+                principal_id: p.id.clone(),
+                credential_epoch: p.credential_epoch,
+                created_at: now,
+                expires_at,
+            })?;
+            let actor = actor_for(tx, realm.tenant.as_ref(), &p)?;
+            self.audit.append(
+                tx,
+                &realm.scope,
+                now,
+                AuditEvent::success(actor.audit_name(), "login", target.clone()),
+            )?;
+            Ok(Ok(LoginSuccess { token, expires_at, actor }))
+        });
+        if result.as_ref().is_err_and(|e| e.code != ErrorCode::Unavailable && e.code != ErrorCode::Internal) {
+            self.observer.login_failed();
+        }
+        result
+    }
+
+    fn authenticate(&self, token: &str) -> Result<Actor> {
+        let invalid = || Error::new(ErrorCode::InvalidToken, "the token is invalid or expired; log in again");
+        if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
+            return Err(invalid());
+        }
+        let hash = token_hash(token);
+        let now = self.now();
+        self.store.read(|tx| {
+            let session = tx.session(&hash)?.ok_or_else(invalid)?;
+            if session.expires_at <= now {
+                return Err(invalid());
+            }
+            let p = tx.principal_by_id(&session.tenant_id, &session.principal_id)?.ok_or_else(invalid)?;
+            if !p.enabled || p.credential_epoch != session.credential_epoch {
+                return Err(invalid());
+            }
+            let tenant = if session.tenant_id.is_system() {
+                None
+            } else {
+                Some(tx.tenant(&session.tenant_id)?.ok_or_else(invalid)?)
+            };
+            actor_for(tx, tenant.as_ref(), &p)
+        })
+    }
+}
+
+fn locked() -> Error {
+    Error::new(ErrorCode::AccountLocked, "the account is locked after too many failed logins; try again later")
+}
+
+/// The actor a principal acts as, with its groups resolved.
+fn actor_for(tx: &mut dyn Tx, tenant: Option<&TenantRecord>, p: &PrincipalRecord) -> Result<Actor> {
+    match tenant {
+        None => Ok(Actor::Operator { id: p.id.clone() }),
+        Some(t) => {
+            let graph = Graph::load_groups(tx, &t.id)?;
+            Ok(Actor::Principal(PrincipalActor {
+                tenant_id: t.id.clone(),
+                tenant: t.domain.clone(),
+                id: p.id.clone(),
+                kind: p.kind,
+                name: p.name.clone(),
+                groups: graph.member_of(&p.id),
+            }))
+        }
+    }
+}
+
+impl Service {
+    /// Deletes sessions that have expired.
+    pub async fn purge_expired_sessions(&self) -> Result<u64> {
+        self.blocking(|inner| {
+            let now = inner.now();
+            inner.store.write(|tx| tx.purge_sessions(now).map_err(Error::from))
+        })
+        .await
+    }
+}

@@ -1,0 +1,543 @@
+//! Users, groups, machines and services of a tenant.
+
+use lightwell_proto::ErrorCode;
+use lightwell_store::{PrincipalKind, PrincipalRecord, StoreExt, TenantRecord, Tx};
+use zeroize::Zeroizing;
+
+use super::graph::Graph;
+use super::tenants::new_principal;
+use super::{Inner, Service, policy_of, short, tenant_by_domain};
+use crate::audit::AuditEvent;
+use crate::authz::{self, Actor, DOMAIN_CLIENTS, Permission, USERS};
+use crate::names::{AccountName, Hostname, parse_display_name, parse_email, parse_ip};
+use crate::{Error, Result, lockout, password};
+
+/// A principal with its resolved relationships, as front ends show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrincipalView {
+    /// The stored principal.
+    pub record: PrincipalRecord,
+    /// Groups it belongs to, directly or through nesting.
+    pub member_of: Vec<String>,
+    /// Direct members (groups only).
+    pub members: Option<Vec<(PrincipalKind, String)>>,
+    /// Whether it is locked out now.
+    pub locked: bool,
+}
+
+/// A user to create.
+#[derive(Debug, Default)]
+pub struct NewUser {
+    /// Name.
+    pub name: String,
+    /// Initial password.
+    pub password: Option<Zeroizing<String>>,
+    /// E-mail address.
+    pub email: Option<String>,
+    /// Display name.
+    pub display_name: Option<String>,
+}
+
+/// A machine or service to create.
+#[derive(Debug, Default)]
+pub struct NewHostPrincipal {
+    /// Machine host name or service name.
+    pub name: String,
+    /// DNS names.
+    pub hostnames: Vec<String>,
+    /// IP addresses.
+    pub ips: Vec<String>,
+    /// Display name.
+    pub display_name: Option<String>,
+}
+
+/// Changes to a principal; `Some("")` clears a text field.
+#[derive(Debug, Default)]
+pub struct PrincipalPatch {
+    /// Display name.
+    pub display_name: Option<String>,
+    /// E-mail (users).
+    pub email: Option<String>,
+    /// Host names (machines and services).
+    pub hostnames: Option<Vec<String>>,
+    /// IP addresses (machines and services).
+    pub ips: Option<Vec<String>>,
+}
+
+fn not_found(kind: PrincipalKind, name: &str) -> Error {
+    Error::new(ErrorCode::PrincipalNotFound, format!("no {} {:?}", kind.as_str(), short(name)))
+}
+
+fn find(tx: &mut dyn Tx, t: &TenantRecord, kind: PrincipalKind, name: &str) -> Result<PrincipalRecord> {
+    tx.principal(&t.id, kind, name)?.ok_or_else(|| not_found(kind, name))
+}
+
+fn view(graph: &Graph, p: &PrincipalRecord, now: i64) -> PrincipalView {
+    PrincipalView {
+        member_of: graph.member_of(&p.id).into_iter().collect(),
+        members: (p.kind == PrincipalKind::Group).then(|| graph.members(&p.id)),
+        locked: lockout::is_locked(p, now),
+        record: p.clone(),
+    }
+}
+
+fn view_of(tx: &mut dyn Tx, t: &TenantRecord, p: &PrincipalRecord, now: i64) -> Result<PrincipalView> {
+    Ok(view(&Graph::load(tx, &t.id)?, p, now))
+}
+
+/// Validates the name of a principal of `kind`, returning its stored form.
+fn parse_name(kind: PrincipalKind, name: &str) -> Result<String> {
+    match kind {
+        PrincipalKind::Machine => Ok(Hostname::parse(name)?.into_string()),
+        _ => Ok(AccountName::parse(name)?.as_str().to_string()),
+    }
+}
+
+fn parse_hostnames(own: Option<&str>, names: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = own.map(str::to_string).into_iter().collect();
+    for n in names {
+        let h = Hostname::parse(n)?.into_string();
+        if !out.contains(&h) {
+            out.push(h);
+        }
+    }
+    Ok(out)
+}
+
+fn parse_ips(ips: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for ip in ips {
+        let ip = parse_ip(ip)?;
+        if !out.contains(&ip) {
+            out.push(ip);
+        }
+    }
+    Ok(out)
+}
+
+fn optional_text(v: Option<&str>, parse: impl Fn(&str) -> Result<String>) -> Result<Option<String>> {
+    match v {
+        None | Some("") => Ok(None),
+        Some(s) => parse(s).map(Some),
+    }
+}
+
+impl Inner {
+    fn tenant_write<T>(&self, domain: &str, mut f: impl FnMut(&mut dyn Tx, &TenantRecord) -> Result<T>) -> Result<T> {
+        self.store.write(|tx| {
+            let t = tenant_by_domain(tx, domain)?;
+            f(tx, &t)
+        })
+    }
+
+    fn tenant_read<T>(&self, domain: &str, mut f: impl FnMut(&mut dyn Tx, &TenantRecord) -> Result<T>) -> Result<T> {
+        self.store.read(|tx| {
+            let t = tenant_by_domain(tx, domain)?;
+            f(tx, &t)
+        })
+    }
+
+    /// Inserts a new principal, adds it to `auto_group`, audits, returns its view.
+    fn insert_principal(
+        &self,
+        actor: &str,
+        domain: &str,
+        p: &PrincipalRecord,
+        auto_group: Option<&str>,
+    ) -> Result<PrincipalView> {
+        self.tenant_write(domain, |tx, t| {
+            let mut p = p.clone();
+            p.tenant_id = t.id.clone();
+            if tx.principal(&t.id, p.kind, &p.name)?.is_some() {
+                return Err(Error::new(
+                    ErrorCode::AlreadyExists,
+                    format!("{} {:?} already exists", p.kind.as_str(), p.name),
+                ));
+            }
+            tx.insert_principal(&p)?;
+            if let Some(group) = auto_group {
+                let g = find(tx, t, PrincipalKind::Group, group)?;
+                tx.add_member(&t.id, &g.id, &p.id)?;
+            }
+            let action = match p.kind {
+                PrincipalKind::User => "user.create",
+                PrincipalKind::Group => "group.create",
+                PrincipalKind::Machine => "machine.create",
+                PrincipalKind::Service => "service.create",
+            };
+            self.audit(tx, t, AuditEvent::success(actor, action, p.name.clone()))?;
+            view_of(tx, t, &p, self.now())
+        })
+    }
+}
+
+impl Service {
+    /// Creates a user (a member of `Users`).
+    pub async fn create_user(&self, actor: &Actor, tenant: &str, new: NewUser) -> Result<PrincipalView> {
+        authz::check(actor, Some(tenant), Permission::ManageDirectory)?;
+        let name = parse_name(PrincipalKind::User, &new.name)?;
+        let email = optional_text(new.email.as_deref(), parse_email)?;
+        let display_name = optional_text(new.display_name.as_deref(), parse_display_name)?;
+        let (actor_name, tenant) = (actor.audit_name(), tenant.to_string());
+        self.blocking(move |inner| {
+            let hash = match &new.password {
+                Some(pw) => {
+                    let policy = inner.tenant_read(&tenant, |_, t| Ok(policy_of(t)))?;
+                    password::check_policy(&policy.password, &name, pw)?;
+                    Some(password::hash(pw)?)
+                }
+                None => None,
+            };
+            let mut p = new_principal(&lightwell_store::TenantId::system(), PrincipalKind::User, &name, inner.now());
+            p.email = email;
+            p.display_name = display_name;
+            p.password_hash = hash;
+            inner.insert_principal(&actor_name, &tenant, &p, Some(USERS))
+        })
+        .await
+    }
+
+    /// Creates a group.
+    pub async fn create_group(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        name: &str,
+        display_name: Option<&str>,
+    ) -> Result<PrincipalView> {
+        authz::check(actor, Some(tenant), Permission::ManageDirectory)?;
+        let name = parse_name(PrincipalKind::Group, name)?;
+        let display_name = optional_text(display_name, parse_display_name)?;
+        let (actor_name, tenant) = (actor.audit_name(), tenant.to_string());
+        self.blocking(move |inner| {
+            let mut p = new_principal(&lightwell_store::TenantId::system(), PrincipalKind::Group, &name, inner.now());
+            p.display_name = display_name;
+            inner.insert_principal(&actor_name, &tenant, &p, None)
+        })
+        .await
+    }
+
+    /// Creates a machine (a member of `DomainClients`) or a service.
+    pub async fn create_host_principal(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        kind: PrincipalKind,
+        new: NewHostPrincipal,
+    ) -> Result<PrincipalView> {
+        authz::check(actor, Some(tenant), Permission::ManageDirectory)?;
+        if !matches!(kind, PrincipalKind::Machine | PrincipalKind::Service) {
+            return Err(Error::invalid("only machines and services have host names"));
+        }
+        let name = parse_name(kind, &new.name)?;
+        let own = (kind == PrincipalKind::Machine).then_some(name.as_str());
+        let hostnames = parse_hostnames(own, &new.hostnames)?;
+        let ips = parse_ips(&new.ips)?;
+        let display_name = optional_text(new.display_name.as_deref(), parse_display_name)?;
+        let auto_group = (kind == PrincipalKind::Machine).then_some(DOMAIN_CLIENTS);
+        let (actor_name, tenant) = (actor.audit_name(), tenant.to_string());
+        self.blocking(move |inner| {
+            let mut p = new_principal(&lightwell_store::TenantId::system(), kind, &name, inner.now());
+            p.hostnames = hostnames;
+            p.ips = ips;
+            p.display_name = display_name;
+            inner.insert_principal(&actor_name, &tenant, &p, auto_group)
+        })
+        .await
+    }
+
+    /// Lists principals of a tenant, optionally of one kind.
+    pub async fn list_principals(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        kind: Option<PrincipalKind>,
+    ) -> Result<Vec<PrincipalView>> {
+        authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
+        let tenant = tenant.to_string();
+        self.blocking(move |inner| {
+            let now = inner.now();
+            inner.tenant_read(&tenant, |tx, t| {
+                let graph = Graph::load(tx, &t.id)?;
+                Ok(graph
+                    .principals()
+                    .into_iter()
+                    .filter(|p| kind.is_none_or(|k| p.kind == k))
+                    .map(|p| view(&graph, p, now))
+                    .collect())
+            })
+        })
+        .await
+    }
+
+    /// Shows one principal.
+    pub async fn principal(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        kind: PrincipalKind,
+        name: &str,
+    ) -> Result<PrincipalView> {
+        authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
+        let (tenant, name) = (tenant.to_string(), name.to_string());
+        self.blocking(move |inner| {
+            inner.tenant_read(&tenant, |tx, t| {
+                let p = find(tx, t, kind, &name)?;
+                view_of(tx, t, &p, inner.now())
+            })
+        })
+        .await
+    }
+
+    /// Updates attributes of a principal.
+    pub async fn update_principal(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        kind: PrincipalKind,
+        name: &str,
+        patch: PrincipalPatch,
+    ) -> Result<PrincipalView> {
+        authz::check(actor, Some(tenant), Permission::ManageDirectory)?;
+        let hosty = matches!(kind, PrincipalKind::Machine | PrincipalKind::Service);
+        if !hosty && (patch.hostnames.is_some() || patch.ips.is_some()) {
+            return Err(Error::invalid("only machines and services have host names and IP addresses"));
+        }
+        if kind != PrincipalKind::User && patch.email.is_some() {
+            return Err(Error::invalid("only users have an e-mail address"));
+        }
+        let display_name =
+            patch.display_name.as_deref().map(|d| optional_text(Some(d), parse_display_name)).transpose()?;
+        let email = patch.email.as_deref().map(|e| optional_text(Some(e), parse_email)).transpose()?;
+        let ips = patch.ips.as_deref().map(parse_ips).transpose()?;
+        let (actor_name, tenant, name) = (actor.audit_name(), tenant.to_string(), name.to_string());
+        let hostnames = patch.hostnames;
+        self.blocking(move |inner| {
+            let now = inner.now();
+            inner.tenant_write(&tenant, |tx, t| {
+                let mut p = find(tx, t, kind, &name)?;
+                if let Some(d) = &display_name {
+                    p.display_name = d.clone();
+                }
+                if let Some(e) = &email {
+                    p.email = e.clone();
+                }
+                if let Some(h) = &hostnames {
+                    let own = (kind == PrincipalKind::Machine).then_some(p.name.as_str());
+                    p.hostnames = parse_hostnames(own, h)?;
+                }
+                if let Some(i) = &ips {
+                    p.ips = i.clone();
+                }
+                p.updated_at = now;
+                tx.update_principal(&p)?;
+                let action = format!("{}.update", kind.as_str());
+                inner.audit(
+                    tx,
+                    t,
+                    AuditEvent::success(actor_name.clone(), "principal.update", p.name.clone()).with_detail(action),
+                )?;
+                view_of(tx, t, &p, now)
+            })
+        })
+        .await
+    }
+
+    /// Deletes a principal (built-in objects are protected).
+    pub async fn delete_principal(&self, actor: &Actor, tenant: &str, kind: PrincipalKind, name: &str) -> Result<()> {
+        authz::check(actor, Some(tenant), Permission::ManageDirectory)?;
+        let (actor_name, tenant, name) = (actor.audit_name(), tenant.to_string(), name.to_string());
+        self.blocking(move |inner| {
+            inner.tenant_write(&tenant, |tx, t| {
+                let p = find(tx, t, kind, &name)?;
+                if p.builtin {
+                    return Err(Error::new(ErrorCode::BuiltinProtected, format!("{} is built in", p.name)));
+                }
+                tx.delete_principal(&t.id, &p.id)?;
+                let ev = AuditEvent::success(actor_name.clone(), "principal.delete", p.name.clone())
+                    .with_detail(kind.as_str());
+                inner.audit(tx, t, ev)
+            })
+        })
+        .await
+    }
+
+    /// Changes a user's password: by the user (old password required) or
+    /// reset by an administrator. Bumps the credential epoch, ends all of the
+    /// user's sessions and clears any lockout.
+    pub async fn set_password(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        name: &str,
+        new_password: Zeroizing<String>,
+        old_password: Option<Zeroizing<String>>,
+    ) -> Result<()> {
+        authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
+        let (actor, tenant, name) = (actor.clone(), tenant.to_string(), name.to_string());
+        self.blocking(move |inner| {
+            let (target, policy) =
+                inner.tenant_read(&tenant, |tx, t| Ok((find(tx, t, PrincipalKind::User, &name)?, policy_of(t))))?;
+            authz::check(&actor, Some(&tenant), Permission::ChangePassword(&target.id))?;
+            let own = matches!(&actor, Actor::Principal(p) if p.id == target.id);
+            if own {
+                let ok = match (&old_password, &target.password_hash) {
+                    (Some(old), Some(hash)) => password::verify(old, hash),
+                    _ => false,
+                };
+                if !ok {
+                    inner.tenant_write(&tenant, |tx, t| {
+                        let ev = AuditEvent::failure(actor.audit_name(), "user.password_change", target.name.clone())
+                            .with_detail("wrong current password");
+                        inner.audit(tx, t, ev)
+                    })?;
+                    inner.observer.login_failed();
+                    return Err(Error::new(ErrorCode::InvalidCredentials, "the current password is wrong"));
+                }
+            }
+            password::check_policy(&policy.password, &target.name, &new_password)?;
+            let hash = password::hash(&new_password)?;
+            let now = inner.now();
+            inner.tenant_write(&tenant, |tx, t| {
+                let mut p = find(tx, t, PrincipalKind::User, &name)?;
+                if p.id != target.id || p.credential_epoch != target.credential_epoch {
+                    return Err(Error::new(ErrorCode::AlreadyExists, "the password changed meanwhile; try again"));
+                }
+                p.password_hash = Some(hash.clone());
+                p.credential_epoch += 1;
+                lockout::clear(&mut p);
+                p.updated_at = now;
+                tx.update_principal(&p)?;
+                tx.delete_sessions_of(&t.id, &p.id)?;
+                let action = if own { "user.password_change" } else { "user.password_reset" };
+                inner.audit(tx, t, AuditEvent::success(actor.audit_name(), action, p.name.clone()))
+            })
+        })
+        .await
+    }
+
+    /// Enables or disables a principal; disabling ends its sessions.
+    pub async fn set_enabled(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        kind: PrincipalKind,
+        name: &str,
+        enabled: bool,
+    ) -> Result<()> {
+        authz::check(actor, Some(tenant), Permission::ManageDirectory)?;
+        let (actor_name, tenant, name) = (actor.audit_name(), tenant.to_string(), name.to_string());
+        self.blocking(move |inner| {
+            let now = inner.now();
+            inner.tenant_write(&tenant, |tx, t| {
+                let mut p = find(tx, t, kind, &name)?;
+                if kind == PrincipalKind::Group {
+                    return Err(Error::invalid("groups cannot be disabled"));
+                }
+                p.enabled = enabled;
+                p.updated_at = now;
+                tx.update_principal(&p)?;
+                if !enabled {
+                    tx.delete_sessions_of(&t.id, &p.id)?;
+                }
+                let action = if enabled { "principal.enable" } else { "principal.disable" };
+                inner.audit(
+                    tx,
+                    t,
+                    AuditEvent::success(actor_name.clone(), action, p.name.clone()).with_detail(kind.as_str()),
+                )
+            })
+        })
+        .await
+    }
+
+    /// Clears a user's lockout.
+    pub async fn unlock(&self, actor: &Actor, tenant: &str, name: &str) -> Result<()> {
+        authz::check(actor, Some(tenant), Permission::ManageDirectory)?;
+        let (actor_name, tenant, name) = (actor.audit_name(), tenant.to_string(), name.to_string());
+        self.blocking(move |inner| {
+            let now = inner.now();
+            inner.tenant_write(&tenant, |tx, t| {
+                let mut p = find(tx, t, PrincipalKind::User, &name)?;
+                lockout::clear(&mut p);
+                p.updated_at = now;
+                tx.update_principal(&p)?;
+                inner.audit(tx, t, AuditEvent::success(actor_name.clone(), "user.unlock", p.name.clone()))
+            })
+        })
+        .await
+    }
+
+    /// Adds a member (any kind of principal) to a group; refuses cycles.
+    pub async fn add_member(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        group: &str,
+        member_kind: PrincipalKind,
+        member: &str,
+    ) -> Result<PrincipalView> {
+        self.change_membership(actor, tenant, group, member_kind, member, true).await
+    }
+
+    /// Removes a direct member from a group.
+    pub async fn remove_member(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        group: &str,
+        member_kind: PrincipalKind,
+        member: &str,
+    ) -> Result<PrincipalView> {
+        self.change_membership(actor, tenant, group, member_kind, member, false).await
+    }
+
+    async fn change_membership(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        group: &str,
+        member_kind: PrincipalKind,
+        member: &str,
+        add: bool,
+    ) -> Result<PrincipalView> {
+        authz::check(actor, Some(tenant), Permission::ManageDirectory)?;
+        let (actor_name, tenant, group, member) =
+            (actor.audit_name(), tenant.to_string(), group.to_string(), member.to_string());
+        self.blocking(move |inner| {
+            inner.tenant_write(&tenant, |tx, t| {
+                let g = find(tx, t, PrincipalKind::Group, &group)?;
+                let m = find(tx, t, member_kind, &member)?;
+                let target = format!("{}:{}", member_kind.as_str(), m.name);
+                if add {
+                    if Graph::load_groups(tx, &t.id)?.would_cycle(&g.id, &m.id) {
+                        return Err(Error::new(
+                            ErrorCode::GroupCycle,
+                            format!("adding {} to {} would make a group contain itself", m.name, g.name),
+                        ));
+                    }
+                    tx.add_member(&t.id, &g.id, &m.id).map_err(|e| match e {
+                        lightwell_store::StoreError::Conflict(_) => Error::new(
+                            ErrorCode::AlreadyExists,
+                            format!("{} is already a member of {}", m.name, g.name),
+                        ),
+                        other => other.into(),
+                    })?;
+                } else if !tx.remove_member(&t.id, &g.id, &m.id)? {
+                    return Err(Error::new(
+                        ErrorCode::PrincipalNotFound,
+                        format!("{} is not a direct member of {}", m.name, g.name),
+                    ));
+                }
+                let action = if add { "group.add_member" } else { "group.remove_member" };
+                inner.audit(
+                    tx,
+                    t,
+                    AuditEvent::success(actor_name.clone(), action, g.name.clone()).with_detail(target),
+                )?;
+                view_of(tx, t, &g, inner.now())
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,71 @@
+//! Group membership resolved over a tenant's whole directory: nested
+//! membership (member-of, transitively) and cycle detection.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+
+use lightwell_store::{Membership, PrincipalKind, PrincipalRecord, StoreError, TenantId, Tx};
+
+/// A tenant's principals and membership edges.
+pub(super) struct Graph {
+    principals: HashMap<String, PrincipalRecord>,
+    edges: Vec<Membership>,
+}
+
+impl Graph {
+    /// Loads a tenant's directory.
+    pub(super) fn load(tx: &mut dyn Tx, tenant: &TenantId) -> Result<Self, StoreError> {
+        let principals = tx.list_principals(tenant, None)?.into_iter().map(|p| (p.id.clone(), p)).collect();
+        Ok(Self { principals, edges: tx.memberships(tenant)? })
+    }
+
+    /// Loads only what member-of resolution needs: groups and edges.
+    pub(super) fn load_groups(tx: &mut dyn Tx, tenant: &TenantId) -> Result<Self, StoreError> {
+        let principals =
+            tx.list_principals(tenant, Some(PrincipalKind::Group))?.into_iter().map(|p| (p.id.clone(), p)).collect();
+        Ok(Self { principals, edges: tx.memberships(tenant)? })
+    }
+
+    /// Ids of the groups `id` belongs to, directly or through nesting.
+    fn ancestors(&self, id: &str) -> HashSet<&str> {
+        let mut seen = HashSet::new();
+        let mut queue = VecDeque::from([id]);
+        while let Some(cur) = queue.pop_front() {
+            for e in self.edges.iter().filter(|e| e.member_id == cur) {
+                if seen.insert(e.group_id.as_str()) {
+                    queue.push_back(e.group_id.as_str());
+                }
+            }
+        }
+        seen
+    }
+
+    /// Names of the groups `id` belongs to, directly or through nesting.
+    pub(super) fn member_of(&self, id: &str) -> BTreeSet<String> {
+        self.ancestors(id).into_iter().filter_map(|g| self.principals.get(g)).map(|g| g.name.clone()).collect()
+    }
+
+    /// Whether making `member` a member of `group` would create a cycle.
+    pub(super) fn would_cycle(&self, group: &str, member: &str) -> bool {
+        group == member || self.ancestors(group).contains(member)
+    }
+
+    /// Direct members of a group, as (kind, name), ordered.
+    pub(super) fn members(&self, group: &str) -> Vec<(PrincipalKind, String)> {
+        let mut out: Vec<_> = self
+            .edges
+            .iter()
+            .filter(|e| e.group_id == group)
+            .filter_map(|e| self.principals.get(&e.member_id))
+            .map(|p| (p.kind, p.name.clone()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// All principals, ordered by kind and name.
+    pub(super) fn principals(&self) -> Vec<&PrincipalRecord> {
+        let mut out: Vec<_> = self.principals.values().collect();
+        out.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+        out
+    }
+}

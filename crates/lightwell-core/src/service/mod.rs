@@ -1,0 +1,102 @@
+//! The [`Service`]: every operation a front end can ask for.
+
+mod audit_ops;
+mod auth;
+mod directory;
+mod graph;
+mod tenants;
+
+use std::sync::Arc;
+
+use lightwell_ca::kek::Kek;
+use lightwell_proto::ErrorCode;
+use lightwell_store::{Store, StoreExt, TenantRecord, Tx};
+
+pub use self::auth::{LoginScope, LoginSuccess};
+pub use self::directory::{NewHostPrincipal, NewUser, PrincipalPatch, PrincipalView};
+pub use crate::audit::Verification;
+use crate::audit::{AuditEvent, AuditLog};
+use crate::clock::Clock;
+use crate::names::DomainName;
+use crate::policy::TenantPolicy;
+use crate::{Error, Observer, Result};
+
+/// The service layer. Cheap to clone; all clones share state.
+#[derive(Debug, Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    audit: AuditLog,
+    observer: Arc<dyn Observer>,
+    /// A hash of a random password, verified against when a login names an
+    /// unknown user so the response takes as long as for a known one.
+    dummy_hash: String,
+}
+
+impl Service {
+    /// Builds the service over a store. The KEK keys the audit chain MACs.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, kek: &Kek, observer: Arc<dyn Observer>) -> Result<Self> {
+        let audit = AuditLog::new(&kek.derive("lightwell audit chain v1"));
+        let dummy_hash = crate::password::hash(&crate::password::generate()?)?;
+        Ok(Self { inner: Arc::new(Inner { store, clock, audit, observer, dummy_hash }) })
+    }
+
+    /// The clock decisions are made with.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// Checks the store answers.
+    pub async fn ready(&self) -> Result<()> {
+        self.blocking(|inner| inner.store.ping().map_err(Error::from)).await
+    }
+
+    /// Name of the store backend.
+    pub fn store_backend(&self) -> &'static str {
+        self.inner.store.backend()
+    }
+
+    /// Runs blocking work (store transactions, password hashing) off the async runtime.
+    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Inner) -> Result<T> + Send + 'static) -> Result<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner)).await.map_err(Error::internal)?
+    }
+}
+
+impl Inner {
+    fn now(&self) -> i64 {
+        self.clock.unix()
+    }
+
+    /// A write transaction whose closure may return a refusal that must still
+    /// commit (for example a failed login's counter and audit record).
+    fn write_committing_refusal<T>(&self, mut f: impl FnMut(&mut dyn Tx) -> Result<Result<T>>) -> Result<T> {
+        self.store.write(|tx| f(tx))?
+    }
+
+    fn audit(&self, tx: &mut dyn Tx, tenant: &TenantRecord, ev: AuditEvent) -> Result<()> {
+        self.audit.append(tx, &tenant.id, self.now(), ev).map_err(Error::from)
+    }
+}
+
+/// Finds a tenant by its domain, or `tenant_not_found`.
+fn tenant_by_domain(tx: &mut dyn Tx, domain: &str) -> Result<TenantRecord> {
+    let domain = DomainName::parse(domain)
+        .map_err(|_| Error::new(ErrorCode::TenantNotFound, format!("no tenant {:?}", short(domain))))?;
+    tx.tenant_by_domain(domain.as_str())?
+        .ok_or_else(|| Error::new(ErrorCode::TenantNotFound, format!("no tenant {:?}", domain.as_str())))
+}
+
+fn policy_of(tenant: &TenantRecord) -> TenantPolicy {
+    TenantPolicy::from_json(&tenant.policy)
+}
+
+/// At most 64 characters of caller input, for error messages.
+fn short(s: &str) -> String {
+    s.chars().take(64).collect()
+}

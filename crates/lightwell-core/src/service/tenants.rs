@@ -1,0 +1,155 @@
+//! Tenants and the system operator.
+
+use lightwell_proto::ErrorCode;
+use lightwell_store::{PrincipalKind, PrincipalRecord, StoreExt, TenantId, TenantRecord};
+use zeroize::Zeroizing;
+
+use super::{Service, short, tenant_by_domain};
+use crate::audit::AuditEvent;
+use crate::authz::{self, ADMINISTRATORS, Actor, BUILTIN_GROUPS, FIRST_ADMIN, OPERATOR, Permission, USERS};
+use crate::names::DomainName;
+use crate::policy::TenantPolicy;
+use crate::{Error, Result, password};
+
+/// A new principal record with defaults.
+pub(super) fn new_principal(tenant: &TenantId, kind: PrincipalKind, name: &str, now: i64) -> PrincipalRecord {
+    PrincipalRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        tenant_id: tenant.clone(),
+        kind,
+        name: name.to_string(),
+        display_name: None,
+        email: None,
+        hostnames: vec![],
+        ips: vec![],
+        enabled: true,
+        builtin: false,
+        password_hash: None,
+        credential_epoch: 1,
+        failed_logins: 0,
+        failure_window_start: None,
+        locked_until: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+impl Service {
+    /// Creates the system operator with `password` unless it exists; returns
+    /// whether it was created. Used by `lightwelld init`.
+    pub async fn bootstrap_operator(&self, password: Zeroizing<String>) -> Result<bool> {
+        self.blocking(move |inner| {
+            let hash = password::hash(&password)?;
+            let now = inner.now();
+            inner.store.write(|tx| {
+                let sys = TenantId::system();
+                if tx.principal(&sys, PrincipalKind::User, OPERATOR)?.is_some() {
+                    return Ok(false);
+                }
+                let mut op = new_principal(&sys, PrincipalKind::User, OPERATOR, now);
+                op.builtin = true;
+                op.password_hash = Some(hash.clone());
+                tx.insert_principal(&op)?;
+                inner.audit.append(tx, &sys, now, AuditEvent::success("system", "operator.create", OPERATOR))?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+
+    /// Creates a tenant with its built-in groups and first administrator
+    /// (`administrator`). Returns the tenant and the generated password when
+    /// none was given.
+    pub async fn create_tenant(
+        &self,
+        actor: &Actor,
+        domain: &str,
+        admin_password: Option<Zeroizing<String>>,
+    ) -> Result<(TenantRecord, Option<Zeroizing<String>>)> {
+        authz::check(actor, None, Permission::ManageTenants)?;
+        let domain = DomainName::parse(domain)?;
+        let policy = TenantPolicy::default();
+        let (password, generated) = match admin_password {
+            Some(p) => {
+                password::check_policy(&policy.password, FIRST_ADMIN, &p)?;
+                (p, false)
+            }
+            None => (password::generate()?, true),
+        };
+        let actor_name = actor.audit_name();
+        let tenant = self
+            .blocking(move |inner| {
+                let hash = password::hash(&password)?;
+                let now = inner.now();
+                let tenant = TenantRecord {
+                    id: TenantId::new(uuid::Uuid::new_v4().to_string()),
+                    domain: domain.as_str().to_string(),
+                    policy: policy.to_json(),
+                    created_at: now,
+                };
+                inner.store.write(|tx| {
+                    if tx.tenant_by_domain(&tenant.domain)?.is_some() {
+                        return Err(Error::new(ErrorCode::AlreadyExists, format!("tenant {} exists", tenant.domain)));
+                    }
+                    tx.insert_tenant(&tenant)?;
+                    let mut groups = Vec::new();
+                    for name in BUILTIN_GROUPS {
+                        let mut g = new_principal(&tenant.id, PrincipalKind::Group, name, now);
+                        g.builtin = true;
+                        tx.insert_principal(&g)?;
+                        groups.push(g);
+                    }
+                    let mut admin = new_principal(&tenant.id, PrincipalKind::User, FIRST_ADMIN, now);
+                    admin.password_hash = Some(hash.clone());
+                    admin.display_name = Some("Administrator".into());
+                    tx.insert_principal(&admin)?;
+                    for g in groups.iter().filter(|g| g.name == ADMINISTRATORS || g.name == USERS) {
+                        tx.add_member(&tenant.id, &g.id, &admin.id)?;
+                    }
+                    let ev = AuditEvent::success(actor_name.clone(), "tenant.create", tenant.domain.clone());
+                    inner.audit.append(tx, &TenantId::system(), now, ev)?;
+                    let ev = AuditEvent::success(actor_name.clone(), "tenant.create", tenant.domain.clone());
+                    inner.audit.append(tx, &tenant.id, now, ev)?;
+                    Ok(())
+                })?;
+                Ok((tenant, password, generated))
+            })
+            .await?;
+        let (record, password, generated) = tenant;
+        Ok((record, generated.then_some(password)))
+    }
+
+    /// Lists tenants (operator only).
+    pub async fn list_tenants(&self, actor: &Actor) -> Result<Vec<TenantRecord>> {
+        authz::check(actor, None, Permission::ManageTenants)?;
+        self.blocking(|inner| inner.store.read(|tx| tx.list_tenants().map_err(Error::from))).await
+    }
+
+    /// Shows one tenant: to the operator, and to the tenant's own principals.
+    pub async fn tenant(&self, actor: &Actor, domain: &str) -> Result<TenantRecord> {
+        if authz::check(actor, Some(domain), Permission::ManageTenants).is_err() {
+            authz::check(actor, Some(domain), Permission::ReadDirectory)?;
+        }
+        let domain = domain.to_string();
+        self.blocking(move |inner| inner.store.read(|tx| tenant_by_domain(tx, &domain))).await
+    }
+
+    /// Deletes a tenant and all of its data (operator only).
+    pub async fn delete_tenant(&self, actor: &Actor, domain: &str) -> Result<()> {
+        authz::check(actor, Some(domain), Permission::ManageTenants)?;
+        let domain = domain.to_string();
+        let actor_name = actor.audit_name();
+        self.blocking(move |inner| {
+            inner.store.write(|tx| {
+                let t = tenant_by_domain(tx, &domain)?;
+                if !tx.delete_tenant(&t.id)? {
+                    return Err(Error::new(ErrorCode::TenantNotFound, format!("no tenant {:?}", short(&domain))));
+                }
+                let ev = AuditEvent::success(actor_name.clone(), "tenant.delete", t.domain.clone());
+                inner.audit.append(tx, &TenantId::system(), inner.now(), ev)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+}

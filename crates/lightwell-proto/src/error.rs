@@ -1,0 +1,135 @@
+//! Error codes: stable strings scripts can match on.
+
+use serde::{Deserialize, Serialize};
+
+/// Every error code the API returns. The string form (`snake_case`) is stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The body is not valid JSON.
+    InvalidJson,
+    /// The request is well-formed JSON but not a valid request (wrong types, missing or unknown fields, bad values).
+    InvalidRequest,
+    /// A name (domain, host, user, group) breaks the naming rules.
+    InvalidName,
+    /// A password does not satisfy the tenant's password policy.
+    WeakPassword,
+    /// The body exceeds the size limit.
+    BodyTooLarge,
+    /// No such route.
+    NotFound,
+    /// The route exists but not with this method.
+    MethodNotAllowed,
+    /// No tenant with that domain.
+    TenantNotFound,
+    /// No principal (user, group, machine, service) with that name.
+    PrincipalNotFound,
+    /// An object with that name already exists.
+    AlreadyExists,
+    /// Adding the member would make a group contain itself.
+    GroupCycle,
+    /// Built-in objects cannot be deleted or changed that way.
+    BuiltinProtected,
+    /// No credentials were presented.
+    Unauthenticated,
+    /// Wrong user name or password.
+    InvalidCredentials,
+    /// The bearer token is unknown, expired or revoked.
+    InvalidToken,
+    /// Too many failed logins: the account is locked for a while.
+    AccountLocked,
+    /// The account is disabled.
+    AccountDisabled,
+    /// Authenticated, but not allowed to do this.
+    Forbidden,
+    /// The request took too long.
+    Timeout,
+    /// The server cannot serve the request now (for example the database is down).
+    Unavailable,
+    /// An unexpected server error.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The stable string form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidJson => "invalid_json",
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidName => "invalid_name",
+            Self::WeakPassword => "weak_password",
+            Self::BodyTooLarge => "body_too_large",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::TenantNotFound => "tenant_not_found",
+            Self::PrincipalNotFound => "principal_not_found",
+            Self::AlreadyExists => "already_exists",
+            Self::GroupCycle => "group_cycle",
+            Self::BuiltinProtected => "builtin_protected",
+            Self::Unauthenticated => "unauthenticated",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidToken => "invalid_token",
+            Self::AccountLocked => "account_locked",
+            Self::AccountDisabled => "account_disabled",
+            Self::Forbidden => "forbidden",
+            Self::Timeout => "timeout",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status that goes with the code.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::InvalidJson | Self::InvalidRequest | Self::InvalidName | Self::WeakPassword => 400,
+            Self::Unauthenticated | Self::InvalidCredentials | Self::InvalidToken => 401,
+            Self::AccountDisabled | Self::Forbidden => 403,
+            Self::NotFound | Self::TenantNotFound | Self::PrincipalNotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::Timeout => 408,
+            Self::AlreadyExists | Self::GroupCycle | Self::BuiltinProtected => 409,
+            Self::BodyTooLarge => 413,
+            Self::AccountLocked => 423,
+            Self::Internal => 500,
+            Self::Unavailable => 503,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The body of every error response: `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// Code and human-readable message of an error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorDetail {
+    /// Stable machine-readable code.
+    pub code: ErrorCode,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_serialize_as_their_stable_strings() {
+        for code in [ErrorCode::InvalidJson, ErrorCode::AccountLocked, ErrorCode::TenantNotFound] {
+            assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{}\"", code.as_str()));
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! The HTTPS REST API, v1. Handlers translate between HTTP/JSON and the
+//! service layer; they make no decisions of their own.
+
+mod audit;
+mod auth;
+mod directory;
+mod error;
+mod health;
+mod tenants;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use lightwell_core::Service;
+use lightwell_proto::ErrorCode;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub(crate) use self::error::ApiError;
+use crate::metrics::Metrics;
+
+/// Shared state of the handlers.
+#[derive(Debug, Clone)]
+pub(crate) struct AppState {
+    pub(crate) service: Service,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Lightwell API", version = "1", description = "Directory and certificate authority for workload identity."),
+    components(schemas(ErrorCode, lightwell_proto::ErrorBody, lightwell_proto::ErrorDetail,
+        lightwell_proto::CreateGroupRequest, lightwell_proto::CreateHostPrincipalRequest)),
+    tags((name = "auth"), (name = "tenants"), (name = "directory"), (name = "audit"))
+)]
+struct ApiDoc;
+
+/// Builds the API router and its OpenAPI document.
+pub(crate) fn router(state: AppState, max_body: usize, timeout: Duration) -> Router {
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::operator_login))
+        .routes(routes!(auth::tenant_login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::whoami))
+        .routes(routes!(tenants::create, tenants::list))
+        .routes(routes!(tenants::show, tenants::delete))
+        .routes(routes!(directory::create, directory::list))
+        .routes(routes!(directory::show, directory::update, directory::delete))
+        .routes(routes!(directory::enable))
+        .routes(routes!(directory::disable))
+        .routes(routes!(directory::unlock))
+        .routes(routes!(directory::set_password))
+        .routes(routes!(directory::add_member))
+        .routes(routes!(directory::remove_member))
+        .routes(routes!(audit::system_list))
+        .routes(routes!(audit::system_verify))
+        .routes(routes!(audit::tenant_list))
+        .routes(routes!(audit::tenant_verify))
+        .split_for_parts();
+    let openapi = Arc::new(openapi.to_json().unwrap_or_else(|_| "{}".into()));
+    let metrics = state.metrics.clone();
+    api.route(
+        "/v1/openapi.json",
+        get(move || {
+            let doc = openapi.clone();
+            async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], doc.to_string()) }
+        }),
+    )
+    .route("/healthz", get(health::healthz))
+    .route("/readyz", get(health::readyz))
+    .route("/metrics", get(health::metrics))
+    .fallback(not_found)
+    .method_not_allowed_fallback(method_not_allowed)
+    .layer(DefaultBodyLimit::max(max_body))
+    .layer(middleware::from_fn_with_state(timeout, time_limit))
+    .layer(middleware::from_fn_with_state(metrics, crate::metrics::track))
+    .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(ErrorCode::MethodNotAllowed, "this route does not accept that method")
+}
+
+/// Answers `timeout` when a request takes longer than the configured limit.
+async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::new(ErrorCode::Timeout, "the request took too long").into_response(),
+    }
+}
+
+/// The plain-HTTP PKI listener. It will serve each tenant's CRLs and CA
+/// certificates (no authentication, cacheable); today it answers health checks.
+pub(crate) fn pki_router() -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .fallback(not_found)
+}

@@ -1,0 +1,234 @@
+//! Configuration, layered: the TOML file, then `LIGHTWELL_*` environment
+//! variables, then command-line flags (each layer overrides the one before).
+//! Every secret setting also has a `_FILE` form that names a file holding it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+/// Command line of `lightwelld`.
+#[derive(Debug, Parser)]
+#[command(name = "lightwelld", version, about = "Lightwell server: directory, certificate authority, node-agent hub")]
+pub struct Cli {
+    /// Subcommand; without one the server runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of the server.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Log filter (`info`, `debug`, `lightwell_core=debug`, ...).
+    #[arg(long, env = "LIGHTWELL_LOG", global = true)]
+    pub log: Option<String>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Initialize a data dir: key-encryption key, operator credentials, server TLS.
+    Init(InitArgs),
+}
+
+/// `lightwelld init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Data directory to create.
+    #[arg(long, env = "LIGHTWELL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Extra DNS name or IP for the server certificate (repeatable); localhost,
+    /// 127.0.0.1, ::1 and the host name are always included.
+    #[arg(long = "tls-san")]
+    pub tls_san: Vec<String>,
+}
+
+/// Options of the running server. Each also reads `LIGHTWELL_<NAME>`.
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "LIGHTWELL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (holds lightwell.db, kek.key, operator.password, server-ca.pem).
+    #[arg(long, env = "LIGHTWELL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: `sqlite://PATH` (default: lightwell.db in the data dir).
+    #[arg(long, env = "LIGHTWELL_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
+    /// File holding the database URL (it may contain a password).
+    #[arg(long, env = "LIGHTWELL_DATABASE_FILE")]
+    pub database_file: Option<PathBuf>,
+    /// Development mode: initialize the data dir if needed, listen on 127.0.0.1, print operator credentials.
+    #[arg(long, env = "LIGHTWELL_DEV")]
+    pub dev: bool,
+    /// Address of the HTTPS API (default 0.0.0.0:8443; 127.0.0.1:8443 with --dev).
+    #[arg(long, env = "LIGHTWELL_LISTEN_API")]
+    pub listen_api: Option<SocketAddr>,
+    /// Address of the plain-HTTP PKI listener (default 0.0.0.0:8080; 127.0.0.1:8080 with --dev).
+    #[arg(long, env = "LIGHTWELL_LISTEN_PKI")]
+    pub listen_pki: Option<SocketAddr>,
+    /// File holding the key-encryption key (default: kek.key in the data dir).
+    #[arg(long, env = "LIGHTWELL_KEK_FILE")]
+    pub kek_file: Option<PathBuf>,
+    /// Seconds before a request is answered with a timeout error (default 30).
+    #[arg(long, env = "LIGHTWELL_REQUEST_TIMEOUT_SECS")]
+    pub request_timeout_secs: Option<u64>,
+    /// Largest accepted request body in bytes (default 1 MiB).
+    #[arg(long, env = "LIGHTWELL_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// TEST ONLY: shift the clock by the number of seconds in this file.
+    #[arg(long, env = "LIGHTWELL_CLOCK_OFFSET_FILE", hide = true)]
+    pub clock_offset_file: Option<PathBuf>,
+}
+
+/// The TOML file: the same settings, snake_case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    database: Option<String>,
+    database_file: Option<PathBuf>,
+    listen_api: Option<SocketAddr>,
+    listen_pki: Option<SocketAddr>,
+    kek_file: Option<PathBuf>,
+    request_timeout_secs: Option<u64>,
+    max_body_bytes: Option<usize>,
+    clock_offset_file: Option<PathBuf>,
+}
+
+/// Where the store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Database {
+    /// An SQLite file.
+    Sqlite(PathBuf),
+}
+
+/// Resolved settings of the running server.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) dev: bool,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) database: Database,
+    pub(crate) listen_api: SocketAddr,
+    pub(crate) listen_pki: SocketAddr,
+    pub(crate) kek_file: PathBuf,
+    pub(crate) request_timeout: Duration,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) clock_offset_file: Option<PathBuf>,
+}
+
+/// The default data dir: `/var/lib/lightwelld`, or `~/.lightwell-dev` with `--dev`.
+pub(crate) fn default_data_dir(dev: bool) -> PathBuf {
+    if dev {
+        std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".lightwell-dev")
+    } else {
+        PathBuf::from("/var/lib/lightwelld")
+    }
+}
+
+fn read_secret_file(path: &Path) -> anyhow::Result<String> {
+    let s = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(s.trim().to_string())
+}
+
+fn parse_database(url: &str) -> anyhow::Result<Database> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            bail!("sqlite:// needs a file path, e.g. sqlite:///var/lib/lightwelld/lightwell.db");
+        }
+        return Ok(Database::Sqlite(PathBuf::from(path)));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        bail!("PostgreSQL is not supported by this build yet; use sqlite://PATH");
+    }
+    // Never echo the URL: it may carry a password.
+    bail!("unsupported database URL scheme; expected sqlite://PATH")
+}
+
+impl ServeArgs {
+    /// Resolves flags and environment (already merged by clap) over the config file.
+    pub(crate) fn resolve(self) -> anyhow::Result<Settings> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let dev = self.dev;
+        let data_dir = self.data_dir.or(file.data_dir).unwrap_or_else(|| default_data_dir(dev));
+        let database_url = match (self.database, self.database_file) {
+            (Some(url), _) => Some(url),
+            (None, Some(f)) => Some(read_secret_file(&f)?),
+            (None, None) => match (file.database, file.database_file) {
+                (Some(url), _) => Some(url),
+                (None, Some(f)) => Some(read_secret_file(&f)?),
+                (None, None) => None,
+            },
+        };
+        let database = match database_url {
+            Some(url) => parse_database(&url)?,
+            None => Database::Sqlite(data_dir.join("lightwell.db")),
+        };
+        let host = if dev { [127, 0, 0, 1] } else { [0, 0, 0, 0] };
+        Ok(Settings {
+            dev,
+            listen_api: self.listen_api.or(file.listen_api).unwrap_or(SocketAddr::from((host, 8443))),
+            listen_pki: self.listen_pki.or(file.listen_pki).unwrap_or(SocketAddr::from((host, 8080))),
+            kek_file: self.kek_file.or(file.kek_file).unwrap_or_else(|| data_dir.join("kek.key")),
+            request_timeout: Duration::from_secs(self.request_timeout_secs.or(file.request_timeout_secs).unwrap_or(30)),
+            max_body_bytes: self.max_body_bytes.or(file.max_body_bytes).unwrap_or(1024 * 1024),
+            clock_offset_file: self.clock_offset_file.or(file.clock_offset_file),
+            database,
+            data_dir,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_and_defaults_fill_the_rest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let cfg = dir.join("lightwell.toml");
+        std::fs::write(
+            &cfg,
+            "listen_api = \"127.0.0.1:9000\"\nlisten_pki = \"127.0.0.1:9001\"\ndata_dir = \"/srv/lw\"\n",
+        )
+        .unwrap();
+        let args =
+            ServeArgs { config: Some(cfg), listen_api: Some("127.0.0.1:9443".parse().unwrap()), ..Default::default() };
+        let s = args.resolve().unwrap();
+        assert_eq!(s.listen_api, "127.0.0.1:9443".parse().unwrap(), "flag wins over file");
+        assert_eq!(s.listen_pki, "127.0.0.1:9001".parse().unwrap(), "file wins over default");
+        assert_eq!(s.database, Database::Sqlite(PathBuf::from("/srv/lw/lightwell.db")));
+        assert_eq!(s.kek_file, PathBuf::from("/srv/lw/kek.key"));
+    }
+
+    #[test]
+    fn unknown_keys_and_unsupported_databases_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let cfg = dir.join("bad.toml");
+        std::fs::write(&cfg, "listen_apii = \"127.0.0.1:1\"\n").unwrap();
+        let err = ServeArgs { config: Some(cfg), ..Default::default() }.resolve().unwrap_err();
+        assert!(format!("{err:#}").contains("listen_apii"), "{err:#}");
+        let err =
+            ServeArgs { database: Some("mysql://u:secret@h/db".into()), ..Default::default() }.resolve().unwrap_err();
+        assert!(!format!("{err:#}").contains("secret"), "the URL's password is never echoed");
+    }
+
+    #[test]
+    fn database_url_can_come_from_a_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let f = dir.join("db.url");
+        std::fs::write(&f, "sqlite:///tmp/x.db\n").unwrap();
+        let s = ServeArgs { database_file: Some(f), ..Default::default() }.resolve().unwrap();
+        assert_eq!(s.database, Database::Sqlite(PathBuf::from("/tmp/x.db")));
+    }
+}

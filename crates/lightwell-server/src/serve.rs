@@ -1,0 +1,172 @@
+//! Running the server: listeners, accept loops, background jobs, shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use lightwell_core::clock::{Clock, SystemClock};
+use lightwell_core::{Observer, Service};
+use lightwell_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::api::{self, AppState};
+use crate::config::{Database, ServeArgs};
+use crate::datadir;
+use crate::metrics::Metrics;
+use crate::tls::{self, PeerCertificates};
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Runs the server until SIGTERM or SIGINT.
+pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = args.resolve()?;
+    let dir = &settings.data_dir;
+    if settings.dev && !datadir::is_initialized(dir) {
+        let init = datadir::initialize(dir, &[]).await?;
+        println!("initialized {} (server CA fingerprint {})", dir.display(), init.fingerprint);
+    }
+    if !datadir::is_initialized(dir) {
+        bail!("{} is not initialized; run `lightwelld init --data-dir {}` first", dir.display(), dir.display());
+    }
+    let kek = datadir::load_kek(&settings.kek_file)?;
+    let store: Arc<dyn Store> = match &settings.database {
+        Database::Sqlite(path) => Arc::new(
+            lightwell_store::sqlite::SqliteStore::open(path)
+                .with_context(|| format!("opening the database {}", path.display()))?,
+        ),
+    };
+    let clock: Arc<dyn Clock> = match &settings.clock_offset_file {
+        Some(path) => Arc::new(crate::clock::FileOffsetClock::new(path.clone())),
+        None => Arc::new(SystemClock),
+    };
+    let metrics = Metrics::new();
+    let observer: Arc<dyn Observer> = metrics.clone();
+    let service = Service::new(store, clock, &kek, observer)?;
+    drop(kek);
+
+    let tls_config = tls::server_config(&dir.join(datadir::SERVER_CERT_FILE), &dir.join(datadir::SERVER_KEY_FILE))?;
+    let api_listener =
+        TcpListener::bind(settings.listen_api).await.with_context(|| format!("binding {}", settings.listen_api))?;
+    let pki_listener =
+        TcpListener::bind(settings.listen_pki).await.with_context(|| format!("binding {}", settings.listen_pki))?;
+    let app =
+        api::router(AppState { service: service.clone(), metrics }, settings.max_body_bytes, settings.request_timeout);
+    let pki = api::pki_router();
+
+    println!("api: https://{}", api_listener.local_addr()?);
+    println!("pki: http://{}", pki_listener.local_addr()?);
+    println!("server CA: {}", dir.join(datadir::SERVER_CA_FILE).display());
+    println!("server CA fingerprint: {}", datadir::server_ca_fingerprint(dir)?);
+    if settings.dev {
+        let pw = std::fs::read_to_string(dir.join(datadir::OPERATOR_PASSWORD_FILE)).unwrap_or_default();
+        println!("operator password: {} (user operator; also in {})", pw.trim(), datadir::OPERATOR_PASSWORD_FILE);
+    }
+    tracing::info!(store = service.store_backend(), "lightwelld ready");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let api_task = tokio::spawn(accept_loop(api_listener, Some(TlsAcceptor::from(tls_config)), app, stop_rx.clone()));
+    let pki_task = tokio::spawn(accept_loop(pki_listener, None, pki, stop_rx.clone()));
+    tokio::spawn(purge_sessions(service.clone(), stop_rx));
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = tokio::join!(api_task, pki_task);
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// Accepts connections until told to stop, then lets open requests finish.
+async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, app: Router, mut stop: watch::Receiver<bool>) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    tokio::spawn(serve_connection(stream, tls.clone(), app.clone(), graceful.watcher()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = stop.changed() => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("connections still open after the grace period; closing them");
+    }
+}
+
+async fn serve_connection(stream: tokio::net::TcpStream, tls: Option<TlsAcceptor>, app: Router, watcher: Watcher) {
+    let _ = stream.set_nodelay(true);
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    match tls {
+        Some(acceptor) => {
+            let tls_stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let certs: Vec<_> = tls_stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+                .unwrap_or_default();
+            let peer = PeerCertificates(Arc::new(certs));
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(peer.clone());
+                app.clone().oneshot(req)
+            });
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
+            let _ = watcher.watch(conn.into_owned()).await;
+        }
+        None => {
+            let service =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| app.clone().oneshot(req));
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let _ = watcher.watch(conn.into_owned()).await;
+        }
+    }
+}
+
+/// Deletes expired sessions every ten minutes.
+async fn purge_sessions(service: Service, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(600)) => {
+                if let Err(e) = service.purge_expired_sessions().await {
+                    tracing::warn!(error = %e, "purging expired sessions");
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
