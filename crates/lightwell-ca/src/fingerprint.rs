@@ -32,10 +32,7 @@ mod tests {
         let fp = cert_fingerprint(b"hello");
         let raw = parse_fingerprint(&fp).expect("parses");
         assert_eq!(raw, sha256(b"hello"));
-        let openssl_style = format!(
-            "SHA256:{}",
-            raw.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
-        );
+        let openssl_style = format!("SHA256:{}", raw.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":"));
         assert_eq!(parse_fingerprint(&openssl_style), Some(raw));
     }
 

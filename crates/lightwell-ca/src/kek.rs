@@ -74,11 +74,8 @@ impl Kek {
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Error::Unseal)?;
         let mut buf = Zeroizing::new(ciphertext.to_vec());
-        let plain_len = self
-            .aead()
-            .open_in_place(nonce, Aad::from(context), &mut buf)
-            .map_err(|_| Error::Unseal)?
-            .len();
+        let plain_len =
+            self.aead().open_in_place(nonce, Aad::from(context), &mut buf).map_err(|_| Error::Unseal)?.len();
         buf.truncate(plain_len);
         Ok(buf)
     }
