@@ -9,12 +9,12 @@ use std::net::IpAddr;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
+    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType,
 };
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
-use crate::{Error, random};
+use crate::{Error, Serial};
 
 /// Lifetime of the server CA.
 pub const SERVER_CA_VALIDITY: Duration = Duration::days(3650);
@@ -41,13 +41,6 @@ pub struct ServerCert {
     pub key_pem: Zeroizing<String>,
 }
 
-fn random_serial() -> Result<SerialNumber, Error> {
-    let mut bytes = random::bytes::<16>()?;
-    // Positive and never starting with a zero octet: 16 full bytes of DER INTEGER.
-    bytes[0] = (bytes[0] & 0x7f) | 0x40;
-    Ok(SerialNumber::from_slice(&bytes))
-}
-
 /// Generates the server CA (ECDSA P-256), valid from `now`.
 pub fn generate_server_ca(common_name: &str, now: OffsetDateTime) -> Result<GeneratedCa, Error> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
@@ -70,7 +63,7 @@ fn ca_params(common_name: &str, now: OffsetDateTime) -> Result<CertificateParams
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     params.not_before = now - Duration::minutes(5);
     params.not_after = now + SERVER_CA_VALIDITY;
-    params.serial_number = Some(random_serial()?);
+    params.serial_number = Some(Serial::random()?.to_rcgen());
     Ok(params)
 }
 
@@ -104,7 +97,7 @@ pub fn issue_server_cert(
     params.use_authority_key_identifier_extension = true;
     params.not_before = now - Duration::minutes(5);
     params.not_after = now + SERVER_CERT_VALIDITY;
-    params.serial_number = Some(random_serial()?);
+    params.serial_number = Some(Serial::random()?.to_rcgen());
     let cert = params.signed_by(&leaf_key, &issuer)?;
     let ca_pem = crate::pem::encode("CERTIFICATE", ca_cert_der);
     Ok(ServerCert { chain_pem: format!("{}{}", cert.pem(), ca_pem), key_pem: Zeroizing::new(leaf_key.serialize_pem()) })
