@@ -143,6 +143,10 @@ impl SigningKey {
     pub fn public_key_der(&self) -> Vec<u8> {
         self.pair.subject_public_key_info()
     }
+
+    pub(crate) fn pair(&self) -> &KeyPair {
+        &self.pair
+    }
 }
 
 fn algorithm_of(pair: &KeyPair) -> Result<KeyAlgorithm, Error> {

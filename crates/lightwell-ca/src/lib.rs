@@ -3,25 +3,45 @@
 //! Everything here is pure and synchronous: no storage, no network, and the
 //! current time is always a parameter. The service layer (`lightwell-core`)
 //! decides *what* to issue; this crate computes it.
+//!
+//! The path of a leaf: [`csr::CertificateRequest::parse`] reads and checks a
+//! PKCS#10 request, the service layer binds identity into a
+//! [`leaf::LeafSubject`], and [`leaf::issue`] lays the certificate out, runs
+//! the pre-issuance [`lint`] on exactly the bytes to be signed, and only then
+//! signs with the issuing CA's key. CA certificates ([`ca`]) and CRLs
+//! ([`crl`]) take the same path.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 // Tests may unwrap: a panic there is a failing test, not a crashed server.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod ca;
+pub mod crl;
+pub mod csr;
+mod der;
 pub mod fingerprint;
+pub mod issuer;
 pub mod kek;
 pub mod keys;
+pub mod leaf;
+pub mod lint;
+mod name;
 pub mod pem;
 pub mod profile;
 pub mod public_key;
 pub mod random;
 pub mod serial;
 pub mod server_tls;
+mod signing;
 pub mod spiffe;
+mod timestamp;
+mod urls;
 
 use time::OffsetDateTime;
 
+pub use crate::issuer::{CaCertificate, Issuer};
 pub use crate::keys::{KeyAlgorithm, SigningKey};
+pub use crate::lint::LintRule;
 pub use crate::profile::Profile;
 pub use crate::public_key::{PublicKey, PublicKeyAlgorithm};
 pub use crate::serial::Serial;
@@ -145,6 +165,14 @@ pub enum Error {
         value: String,
         /// What is wrong with it.
         reason: &'static str,
+    },
+    /// The pre-issuance lint refused a certificate or CRL before it was signed.
+    #[error("pre-issuance lint {rule} failed: {detail}")]
+    Lint {
+        /// The RFC 5280 rule that failed.
+        rule: LintRule,
+        /// What exactly was wrong.
+        detail: String,
     },
     /// Internal encoding went wrong; a bug, never caused by input.
     #[error("internal encoding error: {0}")]

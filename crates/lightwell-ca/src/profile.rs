@@ -4,6 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use rcgen::{ExtendedKeyUsagePurpose, KeyUsagePurpose};
+
 use crate::Error;
 use crate::public_key::PublicKeyAlgorithm;
 
@@ -49,6 +51,25 @@ impl Profile {
     /// RSA server keys, for TLS 1.2 RSA key exchange (RFC 5246 section 7.4.2).
     pub fn key_encipherment(self, key: PublicKeyAlgorithm) -> bool {
         self.server_auth() && key.is_rsa()
+    }
+
+    pub(crate) fn key_usages(self, key: PublicKeyAlgorithm) -> Vec<KeyUsagePurpose> {
+        let mut usages = vec![KeyUsagePurpose::DigitalSignature];
+        if self.key_encipherment(key) {
+            usages.push(KeyUsagePurpose::KeyEncipherment);
+        }
+        usages
+    }
+
+    pub(crate) fn extended_key_usages(self) -> Vec<ExtendedKeyUsagePurpose> {
+        let mut usages = Vec::new();
+        if self.server_auth() {
+            usages.push(ExtendedKeyUsagePurpose::ServerAuth);
+        }
+        if self.client_auth() {
+            usages.push(ExtendedKeyUsagePurpose::ClientAuth);
+        }
+        usages
     }
 }
 
