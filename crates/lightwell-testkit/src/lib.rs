@@ -1,0 +1,293 @@
+//! Helpers for tests that run Lightwell for real: the `lightwelld` binary on
+//! a temporary data dir with loopback listeners on free ports, and the
+//! `lightwell` CLI with its own configuration dir.
+#![forbid(unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use lightwell_client::{Client, Trust};
+
+/// Directory holding the workspace's binaries (next to the test executable's
+/// `deps/` dir), or `LIGHTWELL_BIN_DIR`.
+pub fn bin_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("LIGHTWELL_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut dir = exe.parent().unwrap().to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+/// Path of a workspace binary, checked to exist.
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(p.exists(), "{} not built; run `cargo build --workspace` (or nextest, which builds it)", p.display());
+    p
+}
+
+/// A running `lightwelld` on a temporary data dir.
+#[derive(Debug)]
+pub struct TestServer {
+    root: tempfile::TempDir,
+    child: Option<Child>,
+    api_addr: String,
+    /// Extra arguments given at every start.
+    extra_args: Vec<String>,
+    /// Captured stdout and stderr lines of the current process.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl TestServer {
+    /// Initializes a data dir and starts the server on free loopback ports.
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Like [`TestServer::start`], with extra `lightwelld` arguments.
+    pub fn start_with(extra: &[&str]) -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        let out = Command::new(bin("lightwelld")).arg("init").arg("--data-dir").arg(&data).output().unwrap();
+        assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+        std::fs::write(root.path().join("clock-offset"), "0").unwrap();
+        let mut server = Self {
+            root,
+            child: None,
+            api_addr: "127.0.0.1:0".into(),
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            log: Default::default(),
+        };
+        server.spawn();
+        server
+    }
+
+    /// The data dir.
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    /// A scratch directory that lives as long as the server.
+    pub fn scratch(&self) -> &Path {
+        self.root.path()
+    }
+
+    fn spawn(&mut self) {
+        let mut child = Command::new(bin("lightwelld"))
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(["--listen-api", &self.api_addr, "--listen-pki", "127.0.0.1:0"])
+            .arg("--clock-offset-file")
+            .arg(self.root.path().join("clock-offset"))
+            .args(&self.extra_args)
+            .env("LIGHTWELL_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel::<String>();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    log.lock().unwrap().push(line.clone());
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        self.log = log;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(addr) = line.strip_prefix("api: https://") {
+                        self.api_addr = addr.trim().to_string();
+                        break;
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("lightwelld did not start; output:\n{}", self.log.lock().unwrap().join("\n"));
+                }
+            }
+        }
+        self.child = Some(child);
+    }
+
+    /// Everything the current process printed so far.
+    pub fn output(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.api_addr)
+    }
+
+    /// The server CA file clients trust.
+    pub fn ca_file(&self) -> PathBuf {
+        self.data_dir().join("server-ca.pem")
+    }
+
+    /// The operator's first password.
+    pub fn operator_password(&self) -> String {
+        std::fs::read_to_string(self.data_dir().join("operator.password")).unwrap().trim().to_string()
+    }
+
+    /// Shifts the server's clock by `secs` from the wall clock.
+    pub fn set_clock_offset(&self, secs: i64) {
+        std::fs::write(self.root.path().join("clock-offset"), secs.to_string()).unwrap();
+    }
+
+    /// Stops the server with SIGTERM and waits; returns whether it exited cleanly.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else { return true };
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let status = child.wait().unwrap();
+        status.success()
+    }
+
+    /// Kills the server with SIGKILL.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Starts the server again on the same data dir and API port.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Starts the server again after [`TestServer::kill9`] or [`TestServer::stop`].
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "still running");
+        self.spawn();
+    }
+
+    /// An unauthenticated API client trusting the server CA.
+    pub fn client(&self) -> Client {
+        Client::new(&self.url(), &Trust::CaPem(std::fs::read(self.ca_file()).unwrap())).unwrap()
+    }
+
+    /// An API client logged in as the operator.
+    pub async fn operator(&self) -> Client {
+        let c = self.client();
+        let token = c.operator_login("operator", &self.operator_password()).await.unwrap().token;
+        c.with_token(token)
+    }
+
+    /// An API client logged in to `tenant` as `user`.
+    pub async fn login(&self, tenant: &str, user: &str, password: &str) -> Client {
+        let c = self.client();
+        let token = c.login(tenant, user, password).await.unwrap().token;
+        c.with_token(token)
+    }
+
+    /// A raw HTTPS client trusting the server CA, for hand-made requests.
+    pub fn raw(&self) -> reqwest::Client {
+        let pem = std::fs::read(self.ca_file()).unwrap();
+        let cert = reqwest::Certificate::from_pem(&pem).unwrap();
+        reqwest::Client::builder().tls_certs_only([cert]).build().unwrap()
+    }
+
+    /// A CLI runner with its own (empty) configuration dir.
+    pub fn cli(&self) -> Cli {
+        Cli::new(tempfile::tempdir().unwrap())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Runs the `lightwell` CLI with an isolated configuration dir.
+#[derive(Debug)]
+pub struct Cli {
+    config: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Cli {
+    fn new(config: tempfile::TempDir) -> Self {
+        Self { config, env: vec![] }
+    }
+
+    /// Sets an environment variable for later runs.
+    pub fn env(&mut self, key: &str, value: &str) -> &mut Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// A directory for files the test hands to the CLI (password files).
+    pub fn dir(&self) -> &Path {
+        self.config.path()
+    }
+
+    /// Writes a password file and returns its path.
+    pub fn secret_file(&self, name: &str, secret: &str) -> String {
+        let p = self.config.path().join(name);
+        std::fs::write(&p, format!("{secret}\n")).unwrap();
+        p.display().to_string()
+    }
+
+    /// Runs `lightwell ARGS`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(bin("lightwell"))
+            .args(args)
+            .env("LIGHTWELL_CONFIG_DIR", self.config.path())
+            .env_remove("LIGHTWELL_SERVER")
+            .env_remove("LIGHTWELL_TENANT")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "lightwell {args:?} failed:\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs with `--output json`, asserts success and parses stdout.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+
+    /// Runs with `--output json`, asserts failure and returns the error code.
+    pub fn fails_with(&self, args: &[&str]) -> String {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        let out = self.run(&all);
+        assert!(!out.status.success(), "lightwell {args:?} unexpectedly succeeded");
+        let err: serde_json::Value = serde_json::from_slice(&out.stderr)
+            .unwrap_or_else(|_| panic!("stderr is not JSON: {}", String::from_utf8_lossy(&out.stderr)));
+        err["error"]["code"].as_str().unwrap().to_string()
+    }
+}
