@@ -84,7 +84,7 @@ async fn tenant(ctx: &Context, cmd: TenantCommand, json: bool) -> anyhow::Result
                 s
             });
         }
-        TenantCommand::List => output::print(json, &client.list_tenants().await?, output::tenants),
+        TenantCommand::List => output::print(json, &client.list_tenants().await?, |l| output::tenants(l)),
         TenantCommand::Show { domain } => output::print(json, &client.tenant(&domain).await?, output::tenant),
         TenantCommand::Delete { domain } => {
             client.delete_tenant(&domain).await?;
@@ -102,7 +102,9 @@ async fn user(ctx: &Context, cmd: UserCommand, json: bool) -> anyhow::Result<()>
             let req = CreateUserRequest { name, password, email, display_name };
             output::print(json, &client.create_principal(&tenant, "users", &req).await?, output::principal);
         }
-        UserCommand::List => output::print(json, &client.list_principals(&tenant, "users").await?, output::principals),
+        UserCommand::List => {
+            output::print(json, &client.list_principals(&tenant, "users").await?, |l| output::principals(l))
+        }
         UserCommand::Show { name } => {
             output::print(json, &client.principal(&tenant, "users", &name).await?, output::principal)
         }
@@ -155,7 +157,7 @@ async fn group(ctx: &Context, cmd: GroupCommand, json: bool) -> anyhow::Result<(
             output::print(json, &client.create_principal(&tenant, "groups", &req).await?, output::principal);
         }
         GroupCommand::List => {
-            output::print(json, &client.list_principals(&tenant, "groups").await?, output::principals)
+            output::print(json, &client.list_principals(&tenant, "groups").await?, |l| output::principals(l))
         }
         GroupCommand::Show { name } => {
             output::print(json, &client.principal(&tenant, "groups", &name).await?, output::principal)
@@ -180,7 +182,7 @@ async fn host(ctx: &Context, collection: &str, cmd: HostCommand, json: bool) -> 
     let (client, tenant) = ctx.tenant_client()?;
     match cmd {
         HostCommand::List => {
-            output::print(json, &client.list_principals(&tenant, collection).await?, output::principals)
+            output::print(json, &client.list_principals(&tenant, collection).await?, |l| output::principals(l))
         }
         HostCommand::Show { name } => {
             output::print(json, &client.principal(&tenant, collection, &name).await?, output::principal)
@@ -207,7 +209,7 @@ async fn audit(ctx: &Context, cmd: AuditCommand, json: bool) -> anyhow::Result<(
     match cmd {
         AuditCommand::List { system, after, limit } => {
             let (client, tenant) = scope(system)?;
-            output::print(json, &client.audit(tenant.as_deref(), after, limit).await?, output::audit);
+            output::print(json, &client.audit(tenant.as_deref(), after, limit).await?, |l| output::audit(l));
         }
         AuditCommand::Verify { system } => {
             let (client, tenant) = scope(system)?;

@@ -54,7 +54,7 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     out.join("\n")
 }
 
-pub(crate) fn tenants(list: &Vec<Tenant>) -> String {
+pub(crate) fn tenants(list: &[Tenant]) -> String {
     table(
         &["DOMAIN", "BASE DN", "CREATED"],
         list.iter().map(|t| vec![t.domain.clone(), t.base_dn.clone(), t.created_at.clone()]).collect(),
@@ -73,7 +73,7 @@ fn state(p: &Principal) -> String {
     }
 }
 
-pub(crate) fn principals(list: &Vec<Principal>) -> String {
+pub(crate) fn principals(list: &[Principal]) -> String {
     table(
         &["NAME", "STATE", "DISPLAY NAME", "EMAIL", "HOSTNAMES", "MEMBER OF"],
         list.iter()
@@ -117,7 +117,7 @@ pub(crate) fn principal(p: &Principal) -> String {
     out.join("\n")
 }
 
-pub(crate) fn audit(list: &Vec<AuditEntry>) -> String {
+pub(crate) fn audit(list: &[AuditEntry]) -> String {
     table(
         &["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME", "DETAIL"],
         list.iter()

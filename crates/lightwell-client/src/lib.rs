@@ -113,17 +113,28 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&B>,
     ) -> Result<T> {
-        let mut req = self.http.request(method, self.url(segments));
-        if !query.is_empty() {
-            req = req.query(query);
-        }
-        if let Some(token) = &self.token {
-            req = req.bearer_auth(token.as_str());
-        }
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req.send().await.map_err(transport)?;
+        let build = || {
+            let mut req = self.http.request(method.clone(), self.url(segments));
+            if !query.is_empty() {
+                req = req.query(query);
+            }
+            if let Some(token) = &self.token {
+                req = req.bearer_auth(token.as_str());
+            }
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            req
+        };
+        let resp = match build().send().await {
+            Ok(resp) => resp,
+            // A pooled keep-alive connection may have been closed by a server
+            // that restarted; an idempotent request is safe to send once more.
+            Err(e) if method.is_idempotent() && (e.is_request() || e.is_connect()) => {
+                build().send().await.map_err(transport)?
+            }
+            Err(e) => return Err(transport(e)),
+        };
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(transport)?;
         if !status.is_success() {

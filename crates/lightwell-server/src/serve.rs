@@ -27,6 +27,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Runs the server until SIGTERM or SIGINT.
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let settings = args.resolve()?;
+    // Handle SIGTERM from the start, so a stop sent right after start-up is graceful too.
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
     let dir = &settings.data_dir;
     if settings.dev && !datadir::is_initialized(dir) {
         let init = datadir::initialize(dir, &[]).await?;
@@ -75,26 +78,14 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let pki_task = tokio::spawn(accept_loop(pki_listener, None, pki, stop_rx.clone()));
     tokio::spawn(purge_sessions(service.clone(), stop_rx));
 
-    shutdown_signal().await;
+    tokio::select! {
+        _ = sigterm.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = tokio::join!(api_task, pki_task);
     Ok(())
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM");
-            return std::future::pending().await;
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
 }
 
 /// Accepts connections until told to stop, then lets open requests finish.

@@ -5,6 +5,8 @@
 //! builds one; the macro emits one `#[test]` per case so failures name the
 //! behaviour that broke.
 
+#![allow(clippy::unwrap_used)] // a conformance failure is a panic, as in any test
+
 use crate::{
     AuditRecord, PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError, StoreExt, TenantId, TenantRecord,
 };

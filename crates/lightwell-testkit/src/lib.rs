@@ -199,6 +199,15 @@ impl TestServer {
         c.with_token(token)
     }
 
+    /// Creates a tenant as the operator, with `admin_password` for its
+    /// `administrator`, and returns a client logged in as that administrator.
+    pub async fn create_tenant(&self, domain: &str, admin_password: &str) -> Client {
+        let req: lightwell_proto::CreateTenantRequest =
+            serde_json::from_value(serde_json::json!({ "domain": domain, "admin_password": admin_password })).unwrap();
+        self.operator().await.create_tenant(&req).await.unwrap();
+        self.login(domain, "administrator", admin_password).await
+    }
+
     /// A raw HTTPS client trusting the server CA, for hand-made requests.
     pub fn raw(&self) -> reqwest::Client {
         let pem = std::fs::read(self.ca_file()).unwrap();

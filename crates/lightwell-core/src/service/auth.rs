@@ -144,8 +144,8 @@ impl Inner {
                 return fail(tx, "account locked", locked());
             }
             if !verified || p.credential_epoch != seen.credential_epoch {
+                // Lockout counters are state, not an attribute change: updated_at stays.
                 let newly_locked = lockout::record_failure(&mut p, &realm.policy.lockout, now);
-                p.updated_at = now;
                 tx.update_principal(&p)?;
                 if newly_locked {
                     self.observer.locked_out();
@@ -158,7 +158,6 @@ impl Inner {
             }
             if p.failed_logins != 0 || p.locked_until.is_some() {
                 lockout::clear(&mut p);
-                p.updated_at = now;
                 tx.update_principal(&p)?;
             }
             let token = new_token()?;

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs Lightwell's whole test suite: unit, conformance and end-to-end tests
+# against the real binaries. As root it first installs, idempotently, the
+# system packages the tests drive (openssl, curl).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(openssl curl ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "installing: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "missing system packages: ${missing[*]} (run as root to install them)" >&2
+    exit 1
+  fi
+fi
+
+# Build every binary once; the end-to-end tests run the real lightwelld and lightwell.
+cargo build --workspace --all-targets --locked
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast "$@"
+  # nextest does not run doctests.
+  cargo test --workspace --locked --doc
+else
+  cargo test --workspace --locked --no-fail-fast "$@"
+fi

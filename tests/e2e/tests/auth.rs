@@ -1,0 +1,147 @@
+//! Passwords, lockout and sessions against the real server.
+#![allow(clippy::unwrap_used)]
+
+use lightwell_client::Client;
+use lightwell_proto::{CreateUserRequest, ErrorCode, SetPasswordRequest};
+use lightwell_testkit::TestServer;
+
+const ADMIN_PW: &str = "Tenant-Admin-1!";
+const T: &str = "corp.example";
+
+async fn tenant_with_user(server: &TestServer, user: &str, pw: &str) -> Client {
+    let admin = server.create_tenant(T, ADMIN_PW).await;
+    let req = CreateUserRequest { name: user.into(), password: Some(pw.into()), ..Default::default() };
+    admin.create_principal(T, "users", &req).await.unwrap();
+    admin
+}
+
+async fn login_code(server: &TestServer, user: &str, pw: &str) -> Option<ErrorCode> {
+    server.client().login(T, user, pw).await.err().map(|e| e.code().unwrap())
+}
+
+#[tokio::test]
+async fn five_bad_passwords_lock_the_account_until_the_window_passes() {
+    let server = TestServer::start();
+    tenant_with_user(&server, "alice", "Rabbit-Hole-1!").await;
+    for i in 0..4 {
+        assert_eq!(login_code(&server, "alice", "wrong").await, Some(ErrorCode::InvalidCredentials), "failure {i}");
+    }
+    assert_eq!(login_code(&server, "alice", "wrong").await, Some(ErrorCode::AccountLocked), "fifth failure locks");
+    assert_eq!(
+        login_code(&server, "alice", "Rabbit-Hole-1!").await,
+        Some(ErrorCode::AccountLocked),
+        "the right password is refused while locked"
+    );
+    server.set_clock_offset(299);
+    assert_eq!(login_code(&server, "alice", "Rabbit-Hole-1!").await, Some(ErrorCode::AccountLocked));
+    server.set_clock_offset(301);
+    assert_eq!(login_code(&server, "alice", "Rabbit-Hole-1!").await, None, "unlocked after 300 s");
+
+    let metrics = server.raw().get(format!("{}/metrics", server.url())).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("lightwell_lockouts_total 1"), "{metrics}");
+    assert!(metrics.contains("lightwell_login_failures_total 7"), "{metrics}");
+}
+
+#[tokio::test]
+async fn an_administrator_can_unlock_a_locked_account() {
+    let server = TestServer::start();
+    let admin = tenant_with_user(&server, "alice", "Rabbit-Hole-1!").await;
+    for _ in 0..5 {
+        login_code(&server, "alice", "wrong").await;
+    }
+    assert!(admin.principal(T, "users", "alice").await.unwrap().locked);
+    assert_eq!(login_code(&server, "alice", "Rabbit-Hole-1!").await, Some(ErrorCode::AccountLocked));
+    admin.principal_action(T, "users", "alice", "unlock").await.unwrap();
+    assert!(!admin.principal(T, "users", "alice").await.unwrap().locked);
+    assert_eq!(login_code(&server, "alice", "Rabbit-Hole-1!").await, None);
+}
+
+#[tokio::test]
+async fn failures_spread_over_more_than_the_window_do_not_lock() {
+    let server = TestServer::start();
+    tenant_with_user(&server, "alice", "Rabbit-Hole-1!").await;
+    for i in 0..6 {
+        server.set_clock_offset(i * 100);
+        assert_eq!(login_code(&server, "alice", "wrong").await, Some(ErrorCode::InvalidCredentials), "failure {i}");
+    }
+    assert_eq!(login_code(&server, "alice", "Rabbit-Hole-1!").await, None);
+}
+
+#[tokio::test]
+async fn tokens_stop_working_after_password_change_disable_delete_logout_and_expiry() {
+    let server = TestServer::start();
+    let admin = tenant_with_user(&server, "alice", "Rabbit-Hole-1!").await;
+
+    // Change by the user (old password required): old token dies, new password works.
+    let alice = server.login(T, "alice", "Rabbit-Hole-1!").await;
+    let bad = SetPasswordRequest { new_password: "Rabbit-Hole-2!".into(), old_password: Some("nope".into()) };
+    assert_eq!(alice.set_password(T, "alice", &bad).await.unwrap_err().code(), Some(ErrorCode::InvalidCredentials));
+    let missing = SetPasswordRequest { new_password: "Rabbit-Hole-2!".into(), old_password: None };
+    assert_eq!(alice.set_password(T, "alice", &missing).await.unwrap_err().code(), Some(ErrorCode::InvalidCredentials));
+    let good =
+        SetPasswordRequest { new_password: "Rabbit-Hole-2!".into(), old_password: Some("Rabbit-Hole-1!".into()) };
+    alice.set_password(T, "alice", &good).await.unwrap();
+    assert_eq!(alice.whoami().await.unwrap_err().code(), Some(ErrorCode::InvalidToken));
+    assert_eq!(login_code(&server, "alice", "Rabbit-Hole-1!").await, Some(ErrorCode::InvalidCredentials));
+
+    // A user cannot reset someone else's password.
+    let alice = server.login(T, "alice", "Rabbit-Hole-2!").await;
+    let steal = SetPasswordRequest { new_password: "Stolen-Admin-9!".into(), old_password: None };
+    assert_eq!(alice.set_password(T, "administrator", &steal).await.unwrap_err().code(), Some(ErrorCode::Forbidden));
+
+    // Reset by an administrator.
+    let reset = SetPasswordRequest { new_password: "Rabbit-Hole-3!".into(), old_password: None };
+    admin.set_password(T, "alice", &reset).await.unwrap();
+    assert_eq!(alice.whoami().await.unwrap_err().code(), Some(ErrorCode::InvalidToken));
+
+    // Disable, then enable.
+    let alice = server.login(T, "alice", "Rabbit-Hole-3!").await;
+    admin.principal_action(T, "users", "alice", "disable").await.unwrap();
+    assert_eq!(alice.whoami().await.unwrap_err().code(), Some(ErrorCode::InvalidToken));
+    assert_eq!(login_code(&server, "alice", "Rabbit-Hole-3!").await, Some(ErrorCode::AccountDisabled));
+    admin.principal_action(T, "users", "alice", "enable").await.unwrap();
+
+    // Logout.
+    let alice = server.login(T, "alice", "Rabbit-Hole-3!").await;
+    alice.logout().await.unwrap();
+    assert_eq!(alice.whoami().await.unwrap_err().code(), Some(ErrorCode::InvalidToken));
+
+    // Expiry after the session TTL (1 h).
+    let alice = server.login(T, "alice", "Rabbit-Hole-3!").await;
+    server.set_clock_offset(3601);
+    assert_eq!(alice.whoami().await.unwrap_err().code(), Some(ErrorCode::InvalidToken));
+    server.set_clock_offset(0);
+
+    // Delete.
+    let alice = server.login(T, "alice", "Rabbit-Hole-3!").await;
+    admin.delete_principal(T, "users", "alice").await.unwrap();
+    assert_eq!(alice.whoami().await.unwrap_err().code(), Some(ErrorCode::InvalidToken));
+    assert_eq!(login_code(&server, "alice", "Rabbit-Hole-3!").await, Some(ErrorCode::InvalidCredentials));
+}
+
+#[tokio::test]
+async fn weak_passwords_are_refused_with_the_rule_that_failed() {
+    let server = TestServer::start();
+    let admin = tenant_with_user(&server, "alice", "Rabbit-Hole-1!").await;
+    for (pw, rule) in [("Sh0rt!", "at least 8"), ("nouppercase1!", "upper-case"), ("Xalice-Secret-1", "user name")] {
+        let req = SetPasswordRequest { new_password: pw.into(), old_password: None };
+        let err = admin.set_password(T, "alice", &req).await.unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::WeakPassword));
+        assert!(err.to_string().contains(rule), "{err}");
+    }
+    assert_eq!(login_code(&server, "alice", "Rabbit-Hole-1!").await, None, "password unchanged");
+}
+
+#[tokio::test]
+async fn authentication_failures_are_audited() {
+    let server = TestServer::start();
+    let admin = tenant_with_user(&server, "alice", "Rabbit-Hole-1!").await;
+    login_code(&server, "alice", "wrong").await;
+    login_code(&server, "ghost", "wrong").await;
+    let records = admin.audit(Some(T), 0, 1000).await.unwrap();
+    let failures: Vec<_> = records.iter().filter(|r| r.action == "login" && r.outcome == "failure").collect();
+    assert_eq!(failures.len(), 2, "{records:#?}");
+    assert!(failures.iter().any(|r| r.target == "alice" && r.detail == "wrong password"));
+    assert!(failures.iter().any(|r| r.target == "ghost" && r.detail == "unknown user"));
+    assert!(records.iter().all(|r| !r.detail.contains("wrong\"")), "no password material in audit details");
+}
