@@ -26,6 +26,7 @@ pub mod keys;
 pub mod leaf;
 pub mod lint;
 mod name;
+pub mod openssl_hash;
 pub mod pem;
 pub mod profile;
 pub mod public_key;
