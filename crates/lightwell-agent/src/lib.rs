@@ -1,6 +1,10 @@
-//! The node agent's building blocks. Today: atomic, durable file writes with
-//! explicit permissions, which the agent uses for every certificate, key,
-//! bundle and CRL, and the CLI uses for its saved credentials.
+//! The node agent's building blocks: the state dir (DESIGN.md section 4),
+//! atomic and durable file writes with explicit permissions, the OpenSSL
+//! hashed CApath directory, `agent.toml`, and reload hooks.
 #![forbid(unsafe_code)]
 
+pub mod capath;
+pub mod config;
 pub mod files;
+pub mod hooks;
+pub mod state;

@@ -1,0 +1,189 @@
+//! `agent.toml`: where the agent finds its servers and what it keeps current.
+//!
+//! ```toml
+//! servers = ["https://lw1.corp.example:8443", "https://lw2.corp.example:8443"]
+//! tenant = "corp.example"
+//! hostname = "node1.corp.example"
+//! renew_at = 0.6667            # fraction of the lifetime after which to renew
+//! resync_interval_secs = 300   # full resync even without pushed changes
+//!
+//! [hooks]
+//! on_trust_change = "systemctl reload nginx"     # bundle or CRLs changed
+//! on_identity_change = "systemctl reload nginx"  # machine key or certificate changed
+//!
+//! [[certificate]]                                # more identities to keep current
+//! name = "payments"
+//! service = "payments"
+//! key_type = "p256"
+//! cert_path = "/etc/payments/tls/cert.pem"       # leaf + intermediates
+//! key_path = "/etc/payments/tls/key.pem"
+//! hook = "systemctl reload payments"
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Errors reading or writing `agent.toml`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+}
+
+/// The agent's configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Server URLs, tried in turn (failover).
+    pub servers: Vec<String>,
+    /// Tenant domain.
+    pub tenant: String,
+    /// This machine's host name (its principal name).
+    pub hostname: String,
+    /// Fraction of a certificate's lifetime after which it is renewed.
+    #[serde(default = "default_renew_at")]
+    pub renew_at: f64,
+    /// Seconds between full resyncs of the trust bundle and CRLs.
+    #[serde(default = "default_resync")]
+    pub resync_interval_secs: u64,
+    /// Reload hooks.
+    #[serde(default)]
+    pub hooks: Hooks,
+    /// Additional certificates to keep current.
+    #[serde(default, rename = "certificate")]
+    pub certificates: Vec<TrackedCertificate>,
+}
+
+fn default_renew_at() -> f64 {
+    2.0 / 3.0
+}
+
+fn default_resync() -> u64 {
+    300
+}
+
+/// Hook commands (run with `sh -c`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hooks {
+    /// After the trust bundle or a CRL changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_trust_change: Option<String>,
+    /// After the machine key or certificate changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_identity_change: Option<String>,
+}
+
+/// A certificate the agent keeps current besides the machine's own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackedCertificate {
+    /// Name for logs and status.
+    pub name: String,
+    /// The service principal the certificate is for.
+    pub service: String,
+    /// Key type (`p256`, `p384`, `ed25519`, `rsa3072`, `rsa4096`).
+    #[serde(default = "default_key_type")]
+    pub key_type: String,
+    /// Where the leaf and intermediates go.
+    pub cert_path: PathBuf,
+    /// Where the private key goes (0600).
+    pub key_path: PathBuf,
+    /// Run after this certificate changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
+}
+
+fn default_key_type() -> String {
+    "p256".into()
+}
+
+impl AgentConfig {
+    /// Reads and validates `agent.toml`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
+        let cfg: Self = toml::from_str(&text)
+            .map_err(|e| ConfigError::Invalid { path: path.to_path_buf(), message: e.to_string() })?;
+        cfg.validate().map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.servers.is_empty() {
+            return Err("servers must name at least one https:// URL".into());
+        }
+        if let Some(bad) = self.servers.iter().find(|s| !s.starts_with("https://")) {
+            return Err(format!("server {bad:?} is not an https:// URL"));
+        }
+        if !(0.1..=0.95).contains(&self.renew_at) {
+            return Err("renew_at must be between 0.1 and 0.95".into());
+        }
+        if self.resync_interval_secs < 10 {
+            return Err("resync_interval_secs must be at least 10".into());
+        }
+        Ok(())
+    }
+
+    /// Writes `agent.toml` atomically.
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        let text = toml::to_string_pretty(self)
+            .map_err(|e| ConfigError::Invalid { path: path.to_path_buf(), message: e.to_string() })?;
+        crate::files::write_atomic(path, text.as_bytes(), 0o644)
+            .map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_parses_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        let doc = include_str!("config.rs").lines().filter_map(|l| l.strip_prefix("//! ")).collect::<Vec<_>>();
+        let start = doc.iter().position(|l| l.starts_with("servers")).unwrap();
+        let end = doc.iter().position(|l| l.starts_with("hook =")).unwrap();
+        let example: String =
+            doc[start..=end].iter().map(|l| l.split(" #").next().unwrap_or(l).trim_end().to_string() + "\n").collect();
+        std::fs::write(&path, example).unwrap();
+        let cfg = AgentConfig::load(&path).unwrap();
+        assert_eq!(cfg.servers.len(), 2);
+        assert_eq!(cfg.certificates[0].service, "payments");
+        cfg.save(&path).unwrap();
+        assert_eq!(AgentConfig::load(&path).unwrap(), cfg);
+    }
+
+    #[test]
+    fn invalid_configurations_are_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        for (text, why) in [
+            ("servers = []\ntenant = \"t.example\"\nhostname = \"h.t.example\"\n", "at least one"),
+            ("servers = [\"http://x\"]\ntenant = \"t.example\"\nhostname = \"h.t.example\"\n", "https"),
+            ("servers = [\"https://x\"]\ntenant = \"t.example\"\nhostname = \"h\"\nrenew_at = 1.5\n", "renew_at"),
+            ("servers = [\"https://x\"]\ntenant = \"t.example\"\nhostname = \"h\"\ncolour = 1\n", "colour"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = AgentConfig::load(&path).unwrap_err().to_string();
+            assert!(err.contains(why), "{err}");
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The agent state dir (DESIGN.md section 4), default `/var/lib/lightwell`:
+//!
+//! ```text
+//! agent.toml        key.pem  cert.pem  chain.pem  (leaf + intermediates)
+//! bundle.pem        (trusted roots)   crl/<ca-id>.crl.pem   capath/ (HASH.0, HASH.rN)
+//! machine.secret    (fallback credential to re-enrol after expiry or revocation)
+//! server-ca.pem     (how the agent trusts the server)
+//! ```
+//!
+//! Every file is replaced atomically; private keys and the secret are 0600.
+//! Writers report which files actually changed, so hooks run only on change.
+
+use std::path::{Path, PathBuf};
+
+use lightwell_ca::pem;
+
+use crate::{capath, files};
+
+/// The default state dir.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/lightwell";
+
+/// A CRL as the agent keeps it: the id of the CA that issued it and its DER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlFile {
+    /// CA id (names the file `crl/<ca-id>.crl.pem`).
+    pub ca_id: String,
+    /// DER of the CRL.
+    pub der: Vec<u8>,
+}
+
+/// Errors writing the state dir.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// A file operation failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// A certificate or CRL could not be read.
+    #[error("{0}")]
+    Pki(#[from] lightwell_ca::Error),
+    /// A CA id is not a safe file name.
+    #[error("invalid CA id {0:?}")]
+    BadCaId(String),
+}
+
+/// Paths of a state dir.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+fn write_if_changed(path: &Path, contents: &[u8], mode: u32, changed: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if std::fs::read(path).ok().as_deref() != Some(contents) {
+        files::write_atomic(path, contents, mode)?;
+        changed.push(path.to_path_buf());
+    }
+    Ok(())
+}
+
+impl StateDir {
+    /// A state dir at `root` (not created yet).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// `agent.toml`.
+    pub fn config(&self) -> PathBuf {
+        self.root.join("agent.toml")
+    }
+    /// `key.pem`.
+    pub fn key(&self) -> PathBuf {
+        self.root.join("key.pem")
+    }
+    /// `cert.pem`.
+    pub fn cert(&self) -> PathBuf {
+        self.root.join("cert.pem")
+    }
+    /// `chain.pem`.
+    pub fn chain(&self) -> PathBuf {
+        self.root.join("chain.pem")
+    }
+    /// `bundle.pem`.
+    pub fn bundle(&self) -> PathBuf {
+        self.root.join("bundle.pem")
+    }
+    /// `crl/`.
+    pub fn crl_dir(&self) -> PathBuf {
+        self.root.join("crl")
+    }
+    /// `capath/`.
+    pub fn capath(&self) -> PathBuf {
+        self.root.join("capath")
+    }
+    /// `machine.secret`.
+    pub fn machine_secret(&self) -> PathBuf {
+        self.root.join("machine.secret")
+    }
+    /// `server-ca.pem`.
+    pub fn server_ca(&self) -> PathBuf {
+        self.root.join("server-ca.pem")
+    }
+
+    /// Creates the directory (0755; secrets inside are 0600).
+    pub fn create(&self) -> std::io::Result<()> {
+        std::fs::create_dir_all(self.crl_dir())?;
+        std::fs::create_dir_all(self.capath())
+    }
+
+    /// Writes the machine identity: key (0600, if given), leaf certificate,
+    /// and leaf + intermediates. Returns the files that changed.
+    pub fn write_identity(
+        &self,
+        key_pem: Option<&str>,
+        cert_pem: &str,
+        chain_pem: &str,
+    ) -> std::io::Result<Vec<PathBuf>> {
+        let mut changed = Vec::new();
+        if let Some(key) = key_pem {
+            write_if_changed(&self.key(), key.as_bytes(), 0o600, &mut changed)?;
+        }
+        write_if_changed(&self.cert(), cert_pem.as_bytes(), 0o644, &mut changed)?;
+        write_if_changed(&self.chain(), chain_pem.as_bytes(), 0o644, &mut changed)?;
+        Ok(changed)
+    }
+
+    /// Writes the machine secret (0600).
+    pub fn write_secret(&self, secret: &str) -> std::io::Result<()> {
+        files::write_atomic(&self.machine_secret(), format!("{secret}\n").as_bytes(), 0o600)
+    }
+
+    /// Writes the trust bundle (roots, DER), the CRLs, and the hashed CApath
+    /// (roots and CRLs; intermediates come from peers' chains). Removes CRL
+    /// files of CAs no longer listed. Returns the files that changed.
+    pub fn write_trust(&self, roots: &[Vec<u8>], crls: &[CrlFile]) -> Result<Vec<PathBuf>, StateError> {
+        self.create()?;
+        let mut changed = Vec::new();
+        let bundle: String = roots.iter().map(|der| pem::encode("CERTIFICATE", der)).collect();
+        write_if_changed(&self.bundle(), bundle.as_bytes(), 0o644, &mut changed)?;
+        let mut keep = Vec::new();
+        for crl in crls {
+            if crl.ca_id.is_empty() || !crl.ca_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                return Err(StateError::BadCaId(crl.ca_id.clone()));
+            }
+            let name = format!("{}.crl.pem", crl.ca_id);
+            write_if_changed(
+                &self.crl_dir().join(&name),
+                pem::encode("X509 CRL", &crl.der).as_bytes(),
+                0o644,
+                &mut changed,
+            )?;
+            keep.push(name);
+        }
+        for entry in std::fs::read_dir(self.crl_dir())? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".crl.pem") && !keep.contains(&name) {
+                let path = self.crl_dir().join(&name);
+                std::fs::remove_file(&path)?;
+                changed.push(path);
+            }
+        }
+        let crl_ders: Vec<Vec<u8>> = crls.iter().map(|c| c.der.clone()).collect();
+        let layout = capath::layout(roots, &crl_ders)?;
+        for name in capath::sync(&self.capath(), &layout)? {
+            changed.push(self.capath().join(name));
+        }
+        Ok(changed)
+    }
+}
