@@ -38,6 +38,12 @@ pub struct InitArgs {
     /// Data directory to create.
     #[arg(long, env = "LIGHTWELL_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Database to create the operator in (default: lightwell.db in the data dir).
+    #[arg(long, env = "LIGHTWELL_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
+    /// File holding the database URL.
+    #[arg(long, env = "LIGHTWELL_DATABASE_FILE")]
+    pub database_file: Option<PathBuf>,
     /// Extra DNS name or IP for the server certificate (repeatable); localhost,
     /// 127.0.0.1, ::1 and the host name are always included.
     #[arg(long = "tls-san")]
@@ -53,7 +59,7 @@ pub struct ServeArgs {
     /// Data directory (holds lightwell.db, kek.key, operator.password, server-ca.pem).
     #[arg(long, env = "LIGHTWELL_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Database URL: `sqlite://PATH` (default: lightwell.db in the data dir).
+    /// Database URL: `sqlite://PATH` (default: lightwell.db in the data dir) or `postgres://USER@HOST/DB`.
     #[arg(long, env = "LIGHTWELL_DATABASE", hide_env_values = true)]
     pub database: Option<String>,
     /// File holding the database URL (it may contain a password).
@@ -98,10 +104,36 @@ struct FileConfig {
 }
 
 /// Where the store lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) enum Database {
     /// An SQLite file.
     Sqlite(PathBuf),
+    /// A PostgreSQL database shared by replicas (the URL may hold a password).
+    Postgres(String),
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(p) => write!(f, "Sqlite({})", p.display()),
+            Self::Postgres(_) => f.write_str("Postgres(<redacted>)"),
+        }
+    }
+}
+
+impl Database {
+    /// Opens the store, applying pending migrations.
+    pub(crate) fn open(&self) -> anyhow::Result<std::sync::Arc<dyn lightwell_store::Store>> {
+        Ok(match self {
+            Self::Sqlite(path) => std::sync::Arc::new(
+                lightwell_store::sqlite::SqliteStore::open(path)
+                    .with_context(|| format!("opening the database {}", path.display()))?,
+            ),
+            Self::Postgres(url) => std::sync::Arc::new(
+                lightwell_store::postgres::PostgresStore::open(url).context("opening the PostgreSQL database")?,
+            ),
+        })
+    }
 }
 
 /// Resolved settings of the running server.
@@ -132,7 +164,7 @@ fn read_secret_file(path: &Path) -> anyhow::Result<String> {
     Ok(s.trim().to_string())
 }
 
-fn parse_database(url: &str) -> anyhow::Result<Database> {
+pub(crate) fn parse_database(url: &str) -> anyhow::Result<Database> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
             bail!("sqlite:// needs a file path, e.g. sqlite:///var/lib/lightwelld/lightwell.db");
@@ -140,10 +172,19 @@ fn parse_database(url: &str) -> anyhow::Result<Database> {
         return Ok(Database::Sqlite(PathBuf::from(path)));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        bail!("PostgreSQL is not supported by this build yet; use sqlite://PATH");
+        return Ok(Database::Postgres(url.to_string()));
     }
     // Never echo the URL: it may carry a password.
-    bail!("unsupported database URL scheme; expected sqlite://PATH")
+    bail!("unsupported database URL scheme; expected sqlite://PATH or postgres://...")
+}
+
+/// The database named by a URL flag or a file holding it, if any.
+pub(crate) fn database_from(url: Option<String>, file: Option<&Path>) -> anyhow::Result<Option<Database>> {
+    match (url, file) {
+        (Some(url), _) => Ok(Some(parse_database(&url)?)),
+        (None, Some(f)) => Ok(Some(parse_database(&read_secret_file(f)?)?)),
+        (None, None) => Ok(None),
+    }
 }
 
 impl ServeArgs {
@@ -158,18 +199,10 @@ impl ServeArgs {
         };
         let dev = self.dev;
         let data_dir = self.data_dir.or(file.data_dir).unwrap_or_else(|| default_data_dir(dev));
-        let database_url = match (self.database, self.database_file) {
-            (Some(url), _) => Some(url),
-            (None, Some(f)) => Some(read_secret_file(&f)?),
-            (None, None) => match (file.database, file.database_file) {
-                (Some(url), _) => Some(url),
-                (None, Some(f)) => Some(read_secret_file(&f)?),
-                (None, None) => None,
-            },
-        };
-        let database = match database_url {
-            Some(url) => parse_database(&url)?,
-            None => Database::Sqlite(data_dir.join("lightwell.db")),
+        let database = match database_from(self.database, self.database_file.as_deref())? {
+            Some(db) => db,
+            None => database_from(file.database, file.database_file.as_deref())?
+                .unwrap_or_else(|| Database::Sqlite(data_dir.join("lightwell.db"))),
         };
         let host = if dev { [127, 0, 0, 1] } else { [0, 0, 0, 0] };
         Ok(Settings {

@@ -22,7 +22,7 @@ use lightwell_core::clock::{Clock, SystemClock};
 use lightwell_core::{NoopObserver, Service, password};
 use zeroize::Zeroizing;
 
-use crate::config::{InitArgs, default_data_dir};
+use crate::config::{Database, InitArgs, default_data_dir};
 
 pub(crate) const KEK_FILE: &str = "kek.key";
 pub(crate) const OPERATOR_PASSWORD_FILE: &str = "operator.password";
@@ -74,7 +74,7 @@ pub(crate) struct Initialized {
 }
 
 /// Creates and fills a data dir. Refuses a dir that is already initialized.
-pub(crate) async fn initialize(dir: &Path, extra_sans: &[String]) -> anyhow::Result<Initialized> {
+pub(crate) async fn initialize(dir: &Path, database: &Database, extra_sans: &[String]) -> anyhow::Result<Initialized> {
     if is_initialized(dir) {
         bail!("{} is already initialized (it has {KEK_FILE})", dir.display());
     }
@@ -115,8 +115,7 @@ pub(crate) async fn initialize(dir: &Path, extra_sans: &[String]) -> anyhow::Res
 
     let operator_password = password::generate()?;
     write_private(&dir.join(OPERATOR_PASSWORD_FILE), format!("{}\n", &*operator_password).as_bytes())?;
-    let store = lightwell_store::sqlite::SqliteStore::open(&dir.join("lightwell.db"))?;
-    let service = Service::new(Arc::new(store), Arc::new(clock), &kek, Arc::new(NoopObserver))?;
+    let service = Service::new(database.open()?, Arc::new(clock), &kek, Arc::new(NoopObserver))?;
     service.bootstrap_operator(operator_password).await?;
     Ok(Initialized { fingerprint: fingerprint::cert_fingerprint(&ca.cert_der) })
 }
@@ -124,7 +123,9 @@ pub(crate) async fn initialize(dir: &Path, extra_sans: &[String]) -> anyhow::Res
 /// `lightwelld init`.
 pub(crate) async fn init_command(args: &InitArgs) -> anyhow::Result<()> {
     let dir: PathBuf = args.data_dir.clone().unwrap_or_else(|| default_data_dir(false));
-    let init = initialize(&dir, &args.tls_san).await?;
+    let database = crate::config::database_from(args.database.clone(), args.database_file.as_deref())?
+        .unwrap_or_else(|| Database::Sqlite(dir.join("lightwell.db")));
+    let init = initialize(&dir, &database, &args.tls_san).await?;
     println!("initialized {}", dir.display());
     println!("operator password: {} (file {OPERATOR_PASSWORD_FILE})", dir.join(OPERATOR_PASSWORD_FILE).display());
     println!("server CA: {}", dir.join(SERVER_CA_FILE).display());

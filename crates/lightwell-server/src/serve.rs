@@ -16,7 +16,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::api::{self, AppState};
-use crate::config::{Database, ServeArgs};
+use crate::config::ServeArgs;
 use crate::datadir;
 use crate::metrics::Metrics;
 use crate::tls::{self, PeerCertificates};
@@ -32,19 +32,14 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("installing the SIGTERM handler")?;
     let dir = &settings.data_dir;
     if settings.dev && !datadir::is_initialized(dir) {
-        let init = datadir::initialize(dir, &[]).await?;
+        let init = datadir::initialize(dir, &settings.database, &[]).await?;
         println!("initialized {} (server CA fingerprint {})", dir.display(), init.fingerprint);
     }
     if !datadir::is_initialized(dir) {
         bail!("{} is not initialized; run `lightwelld init --data-dir {}` first", dir.display(), dir.display());
     }
     let kek = datadir::load_kek(&settings.kek_file)?;
-    let store: Arc<dyn Store> = match &settings.database {
-        Database::Sqlite(path) => Arc::new(
-            lightwell_store::sqlite::SqliteStore::open(path)
-                .with_context(|| format!("opening the database {}", path.display()))?,
-        ),
-    };
+    let store: Arc<dyn Store> = settings.database.open()?;
     let clock: Arc<dyn Clock> = match &settings.clock_offset_file {
         Some(path) => Arc::new(crate::clock::FileOffsetClock::new(path.clone())),
         None => Arc::new(SystemClock),

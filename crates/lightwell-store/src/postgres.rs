@@ -1,0 +1,493 @@
+//! The PostgreSQL backend, for high availability: any number of `lightwelld`
+//! replicas share one database. Write transactions run SERIALIZABLE and are
+//! retried on serialization failures, so read-modify-write sequences (audit
+//! chain heads, CRL numbers, lockout counters) stay correct when replicas
+//! race; the closure handed to `transact_dyn` may therefore run more than once.
+
+use std::time::Duration;
+
+use postgres::error::SqlState;
+use postgres::{IsolationLevel, NoTls, Row};
+use r2d2_postgres::PostgresConnectionManager;
+
+use crate::{
+    AuditHead, AuditRecord, Membership, PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError, TenantId,
+    TenantRecord, Tx, TxMode,
+};
+
+/// Migrations, applied in order; the version is the position (from 1).
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_foundation.sql")];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Attempts of a transaction that keeps hitting serialization failures.
+const MAX_ATTEMPTS: u32 = 10;
+
+/// PostgreSQL implementation of [`Store`].
+pub struct PostgresStore {
+    pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the connection string: it may hold a password.
+        f.debug_struct("PostgresStore").finish_non_exhaustive()
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        StoreError::from(&e)
+    }
+}
+
+fn is_retryable(e: &postgres::Error) -> bool {
+    e.code().is_some_and(|c| *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED)
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:port/db`) and applies pending migrations.
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let config: postgres::Config = url.parse().map_err(|_| StoreError::Backend("invalid PostgreSQL URL".into()))?;
+        let manager = PostgresConnectionManager::new(config, NoTls);
+        let pool = r2d2::Pool::builder()
+            .max_size(16)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .error_handler(Box::new(r2d2::LoggingErrorHandler))
+            .build(manager)
+            .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
+        let store = Self { pool };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn conn(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, StoreError> {
+        self.pool.get().map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let mut tx = conn.transaction()?;
+        // One migrator at a time across replicas.
+        tx.execute("SELECT pg_advisory_xact_lock(7386143)", &[])?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )?;
+        let current: i64 = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])?.get(0);
+        if current > SCHEMA_VERSION {
+            return Err(StoreError::Corrupt(format!(
+                "database schema version {current} is newer than this build's {SCHEMA_VERSION}"
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            let version = i as i64 + 1;
+            tx.batch_execute(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, EXTRACT(EPOCH FROM now())::BIGINT)",
+                &[&version],
+            )?;
+            tracing::info!(version, "applied postgres migration");
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The schema version recorded in the database.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(conn.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[])?.get(0))
+    }
+}
+
+impl PostgresStore {
+    /// One try of a transaction; the flag says whether a retry may succeed.
+    fn attempt(
+        &self,
+        mode: TxMode,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), (StoreError, bool)> {
+        let mut conn = self.conn().map_err(|e| (e, false))?;
+        let builder = match mode {
+            TxMode::Write => conn.build_transaction().isolation_level(IsolationLevel::Serializable),
+            TxMode::Read => conn.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true),
+        };
+        let tx = builder.start().map_err(|e| (StoreError::from(&e), false))?;
+        let mut pg = PgTx { tx, last_error: None };
+        if let Err(e) = f(&mut pg) {
+            let retryable = pg.last_error.as_ref().is_some_and(is_retryable);
+            return Err((e, retryable));
+        }
+        pg.tx.commit().map_err(|e| (StoreError::from(&e), is_retryable(&e)))
+    }
+}
+
+impl Store for PostgresStore {
+    fn transact_dyn(
+        &self,
+        mode: TxMode,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.attempt(mode, f) {
+                Ok(()) => return Ok(()),
+                Err((e, true)) if attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(attempt, error = %e, "retrying a serialization failure");
+                    std::thread::sleep(Duration::from_millis(u64::from(attempt) * 5));
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        conn.simple_query("SELECT 1")?;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+}
+
+struct PgTx<'a> {
+    tx: postgres::Transaction<'a>,
+    /// The last database error, to tell a retryable conflict from a real failure.
+    last_error: Option<postgres::Error>,
+}
+
+impl PgTx<'_> {
+    fn track<T>(&mut self, r: Result<T, postgres::Error>) -> Result<T, StoreError> {
+        r.map_err(|e| {
+            let mapped = StoreError::from(&e);
+            self.last_error = Some(e);
+            mapped
+        })
+    }
+}
+
+impl From<&postgres::Error> for StoreError {
+    fn from(e: &postgres::Error) -> Self {
+        match e.code() {
+            Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(e.to_string()),
+            Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED => {
+                StoreError::Unavailable(format!("serialization failure: {e}"))
+            }
+            Some(_) => StoreError::Backend(e.to_string()),
+            None => StoreError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+const PRINCIPAL_COLUMNS: &str = "id, tenant_id, kind, name, display_name, email, hostnames, ips, enabled, builtin, \
+     password_hash, credential_epoch, failed_logins, failure_window_start, locked_until, created_at, updated_at";
+
+fn json_list(s: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("bad list column: {e}")))
+}
+
+fn to_json(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+fn principal_from_row(r: &Row) -> Result<PrincipalRecord, StoreError> {
+    let kind: String = r.get(2);
+    Ok(PrincipalRecord {
+        id: r.get(0),
+        tenant_id: TenantId::new(r.get::<_, String>(1)),
+        kind: PrincipalKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(format!("unknown kind {kind}")))?,
+        name: r.get(3),
+        display_name: r.get(4),
+        email: r.get(5),
+        hostnames: json_list(r.get(6))?,
+        ips: json_list(r.get(7))?,
+        enabled: r.get(8),
+        builtin: r.get(9),
+        password_hash: r.get(10),
+        credential_epoch: r.get(11),
+        failed_logins: r.get(12),
+        failure_window_start: r.get(13),
+        locked_until: r.get(14),
+        created_at: r.get(15),
+        updated_at: r.get(16),
+    })
+}
+
+fn tenant_from_row(r: &Row) -> TenantRecord {
+    TenantRecord { id: TenantId::new(r.get::<_, String>(0)), domain: r.get(1), policy: r.get(2), created_at: r.get(3) }
+}
+
+fn session_from_row(r: &Row) -> SessionRecord {
+    SessionRecord {
+        token_hash: r.get(0),
+        tenant_id: TenantId::new(r.get::<_, String>(1)),
+        principal_id: r.get(2),
+        credential_epoch: r.get(3),
+        created_at: r.get(4),
+        expires_at: r.get(5),
+    }
+}
+
+fn audit_from_row(r: &Row) -> AuditRecord {
+    AuditRecord {
+        scope: TenantId::new(r.get::<_, String>(0)),
+        seq: r.get(1),
+        at: r.get(2),
+        actor: r.get(3),
+        action: r.get(4),
+        target: r.get(5),
+        outcome: r.get(6),
+        detail: r.get(7),
+        prev_hash: r.get(8),
+        hash: r.get(9),
+    }
+}
+
+impl Tx for PgTx<'_> {
+    fn insert_tenant(&mut self, t: &TenantRecord) -> Result<(), StoreError> {
+        let r = self.tx.execute(
+            "INSERT INTO tenants (id, domain, policy, created_at) VALUES ($1, $2, $3, $4)",
+            &[&t.id.as_str(), &t.domain, &t.policy, &t.created_at],
+        );
+        self.track(r).map(drop)
+    }
+
+    fn tenant_by_domain(&mut self, domain: &str) -> Result<Option<TenantRecord>, StoreError> {
+        let r = self.tx.query_opt("SELECT id, domain, policy, created_at FROM tenants WHERE domain = $1", &[&domain]);
+        Ok(self.track(r)?.as_ref().map(tenant_from_row))
+    }
+
+    fn tenant(&mut self, id: &TenantId) -> Result<Option<TenantRecord>, StoreError> {
+        let r = self.tx.query_opt("SELECT id, domain, policy, created_at FROM tenants WHERE id = $1", &[&id.as_str()]);
+        Ok(self.track(r)?.as_ref().map(tenant_from_row))
+    }
+
+    fn list_tenants(&mut self) -> Result<Vec<TenantRecord>, StoreError> {
+        let r = self.tx.query("SELECT id, domain, policy, created_at FROM tenants ORDER BY domain", &[]);
+        Ok(self.track(r)?.iter().map(tenant_from_row).collect())
+    }
+
+    fn delete_tenant(&mut self, id: &TenantId) -> Result<bool, StoreError> {
+        if id.is_system() {
+            return Ok(false);
+        }
+        let id = id.as_str();
+        for sql in [
+            "DELETE FROM memberships WHERE tenant_id = $1",
+            "DELETE FROM sessions WHERE tenant_id = $1",
+            "DELETE FROM principals WHERE tenant_id = $1",
+            "DELETE FROM audit WHERE scope = $1",
+            "DELETE FROM audit_heads WHERE scope = $1",
+        ] {
+            let r = self.tx.execute(sql, &[&id]);
+            self.track(r)?;
+        }
+        let r = self.tx.execute("DELETE FROM tenants WHERE id = $1", &[&id]);
+        Ok(self.track(r)? > 0)
+    }
+
+    fn insert_principal(&mut self, p: &PrincipalRecord) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO principals ({PRINCIPAL_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+        );
+        let r = self.tx.execute(
+            &sql,
+            &[
+                &p.id,
+                &p.tenant_id.as_str(),
+                &p.kind.as_str(),
+                &p.name,
+                &p.display_name,
+                &p.email,
+                &to_json(&p.hostnames),
+                &to_json(&p.ips),
+                &p.enabled,
+                &p.builtin,
+                &p.password_hash,
+                &p.credential_epoch,
+                &p.failed_logins,
+                &p.failure_window_start,
+                &p.locked_until,
+                &p.created_at,
+                &p.updated_at,
+            ],
+        );
+        self.track(r).map(drop)
+    }
+
+    fn principal(
+        &mut self,
+        tenant: &TenantId,
+        kind: PrincipalKind,
+        name: &str,
+    ) -> Result<Option<PrincipalRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE tenant_id = $1 AND kind = $2 AND lower(name) = lower($3)"
+        );
+        let r = self.tx.query_opt(&sql, &[&tenant.as_str(), &kind.as_str(), &name]);
+        self.track(r)?.as_ref().map(principal_from_row).transpose()
+    }
+
+    fn principal_by_id(&mut self, tenant: &TenantId, id: &str) -> Result<Option<PrincipalRecord>, StoreError> {
+        let sql = format!("SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE tenant_id = $1 AND id = $2");
+        let r = self.tx.query_opt(&sql, &[&tenant.as_str(), &id]);
+        self.track(r)?.as_ref().map(principal_from_row).transpose()
+    }
+
+    fn list_principals(
+        &mut self,
+        tenant: &TenantId,
+        kind: Option<PrincipalKind>,
+    ) -> Result<Vec<PrincipalRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE tenant_id = $1 AND ($2::TEXT IS NULL OR kind = $2) \
+             ORDER BY kind, name"
+        );
+        let r = self.tx.query(&sql, &[&tenant.as_str(), &kind.map(PrincipalKind::as_str)]);
+        self.track(r)?.iter().map(principal_from_row).collect()
+    }
+
+    fn update_principal(&mut self, p: &PrincipalRecord) -> Result<(), StoreError> {
+        let r = self.tx.execute(
+            "UPDATE principals SET display_name = $3, email = $4, hostnames = $5, ips = $6, enabled = $7, \
+             password_hash = $8, credential_epoch = $9, failed_logins = $10, failure_window_start = $11, \
+             locked_until = $12, updated_at = $13 WHERE tenant_id = $1 AND id = $2",
+            &[
+                &p.tenant_id.as_str(),
+                &p.id,
+                &p.display_name,
+                &p.email,
+                &to_json(&p.hostnames),
+                &to_json(&p.ips),
+                &p.enabled,
+                &p.password_hash,
+                &p.credential_epoch,
+                &p.failed_logins,
+                &p.failure_window_start,
+                &p.locked_until,
+                &p.updated_at,
+            ],
+        );
+        if self.track(r)? == 0 {
+            return Err(StoreError::Backend(format!("principal {} not found for update", p.id)));
+        }
+        Ok(())
+    }
+
+    fn delete_principal(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        let t = tenant.as_str();
+        let r = self
+            .tx
+            .execute("DELETE FROM memberships WHERE tenant_id = $1 AND (group_id = $2 OR member_id = $2)", &[&t, &id]);
+        self.track(r)?;
+        let r = self.tx.execute("DELETE FROM sessions WHERE tenant_id = $1 AND principal_id = $2", &[&t, &id]);
+        self.track(r)?;
+        let r = self.tx.execute("DELETE FROM principals WHERE tenant_id = $1 AND id = $2", &[&t, &id]);
+        Ok(self.track(r)? > 0)
+    }
+
+    fn add_member(&mut self, tenant: &TenantId, group_id: &str, member_id: &str) -> Result<(), StoreError> {
+        let r = self.tx.execute(
+            "INSERT INTO memberships (tenant_id, group_id, member_id) VALUES ($1, $2, $3)",
+            &[&tenant.as_str(), &group_id, &member_id],
+        );
+        self.track(r).map(drop)
+    }
+
+    fn remove_member(&mut self, tenant: &TenantId, group_id: &str, member_id: &str) -> Result<bool, StoreError> {
+        let r = self.tx.execute(
+            "DELETE FROM memberships WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3",
+            &[&tenant.as_str(), &group_id, &member_id],
+        );
+        Ok(self.track(r)? > 0)
+    }
+
+    fn memberships(&mut self, tenant: &TenantId) -> Result<Vec<Membership>, StoreError> {
+        let r = self.tx.query(
+            "SELECT group_id, member_id FROM memberships WHERE tenant_id = $1 ORDER BY group_id, member_id",
+            &[&tenant.as_str()],
+        );
+        Ok(self.track(r)?.iter().map(|r| Membership { group_id: r.get(0), member_id: r.get(1) }).collect())
+    }
+
+    fn insert_session(&mut self, s: &SessionRecord) -> Result<(), StoreError> {
+        let r = self.tx.execute(
+            "INSERT INTO sessions (token_hash, tenant_id, principal_id, credential_epoch, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&s.token_hash, &s.tenant_id.as_str(), &s.principal_id, &s.credential_epoch, &s.created_at, &s.expires_at],
+        );
+        self.track(r).map(drop)
+    }
+
+    fn session(&mut self, token_hash: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
+        let r = self.tx.query_opt(
+            "SELECT token_hash, tenant_id, principal_id, credential_epoch, created_at, expires_at \
+             FROM sessions WHERE token_hash = $1",
+            &[&token_hash],
+        );
+        Ok(self.track(r)?.as_ref().map(session_from_row))
+    }
+
+    fn delete_session(&mut self, token_hash: &[u8]) -> Result<bool, StoreError> {
+        let r = self.tx.execute("DELETE FROM sessions WHERE token_hash = $1", &[&token_hash]);
+        Ok(self.track(r)? > 0)
+    }
+
+    fn delete_sessions_of(&mut self, tenant: &TenantId, principal_id: &str) -> Result<u64, StoreError> {
+        let r = self.tx.execute(
+            "DELETE FROM sessions WHERE tenant_id = $1 AND principal_id = $2",
+            &[&tenant.as_str(), &principal_id],
+        );
+        self.track(r)
+    }
+
+    fn purge_sessions(&mut self, now: i64) -> Result<u64, StoreError> {
+        let r = self.tx.execute("DELETE FROM sessions WHERE expires_at < $1", &[&now]);
+        self.track(r)
+    }
+
+    fn audit_head(&mut self, scope: &TenantId) -> Result<Option<AuditHead>, StoreError> {
+        let r = self.tx.query_opt("SELECT seq, hash FROM audit_heads WHERE scope = $1", &[&scope.as_str()]);
+        Ok(self.track(r)?.map(|r| AuditHead { seq: r.get(0), hash: r.get(1) }))
+    }
+
+    fn insert_audit(&mut self, a: &AuditRecord) -> Result<(), StoreError> {
+        let r = self.tx.execute(
+            "INSERT INTO audit (scope, seq, at, actor, action, target, outcome, detail, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &[
+                &a.scope.as_str(),
+                &a.seq,
+                &a.at,
+                &a.actor,
+                &a.action,
+                &a.target,
+                &a.outcome,
+                &a.detail,
+                &a.prev_hash,
+                &a.hash,
+            ],
+        );
+        self.track(r)?;
+        let r = self.tx.execute(
+            "INSERT INTO audit_heads (scope, seq, hash) VALUES ($1, $2, $3) \
+             ON CONFLICT (scope) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            &[&a.scope.as_str(), &a.seq, &a.hash],
+        );
+        self.track(r).map(drop)
+    }
+
+    fn list_audit(&mut self, scope: &TenantId, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        let r = self.tx.query(
+            "SELECT scope, seq, at, actor, action, target, outcome, detail, prev_hash, hash FROM audit \
+             WHERE scope = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            &[&scope.as_str(), &after, &i64::from(limit)],
+        );
+        Ok(self.track(r)?.iter().map(audit_from_row).collect())
+    }
+}
