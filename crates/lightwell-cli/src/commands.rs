@@ -72,7 +72,7 @@ async fn tenant(ctx: &Context, cmd: TenantCommand, json: bool) -> anyhow::Result
     match cmd {
         TenantCommand::Create { domain, admin_password_file } => {
             let admin_password = secrets::read_file(admin_password_file.as_deref())?.map(|p| p.to_string());
-            let resp = client.create_tenant(&CreateTenantRequest { domain, admin_password }).await?;
+            let resp = client.create_tenant(&CreateTenantRequest { domain, admin_password, key_type: None }).await?;
             output::print(json, &resp, |r| {
                 let mut s = format!(
                     "created tenant {} (base {})\nadministrator: {}",
