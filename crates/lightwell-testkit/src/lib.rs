@@ -10,6 +10,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub mod pki;
+
 use lightwell_client::{Client, Trust};
 
 /// Directory holding the workspace's binaries (next to the test executable's
