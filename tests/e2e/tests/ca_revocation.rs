@@ -3,7 +3,7 @@
 //! certificates; CRL Numbers only grow, across restarts too.
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use lightwell_client::Client;
 use lightwell_proto::{CertificateInfo, IssueCertificateRequest, RevokeRequest, SetPasswordRequest};
@@ -29,7 +29,7 @@ async fn issue(
 }
 
 /// The issuing CA's CRL (from the leaf's CDP) and the root's CRL (from the issuing CA's CDP), as PEM files.
-async fn crls_from_cdps(files: &Files, leaf: &PathBuf, chain: &PathBuf, tag: &str) -> Vec<PathBuf> {
+async fn crls_from_cdps(files: &Files, leaf: &Path, chain: &Path, tag: &str) -> Vec<PathBuf> {
     let issuing_ca = files.write(&format!("{tag}-issuing-ca.pem"), {
         let text = std::fs::read_to_string(chain).unwrap();
         let second = text.match_indices("-----BEGIN CERTIFICATE-----").nth(1).unwrap().0;
@@ -41,7 +41,7 @@ async fn crls_from_cdps(files: &Files, leaf: &PathBuf, chain: &PathBuf, tag: &st
     ]
 }
 
-fn crl_number(pem: &PathBuf) -> u64 {
+fn crl_number(pem: &Path) -> u64 {
     let (ok, out) =
         pki::run(std::process::Command::new("openssl").args(["crl", "-noout", "-crlnumber", "-in"]).arg(pem));
     assert!(ok, "{out}");
@@ -71,7 +71,7 @@ async fn a_revoked_certificate_fails_openssl_crl_check_with_the_crl_from_its_cdp
     let crls = crls_from_cdps(&files, &leaf, &chain, "after").await;
     let (ok, out) = pki::openssl_verify(&bundle, &chain, &leaf, &crls);
     assert!(!ok && out.contains("certificate revoked"), "{out}");
-    assert!(crl_number(&crls[0]) > crl_number(&PathBuf::from(files.path("before-issuing.pem"))));
+    assert!(crl_number(&crls[0]) > crl_number(&files.path("before-issuing.pem")));
 
     // The CRL served over plain HTTP is the one the API returns.
     let api_pem = admin.ca_crl_pem(DOMAIN, &cert.ca).await.unwrap();
