@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs Lightwell's whole test suite: unit, conformance and end-to-end tests
 # against the real binaries. As root it first installs, idempotently, the
-# system packages the tests drive (openssl, curl).
+# system packages the tests drive (openssl, curl, PostgreSQL) and pkilint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(openssl curl ca-certificates)
+packages=(openssl curl ca-certificates postgresql)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,6 +17,17 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
     echo "missing system packages: ${missing[*]} (run as root to install them)" >&2
+    exit 1
+  fi
+fi
+
+# pkilint (PyPI) checks issued certificates and CRLs against RFC 5280.
+if ! command -v lint_pkix_cert >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "installing pkilint"
+    python3 -m pip install --quiet pkilint==0.13.3 || python3 -m pip install --quiet --break-system-packages pkilint==0.13.3
+  else
+    echo "pkilint is missing (pip install pkilint) and not root to install it" >&2
     exit 1
   fi
 fi

@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod ca;
+
+pub(crate) use self::ca::{CaCommand, CertCommand, CertRequestArgs};
+
 /// Command line of `lightwell`.
 #[derive(Debug, Parser)]
 #[command(name = "lightwell", version, about = "Lightwell: directory, certificate authority and workload identity")]
@@ -73,6 +77,12 @@ pub enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Certificate authorities: list, show, bundle, crl, create-intermediate, revoke, rotate.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Certificates: request, list, show, revoke.
+    #[command(subcommand)]
+    Cert(CertCommand),
 }
 
 /// `lightwell login`.
@@ -99,6 +109,9 @@ pub enum TenantCommand {
         /// File holding the administrator's password (generated and printed once otherwise).
         #[arg(long)]
         admin_password_file: Option<PathBuf>,
+        /// Key type of the tenant's CAs: p256 (default), p384, ed25519, rsa3072, rsa4096.
+        #[arg(long)]
+        key_type: Option<String>,
     },
     /// List tenants.
     List,

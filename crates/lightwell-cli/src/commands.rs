@@ -6,6 +6,8 @@ use lightwell_proto::{
     SetPasswordRequest, UpdatePrincipalRequest,
 };
 
+mod ca;
+
 use crate::args::*;
 use crate::context::Context;
 use crate::{output, secrets};
@@ -44,6 +46,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Service(ServiceCommand::Common(cmd)) => host(&ctx, "services", cmd, json).await,
         Command::Audit(cmd) => audit(&ctx, cmd, json).await,
+        Command::Ca(cmd) => ca::ca(&ctx, cmd, json).await,
+        Command::Cert(cmd) => ca::cert(&ctx, cmd, json).await,
     }
 }
 
@@ -70,9 +74,9 @@ async fn login(ctx: &mut Context, args: LoginArgs, json: bool) -> anyhow::Result
 async fn tenant(ctx: &Context, cmd: TenantCommand, json: bool) -> anyhow::Result<()> {
     let client = ctx.operator_client()?;
     match cmd {
-        TenantCommand::Create { domain, admin_password_file } => {
+        TenantCommand::Create { domain, admin_password_file, key_type } => {
             let admin_password = secrets::read_file(admin_password_file.as_deref())?.map(|p| p.to_string());
-            let resp = client.create_tenant(&CreateTenantRequest { domain, admin_password }).await?;
+            let resp = client.create_tenant(&CreateTenantRequest { domain, admin_password, key_type }).await?;
             output::print(json, &resp, |r| {
                 let mut s = format!(
                     "created tenant {} (base {})\nadministrator: {}",

@@ -5,6 +5,7 @@
 //! in the server's chain. There is no way to turn verification off.
 #![forbid(unsafe_code)]
 
+mod ca;
 mod trust;
 
 use lightwell_proto::*;

@@ -9,6 +9,8 @@
 //! | change one's own password (old password required) | the principal itself |
 //! | read and verify a tenant's audit log | the tenant's `Administrators` |
 //! | read and verify the system audit log | the system operator |
+//! | request a certificate for oneself, read the tenant's CAs | any enabled principal of that tenant |
+//! | manage CAs, issue on behalf of others, revoke anyone's certificates | `Administrators` and `CAAdmins` |
 //!
 //! The operator has no rights inside tenants; a principal has none outside
 //! its own tenant.
@@ -93,6 +95,8 @@ pub enum Permission<'a> {
     ChangePassword(&'a str),
     /// Read and verify the tenant's audit log.
     ReadAudit,
+    /// Create and revoke CAs, issue on behalf of others, revoke anyone's certificates.
+    ManageCa,
 }
 
 /// Checks that `actor` may do `perm` in the tenant with domain `tenant`
@@ -119,6 +123,7 @@ pub fn check(actor: &Actor, tenant: Option<&str>, perm: Permission<'_>) -> Resul
                 Permission::ReadDirectory => true,
                 Permission::ManageDirectory | Permission::ReadAudit => admin,
                 Permission::ChangePassword(id) => admin || p.id == id,
+                Permission::ManageCa => admin || p.in_group(CA_ADMINS),
             };
             if allowed { Ok(()) } else { denied() }
         }
@@ -161,6 +166,11 @@ mod tests {
             (&user_a, Some("a.example"), Permission::ReadAudit, false),
             (&user_a, Some("a.example"), Permission::ChangePassword("p1"), true),
             (&user_a, Some("a.example"), Permission::ChangePassword("p2"), false),
+            (&user_a, Some("a.example"), Permission::ManageCa, false),
+            (&admin_a, Some("a.example"), Permission::ManageCa, true),
+            (&principal("a.example", &[CA_ADMINS]), Some("a.example"), Permission::ManageCa, true),
+            (&admin_a, Some("b.example"), Permission::ManageCa, false),
+            (&op, Some("a.example"), Permission::ManageCa, false),
         ];
         for (actor, tenant, perm, allowed) in cases {
             assert_eq!(check(actor, *tenant, *perm).is_ok(), *allowed, "{actor:?} {tenant:?} {perm:?}");

@@ -13,11 +13,52 @@ pub struct TenantPolicy {
     pub lockout: LockoutPolicy,
     /// Lifetime of a login token, in seconds.
     pub session_ttl_secs: i64,
+    /// Certificate issuance and revocation.
+    pub ca: CaPolicy,
 }
 
 impl Default for TenantPolicy {
     fn default() -> Self {
-        Self { password: PasswordPolicy::default(), lockout: LockoutPolicy::default(), session_ttl_secs: 3600 }
+        Self {
+            password: PasswordPolicy::default(),
+            lockout: LockoutPolicy::default(),
+            session_ttl_secs: 3600,
+            ca: CaPolicy::default(),
+        }
+    }
+}
+
+/// Certificate issuance and revocation rules. Defaults: machines and services
+/// 24 h, users 8 h, at most 30 days (longer requests are refused, not
+/// clipped); CRLs valid 7 days; a principal's certificates are revoked when
+/// its password changes or it is disabled or deleted; no wildcards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CaPolicy {
+    /// Default lifetime of machine and service certificates, in seconds.
+    pub host_ttl_secs: i64,
+    /// Default lifetime of user certificates, in seconds.
+    pub user_ttl_secs: i64,
+    /// Longest lifetime anyone may ask for, in seconds.
+    pub max_ttl_secs: i64,
+    /// thisUpdate to nextUpdate of every CRL, in seconds.
+    pub crl_validity_secs: i64,
+    /// Revoke a principal's certificates when its password changes or it is disabled or deleted.
+    pub revoke_on_credential_change: bool,
+    /// Allow wildcard DNS names registered to a machine or service.
+    pub allow_wildcards: bool,
+}
+
+impl Default for CaPolicy {
+    fn default() -> Self {
+        Self {
+            host_ttl_secs: 24 * 3600,
+            user_ttl_secs: 8 * 3600,
+            max_ttl_secs: 30 * 24 * 3600,
+            crl_validity_secs: 7 * 24 * 3600,
+            revoke_on_credential_change: true,
+            allow_wildcards: false,
+        }
     }
 }
 

@@ -50,6 +50,20 @@ pub enum ErrorCode {
     Unavailable,
     /// An unexpected server error.
     Internal,
+    /// The certificate request is not a well-formed PKCS#10 request, or its signature does not verify.
+    InvalidCsr,
+    /// The key (in a CSR or a requested key type) is of a type or size that is not accepted.
+    UnsupportedKey,
+    /// The issuance policy refused what was asked (a name, CA:true, keyCertSign, a wildcard, a lifetime...).
+    PolicyViolation,
+    /// No CA with that name or id in the tenant.
+    CaNotFound,
+    /// No certificate with that serial in the tenant.
+    CertificateNotFound,
+    /// The CA cannot do this in its state (revoked, retired, no default issuing CA).
+    CaUnavailable,
+    /// The TLS client certificate is not valid for this tenant (unknown, expired, revoked, or its principal disabled).
+    InvalidClientCertificate,
 }
 
 impl ErrorCode {
@@ -77,6 +91,13 @@ impl ErrorCode {
             Self::Timeout => "timeout",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::InvalidCsr => "invalid_csr",
+            Self::UnsupportedKey => "unsupported_key",
+            Self::PolicyViolation => "policy_violation",
+            Self::CaNotFound => "ca_not_found",
+            Self::CertificateNotFound => "certificate_not_found",
+            Self::CaUnavailable => "ca_unavailable",
+            Self::InvalidClientCertificate => "invalid_client_certificate",
         }
     }
 
@@ -84,9 +105,13 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             Self::InvalidJson | Self::InvalidRequest | Self::InvalidName | Self::WeakPassword => 400,
+            Self::InvalidCsr | Self::UnsupportedKey => 400,
             Self::Unauthenticated | Self::InvalidCredentials | Self::InvalidToken => 401,
-            Self::AccountDisabled | Self::Forbidden => 403,
+            Self::InvalidClientCertificate => 401,
+            Self::AccountDisabled | Self::Forbidden | Self::PolicyViolation => 403,
             Self::NotFound | Self::TenantNotFound | Self::PrincipalNotFound => 404,
+            Self::CaNotFound | Self::CertificateNotFound => 404,
+            Self::CaUnavailable => 409,
             Self::MethodNotAllowed => 405,
             Self::Timeout => 408,
             Self::AlreadyExists | Self::GroupCycle | Self::BuiltinProtected => 409,

@@ -3,8 +3,10 @@
 //! client crate both build on these types so they cannot drift apart.
 #![forbid(unsafe_code)]
 
+mod ca;
 mod error;
 mod types;
 
+pub use ca::*;
 pub use error::*;
 pub use types::*;

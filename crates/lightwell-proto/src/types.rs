@@ -70,6 +70,9 @@ request_type! {
         /// Password of the first administrator (`administrator`); generated when absent.
         #[serde(default)]
         pub admin_password: Option<String>,
+        /// Key algorithm of the tenant's CAs: `p256` (default), `p384`, `ed25519`, `rsa3072`, `rsa4096`.
+        #[serde(default)]
+        pub key_type: Option<String>,
     }
 }
 

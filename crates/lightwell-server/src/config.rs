@@ -74,6 +74,9 @@ pub struct ServeArgs {
     /// Address of the plain-HTTP PKI listener (default 0.0.0.0:8080; 127.0.0.1:8080 with --dev).
     #[arg(long, env = "LIGHTWELL_LISTEN_PKI")]
     pub listen_pki: Option<SocketAddr>,
+    /// Base URL of the CRL and CA certificate URLs put into certificates (default http://<listen-pki address>).
+    #[arg(long, env = "LIGHTWELL_PUBLIC_PKI_URL")]
+    pub public_pki_url: Option<String>,
     /// File holding the key-encryption key (default: kek.key in the data dir).
     #[arg(long, env = "LIGHTWELL_KEK_FILE")]
     pub kek_file: Option<PathBuf>,
@@ -97,6 +100,7 @@ struct FileConfig {
     database_file: Option<PathBuf>,
     listen_api: Option<SocketAddr>,
     listen_pki: Option<SocketAddr>,
+    public_pki_url: Option<String>,
     kek_file: Option<PathBuf>,
     request_timeout_secs: Option<u64>,
     max_body_bytes: Option<usize>,
@@ -144,6 +148,8 @@ pub(crate) struct Settings {
     pub(crate) database: Database,
     pub(crate) listen_api: SocketAddr,
     pub(crate) listen_pki: SocketAddr,
+    /// `None`: derived from the PKI listener's bound address at start.
+    pub(crate) public_pki_url: Option<String>,
     pub(crate) kek_file: PathBuf,
     pub(crate) request_timeout: Duration,
     pub(crate) max_body_bytes: usize,
@@ -209,6 +215,12 @@ impl ServeArgs {
             dev,
             listen_api: self.listen_api.or(file.listen_api).unwrap_or(SocketAddr::from((host, 8443))),
             listen_pki: self.listen_pki.or(file.listen_pki).unwrap_or(SocketAddr::from((host, 8080))),
+            public_pki_url: match self.public_pki_url.or(file.public_pki_url) {
+                Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                    bail!("--public-pki-url must be an http:// or https:// URL")
+                }
+                other => other.map(|u| u.trim_end_matches('/').to_string()),
+            },
             kek_file: self.kek_file.or(file.kek_file).unwrap_or_else(|| data_dir.join("kek.key")),
             request_timeout: Duration::from_secs(self.request_timeout_secs.or(file.request_timeout_secs).unwrap_or(30)),
             max_body_bytes: self.max_body_bytes.or(file.max_body_bytes).unwrap_or(1024 * 1024),

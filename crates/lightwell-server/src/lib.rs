@@ -9,6 +9,7 @@ mod clock;
 mod config;
 mod datadir;
 mod metrics;
+mod pki;
 mod serve;
 mod tls;
 

@@ -56,10 +56,18 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         TcpListener::bind(settings.listen_pki).await.with_context(|| format!("binding {}", settings.listen_pki))?;
     let app =
         api::router(AppState { service: service.clone(), metrics }, settings.max_body_bytes, settings.request_timeout);
-    let pki = api::pki_router();
+    let pki_addr = pki_listener.local_addr()?;
+    let public_pki_url = settings.public_pki_url.clone().unwrap_or_else(|| {
+        let host = if pki_addr.ip().is_unspecified() { "localhost".to_string() } else { pki_addr.ip().to_string() };
+        let host = if host.contains(':') { format!("[{host}]") } else { host };
+        format!("http://{host}:{}", pki_addr.port())
+    });
+    service.set_public_pki_url(&public_pki_url);
+    let pki = api::pki_router(service.clone());
 
     println!("api: https://{}", api_listener.local_addr()?);
     println!("pki: http://{}", pki_listener.local_addr()?);
+    println!("public pki url: {public_pki_url}");
     println!("server CA: {}", dir.join(datadir::SERVER_CA_FILE).display());
     println!("server CA fingerprint: {}", datadir::server_ca_fingerprint(dir)?);
     if settings.dev {
@@ -71,7 +79,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let api_task = tokio::spawn(accept_loop(api_listener, Some(TlsAcceptor::from(tls_config)), app, stop_rx.clone()));
     let pki_task = tokio::spawn(accept_loop(pki_listener, None, pki, stop_rx.clone()));
-    tokio::spawn(purge_sessions(service.clone(), stop_rx));
+    tokio::spawn(purge_sessions(service.clone(), stop_rx.clone()));
+    tokio::spawn(refresh_crls(service.clone(), stop_rx));
 
     tokio::select! {
         _ = sigterm.recv() => {}
@@ -150,6 +159,21 @@ async fn purge_sessions(service: Service, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(Duration::from_secs(600)) => {
                 if let Err(e) = service.purge_expired_sessions().await {
                     tracing::warn!(error = %e, "purging expired sessions");
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Re-signs every CA's CRL hourly, so CRLs stay fresh without revocations.
+async fn refresh_crls(service: Service, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {
+                match service.refresh_crls().await {
+                    Ok(n) => tracing::info!(crls = n, "CRLs re-signed"),
+                    Err(e) => tracing::warn!(error = %e, "re-signing CRLs"),
                 }
             }
             _ = stop.changed() => return,

@@ -5,7 +5,12 @@
 //! builds one; the macro emits one `#[test]` per case so failures name the
 //! behaviour that broke.
 
-#![allow(clippy::unwrap_used)] // a conformance failure is a panic, as in any test
+// Test support: a panic here is a failing conformance case, not a crashed server.
+#![allow(clippy::unwrap_used)]
+
+mod ca;
+
+pub use self::ca::*;
 
 use crate::{
     AuditRecord, PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError, StoreExt, TenantId, TenantRecord,
@@ -20,7 +25,9 @@ macro_rules! conformance_tests {
             tenants_round_trip, duplicate_tenant_domain_conflicts, principals_are_scoped_by_tenant,
             duplicate_principal_conflicts, principal_update_persists, memberships_and_cascades,
             sessions_round_trip, audit_chain_appends_in_order, failed_transaction_changes_nothing,
-            deleting_a_tenant_removes_all_its_data);
+            deleting_a_tenant_removes_all_its_data,
+            cas_round_trip_scoped_by_tenant, certificate_serials_are_unique, certificates_filter_and_revoke,
+            crls_replace_and_are_scoped, deleting_a_tenant_removes_its_ca_data);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(

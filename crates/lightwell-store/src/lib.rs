@@ -10,6 +10,7 @@
 //! is no query that can reach across tenants by accident.
 #![forbid(unsafe_code)]
 
+mod ca_records;
 pub mod conformance;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -17,6 +18,7 @@ mod records;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+pub use ca_records::*;
 pub use records::*;
 
 /// Errors from a store.
@@ -180,4 +182,36 @@ pub trait Tx {
     fn insert_audit(&mut self, rec: &AuditRecord) -> Result<(), StoreError>;
     /// Records of a chain with `seq > after`, in order, at most `limit`.
     fn list_audit(&mut self, scope: &TenantId, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
+
+    // --- certificate authority ---
+    /// Inserts a CA; `Conflict` if its name exists in the tenant (any letter case).
+    fn insert_ca(&mut self, ca: &CaRecord) -> Result<(), StoreError>;
+    /// Finds a CA by id.
+    fn ca(&mut self, tenant: &TenantId, id: &str) -> Result<Option<CaRecord>, StoreError>;
+    /// CAs of a tenant, oldest first.
+    fn list_cas(&mut self, tenant: &TenantId) -> Result<Vec<CaRecord>, StoreError>;
+    /// Replaces the mutable fields of a CA (status, default flag, CRL number, revocation).
+    fn update_ca(&mut self, ca: &CaRecord) -> Result<(), StoreError>;
+    /// Records an issued certificate; `Conflict` if its serial was ever used.
+    fn insert_certificate(&mut self, cert: &CertificateRecord) -> Result<(), StoreError>;
+    /// Finds a certificate by serial (lower-case hex).
+    fn certificate(&mut self, tenant: &TenantId, serial: &str) -> Result<Option<CertificateRecord>, StoreError>;
+    /// Certificates of a tenant matching `filter`, oldest first.
+    fn list_certificates(
+        &mut self,
+        tenant: &TenantId,
+        filter: &CertificateFilter,
+    ) -> Result<Vec<CertificateRecord>, StoreError>;
+    /// Marks a certificate revoked unless it already is; returns whether it changed.
+    fn revoke_certificate(
+        &mut self,
+        tenant: &TenantId,
+        serial: &str,
+        at: i64,
+        reason: &str,
+    ) -> Result<bool, StoreError>;
+    /// Stores a CA's latest CRL, replacing the one before.
+    fn put_crl(&mut self, crl: &CrlRecord) -> Result<(), StoreError>;
+    /// The latest CRL of a CA.
+    fn crl(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError>;
 }

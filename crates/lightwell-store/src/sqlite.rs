@@ -9,15 +9,20 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+mod ca;
+
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::{
-    AuditHead, AuditRecord, Membership, PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError, TenantId,
-    TenantRecord, Tx, TxMode,
+    AuditHead, AuditRecord, CaRecord, CertificateFilter, CertificateRecord, CrlRecord, Membership, PrincipalKind,
+    PrincipalRecord, SessionRecord, Store, StoreError, TenantId, TenantRecord, Tx, TxMode,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_foundation.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_foundation.sql"),
+    include_str!("../migrations/sqlite/0002_certificate_authority.sql"),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -274,6 +279,7 @@ impl Tx for SqliteTx<'_> {
             return Ok(false);
         }
         let id = id.as_str();
+        ca::delete_tenant_rows(self.tx, id)?;
         for sql in [
             "DELETE FROM memberships WHERE tenant_id = ?1",
             "DELETE FROM sessions WHERE tenant_id = ?1",
@@ -481,5 +487,55 @@ impl Tx for SqliteTx<'_> {
         )?;
         let rows = stmt.query_map(params![scope.as_str(), after, limit], audit_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn insert_ca(&mut self, c: &CaRecord) -> Result<(), StoreError> {
+        ca::insert_ca(self.tx, c)
+    }
+
+    fn ca(&mut self, tenant: &TenantId, id: &str) -> Result<Option<CaRecord>, StoreError> {
+        ca::ca(self.tx, tenant, id)
+    }
+
+    fn list_cas(&mut self, tenant: &TenantId) -> Result<Vec<CaRecord>, StoreError> {
+        ca::list_cas(self.tx, tenant)
+    }
+
+    fn update_ca(&mut self, c: &CaRecord) -> Result<(), StoreError> {
+        ca::update_ca(self.tx, c)
+    }
+
+    fn insert_certificate(&mut self, cert: &CertificateRecord) -> Result<(), StoreError> {
+        ca::insert_certificate(self.tx, cert)
+    }
+
+    fn certificate(&mut self, tenant: &TenantId, serial: &str) -> Result<Option<CertificateRecord>, StoreError> {
+        ca::certificate(self.tx, tenant, serial)
+    }
+
+    fn list_certificates(
+        &mut self,
+        tenant: &TenantId,
+        filter: &CertificateFilter,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        ca::list_certificates(self.tx, tenant, filter)
+    }
+
+    fn revoke_certificate(
+        &mut self,
+        tenant: &TenantId,
+        serial: &str,
+        at: i64,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        ca::revoke_certificate(self.tx, tenant, serial, at, reason)
+    }
+
+    fn put_crl(&mut self, crl: &CrlRecord) -> Result<(), StoreError> {
+        ca::put_crl(self.tx, crl)
+    }
+
+    fn crl(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError> {
+        ca::crl(self.tx, tenant, ca_id)
     }
 }

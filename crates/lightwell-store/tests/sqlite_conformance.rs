@@ -1,4 +1,5 @@
 //! The conformance suite against SQLite files on disk.
+#![allow(clippy::unwrap_used)]
 
 use lightwell_store::sqlite::SqliteStore;
 

@@ -216,7 +216,7 @@ fn locked() -> Error {
 }
 
 /// The actor a principal acts as, with its groups resolved.
-fn actor_for(tx: &mut dyn Tx, tenant: Option<&TenantRecord>, p: &PrincipalRecord) -> Result<Actor> {
+pub(super) fn actor_for(tx: &mut dyn Tx, tenant: Option<&TenantRecord>, p: &PrincipalRecord) -> Result<Actor> {
     match tenant {
         None => Ok(Actor::Operator { id: p.id.clone() }),
         Some(t) => {

@@ -123,14 +123,22 @@ fn optional_text(v: Option<&str>, parse: impl Fn(&str) -> Result<String>) -> Res
 }
 
 impl Inner {
-    fn tenant_write<T>(&self, domain: &str, mut f: impl FnMut(&mut dyn Tx, &TenantRecord) -> Result<T>) -> Result<T> {
+    pub(super) fn tenant_write<T>(
+        &self,
+        domain: &str,
+        mut f: impl FnMut(&mut dyn Tx, &TenantRecord) -> Result<T>,
+    ) -> Result<T> {
         self.store.write(|tx| {
             let t = tenant_by_domain(tx, domain)?;
             f(tx, &t)
         })
     }
 
-    fn tenant_read<T>(&self, domain: &str, mut f: impl FnMut(&mut dyn Tx, &TenantRecord) -> Result<T>) -> Result<T> {
+    pub(super) fn tenant_read<T>(
+        &self,
+        domain: &str,
+        mut f: impl FnMut(&mut dyn Tx, &TenantRecord) -> Result<T>,
+    ) -> Result<T> {
         self.store.read(|tx| {
             let t = tenant_by_domain(tx, domain)?;
             f(tx, &t)
@@ -353,6 +361,7 @@ impl Service {
                 if p.builtin {
                     return Err(Error::new(ErrorCode::BuiltinProtected, format!("{} is built in", p.name)));
                 }
+                inner.revoke_on_credential_change(tx, t, &p, &actor_name, "principal deleted")?;
                 tx.delete_principal(&t.id, &p.id)?;
                 let ev = AuditEvent::success(actor_name.clone(), "principal.delete", p.name.clone())
                     .with_detail(kind.as_str());
@@ -409,6 +418,7 @@ impl Service {
                 p.updated_at = now;
                 tx.update_principal(&p)?;
                 tx.delete_sessions_of(&t.id, &p.id)?;
+                inner.revoke_on_credential_change(tx, t, &p, &actor.audit_name(), "password changed")?;
                 let action = if own { "user.password_change" } else { "user.password_reset" };
                 inner.audit(tx, t, AuditEvent::success(actor.audit_name(), action, p.name.clone()))
             })
@@ -439,6 +449,7 @@ impl Service {
                 tx.update_principal(&p)?;
                 if !enabled {
                     tx.delete_sessions_of(&t.id, &p.id)?;
+                    inner.revoke_on_credential_change(tx, t, &p, &actor_name, "principal disabled")?;
                 }
                 let action = if enabled { "principal.enable" } else { "principal.disable" };
                 inner.audit(

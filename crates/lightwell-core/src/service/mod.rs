@@ -2,6 +2,7 @@
 
 mod audit_ops;
 mod auth;
+mod ca;
 mod directory;
 mod graph;
 mod tenants;
@@ -13,6 +14,7 @@ use lightwell_proto::ErrorCode;
 use lightwell_store::{Store, StoreExt, TenantRecord, Tx};
 
 pub use self::auth::{LoginScope, LoginSuccess};
+pub use self::ca::{CaView, CertificateView, IssueRequest, parse_key_type, parse_reason, parse_ttl};
 pub use self::directory::{NewHostPrincipal, NewUser, PrincipalPatch, PrincipalView};
 pub use crate::audit::Verification;
 use crate::audit::{AuditEvent, AuditLog};
@@ -36,6 +38,10 @@ struct Inner {
     /// A hash of a random password, verified against when a login names an
     /// unknown user so the response takes as long as for a known one.
     dummy_hash: String,
+    /// Seals and unseals CA private keys (a private copy of the server's KEK).
+    kek: Kek,
+    /// Base of the plain-HTTP CRL and CA certificate URLs put into certificates.
+    pki_base: std::sync::RwLock<String>,
 }
 
 impl Service {
@@ -43,7 +49,10 @@ impl Service {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, kek: &Kek, observer: Arc<dyn Observer>) -> Result<Self> {
         let audit = AuditLog::new(&kek.derive("lightwell audit chain v1"));
         let dummy_hash = crate::password::hash(&crate::password::generate()?)?;
-        Ok(Self { inner: Arc::new(Inner { store, clock, audit, observer, dummy_hash }) })
+        // The service keeps its own copy: CA keys are sealed and unsealed for its whole life.
+        let kek = Kek::from_file_contents(&kek.to_file_contents()).map_err(Error::internal)?;
+        let pki_base = std::sync::RwLock::new("http://localhost:8080".to_string());
+        Ok(Self { inner: Arc::new(Inner { store, clock, audit, observer, dummy_hash, kek, pki_base }) })
     }
 
     /// The clock decisions are made with.

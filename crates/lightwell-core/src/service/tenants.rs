@@ -65,9 +65,11 @@ impl Service {
         actor: &Actor,
         domain: &str,
         admin_password: Option<Zeroizing<String>>,
+        key_type: Option<&str>,
     ) -> Result<(TenantRecord, Option<Zeroizing<String>>)> {
         authz::check(actor, None, Permission::ManageTenants)?;
         let domain = DomainName::parse(domain)?;
+        let key_type = super::parse_key_type(key_type)?;
         let policy = TenantPolicy::default();
         let (password, generated) = match admin_password {
             Some(p) => {
@@ -87,11 +89,14 @@ impl Service {
                     policy: policy.to_json(),
                     created_at: now,
                 };
+                // The tenant's root and default issuing CA, stored in the same transaction.
+                let cas = inner.build_tenant_hierarchy(&tenant, key_type)?;
                 inner.store.write(|tx| {
                     if tx.tenant_by_domain(&tenant.domain)?.is_some() {
                         return Err(Error::new(ErrorCode::AlreadyExists, format!("tenant {} exists", tenant.domain)));
                     }
                     tx.insert_tenant(&tenant)?;
+                    inner.store_cas(tx, &tenant, &cas)?;
                     let mut groups = Vec::new();
                     for name in BUILTIN_GROUPS {
                         let mut g = new_principal(&tenant.id, PrincipalKind::Group, name, now);

@@ -28,10 +28,19 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer(&parts.headers).ok_or_else(|| {
-            ApiError::new(ErrorCode::Unauthenticated, "log in first: send Authorization: Bearer <token>")
-        })?;
-        Ok(Self(state.service.authenticate(token).await?))
+        if let Some(token) = bearer(&parts.headers) {
+            return Ok(Self(state.service.authenticate(token).await?));
+        }
+        // Without a token, a TLS client certificate of the tenant authenticates (the service verifies it).
+        let chain = parts.extensions.get::<PeerCertificates>().map(|p| p.0.clone()).unwrap_or_default();
+        if chain.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::Unauthenticated,
+                "log in first: send Authorization: Bearer <token> or a TLS client certificate",
+            ));
+        }
+        let chain = chain.iter().map(|c| c.as_ref().to_vec()).collect();
+        Ok(Self(state.service.authenticate_certificate(chain).await?))
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod ca;
 mod directory;
 mod error;
 mod health;
@@ -37,7 +38,7 @@ pub(crate) struct AppState {
     info(title = "Lightwell API", version = "1", description = "Directory and certificate authority for workload identity."),
     components(schemas(ErrorCode, lightwell_proto::ErrorBody, lightwell_proto::ErrorDetail,
         lightwell_proto::CreateGroupRequest, lightwell_proto::CreateHostPrincipalRequest)),
-    tags((name = "auth"), (name = "tenants"), (name = "directory"), (name = "audit"))
+    tags((name = "auth"), (name = "tenants"), (name = "directory"), (name = "audit"), (name = "ca"), (name = "certificates"))
 )]
 struct ApiDoc;
 
@@ -62,6 +63,15 @@ pub(crate) fn router(state: AppState, max_body: usize, timeout: Duration) -> Rou
         .routes(routes!(audit::system_verify))
         .routes(routes!(audit::tenant_list))
         .routes(routes!(audit::tenant_verify))
+        .routes(routes!(ca::list, ca::create_intermediate))
+        .routes(routes!(ca::show))
+        .routes(routes!(ca::crl))
+        .routes(routes!(ca::revoke_ca))
+        .routes(routes!(ca::trust_bundle))
+        .routes(routes!(ca::issue, ca::list_certificates))
+        .routes(routes!(ca::revoke_principal))
+        .routes(routes!(ca::show_certificate))
+        .routes(routes!(ca::revoke_certificate))
         .split_for_parts();
     let openapi = Arc::new(openapi.to_json().unwrap_or_else(|_| "{}".into()));
     let metrics = state.metrics.clone();
@@ -99,10 +109,7 @@ async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> 
     }
 }
 
-/// The plain-HTTP PKI listener. It will serve each tenant's CRLs and CA
-/// certificates (no authentication, cacheable); today it answers health checks.
-pub(crate) fn pki_router() -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
-        .fallback(not_found)
+/// The plain-HTTP PKI listener: CRLs and CA certificates (no authentication, cacheable).
+pub(crate) fn pki_router(service: Service) -> Router {
+    crate::pki::router(service)
 }

@@ -29,8 +29,10 @@ pub(crate) async fn create(
     Auth(actor): Auth,
     ApiJson(req): ApiJson<CreateTenantRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<CreateTenantResponse>)> {
-    let (t, generated) =
-        state.service.create_tenant(&actor, &req.domain, req.admin_password.map(Zeroizing::new)).await?;
+    let (t, generated) = state
+        .service
+        .create_tenant(&actor, &req.domain, req.admin_password.map(Zeroizing::new), req.key_type.as_deref())
+        .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(CreateTenantResponse {

@@ -6,17 +6,22 @@
 
 use std::time::Duration;
 
+mod ca;
+
 use postgres::error::SqlState;
 use postgres::{IsolationLevel, NoTls, Row};
 use r2d2_postgres::PostgresConnectionManager;
 
 use crate::{
-    AuditHead, AuditRecord, Membership, PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError, TenantId,
-    TenantRecord, Tx, TxMode,
+    AuditHead, AuditRecord, CaRecord, CertificateFilter, CertificateRecord, CrlRecord, Membership, PrincipalKind,
+    PrincipalRecord, SessionRecord, Store, StoreError, TenantId, TenantRecord, Tx, TxMode,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_foundation.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_foundation.sql"),
+    include_str!("../../migrations/postgres/0002_certificate_authority.sql"),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -276,6 +281,7 @@ impl Tx for PgTx<'_> {
             return Ok(false);
         }
         let id = id.as_str();
+        self.pg_delete_tenant_ca_rows(id)?;
         for sql in [
             "DELETE FROM memberships WHERE tenant_id = $1",
             "DELETE FROM sessions WHERE tenant_id = $1",
@@ -489,5 +495,55 @@ impl Tx for PgTx<'_> {
             &[&scope.as_str(), &after, &i64::from(limit)],
         );
         Ok(self.track(r)?.iter().map(audit_from_row).collect())
+    }
+
+    fn insert_ca(&mut self, c: &CaRecord) -> Result<(), StoreError> {
+        self.pg_insert_ca(c)
+    }
+
+    fn ca(&mut self, tenant: &TenantId, id: &str) -> Result<Option<CaRecord>, StoreError> {
+        self.pg_ca(tenant, id)
+    }
+
+    fn list_cas(&mut self, tenant: &TenantId) -> Result<Vec<CaRecord>, StoreError> {
+        self.pg_list_cas(tenant)
+    }
+
+    fn update_ca(&mut self, c: &CaRecord) -> Result<(), StoreError> {
+        self.pg_update_ca(c)
+    }
+
+    fn insert_certificate(&mut self, cert: &CertificateRecord) -> Result<(), StoreError> {
+        self.pg_insert_certificate(cert)
+    }
+
+    fn certificate(&mut self, tenant: &TenantId, serial: &str) -> Result<Option<CertificateRecord>, StoreError> {
+        self.pg_certificate(tenant, serial)
+    }
+
+    fn list_certificates(
+        &mut self,
+        tenant: &TenantId,
+        filter: &CertificateFilter,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        self.pg_list_certificates(tenant, filter)
+    }
+
+    fn revoke_certificate(
+        &mut self,
+        tenant: &TenantId,
+        serial: &str,
+        at: i64,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        self.pg_revoke_certificate(tenant, serial, at, reason)
+    }
+
+    fn put_crl(&mut self, crl: &CrlRecord) -> Result<(), StoreError> {
+        self.pg_put_crl(crl)
+    }
+
+    fn crl(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError> {
+        self.pg_crl(tenant, ca_id)
     }
 }

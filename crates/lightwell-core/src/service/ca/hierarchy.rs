@@ -1,0 +1,246 @@
+//! CA hierarchies: creating roots and issuing CAs, sealing and unsealing
+//! their keys, the URLs put into certificates, and CRL generation.
+
+use lightwell_ca::ca::{self, CaSpec, ParentLinks};
+use lightwell_ca::crl::{self, CrlSpec, RevocationReason, RevokedCertificate};
+use lightwell_ca::{CaCertificate, Issuer, KeyAlgorithm, Serial, SigningKey};
+use lightwell_proto::ErrorCode;
+use lightwell_store::{CaRecord, CaRole, CaStatus, CertificateFilter, CrlRecord, TenantRecord, Tx};
+use time::{Duration, OffsetDateTime};
+
+use super::super::{Inner, policy_of};
+use crate::{Error, Result};
+
+/// Name of a tenant's first root.
+const ROOT_NAME: &str = "root";
+/// Name of a tenant's first issuing CA.
+const ISSUING_NAME: &str = "issuing";
+
+/// Plain-HTTP URL of a CA's CRL (DER).
+pub(crate) fn crl_url(base: &str, domain: &str, ca_id: &str) -> String {
+    format!("{}/pki/{domain}/ca/{ca_id}.crl", base.trim_end_matches('/'))
+}
+
+/// Plain-HTTP URL of a CA's certificate (DER).
+pub(crate) fn cert_url(base: &str, domain: &str, ca_id: &str) -> String {
+    format!("{}/pki/{domain}/ca/{ca_id}.crt", base.trim_end_matches('/'))
+}
+
+/// Maps errors of the CA primitives: input problems keep their meaning,
+/// everything else is internal.
+pub(super) fn ca_error(e: lightwell_ca::Error) -> Error {
+    use lightwell_ca::Error as E;
+    match e {
+        E::UnsupportedKey { .. } | E::UnknownKeyAlgorithm(_) => Error::new(ErrorCode::UnsupportedKey, e.to_string()),
+        E::CsrTooLarge { .. } | E::MalformedCsr(_) | E::CsrSignatureInvalid | E::UnsupportedSignatureAlgorithm(_) => {
+            Error::new(ErrorCode::InvalidCsr, e.to_string())
+        }
+        E::InvalidName { .. } | E::InvalidSpiffeId { .. } | E::Lint { .. } | E::BeyondIssuer { .. } => {
+            Error::new(ErrorCode::PolicyViolation, e.to_string())
+        }
+        E::PathLength { .. } | E::UnknownProfile(_) | E::UnknownRevocationReason(_) | E::InvalidSerial(_) => {
+            Error::invalid(e.to_string())
+        }
+        other => Error::internal(other),
+    }
+}
+
+fn unix(t: i64) -> Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(t).map_err(Error::internal)
+}
+
+/// A CA built but not yet stored.
+#[derive(Debug)]
+pub(super) struct NewCa {
+    pub(super) record: CaRecord,
+    pub(super) issuer: Issuer,
+}
+
+impl Inner {
+    /// The base of the plain-HTTP PKI URLs.
+    pub(super) fn pki_base(&self) -> String {
+        self.pki_base.read().map(|b| b.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub(super) fn now_time(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Pairs a stored CA with its unsealed key (zeroized when the issuer drops).
+    pub(super) fn issuer(&self, ca: &CaRecord) -> Result<Issuer> {
+        let pkcs8 = self.kek.open(ca.id.as_bytes(), &ca.sealed_key).map_err(Error::internal)?;
+        let key = SigningKey::from_pkcs8_der(&pkcs8).map_err(Error::internal)?;
+        let cert = CaCertificate::from_der(&ca.cert_der).map_err(Error::internal)?;
+        Issuer::new(cert, key).map_err(Error::internal)
+    }
+
+    fn record(
+        &self,
+        tenant: &TenantRecord,
+        id: String,
+        name: &str,
+        issuer: &Issuer,
+        parent: Option<&CaRecord>,
+    ) -> Result<CaRecord> {
+        let sealed_key = self.kek.seal(id.as_bytes(), &issuer.key().to_pkcs8_der()).map_err(Error::internal)?;
+        Ok(CaRecord {
+            id,
+            tenant_id: tenant.id.clone(),
+            name: name.to_string(),
+            parent_id: parent.map(|p| p.id.clone()),
+            role: if parent.is_some() { CaRole::Intermediate } else { CaRole::Root },
+            cert_der: issuer.certificate().der().to_vec(),
+            sealed_key,
+            status: CaStatus::Active,
+            is_default: false,
+            next_crl_number: 1,
+            revoked_at: None,
+            revocation_reason: None,
+            created_at: self.now(),
+        })
+    }
+
+    /// Builds a self-signed root (no storage).
+    pub(super) fn build_root(&self, tenant: &TenantRecord, name: &str, key_type: KeyAlgorithm) -> Result<NewCa> {
+        let key = SigningKey::generate(key_type).map_err(ca_error)?;
+        let spec = CaSpec::root(&tenant.domain, &format!("{} {name} CA", tenant.domain));
+        let issuer = ca::create_root(&spec, key, self.now_time()).map_err(ca_error)?;
+        let record = self.record(tenant, uuid::Uuid::new_v4().to_string(), name, &issuer, None)?;
+        Ok(NewCa { record, issuer })
+    }
+
+    /// Builds an issuing CA under `parent` (no storage).
+    pub(super) fn build_intermediate(
+        &self,
+        tenant: &TenantRecord,
+        parent: &CaRecord,
+        parent_issuer: &Issuer,
+        name: &str,
+        name_constraints: &[String],
+        path_len: Option<u8>,
+    ) -> Result<NewCa> {
+        let key_type = parent_issuer.key().algorithm();
+        let key = SigningKey::generate(key_type).map_err(ca_error)?;
+        let mut spec = CaSpec::intermediate(&tenant.domain, &format!("{} {name} CA", tenant.domain));
+        spec.path_len = path_len.or(Some(0));
+        spec.permitted_dns_domains = name_constraints.to_vec();
+        let base = self.pki_base();
+        let links = ParentLinks {
+            crl_url: &crl_url(&base, &tenant.domain, &parent.id),
+            ca_issuers_url: &cert_url(&base, &tenant.domain, &parent.id),
+        };
+        let issuer = ca::create_intermediate(&spec, key, parent_issuer, links, self.now_time()).map_err(ca_error)?;
+        let record = self.record(tenant, uuid::Uuid::new_v4().to_string(), name, &issuer, Some(parent))?;
+        Ok(NewCa { record, issuer })
+    }
+
+    /// A new tenant's root and default issuing CA, built but not stored:
+    /// slow key generation (RSA) stays outside the write transaction.
+    pub(in crate::service) fn build_tenant_hierarchy(
+        &self,
+        tenant: &TenantRecord,
+        key_type: KeyAlgorithm,
+    ) -> Result<Vec<CaRecord>> {
+        self.build_hierarchy(tenant, key_type, ROOT_NAME, ISSUING_NAME)
+    }
+
+    /// Builds a root and its default issuing CA (no storage).
+    pub(super) fn build_hierarchy(
+        &self,
+        tenant: &TenantRecord,
+        key_type: KeyAlgorithm,
+        root_name: &str,
+        issuing_name: &str,
+    ) -> Result<Vec<CaRecord>> {
+        let root = self.build_root(tenant, root_name, key_type)?;
+        let mut issuing = self.build_intermediate(tenant, &root.record, &root.issuer, issuing_name, &[], None)?;
+        issuing.record.is_default = true;
+        Ok(vec![root.record, issuing.record])
+    }
+
+    /// Stores new CAs and signs their first CRLs.
+    pub(in crate::service) fn store_cas(&self, tx: &mut dyn Tx, tenant: &TenantRecord, cas: &[CaRecord]) -> Result<()> {
+        for ca in cas {
+            tx.insert_ca(ca).map_err(|e| match e {
+                lightwell_store::StoreError::Conflict(_) => {
+                    Error::new(ErrorCode::AlreadyExists, format!("a CA named {:?} already exists", ca.name))
+                }
+                other => other.into(),
+            })?;
+        }
+        for ca in cas {
+            self.regenerate_crl(tx, tenant, &ca.id)?;
+        }
+        Ok(())
+    }
+
+    /// Signs and stores a fresh CRL for a CA with the next CRL Number.
+    ///
+    /// An issuing CA's CRL lists its revoked, unexpired certificates and names
+    /// its own URL as Issuing Distribution Point; a root's CRL lists its
+    /// revoked intermediates.
+    pub(super) fn regenerate_crl(&self, tx: &mut dyn Tx, tenant: &TenantRecord, ca_id: &str) -> Result<CrlRecord> {
+        let mut ca = tx.ca(&tenant.id, ca_id)?.ok_or_else(|| Error::internal(format!("CA {ca_id} vanished")))?;
+        let now = self.now();
+        let mut revoked = Vec::new();
+        match ca.role {
+            CaRole::Intermediate => {
+                let filter =
+                    CertificateFilter { ca_id: Some(ca.id.clone()), revoked: Some(true), ..Default::default() };
+                for c in tx.list_certificates(&tenant.id, &filter)? {
+                    // Entries of expired certificates may be dropped (RFC 5280 section 3.3).
+                    if c.not_after < now {
+                        continue;
+                    }
+                    revoked.push(entry(
+                        &Serial::from_hex(&c.serial).map_err(Error::internal)?,
+                        c.revoked_at,
+                        c.revocation_reason.as_deref(),
+                    )?);
+                }
+            }
+            CaRole::Root => {
+                for child in tx.list_cas(&tenant.id)? {
+                    if child.parent_id.as_deref() == Some(&ca.id) && child.status == CaStatus::Revoked {
+                        let cert = CaCertificate::from_der(&child.cert_der).map_err(Error::internal)?;
+                        let serial = cert.serial().map_err(Error::internal)?;
+                        revoked.push(entry(&serial, child.revoked_at, child.revocation_reason.as_deref())?);
+                    }
+                }
+            }
+        }
+        let issuer = self.issuer(&ca)?;
+        let this_update = unix(now)?;
+        let next_update = this_update + Duration::seconds(policy_of(tenant).ca.crl_validity_secs.max(3600));
+        let url = crl_url(&self.pki_base(), &tenant.domain, &ca.id);
+        let number = ca.next_crl_number;
+        let spec = CrlSpec {
+            number: u64::try_from(number).map_err(Error::internal)?,
+            this_update,
+            next_update,
+            distribution_point: (ca.role == CaRole::Intermediate).then_some(url.as_str()),
+            revoked: &revoked,
+        };
+        let signed = crl::build(&issuer, &spec).map_err(ca_error)?;
+        let record = CrlRecord {
+            ca_id: ca.id.clone(),
+            tenant_id: tenant.id.clone(),
+            number,
+            der: signed.into_der(),
+            this_update: now,
+            next_update: next_update.unix_timestamp(),
+        };
+        tx.put_crl(&record)?;
+        ca.next_crl_number = number + 1;
+        tx.update_ca(&ca)?;
+        Ok(record)
+    }
+}
+
+fn entry(serial: &Serial, revoked_at: Option<i64>, reason: Option<&str>) -> Result<RevokedCertificate> {
+    Ok(RevokedCertificate {
+        serial: serial.clone(),
+        revoked_at: unix(revoked_at.unwrap_or(0))?,
+        reason: reason.and_then(|r| r.parse::<RevocationReason>().ok()).unwrap_or_default(),
+    })
+}

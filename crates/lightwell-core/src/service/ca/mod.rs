@@ -1,0 +1,305 @@
+//! The certificate authority of each tenant: hierarchies, issuance,
+//! revocation, CRLs and trust bundles. `lightwell-ca` computes; this module
+//! decides and persists, with an audit record in the same transaction as
+//! every change.
+
+mod binding;
+mod hierarchy;
+mod issue;
+mod mtls;
+mod revoke;
+
+use lightwell_ca::crl::RevocationReason;
+use lightwell_ca::{CaCertificate, KeyAlgorithm};
+use lightwell_proto::ErrorCode;
+use lightwell_store::{
+    CaRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlRecord, PrincipalKind, TenantRecord, Tx,
+};
+
+pub use self::binding::parse_ttl;
+use self::hierarchy::{cert_url, crl_url};
+pub use self::issue::IssueRequest;
+use super::{Service, short};
+use crate::audit::AuditEvent;
+use crate::authz::{self, Actor, Permission};
+use crate::{Error, Result};
+
+/// A CA as front ends show it (never its key).
+#[derive(Debug, Clone)]
+pub struct CaView {
+    /// The stored CA (its `sealed_key` must not leave the server).
+    pub record: CaRecord,
+    /// Its parsed certificate.
+    pub certificate: CaCertificate,
+    /// Name of the CA that signed it.
+    pub parent_name: Option<String>,
+    /// Plain-HTTP URL of its CRL.
+    pub crl_url: String,
+    /// Plain-HTTP URL of its certificate.
+    pub cert_url: String,
+}
+
+/// An issued certificate with its chain.
+#[derive(Debug, Clone)]
+pub struct CertificateView {
+    /// The stored certificate.
+    pub record: CertificateRecord,
+    /// Name of the issuing CA.
+    pub ca_name: String,
+    /// The certificates between the leaf and the root (issuing CA first, root excluded), DER.
+    pub intermediates: Vec<Vec<u8>>,
+}
+
+/// Parses a revocation reason name (default `unspecified`).
+pub fn parse_reason(reason: Option<&str>) -> Result<RevocationReason> {
+    match reason {
+        None | Some("") => Ok(RevocationReason::Unspecified),
+        Some(r) => r.parse().map_err(|e: lightwell_ca::Error| Error::invalid(e.to_string())),
+    }
+}
+
+/// Parses a key algorithm name (default `p256`).
+pub fn parse_key_type(key_type: Option<&str>) -> Result<KeyAlgorithm> {
+    match key_type {
+        None | Some("") => Ok(KeyAlgorithm::default()),
+        Some(k) => k.parse().map_err(|e: lightwell_ca::Error| Error::new(ErrorCode::UnsupportedKey, e.to_string())),
+    }
+}
+
+fn ca_not_found(name: &str) -> Error {
+    Error::new(ErrorCode::CaNotFound, format!("no CA {:?}", short(name)))
+}
+
+/// Finds a CA of the tenant by name (any case) or id.
+fn find_ca(tx: &mut dyn Tx, t: &TenantRecord, name_or_id: &str) -> Result<CaRecord> {
+    tx.list_cas(&t.id)?
+        .into_iter()
+        .find(|c| c.id == name_or_id || c.name.eq_ignore_ascii_case(name_or_id))
+        .ok_or_else(|| ca_not_found(name_or_id))
+}
+
+impl super::Inner {
+    fn ca_view(&self, tx: &mut dyn Tx, t: &TenantRecord, ca: CaRecord) -> Result<CaView> {
+        let parent_name = match &ca.parent_id {
+            Some(id) => tx.ca(&t.id, id)?.map(|p| p.name),
+            None => None,
+        };
+        let base = self.pki_base();
+        Ok(CaView {
+            certificate: CaCertificate::from_der(&ca.cert_der).map_err(Error::internal)?,
+            parent_name,
+            crl_url: crl_url(&base, &t.domain, &ca.id),
+            cert_url: cert_url(&base, &t.domain, &ca.id),
+            record: ca,
+        })
+    }
+
+    fn certificate_view(&self, tx: &mut dyn Tx, t: &TenantRecord, c: CertificateRecord) -> Result<CertificateView> {
+        let ca_name = tx.ca(&t.id, &c.ca_id)?.map(|ca| ca.name).unwrap_or_default();
+        let intermediates = self.intermediates(tx, t, &c.ca_id)?;
+        Ok(CertificateView { record: c, ca_name, intermediates })
+    }
+
+    /// Certificates between a leaf issued by `ca` and its root (root excluded).
+    fn intermediates(&self, tx: &mut dyn Tx, t: &TenantRecord, ca_id: &str) -> Result<Vec<Vec<u8>>> {
+        let mut chain = Vec::new();
+        let mut next = Some(ca_id.to_string());
+        while let Some(id) = next {
+            let Some(ca) = tx.ca(&t.id, &id)? else { break };
+            if ca.role == CaRole::Root || chain.len() > 8 {
+                break;
+            }
+            chain.push(ca.cert_der);
+            next = ca.parent_id;
+        }
+        Ok(chain)
+    }
+}
+
+impl Service {
+    /// Sets the base of the plain-HTTP URLs put into certificates and CRLs
+    /// (`--public-pki-url`). Certificates already issued keep their URLs.
+    pub fn set_public_pki_url(&self, url: &str) {
+        let mut base = self.inner.pki_base.write().unwrap_or_else(|p| p.into_inner());
+        *base = url.trim_end_matches('/').to_string();
+    }
+
+    /// The CAs of a tenant, oldest first.
+    pub async fn list_cas(&self, actor: &Actor, tenant: &str) -> Result<Vec<CaView>> {
+        authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
+        let tenant = tenant.to_string();
+        self.blocking(move |inner| {
+            inner.tenant_read(&tenant, |tx, t| {
+                let cas = tx.list_cas(&t.id)?;
+                cas.into_iter().map(|c| inner.ca_view(tx, t, c)).collect()
+            })
+        })
+        .await
+    }
+
+    /// One CA, by name or id.
+    pub async fn ca(&self, actor: &Actor, tenant: &str, name: &str) -> Result<CaView> {
+        authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
+        let (tenant, name) = (tenant.to_string(), name.to_string());
+        self.blocking(move |inner| {
+            inner.tenant_read(&tenant, |tx, t| {
+                let ca = find_ca(tx, t, &name)?;
+                inner.ca_view(tx, t, ca)
+            })
+        })
+        .await
+    }
+
+    /// The latest CRL of a CA, by name or id.
+    pub async fn ca_crl(&self, actor: &Actor, tenant: &str, name: &str) -> Result<CrlRecord> {
+        authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
+        let (tenant, name) = (tenant.to_string(), name.to_string());
+        self.blocking(move |inner| {
+            inner.tenant_read(&tenant, |tx, t| {
+                let ca = find_ca(tx, t, &name)?;
+                tx.crl(&t.id, &ca.id)?.ok_or_else(|| Error::internal(format!("CA {} has no CRL", ca.id)))
+            })
+        })
+        .await
+    }
+
+    /// Creates an issuing CA under the tenant's active root.
+    pub async fn create_intermediate(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        name: &str,
+        name_constraints: Vec<String>,
+        path_len: Option<u8>,
+        make_default: bool,
+    ) -> Result<CaView> {
+        authz::check(actor, Some(tenant), Permission::ManageCa)?;
+        let name = crate::names::AccountName::parse(name)?.as_str().to_string();
+        let (actor_name, tenant) = (actor.audit_name(), tenant.to_string());
+        self.blocking(move |inner| {
+            let (t, root) = inner.tenant_read(&tenant, |tx, t| {
+                let root = tx
+                    .list_cas(&t.id)?
+                    .into_iter()
+                    .find(|c| c.role == CaRole::Root && c.status == CaStatus::Active)
+                    .ok_or_else(|| Error::new(ErrorCode::CaUnavailable, "the tenant has no active root CA"))?;
+                Ok((t.clone(), root))
+            })?;
+            let root_issuer = inner.issuer(&root)?;
+            let mut new = inner.build_intermediate(&t, &root, &root_issuer, &name, &name_constraints, path_len)?;
+            new.record.is_default = make_default;
+            inner.tenant_write(&tenant, |tx, t| {
+                if make_default {
+                    for mut other in tx.list_cas(&t.id)?.into_iter().filter(|c| c.is_default) {
+                        other.is_default = false;
+                        tx.update_ca(&other)?;
+                    }
+                }
+                inner.store_cas(tx, t, std::slice::from_ref(&new.record))?;
+                let detail = format!("id {}; name constraints [{}]", new.record.id, name_constraints.join(", "));
+                inner.audit(
+                    tx,
+                    t,
+                    AuditEvent::success(actor_name.clone(), "ca.create", name.clone()).with_detail(detail),
+                )?;
+                inner.ca_view(tx, t, new.record.clone())
+            })
+        })
+        .await
+    }
+
+    /// Certificates of the tenant: all for CA administrators (optionally of
+    /// one principal), only their own for everyone else.
+    pub async fn list_certificates(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        principal: Option<(PrincipalKind, String)>,
+    ) -> Result<Vec<CertificateView>> {
+        authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
+        let is_admin = authz::check(actor, Some(tenant), Permission::ManageCa).is_ok();
+        let (actor, tenant) = (actor.clone(), tenant.to_string());
+        self.blocking(move |inner| {
+            inner.tenant_read(&tenant, |tx, t| {
+                let mut filter = CertificateFilter::default();
+                if let Some((kind, name)) = &principal {
+                    let p = tx.principal(&t.id, *kind, name)?.ok_or_else(|| {
+                        Error::new(ErrorCode::PrincipalNotFound, format!("no {} {:?}", kind.as_str(), short(name)))
+                    })?;
+                    filter.principal_id = Some(p.id);
+                }
+                if !is_admin {
+                    let Actor::Principal(me) = &actor else { return Err(Error::forbidden("not a principal")) };
+                    if filter.principal_id.as_ref().is_some_and(|id| id != &me.id) {
+                        return Err(Error::forbidden("only CA administrators may list other principals' certificates"));
+                    }
+                    filter.principal_id = Some(me.id.clone());
+                }
+                let certs = tx.list_certificates(&t.id, &filter)?;
+                certs.into_iter().map(|c| inner.certificate_view(tx, t, c)).collect()
+            })
+        })
+        .await
+    }
+
+    /// One certificate by serial (CA administrators, or its own principal).
+    pub async fn certificate(&self, actor: &Actor, tenant: &str, serial: &str) -> Result<CertificateView> {
+        authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
+        let is_admin = authz::check(actor, Some(tenant), Permission::ManageCa).is_ok();
+        let (actor, tenant, serial) = (actor.clone(), tenant.to_string(), serial.trim().to_ascii_lowercase());
+        self.blocking(move |inner| {
+            inner.tenant_read(&tenant, |tx, t| {
+                let not_found = || {
+                    Error::new(
+                        ErrorCode::CertificateNotFound,
+                        format!("no certificate with serial {:?}", short(&serial)),
+                    )
+                };
+                let c = tx.certificate(&t.id, &serial)?.ok_or_else(not_found)?;
+                let own = matches!(&actor, Actor::Principal(p) if p.id == c.principal_id);
+                if !is_admin && !own {
+                    return Err(not_found());
+                }
+                inner.certificate_view(tx, t, c)
+            })
+        })
+        .await
+    }
+
+    /// The tenant's trust bundle: its active and retired roots. Public.
+    pub async fn trust_bundle(&self, tenant: &str) -> Result<Vec<CaView>> {
+        let tenant = tenant.to_string();
+        self.blocking(move |inner| {
+            inner.tenant_read(&tenant, |tx, t| {
+                let roots: Vec<CaRecord> = tx
+                    .list_cas(&t.id)?
+                    .into_iter()
+                    .filter(|c| c.role == CaRole::Root && c.status != CaStatus::Revoked)
+                    .collect();
+                roots.into_iter().map(|c| inner.ca_view(tx, t, c)).collect()
+            })
+        })
+        .await
+    }
+
+    /// The latest CRL (DER) of a CA, by id, for the plain-HTTP PKI listener. Public.
+    pub async fn public_crl(&self, tenant: &str, ca_id: &str) -> Result<Vec<u8>> {
+        let (tenant, ca_id) = (tenant.to_string(), ca_id.to_string());
+        self.blocking(move |inner| {
+            inner
+                .tenant_read(&tenant, |tx, t| tx.crl(&t.id, &ca_id)?.map(|c| c.der).ok_or_else(|| ca_not_found(&ca_id)))
+        })
+        .await
+    }
+
+    /// A CA certificate (DER), by id, for the plain-HTTP PKI listener. Public.
+    pub async fn public_ca_certificate(&self, tenant: &str, ca_id: &str) -> Result<Vec<u8>> {
+        let (tenant, ca_id) = (tenant.to_string(), ca_id.to_string());
+        self.blocking(move |inner| {
+            inner.tenant_read(&tenant, |tx, t| {
+                tx.ca(&t.id, &ca_id)?.map(|c| c.cert_der).ok_or_else(|| ca_not_found(&ca_id))
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,227 @@
+//! Revocation: one certificate, every certificate of a principal, an issuing
+//! CA with everything under it; automatic revocation when a principal's
+//! credentials change; CRL refresh. Every revocation re-signs the affected
+//! CRLs in the same transaction, so the next CRL served lists it.
+
+use std::collections::BTreeSet;
+
+use lightwell_ca::crl::RevocationReason;
+use lightwell_proto::ErrorCode;
+use lightwell_store::{
+    CaRole, CaStatus, CertificateFilter, PrincipalKind, PrincipalRecord, StoreExt, TenantRecord, Tx,
+};
+
+use super::{Service, find_ca, parse_reason};
+use crate::audit::AuditEvent;
+use crate::authz::{self, Actor, Permission};
+use crate::service::{Inner, policy_of, short};
+use crate::{Error, Result};
+
+impl Inner {
+    /// Revokes the listed certificates (skipping revoked ones) and re-signs
+    /// the CRLs of their CAs. Returns the serials revoked now.
+    fn revoke_serials(
+        &self,
+        tx: &mut dyn Tx,
+        t: &TenantRecord,
+        certs: &[(String, String)],
+        reason: RevocationReason,
+    ) -> Result<Vec<String>> {
+        let now = self.now();
+        let mut revoked = Vec::new();
+        let mut cas = BTreeSet::new();
+        for (serial, ca_id) in certs {
+            if tx.revoke_certificate(&t.id, serial, now, reason.as_str())? {
+                revoked.push(serial.clone());
+                cas.insert(ca_id.clone());
+            }
+        }
+        for ca_id in cas {
+            self.regenerate_crl(tx, t, &ca_id)?;
+        }
+        Ok(revoked)
+    }
+
+    /// Revokes every unrevoked certificate of a principal.
+    fn revoke_principal(
+        &self,
+        tx: &mut dyn Tx,
+        t: &TenantRecord,
+        principal_id: &str,
+        reason: RevocationReason,
+    ) -> Result<Vec<String>> {
+        let filter = CertificateFilter {
+            principal_id: Some(principal_id.to_string()),
+            revoked: Some(false),
+            ..Default::default()
+        };
+        let certs: Vec<_> = tx.list_certificates(&t.id, &filter)?.into_iter().map(|c| (c.serial, c.ca_id)).collect();
+        self.revoke_serials(tx, t, &certs, reason)
+    }
+
+    /// The directory's hook: when a principal's password changes or it is
+    /// disabled or deleted, its certificates are revoked in the same
+    /// transaction (tenant policy `ca.revoke_on_credential_change`, on by default).
+    pub(in crate::service) fn revoke_on_credential_change(
+        &self,
+        tx: &mut dyn Tx,
+        t: &TenantRecord,
+        p: &PrincipalRecord,
+        actor: &str,
+        why: &str,
+    ) -> Result<()> {
+        if !policy_of(t).ca.revoke_on_credential_change {
+            return Ok(());
+        }
+        let reason =
+            if why == "password changed" { RevocationReason::Superseded } else { RevocationReason::PrivilegeWithdrawn };
+        let revoked = self.revoke_principal(tx, t, &p.id, reason)?;
+        if !revoked.is_empty() {
+            let target = format!("{}:{}", p.kind.as_str(), p.name);
+            let detail = format!("{why}; reason {reason}; serials {}", revoked.join(" "));
+            self.audit(tx, t, AuditEvent::success(actor, "certificate.revoke", target).with_detail(detail))?;
+        }
+        Ok(())
+    }
+}
+
+impl Service {
+    /// Revokes one certificate by serial: CA administrators any, a principal its own.
+    pub async fn revoke_certificate(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        serial: &str,
+        reason: Option<&str>,
+    ) -> Result<Vec<String>> {
+        authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
+        let reason = parse_reason(reason)?;
+        let is_admin = authz::check(actor, Some(tenant), Permission::ManageCa).is_ok();
+        let serial = serial.trim().to_ascii_lowercase();
+        let (actor, tenant) = (actor.clone(), tenant.to_string());
+        self.blocking(move |inner| {
+            inner.tenant_write(&tenant, |tx, t| {
+                let not_found = || {
+                    Error::new(
+                        ErrorCode::CertificateNotFound,
+                        format!("no certificate with serial {:?}", short(&serial)),
+                    )
+                };
+                let cert = tx.certificate(&t.id, &serial)?.ok_or_else(not_found)?;
+                let own = matches!(&actor, Actor::Principal(p) if p.id == cert.principal_id);
+                if !is_admin && !own {
+                    return Err(Error::forbidden("only CA administrators may revoke other principals' certificates"));
+                }
+                if cert.revoked_at.is_some() {
+                    return Ok(vec![]);
+                }
+                let revoked = inner.revoke_serials(tx, t, &[(cert.serial.clone(), cert.ca_id.clone())], reason)?;
+                let ev = AuditEvent::success(actor.audit_name(), "certificate.revoke", serial.clone())
+                    .with_detail(format!("reason {reason}"));
+                inner.audit(tx, t, ev)?;
+                Ok(revoked)
+            })
+        })
+        .await
+    }
+
+    /// Revokes every certificate of a principal (CA administrators).
+    pub async fn revoke_principal_certificates(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        kind: PrincipalKind,
+        name: &str,
+        reason: Option<&str>,
+    ) -> Result<Vec<String>> {
+        authz::check(actor, Some(tenant), Permission::ManageCa)?;
+        let reason = parse_reason(reason)?;
+        let (actor_name, tenant, name) = (actor.audit_name(), tenant.to_string(), name.to_string());
+        self.blocking(move |inner| {
+            inner.tenant_write(&tenant, |tx, t| {
+                let p = tx.principal(&t.id, kind, &name)?.ok_or_else(|| {
+                    Error::new(ErrorCode::PrincipalNotFound, format!("no {} {:?}", kind.as_str(), short(&name)))
+                })?;
+                let revoked = inner.revoke_principal(tx, t, &p.id, reason)?;
+                let detail = format!("reason {reason}; serials {}", revoked.join(" "));
+                let target = format!("{}:{}", kind.as_str(), p.name);
+                inner.audit(
+                    tx,
+                    t,
+                    AuditEvent::success(actor_name.clone(), "certificate.revoke", target).with_detail(detail),
+                )?;
+                Ok(revoked)
+            })
+        })
+        .await
+    }
+
+    /// Revokes an issuing CA and every certificate it issued; its parent's CRL
+    /// lists the CA, its own CRL lists the certificates. Roots are replaced
+    /// by rotation, not revoked.
+    pub async fn revoke_ca(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        name: &str,
+        reason: Option<&str>,
+    ) -> Result<Vec<String>> {
+        authz::check(actor, Some(tenant), Permission::ManageCa)?;
+        let reason = parse_reason(reason)?;
+        let (actor_name, tenant, name) = (actor.audit_name(), tenant.to_string(), name.to_string());
+        self.blocking(move |inner| {
+            inner.tenant_write(&tenant, |tx, t| {
+                let mut ca = find_ca(tx, t, &name)?;
+                if ca.role == CaRole::Root {
+                    return Err(Error::invalid("a root CA cannot be revoked; rotate it with `lightwell ca rotate`"));
+                }
+                if ca.status == CaStatus::Revoked {
+                    return Err(Error::new(ErrorCode::CaUnavailable, format!("CA {} is already revoked", ca.name)));
+                }
+                let now = inner.now();
+                ca.status = CaStatus::Revoked;
+                ca.is_default = false;
+                ca.revoked_at = Some(now);
+                ca.revocation_reason = Some(reason.as_str().to_string());
+                tx.update_ca(&ca)?;
+                let filter =
+                    CertificateFilter { ca_id: Some(ca.id.clone()), revoked: Some(false), ..Default::default() };
+                let certs: Vec<_> =
+                    tx.list_certificates(&t.id, &filter)?.into_iter().map(|c| (c.serial, c.ca_id)).collect();
+                let revoked = inner.revoke_serials(tx, t, &certs, reason)?;
+                // The CA's own CRL is re-signed even when it issued nothing, then the parent's.
+                inner.regenerate_crl(tx, t, &ca.id)?;
+                if let Some(parent) = &ca.parent_id {
+                    inner.regenerate_crl(tx, t, parent)?;
+                }
+                let detail = format!("reason {reason}; {} certificates revoked", revoked.len());
+                inner.audit(
+                    tx,
+                    t,
+                    AuditEvent::success(actor_name.clone(), "ca.revoke", ca.name.clone()).with_detail(detail),
+                )?;
+                Ok(revoked)
+            })
+        })
+        .await
+    }
+
+    /// Re-signs every CA's CRL (the hourly job). Returns how many were signed.
+    pub async fn refresh_crls(&self) -> Result<usize> {
+        self.blocking(|inner| {
+            let tenants = inner.store.read(|tx| tx.list_tenants().map_err(Error::from))?;
+            let mut count = 0;
+            for tenant in tenants {
+                count += inner.store.write(|tx| {
+                    let cas = tx.list_cas(&tenant.id)?;
+                    for ca in &cas {
+                        inner.regenerate_crl(tx, &tenant, &ca.id)?;
+                    }
+                    Ok::<_, Error>(cas.len())
+                })?;
+            }
+            Ok(count)
+        })
+        .await
+    }
+}

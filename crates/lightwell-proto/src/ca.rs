@@ -1,0 +1,195 @@
+//! Request and response bodies of the certificate authority (CAs, issued
+//! certificates, revocation, trust bundle). Times are RFC 3339 strings (UTC).
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! api_type {
+    ($(#[$m:meta])* pub struct $name:ident { $($body:tt)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        pub struct $name { $($body)* }
+    };
+}
+
+macro_rules! request_type {
+    ($(#[$m:meta])* pub struct $name:ident { $($body:tt)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[serde(deny_unknown_fields)]
+        pub struct $name { $($body)* }
+    };
+}
+
+api_type! {
+    /// A CA of a tenant (never its private key).
+    pub struct CaInfo {
+        /// Stable id; part of its plain-HTTP URLs.
+        pub id: String,
+        /// Name, unique in the tenant.
+        pub name: String,
+        /// `root` or `intermediate`.
+        pub role: String,
+        /// `active`, `revoked` or `retired`.
+        pub status: String,
+        /// Whether new certificates are issued by this CA by default.
+        pub is_default: bool,
+        /// Name of the CA that signed this one (absent for a root).
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub parent: Option<String>,
+        /// Key algorithm (`p256`, `p384`, `ed25519`, `rsa3072`, `rsa4096`).
+        pub key_type: String,
+        /// Serial, lower-case hex.
+        pub serial: String,
+        /// `sha256:HEX` of the certificate.
+        pub fingerprint: String,
+        /// Start of validity.
+        pub not_before: String,
+        /// End of validity.
+        pub not_after: String,
+        /// DNS name constraints (permitted subtrees).
+        #[serde(default)]
+        pub name_constraints: Vec<String>,
+        /// basicConstraints pathLenConstraint.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub path_len: Option<u32>,
+        /// Plain-HTTP URL of the certificate (DER).
+        pub certificate_url: String,
+        /// Plain-HTTP URL of the CA's CRL (DER).
+        pub crl_url: String,
+        /// The certificate, PEM.
+        pub pem: String,
+        /// When it was revoked.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub revoked_at: Option<String>,
+    }
+}
+
+request_type! {
+    /// `POST /v1/tenants/{tenant}/cas`: a new issuing CA under the tenant's active root.
+    pub struct CreateIntermediateRequest {
+        /// Name, unique in the tenant.
+        pub name: String,
+        /// DNS name constraints (permitted subtrees).
+        #[serde(default)]
+        pub name_constraints: Vec<String>,
+        /// basicConstraints pathLenConstraint (default 0: signs leaves only).
+        #[serde(default)]
+        pub path_len: Option<u8>,
+        /// Make it the tenant's default issuing CA.
+        #[serde(default)]
+        pub make_default: bool,
+    }
+}
+
+request_type! {
+    /// Revoking a CA, a certificate, or every certificate of a principal.
+    pub struct RevokeRequest {
+        /// RFC 5280 reason: `unspecified`, `key-compromise`, `ca-compromise`, `affiliation-changed`,
+        /// `superseded`, `cessation-of-operation`, `certificate-hold`, `privilege-withdrawn`, `aa-compromise`.
+        #[serde(default)]
+        pub reason: Option<String>,
+        /// For `POST /v1/tenants/{tenant}/certificates/revoke`: the principal as `kind/name` (`user/alice`).
+        #[serde(default)]
+        pub principal: Option<String>,
+    }
+}
+
+api_type! {
+    /// The outcome of a revocation.
+    pub struct RevokeResponse {
+        /// Serials of the certificates revoked by this request.
+        pub revoked: Vec<String>,
+    }
+}
+
+request_type! {
+    /// `POST /v1/tenants/{tenant}/rotate`: a new root and issuing CA.
+    pub struct RotateRequest {
+        /// Move issuance to the new hierarchy now.
+        #[serde(default)]
+        pub activate: bool,
+    }
+}
+
+request_type! {
+    /// `POST /v1/tenants/{tenant}/certificates`.
+    pub struct IssueCertificateRequest {
+        /// PKCS#10 request: PEM, or DER in base64.
+        pub csr: String,
+        /// `server`, `client` or `server-client` (default by principal kind: users `client`, others `server-client`).
+        #[serde(default)]
+        pub profile: Option<String>,
+        /// Lifetime: seconds, or a number with `s`, `m`, `h` or `d` (default by tenant policy).
+        #[serde(default)]
+        pub ttl: Option<String>,
+        /// Administrators only: issue for this principal (`kind/name`, e.g. `machine/node1.corp.example`).
+        #[serde(default)]
+        pub principal: Option<String>,
+    }
+}
+
+api_type! {
+    /// An issued certificate.
+    pub struct CertificateInfo {
+        /// Serial, lower-case hex.
+        pub serial: String,
+        /// Principal kind.
+        pub principal_kind: String,
+        /// Principal name.
+        pub principal_name: String,
+        /// Profile.
+        pub profile: String,
+        /// Name of the issuing CA.
+        pub ca: String,
+        /// Start of validity.
+        pub not_before: String,
+        /// End of validity.
+        pub not_after: String,
+        /// Who requested it.
+        pub requester: String,
+        /// When it was revoked.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub revoked_at: Option<String>,
+        /// Why.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub revocation_reason: Option<String>,
+        /// `sha256:HEX` of the certificate.
+        pub fingerprint: String,
+        /// The certificate, PEM.
+        pub pem: String,
+        /// The certificate followed by its intermediates, PEM (what TLS servers send).
+        pub chain_pem: String,
+    }
+}
+
+api_type! {
+    /// One root of a trust bundle.
+    pub struct TrustAnchor {
+        /// CA id.
+        pub id: String,
+        /// CA name.
+        pub name: String,
+        /// `active` or `retired` (during a rotation).
+        pub status: String,
+        /// `sha256:HEX` of the certificate.
+        pub fingerprint: String,
+        /// End of validity.
+        pub not_after: String,
+        /// The certificate, PEM.
+        pub pem: String,
+    }
+}
+
+api_type! {
+    /// `GET /v1/tenants/{tenant}/trust-bundle` as JSON.
+    pub struct TrustBundle {
+        /// Tenant domain.
+        pub tenant: String,
+        /// The roots peers should trust.
+        pub roots: Vec<TrustAnchor>,
+        /// All roots concatenated, PEM.
+        pub pem: String,
+    }
+}

@@ -1,0 +1,147 @@
+//! Rows of the certificate authority: CAs, issued certificates, CRLs.
+//! Times are Unix seconds (UTC); serials are lower-case hex.
+
+use crate::{PrincipalKind, TenantId};
+
+/// Where a CA sits in its tenant's hierarchy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CaRole {
+    /// A self-signed root.
+    Root,
+    /// An intermediate (issuing CA) under a root.
+    Intermediate,
+}
+
+impl CaRole {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Root => "root",
+            Self::Intermediate => "intermediate",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Root, Self::Intermediate].into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// Whether a CA may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CaStatus {
+    /// Signs (if it is the default issuing CA) and is trusted.
+    Active,
+    /// Revoked: listed on its parent's CRL; signs CRLs only.
+    Revoked,
+    /// Replaced by a rotation: trusted until its certificates expire, signs CRLs only.
+    Retired,
+}
+
+impl CaStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Revoked => "revoked",
+            Self::Retired => "retired",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Active, Self::Revoked, Self::Retired].into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// A CA of a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaRecord {
+    /// Stable id (UUID); part of the CA's plain-HTTP URLs.
+    pub id: String,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Name, unique per tenant regardless of case.
+    pub name: String,
+    /// The CA that signed this one (`None` for a root).
+    pub parent_id: Option<String>,
+    /// Root or intermediate.
+    pub role: CaRole,
+    /// The CA certificate, DER.
+    pub cert_der: Vec<u8>,
+    /// The PKCS#8 private key sealed under the KEK (context: the CA id).
+    pub sealed_key: Vec<u8>,
+    /// Active, revoked or retired.
+    pub status: CaStatus,
+    /// Whether this is the tenant's default issuing CA.
+    pub is_default: bool,
+    /// The CRL Number the next CRL of this CA gets.
+    pub next_crl_number: i64,
+    /// When the CA was revoked.
+    pub revoked_at: Option<i64>,
+    /// Why (a revocation reason name).
+    pub revocation_reason: Option<String>,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// An issued certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateRecord {
+    /// Serial, lower-case hex; unique across the store.
+    pub serial: String,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// The issuing CA.
+    pub ca_id: String,
+    /// The principal the certificate is bound to.
+    pub principal_id: String,
+    /// Its kind.
+    pub principal_kind: PrincipalKind,
+    /// Its name at issuance.
+    pub principal_name: String,
+    /// The profile (`server`, `client`, `server-client`).
+    pub profile: String,
+    /// The certificate, DER.
+    pub der: Vec<u8>,
+    /// Start of validity.
+    pub not_before: i64,
+    /// End of validity.
+    pub not_after: i64,
+    /// Who asked for it (audit name).
+    pub requester: String,
+    /// Issuance time.
+    pub created_at: i64,
+    /// When it was revoked.
+    pub revoked_at: Option<i64>,
+    /// Why (a revocation reason name).
+    pub revocation_reason: Option<String>,
+}
+
+/// Which certificates to list; every set field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertificateFilter {
+    /// Issued by this CA.
+    pub ca_id: Option<String>,
+    /// Bound to this principal.
+    pub principal_id: Option<String>,
+    /// Revoked (`Some(true)`) or not (`Some(false)`).
+    pub revoked: Option<bool>,
+}
+
+/// The latest CRL of a CA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlRecord {
+    /// The CA that signed it.
+    pub ca_id: String,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Its CRL Number.
+    pub number: i64,
+    /// The CRL, DER.
+    pub der: Vec<u8>,
+    /// thisUpdate.
+    pub this_update: i64,
+    /// nextUpdate.
+    pub next_update: i64,
+}

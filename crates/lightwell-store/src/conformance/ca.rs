@@ -1,0 +1,161 @@
+//! Conformance cases of the certificate authority tables.
+
+use super::{tenant, w};
+use crate::{
+    CaRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlRecord, PrincipalKind, Store, StoreError,
+    StoreExt, TenantId,
+};
+
+fn ca(t: &TenantId, name: &str, role: CaRole) -> CaRecord {
+    CaRecord {
+        id: format!("{}-{name}", t.as_str()),
+        tenant_id: t.clone(),
+        name: name.into(),
+        parent_id: None,
+        role,
+        cert_der: vec![0x30, 1],
+        sealed_key: vec![9; 40],
+        status: CaStatus::Active,
+        is_default: false,
+        next_crl_number: 1,
+        revoked_at: None,
+        revocation_reason: None,
+        created_at: 5,
+    }
+}
+
+fn cert(t: &TenantId, serial: &str, ca_id: &str, principal: &str) -> CertificateRecord {
+    CertificateRecord {
+        serial: serial.into(),
+        tenant_id: t.clone(),
+        ca_id: ca_id.into(),
+        principal_id: principal.into(),
+        principal_kind: PrincipalKind::Machine,
+        principal_name: format!("{principal}.example"),
+        profile: "server-client".into(),
+        der: vec![0x30, 2],
+        not_before: 10,
+        not_after: 20,
+        requester: "user:administrator".into(),
+        created_at: 10,
+        revoked_at: None,
+        revocation_reason: None,
+    }
+}
+
+/// CAs round-trip, are scoped by tenant, keep their updates, and names are unique per tenant.
+pub fn cas_round_trip_scoped_by_tenant(s: &dyn Store) {
+    let (a, b) = (TenantId::new("ta"), TenantId::new("tb"));
+    let root = ca(&a, "root", CaRole::Root);
+    let mut issuing = ca(&a, "issuing", CaRole::Intermediate);
+    issuing.parent_id = Some(root.id.clone());
+    issuing.is_default = true;
+    issuing.created_at = 6;
+    w(s, |tx| {
+        tx.insert_ca(&root)?;
+        tx.insert_ca(&issuing)
+    });
+    assert_eq!(w(s, |tx| tx.list_cas(&a)), vec![root.clone(), issuing.clone()]);
+    assert_eq!(w(s, |tx| tx.ca(&a, &issuing.id)), Some(issuing.clone()));
+    assert_eq!(w(s, |tx| tx.ca(&b, &issuing.id)), None, "tenant B cannot see A's CA");
+    assert!(w(s, |tx| tx.list_cas(&b)).is_empty());
+    issuing.status = CaStatus::Revoked;
+    issuing.is_default = false;
+    issuing.next_crl_number = 42;
+    issuing.revoked_at = Some(77);
+    issuing.revocation_reason = Some("ca-compromise".into());
+    w(s, |tx| tx.update_ca(&issuing));
+    assert_eq!(w(s, |tx| tx.ca(&a, &issuing.id)), Some(issuing.clone()));
+    let mut dup = ca(&a, "ROOT", CaRole::Root);
+    dup.id = "other".into();
+    let err = s.write(|tx| tx.insert_ca(&dup)).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "CA names are unique regardless of case: {err:?}");
+    let mut wrong_tenant = issuing.clone();
+    wrong_tenant.tenant_id = b.clone();
+    assert!(s.write(|tx| tx.update_ca(&wrong_tenant)).is_err(), "tenant B cannot update A's CA");
+}
+
+/// A serial is never recorded twice, not even in another tenant.
+pub fn certificate_serials_are_unique(s: &dyn Store) {
+    let (a, b) = (TenantId::new("ta"), TenantId::new("tb"));
+    w(s, |tx| tx.insert_certificate(&cert(&a, "4a01", "ca", "p1")));
+    let err = s.write(|tx| tx.insert_certificate(&cert(&b, "4a01", "ca", "p1"))).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(w(s, |tx| tx.certificate(&a, "4a01")), Some(cert(&a, "4a01", "ca", "p1")));
+    assert_eq!(w(s, |tx| tx.certificate(&b, "4a01")), None, "tenant B cannot see A's certificate");
+}
+
+/// Listing filters by CA, principal and revocation; revoking happens once and only in the owning tenant.
+pub fn certificates_filter_and_revoke(s: &dyn Store) {
+    let (a, b) = (TenantId::new("ta"), TenantId::new("tb"));
+    w(s, |tx| {
+        tx.insert_certificate(&cert(&a, "4a01", "ca1", "p1"))?;
+        tx.insert_certificate(&cert(&a, "4a02", "ca1", "p2"))?;
+        tx.insert_certificate(&cert(&a, "4a03", "ca2", "p1"))?;
+        tx.insert_certificate(&cert(&b, "4b01", "ca1", "p1"))
+    });
+    let serials = |f: CertificateFilter| -> Vec<String> {
+        w(s, |tx| tx.list_certificates(&a, &f)).into_iter().map(|c| c.serial).collect()
+    };
+    assert_eq!(serials(CertificateFilter::default()), ["4a01", "4a02", "4a03"]);
+    assert_eq!(serials(CertificateFilter { ca_id: Some("ca1".into()), ..Default::default() }), ["4a01", "4a02"]);
+    assert_eq!(serials(CertificateFilter { principal_id: Some("p1".into()), ..Default::default() }), ["4a01", "4a03"]);
+    assert!(!w(s, |tx| tx.revoke_certificate(&b, "4a01", 15, "key-compromise")), "tenant B cannot revoke A's");
+    assert!(w(s, |tx| tx.revoke_certificate(&a, "4a01", 15, "key-compromise")));
+    assert!(!w(s, |tx| tx.revoke_certificate(&a, "4a01", 16, "superseded")), "revoked once");
+    let revoked = w(s, |tx| tx.certificate(&a, "4a01")).expect("cert");
+    assert_eq!((revoked.revoked_at, revoked.revocation_reason.as_deref()), (Some(15), Some("key-compromise")));
+    assert_eq!(serials(CertificateFilter { revoked: Some(true), ..Default::default() }), ["4a01"]);
+    assert_eq!(serials(CertificateFilter { revoked: Some(false), ..Default::default() }), ["4a02", "4a03"]);
+}
+
+/// The latest CRL of a CA replaces the one before and is visible only in its tenant.
+pub fn crls_replace_and_are_scoped(s: &dyn Store) {
+    let (a, b) = (TenantId::new("ta"), TenantId::new("tb"));
+    let mk = |number| CrlRecord {
+        ca_id: "ca1".into(),
+        tenant_id: a.clone(),
+        number,
+        der: vec![number as u8],
+        this_update: number,
+        next_update: number + 100,
+    };
+    w(s, |tx| tx.put_crl(&mk(1)));
+    w(s, |tx| tx.put_crl(&mk(2)));
+    assert_eq!(w(s, |tx| tx.crl(&a, "ca1")), Some(mk(2)));
+    assert_eq!(w(s, |tx| tx.crl(&b, "ca1")), None);
+}
+
+/// Deleting a tenant removes its CAs, certificates and CRLs, and nothing of other tenants.
+pub fn deleting_a_tenant_removes_its_ca_data(s: &dyn Store) {
+    let (ta, tb) = (tenant("a.example"), tenant("b.example"));
+    for (t, serial) in [(&ta, "4a01"), (&tb, "4b01")] {
+        let root = ca(&t.id, "root", CaRole::Root);
+        w(s, |tx| {
+            tx.insert_tenant(t)?;
+            tx.insert_ca(&root)?;
+            tx.insert_certificate(&cert(&t.id, serial, &root.id, "p"))?;
+            tx.put_crl(&CrlRecord {
+                ca_id: root.id.clone(),
+                tenant_id: t.id.clone(),
+                number: 1,
+                der: vec![1],
+                this_update: 1,
+                next_update: 2,
+            })
+        });
+    }
+    assert!(w(s, |tx| tx.delete_tenant(&ta.id)));
+    let a_root = format!("{}-root", ta.id.as_str());
+    let left = w(s, |tx| {
+        Ok((
+            tx.list_cas(&ta.id)?,
+            tx.list_certificates(&ta.id, &CertificateFilter::default())?,
+            tx.crl(&ta.id, &a_root)?,
+        ))
+    });
+    assert!(left.0.is_empty() && left.1.is_empty() && left.2.is_none());
+    let b_root = format!("{}-root", tb.id.as_str());
+    let b_left = w(s, |tx| Ok((tx.list_cas(&tb.id)?.len(), tx.certificate(&tb.id, "4b01")?, tx.crl(&tb.id, &b_root)?)));
+    assert!(b_left.0 == 1 && b_left.1.is_some() && b_left.2.is_some(), "tenant B untouched");
+}

@@ -1,0 +1,218 @@
+//! PostgreSQL queries of the certificate authority tables.
+
+use postgres::Row;
+
+use super::PgTx;
+use crate::{
+    CaRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlRecord, PrincipalKind, StoreError, TenantId,
+};
+
+const CA_COLUMNS: &str = "id, tenant_id, name, parent_id, role, cert_der, sealed_key, status, is_default, \
+     next_crl_number, revoked_at, revocation_reason, created_at";
+
+const CERT_COLUMNS: &str = "serial, tenant_id, ca_id, principal_id, principal_kind, principal_name, profile, der, \
+     not_before, not_after, requester, created_at, revoked_at, revocation_reason";
+
+fn ca_from_row(r: &Row) -> Result<CaRecord, StoreError> {
+    Ok(CaRecord {
+        id: r.get(0),
+        tenant_id: TenantId::new(r.get::<_, String>(1)),
+        name: r.get(2),
+        parent_id: r.get(3),
+        role: CaRole::parse(r.get(4)).ok_or_else(|| StoreError::Corrupt("unknown CA role".into()))?,
+        cert_der: r.get(5),
+        sealed_key: r.get(6),
+        status: CaStatus::parse(r.get(7)).ok_or_else(|| StoreError::Corrupt("unknown CA status".into()))?,
+        is_default: r.get(8),
+        next_crl_number: r.get(9),
+        revoked_at: r.get(10),
+        revocation_reason: r.get(11),
+        created_at: r.get(12),
+    })
+}
+
+fn cert_from_row(r: &Row) -> Result<CertificateRecord, StoreError> {
+    Ok(CertificateRecord {
+        serial: r.get(0),
+        tenant_id: TenantId::new(r.get::<_, String>(1)),
+        ca_id: r.get(2),
+        principal_id: r.get(3),
+        principal_kind: PrincipalKind::parse(r.get(4))
+            .ok_or_else(|| StoreError::Corrupt("unknown principal kind".into()))?,
+        principal_name: r.get(5),
+        profile: r.get(6),
+        der: r.get(7),
+        not_before: r.get(8),
+        not_after: r.get(9),
+        requester: r.get(10),
+        created_at: r.get(11),
+        revoked_at: r.get(12),
+        revocation_reason: r.get(13),
+    })
+}
+
+impl PgTx<'_> {
+    pub(super) fn pg_insert_ca(&mut self, ca: &CaRecord) -> Result<(), StoreError> {
+        let sql =
+            format!("INSERT INTO cas ({CA_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)");
+        let r = self.tx.execute(
+            &sql,
+            &[
+                &ca.id,
+                &ca.tenant_id.as_str(),
+                &ca.name,
+                &ca.parent_id,
+                &ca.role.as_str(),
+                &ca.cert_der,
+                &ca.sealed_key,
+                &ca.status.as_str(),
+                &ca.is_default,
+                &ca.next_crl_number,
+                &ca.revoked_at,
+                &ca.revocation_reason,
+                &ca.created_at,
+            ],
+        );
+        self.track(r).map(drop)
+    }
+
+    pub(super) fn pg_ca(&mut self, tenant: &TenantId, id: &str) -> Result<Option<CaRecord>, StoreError> {
+        let sql = format!("SELECT {CA_COLUMNS} FROM cas WHERE tenant_id = $1 AND id = $2");
+        let r = self.tx.query_opt(&sql, &[&tenant.as_str(), &id]);
+        self.track(r)?.as_ref().map(ca_from_row).transpose()
+    }
+
+    pub(super) fn pg_list_cas(&mut self, tenant: &TenantId) -> Result<Vec<CaRecord>, StoreError> {
+        let sql = format!("SELECT {CA_COLUMNS} FROM cas WHERE tenant_id = $1 ORDER BY created_at, name");
+        let r = self.tx.query(&sql, &[&tenant.as_str()]);
+        self.track(r)?.iter().map(ca_from_row).collect()
+    }
+
+    pub(super) fn pg_update_ca(&mut self, ca: &CaRecord) -> Result<(), StoreError> {
+        let r = self.tx.execute(
+            "UPDATE cas SET status = $3, is_default = $4, next_crl_number = $5, revoked_at = $6, \
+             revocation_reason = $7 WHERE tenant_id = $1 AND id = $2",
+            &[
+                &ca.tenant_id.as_str(),
+                &ca.id,
+                &ca.status.as_str(),
+                &ca.is_default,
+                &ca.next_crl_number,
+                &ca.revoked_at,
+                &ca.revocation_reason,
+            ],
+        );
+        if self.track(r)? == 0 {
+            return Err(StoreError::Backend(format!("CA {} not found for update", ca.id)));
+        }
+        Ok(())
+    }
+
+    pub(super) fn pg_insert_certificate(&mut self, c: &CertificateRecord) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO certificates ({CERT_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        );
+        let r = self.tx.execute(
+            &sql,
+            &[
+                &c.serial,
+                &c.tenant_id.as_str(),
+                &c.ca_id,
+                &c.principal_id,
+                &c.principal_kind.as_str(),
+                &c.principal_name,
+                &c.profile,
+                &c.der,
+                &c.not_before,
+                &c.not_after,
+                &c.requester,
+                &c.created_at,
+                &c.revoked_at,
+                &c.revocation_reason,
+            ],
+        );
+        self.track(r).map(drop)
+    }
+
+    pub(super) fn pg_certificate(
+        &mut self,
+        tenant: &TenantId,
+        serial: &str,
+    ) -> Result<Option<CertificateRecord>, StoreError> {
+        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE tenant_id = $1 AND serial = $2");
+        let r = self.tx.query_opt(&sql, &[&tenant.as_str(), &serial]);
+        self.track(r)?.as_ref().map(cert_from_row).transpose()
+    }
+
+    pub(super) fn pg_list_certificates(
+        &mut self,
+        tenant: &TenantId,
+        f: &CertificateFilter,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {CERT_COLUMNS} FROM certificates WHERE tenant_id = $1 \
+             AND ($2::TEXT IS NULL OR ca_id = $2) AND ($3::TEXT IS NULL OR principal_id = $3) \
+             AND ($4::BOOLEAN IS NULL OR ($4 AND revoked_at IS NOT NULL) OR (NOT $4 AND revoked_at IS NULL)) \
+             ORDER BY created_at, serial"
+        );
+        let r = self.tx.query(&sql, &[&tenant.as_str(), &f.ca_id, &f.principal_id, &f.revoked]);
+        self.track(r)?.iter().map(cert_from_row).collect()
+    }
+
+    pub(super) fn pg_revoke_certificate(
+        &mut self,
+        tenant: &TenantId,
+        serial: &str,
+        at: i64,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let r = self.tx.execute(
+            "UPDATE certificates SET revoked_at = $3, revocation_reason = $4 \
+             WHERE tenant_id = $1 AND serial = $2 AND revoked_at IS NULL",
+            &[&tenant.as_str(), &serial, &at, &reason],
+        );
+        Ok(self.track(r)? > 0)
+    }
+
+    pub(super) fn pg_put_crl(&mut self, c: &CrlRecord) -> Result<(), StoreError> {
+        let r = self.tx.execute(
+            "INSERT INTO crls (ca_id, tenant_id, number, der, this_update, next_update) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (ca_id) DO UPDATE SET number = excluded.number, der = excluded.der, \
+             this_update = excluded.this_update, next_update = excluded.next_update \
+             WHERE crls.tenant_id = excluded.tenant_id",
+            &[&c.ca_id, &c.tenant_id.as_str(), &c.number, &c.der, &c.this_update, &c.next_update],
+        );
+        self.track(r).map(drop)
+    }
+
+    pub(super) fn pg_crl(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError> {
+        let r = self.tx.query_opt(
+            "SELECT ca_id, tenant_id, number, der, this_update, next_update FROM crls \
+             WHERE tenant_id = $1 AND ca_id = $2",
+            &[&tenant.as_str(), &ca_id],
+        );
+        Ok(self.track(r)?.map(|r| CrlRecord {
+            ca_id: r.get(0),
+            tenant_id: TenantId::new(r.get::<_, String>(1)),
+            number: r.get(2),
+            der: r.get(3),
+            this_update: r.get(4),
+            next_update: r.get(5),
+        }))
+    }
+
+    /// Removes every CA row of a tenant (part of deleting the tenant).
+    pub(super) fn pg_delete_tenant_ca_rows(&mut self, tenant: &str) -> Result<(), StoreError> {
+        for sql in [
+            "DELETE FROM crls WHERE tenant_id = $1",
+            "DELETE FROM certificates WHERE tenant_id = $1",
+            "DELETE FROM cas WHERE tenant_id = $1",
+        ] {
+            let r = self.tx.execute(sql, &[&tenant]);
+            self.track(r)?;
+        }
+        Ok(())
+    }
+}

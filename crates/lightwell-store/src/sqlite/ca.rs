@@ -1,0 +1,217 @@
+//! SQLite queries of the certificate authority tables.
+
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+
+use crate::{
+    CaRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlRecord, PrincipalKind, StoreError, TenantId,
+};
+
+const CA_COLUMNS: &str = "id, tenant_id, name, parent_id, role, cert_der, sealed_key, status, is_default, \
+     next_crl_number, revoked_at, revocation_reason, created_at";
+
+const CERT_COLUMNS: &str = "serial, tenant_id, ca_id, principal_id, principal_kind, principal_name, profile, der, \
+     not_before, not_after, requester, created_at, revoked_at, revocation_reason";
+
+fn bad(col: usize, what: &'static str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, what.into())
+}
+
+fn ca_from_row(r: &Row<'_>) -> rusqlite::Result<CaRecord> {
+    Ok(CaRecord {
+        id: r.get(0)?,
+        tenant_id: TenantId::new(r.get::<_, String>(1)?),
+        name: r.get(2)?,
+        parent_id: r.get(3)?,
+        role: CaRole::parse(&r.get::<_, String>(4)?).ok_or_else(|| bad(4, "unknown CA role"))?,
+        cert_der: r.get(5)?,
+        sealed_key: r.get(6)?,
+        status: CaStatus::parse(&r.get::<_, String>(7)?).ok_or_else(|| bad(7, "unknown CA status"))?,
+        is_default: r.get(8)?,
+        next_crl_number: r.get(9)?,
+        revoked_at: r.get(10)?,
+        revocation_reason: r.get(11)?,
+        created_at: r.get(12)?,
+    })
+}
+
+fn cert_from_row(r: &Row<'_>) -> rusqlite::Result<CertificateRecord> {
+    Ok(CertificateRecord {
+        serial: r.get(0)?,
+        tenant_id: TenantId::new(r.get::<_, String>(1)?),
+        ca_id: r.get(2)?,
+        principal_id: r.get(3)?,
+        principal_kind: PrincipalKind::parse(&r.get::<_, String>(4)?)
+            .ok_or_else(|| bad(4, "unknown principal kind"))?,
+        principal_name: r.get(5)?,
+        profile: r.get(6)?,
+        der: r.get(7)?,
+        not_before: r.get(8)?,
+        not_after: r.get(9)?,
+        requester: r.get(10)?,
+        created_at: r.get(11)?,
+        revoked_at: r.get(12)?,
+        revocation_reason: r.get(13)?,
+    })
+}
+
+pub(super) fn insert_ca(tx: &Transaction<'_>, ca: &CaRecord) -> Result<(), StoreError> {
+    tx.execute(
+        &format!("INSERT INTO cas ({CA_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+        params![
+            ca.id,
+            ca.tenant_id.as_str(),
+            ca.name,
+            ca.parent_id,
+            ca.role.as_str(),
+            ca.cert_der,
+            ca.sealed_key,
+            ca.status.as_str(),
+            ca.is_default,
+            ca.next_crl_number,
+            ca.revoked_at,
+            ca.revocation_reason,
+            ca.created_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub(super) fn ca(tx: &Transaction<'_>, tenant: &TenantId, id: &str) -> Result<Option<CaRecord>, StoreError> {
+    let mut stmt = tx.prepare_cached(&format!("SELECT {CA_COLUMNS} FROM cas WHERE tenant_id = ?1 AND id = ?2"))?;
+    Ok(stmt.query_row(params![tenant.as_str(), id], ca_from_row).optional()?)
+}
+
+pub(super) fn list_cas(tx: &Transaction<'_>, tenant: &TenantId) -> Result<Vec<CaRecord>, StoreError> {
+    let mut stmt =
+        tx.prepare_cached(&format!("SELECT {CA_COLUMNS} FROM cas WHERE tenant_id = ?1 ORDER BY created_at, name"))?;
+    let rows = stmt.query_map(params![tenant.as_str()], ca_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn update_ca(tx: &Transaction<'_>, ca: &CaRecord) -> Result<(), StoreError> {
+    let n = tx.execute(
+        "UPDATE cas SET status = ?3, is_default = ?4, next_crl_number = ?5, revoked_at = ?6, \
+         revocation_reason = ?7 WHERE tenant_id = ?1 AND id = ?2",
+        params![
+            ca.tenant_id.as_str(),
+            ca.id,
+            ca.status.as_str(),
+            ca.is_default,
+            ca.next_crl_number,
+            ca.revoked_at,
+            ca.revocation_reason
+        ],
+    )?;
+    if n == 0 {
+        return Err(StoreError::Backend(format!("CA {} not found for update", ca.id)));
+    }
+    Ok(())
+}
+
+pub(super) fn insert_certificate(tx: &Transaction<'_>, c: &CertificateRecord) -> Result<(), StoreError> {
+    tx.execute(
+        &format!(
+            "INSERT INTO certificates ({CERT_COLUMNS}) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+        ),
+        params![
+            c.serial,
+            c.tenant_id.as_str(),
+            c.ca_id,
+            c.principal_id,
+            c.principal_kind.as_str(),
+            c.principal_name,
+            c.profile,
+            c.der,
+            c.not_before,
+            c.not_after,
+            c.requester,
+            c.created_at,
+            c.revoked_at,
+            c.revocation_reason
+        ],
+    )?;
+    Ok(())
+}
+
+pub(super) fn certificate(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    serial: &str,
+) -> Result<Option<CertificateRecord>, StoreError> {
+    let mut stmt =
+        tx.prepare_cached(&format!("SELECT {CERT_COLUMNS} FROM certificates WHERE tenant_id = ?1 AND serial = ?2"))?;
+    Ok(stmt.query_row(params![tenant.as_str(), serial], cert_from_row).optional()?)
+}
+
+pub(super) fn list_certificates(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    f: &CertificateFilter,
+) -> Result<Vec<CertificateRecord>, StoreError> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT {CERT_COLUMNS} FROM certificates WHERE tenant_id = ?1 \
+         AND (?2 IS NULL OR ca_id = ?2) AND (?3 IS NULL OR principal_id = ?3) \
+         AND (?4 IS NULL OR (?4 = 1 AND revoked_at IS NOT NULL) OR (?4 = 0 AND revoked_at IS NULL)) \
+         ORDER BY created_at, serial"
+    ))?;
+    let rows = stmt.query_map(params![tenant.as_str(), f.ca_id, f.principal_id, f.revoked], cert_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn revoke_certificate(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    serial: &str,
+    at: i64,
+    reason: &str,
+) -> Result<bool, StoreError> {
+    Ok(tx.execute(
+        "UPDATE certificates SET revoked_at = ?3, revocation_reason = ?4 \
+         WHERE tenant_id = ?1 AND serial = ?2 AND revoked_at IS NULL",
+        params![tenant.as_str(), serial, at, reason],
+    )? > 0)
+}
+
+pub(super) fn put_crl(tx: &Transaction<'_>, c: &CrlRecord) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO crls (ca_id, tenant_id, number, der, this_update, next_update) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (ca_id) DO UPDATE SET number = excluded.number, der = excluded.der, \
+         this_update = excluded.this_update, next_update = excluded.next_update \
+         WHERE crls.tenant_id = excluded.tenant_id",
+        params![c.ca_id, c.tenant_id.as_str(), c.number, c.der, c.this_update, c.next_update],
+    )?;
+    Ok(())
+}
+
+pub(super) fn crl(tx: &Transaction<'_>, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError> {
+    Ok(tx
+        .query_row(
+            "SELECT ca_id, tenant_id, number, der, this_update, next_update FROM crls \
+             WHERE tenant_id = ?1 AND ca_id = ?2",
+            params![tenant.as_str(), ca_id],
+            |r| {
+                Ok(CrlRecord {
+                    ca_id: r.get(0)?,
+                    tenant_id: TenantId::new(r.get::<_, String>(1)?),
+                    number: r.get(2)?,
+                    der: r.get(3)?,
+                    this_update: r.get(4)?,
+                    next_update: r.get(5)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Removes every CA row of a tenant (part of deleting the tenant).
+pub(super) fn delete_tenant_rows(tx: &Transaction<'_>, tenant: &str) -> Result<(), StoreError> {
+    for sql in [
+        "DELETE FROM crls WHERE tenant_id = ?1",
+        "DELETE FROM certificates WHERE tenant_id = ?1",
+        "DELETE FROM cas WHERE tenant_id = ?1",
+    ] {
+        tx.execute(sql, params![tenant])?;
+    }
+    Ok(())
+}
