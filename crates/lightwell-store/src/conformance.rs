@@ -9,8 +9,10 @@
 #![allow(clippy::unwrap_used)]
 
 mod ca;
+mod join;
 
 pub use self::ca::*;
+pub use self::join::*;
 
 use crate::{
     AuditRecord, PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError, StoreExt, TenantId, TenantRecord,
@@ -27,7 +29,8 @@ macro_rules! conformance_tests {
             sessions_round_trip, audit_chain_appends_in_order, failed_transaction_changes_nothing,
             deleting_a_tenant_removes_all_its_data,
             cas_round_trip_scoped_by_tenant, certificate_serials_are_unique, certificates_filter_and_revoke,
-            crls_replace_and_are_scoped, deleting_a_tenant_removes_its_ca_data);
+            crls_replace_and_are_scoped, deleting_a_tenant_removes_its_ca_data,
+            join_tokens_round_trip_scoped_by_tenant, trust_revisions_grow_per_tenant);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(

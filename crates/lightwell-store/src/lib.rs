@@ -12,6 +12,7 @@
 
 mod ca_records;
 pub mod conformance;
+mod join_records;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod records;
@@ -19,6 +20,7 @@ mod records;
 pub mod sqlite;
 
 pub use ca_records::*;
+pub use join_records::*;
 pub use records::*;
 
 /// Errors from a store.
@@ -214,4 +216,24 @@ pub trait Tx {
     fn put_crl(&mut self, crl: &CrlRecord) -> Result<(), StoreError>;
     /// The latest CRL of a CA.
     fn crl(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError>;
+
+    // --- domain join ---
+    /// Stores a join token; `Conflict` if its hash exists.
+    fn insert_join_token(&mut self, token: &JoinTokenRecord) -> Result<(), StoreError>;
+    /// Finds a join token of a tenant by the hash of its secret.
+    fn join_token_by_hash(&mut self, tenant: &TenantId, hash: &[u8]) -> Result<Option<JoinTokenRecord>, StoreError>;
+    /// Finds a join token by id.
+    fn join_token(&mut self, tenant: &TenantId, id: &str) -> Result<Option<JoinTokenRecord>, StoreError>;
+    /// Join tokens of a tenant, newest first.
+    fn list_join_tokens(&mut self, tenant: &TenantId) -> Result<Vec<JoinTokenRecord>, StoreError>;
+    /// Updates the uses left and the revoked flag of a join token.
+    fn update_join_token(&mut self, token: &JoinTokenRecord) -> Result<(), StoreError>;
+
+    // --- trust revision ---
+    /// The tenant's trust revision (0 before the first change).
+    fn trust_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError>;
+    /// Increments the tenant's trust revision and returns the new value.
+    fn bump_trust_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError>;
+    /// Every tenant's trust revision.
+    fn trust_revisions(&mut self) -> Result<Vec<(TenantId, i64)>, StoreError>;
 }

@@ -10,18 +10,20 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 mod ca;
+mod join;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::{
-    AuditHead, AuditRecord, CaRecord, CertificateFilter, CertificateRecord, CrlRecord, Membership, PrincipalKind,
-    PrincipalRecord, SessionRecord, Store, StoreError, TenantId, TenantRecord, Tx, TxMode,
+    AuditHead, AuditRecord, CaRecord, CertificateFilter, CertificateRecord, CrlRecord, JoinTokenRecord, Membership,
+    PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError, TenantId, TenantRecord, Tx, TxMode,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_foundation.sql"),
     include_str!("../migrations/sqlite/0002_certificate_authority.sql"),
+    include_str!("../migrations/sqlite/0003_join.sql"),
 ];
 
 /// The schema version this build writes.
@@ -280,6 +282,7 @@ impl Tx for SqliteTx<'_> {
         }
         let id = id.as_str();
         ca::delete_tenant_rows(self.tx, id)?;
+        join::delete_tenant_rows(self.tx, id)?;
         for sql in [
             "DELETE FROM memberships WHERE tenant_id = ?1",
             "DELETE FROM sessions WHERE tenant_id = ?1",
@@ -537,5 +540,37 @@ impl Tx for SqliteTx<'_> {
 
     fn crl(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError> {
         ca::crl(self.tx, tenant, ca_id)
+    }
+
+    fn insert_join_token(&mut self, token: &JoinTokenRecord) -> Result<(), StoreError> {
+        join::insert_join_token(self.tx, token)
+    }
+
+    fn join_token_by_hash(&mut self, tenant: &TenantId, hash: &[u8]) -> Result<Option<JoinTokenRecord>, StoreError> {
+        join::join_token_by_hash(self.tx, tenant, hash)
+    }
+
+    fn join_token(&mut self, tenant: &TenantId, id: &str) -> Result<Option<JoinTokenRecord>, StoreError> {
+        join::join_token(self.tx, tenant, id)
+    }
+
+    fn list_join_tokens(&mut self, tenant: &TenantId) -> Result<Vec<JoinTokenRecord>, StoreError> {
+        join::list_join_tokens(self.tx, tenant)
+    }
+
+    fn update_join_token(&mut self, token: &JoinTokenRecord) -> Result<(), StoreError> {
+        join::update_join_token(self.tx, token)
+    }
+
+    fn trust_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
+        join::trust_revision(self.tx, tenant)
+    }
+
+    fn bump_trust_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
+        join::bump_trust_revision(self.tx, tenant)
+    }
+
+    fn trust_revisions(&mut self) -> Result<Vec<(TenantId, i64)>, StoreError> {
+        join::trust_revisions(self.tx)
     }
 }

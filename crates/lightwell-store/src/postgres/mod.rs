@@ -7,20 +7,22 @@
 use std::time::Duration;
 
 mod ca;
+mod join;
 
 use postgres::error::SqlState;
 use postgres::{IsolationLevel, NoTls, Row};
 use r2d2_postgres::PostgresConnectionManager;
 
 use crate::{
-    AuditHead, AuditRecord, CaRecord, CertificateFilter, CertificateRecord, CrlRecord, Membership, PrincipalKind,
-    PrincipalRecord, SessionRecord, Store, StoreError, TenantId, TenantRecord, Tx, TxMode,
+    AuditHead, AuditRecord, CaRecord, CertificateFilter, CertificateRecord, CrlRecord, JoinTokenRecord, Membership,
+    PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError, TenantId, TenantRecord, Tx, TxMode,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_foundation.sql"),
     include_str!("../../migrations/postgres/0002_certificate_authority.sql"),
+    include_str!("../../migrations/postgres/0003_join.sql"),
 ];
 
 /// The schema version this build writes.
@@ -282,6 +284,7 @@ impl Tx for PgTx<'_> {
         }
         let id = id.as_str();
         self.pg_delete_tenant_ca_rows(id)?;
+        self.pg_delete_tenant_join_rows(id)?;
         for sql in [
             "DELETE FROM memberships WHERE tenant_id = $1",
             "DELETE FROM sessions WHERE tenant_id = $1",
@@ -545,5 +548,37 @@ impl Tx for PgTx<'_> {
 
     fn crl(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError> {
         self.pg_crl(tenant, ca_id)
+    }
+
+    fn insert_join_token(&mut self, token: &JoinTokenRecord) -> Result<(), StoreError> {
+        self.pg_insert_join_token(token)
+    }
+
+    fn join_token_by_hash(&mut self, tenant: &TenantId, hash: &[u8]) -> Result<Option<JoinTokenRecord>, StoreError> {
+        self.pg_join_token_by_hash(tenant, hash)
+    }
+
+    fn join_token(&mut self, tenant: &TenantId, id: &str) -> Result<Option<JoinTokenRecord>, StoreError> {
+        self.pg_join_token(tenant, id)
+    }
+
+    fn list_join_tokens(&mut self, tenant: &TenantId) -> Result<Vec<JoinTokenRecord>, StoreError> {
+        self.pg_list_join_tokens(tenant)
+    }
+
+    fn update_join_token(&mut self, token: &JoinTokenRecord) -> Result<(), StoreError> {
+        self.pg_update_join_token(token)
+    }
+
+    fn trust_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
+        self.pg_trust_revision(tenant)
+    }
+
+    fn bump_trust_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
+        self.pg_bump_trust_revision(tenant)
+    }
+
+    fn trust_revisions(&mut self) -> Result<Vec<(TenantId, i64)>, StoreError> {
+        self.pg_trust_revisions()
     }
 }

@@ -1,0 +1,63 @@
+//! Conformance cases of domain join: join tokens and trust revisions.
+
+use crate::{JoinTokenRecord, Store, StoreError, StoreExt, TenantId};
+
+fn token(tenant: &TenantId, id: &str, hash: u8) -> JoinTokenRecord {
+    JoinTokenRecord {
+        id: id.into(),
+        tenant_id: tenant.clone(),
+        token_hash: vec![hash; 32],
+        hostname: Some("node1.t.example".into()),
+        uses_left: 1,
+        expires_at: 5000,
+        revoked: false,
+        allow_rejoin: false,
+        created_by: "user:administrator".into(),
+        created_at: 10 + i64::from(hash),
+    }
+}
+
+fn w<T>(s: &dyn Store, f: impl FnMut(&mut dyn crate::Tx) -> Result<T, StoreError>) -> T {
+    s.write(f).unwrap()
+}
+
+/// Join tokens are found by hash within their tenant only, listed newest first, updated in place.
+pub fn join_tokens_round_trip_scoped_by_tenant(s: &dyn Store) {
+    let (a, b) = (TenantId::new("ta"), TenantId::new("tb"));
+    let t1 = token(&a, "j1", 1);
+    let t2 = token(&a, "j2", 2);
+    w(s, |tx| {
+        tx.insert_join_token(&t1)?;
+        tx.insert_join_token(&t2)
+    });
+    assert_eq!(w(s, |tx| tx.join_token_by_hash(&a, &[1; 32])), Some(t1.clone()));
+    assert_eq!(w(s, |tx| tx.join_token_by_hash(&b, &[1; 32])), None, "hash of tenant A not visible through B");
+    assert_eq!(w(s, |tx| tx.join_token(&b, "j1")), None);
+    let listed: Vec<String> = w(s, |tx| tx.list_join_tokens(&a)).into_iter().map(|t| t.id).collect();
+    assert_eq!(listed, ["j2", "j1"]);
+    let mut used = t1.clone();
+    used.uses_left = 0;
+    used.revoked = true;
+    w(s, |tx| tx.update_join_token(&used));
+    assert_eq!(w(s, |tx| tx.join_token(&a, "j1")), Some(used));
+    let err = s.write(|tx| tx.insert_join_token(&token(&a, "j3", 2))).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "token hashes are unique: {err:?}");
+}
+
+/// Trust revisions start at 0, only grow, are per tenant, and go with the tenant.
+pub fn trust_revisions_grow_per_tenant(s: &dyn Store) {
+    let (a, b) = (TenantId::new("ta"), TenantId::new("tb"));
+    assert_eq!(w(s, |tx| tx.trust_revision(&a)), 0);
+    assert_eq!(w(s, |tx| tx.bump_trust_revision(&a)), 1);
+    assert_eq!(w(s, |tx| tx.bump_trust_revision(&a)), 2);
+    assert_eq!(w(s, |tx| tx.bump_trust_revision(&b)), 1);
+    assert_eq!(w(s, |tx| tx.trust_revision(&a)), 2);
+    let mut all = w(s, |tx| tx.trust_revisions());
+    all.sort();
+    assert_eq!(all, vec![(a.clone(), 2), (b.clone(), 1)]);
+    w(s, |tx| tx.insert_join_token(&token(&a, "j1", 1)));
+    w(s, |tx| tx.delete_tenant(&a));
+    assert_eq!(w(s, |tx| tx.trust_revision(&a)), 0);
+    assert!(w(s, |tx| tx.list_join_tokens(&a)).is_empty());
+    assert_eq!(w(s, |tx| tx.trust_revision(&b)), 1);
+}

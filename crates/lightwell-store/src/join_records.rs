@@ -1,0 +1,28 @@
+//! Rows of domain join: join tokens.
+
+use crate::TenantId;
+
+/// A join token. Only the SHA-256 of the secret is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinTokenRecord {
+    /// Stable id (shown in listings, used to revoke).
+    pub id: String,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// SHA-256 of the token secret.
+    pub token_hash: Vec<u8>,
+    /// The only host name this token may join, if bound.
+    pub hostname: Option<String>,
+    /// Joins left.
+    pub uses_left: i64,
+    /// Expiry, Unix seconds.
+    pub expires_at: i64,
+    /// Revoked tokens are refused.
+    pub revoked: bool,
+    /// Whether the token may re-join a host name that already has a machine account.
+    pub allow_rejoin: bool,
+    /// Who created it.
+    pub created_by: String,
+    /// Creation time.
+    pub created_at: i64,
+}

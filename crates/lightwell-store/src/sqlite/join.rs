@@ -1,0 +1,106 @@
+//! SQLite queries of domain join: join tokens and trust revisions.
+
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+
+use crate::{JoinTokenRecord, StoreError, TenantId};
+
+const COLUMNS: &str =
+    "id, tenant_id, token_hash, hostname, uses_left, expires_at, revoked, allow_rejoin, created_by, created_at";
+
+fn token_from_row(r: &Row<'_>) -> rusqlite::Result<JoinTokenRecord> {
+    Ok(JoinTokenRecord {
+        id: r.get(0)?,
+        tenant_id: TenantId::new(r.get::<_, String>(1)?),
+        token_hash: r.get(2)?,
+        hostname: r.get(3)?,
+        uses_left: r.get(4)?,
+        expires_at: r.get(5)?,
+        revoked: r.get(6)?,
+        allow_rejoin: r.get(7)?,
+        created_by: r.get(8)?,
+        created_at: r.get(9)?,
+    })
+}
+
+pub(super) fn insert_join_token(tx: &Transaction<'_>, t: &JoinTokenRecord) -> Result<(), StoreError> {
+    tx.execute(
+        &format!("INSERT INTO join_tokens ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+        params![
+            t.id,
+            t.tenant_id.as_str(),
+            t.token_hash,
+            t.hostname,
+            t.uses_left,
+            t.expires_at,
+            t.revoked,
+            t.allow_rejoin,
+            t.created_by,
+            t.created_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub(super) fn join_token_by_hash(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    hash: &[u8],
+) -> Result<Option<JoinTokenRecord>, StoreError> {
+    let mut stmt =
+        tx.prepare_cached(&format!("SELECT {COLUMNS} FROM join_tokens WHERE tenant_id = ?1 AND token_hash = ?2"))?;
+    Ok(stmt.query_row(params![tenant.as_str(), hash], token_from_row).optional()?)
+}
+
+pub(super) fn join_token(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Option<JoinTokenRecord>, StoreError> {
+    let mut stmt = tx.prepare_cached(&format!("SELECT {COLUMNS} FROM join_tokens WHERE tenant_id = ?1 AND id = ?2"))?;
+    Ok(stmt.query_row(params![tenant.as_str(), id], token_from_row).optional()?)
+}
+
+pub(super) fn list_join_tokens(tx: &Transaction<'_>, tenant: &TenantId) -> Result<Vec<JoinTokenRecord>, StoreError> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM join_tokens WHERE tenant_id = ?1 ORDER BY created_at DESC, id"
+    ))?;
+    let rows = stmt.query_map(params![tenant.as_str()], token_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn update_join_token(tx: &Transaction<'_>, t: &JoinTokenRecord) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE join_tokens SET uses_left = ?3, revoked = ?4 WHERE tenant_id = ?1 AND id = ?2",
+        params![t.tenant_id.as_str(), t.id, t.uses_left, t.revoked],
+    )?;
+    Ok(())
+}
+
+pub(super) fn trust_revision(tx: &Transaction<'_>, tenant: &TenantId) -> Result<i64, StoreError> {
+    Ok(tx
+        .query_row("SELECT revision FROM trust_revisions WHERE tenant_id = ?1", params![tenant.as_str()], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+pub(super) fn bump_trust_revision(tx: &Transaction<'_>, tenant: &TenantId) -> Result<i64, StoreError> {
+    Ok(tx.query_row(
+        "INSERT INTO trust_revisions (tenant_id, revision) VALUES (?1, 1) \
+         ON CONFLICT (tenant_id) DO UPDATE SET revision = trust_revisions.revision + 1 RETURNING revision",
+        params![tenant.as_str()],
+        |r| r.get(0),
+    )?)
+}
+
+pub(super) fn trust_revisions(tx: &Transaction<'_>) -> Result<Vec<(TenantId, i64)>, StoreError> {
+    let mut stmt = tx.prepare_cached("SELECT tenant_id, revision FROM trust_revisions")?;
+    let rows = stmt.query_map([], |r| Ok((TenantId::new(r.get::<_, String>(0)?), r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Removes a tenant's join rows (part of deleting the tenant).
+pub(super) fn delete_tenant_rows(tx: &Transaction<'_>, tenant: &str) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM join_tokens WHERE tenant_id = ?1", params![tenant])?;
+    tx.execute("DELETE FROM trust_revisions WHERE tenant_id = ?1", params![tenant])?;
+    Ok(())
+}
