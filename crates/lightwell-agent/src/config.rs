@@ -4,6 +4,8 @@
 //! servers = ["https://lw1.corp.example:8443", "https://lw2.corp.example:8443"]
 //! tenant = "corp.example"
 //! hostname = "node1.corp.example"
+//! server_ca_fingerprint = "sha256:..."  # or trust server-ca.pem in the state dir
+//! key_type = "p256"
 //! renew_at = 0.6667            # fraction of the lifetime after which to renew
 //! resync_interval_secs = 300   # full resync even without pushed changes
 //!
@@ -56,6 +58,16 @@ pub struct AgentConfig {
     pub tenant: String,
     /// This machine's host name (its principal name).
     pub hostname: String,
+    /// Trust the server by this SHA-256 fingerprint (`sha256:HEX`); otherwise
+    /// by `server-ca.pem` in the state dir.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_ca_fingerprint: Option<String>,
+    /// Key type of the machine key (`p256`, `p384`, `ed25519`, `rsa3072`, `rsa4096`).
+    #[serde(default = "default_key_type")]
+    pub key_type: String,
+    /// Seconds between rotations of the machine secret.
+    #[serde(default = "default_secret_rotation")]
+    pub secret_rotation_secs: u64,
     /// Fraction of a certificate's lifetime after which it is renewed.
     #[serde(default = "default_renew_at")]
     pub renew_at: f64,
@@ -66,7 +78,7 @@ pub struct AgentConfig {
     #[serde(default)]
     pub hooks: Hooks,
     /// Additional certificates to keep current.
-    #[serde(default, rename = "certificate")]
+    #[serde(default, rename = "certificate", skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<TrackedCertificate>,
 }
 
@@ -76,6 +88,10 @@ fn default_renew_at() -> f64 {
 
 fn default_resync() -> u64 {
     300
+}
+
+fn default_secret_rotation() -> u64 {
+    7 * 86_400
 }
 
 /// Hook commands (run with `sh -c`).

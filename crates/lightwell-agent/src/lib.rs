@@ -1,10 +1,18 @@
-//! The node agent's building blocks: the state dir (DESIGN.md section 4),
-//! atomic and durable file writes with explicit permissions, the OpenSSL
-//! hashed CApath directory, `agent.toml`, and reload hooks.
+//! Lightwell's node agent: joins a host to a tenant and keeps its identity,
+//! trust bundle and CRLs current (DESIGN.md section 4). The `lightwell` CLI
+//! runs it (`lightwell join`, `lightwell agent`, `lightwell leave`).
 #![forbid(unsafe_code)]
 
 pub mod capath;
 pub mod config;
+pub mod enroll;
+mod error;
 pub mod files;
 pub mod hooks;
+pub mod join;
+pub mod run;
+pub mod servers;
 pub mod state;
+pub mod status;
+
+pub use error::AgentError;

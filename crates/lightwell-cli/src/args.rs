@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod ca;
+mod join;
 
 pub(crate) use self::ca::{CaCommand, CertCommand, CertRequestArgs};
+pub(crate) use self::join::{AgentArgs, AgentCommand, JoinArgs, LeaveArgs, TokenCommand};
 
 /// Command line of `lightwell`.
 #[derive(Debug, Parser)]
@@ -83,6 +85,15 @@ pub enum Command {
     /// Certificates: request, list, show, revoke.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Join tokens (Administrators): create, list, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Join this host to a tenant: machine account, key, certificate, trust bundle, CRLs.
+    Join(JoinArgs),
+    /// Keep this host's identity, trust bundle and CRLs current.
+    Agent(AgentArgs),
+    /// Leave the domain: revoke this host's certificates and remove its state dir.
+    Leave(LeaveArgs),
 }
 
 /// `lightwell login`.

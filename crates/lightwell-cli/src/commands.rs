@@ -7,6 +7,7 @@ use lightwell_proto::{
 };
 
 mod ca;
+mod join;
 
 use crate::args::*;
 use crate::context::Context;
@@ -48,6 +49,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(cmd) => audit(&ctx, cmd, json).await,
         Command::Ca(cmd) => ca::ca(&ctx, cmd, json).await,
         Command::Cert(cmd) => ca::cert(&ctx, cmd, json).await,
+        Command::Token(cmd) => join::token(&ctx, cmd, json).await,
+        Command::Join(args) => join::join_domain(&cli.global, args, json).await,
+        Command::Agent(args) => join::agent(args, json).await,
+        Command::Leave(args) => join::leave(args, json).await,
     }
 }
 

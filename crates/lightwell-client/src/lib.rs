@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod ca;
+mod join;
 mod trust;
 
 use lightwell_proto::*;
@@ -14,7 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
-pub use trust::Trust;
+pub use trust::{ClientIdentity, Trust};
 
 /// Errors of the client.
 #[derive(Debug, thiserror::Error)]
@@ -76,11 +77,16 @@ fn transport(e: reqwest::Error) -> ClientError {
 impl Client {
     /// A client for the server at `server` (an `https://` URL) trusted by `trust`.
     pub fn new(server: &str, trust: &Trust) -> Result<Self> {
+        Self::with_identity(server, trust, None)
+    }
+
+    /// A client that also presents a TLS client certificate (mutual TLS).
+    pub fn with_identity(server: &str, trust: &Trust, identity: Option<&ClientIdentity>) -> Result<Self> {
         let base = Url::parse(server).map_err(|_| ClientError::InvalidUrl(server.into()))?;
         if base.scheme() != "https" || base.host().is_none() {
             return Err(ClientError::InvalidUrl(server.into()));
         }
-        let tls = trust.client_config()?;
+        let tls = trust.client_config(identity)?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .timeout(std::time::Duration::from_secs(60))

@@ -28,7 +28,7 @@ impl Trust {
             .ok_or_else(|| ClientError::Trust(format!("{s:?} is not a sha256:HEX fingerprint")))
     }
 
-    pub(crate) fn client_config(&self) -> Result<rustls::ClientConfig> {
+    pub(crate) fn client_config(&self, identity: Option<&ClientIdentity>) -> Result<rustls::ClientConfig> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -43,15 +43,43 @@ impl Trust {
                 if roots.is_empty() {
                     return Err(ClientError::Trust("the CA file holds no certificate".into()));
                 }
-                builder.with_root_certificates(roots).with_no_client_auth()
+                with_identity(builder.with_root_certificates(roots), identity)?
             }
-            Trust::Fingerprint(pin) => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(PinnedVerifier { pin: *pin, provider }))
-                .with_no_client_auth(),
+            Trust::Fingerprint(pin) => with_identity(
+                builder.dangerous().with_custom_certificate_verifier(Arc::new(PinnedVerifier { pin: *pin, provider })),
+                identity,
+            )?,
         };
         Ok(config)
     }
+}
+
+/// A TLS client certificate chain and its key, both PEM: mutual TLS.
+#[derive(Clone)]
+pub struct ClientIdentity {
+    /// Leaf followed by intermediates.
+    pub chain_pem: String,
+    /// PKCS#8 private key.
+    pub key_pem: zeroize::Zeroizing<String>,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientIdentity(..)")
+    }
+}
+
+fn with_identity(
+    builder: rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>,
+    identity: Option<&ClientIdentity>,
+) -> Result<rustls::ClientConfig> {
+    let Some(id) = identity else { return Ok(builder.with_no_client_auth()) };
+    let chain = CertificateDer::pem_slice_iter(id.chain_pem.as_bytes())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| ClientError::Trust(format!("bad client certificate: {e}")))?;
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(id.key_pem.as_bytes())
+        .map_err(|e| ClientError::Trust(format!("bad client key: {e}")))?;
+    builder.with_client_auth_cert(chain, key).map_err(|e| ClientError::Trust(format!("client certificate: {e}")))
 }
 
 /// Accepts the server if a certificate in its chain has the pinned SHA-256

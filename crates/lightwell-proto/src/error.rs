@@ -64,6 +64,8 @@ pub enum ErrorCode {
     CaUnavailable,
     /// The TLS client certificate is not valid for this tenant (unknown, expired, revoked, or its principal disabled).
     InvalidClientCertificate,
+    /// The join token is unknown, expired, used up, revoked, or bound to another host name.
+    InvalidJoinToken,
 }
 
 impl ErrorCode {
@@ -98,6 +100,7 @@ impl ErrorCode {
             Self::CertificateNotFound => "certificate_not_found",
             Self::CaUnavailable => "ca_unavailable",
             Self::InvalidClientCertificate => "invalid_client_certificate",
+            Self::InvalidJoinToken => "invalid_join_token",
         }
     }
 
@@ -108,6 +111,7 @@ impl ErrorCode {
             Self::InvalidCsr | Self::UnsupportedKey => 400,
             Self::Unauthenticated | Self::InvalidCredentials | Self::InvalidToken => 401,
             Self::InvalidClientCertificate => 401,
+            Self::InvalidJoinToken => 401,
             Self::AccountDisabled | Self::Forbidden | Self::PolicyViolation => 403,
             Self::NotFound | Self::TenantNotFound | Self::PrincipalNotFound => 404,
             Self::CaNotFound | Self::CertificateNotFound => 404,

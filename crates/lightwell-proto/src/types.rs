@@ -2,25 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-macro_rules! api_type {
-    ($(#[$m:meta])* pub struct $name:ident { $($body:tt)* }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-        pub struct $name { $($body)* }
-    };
-}
-
-macro_rules! request_type {
-    ($(#[$m:meta])* pub struct $name:ident { $($body:tt)* }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-        #[serde(deny_unknown_fields)]
-        pub struct $name { $($body)* }
-    };
-}
-
 request_type! {
     /// `POST /v1/login` (operator) and `POST /v1/tenants/{tenant}/login`.
     pub struct LoginRequest {

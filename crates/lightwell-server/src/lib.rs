@@ -12,6 +12,7 @@ mod metrics;
 mod pki;
 mod serve;
 mod tls;
+mod watch;
 
 use std::process::ExitCode;
 

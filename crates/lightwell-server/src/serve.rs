@@ -20,6 +20,7 @@ use crate::config::ServeArgs;
 use crate::datadir;
 use crate::metrics::Metrics;
 use crate::tls::{self, PeerCertificates};
+use crate::watch::WatchHub;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -54,8 +55,12 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         TcpListener::bind(settings.listen_api).await.with_context(|| format!("binding {}", settings.listen_api))?;
     let pki_listener =
         TcpListener::bind(settings.listen_pki).await.with_context(|| format!("binding {}", settings.listen_pki))?;
-    let app =
-        api::router(AppState { service: service.clone(), metrics }, settings.max_body_bytes, settings.request_timeout);
+    let watch_hub = WatchHub::new(service.clone(), Duration::from_millis(100));
+    let app = api::router(
+        AppState { service: service.clone(), metrics, watch: watch_hub.clone() },
+        settings.max_body_bytes,
+        settings.request_timeout,
+    );
     let pki_addr = pki_listener.local_addr()?;
     let public_pki_url = settings.public_pki_url.clone().unwrap_or_else(|| {
         let host = if pki_addr.ip().is_unspecified() { "localhost".to_string() } else { pki_addr.ip().to_string() };
@@ -80,6 +85,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let api_task = tokio::spawn(accept_loop(api_listener, Some(TlsAcceptor::from(tls_config)), app, stop_rx.clone()));
     let pki_task = tokio::spawn(accept_loop(pki_listener, None, pki, stop_rx.clone()));
     tokio::spawn(purge_sessions(service.clone(), stop_rx.clone()));
+    tokio::spawn(watch_hub.run(stop_rx.clone()));
     tokio::spawn(refresh_crls(service.clone(), stop_rx));
 
     tokio::select! {

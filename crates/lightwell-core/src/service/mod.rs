@@ -5,6 +5,7 @@ mod auth;
 mod ca;
 mod directory;
 mod graph;
+mod join;
 mod tenants;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use lightwell_store::{Store, StoreExt, TenantRecord, Tx};
 pub use self::auth::{LoginScope, LoginSuccess};
 pub use self::ca::{CaView, CertificateView, IssueRequest, parse_key_type, parse_reason, parse_ttl};
 pub use self::directory::{NewHostPrincipal, NewUser, PrincipalPatch, PrincipalView};
+pub use self::join::{JoinRequest, Joined, MAX_JOIN_TOKEN_TTL_SECS, MAX_JOIN_TOKEN_USES, NewJoinToken, TrustState};
 pub use crate::audit::Verification;
 use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::Clock;

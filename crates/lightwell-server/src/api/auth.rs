@@ -18,7 +18,7 @@ use crate::tls::PeerCertificates;
 #[derive(Debug)]
 pub(crate) struct Auth(pub(crate) Actor);
 
-fn bearer(headers: &HeaderMap) -> Option<Zeroizing<String>> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<Zeroizing<String>> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| Zeroizing::new(token.trim().to_string()))

@@ -80,6 +80,17 @@ fn principal_ref(s: &str) -> Result<(PrincipalKind, String), ApiError> {
     Ok((kind, name.to_string()))
 }
 
+/// A CSR as sent in JSON: PEM, or base64-encoded DER.
+pub(crate) fn decode_csr(csr: String) -> Result<Vec<u8>, ApiError> {
+    let trimmed = csr.trim_start();
+    if trimmed.starts_with("-----") {
+        return Ok(csr.into_bytes());
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(trimmed.trim_end())
+        .map_err(|_| ApiError::new(ErrorCode::InvalidCsr, "csr is neither PEM nor base64-encoded DER"))
+}
+
 fn pem_response(body: String) -> Response {
     ([(header::CONTENT_TYPE, PEM_TYPE)], body).into_response()
 }
@@ -206,14 +217,7 @@ pub(crate) async fn issue(
     ApiPath(tenant): ApiPath<String>,
     ApiJson(req): ApiJson<IssueCertificateRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<CertificateInfo>)> {
-    let trimmed = req.csr.trim_start();
-    let csr = if trimmed.starts_with("-----") {
-        req.csr.into_bytes()
-    } else {
-        base64::engine::general_purpose::STANDARD
-            .decode(trimmed.trim_end())
-            .map_err(|_| ApiError::new(ErrorCode::InvalidCsr, "csr is neither PEM nor base64-encoded DER"))?
-    };
+    let csr = decode_csr(req.csr)?;
     let ttl_secs = req.ttl.as_deref().map(lightwell_core::parse_ttl).transpose()?;
     let principal = req.principal.as_deref().map(principal_ref).transpose()?;
     let req = IssueRequest { csr, profile: req.profile, ttl_secs, principal };

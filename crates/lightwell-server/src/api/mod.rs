@@ -7,6 +7,7 @@ mod ca;
 mod directory;
 mod error;
 mod health;
+mod join;
 mod tenants;
 
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use crate::metrics::Metrics;
 pub(crate) struct AppState {
     pub(crate) service: Service,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) watch: Arc<crate::watch::WatchHub>,
 }
 
 #[derive(OpenApi)]
@@ -72,6 +74,13 @@ pub(crate) fn router(state: AppState, max_body: usize, timeout: Duration) -> Rou
         .routes(routes!(ca::revoke_principal))
         .routes(routes!(ca::show_certificate))
         .routes(routes!(ca::revoke_certificate))
+        .routes(routes!(join::create_token, join::list_tokens))
+        .routes(routes!(join::revoke_token))
+        .routes(routes!(join::join))
+        .routes(routes!(join::reenroll))
+        .routes(routes!(join::rotate_secret))
+        .routes(routes!(join::trust))
+        .routes(routes!(join::watch))
         .split_for_parts();
     let openapi = Arc::new(openapi.to_json().unwrap_or_else(|_| "{}".into()));
     let metrics = state.metrics.clone();

@@ -233,6 +233,8 @@ impl Inner {
         tx.put_crl(&record)?;
         ca.next_crl_number = number + 1;
         tx.update_ca(&ca)?;
+        // Agents watch this number: every CRL change is a trust change.
+        tx.bump_trust_revision(&tenant.id)?;
         Ok(record)
     }
 }

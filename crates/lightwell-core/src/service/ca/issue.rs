@@ -85,7 +85,7 @@ impl Service {
 }
 
 impl Inner {
-    fn issue_in_tx(
+    pub(in crate::service) fn issue_in_tx(
         &self,
         tx: &mut dyn Tx,
         t: &TenantRecord,

@@ -66,6 +66,11 @@ pub fn parse_key_type(key_type: Option<&str>) -> Result<KeyAlgorithm> {
     }
 }
 
+/// The roots peers of a tenant should trust: the trust bundle.
+pub(in crate::service) fn bundle_roots(tx: &mut dyn Tx, t: &TenantRecord) -> Result<Vec<CaRecord>> {
+    Ok(tx.list_cas(&t.id)?.into_iter().filter(|c| c.role == CaRole::Root && c.status != CaStatus::Revoked).collect())
+}
+
 fn ca_not_found(name: &str) -> Error {
     Error::new(ErrorCode::CaNotFound, format!("no CA {:?}", short(name)))
 }
@@ -271,11 +276,7 @@ impl Service {
         let tenant = tenant.to_string();
         self.blocking(move |inner| {
             inner.tenant_read(&tenant, |tx, t| {
-                let roots: Vec<CaRecord> = tx
-                    .list_cas(&t.id)?
-                    .into_iter()
-                    .filter(|c| c.role == CaRole::Root && c.status != CaStatus::Revoked)
-                    .collect();
+                let roots = bundle_roots(tx, t)?;
                 roots.into_iter().map(|c| inner.ca_view(tx, t, c)).collect()
             })
         })

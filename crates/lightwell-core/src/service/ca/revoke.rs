@@ -43,7 +43,7 @@ impl Inner {
     }
 
     /// Revokes every unrevoked certificate of a principal.
-    fn revoke_principal(
+    pub(in crate::service) fn revoke_principal(
         &self,
         tx: &mut dyn Tx,
         t: &TenantRecord,

@@ -1,0 +1,283 @@
+//! `lightwell agent`: keeps a joined host current.
+//!
+//! - Trust: a long poll on the tenant's trust revision; when it grows, the
+//!   bundle and CRLs are fetched and written (bundle.pem, crl/, capath/) and
+//!   the trust hook runs. A full resync runs every `resync_interval_secs` as
+//!   a safety net, and a reconnecting agent compares revisions, so it misses
+//!   nothing.
+//! - Identity: the machine certificate is renewed at `renew_at` of its
+//!   lifetime (with jitter) over mutual TLS with the current certificate; if
+//!   that certificate is expired or revoked, the agent re-enrols with its
+//!   machine secret. The machine secret is rotated periodically.
+//! - Outages: every call fails over across the configured servers and
+//!   retries with exponential backoff and jitter; the last good files stay.
+
+use std::path::Path;
+use std::time::Duration;
+
+use lightwell_client::{Client, ClientError, ClientIdentity, Trust};
+use lightwell_proto::{ErrorCode, IssueCertificateRequest, ReenrollRequest, TrustStateBody};
+use zeroize::Zeroizing;
+
+use crate::config::AgentConfig;
+use crate::enroll::{key_and_csr, validity};
+use crate::error::AgentError;
+use crate::join::trust_files;
+use crate::servers::Servers;
+use crate::state::StateDir;
+use crate::status::Status;
+use crate::{files, hooks};
+
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+const WATCH_TIMEOUT_SECS: u64 = 25;
+
+/// Current time, Unix seconds. `LIGHTWELL_CLOCK_OFFSET_SECS` shifts it, for
+/// end-to-end tests of expiry; it is logged when set.
+pub fn now() -> i64 {
+    let offset = std::env::var("LIGHTWELL_CLOCK_OFFSET_SECS").ok().and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    time::OffsetDateTime::now_utc().unix_timestamp() + offset
+}
+
+fn jitter_fraction() -> f64 {
+    lightwell_ca::random::bytes::<2>().map(|b| f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX)).unwrap_or(0.5)
+}
+
+/// A joined host's agent.
+#[derive(Debug)]
+pub struct Agent {
+    state: StateDir,
+    config: AgentConfig,
+    trust: Trust,
+    anonymous: Servers,
+    status: Status,
+}
+
+impl Agent {
+    /// Loads the state dir.
+    pub fn load(state_dir: &Path) -> Result<Self, AgentError> {
+        let state = StateDir::new(state_dir);
+        let config = AgentConfig::load(&state.config())?;
+        let trust = match &config.server_ca_fingerprint {
+            Some(fp) => Trust::fingerprint(fp)?,
+            None => Trust::CaPem(std::fs::read(state.server_ca())?),
+        };
+        let anonymous = Servers::new(&config.servers, &trust, None)?;
+        let status = Status::load(&state);
+        if std::env::var_os("LIGHTWELL_CLOCK_OFFSET_SECS").is_some() {
+            tracing::warn!("TEST ONLY: the agent's clock is shifted by LIGHTWELL_CLOCK_OFFSET_SECS");
+        }
+        Ok(Self { state, config, trust, anonymous, status })
+    }
+
+    fn mtls(&self) -> Result<Servers, AgentError> {
+        let identity = ClientIdentity {
+            chain_pem: std::fs::read_to_string(self.state.chain())?,
+            key_pem: Zeroizing::new(std::fs::read_to_string(self.state.key())?),
+        };
+        Ok(Servers::new(&self.config.servers, &self.trust, Some(&identity))?)
+    }
+
+    /// The trust revision of the files on disk.
+    pub fn revision(&self) -> i64 {
+        self.status.revision
+    }
+
+    /// Writes a trust state; runs the trust hook if files changed.
+    fn apply_trust(&mut self, trust: &TrustStateBody) -> Result<(), AgentError> {
+        let (roots, crls) = trust_files(trust)?;
+        let changed = self.state.write_trust(&roots, &crls)?;
+        self.status.revision = trust.revision;
+        self.status.last_sync = Some(now());
+        self.status.save(&self.state)?;
+        if !changed.is_empty() {
+            tracing::info!(revision = trust.revision, files = changed.len(), "trust bundle and CRLs updated");
+            if let Some(hook) = &self.config.hooks.on_trust_change {
+                hooks::run(hook, self.state.root(), &changed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Fetches and writes the bundle and CRLs.
+    pub async fn sync_trust(&mut self) -> Result<(), AgentError> {
+        let tenant = self.config.tenant.clone();
+        let trust = self.anonymous.call(|c: Client| {
+            let tenant = tenant.clone();
+            async move { c.trust(&tenant).await }
+        });
+        let trust = trust.await?;
+        self.apply_trust(&trust)
+    }
+
+    /// Waits (long poll) for the next trust revision; returns it.
+    pub async fn watch(&self) -> Result<i64, AgentError> {
+        let (tenant, since) = (self.config.tenant.clone(), self.status.revision);
+        let r = self.anonymous.call(|c: Client| {
+            let tenant = tenant.clone();
+            async move { c.watch_trust(&tenant, since, WATCH_TIMEOUT_SECS).await }
+        });
+        Ok(r.await?.revision)
+    }
+
+    /// When the machine certificate is due for renewal (Unix seconds).
+    pub fn renewal_due(&self) -> Result<i64, AgentError> {
+        let pem = std::fs::read_to_string(self.state.cert())?;
+        let (nb, na) = validity(&pem).ok_or_else(|| AgentError::Other("cert.pem does not parse".into()))?;
+        let life = (na - nb).max(1) as f64;
+        // Renew at renew_at of the lifetime, spread by up to 10% of it so hosts do not renew in step.
+        let at = nb as f64 + life * (self.config.renew_at - 0.05 + 0.1 * jitter_fraction());
+        Ok((at as i64).min(na - 30))
+    }
+
+    fn write_identity(&mut self, key: &str, cert: &str, chain: &str) -> Result<(), AgentError> {
+        let changed = self.state.write_identity(Some(key), cert, chain)?;
+        self.status.last_renewal = Some(now());
+        self.status.save(&self.state)?;
+        if let Some(hook) = &self.config.hooks.on_identity_change {
+            hooks::run(hook, self.state.root(), &changed);
+        }
+        Ok(())
+    }
+
+    /// Renews the machine certificate over mutual TLS, or re-enrols with the
+    /// machine secret when the current certificate no longer authenticates.
+    pub async fn renew(&mut self) -> Result<(), AgentError> {
+        let (key, csr) = key_and_csr(&self.config.key_type, &self.config.hostname)?;
+        let tenant = self.config.tenant.clone();
+        let req =
+            IssueCertificateRequest { csr: csr.clone(), profile: Some("server-client".into()), ..Default::default() };
+        let renewed = self
+            .mtls()?
+            .call(|c: Client| {
+                let (tenant, req) = (tenant.clone(), req.clone());
+                async move { c.issue_certificate(&tenant, &req).await }
+            })
+            .await;
+        match renewed {
+            Ok(cert) => {
+                self.write_identity(&key, &cert.pem, &cert.chain_pem)?;
+                tracing::info!(serial = cert.serial, not_after = cert.not_after, "machine certificate renewed");
+                Ok(())
+            }
+            Err(ClientError::Api {
+                code: ErrorCode::InvalidClientCertificate | ErrorCode::Unauthenticated, ..
+            }) => {
+                tracing::warn!("the machine certificate no longer authenticates; re-enrolling with the machine secret");
+                self.reenroll(&key, csr).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn reenroll(&mut self, key: &str, csr: String) -> Result<(), AgentError> {
+        let secret = Zeroizing::new(std::fs::read_to_string(self.state.machine_secret())?.trim().to_string());
+        let req = ReenrollRequest { hostname: self.config.hostname.clone(), machine_secret: secret.to_string(), csr };
+        let tenant = self.config.tenant.clone();
+        let enrolled = self
+            .anonymous
+            .call(|c: Client| {
+                let (tenant, req) = (tenant.clone(), req.clone());
+                async move { c.reenroll(&tenant, &req).await }
+            })
+            .await?;
+        self.write_identity(key, &enrolled.certificate, &enrolled.chain)?;
+        self.apply_trust(&enrolled.trust)?;
+        tracing::info!("re-enrolled with the machine secret");
+        Ok(())
+    }
+
+    /// Rotates the machine secret if it is older than the configured period.
+    pub async fn rotate_secret_if_due(&mut self) -> Result<(), AgentError> {
+        let last = self.status.last_secret_rotation.or(self.status.last_sync).unwrap_or(0);
+        if now() - last < i64::try_from(self.config.secret_rotation_secs).unwrap_or(i64::MAX) {
+            return Ok(());
+        }
+        let tenant = self.config.tenant.clone();
+        let fresh = self
+            .mtls()?
+            .call(|c: Client| {
+                let tenant = tenant.clone();
+                async move { c.rotate_machine_secret(&tenant).await }
+            })
+            .await?;
+        files::write_atomic(&self.state.machine_secret(), format!("{}\n", fresh.machine_secret).as_bytes(), 0o600)?;
+        self.status.last_secret_rotation = Some(now());
+        self.status.save(&self.state)?;
+        tracing::info!("machine secret rotated");
+        Ok(())
+    }
+
+    /// Revokes every certificate of this machine (authenticated by its own certificate).
+    pub async fn revoke_own_certificates(&self) -> Result<(), AgentError> {
+        let req = lightwell_proto::RevokeRequest {
+            reason: Some("cessation-of-operation".into()),
+            principal: Some(format!("machine/{}", self.config.hostname)),
+        };
+        let tenant = self.config.tenant.clone();
+        self.mtls()?
+            .call(|c: Client| {
+                let (tenant, req) = (tenant.clone(), req.clone());
+                async move { c.revoke_principal_certificates(&tenant, &req).await }
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// One pass: sync trust, renew if due, rotate the secret if due.
+    pub async fn once(&mut self) -> Result<(), AgentError> {
+        self.sync_trust().await?;
+        if now() >= self.renewal_due()? {
+            self.renew().await?;
+        }
+        self.rotate_secret_if_due().await
+    }
+
+    /// Runs until the process is stopped.
+    pub async fn run_forever(&mut self) -> Result<(), AgentError> {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            match self.once().await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "initial sync failed; keeping the last good files");
+                    sleep_backoff(&mut backoff).await;
+                }
+            }
+        }
+        let mut next_resync = now() + i64::try_from(self.config.resync_interval_secs).unwrap_or(300);
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let renew_in = Duration::from_secs(u64::try_from((self.renewal_due()? - now()).max(0)).unwrap_or(0));
+            let resync_in = Duration::from_secs(u64::try_from((next_resync - now()).max(0)).unwrap_or(0));
+            let step = tokio::select! {
+                watched = self.watch() => match watched {
+                    Ok(rev) if rev > self.status.revision => self.sync_trust().await,
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(e),
+                },
+                _ = tokio::time::sleep(renew_in) => self.renew().await,
+                _ = tokio::time::sleep(resync_in) => {
+                    next_resync = now() + i64::try_from(self.config.resync_interval_secs).unwrap_or(300);
+                    match self.sync_trust().await {
+                        Ok(()) => self.rotate_secret_if_due().await,
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            match step {
+                Ok(()) => backoff = Duration::from_secs(1),
+                Err(e) => {
+                    tracing::warn!(error = %e, "agent step failed; keeping the last good files and retrying");
+                    sleep_backoff(&mut backoff).await;
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps for the current backoff with ±50% jitter, then doubles it (capped).
+async fn sleep_backoff(backoff: &mut Duration) {
+    let jittered = backoff.mul_f64(0.5 + jitter_fraction());
+    tokio::time::sleep(jittered).await;
+    *backoff = (*backoff * 2).min(MAX_BACKOFF);
+}

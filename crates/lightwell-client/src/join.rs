@@ -1,0 +1,52 @@
+//! Domain join and trust sync.
+
+use lightwell_proto::{
+    CreateJoinTokenRequest, EnrollResponse, JoinRequestBody, JoinResponse, JoinToken, MachineSecret, ReenrollRequest,
+    TrustRevision, TrustStateBody,
+};
+use reqwest::Method;
+
+use crate::{Client, Result};
+
+impl Client {
+    /// Creates a join token (Administrators).
+    pub async fn create_join_token(&self, tenant: &str, req: &CreateJoinTokenRequest) -> Result<JoinToken> {
+        self.post(&["v1", "tenants", tenant, "join-tokens"], req).await
+    }
+
+    /// Lists join tokens.
+    pub async fn list_join_tokens(&self, tenant: &str) -> Result<Vec<JoinToken>> {
+        self.get(&["v1", "tenants", tenant, "join-tokens"]).await
+    }
+
+    /// Revokes a join token.
+    pub async fn revoke_join_token(&self, tenant: &str, id: &str) -> Result<()> {
+        self.delete(&["v1", "tenants", tenant, "join-tokens", id]).await
+    }
+
+    /// Joins a host (with a join token in the body, or this client's bearer token).
+    pub async fn join(&self, tenant: &str, req: &JoinRequestBody) -> Result<JoinResponse> {
+        self.post(&["v1", "tenants", tenant, "join"], req).await
+    }
+
+    /// Re-enrols a machine with its machine secret.
+    pub async fn reenroll(&self, tenant: &str, req: &ReenrollRequest) -> Result<EnrollResponse> {
+        self.post(&["v1", "tenants", tenant, "reenroll"], req).await
+    }
+
+    /// Replaces this machine's secret (mutual TLS as the machine).
+    pub async fn rotate_machine_secret(&self, tenant: &str) -> Result<MachineSecret> {
+        self.call::<(), _>(Method::POST, &["v1", "tenants", tenant, "machine-secret"], &[], None).await
+    }
+
+    /// The trust bundle and CRLs at the current revision.
+    pub async fn trust(&self, tenant: &str) -> Result<TrustStateBody> {
+        self.get(&["v1", "tenants", tenant, "trust"]).await
+    }
+
+    /// Waits (long poll, at most `timeout_secs`) for the trust revision to exceed `since`.
+    pub async fn watch_trust(&self, tenant: &str, since: i64, timeout_secs: u64) -> Result<TrustRevision> {
+        let query = [("since", since.to_string()), ("timeout_secs", timeout_secs.to_string())];
+        self.call::<(), _>(Method::GET, &["v1", "tenants", tenant, "trust", "watch"], &query, None).await
+    }
+}

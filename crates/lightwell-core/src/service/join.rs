@@ -1,0 +1,415 @@
+//! Domain join: join tokens, the join itself (machine account + machine
+//! certificate + trust state, all in one transaction), re-enrolment with the
+//! machine secret, and the trust state agents keep in sync.
+
+use base64::Engine as _;
+use lightwell_ca::csr::CertificateRequest;
+use lightwell_proto::ErrorCode;
+use lightwell_store::{
+    CaStatus, JoinTokenRecord, PrincipalKind, PrincipalRecord, StoreExt, TenantId, TenantRecord, Tx,
+};
+use zeroize::Zeroizing;
+
+use super::ca::{CertificateView, IssueRequest, bundle_roots};
+use super::tenants::new_principal;
+use super::{Inner, Service, short, tenant_by_domain};
+use crate::audit::AuditEvent;
+use crate::authz::{self, Actor, DOMAIN_CLIENTS, Permission, PrincipalActor};
+use crate::names::{Hostname, parse_ip};
+use crate::{Error, Result, password};
+
+/// Longest join-token lifetime: 30 days.
+pub const MAX_JOIN_TOKEN_TTL_SECS: i64 = 30 * 86_400;
+/// Most joins one token allows.
+pub const MAX_JOIN_TOKEN_USES: i64 = 10_000;
+
+const JOIN_TOKEN_PREFIX: &str = "lwj_";
+const MACHINE_SECRET_PREFIX: &str = "lwm_";
+
+/// A join token to create.
+#[derive(Debug, Clone)]
+pub struct NewJoinToken {
+    /// Lifetime in seconds (60 s to 30 days).
+    pub ttl_secs: i64,
+    /// Joins allowed (1 to 10,000).
+    pub uses: i64,
+    /// Restrict the token to this host name.
+    pub hostname: Option<String>,
+    /// Allow re-joining a host name that already has a machine account.
+    pub allow_rejoin: bool,
+}
+
+/// A host asking to join.
+#[derive(Debug, Default)]
+pub struct JoinRequest {
+    /// The join token (absent when an administrator joins with a bearer token).
+    pub token: Option<Zeroizing<String>>,
+    /// The machine's fully qualified host name.
+    pub hostname: String,
+    /// Its IP addresses.
+    pub ips: Vec<String>,
+    /// PKCS#10 CSR made with the key generated on the host.
+    pub csr: Vec<u8>,
+}
+
+/// The roots and CRLs a tenant's peers should use, with the revision they belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustState {
+    /// Grows with every change of the bundle or a CRL.
+    pub revision: i64,
+    /// Root certificates (DER): the trust bundle.
+    pub roots: Vec<Vec<u8>>,
+    /// Every CA's latest CRL: (CA id, DER).
+    pub crls: Vec<(String, Vec<u8>)>,
+}
+
+/// What a successful join returns.
+#[derive(Debug)]
+pub struct Joined {
+    /// The machine account.
+    pub machine: PrincipalRecord,
+    /// Its certificate and chain.
+    pub certificate: CertificateView,
+    /// The machine secret (shown once; only its hash is stored).
+    pub machine_secret: Zeroizing<String>,
+    /// The trust state at the time of the join.
+    pub trust: TrustState,
+}
+
+fn secret(prefix: &str) -> Result<Zeroizing<String>> {
+    let raw = Zeroizing::new(lightwell_ca::random::bytes::<32>().map_err(Error::internal)?);
+    Ok(Zeroizing::new(format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.as_slice()))))
+}
+
+fn hash(token: &str) -> Vec<u8> {
+    lightwell_ca::fingerprint::sha256(token.as_bytes()).to_vec()
+}
+
+fn bad_token(why: &str) -> Error {
+    Error::new(ErrorCode::InvalidJoinToken, format!("the join token is not valid: {why}"))
+}
+
+fn machine_actor(t: &TenantRecord, m: &PrincipalRecord) -> Actor {
+    Actor::Principal(PrincipalActor {
+        tenant_id: t.id.clone(),
+        tenant: t.domain.clone(),
+        id: m.id.clone(),
+        kind: PrincipalKind::Machine,
+        name: m.name.clone(),
+        groups: Default::default(),
+    })
+}
+
+/// Reads the trust state inside a transaction.
+pub(super) fn trust_state_in(tx: &mut dyn Tx, t: &TenantRecord) -> Result<TrustState> {
+    let roots = bundle_roots(tx, t)?.into_iter().map(|c| c.cert_der).collect();
+    let mut crls = Vec::new();
+    for ca in tx.list_cas(&t.id)? {
+        if ca.status == CaStatus::Revoked && ca.role == lightwell_store::CaRole::Root {
+            continue;
+        }
+        if let Some(crl) = tx.crl(&t.id, &ca.id)? {
+            crls.push((ca.id, crl.der));
+        }
+    }
+    Ok(TrustState { revision: tx.trust_revision(&t.id)?, roots, crls })
+}
+
+impl Service {
+    /// Creates a join token (Administrators); returns it with its secret, shown once.
+    pub async fn create_join_token(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        new: NewJoinToken,
+    ) -> Result<(JoinTokenRecord, Zeroizing<String>)> {
+        authz::check(actor, Some(tenant), Permission::ManageDirectory)?;
+        if !(60..=MAX_JOIN_TOKEN_TTL_SECS).contains(&new.ttl_secs) {
+            return Err(Error::invalid("a join token lives between 1 minute and 30 days"));
+        }
+        if !(1..=MAX_JOIN_TOKEN_USES).contains(&new.uses) {
+            return Err(Error::invalid(format!("a join token allows 1 to {MAX_JOIN_TOKEN_USES} joins")));
+        }
+        let hostname = new.hostname.as_deref().map(Hostname::parse).transpose()?.map(Hostname::into_string);
+        let (actor_name, tenant) = (actor.audit_name(), tenant.to_string());
+        self.blocking(move |inner| {
+            let token = secret(JOIN_TOKEN_PREFIX)?;
+            let now = inner.now();
+            let record = inner.tenant_write(&tenant, |tx, t| {
+                let record = JoinTokenRecord {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    tenant_id: t.id.clone(),
+                    token_hash: hash(&token),
+                    hostname: hostname.clone(),
+                    uses_left: new.uses,
+                    expires_at: now + new.ttl_secs,
+                    revoked: false,
+                    allow_rejoin: new.allow_rejoin,
+                    created_by: actor_name.clone(),
+                    created_at: now,
+                };
+                tx.insert_join_token(&record)?;
+                let detail = format!("uses {}; host {}", new.uses, hostname.as_deref().unwrap_or("any"));
+                inner.audit(
+                    tx,
+                    t,
+                    AuditEvent::success(actor_name.clone(), "join_token.create", record.id.clone()).with_detail(detail),
+                )?;
+                Ok(record)
+            })?;
+            Ok((record, token))
+        })
+        .await
+    }
+
+    /// Lists join tokens (Administrators); never their secrets.
+    pub async fn list_join_tokens(&self, actor: &Actor, tenant: &str) -> Result<Vec<JoinTokenRecord>> {
+        authz::check(actor, Some(tenant), Permission::ManageDirectory)?;
+        let tenant = tenant.to_string();
+        self.blocking(move |inner| inner.tenant_read(&tenant, |tx, t| Ok(tx.list_join_tokens(&t.id)?))).await
+    }
+
+    /// Revokes a join token (Administrators).
+    pub async fn revoke_join_token(&self, actor: &Actor, tenant: &str, id: &str) -> Result<()> {
+        authz::check(actor, Some(tenant), Permission::ManageDirectory)?;
+        let (actor_name, tenant, id) = (actor.audit_name(), tenant.to_string(), id.to_string());
+        self.blocking(move |inner| {
+            inner.tenant_write(&tenant, |tx, t| {
+                let mut record = tx
+                    .join_token(&t.id, &id)?
+                    .ok_or_else(|| Error::new(ErrorCode::NotFound, format!("no join token {:?}", short(&id))))?;
+                record.revoked = true;
+                tx.update_join_token(&record)?;
+                inner.audit(tx, t, AuditEvent::success(actor_name.clone(), "join_token.revoke", id.clone()))
+            })
+        })
+        .await
+    }
+
+    /// Joins a host: with a join token, or as an administrator (`actor`).
+    /// Creates (or, when allowed, re-creates) the machine account in
+    /// `DomainClients`, issues its certificate from the CSR, and returns it
+    /// with the machine secret and the trust state — all in one transaction,
+    /// so a failed join leaves no machine account.
+    pub async fn join(&self, actor: Option<&Actor>, tenant: &str, req: JoinRequest) -> Result<Joined> {
+        if let Some(a) = actor {
+            authz::check(a, Some(tenant), Permission::ManageDirectory)?;
+        }
+        let hostname = Hostname::parse(&req.hostname)?.into_string();
+        let mut ips = Vec::new();
+        for ip in &req.ips {
+            ips.push(parse_ip(ip)?);
+        }
+        let csr = CertificateRequest::parse(&req.csr)
+            .map_err(|e| Error::new(ErrorCode::InvalidCsr, format!("the CSR is not acceptable: {e}")))?;
+        let admin = actor.map(Actor::audit_name);
+        let tenant = tenant.to_string();
+        self.blocking(move |inner| {
+            let machine_secret = secret(MACHINE_SECRET_PREFIX)?;
+            let secret_hash = password::hash(&machine_secret)?;
+            let joined = inner.write_committing_refusal(|tx| {
+                let t = tenant_by_domain(tx, &tenant)?;
+                let who = admin.clone().unwrap_or_else(|| format!("join-token:{hostname}"));
+                match inner.join_in_tx(tx, &t, admin.is_some(), &req, &hostname, &ips, &csr, &secret_hash) {
+                    Ok((machine, certificate)) => {
+                        let detail = format!("serial {}", certificate.record.serial);
+                        inner.audit(
+                            tx,
+                            &t,
+                            AuditEvent::success(who, "machine.join", hostname.clone()).with_detail(detail),
+                        )?;
+                        let trust = trust_state_in(tx, &t)?;
+                        Ok(Ok((machine, certificate, trust)))
+                    }
+                    Err(e) if matches!(e.code, ErrorCode::Internal | ErrorCode::Unavailable) => Err(e),
+                    Err(e) => Ok(Err(e)),
+                }
+            });
+            // A refused join leaves nothing behind but its audit record.
+            if let Err(e) = &joined
+                && !matches!(e.code, ErrorCode::Internal | ErrorCode::Unavailable | ErrorCode::TenantNotFound)
+            {
+                let who = admin.clone().unwrap_or_else(|| "anonymous".into());
+                let ev = AuditEvent::failure(who, "machine.join", hostname.clone()).with_detail(format!(
+                    "{}: {}",
+                    e.code,
+                    short(&e.message)
+                ));
+                let _ = inner.tenant_write(&tenant, |tx, t| inner.audit(tx, t, ev.clone()));
+                inner.observer.login_failed();
+            }
+            let (machine, certificate, trust) = joined?;
+            Ok(Joined { machine, certificate, machine_secret, trust })
+        })
+        .await
+    }
+
+    /// Issues a new certificate to a machine that authenticates with its
+    /// machine secret (after its certificate expired or was revoked).
+    pub async fn reenroll(
+        &self,
+        tenant: &str,
+        hostname: &str,
+        machine_secret: Zeroizing<String>,
+        csr: Vec<u8>,
+    ) -> Result<(CertificateView, TrustState)> {
+        let (tenant, hostname) = (tenant.to_string(), hostname.to_string());
+        let parsed = CertificateRequest::parse(&csr)
+            .map_err(|e| Error::new(ErrorCode::InvalidCsr, format!("the CSR is not acceptable: {e}")))?;
+        self.blocking(move |inner| {
+            let denied = || Error::new(ErrorCode::InvalidCredentials, "wrong machine name or machine secret");
+            let machine =
+                inner.tenant_read(&tenant, |tx, t| Ok(tx.principal(&t.id, PrincipalKind::Machine, &hostname)?))?;
+            let verified = match &machine {
+                Some(m) => m.password_hash.as_deref().is_some_and(|h| password::verify(&machine_secret, h)),
+                None => {
+                    password::verify(&machine_secret, &inner.dummy_hash);
+                    false
+                }
+            };
+            inner.write_committing_refusal(|tx| {
+                let t = tenant_by_domain(tx, &tenant)?;
+                let Some(m) = machine.as_ref().filter(|_| verified) else {
+                    let ev = AuditEvent::failure(
+                        format!("machine:{}", short(&hostname)),
+                        "machine.reenroll",
+                        short(&hostname),
+                    );
+                    inner.audit(tx, &t, ev.with_detail("wrong machine secret"))?;
+                    return Ok(Err(denied()));
+                };
+                let actor = machine_actor(&t, m);
+                let req = IssueRequest { csr: csr.clone(), ..Default::default() };
+                match inner.issue_in_tx(tx, &t, &actor, &parsed, &req) {
+                    Ok(view) => {
+                        let detail = format!("serial {}", view.record.serial);
+                        inner.audit(
+                            tx,
+                            &t,
+                            AuditEvent::success(actor.audit_name(), "machine.reenroll", m.name.clone())
+                                .with_detail(detail),
+                        )?;
+                        Ok(Ok((view, trust_state_in(tx, &t)?)))
+                    }
+                    Err(e) if matches!(e.code, ErrorCode::Internal | ErrorCode::Unavailable) => Err(e),
+                    Err(e) => Ok(Err(e)),
+                }
+            })
+        })
+        .await
+    }
+
+    /// Replaces the calling machine's secret; returns the new one (shown once).
+    pub async fn rotate_machine_secret(&self, actor: &Actor) -> Result<Zeroizing<String>> {
+        let Actor::Principal(me) = actor else { return Err(Error::forbidden("only machines have machine secrets")) };
+        if me.kind != PrincipalKind::Machine {
+            return Err(Error::forbidden("only machines have machine secrets"));
+        }
+        let (tenant, id, actor_name) = (me.tenant.clone(), me.id.clone(), actor.audit_name());
+        self.blocking(move |inner| {
+            let new_secret = secret(MACHINE_SECRET_PREFIX)?;
+            let hashed = password::hash(&new_secret)?;
+            let now = inner.now();
+            inner.tenant_write(&tenant, |tx, t| {
+                let mut m =
+                    tx.principal_by_id(&t.id, &id)?.ok_or_else(|| Error::forbidden("the machine no longer exists"))?;
+                m.password_hash = Some(hashed.clone());
+                m.updated_at = now;
+                tx.update_principal(&m)?;
+                inner.audit(tx, t, AuditEvent::success(actor_name.clone(), "machine.rotate_secret", m.name.clone()))
+            })?;
+            Ok(new_secret)
+        })
+        .await
+    }
+
+    /// The tenant's trust state. Public: roots and CRLs are published anyway.
+    pub async fn trust_state(&self, tenant: &str) -> Result<TrustState> {
+        let tenant = tenant.to_string();
+        self.blocking(move |inner| inner.tenant_read(&tenant, trust_state_in)).await
+    }
+
+    /// The tenant's trust revision. Public.
+    pub async fn trust_revision(&self, tenant: &str) -> Result<(TenantId, i64)> {
+        let tenant = tenant.to_string();
+        self.blocking(move |inner| inner.tenant_read(&tenant, |tx, t| Ok((t.id.clone(), tx.trust_revision(&t.id)?))))
+            .await
+    }
+
+    /// Every tenant's trust revision (for the server's watch hub).
+    pub async fn trust_revisions(&self) -> Result<Vec<(TenantId, i64)>> {
+        self.blocking(|inner| inner.store.read(|tx| Ok(tx.trust_revisions()?))).await
+    }
+}
+
+impl Inner {
+    #[allow(clippy::too_many_arguments)]
+    fn join_in_tx(
+        &self,
+        tx: &mut dyn Tx,
+        t: &TenantRecord,
+        by_admin: bool,
+        req: &JoinRequest,
+        hostname: &str,
+        ips: &[String],
+        csr: &CertificateRequest,
+        secret_hash: &str,
+    ) -> Result<(PrincipalRecord, CertificateView)> {
+        let now = self.now();
+        let mut allow_rejoin = by_admin;
+        if !by_admin {
+            let token = req.token.as_ref().ok_or_else(|| bad_token("none was given"))?;
+            let mut record = tx.join_token_by_hash(&t.id, &hash(token))?.ok_or_else(|| bad_token("unknown token"))?;
+            if record.revoked {
+                return Err(bad_token("it was revoked"));
+            }
+            if record.expires_at <= now {
+                return Err(bad_token("it expired"));
+            }
+            if record.uses_left <= 0 {
+                return Err(bad_token("it is used up"));
+            }
+            if record.hostname.as_deref().is_some_and(|h| h != hostname) {
+                return Err(bad_token("it is bound to another host name"));
+            }
+            record.uses_left -= 1;
+            tx.update_join_token(&record)?;
+            allow_rejoin = record.allow_rejoin;
+        }
+        let machine = match tx.principal(&t.id, PrincipalKind::Machine, hostname)? {
+            Some(mut existing) => {
+                if !allow_rejoin {
+                    return Err(Error::new(
+                        ErrorCode::AlreadyExists,
+                        format!("{hostname} has already joined; re-joining needs a token created with --allow-rejoin"),
+                    ));
+                }
+                // The old identity is superseded: revoke what it holds.
+                self.revoke_principal(tx, t, &existing.id, lightwell_ca::crl::RevocationReason::Superseded)?;
+                existing.hostnames = vec![hostname.to_string()];
+                existing.ips = ips.to_vec();
+                existing.enabled = true;
+                existing.password_hash = Some(secret_hash.to_string());
+                existing.credential_epoch += 1;
+                existing.updated_at = now;
+                tx.update_principal(&existing)?;
+                existing
+            }
+            None => {
+                let mut m = new_principal(&t.id, PrincipalKind::Machine, hostname, now);
+                m.hostnames = vec![hostname.to_string()];
+                m.ips = ips.to_vec();
+                m.password_hash = Some(secret_hash.to_string());
+                tx.insert_principal(&m)?;
+                let group = tx
+                    .principal(&t.id, PrincipalKind::Group, DOMAIN_CLIENTS)?
+                    .ok_or_else(|| Error::internal("DomainClients group missing"))?;
+                tx.add_member(&t.id, &group.id, &m.id)?;
+                m
+            }
+        };
+        let issue = IssueRequest { csr: req.csr.clone(), profile: Some("server-client".into()), ..Default::default() };
+        let certificate = self.issue_in_tx(tx, t, &machine_actor(t, &machine), csr, &issue)?;
+        Ok((machine, certificate))
+    }
+}

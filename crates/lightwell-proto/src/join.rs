@@ -1,0 +1,141 @@
+//! Request and response bodies of domain join and trust sync.
+
+use serde::{Deserialize, Serialize};
+
+request_type! {
+    /// `POST /v1/tenants/{tenant}/join-tokens`.
+    pub struct CreateJoinTokenRequest {
+        /// Lifetime, e.g. `1h`, `30m`, `7d` (default 1h, at most 30 days).
+        #[serde(default)]
+        pub ttl: Option<String>,
+        /// Joins allowed (default 1).
+        #[serde(default)]
+        pub uses: Option<i64>,
+        /// Only this host name may join with the token.
+        #[serde(default)]
+        pub hostname: Option<String>,
+        /// Allow re-joining a host name that already has a machine account.
+        #[serde(default)]
+        pub allow_rejoin: bool,
+    }
+}
+
+api_type! {
+    /// A join token (the secret only in the response that created it).
+    pub struct JoinToken {
+        /// Id, for `token revoke`.
+        pub id: String,
+        /// The secret, shown once.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub token: Option<String>,
+        /// Bound host name.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub hostname: Option<String>,
+        /// Joins left.
+        pub uses_left: i64,
+        /// Expiry.
+        pub expires_at: String,
+        /// Whether it was revoked.
+        pub revoked: bool,
+        /// Whether it may re-join an existing host name.
+        pub allow_rejoin: bool,
+        /// Who created it.
+        pub created_by: String,
+        /// When.
+        pub created_at: String,
+    }
+}
+
+request_type! {
+    /// `POST /v1/tenants/{tenant}/join`: a join token, or an administrator's bearer token.
+    pub struct JoinRequestBody {
+        /// The join token (omit when authenticating as an administrator).
+        #[serde(default)]
+        pub token: Option<String>,
+        /// The host's fully qualified name.
+        pub hostname: String,
+        /// The host's IP addresses.
+        #[serde(default)]
+        pub ips: Vec<String>,
+        /// PKCS#10 CSR (PEM, or base64 DER) made with a key generated on the host.
+        pub csr: String,
+    }
+}
+
+api_type! {
+    /// A CRL of one CA.
+    pub struct CrlEntry {
+        /// The CA's id (names the agent's `crl/<ca-id>.crl.pem`).
+        pub ca_id: String,
+        /// The CRL, PEM.
+        pub pem: String,
+    }
+}
+
+api_type! {
+    /// `GET /v1/tenants/{tenant}/trust`: what peers should trust, at a revision.
+    pub struct TrustStateBody {
+        /// Grows with every change of the bundle or a CRL.
+        pub revision: i64,
+        /// The trust bundle: root certificates, PEM.
+        pub bundle: String,
+        /// Every CA's latest CRL.
+        pub crls: Vec<CrlEntry>,
+    }
+}
+
+api_type! {
+    /// The result of a join.
+    pub struct JoinResponse {
+        /// The machine account's name.
+        pub machine: String,
+        /// The machine certificate, PEM.
+        pub certificate: String,
+        /// The certificate followed by its intermediates, PEM.
+        pub chain: String,
+        /// The machine secret (shown once): re-enrols after expiry or revocation.
+        pub machine_secret: String,
+        /// Trust bundle and CRLs.
+        pub trust: TrustStateBody,
+    }
+}
+
+request_type! {
+    /// `POST /v1/tenants/{tenant}/reenroll`: a machine whose certificate expired or was revoked.
+    pub struct ReenrollRequest {
+        /// The machine's host name.
+        pub hostname: String,
+        /// The machine secret from the join.
+        pub machine_secret: String,
+        /// PKCS#10 CSR (PEM or base64 DER).
+        pub csr: String,
+    }
+}
+
+api_type! {
+    /// A new machine certificate and the trust state.
+    pub struct EnrollResponse {
+        /// The certificate, PEM.
+        pub certificate: String,
+        /// The certificate followed by its intermediates, PEM.
+        pub chain: String,
+        /// Trust bundle and CRLs.
+        pub trust: TrustStateBody,
+    }
+}
+
+api_type! {
+    /// `POST /v1/tenants/{tenant}/machine-secret`: a machine's new secret.
+    pub struct MachineSecret {
+        /// The secret, shown once.
+        pub machine_secret: String,
+    }
+}
+
+api_type! {
+    /// `GET /v1/tenants/{tenant}/trust/watch`: the current trust revision.
+    pub struct TrustRevision {
+        /// The revision.
+        pub revision: i64,
+    }
+}
