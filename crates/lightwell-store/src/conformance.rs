@@ -27,7 +27,8 @@ macro_rules! conformance_tests {
             sessions_round_trip, audit_chain_appends_in_order, failed_transaction_changes_nothing,
             deleting_a_tenant_removes_all_its_data,
             cas_round_trip_scoped_by_tenant, certificate_serials_are_unique, certificates_filter_and_revoke,
-            crls_replace_and_are_scoped, deleting_a_tenant_removes_its_ca_data);
+            crls_replace_and_are_scoped, deleting_a_tenant_removes_its_ca_data,
+            ca_requests_round_trip_scoped_by_tenant);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(

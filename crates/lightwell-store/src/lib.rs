@@ -214,4 +214,10 @@ pub trait Tx {
     fn put_crl(&mut self, crl: &CrlRecord) -> Result<(), StoreError>;
     /// The latest CRL of a CA.
     fn crl(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError>;
+    /// Stores an intermediate waiting for its signed certificate; `Conflict` if its name is taken (any letter case).
+    fn insert_ca_request(&mut self, req: &CaRequestRecord) -> Result<(), StoreError>;
+    /// Finds a waiting intermediate by name (any letter case).
+    fn ca_request(&mut self, tenant: &TenantId, name: &str) -> Result<Option<CaRequestRecord>, StoreError>;
+    /// Removes a waiting intermediate (installed or abandoned); returns whether it existed.
+    fn delete_ca_request(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
 }

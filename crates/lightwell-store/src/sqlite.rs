@@ -14,14 +14,15 @@ mod ca;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::{
-    AuditHead, AuditRecord, CaRecord, CertificateFilter, CertificateRecord, CrlRecord, Membership, PrincipalKind,
-    PrincipalRecord, SessionRecord, Store, StoreError, TenantId, TenantRecord, Tx, TxMode,
+    AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlRecord, Membership,
+    PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError, TenantId, TenantRecord, Tx, TxMode,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_foundation.sql"),
     include_str!("../migrations/sqlite/0002_certificate_authority.sql"),
+    include_str!("../migrations/sqlite/0003_ca_requests.sql"),
 ];
 
 /// The schema version this build writes.
@@ -537,5 +538,17 @@ impl Tx for SqliteTx<'_> {
 
     fn crl(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError> {
         ca::crl(self.tx, tenant, ca_id)
+    }
+
+    fn insert_ca_request(&mut self, req: &CaRequestRecord) -> Result<(), StoreError> {
+        ca::insert_ca_request(self.tx, req)
+    }
+
+    fn ca_request(&mut self, tenant: &TenantId, name: &str) -> Result<Option<CaRequestRecord>, StoreError> {
+        ca::ca_request(self.tx, tenant, name)
+    }
+
+    fn delete_ca_request(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        ca::delete_ca_request(self.tx, tenant, id)
     }
 }
