@@ -64,6 +64,9 @@ pub enum ErrorCode {
     CaUnavailable,
     /// The TLS client certificate is not valid for this tenant (unknown, expired, revoked, or its principal disabled).
     InvalidClientCertificate,
+    /// A CA certificate or key brought into a tenant (import, install) is unusable: not a CA,
+    /// not able to sign CRLs, not valid now, not matching its key or the pending request, or malformed.
+    InvalidCaCertificate,
 }
 
 impl ErrorCode {
@@ -98,6 +101,7 @@ impl ErrorCode {
             Self::CertificateNotFound => "certificate_not_found",
             Self::CaUnavailable => "ca_unavailable",
             Self::InvalidClientCertificate => "invalid_client_certificate",
+            Self::InvalidCaCertificate => "invalid_ca_certificate",
         }
     }
 
@@ -105,7 +109,7 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             Self::InvalidJson | Self::InvalidRequest | Self::InvalidName | Self::WeakPassword => 400,
-            Self::InvalidCsr | Self::UnsupportedKey => 400,
+            Self::InvalidCsr | Self::UnsupportedKey | Self::InvalidCaCertificate => 400,
             Self::Unauthenticated | Self::InvalidCredentials | Self::InvalidToken => 401,
             Self::InvalidClientCertificate => 401,
             Self::AccountDisabled | Self::Forbidden | Self::PolicyViolation => 403,

@@ -14,7 +14,9 @@ use lightwell_proto::ErrorCode;
 use lightwell_store::{Store, StoreExt, TenantRecord, Tx};
 
 pub use self::auth::{LoginScope, LoginSuccess};
-pub use self::ca::{CaView, CertificateView, IssueRequest, parse_key_type, parse_reason, parse_ttl};
+pub use self::ca::{
+    CaRequestView, CaView, CertificateView, IssueRequest, MaintenanceReport, parse_key_type, parse_reason, parse_ttl,
+};
 pub use self::directory::{NewHostPrincipal, NewUser, PrincipalPatch, PrincipalView};
 pub use crate::audit::Verification;
 use crate::audit::{AuditEvent, AuditLog};
