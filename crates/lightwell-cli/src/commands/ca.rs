@@ -158,13 +158,11 @@ pub(crate) async fn ca(ctx: &Context, cmd: CaCommand, json: bool) -> anyhow::Res
             output::print(json, &client.install_ca(&tenant, &name, &req).await?, ca_text);
         }
         CaCommand::Import { cert, key, name, default } => {
-            let certificate = read_text(&cert)?;
-            let key = Zeroizing::new(read_text(&key)?);
-            let req = ImportCaRequest { certificate, key: key.to_string(), name, make_default: default };
+            let req =
+                ImportCaRequest { certificate: read_text(&cert)?, key: read_text(&key)?, name, make_default: default };
             let imported = client.import_ca(&tenant, &req).await;
-            // The request held a copy of the key; wipe it before anything else happens.
-            let ImportCaRequest { key: sent, .. } = req;
-            drop(Zeroizing::new(sent));
+            // Wipe this process's copy of the key before anything else happens.
+            drop(Zeroizing::new(req.key));
             output::print(json, &imported?, ca_text);
         }
         CaCommand::Revoke { ca, reason } => {

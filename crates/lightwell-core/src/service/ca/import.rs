@@ -142,8 +142,8 @@ impl Service {
             check_usable(&issuer)?;
             let id = uuid::Uuid::new_v4().to_string();
             let name = name.unwrap_or_else(|| format!("imported-{}", &issuer.certificate().fingerprint()[7..15]));
-            let record = inner.external_record_for(&tenant, id, &name, &issuer)?;
             inner.tenant_write(&tenant, |tx, t| {
+                let record = inner.external_record(t, id.clone(), &name, &issuer)?;
                 inner.store_external_ca(tx, t, &record, make_default, (&actor_name, "ca.import"))
             })
         })
@@ -190,13 +190,11 @@ impl Service {
             };
             inner.tenant_write(&tenant, |tx, t| {
                 check_name_free(tx, t, &name)?;
-                tx.insert_ca_request(&CaRequestRecord { tenant_id: t.id.clone(), ..record.clone() }).map_err(|e| {
-                    match e {
-                        StoreError::Conflict(_) => {
-                            Error::new(ErrorCode::AlreadyExists, format!("a CA named {name:?} already exists"))
-                        }
-                        other => other.into(),
+                tx.insert_ca_request(&record).map_err(|e| match e {
+                    StoreError::Conflict(_) => {
+                        Error::new(ErrorCode::AlreadyExists, format!("a CA named {name:?} already exists"))
                     }
+                    other => other.into(),
                 })?;
                 let detail = format!("id {id}; key {key_type}; waiting for an external signature");
                 inner.audit(
@@ -248,13 +246,5 @@ impl Service {
             })
         })
         .await
-    }
-}
-
-impl Inner {
-    /// [`Inner::external_record`] for a tenant named by domain (outside a transaction).
-    fn external_record_for(&self, domain: &str, id: String, name: &str, issuer: &Issuer) -> Result<CaRecord> {
-        let t = self.tenant_read(domain, |_, t| Ok(t.clone()))?;
-        self.external_record(&t, id, name, issuer)
     }
 }
