@@ -26,6 +26,26 @@ impl Client {
         self.post(&["v1", "tenants", tenant, "cas", ca, "revoke"], req).await
     }
 
+    /// Rotates the tenant's root, or activates a pending rotation; returns the new root and issuing CA.
+    pub async fn rotate_root(&self, tenant: &str, req: &RotateRequest) -> Result<Vec<CaInfo>> {
+        self.post(&["v1", "tenants", tenant, "cas", "rotate"], req).await
+    }
+
+    /// Imports an existing CA with its private key.
+    pub async fn import_ca(&self, tenant: &str, req: &ImportCaRequest) -> Result<CaInfo> {
+        self.post(&["v1", "tenants", tenant, "cas", "import"], req).await
+    }
+
+    /// Starts an intermediate for an enterprise CA to sign; returns its CSR.
+    pub async fn create_ca_request(&self, tenant: &str, req: &CreateCaRequestRequest) -> Result<CaRequestInfo> {
+        self.post(&["v1", "tenants", tenant, "ca-requests"], req).await
+    }
+
+    /// Installs the signed certificate of a pending intermediate.
+    pub async fn install_ca(&self, tenant: &str, name: &str, req: &InstallCaRequest) -> Result<CaInfo> {
+        self.post(&["v1", "tenants", tenant, "ca-requests", name, "install"], req).await
+    }
+
     /// The latest CRL of a CA, PEM.
     pub async fn ca_crl_pem(&self, tenant: &str, ca: &str) -> Result<String> {
         self.text(&["v1", "tenants", tenant, "cas", ca, "crl"]).await

@@ -30,7 +30,7 @@ impl Default for TenantPolicy {
 
 /// Certificate issuance and revocation rules. Defaults: machines and services
 /// 24 h, users 8 h, at most 30 days (longer requests are refused, not
-/// clipped); CRLs valid 7 days; a principal's certificates are revoked when
+/// clipped); CRLs valid 7 days; a pending root rotation activates after 7 days; a principal's certificates are revoked when
 /// its password changes or it is disabled or deleted; no wildcards.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -47,6 +47,9 @@ pub struct CaPolicy {
     pub revoke_on_credential_change: bool,
     /// Allow wildcard DNS names registered to a machine or service.
     pub allow_wildcards: bool,
+    /// How long a root rotation stays pending (both roots trusted, issuance
+    /// on the old hierarchy) before the background job activates it, in seconds.
+    pub rotation_overlap_secs: i64,
 }
 
 impl Default for CaPolicy {
@@ -58,6 +61,7 @@ impl Default for CaPolicy {
             crl_validity_secs: 7 * 24 * 3600,
             revoke_on_credential_change: true,
             allow_wildcards: false,
+            rotation_overlap_secs: 7 * 24 * 3600,
         }
     }
 }

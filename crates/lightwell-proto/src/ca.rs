@@ -12,7 +12,8 @@ api_type! {
         pub name: String,
         /// `root` or `intermediate`.
         pub role: String,
-        /// `active`, `revoked` or `retired`.
+        /// `active`, `pending` (a rotation's new CA, trusted but not issuing), `superseded`
+        /// (replaced by a rotation, trusted until its certificates expire), `retired` or `revoked`.
         pub status: String,
         /// Whether new certificates are issued by this CA by default.
         pub is_default: bool,
@@ -86,11 +87,81 @@ api_type! {
 }
 
 request_type! {
-    /// `POST /v1/tenants/{tenant}/rotate`: a new root and issuing CA.
+    /// `POST /v1/tenants/{tenant}/cas/rotate`: a new root and default issuing CA
+    /// (`pending`: trusted, not yet issuing), or with `activate` the move of
+    /// issuance to them (of a new rotation, or of the one already pending).
     pub struct RotateRequest {
         /// Move issuance to the new hierarchy now.
         #[serde(default)]
         pub activate: bool,
+        /// Key type of the new CAs (default: that of the current root).
+        #[serde(default)]
+        pub key_type: Option<String>,
+    }
+}
+
+/// `POST /v1/tenants/{tenant}/cas/import`: an existing CA with its private key.
+/// `Debug` leaves the key out.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ImportCaRequest {
+    /// The CA certificate, PEM (a root or an intermediate).
+    pub certificate: String,
+    /// Its private key, PEM PKCS#8 (`PRIVATE KEY`). Sealed under the KEK; never returned.
+    pub key: String,
+    /// Name in the tenant (default `imported-` and the start of the fingerprint).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Make it the default issuing CA (intermediates only).
+    #[serde(default)]
+    pub make_default: bool,
+}
+
+impl std::fmt::Debug for ImportCaRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportCaRequest")
+            .field("name", &self.name)
+            .field("make_default", &self.make_default)
+            .finish_non_exhaustive()
+    }
+}
+
+request_type! {
+    /// `POST /v1/tenants/{tenant}/ca-requests`: an intermediate whose key is generated and kept
+    /// server-side, and whose CSR an enterprise CA signs.
+    pub struct CreateCaRequestRequest {
+        /// Name the CA will have, unique in the tenant.
+        pub name: String,
+        /// basicConstraints pathLenConstraint asked for (default 0: signs leaves only).
+        #[serde(default)]
+        pub path_len: Option<u8>,
+        /// Key type (default: that of the tenant's root).
+        #[serde(default)]
+        pub key_type: Option<String>,
+    }
+}
+
+api_type! {
+    /// An intermediate waiting for an enterprise CA's signature.
+    pub struct CaRequestInfo {
+        /// Id; the CA keeps it once installed.
+        pub id: String,
+        /// Name.
+        pub name: String,
+        /// The PKCS#10 request, PEM.
+        pub csr_pem: String,
+    }
+}
+
+request_type! {
+    /// `POST /v1/tenants/{tenant}/ca-requests/{name}/install`: the certificate an enterprise CA signed.
+    pub struct InstallCaRequest {
+        /// The signed CA certificate, PEM.
+        pub certificate: String,
+        /// Make it the default issuing CA.
+        #[serde(default)]
+        pub make_default: bool,
     }
 }
 
@@ -152,7 +223,7 @@ api_type! {
         pub id: String,
         /// CA name.
         pub name: String,
-        /// `active` or `retired` (during a rotation).
+        /// `active`, or during a rotation `pending` (the new root) or `superseded` (the old one).
         pub status: String,
         /// `sha256:HEX` of the certificate.
         pub fingerprint: String,

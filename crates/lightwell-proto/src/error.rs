@@ -66,6 +66,9 @@ pub enum ErrorCode {
     InvalidClientCertificate,
     /// The join token is unknown, expired, used up, revoked, or bound to another host name.
     InvalidJoinToken,
+    /// A CA certificate or key brought into a tenant (import, install) is unusable: not a CA,
+    /// not able to sign CRLs, not valid now, not matching its key or the pending request, or malformed.
+    InvalidCaCertificate,
 }
 
 impl ErrorCode {
@@ -101,6 +104,7 @@ impl ErrorCode {
             Self::CaUnavailable => "ca_unavailable",
             Self::InvalidClientCertificate => "invalid_client_certificate",
             Self::InvalidJoinToken => "invalid_join_token",
+            Self::InvalidCaCertificate => "invalid_ca_certificate",
         }
     }
 
@@ -108,7 +112,7 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             Self::InvalidJson | Self::InvalidRequest | Self::InvalidName | Self::WeakPassword => 400,
-            Self::InvalidCsr | Self::UnsupportedKey => 400,
+            Self::InvalidCsr | Self::UnsupportedKey | Self::InvalidCaCertificate => 400,
             Self::Unauthenticated | Self::InvalidCredentials | Self::InvalidToken => 401,
             Self::InvalidClientCertificate => 401,
             Self::InvalidJoinToken => 401,

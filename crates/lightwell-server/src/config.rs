@@ -89,6 +89,9 @@ pub struct ServeArgs {
     /// TEST ONLY: shift the clock by the number of seconds in this file.
     #[arg(long, env = "LIGHTWELL_CLOCK_OFFSET_FILE", hide = true)]
     pub clock_offset_file: Option<PathBuf>,
+    /// Seconds between runs of the CA job that re-signs CRLs and advances root rotations (default 3600).
+    #[arg(long, env = "LIGHTWELL_CA_MAINTENANCE_INTERVAL_SECS")]
+    pub ca_maintenance_interval_secs: Option<u64>,
 }
 
 /// The TOML file: the same settings, snake_case.
@@ -105,6 +108,7 @@ struct FileConfig {
     request_timeout_secs: Option<u64>,
     max_body_bytes: Option<usize>,
     clock_offset_file: Option<PathBuf>,
+    ca_maintenance_interval_secs: Option<u64>,
 }
 
 /// Where the store lives.
@@ -154,6 +158,7 @@ pub(crate) struct Settings {
     pub(crate) request_timeout: Duration,
     pub(crate) max_body_bytes: usize,
     pub(crate) clock_offset_file: Option<PathBuf>,
+    pub(crate) ca_maintenance_interval: Duration,
 }
 
 /// The default data dir: `/var/lib/lightwelld`, or `~/.lightwell-dev` with `--dev`.
@@ -225,6 +230,9 @@ impl ServeArgs {
             request_timeout: Duration::from_secs(self.request_timeout_secs.or(file.request_timeout_secs).unwrap_or(30)),
             max_body_bytes: self.max_body_bytes.or(file.max_body_bytes).unwrap_or(1024 * 1024),
             clock_offset_file: self.clock_offset_file.or(file.clock_offset_file),
+            ca_maintenance_interval: Duration::from_secs(
+                self.ca_maintenance_interval_secs.or(file.ca_maintenance_interval_secs).unwrap_or(3600).max(1),
+            ),
             database,
             data_dir,
         })

@@ -86,7 +86,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let pki_task = tokio::spawn(accept_loop(pki_listener, None, pki, stop_rx.clone()));
     tokio::spawn(purge_sessions(service.clone(), stop_rx.clone()));
     tokio::spawn(watch_hub.run(stop_rx.clone()));
-    tokio::spawn(refresh_crls(service.clone(), stop_rx));
+    tokio::spawn(ca_maintenance(service.clone(), settings.ca_maintenance_interval, stop_rx));
 
     tokio::select! {
         _ = sigterm.recv() => {}
@@ -172,14 +172,18 @@ async fn purge_sessions(service: Service, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Re-signs every CA's CRL hourly, so CRLs stay fresh without revocations.
-async fn refresh_crls(service: Service, mut stop: watch::Receiver<bool>) {
+/// The CA job (hourly by default): activates root rotations whose overlap
+/// elapsed, retires roots whose certificates all expired, and re-signs every
+/// CRL so CRLs stay fresh without revocations.
+async fn ca_maintenance(service: Service, every: Duration, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(3600)) => {
-                match service.refresh_crls().await {
-                    Ok(n) => tracing::info!(crls = n, "CRLs re-signed"),
-                    Err(e) => tracing::warn!(error = %e, "re-signing CRLs"),
+            _ = tokio::time::sleep(every) => {
+                match service.ca_maintenance().await {
+                    Ok(r) => tracing::info!(
+                        crls = r.crls, rotations_activated = r.activated, roots_retired = r.retired, "CA maintenance done"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "CA maintenance"),
                 }
             }
             _ = stop.changed() => return,

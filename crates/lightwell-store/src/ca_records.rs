@@ -34,7 +34,12 @@ pub enum CaStatus {
     Active,
     /// Revoked: listed on its parent's CRL; signs CRLs only.
     Revoked,
-    /// Replaced by a rotation: trusted until its certificates expire, signs CRLs only.
+    /// Created by a root rotation and not yet activated: in the trust bundle, issues nothing.
+    Pending,
+    /// Replaced by an activated root rotation: still in the trust bundle
+    /// until the last certificate under it expires; signs CRLs only.
+    Superseded,
+    /// Dropped from the trust bundle after a rotation, once every certificate under it expired.
     Retired,
 }
 
@@ -44,13 +49,17 @@ impl CaStatus {
         match self {
             Self::Active => "active",
             Self::Revoked => "revoked",
+            Self::Pending => "pending",
+            Self::Superseded => "superseded",
             Self::Retired => "retired",
         }
     }
 
     /// Parses a stored name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Active, Self::Revoked, Self::Retired].into_iter().find(|r| r.as_str() == s)
+        [Self::Active, Self::Revoked, Self::Pending, Self::Superseded, Self::Retired]
+            .into_iter()
+            .find(|r| r.as_str() == s)
     }
 }
 
@@ -71,7 +80,7 @@ pub struct CaRecord {
     pub cert_der: Vec<u8>,
     /// The PKCS#8 private key sealed under the KEK (context: the CA id).
     pub sealed_key: Vec<u8>,
-    /// Active, revoked or retired.
+    /// Active, revoked, pending, superseded or retired.
     pub status: CaStatus,
     /// Whether this is the tenant's default issuing CA.
     pub is_default: bool,
@@ -144,4 +153,35 @@ pub struct CrlRecord {
     pub this_update: i64,
     /// nextUpdate.
     pub next_update: i64,
+}
+
+/// An intermediate whose key Lightwell generated and sealed, waiting for an
+/// enterprise CA to sign its CSR. Installing the signed certificate turns it
+/// into a [`CaRecord`] with the same id.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CaRequestRecord {
+    /// Stable id (UUID); becomes the CA's id, and is the sealed key's context.
+    pub id: String,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Name the CA will have, unique per tenant regardless of case.
+    pub name: String,
+    /// The PKCS#10 request, DER.
+    pub csr_der: Vec<u8>,
+    /// The PKCS#8 private key sealed under the KEK (context: the id).
+    pub sealed_key: Vec<u8>,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for CaRequestRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The sealed key is left out: it is useless without the KEK, but logs need not carry it.
+        f.debug_struct("CaRequestRecord")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("name", &self.name)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
 }

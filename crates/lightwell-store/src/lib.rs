@@ -236,4 +236,10 @@ pub trait Tx {
     fn bump_trust_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError>;
     /// Every tenant's trust revision.
     fn trust_revisions(&mut self) -> Result<Vec<(TenantId, i64)>, StoreError>;
+    /// Stores an intermediate waiting for its signed certificate; `Conflict` if its name is taken (any letter case).
+    fn insert_ca_request(&mut self, req: &CaRequestRecord) -> Result<(), StoreError>;
+    /// Finds a waiting intermediate by name (any letter case).
+    fn ca_request(&mut self, tenant: &TenantId, name: &str) -> Result<Option<CaRequestRecord>, StoreError>;
+    /// Removes a waiting intermediate (installed or abandoned); returns whether it existed.
+    fn delete_ca_request(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
 }

@@ -15,8 +15,9 @@ mod join;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::{
-    AuditHead, AuditRecord, CaRecord, CertificateFilter, CertificateRecord, CrlRecord, JoinTokenRecord, Membership,
-    PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError, TenantId, TenantRecord, Tx, TxMode,
+    AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlRecord,
+    JoinTokenRecord, Membership, PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError, TenantId,
+    TenantRecord, Tx, TxMode,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
@@ -24,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_foundation.sql"),
     include_str!("../migrations/sqlite/0002_certificate_authority.sql"),
     include_str!("../migrations/sqlite/0003_join.sql"),
+    include_str!("../migrations/sqlite/0004_ca_requests.sql"),
 ];
 
 /// The schema version this build writes.
@@ -572,5 +574,17 @@ impl Tx for SqliteTx<'_> {
 
     fn trust_revisions(&mut self) -> Result<Vec<(TenantId, i64)>, StoreError> {
         join::trust_revisions(self.tx)
+    }
+
+    fn insert_ca_request(&mut self, req: &CaRequestRecord) -> Result<(), StoreError> {
+        ca::insert_ca_request(self.tx, req)
+    }
+
+    fn ca_request(&mut self, tenant: &TenantId, name: &str) -> Result<Option<CaRequestRecord>, StoreError> {
+        ca::ca_request(self.tx, tenant, name)
+    }
+
+    fn delete_ca_request(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        ca::delete_ca_request(self.tx, tenant, id)
     }
 }

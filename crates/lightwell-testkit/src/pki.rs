@@ -157,3 +157,105 @@ pub fn openssl_verify(bundle: &Path, chain: &Path, leaf: &Path, crls: &[PathBuf]
     }
     run(cmd.arg(leaf))
 }
+
+/// A CLI logged in to `domain` as its administrator (password [`ADMIN_PASSWORD`]).
+pub fn admin_cli(server: &TestServer, domain: &str) -> crate::Cli {
+    let cli = server.cli();
+    let pw = cli.secret_file("admin.pw", ADMIN_PASSWORD);
+    let ca = server.ca_file().display().to_string();
+    let url = server.url();
+    cli.ok(&[
+        "login",
+        "--server",
+        &url,
+        "--ca-file",
+        &ca,
+        "--tenant",
+        domain,
+        "--user",
+        "administrator",
+        "--password-file",
+        &pw,
+    ]);
+    cli
+}
+
+/// Extensions of a CA certificate made by OpenSSL (an enterprise CA in tests).
+const OPENSSL_CA_CONFIG: &str = "[req]\ndistinguished_name = dn\n[dn]\n\
+    [ca]\nbasicConstraints = critical,CA:true\nkeyUsage = critical,keyCertSign,cRLSign\n\
+    subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always\n\
+    [leaf]\nbasicConstraints = critical,CA:false\nkeyUsage = critical,digitalSignature\n\
+    subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always\n";
+
+impl Files {
+    fn openssl_config(&self) -> PathBuf {
+        self.write("openssl-ca.cnf", OPENSSL_CA_CONFIG)
+    }
+
+    /// A P-256 key made by OpenSSL (PKCS#8 PEM); returns its path.
+    pub fn openssl_key(&self, name: &str) -> PathBuf {
+        let key = self.path(&format!("{name}.key"));
+        let (ok, out) = run(Command::new("openssl")
+            .args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"])
+            .arg(&key));
+        assert!(ok, "openssl genpkey: {out}");
+        key
+    }
+
+    /// A self-signed certificate made by OpenSSL for a new key: a CA (`ca`
+    /// true) or not. Returns (certificate path, key path).
+    pub fn openssl_self_signed(&self, name: &str, subject: &str, ca: bool) -> (PathBuf, PathBuf) {
+        let key = self.openssl_key(name);
+        let cert = self.path(&format!("{name}.pem"));
+        let (ok, out) = run(Command::new("openssl")
+            .args(["req", "-x509", "-new", "-days", "3650", "-subj", subject, "-key"])
+            .arg(&key)
+            .arg("-config")
+            .arg(self.openssl_config())
+            .args(["-extensions", if ca { "ca" } else { "leaf" }, "-out"])
+            .arg(&cert));
+        assert!(ok, "openssl req -x509: {out}");
+        (cert, key)
+    }
+
+    /// Has the OpenSSL CA `ca_cert`/`ca_key` sign `csr` as a CA certificate
+    /// (the enterprise CA's part); returns the certificate's path.
+    pub fn openssl_sign_ca(&self, name: &str, csr: &Path, ca_cert: &Path, ca_key: &Path) -> PathBuf {
+        let cert = self.path(&format!("{name}.pem"));
+        let (ok, out) = run(Command::new("openssl")
+            .args(["x509", "-req", "-days", "365", "-in"])
+            .arg(csr)
+            .arg("-CA")
+            .arg(ca_cert)
+            .arg("-CAkey")
+            .arg(ca_key)
+            .args(["-set_serial", &format!("0x{:x}", rand_serial())])
+            .arg("-extfile")
+            .arg(self.openssl_config())
+            .args(["-extensions", "ca", "-out"])
+            .arg(&cert));
+        assert!(ok, "openssl x509 -req: {out}");
+        cert
+    }
+
+    /// A CSR made by OpenSSL for an existing key; returns its path.
+    pub fn openssl_csr_for(&self, name: &str, key: &Path, subject: &str) -> PathBuf {
+        let csr = self.path(&format!("{name}.csr"));
+        let (ok, out) = run(Command::new("openssl")
+            .args(["req", "-new", "-subj", subject, "-key"])
+            .arg(key)
+            .arg("-config")
+            .arg(self.openssl_config())
+            .arg("-out")
+            .arg(&csr));
+        assert!(ok, "openssl req: {out}");
+        csr
+    }
+}
+
+fn rand_serial() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    // Positive and distinct enough for a test CA.
+    (nanos as u64 & 0x7fff_ffff_ffff_ffff) | 1
+}

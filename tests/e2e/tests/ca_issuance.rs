@@ -58,6 +58,37 @@ async fn every_profile_and_key_type_verifies_with_openssl() {
 }
 
 #[tokio::test]
+async fn p384_and_rsa4096_tenants_issue_certificates_openssl_verifies() {
+    let server = TestServer::start();
+    for (domain, tenant_key, shown) in [("p384.example", "p384", "P-384"), ("rsa4096.example", "rsa4096", "RSA-4096")] {
+        let admin = pki::tenant(&server, domain, Some(tenant_key)).await;
+        let cas = admin.list_cas(domain).await.unwrap();
+        assert!(cas.iter().all(|c| c.key_type == shown), "{domain}: {cas:?}");
+        let web = format!("web.{domain}");
+        pki::host(&admin, domain, "services", "web", &[&web], &[]).await;
+        let files = Files::new();
+        let bundle = files.write("bundle.pem", admin.trust_bundle_pem(domain).await.unwrap());
+        for (i, key) in ["ec:P-256", "rsa:2048"].into_iter().enumerate() {
+            let (_, csr) = files.csr(&format!("web{i}"), key, "/CN=web", &[&format!("subjectAltName=DNS:{web}")]);
+            let cert = admin.issue_certificate(domain, &req(csr, None, Some("service/web"))).await.unwrap();
+            let leaf = files.write(&format!("web{i}.pem"), &cert.pem);
+            let chain = files.write(&format!("web{i}-chain.pem"), &cert.chain_pem);
+            let (ok, out) = pki::openssl_verify(&bundle, &chain, &leaf, &[]);
+            assert!(ok, "{domain} {key}: {out}");
+            let crl = pki::fetch_crl(&files, &leaf, &format!("web{i}-crl")).await;
+            let (ok, out) = pki::run(
+                std::process::Command::new("openssl")
+                    .args(["crl", "-noout", "-CAfile"])
+                    .arg(&chain)
+                    .arg("-in")
+                    .arg(&crl),
+            );
+            assert!(ok && out.contains("verify OK"), "{domain}: the issuing CA's CRL verifies: {out}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn cli_cert_request_generates_the_key_locally_and_writes_the_chain() {
     use std::os::unix::fs::PermissionsExt;
     let server = TestServer::start();

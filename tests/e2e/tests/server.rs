@@ -145,8 +145,26 @@ async fn health_readiness_metrics_and_openapi_are_served() {
         "/v1/tenants/{tenant}/login",
         "/v1/tenants/{tenant}/{collection}",
         "/v1/audit/verify",
+        "/v1/tenants/{tenant}/cas",
+        "/v1/tenants/{tenant}/cas/{ca}",
+        "/v1/tenants/{tenant}/cas/{ca}/crl",
+        "/v1/tenants/{tenant}/cas/{ca}/revoke",
+        "/v1/tenants/{tenant}/cas/rotate",
+        "/v1/tenants/{tenant}/cas/import",
+        "/v1/tenants/{tenant}/ca-requests",
+        "/v1/tenants/{tenant}/ca-requests/{name}/install",
+        "/v1/tenants/{tenant}/trust-bundle",
+        "/v1/tenants/{tenant}/certificates",
+        "/v1/tenants/{tenant}/certificates/revoke",
+        "/v1/tenants/{tenant}/certificates/{serial}",
+        "/v1/tenants/{tenant}/certificates/{serial}/revoke",
     ] {
         assert!(paths.contains_key(p), "OpenAPI documents {p}");
+    }
+    for schema in
+        ["CaInfo", "CertificateInfo", "IssueCertificateRequest", "RotateRequest", "ImportCaRequest", "TrustBundle"]
+    {
+        assert!(doc["components"]["schemas"][schema].is_object(), "OpenAPI describes {schema}");
     }
     assert!(doc["components"]["schemas"]["ErrorCode"].is_object());
     let metrics = get("/metrics").await.unwrap().text().await.unwrap();

@@ -70,4 +70,6 @@ fn the_readme_walkthrough_runs_verbatim() {
     assert!(stdout.contains("member of: CAAdmins, Users, engineers"), "{stdout}");
     assert!(stdout.contains("audit chain intact"), "{stdout}");
     assert!(stdout.contains("user alice@corp.example"), "{stdout}");
+    assert_eq!(stdout.matches("payments.pem: OK").count(), 2, "verifies before and after the rotation: {stdout}");
+    assert!(stdout.contains("root-2  root  active"), "{stdout}");
 }

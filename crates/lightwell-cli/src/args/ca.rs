@@ -28,17 +28,52 @@ pub enum CaCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Create an issuing CA under the tenant's root.
+    /// Create an issuing CA under the tenant's root, or with --external a CSR for an enterprise CA to sign.
     CreateIntermediate {
         /// Name.
         name: String,
         /// DNS name constraint (permitted subtree; repeatable).
-        #[arg(long = "name-constraint")]
+        #[arg(long = "name-constraint", conflicts_with = "external")]
         name_constraints: Vec<String>,
         /// basicConstraints pathLenConstraint (default 0).
         #[arg(long)]
         path_len: Option<u8>,
         /// Make it the default issuing CA.
+        #[arg(long, conflicts_with = "external")]
+        default: bool,
+        /// Keep the key here but let an enterprise CA sign: print the CSR (install the answer with `ca install`).
+        #[arg(long)]
+        external: bool,
+        /// With --external: write the CSR to this file instead of stdout.
+        #[arg(long, requires = "external")]
+        csr_out: Option<PathBuf>,
+        /// With --external: key type (default: that of the tenant's root).
+        #[arg(long, requires = "external")]
+        key_type: Option<String>,
+    },
+    /// Install the certificate an enterprise CA signed for `create-intermediate --external`.
+    Install {
+        /// Name given to create-intermediate.
+        name: String,
+        /// The signed CA certificate (PEM).
+        #[arg(long)]
+        cert: PathBuf,
+        /// Make it the default issuing CA.
+        #[arg(long)]
+        default: bool,
+    },
+    /// Import an existing CA (root or intermediate) with its private key (PKCS#8 PEM).
+    Import {
+        /// The CA certificate (PEM).
+        #[arg(long)]
+        cert: PathBuf,
+        /// Its private key (PEM `PRIVATE KEY`); sealed on the server, never returned.
+        #[arg(long)]
+        key: PathBuf,
+        /// Name in the tenant (default `imported-` and the start of the fingerprint).
+        #[arg(long)]
+        name: Option<String>,
+        /// Make it the default issuing CA (intermediates only).
         #[arg(long)]
         default: bool,
     },
@@ -50,11 +85,15 @@ pub enum CaCommand {
         #[arg(long)]
         reason: Option<String>,
     },
-    /// Rotate the root (not available yet).
+    /// Rotate the root: a new root and issuing CA, trusted at once; issuance moves to them
+    /// with --activate (now, or later on the pending rotation) or after the tenant's overlap (7 days).
     Rotate {
         /// Move issuance to the new hierarchy now.
         #[arg(long)]
         activate: bool,
+        /// Key type of the new CAs: p256, p384, ed25519, rsa3072, rsa4096 (default: the current root's).
+        #[arg(long)]
+        key_type: Option<String>,
     },
 }
 

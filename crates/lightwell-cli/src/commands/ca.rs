@@ -2,7 +2,11 @@
 
 use anyhow::{Context as _, bail};
 use lightwell_ca::{KeyAlgorithm, SigningKey};
-use lightwell_proto::{CaInfo, CertificateInfo, CreateIntermediateRequest, IssueCertificateRequest, RevokeRequest};
+use lightwell_proto::{
+    CaInfo, CertificateInfo, CreateCaRequestRequest, CreateIntermediateRequest, ImportCaRequest, InstallCaRequest,
+    IssueCertificateRequest, RevokeRequest, RotateRequest,
+};
+use zeroize::Zeroizing;
 
 use crate::args::{CaCommand, CertCommand, CertRequestArgs};
 use crate::context::Context;
@@ -82,6 +86,10 @@ fn certs_text(list: &Vec<CertificateInfo>) -> String {
     out.join("\n")
 }
 
+fn read_text(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
 fn write_or_print(json: bool, pem: &str, out: Option<&std::path::Path>) -> anyhow::Result<()> {
     match out {
         Some(path) => {
@@ -121,15 +129,50 @@ pub(crate) async fn ca(ctx: &Context, cmd: CaCommand, json: bool) -> anyhow::Res
             };
             write_or_print(json, &client.ca_crl_pem(&tenant, &ca).await?, out.as_deref())?;
         }
-        CaCommand::CreateIntermediate { name, name_constraints, path_len, default } => {
+        CaCommand::CreateIntermediate { name, path_len, external: true, csr_out, key_type, .. } => {
+            let req = CreateCaRequestRequest { name, path_len, key_type };
+            let pending = client.create_ca_request(&tenant, &req).await?;
+            match csr_out {
+                Some(path) => {
+                    lightwell_agent::files::write_atomic(&path, pending.csr_pem.as_bytes(), 0o644)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    output::print(json, &pending, |p| {
+                        format!(
+                            "wrote the CSR of {} to {}; have your CA sign it, then run `lightwell ca install {} --cert FILE`",
+                            p.name,
+                            path.display(),
+                            p.name
+                        )
+                    });
+                }
+                None => output::print(json, &pending, |p| p.csr_pem.trim_end().to_string()),
+            }
+        }
+        CaCommand::CreateIntermediate { name, name_constraints, path_len, default, .. } => {
             let req = CreateIntermediateRequest { name, name_constraints, path_len, make_default: default };
             output::print(json, &client.create_intermediate(&tenant, &req).await?, ca_text);
+        }
+        CaCommand::Install { name, cert, default } => {
+            let certificate = read_text(&cert)?;
+            let req = InstallCaRequest { certificate, make_default: default };
+            output::print(json, &client.install_ca(&tenant, &name, &req).await?, ca_text);
+        }
+        CaCommand::Import { cert, key, name, default } => {
+            let req =
+                ImportCaRequest { certificate: read_text(&cert)?, key: read_text(&key)?, name, make_default: default };
+            let imported = client.import_ca(&tenant, &req).await;
+            // Wipe this process's copy of the key before anything else happens.
+            drop(Zeroizing::new(req.key));
+            output::print(json, &imported?, ca_text);
         }
         CaCommand::Revoke { ca, reason } => {
             let resp = client.revoke_ca(&tenant, &ca, &RevokeRequest { reason, principal: None }).await?;
             output::print(json, &resp, |r| format!("revoked CA {ca} and {} certificates", r.revoked.len()));
         }
-        CaCommand::Rotate { .. } => bail!("root rotation is not available yet"),
+        CaCommand::Rotate { activate, key_type } => {
+            let cas = client.rotate_root(&tenant, &RotateRequest { activate, key_type }).await?;
+            output::print(json, &cas, ca_line);
+        }
     }
     Ok(())
 }

@@ -15,7 +15,9 @@ use lightwell_proto::ErrorCode;
 use lightwell_store::{Store, StoreExt, TenantRecord, Tx};
 
 pub use self::auth::{LoginScope, LoginSuccess};
-pub use self::ca::{CaView, CertificateView, IssueRequest, parse_key_type, parse_reason, parse_ttl};
+pub use self::ca::{
+    CaRequestView, CaView, CertificateView, IssueRequest, MaintenanceReport, parse_key_type, parse_reason, parse_ttl,
+};
 pub use self::directory::{NewHostPrincipal, NewUser, PrincipalPatch, PrincipalView};
 pub use self::join::{JoinRequest, Joined, MAX_JOIN_TOKEN_TTL_SECS, MAX_JOIN_TOKEN_USES, NewJoinToken, TrustState};
 pub use crate::audit::Verification;

@@ -9,8 +9,9 @@ use lightwell_ca::pem;
 use lightwell_core::clock::rfc3339;
 use lightwell_core::{CaView, CertificateView, IssueRequest, PrincipalKind};
 use lightwell_proto::{
-    CaInfo, CertificateInfo, CreateIntermediateRequest, ErrorBody, ErrorCode, IssueCertificateRequest, RevokeRequest,
-    RevokeResponse, TrustAnchor, TrustBundle,
+    CaInfo, CaRequestInfo, CertificateInfo, CreateCaRequestRequest, CreateIntermediateRequest, ErrorBody, ErrorCode,
+    ImportCaRequest, InstallCaRequest, IssueCertificateRequest, RevokeRequest, RevokeResponse, RotateRequest,
+    TrustAnchor, TrustBundle,
 };
 use serde::Deserialize;
 
@@ -158,6 +159,66 @@ pub(crate) async fn revoke_ca(
 ) -> ApiResult<axum::Json<RevokeResponse>> {
     let revoked = state.service.revoke_ca(&actor, &tenant, &ca, req.reason.as_deref()).await?;
     Ok(axum::Json(RevokeResponse { revoked }))
+}
+
+/// Rotate the tenant's root: a new root and default issuing CA, trusted at
+/// once; issuance moves to them with `activate` or after the tenant's overlap.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/cas/rotate", tag = "ca", params(("tenant" = String, Path)),
+    request_body = RotateRequest,
+    responses((status = 200, body = Vec<CaInfo>), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn rotate(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(tenant): ApiPath<String>,
+    ApiJson(req): ApiJson<RotateRequest>,
+) -> ApiResult<axum::Json<Vec<CaInfo>>> {
+    let cas = state.service.rotate_root(&actor, &tenant, req.activate, req.key_type.as_deref()).await?;
+    Ok(axum::Json(cas.iter().map(ca_info).collect()))
+}
+
+/// Import an existing CA (root or intermediate) with its private key, which is sealed and never returned.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/cas/import", tag = "ca", params(("tenant" = String, Path)),
+    request_body = ImportCaRequest,
+    responses((status = 201, body = CaInfo), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn import(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(tenant): ApiPath<String>,
+    ApiJson(req): ApiJson<ImportCaRequest>,
+) -> ApiResult<(StatusCode, axum::Json<CaInfo>)> {
+    let ImportCaRequest { certificate, key, name, make_default } = req;
+    let key = zeroize::Zeroizing::new(key);
+    let v = state.service.import_ca(&actor, &tenant, &certificate, key, name.as_deref(), make_default).await?;
+    Ok((StatusCode::CREATED, axum::Json(ca_info(&v))))
+}
+
+/// Start an intermediate for an enterprise CA to sign: its key is generated and kept here; the CSR is returned.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/ca-requests", tag = "ca", params(("tenant" = String, Path)),
+    request_body = CreateCaRequestRequest,
+    responses((status = 201, body = CaRequestInfo), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn create_request(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(tenant): ApiPath<String>,
+    ApiJson(req): ApiJson<CreateCaRequestRequest>,
+) -> ApiResult<(StatusCode, axum::Json<CaRequestInfo>)> {
+    let v =
+        state.service.request_intermediate(&actor, &tenant, &req.name, req.path_len, req.key_type.as_deref()).await?;
+    Ok((StatusCode::CREATED, axum::Json(CaRequestInfo { id: v.id, name: v.name, csr_pem: v.csr_pem })))
+}
+
+/// Install the certificate an enterprise CA signed for a pending intermediate.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/ca-requests/{name}/install", tag = "ca",
+    params(("tenant" = String, Path), ("name" = String, Path)), request_body = InstallCaRequest,
+    responses((status = 201, body = CaInfo), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn install(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath((tenant, name)): ApiPath<(String, String)>,
+    ApiJson(req): ApiJson<InstallCaRequest>,
+) -> ApiResult<(StatusCode, axum::Json<CaInfo>)> {
+    let v = state.service.install_intermediate(&actor, &tenant, &name, &req.certificate, req.make_default).await?;
+    Ok((StatusCode::CREATED, axum::Json(ca_info(&v))))
 }
 
 /// How the trust bundle is wanted.

@@ -2,8 +2,8 @@
 
 use super::{tenant, w};
 use crate::{
-    CaRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlRecord, PrincipalKind, Store, StoreError,
-    StoreExt, TenantId,
+    CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlRecord, PrincipalKind, Store,
+    StoreError, StoreExt, TenantId,
 };
 
 fn ca(t: &TenantId, name: &str, role: CaRole) -> CaRecord {
@@ -158,4 +158,29 @@ pub fn deleting_a_tenant_removes_its_ca_data(s: &dyn Store) {
     let b_root = format!("{}-root", tb.id.as_str());
     let b_left = w(s, |tx| Ok((tx.list_cas(&tb.id)?.len(), tx.certificate(&tb.id, "4b01")?, tx.crl(&tb.id, &b_root)?)));
     assert!(b_left.0 == 1 && b_left.1.is_some() && b_left.2.is_some(), "tenant B untouched");
+}
+
+/// Intermediates waiting for a signature round-trip, are found by name in any
+/// letter case, are scoped by tenant, have unique names, and can be removed.
+pub fn ca_requests_round_trip_scoped_by_tenant(s: &dyn Store) {
+    let (a, b) = (TenantId::new("ta"), TenantId::new("tb"));
+    let req = CaRequestRecord {
+        id: "req-1".into(),
+        tenant_id: a.clone(),
+        name: "Enterprise".into(),
+        csr_der: vec![0x30, 3],
+        sealed_key: vec![7; 40],
+        created_at: 9,
+    };
+    w(s, |tx| tx.insert_ca_request(&req));
+    assert_eq!(w(s, |tx| tx.ca_request(&a, "enterprise")), Some(req.clone()));
+    assert_eq!(w(s, |tx| tx.ca_request(&b, "enterprise")), None, "tenant B cannot see A's request");
+    let dup = CaRequestRecord { id: "req-2".into(), name: "ENTERPRISE".into(), ..req.clone() };
+    assert!(matches!(s.write(|tx| tx.insert_ca_request(&dup)), Err(StoreError::Conflict(_))));
+    let in_b = CaRequestRecord { id: "req-3".into(), tenant_id: b.clone(), ..req.clone() };
+    w(s, |tx| tx.insert_ca_request(&in_b));
+    assert!(!w(s, |tx| tx.delete_ca_request(&b, &req.id)), "tenant B cannot remove A's request");
+    assert!(w(s, |tx| tx.delete_ca_request(&a, &req.id)));
+    assert_eq!(w(s, |tx| tx.ca_request(&a, "enterprise")), None);
+    assert!(w(s, |tx| tx.ca_request(&b, "enterprise")).is_some());
 }

@@ -4,7 +4,8 @@ use postgres::Row;
 
 use super::PgTx;
 use crate::{
-    CaRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlRecord, PrincipalKind, StoreError, TenantId,
+    CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlRecord, PrincipalKind,
+    StoreError, TenantId,
 };
 
 const CA_COLUMNS: &str = "id, tenant_id, name, parent_id, role, cert_der, sealed_key, status, is_default, \
@@ -209,10 +210,45 @@ impl PgTx<'_> {
             "DELETE FROM crls WHERE tenant_id = $1",
             "DELETE FROM certificates WHERE tenant_id = $1",
             "DELETE FROM cas WHERE tenant_id = $1",
+            "DELETE FROM ca_requests WHERE tenant_id = $1",
         ] {
             let r = self.tx.execute(sql, &[&tenant]);
             self.track(r)?;
         }
         Ok(())
+    }
+
+    pub(super) fn pg_insert_ca_request(&mut self, q: &CaRequestRecord) -> Result<(), StoreError> {
+        let r = self.tx.execute(
+            "INSERT INTO ca_requests (id, tenant_id, name, csr_der, sealed_key, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&q.id, &q.tenant_id.as_str(), &q.name, &q.csr_der, &q.sealed_key, &q.created_at],
+        );
+        self.track(r).map(drop)
+    }
+
+    pub(super) fn pg_ca_request(
+        &mut self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<CaRequestRecord>, StoreError> {
+        let r = self.tx.query_opt(
+            "SELECT id, tenant_id, name, csr_der, sealed_key, created_at FROM ca_requests \
+             WHERE tenant_id = $1 AND lower(name) = lower($2)",
+            &[&tenant.as_str(), &name],
+        );
+        Ok(self.track(r)?.map(|r| CaRequestRecord {
+            id: r.get(0),
+            tenant_id: TenantId::new(r.get::<_, String>(1)),
+            name: r.get(2),
+            csr_der: r.get(3),
+            sealed_key: r.get(4),
+            created_at: r.get(5),
+        }))
+    }
+
+    pub(super) fn pg_delete_ca_request(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        let r = self.tx.execute("DELETE FROM ca_requests WHERE tenant_id = $1 AND id = $2", &[&tenant.as_str(), &id]);
+        Ok(self.track(r)? > 0)
     }
 }

@@ -14,8 +14,9 @@ use postgres::{IsolationLevel, NoTls, Row};
 use r2d2_postgres::PostgresConnectionManager;
 
 use crate::{
-    AuditHead, AuditRecord, CaRecord, CertificateFilter, CertificateRecord, CrlRecord, JoinTokenRecord, Membership,
-    PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError, TenantId, TenantRecord, Tx, TxMode,
+    AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlRecord,
+    JoinTokenRecord, Membership, PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError, TenantId,
+    TenantRecord, Tx, TxMode,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
@@ -23,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_foundation.sql"),
     include_str!("../../migrations/postgres/0002_certificate_authority.sql"),
     include_str!("../../migrations/postgres/0003_join.sql"),
+    include_str!("../../migrations/postgres/0004_ca_requests.sql"),
 ];
 
 /// The schema version this build writes.
@@ -580,5 +582,17 @@ impl Tx for PgTx<'_> {
 
     fn trust_revisions(&mut self) -> Result<Vec<(TenantId, i64)>, StoreError> {
         self.pg_trust_revisions()
+    }
+
+    fn insert_ca_request(&mut self, req: &CaRequestRecord) -> Result<(), StoreError> {
+        self.pg_insert_ca_request(req)
+    }
+
+    fn ca_request(&mut self, tenant: &TenantId, name: &str) -> Result<Option<CaRequestRecord>, StoreError> {
+        self.pg_ca_request(tenant, name)
+    }
+
+    fn delete_ca_request(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        self.pg_delete_ca_request(tenant, id)
     }
 }

@@ -3,7 +3,8 @@
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use crate::{
-    CaRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlRecord, PrincipalKind, StoreError, TenantId,
+    CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlRecord, PrincipalKind,
+    StoreError, TenantId,
 };
 
 const CA_COLUMNS: &str = "id, tenant_id, name, parent_id, role, cert_der, sealed_key, status, is_default, \
@@ -210,8 +211,45 @@ pub(super) fn delete_tenant_rows(tx: &Transaction<'_>, tenant: &str) -> Result<(
         "DELETE FROM crls WHERE tenant_id = ?1",
         "DELETE FROM certificates WHERE tenant_id = ?1",
         "DELETE FROM cas WHERE tenant_id = ?1",
+        "DELETE FROM ca_requests WHERE tenant_id = ?1",
     ] {
         tx.execute(sql, params![tenant])?;
     }
     Ok(())
+}
+
+const REQUEST_COLUMNS: &str = "id, tenant_id, name, csr_der, sealed_key, created_at";
+
+pub(super) fn insert_ca_request(tx: &Transaction<'_>, r: &CaRequestRecord) -> Result<(), StoreError> {
+    tx.execute(
+        &format!("INSERT INTO ca_requests ({REQUEST_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+        params![r.id, r.tenant_id.as_str(), r.name, r.csr_der, r.sealed_key, r.created_at],
+    )?;
+    Ok(())
+}
+
+pub(super) fn ca_request(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    name: &str,
+) -> Result<Option<CaRequestRecord>, StoreError> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT {REQUEST_COLUMNS} FROM ca_requests WHERE tenant_id = ?1 AND lower(name) = lower(?2)"
+    ))?;
+    let row = stmt.query_row(params![tenant.as_str(), name], |r| {
+        Ok(CaRequestRecord {
+            id: r.get(0)?,
+            tenant_id: TenantId::new(r.get::<_, String>(1)?),
+            name: r.get(2)?,
+            csr_der: r.get(3)?,
+            sealed_key: r.get(4)?,
+            created_at: r.get(5)?,
+        })
+    });
+    Ok(row.optional()?)
+}
+
+pub(super) fn delete_ca_request(tx: &Transaction<'_>, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+    let n = tx.execute("DELETE FROM ca_requests WHERE tenant_id = ?1 AND id = ?2", params![tenant.as_str(), id])?;
+    Ok(n > 0)
 }

@@ -9,6 +9,7 @@ use lightwell_store::{CaRecord, CaRole, CaStatus, CertificateFilter, CrlRecord, 
 use time::{Duration, OffsetDateTime};
 
 use super::super::{Inner, policy_of};
+use super::trust::TrustChange;
 use crate::{Error, Result};
 
 /// Name of a tenant's first root.
@@ -74,7 +75,7 @@ impl Inner {
         Issuer::new(cert, key).map_err(Error::internal)
     }
 
-    fn record(
+    pub(super) fn record(
         &self,
         tenant: &TenantRecord,
         id: String,
@@ -161,12 +162,7 @@ impl Inner {
     /// Stores new CAs and signs their first CRLs.
     pub(in crate::service) fn store_cas(&self, tx: &mut dyn Tx, tenant: &TenantRecord, cas: &[CaRecord]) -> Result<()> {
         for ca in cas {
-            tx.insert_ca(ca).map_err(|e| match e {
-                lightwell_store::StoreError::Conflict(_) => {
-                    Error::new(ErrorCode::AlreadyExists, format!("a CA named {:?} already exists", ca.name))
-                }
-                other => other.into(),
-            })?;
+            self.apply_trust_change(tx, tenant, TrustChange::NewCa(ca))?;
         }
         for ca in cas {
             self.regenerate_crl(tx, tenant, &ca.id)?;
@@ -230,11 +226,9 @@ impl Inner {
             this_update: now,
             next_update: next_update.unix_timestamp(),
         };
-        tx.put_crl(&record)?;
+        self.apply_trust_change(tx, tenant, TrustChange::Crl(&record))?;
         ca.next_crl_number = number + 1;
-        tx.update_ca(&ca)?;
-        // Agents watch this number: every CRL change is a trust change.
-        tx.bump_trust_revision(&tenant.id)?;
+        self.apply_trust_change(tx, tenant, TrustChange::CaUpdated(&ca))?;
         Ok(record)
     }
 }

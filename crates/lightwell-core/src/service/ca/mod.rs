@@ -5,9 +5,12 @@
 
 mod binding;
 mod hierarchy;
+mod import;
 mod issue;
 mod mtls;
 mod revoke;
+mod rotate;
+mod trust;
 
 use lightwell_ca::crl::RevocationReason;
 use lightwell_ca::{CaCertificate, KeyAlgorithm};
@@ -18,7 +21,10 @@ use lightwell_store::{
 
 pub use self::binding::parse_ttl;
 use self::hierarchy::{cert_url, crl_url};
+pub use self::import::CaRequestView;
 pub use self::issue::IssueRequest;
+pub use self::rotate::MaintenanceReport;
+use self::trust::TrustChange;
 use super::{Service, short};
 use crate::audit::AuditEvent;
 use crate::authz::{self, Actor, Permission};
@@ -68,7 +74,13 @@ pub fn parse_key_type(key_type: Option<&str>) -> Result<KeyAlgorithm> {
 
 /// The roots peers of a tenant should trust: the trust bundle.
 pub(in crate::service) fn bundle_roots(tx: &mut dyn Tx, t: &TenantRecord) -> Result<Vec<CaRecord>> {
-    Ok(tx.list_cas(&t.id)?.into_iter().filter(|c| c.role == CaRole::Root && c.status != CaStatus::Revoked).collect())
+    Ok(tx
+        .list_cas(&t.id)?
+        .into_iter()
+        .filter(|c| {
+            c.role == CaRole::Root && matches!(c.status, CaStatus::Active | CaStatus::Pending | CaStatus::Superseded)
+        })
+        .collect())
 }
 
 fn ca_not_found(name: &str) -> Error {
@@ -197,7 +209,7 @@ impl Service {
                 if make_default {
                     for mut other in tx.list_cas(&t.id)?.into_iter().filter(|c| c.is_default) {
                         other.is_default = false;
-                        tx.update_ca(&other)?;
+                        inner.apply_trust_change(tx, t, TrustChange::CaUpdated(&other))?;
                     }
                 }
                 inner.store_cas(tx, t, std::slice::from_ref(&new.record))?;
@@ -271,7 +283,8 @@ impl Service {
         .await
     }
 
-    /// The tenant's trust bundle: its active and retired roots. Public.
+    /// The tenant's trust bundle: its active roots, and during a rotation the
+    /// pending or superseded one too (retired and revoked roots are left out). Public.
     pub async fn trust_bundle(&self, tenant: &str) -> Result<Vec<CaView>> {
         let tenant = tenant.to_string();
         self.blocking(move |inner| {

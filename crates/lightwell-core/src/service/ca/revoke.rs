@@ -11,6 +11,7 @@ use lightwell_store::{
     CaRole, CaStatus, CertificateFilter, PrincipalKind, PrincipalRecord, StoreExt, TenantRecord, Tx,
 };
 
+use super::trust::TrustChange;
 use super::{Service, find_ca, parse_reason};
 use crate::audit::AuditEvent;
 use crate::authz::{self, Actor, Permission};
@@ -183,7 +184,7 @@ impl Service {
                 ca.is_default = false;
                 ca.revoked_at = Some(now);
                 ca.revocation_reason = Some(reason.as_str().to_string());
-                tx.update_ca(&ca)?;
+                inner.apply_trust_change(tx, t, TrustChange::CaUpdated(&ca))?;
                 let filter =
                     CertificateFilter { ca_id: Some(ca.id.clone()), revoked: Some(false), ..Default::default() };
                 let certs: Vec<_> =
@@ -206,14 +207,17 @@ impl Service {
         .await
     }
 
-    /// Re-signs every CA's CRL (the hourly job). Returns how many were signed.
+    /// Re-signs the CRL of every CA not yet retired (part of the hourly job).
+    /// Returns how many were signed. A retired CA's CRL stays as last signed:
+    /// nothing under it is valid any more and no peer trusts it.
     pub async fn refresh_crls(&self) -> Result<usize> {
         self.blocking(|inner| {
             let tenants = inner.store.read(|tx| tx.list_tenants().map_err(Error::from))?;
             let mut count = 0;
             for tenant in tenants {
                 count += inner.store.write(|tx| {
-                    let cas = tx.list_cas(&tenant.id)?;
+                    let cas: Vec<_> =
+                        tx.list_cas(&tenant.id)?.into_iter().filter(|c| c.status != CaStatus::Retired).collect();
                     for ca in &cas {
                         inner.regenerate_crl(tx, &tenant, &ca.id)?;
                     }
