@@ -1,0 +1,339 @@
+//! The seed scenario of DESIGN.md section 1, end to end with real processes:
+//! the server, two joined hosts each running the real agent, mutual TLS with
+//! OpenSSL and rustls using only the files the agents wrote, a rogue host, a
+//! user certificate revoked by a password reset and pushed to every host,
+//! and an issuing CA revoked under everyone.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use lightwell_client::Client;
+use lightwell_proto::{CreateJoinTokenRequest, RevokeRequest, SetPasswordRequest};
+use lightwell_testkit::node::{Identity, Node, openssl_mtls, rustls_mtls, wait_until};
+use lightwell_testkit::pki::{self, USER_PASSWORD};
+use lightwell_testkit::TestServer;
+
+const T: &str = "corp.example";
+const PUSH: Duration = Duration::from_secs(5);
+
+async fn token(admin: &Client, hostname: Option<&str>) -> String {
+    let req = CreateJoinTokenRequest { hostname: hostname.map(str::to_string), ..Default::default() };
+    admin.create_join_token(T, &req).await.unwrap().token.unwrap()
+}
+
+fn joined(node: &Node, server: &TestServer, tok: &str) {
+    let out = node.join(server, T, Some(tok));
+    assert!(out.status.success(), "join of {} failed: {}", node.hostname, String::from_utf8_lossy(&out.stderr));
+}
+
+/// A user's certificate, requested with the CLI after a password login; the key is made locally.
+fn user_certificate(server: &TestServer, dir: &Path, user: &str, password: &str) -> Identity {
+    let cli = server.cli();
+    let pw = cli.secret_file("pw", password);
+    let ca = server.ca_file().display().to_string();
+    cli.ok(&[
+        "login",
+        "--server",
+        &server.url(),
+        "--ca-file",
+        &ca,
+        "--tenant",
+        T,
+        "--user",
+        user,
+        "--password-file",
+        &pw,
+    ]);
+    let (key, out) = (dir.join(format!("{user}.key")), dir.join(format!("{user}.pem")));
+    let _ = std::fs::remove_file(&key);
+    cli.ok(&["cert", "request", "--key-out", key.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    Identity { cert: out.clone(), chain: out, key }
+}
+
+/// A certificate for the rogue host from a third-party CA made with OpenSSL.
+fn rogue_identity(dir: &Path) -> Identity {
+    let p = |n: &str| dir.join(n);
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Third Party CA",
+        "-addext",
+        "basicConstraints=critical,CA:true",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-keyout",
+        "tp-ca.key",
+        "-out",
+        "tp-ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=node-r.corp.example",
+        "-addext",
+        "subjectAltName=DNS:node-r.corp.example,URI:spiffe://corp.example/machine/node-r.corp.example",
+        "-addext",
+        "extendedKeyUsage=clientAuth,serverAuth",
+        "-CA",
+        "tp-ca.pem",
+        "-CAkey",
+        "tp-ca.key",
+        "-keyout",
+        "rogue.key",
+        "-out",
+        "rogue.pem",
+    ]);
+    let chain = p("rogue-chain.pem");
+    std::fs::write(&chain, [std::fs::read(p("rogue.pem")).unwrap(), std::fs::read(p("tp-ca.pem")).unwrap()].concat())
+        .unwrap();
+    Identity { cert: p("rogue.pem"), chain, key: p("rogue.key") }
+}
+
+fn accepted(server: &Node, client: &Identity, what: &str) {
+    let (ok, out) = openssl_mtls(server, client);
+    assert!(ok, "OpenSSL: {} must accept {what}:\n{out}", server.hostname);
+}
+
+fn rejected(server: &Node, client: &Identity, what: &str) {
+    let (ok, out) = openssl_mtls(server, client);
+    assert!(!ok, "OpenSSL: {} must reject {what}:\n{out}", server.hostname);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_joined_hosts_talk_mtls_and_revocation_reaches_both() {
+    let server = TestServer::start();
+    let admin = pki::tenant(&server, T, None).await;
+    let dir: PathBuf = server.scratch().join("hosts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut a = Node::new(&dir, "node-a.corp.example");
+    let mut b = Node::new(&dir, "node-b.corp.example");
+    joined(&a, &server, &token(&admin, Some(&a.hostname)).await);
+    joined(&b, &server, &token(&admin, None).await);
+    a.start_agent();
+    b.start_agent();
+
+    // The machine accounts exist and are domain clients.
+    let m = admin.principal(T, "machines", &a.hostname).await.unwrap();
+    assert_eq!(m.member_of, vec!["DomainClients".to_string()]);
+
+    // Mutual TLS using only the agents' files, both ways, OpenSSL and rustls.
+    accepted(&b, &a.identity(), "node A");
+    accepted(&a, &b.identity(), "node B");
+    rustls_mtls(&b, &a.identity()).await.unwrap();
+    rustls_mtls(&a, &b.identity()).await.unwrap();
+
+    // A rogue host with a third-party certificate is rejected.
+    let rogue = rogue_identity(&dir);
+    rejected(&b, &rogue, "a third-party certificate");
+    assert!(rustls_mtls(&b, &rogue).await.is_err());
+
+    // Alice logs in with her password and gets a client certificate B accepts.
+    pki::user(&server, &admin, T, "alice").await;
+    let alice = user_certificate(&server, &dir, "alice", USER_PASSWORD);
+    accepted(&b, &alice, "alice");
+    rustls_mtls(&b, &alice).await.unwrap();
+
+    // The administrator resets alice's password: her certificate is revoked and
+    // the new CRL reaches both hosts with no restart and no manual step.
+    let (rev_a, rev_b, crls_b) = (a.revision(), b.revision(), b.crls());
+    admin
+        .set_password(T, "alice", &SetPasswordRequest { new_password: "Looking-Glass-43!".into(), old_password: None })
+        .await
+        .unwrap();
+    assert!(
+        wait_until(PUSH, || a.revision() > rev_a && b.revision() > rev_b && b.crls() != crls_b),
+        "the CRL did not reach both agents within {PUSH:?}"
+    );
+    // A server (re)loading B's files now refuses alice's old certificate.
+    rejected(&b, &alice, "alice's revoked certificate");
+    assert!(rustls_mtls(&b, &alice).await.is_err());
+    // With her new password alice gets a new certificate, accepted again.
+    let alice2 = user_certificate(&server, &dir, "alice", "Looking-Glass-43!");
+    accepted(&b, &alice2, "alice's new certificate");
+    assert!(a.agent_running() && b.agent_running());
+
+    // Revoking the issuing CA cuts off every identity under it once the agents sync.
+    let rev_b = b.revision();
+    let req = RevokeRequest { reason: Some("key-compromise".into()), principal: None };
+    admin.revoke_ca(T, "issuing", &req).await.unwrap();
+    assert!(
+        wait_until(PUSH, || a.revision() > rev_b && b.revision() > rev_b),
+        "the root's CRL did not reach the agents"
+    );
+    rejected(&b, &a.identity(), "node A under a revoked issuing CA");
+    rejected(&a, &b.identity(), "node B under a revoked issuing CA");
+    rejected(&b, &alice2, "alice under a revoked issuing CA");
+    assert!(rustls_mtls(&b, &a.identity()).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hosts_without_a_valid_join_token_get_nothing() {
+    let server = TestServer::start();
+    let admin = pki::tenant(&server, T, None).await;
+    let dir = server.scratch().join("hosts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bound = token(&admin, Some("node-x.corp.example")).await;
+    let once = token(&admin, None).await;
+    joined(&Node::new(&dir, "node-first.corp.example"), &server, &once);
+    let revoked = token(&admin, None).await;
+    let id = admin
+        .list_join_tokens(T)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.uses_left == 1 && !t.revoked && t.hostname.is_none())
+        .unwrap()
+        .id;
+    admin.revoke_join_token(T, &id).await.unwrap();
+    let short = admin
+        .create_join_token(T, &CreateJoinTokenRequest { ttl: Some("1m".into()), ..Default::default() })
+        .await
+        .unwrap()
+        .token
+        .unwrap();
+
+    let cases: Vec<(&str, Option<String>, &str)> = vec![
+        ("no token", None, "node-none.corp.example"),
+        ("a wrong token", Some("lwj_not-a-real-token".into()), "node-wrong.corp.example"),
+        ("a used-up token", Some(once.clone()), "node-second.corp.example"),
+        ("a token bound to another host name", Some(bound.clone()), "node-y.corp.example"),
+        ("a revoked token", Some(revoked.clone()), "node-rev.corp.example"),
+    ];
+    for (what, tok, host) in &cases {
+        let node = Node::new(&dir, host);
+        let out = node.join(&server, T, tok.as_deref());
+        assert!(!out.status.success(), "joining with {what} must fail");
+        assert!(!node.state.exists(), "{what}: no state dir is left behind");
+    }
+    // The API answers a token-less join the same way.
+    let (_, csr) = pki::Files::new().csr("x", "ec:P-256", "/CN=node-api.corp.example", &[]);
+    let body =
+        lightwell_proto::JoinRequestBody { token: None, hostname: "node-api.corp.example".into(), ips: vec![], csr };
+    let err = server.client().join(T, &body).await.unwrap_err();
+    assert_eq!(err.code(), Some(lightwell_proto::ErrorCode::InvalidJoinToken));
+
+    // An expired token.
+    server.set_clock_offset(120);
+    let node = Node::new(&dir, "node-late.corp.example");
+    assert!(!node.join(&server, T, Some(&short)).status.success(), "an expired token must fail");
+    server.set_clock_offset(0);
+
+    // None of them created a machine account.
+    let admin = server.login(T, "administrator", pki::ADMIN_PASSWORD).await;
+    let machines: Vec<String> =
+        admin.list_principals(T, "machines").await.unwrap().into_iter().map(|m| m.name).collect();
+    assert_eq!(machines, vec!["node-first.corp.example".to_string()]);
+    let audit = admin.audit(Some(T), 0, 1000).await.unwrap();
+    let refused = audit.iter().filter(|r| r.action == "machine.join" && r.outcome == "failure").count();
+    assert!(refused >= 5, "refused joins are audited: {refused}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_keeps_its_files_through_an_outage_and_catches_up() {
+    let mut server = TestServer::start();
+    let admin = pki::tenant(&server, T, None).await;
+    let dir = server.scratch().join("hosts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut a = Node::new(&dir, "node-a.corp.example");
+    joined(&a, &server, &token(&admin, None).await);
+    a.start_agent();
+    pki::user(&server, &admin, T, "bob").await;
+    let bob = user_certificate(&server, &dir, "bob", USER_PASSWORD);
+
+    // The server goes away: the agent keeps running and keeps its files.
+    let before: Vec<_> =
+        ["bundle.pem", "cert.pem", "key.pem"].iter().map(|f| std::fs::read(a.state.join(f)).unwrap()).collect();
+    let crls = a.crls();
+    assert!(server.stop());
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(a.agent_running(), "the agent rides out the outage");
+    let during: Vec<_> =
+        ["bundle.pem", "cert.pem", "key.pem"].iter().map(|f| std::fs::read(a.state.join(f)).unwrap()).collect();
+    assert_eq!(before, during);
+    assert_eq!(crls, a.crls());
+
+    // The server returns; a revocation made while the agent was away reaches it.
+    server.start_again();
+    a.stop_agent();
+    let admin = server.login(T, "administrator", pki::ADMIN_PASSWORD).await;
+    let serial = {
+        let out = Command::new("openssl").args(["x509", "-noout", "-serial", "-in"]).arg(&bob.cert).output().unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().trim_start_matches("serial=").to_lowercase()
+    };
+    admin
+        .revoke_certificate(T, &serial, &RevokeRequest { reason: Some("key-compromise".into()), principal: None })
+        .await
+        .unwrap();
+    let rev = a.revision();
+    a.start_agent();
+    assert!(wait_until(Duration::from_secs(15), || a.revision() > rev), "the agent caught up after the outage");
+    rejected(&a, &bob, "bob's certificate revoked while the agent was away");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_renew_over_mtls_and_re_enrol_with_the_machine_secret_after_expiry() {
+    let server = TestServer::start();
+    let admin = pki::tenant(&server, T, None).await;
+    let dir = server.scratch().join("hosts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut a = Node::new(&dir, "node-a.corp.example");
+    joined(&a, &server, &token(&admin, None).await);
+    let serial = |n: &Node| {
+        let out = Command::new("openssl")
+            .args(["x509", "-noout", "-serial", "-in"])
+            .arg(n.state.join("cert.pem"))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = serial(&a);
+
+    // 18 h into a 24 h certificate: due (two thirds, with jitter); renewed over mutual TLS.
+    server.set_clock_offset(18 * 3600);
+    a.env("LIGHTWELL_CLOCK_OFFSET_SECS", &(18 * 3600).to_string());
+    let out = a.agent_once();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let second = serial(&a);
+    assert_ne!(first, second, "renewed");
+
+    // Two days later the certificate has expired: the agent re-enrols with its machine secret.
+    let mut b = Node::new(&dir, "node-a.corp.example");
+    b.env("LIGHTWELL_CLOCK_OFFSET_SECS", &(3 * 86_400).to_string());
+    server.set_clock_offset(3 * 86_400);
+    let out = b.agent_once();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("re-enrol"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_ne!(serial(&b), second, "re-enrolled");
+    let admin = server.login(T, "administrator", pki::ADMIN_PASSWORD).await;
+    let audit = admin.audit(Some(T), 0, 1000).await.unwrap();
+    assert!(audit.iter().any(|r| r.action == "machine.reenroll" && r.outcome == "success"));
+    assert!(audit.iter().any(|r| r.action == "certificate.issue" && r.actor == "machine:node-a.corp.example"));
+
+    // A wrong machine secret is refused and audited.
+    std::fs::write(b.state.join("machine.secret"), "lwm_wrong\n").unwrap();
+    b.env("LIGHTWELL_CLOCK_OFFSET_SECS", &(6 * 86_400).to_string());
+    server.set_clock_offset(6 * 86_400);
+    assert!(!b.agent_once().status.success());
+}
