@@ -19,7 +19,7 @@ use lightwell_client::{Client, ClientError, ClientIdentity, Trust};
 use lightwell_proto::{ErrorCode, IssueCertificateRequest, ReenrollRequest, TrustStateBody};
 use zeroize::Zeroizing;
 
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, TrackedCertificate};
 use crate::enroll::{key_and_csr, validity};
 use crate::error::AgentError;
 use crate::join::trust_files;
@@ -122,11 +122,71 @@ impl Agent {
     /// When the machine certificate is due for renewal (Unix seconds).
     pub fn renewal_due(&self) -> Result<i64, AgentError> {
         let pem = std::fs::read_to_string(self.state.cert())?;
-        let (nb, na) = validity(&pem).ok_or_else(|| AgentError::Other("cert.pem does not parse".into()))?;
+        self.due(&pem).ok_or_else(|| AgentError::Other("cert.pem does not parse".into()))
+    }
+
+    /// Renew at `renew_at` of the lifetime, spread by up to 10% of it so hosts do not renew in step.
+    fn due(&self, cert_pem: &str) -> Option<i64> {
+        let (nb, na) = validity(cert_pem)?;
         let life = (na - nb).max(1) as f64;
-        // Renew at renew_at of the lifetime, spread by up to 10% of it so hosts do not renew in step.
         let at = nb as f64 + life * (self.config.renew_at - 0.05 + 0.1 * jitter_fraction());
-        Ok((at as i64).min(na - 30))
+        Some((at as i64).min(na - 30))
+    }
+
+    /// When a tracked certificate is due: now if it is missing or unreadable.
+    fn tracked_due(&self, c: &TrackedCertificate) -> i64 {
+        std::fs::read_to_string(&c.cert_path).ok().and_then(|pem| self.due(&pem)).unwrap_or_else(now)
+    }
+
+    /// The next time any certificate is due.
+    pub fn next_due(&self) -> Result<i64, AgentError> {
+        let machine = self.renewal_due()?;
+        Ok(self.config.certificates.iter().map(|c| self.tracked_due(c)).fold(machine, i64::min))
+    }
+
+    /// Obtains or renews a tracked service certificate (the machine must host
+    /// the service), writes its key (0600) and chain, and runs its hook.
+    async fn renew_tracked(&self, c: &TrackedCertificate) -> Result<(), AgentError> {
+        let (key, csr) = key_and_csr(&c.key_type, &c.service)?;
+        let req = IssueCertificateRequest {
+            csr,
+            profile: Some("server-client".into()),
+            principal: Some(format!("service/{}", c.service)),
+            ..Default::default()
+        };
+        let tenant = self.config.tenant.clone();
+        let cert = self
+            .mtls()?
+            .call(|client: Client| {
+                let (tenant, req) = (tenant.clone(), req.clone());
+                async move { client.issue_certificate(&tenant, &req).await }
+            })
+            .await?;
+        // Key first: a reader that sees the new certificate also finds its key.
+        files::write_atomic(&c.key_path, key.as_bytes(), 0o600)?;
+        files::write_atomic(&c.cert_path, cert.chain_pem.as_bytes(), 0o644)?;
+        tracing::info!(name = c.name, service = c.service, serial = cert.serial, "service certificate renewed");
+        if let Some(hook) = &c.hook {
+            hooks::run(hook, self.state.root(), &[c.cert_path.clone(), c.key_path.clone()]);
+        }
+        Ok(())
+    }
+
+    /// Renews every certificate that is due: the machine's first, then tracked ones.
+    pub async fn renew_due(&mut self) -> Result<(), AgentError> {
+        if now() >= self.renewal_due()? {
+            self.renew().await?;
+        }
+        let mut first_error = None;
+        for c in self.config.certificates.clone() {
+            if now() >= self.tracked_due(&c)
+                && let Err(e) = self.renew_tracked(&c).await
+            {
+                tracing::warn!(name = c.name, error = %e, "renewing a tracked certificate failed");
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     fn write_identity(&mut self, key: &str, cert: &str, chain: &str) -> Result<(), AgentError> {
@@ -226,9 +286,7 @@ impl Agent {
     /// One pass: sync trust, renew if due, rotate the secret if due.
     pub async fn once(&mut self) -> Result<(), AgentError> {
         self.sync_trust().await?;
-        if now() >= self.renewal_due()? {
-            self.renew().await?;
-        }
+        self.renew_due().await?;
         self.rotate_secret_if_due().await
     }
 
@@ -247,7 +305,7 @@ impl Agent {
         let mut next_resync = now() + i64::try_from(self.config.resync_interval_secs).unwrap_or(300);
         let mut backoff = Duration::from_secs(1);
         loop {
-            let renew_in = Duration::from_secs(u64::try_from((self.renewal_due()? - now()).max(0)).unwrap_or(0));
+            let renew_in = Duration::from_secs(u64::try_from((self.next_due()? - now()).max(0)).unwrap_or(0));
             let resync_in = Duration::from_secs(u64::try_from((next_resync - now()).max(0)).unwrap_or(0));
             let step = tokio::select! {
                 watched = self.watch() => match watched {
@@ -255,7 +313,7 @@ impl Agent {
                     Ok(_) => Ok(()),
                     Err(e) => Err(e),
                 },
-                _ = tokio::time::sleep(renew_in) => self.renew().await,
+                _ = tokio::time::sleep(renew_in) => self.renew_due().await,
                 _ = tokio::time::sleep(resync_in) => {
                     next_resync = now() + i64::try_from(self.config.resync_interval_secs).unwrap_or(300);
                     match self.sync_trust().await {

@@ -292,6 +292,20 @@ pub enum ServiceCommand {
         #[arg(long = "ip")]
         ip: Vec<String>,
     },
+    /// Let a machine's agent hold and renew this service's certificate.
+    AddHost {
+        /// Service name.
+        service: String,
+        /// The machine's host name.
+        machine: String,
+    },
+    /// Withdraw that.
+    RemoveHost {
+        /// Service name.
+        service: String,
+        /// The machine's host name.
+        machine: String,
+    },
     /// List, show, delete, disable or enable.
     #[command(flatten)]
     Common(HostCommand),

@@ -45,6 +45,16 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             output::print(json, &p, output::principal);
             Ok(())
         }
+        Command::Service(ServiceCommand::AddHost { service, machine }) => {
+            let (client, tenant) = ctx.tenant_client()?;
+            output::print(json, &client.add_service_host(&tenant, &service, &machine).await?, output::principal);
+            Ok(())
+        }
+        Command::Service(ServiceCommand::RemoveHost { service, machine }) => {
+            let (client, tenant) = ctx.tenant_client()?;
+            output::print(json, &client.remove_service_host(&tenant, &service, &machine).await?, output::principal);
+            Ok(())
+        }
         Command::Service(ServiceCommand::Common(cmd)) => host(&ctx, "services", cmd, json).await,
         Command::Audit(cmd) => audit(&ctx, cmd, json).await,
         Command::Ca(cmd) => ca::ca(&ctx, cmd, json).await,

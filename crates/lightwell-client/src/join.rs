@@ -1,8 +1,8 @@
 //! Domain join and trust sync.
 
 use lightwell_proto::{
-    CreateJoinTokenRequest, EnrollResponse, JoinRequestBody, JoinResponse, JoinToken, MachineSecret, ReenrollRequest,
-    TrustRevision, TrustStateBody,
+    AddServiceHostRequest, CreateJoinTokenRequest, EnrollResponse, JoinRequestBody, JoinResponse, JoinToken,
+    MachineSecret, Principal, ReenrollRequest, TrustRevision, TrustStateBody,
 };
 use reqwest::Method;
 
@@ -48,5 +48,17 @@ impl Client {
     pub async fn watch_trust(&self, tenant: &str, since: i64, timeout_secs: u64) -> Result<TrustRevision> {
         let query = [("since", since.to_string()), ("timeout_secs", timeout_secs.to_string())];
         self.call::<(), _>(Method::GET, &["v1", "tenants", tenant, "trust", "watch"], &query, None).await
+    }
+
+    /// Lets a machine hold a service's identity (Administrators).
+    pub async fn add_service_host(&self, tenant: &str, service: &str, machine: &str) -> Result<Principal> {
+        let req = AddServiceHostRequest { machine: machine.into() };
+        self.post(&["v1", "tenants", tenant, "services", service, "hosts"], &req).await
+    }
+
+    /// Withdraws a machine's right to a service's identity.
+    pub async fn remove_service_host(&self, tenant: &str, service: &str, machine: &str) -> Result<Principal> {
+        self.call::<(), _>(Method::DELETE, &["v1", "tenants", tenant, "services", service, "hosts", machine], &[], None)
+            .await
     }
 }

@@ -139,3 +139,11 @@ api_type! {
         pub revision: i64,
     }
 }
+
+request_type! {
+    /// `POST /v1/tenants/{tenant}/services/{name}/hosts`: let a machine hold the service's identity.
+    pub struct AddServiceHostRequest {
+        /// The machine's host name.
+        pub machine: String,
+    }
+}

@@ -122,7 +122,7 @@ api_type! {
         /// Groups this principal belongs to, directly or through nesting.
         #[serde(default)]
         pub member_of: Vec<String>,
-        /// Direct members (groups only).
+        /// Direct members of a group; for a service, the machines that may hold its identity.
         #[serde(skip_serializing_if = "Option::is_none", default)]
         pub members: Option<Vec<PrincipalRef>>,
         /// Creation time.

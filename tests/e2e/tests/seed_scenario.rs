@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use lightwell_client::Client;
 use lightwell_proto::{CreateJoinTokenRequest, RevokeRequest, SetPasswordRequest};
+use lightwell_testkit::TestServer;
 use lightwell_testkit::node::{Identity, Node, openssl_mtls, rustls_mtls, wait_until};
 use lightwell_testkit::pki::{self, USER_PASSWORD};
-use lightwell_testkit::TestServer;
 
 const T: &str = "corp.example";
 const PUSH: Duration = Duration::from_secs(5);
@@ -336,4 +336,50 @@ async fn agents_renew_over_mtls_and_re_enrol_with_the_machine_secret_after_expir
     b.env("LIGHTWELL_CLOCK_OFFSET_SECS", &(6 * 86_400).to_string());
     server.set_clock_offset(6 * 86_400);
     assert!(!b.agent_once().status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_keeps_a_service_certificate_for_a_service_its_host_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = TestServer::start();
+    let admin = pki::tenant(&server, T, None).await;
+    pki::host(&admin, T, "services", "payments", &["payments.corp.example"], &[]).await;
+    let dir = server.scratch().join("hosts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let a = Node::new(&dir, "node-a.corp.example");
+    joined(&a, &server, &token(&admin, None).await);
+    let tls = dir.join("payments-tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    let mut config = std::fs::read_to_string(a.state.join("agent.toml")).unwrap();
+    config.push_str(&format!(
+        "\n[[certificate]]\nname = \"payments\"\nservice = \"payments\"\ncert_path = \"{0}/cert.pem\"\nkey_path = \"{0}/key.pem\"\nhook = \"touch {0}/reloaded\"\n",
+        tls.display()
+    ));
+    std::fs::write(a.state.join("agent.toml"), config).unwrap();
+
+    // Not yet a host of the service: refused, and the machine's own files are untouched.
+    let out = a.agent_once();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a host of service payments"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!tls.join("cert.pem").exists());
+
+    admin.add_service_host(T, "payments", &a.hostname).await.unwrap();
+    let out = a.agent_once();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(tls.join("reloaded").exists(), "the certificate's hook ran");
+    assert_eq!(std::fs::metadata(tls.join("key.pem")).unwrap().permissions().mode() & 0o777, 0o600);
+    let text =
+        Command::new("openssl").args(["x509", "-noout", "-text", "-in"]).arg(tls.join("cert.pem")).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("URI:spiffe://corp.example/service/payments"), "{text}");
+    assert!(text.contains("DNS:payments.corp.example"), "{text}");
+    let (ok, out) = pki::openssl_verify(&a.state.join("bundle.pem"), &tls.join("cert.pem"), &tls.join("cert.pem"), &[]);
+    assert!(ok, "{out}");
+    // Hosting a service grants no group membership.
+    let m = admin.principal(T, "machines", &a.hostname).await.unwrap();
+    assert_eq!(m.member_of, vec!["DomainClients".to_string()]);
 }

@@ -68,20 +68,20 @@ fn not_found(kind: PrincipalKind, name: &str) -> Error {
     Error::new(ErrorCode::PrincipalNotFound, format!("no {} {:?}", kind.as_str(), short(name)))
 }
 
-fn find(tx: &mut dyn Tx, t: &TenantRecord, kind: PrincipalKind, name: &str) -> Result<PrincipalRecord> {
+pub(super) fn find(tx: &mut dyn Tx, t: &TenantRecord, kind: PrincipalKind, name: &str) -> Result<PrincipalRecord> {
     tx.principal(&t.id, kind, name)?.ok_or_else(|| not_found(kind, name))
 }
 
 fn view(graph: &Graph, p: &PrincipalRecord, now: i64) -> PrincipalView {
     PrincipalView {
         member_of: graph.member_of(&p.id).into_iter().collect(),
-        members: (p.kind == PrincipalKind::Group).then(|| graph.members(&p.id)),
+        members: matches!(p.kind, PrincipalKind::Group | PrincipalKind::Service).then(|| graph.members(&p.id)),
         locked: lockout::is_locked(p, now),
         record: p.clone(),
     }
 }
 
-fn view_of(tx: &mut dyn Tx, t: &TenantRecord, p: &PrincipalRecord, now: i64) -> Result<PrincipalView> {
+pub(super) fn view_of(tx: &mut dyn Tx, t: &TenantRecord, p: &PrincipalRecord, now: i64) -> Result<PrincipalView> {
     Ok(view(&Graph::load(tx, &t.id)?, p, now))
 }
 

@@ -41,7 +41,13 @@ impl Graph {
 
     /// Names of the groups `id` belongs to, directly or through nesting.
     pub(super) fn member_of(&self, id: &str) -> BTreeSet<String> {
-        self.ancestors(id).into_iter().filter_map(|g| self.principals.get(g)).map(|g| g.name.clone()).collect()
+        // Only groups confer membership; a machine hosting a service is not "in" it.
+        self.ancestors(id)
+            .into_iter()
+            .filter_map(|g| self.principals.get(g))
+            .filter(|g| g.kind == PrincipalKind::Group)
+            .map(|g| g.name.clone())
+            .collect()
     }
 
     /// Whether making `member` a member of `group` would create a cycle.

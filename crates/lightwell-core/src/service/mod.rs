@@ -5,6 +5,7 @@ mod auth;
 mod ca;
 mod directory;
 mod graph;
+mod hosts;
 mod join;
 mod tenants;
 

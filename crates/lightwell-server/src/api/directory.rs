@@ -248,3 +248,31 @@ pub(crate) async fn remove_member(
     let kind = parse_kind(&kind)?;
     Ok(axum::Json(principal(state.service.remove_member(&actor, &tenant, &name, kind, &member).await?)))
 }
+
+/// Let a machine hold a service's identity (`collection` must be `services`).
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/{collection}/{name}/hosts", tag = "directory",
+    params(("tenant" = String, Path), ("collection" = String, Path), ("name" = String, Path)),
+    request_body = lightwell_proto::AddServiceHostRequest,
+    responses((status = 200, body = Principal), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn add_host(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath((tenant, collection, name)): ApiPath<(String, String, String)>,
+    ApiJson(req): ApiJson<lightwell_proto::AddServiceHostRequest>,
+) -> ApiResult<axum::Json<Principal>> {
+    only(kind_of_collection(&collection)?, PrincipalKind::Service)?;
+    Ok(axum::Json(principal(state.service.add_service_host(&actor, &tenant, &name, &req.machine).await?)))
+}
+
+/// Withdraw a machine's right to a service's identity.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/{collection}/{name}/hosts/{machine}", tag = "directory",
+    params(("tenant" = String, Path), ("collection" = String, Path), ("name" = String, Path), ("machine" = String, Path)),
+    responses((status = 200, body = Principal), (status = 404, body = ErrorBody)))]
+pub(crate) async fn remove_host(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath((tenant, collection, name, machine)): ApiPath<(String, String, String, String)>,
+) -> ApiResult<axum::Json<Principal>> {
+    only(kind_of_collection(&collection)?, PrincipalKind::Service)?;
+    Ok(axum::Json(principal(state.service.remove_service_host(&actor, &tenant, &name, &machine).await?)))
+}

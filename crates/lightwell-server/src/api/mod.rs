@@ -61,6 +61,8 @@ pub(crate) fn router(state: AppState, max_body: usize, timeout: Duration) -> Rou
         .routes(routes!(directory::set_password))
         .routes(routes!(directory::add_member))
         .routes(routes!(directory::remove_member))
+        .routes(routes!(directory::add_host))
+        .routes(routes!(directory::remove_host))
         .routes(routes!(audit::system_list))
         .routes(routes!(audit::system_verify))
         .routes(routes!(audit::tenant_list))

@@ -39,7 +39,10 @@ impl Service {
         authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
         let Actor::Principal(me) = actor else { return Err(Error::forbidden("only principals hold certificates")) };
         let on_behalf = req.principal.as_ref().is_some_and(|(k, n)| *k != me.kind || !n.eq_ignore_ascii_case(&me.name));
-        if on_behalf {
+        // A machine may ask for the identity of a service it hosts; that is checked in the transaction.
+        let hosted_service = me.kind == PrincipalKind::Machine
+            && req.principal.as_ref().is_some_and(|(k, _)| *k == PrincipalKind::Service);
+        if on_behalf && !hosted_service {
             authz::check(actor, Some(tenant), Permission::ManageCa)?;
         }
         let (actor, tenant) = (actor.clone(), tenant.to_string());
@@ -168,6 +171,16 @@ impl Inner {
         };
         if !p.enabled {
             return Err(Error::new(ErrorCode::AccountDisabled, format!("{} {} is disabled", p.kind.as_str(), p.name)));
+        }
+        if let Actor::Principal(me) = actor
+            && me.kind == PrincipalKind::Machine
+            && p.kind == PrincipalKind::Service
+            && !super::super::hosts::hosts_service(tx, t, &p.id, &me.id)?
+        {
+            return Err(Error::forbidden(format!(
+                "machine {} is not a host of service {}; an administrator adds it with `lightwell service add-host {} {}`",
+                me.name, p.name, p.name, me.name
+            )));
         }
         Ok(p)
     }
