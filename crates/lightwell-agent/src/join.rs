@@ -150,7 +150,13 @@ pub async fn join(opts: &JoinOptions) -> Result<JoinOutcome, AgentError> {
             certificates: vec![],
         };
         config.save(&staging.config())?;
-        crate::status::Status { revision: joined.trust.revision, ..Default::default() }.save(&staging)?;
+        let issued = crate::run::now();
+        let status = crate::status::Status {
+            revision: joined.trust.revision,
+            last_secret_rotation: Some(issued),
+            ..Default::default()
+        };
+        status.save(&staging)?;
         if target.exists() {
             std::fs::remove_dir(target)?;
         }

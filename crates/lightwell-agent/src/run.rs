@@ -248,7 +248,8 @@ impl Agent {
 
     /// Rotates the machine secret if it is older than the configured period.
     pub async fn rotate_secret_if_due(&mut self) -> Result<(), AgentError> {
-        let last = self.status.last_secret_rotation.or(self.status.last_sync).unwrap_or(0);
+        // A secret of unknown age (no record) is rotated at the first opportunity.
+        let last = self.status.last_secret_rotation.unwrap_or(0);
         if now() - last < i64::try_from(self.config.secret_rotation_secs).unwrap_or(i64::MAX) {
             return Ok(());
         }

@@ -383,3 +383,68 @@ async fn an_agent_keeps_a_service_certificate_for_a_service_its_host_runs() {
     let m = admin.principal(T, "machines", &a.hostname).await.unwrap();
     assert_eq!(m.member_of, vec!["DomainClients".to_string()]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_machine_secret_rotates_and_the_new_one_re_enrols() {
+    let server = TestServer::start();
+    let admin = pki::tenant(&server, T, None).await;
+    let dir = server.scratch().join("hosts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut a = Node::new(&dir, "node-a.corp.example");
+    joined(&a, &server, &token(&admin, None).await);
+    let secret_file = a.state.join("machine.secret");
+    let secret = || std::fs::read_to_string(&secret_file).unwrap();
+    let original = secret();
+
+    // Eight days on (past the 7-day rotation period) the agent re-enrols, then rotates its secret.
+    a.env("LIGHTWELL_CLOCK_OFFSET_SECS", &(8 * 86_400).to_string());
+    server.set_clock_offset(8 * 86_400);
+    let out = a.agent_once();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rotated = secret();
+    assert_ne!(original, rotated, "the machine secret was rotated");
+
+    // The old secret no longer re-enrols; the rotated one does.
+    let (_, csr) = pki::Files::new().csr("n", "ec:P-256", "/CN=node-a.corp.example", &[]);
+    let reenroll = |s: &str| lightwell_proto::ReenrollRequest {
+        hostname: a.hostname.clone(),
+        machine_secret: s.trim().to_string(),
+        csr: csr.clone(),
+    };
+    let err = server.client().reenroll(T, &reenroll(&original)).await.unwrap_err();
+    assert_eq!(err.code(), Some(lightwell_proto::ErrorCode::InvalidCredentials));
+    server.client().reenroll(T, &reenroll(&rotated)).await.unwrap();
+}
+
+#[test]
+fn a_host_joins_with_an_administrators_credentials_and_not_with_a_users() {
+    let server = TestServer::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let admin = rt.block_on(pki::tenant(&server, T, None));
+    rt.block_on(pki::user(&server, &admin, T, "carol"));
+    let dir = server.scratch().join("hosts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let join_as = |host: &str, user: &str, password: &str| {
+        let node = Node::new(&dir, host);
+        let pw = dir.join(format!("{user}.pw"));
+        std::fs::write(&pw, password).unwrap();
+        let out = Command::new(lightwell_testkit::bin("lightwell"))
+            .args(["join", "--server", &server.url(), "--tenant", T, "--hostname", host, "--ca-file"])
+            .arg(server.ca_file())
+            .args(["--user", user, "--password-file"])
+            .arg(&pw)
+            .arg("--state-dir")
+            .arg(&node.state)
+            .env("LIGHTWELL_CONFIG_DIR", dir.join("cli"))
+            .output()
+            .unwrap();
+        (out, node)
+    };
+    let (out, node) = join_as("node-u.corp.example", "carol", USER_PASSWORD);
+    assert!(!out.status.success(), "a plain user cannot join hosts");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("forbidden"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!node.state.exists());
+    let (out, node) = join_as("node-adm.corp.example", "administrator", pki::ADMIN_PASSWORD);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(node.state.join("cert.pem").exists());
+}
