@@ -59,10 +59,17 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         TcpListener::bind(settings.listen_api).await.with_context(|| format!("binding {}", settings.listen_api))?;
     let pki_listener =
         TcpListener::bind(settings.listen_pki).await.with_context(|| format!("binding {}", settings.listen_pki))?;
+    let ldaps_listener =
+        TcpListener::bind(settings.listen_ldaps).await.with_context(|| format!("binding {}", settings.listen_ldaps))?;
+    let ldap_listener =
+        TcpListener::bind(settings.listen_ldap).await.with_context(|| format!("binding {}", settings.listen_ldap))?;
     let app =
         api::router(AppState { service: service.clone(), metrics }, settings.max_body_bytes, settings.request_timeout);
     let pki = api::pki_router();
 
+    // The LDAP lines come before the API line: tools wait for `api:` as the ready signal.
+    println!("ldaps: ldaps://{}", ldaps_listener.local_addr()?);
+    println!("ldap: ldap://{}", ldap_listener.local_addr()?);
     println!("api: https://{}", api_listener.local_addr()?);
     println!("pki: http://{}", pki_listener.local_addr()?);
     println!("server CA: {}", dir.join(datadir::SERVER_CA_FILE).display());
@@ -74,8 +81,16 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(store = service.store_backend(), "lightwelld ready");
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let api_task = tokio::spawn(accept_loop(api_listener, Some(TlsAcceptor::from(tls_config)), app, stop_rx.clone()));
+    let api_task =
+        tokio::spawn(accept_loop(api_listener, Some(TlsAcceptor::from(tls_config.clone())), app, stop_rx.clone()));
     let pki_task = tokio::spawn(accept_loop(pki_listener, None, pki, stop_rx.clone()));
+    let ldap_tasks = crate::ldap::spawn(
+        [ldaps_listener, ldap_listener],
+        settings.ldap_allow_plaintext_bind,
+        &tls_config,
+        &service,
+        &stop_rx,
+    );
     tokio::spawn(purge_sessions(service.clone(), stop_rx));
 
     tokio::select! {
@@ -84,7 +99,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
-    let _ = tokio::join!(api_task, pki_task);
+    let _ = tokio::join!(api_task, pki_task, ldap_tasks);
     Ok(())
 }
 

@@ -72,7 +72,7 @@ fn find(tx: &mut dyn Tx, t: &TenantRecord, kind: PrincipalKind, name: &str) -> R
     tx.principal(&t.id, kind, name)?.ok_or_else(|| not_found(kind, name))
 }
 
-fn view(graph: &Graph, p: &PrincipalRecord, now: i64) -> PrincipalView {
+pub(super) fn view(graph: &Graph, p: &PrincipalRecord, now: i64) -> PrincipalView {
     PrincipalView {
         member_of: graph.member_of(&p.id).into_iter().collect(),
         members: (p.kind == PrincipalKind::Group).then(|| graph.members(&p.id)),

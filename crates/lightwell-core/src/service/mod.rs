@@ -3,6 +3,7 @@
 mod audit_ops;
 mod auth;
 mod directory;
+mod directory_snapshot;
 mod graph;
 mod tenants;
 
@@ -14,6 +15,7 @@ use lightwell_store::{Store, StoreExt, TenantRecord, Tx};
 
 pub use self::auth::{LoginScope, LoginSuccess};
 pub use self::directory::{NewHostPrincipal, NewUser, PrincipalPatch, PrincipalView};
+pub use self::directory_snapshot::DirectorySnapshot;
 pub use crate::audit::Verification;
 use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::Clock;
