@@ -63,7 +63,12 @@ async fn simple(s: &mut Session, dn: &str, pw: Zeroizing<String>) -> Result<(), 
     let Some((tenant, user)) = identity(dn) else { return Err(invalid()) };
     match s.service.login(LoginScope::Tenant(tenant.clone()), user.clone(), pw).await {
         Ok(ok) => {
-            s.bound = Some(Bound { token: ok.token, dn: tree::object_dn(&tenant, PrincipalKind::User, &user) });
+            // The DN as stored (names compare without case; show the stored form).
+            let dn = match &ok.actor {
+                lightwell_core::authz::Actor::Principal(p) => tree::object_dn(&p.tenant, p.kind, &p.name),
+                lightwell_core::authz::Actor::Operator { .. } => tree::object_dn(&tenant, PrincipalKind::User, &user),
+            };
+            s.bound = Some(Bound { token: ok.token, dn });
             Ok(())
         }
         Err(e) => Err(match e.code {
