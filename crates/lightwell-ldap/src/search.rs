@@ -54,7 +54,9 @@ pub(crate) struct View {
 }
 
 /// Resolves `dn` to the entries visible to the connection's caller.
-pub(crate) async fn view(s: &mut Session, dn: &Dn) -> OpResult<View> {
+/// `below_root`: whether a search from the root DSE goes below it (only
+/// then is the caller's tenant read).
+pub(crate) async fn view(s: &mut Session, dn: &Dn, below_root: bool) -> OpResult<View> {
     let location = tree::locate(dn).ok_or_else(|| LdapError::no_such_object(""))?;
     let actor = match location {
         Location::RootDse => s.actor().await?,
@@ -67,7 +69,7 @@ pub(crate) async fn view(s: &mut Session, dn: &Dn) -> OpResult<View> {
     match location {
         Location::RootDse => {
             let mut entries = vec![entry::root_dse(tenant.iter().map(|t| tree::base_dn(t)).collect())];
-            if let (Some(actor), Some(t)) = (&actor, &tenant) {
+            if let (true, Some(actor), Some(t)) = (below_root, &actor, &tenant) {
                 entries.extend(tenant_entries(s, actor, t).await?);
             }
             Ok(View { entries, base: 0 })
@@ -188,7 +190,8 @@ async fn run(
     let budget = client_time.map_or(limits.max_time, |t| t.min(limits.max_time));
     let deadline = Instant::now() + budget;
     let base = Dn::parse(&req.base).map_err(|e| LdapError::new(LdapResultCode::InvalidDNSyntax, e.to_string()))?;
-    let view = match tokio::time::timeout(budget, view(s, &base)).await {
+    let below_root = req.scope != LdapSearchScope::Base;
+    let view = match tokio::time::timeout(budget, view(s, &base, below_root)).await {
         Ok(v) => v?,
         Err(_) => return Err(LdapError::new(LdapResultCode::TimeLimitExceeded, "time limit exceeded")),
     };
@@ -255,7 +258,7 @@ async fn run(
 pub(crate) async fn compare(s: &mut Session, req: LdapCompareRequest) -> LdapResult {
     let run = async {
         let dn = Dn::parse(&req.dn).map_err(|e| LdapError::new(LdapResultCode::InvalidDNSyntax, e.to_string()))?;
-        let view = view(s, &dn).await?;
+        let view = view(s, &dn, false).await?;
         let def = schema::attr(&req.atype)
             .ok_or_else(|| LdapError::new(LdapResultCode::UndefinedAttributeType, "unknown attribute type"))?;
         if !def.syntax.comparable() {

@@ -314,7 +314,7 @@ async fn modify_inner(s: &mut Session, req: LdapModifyRequest) -> OpResult<()> {
         _ => return Err(err(LdapResultCode::UnwillingToPerform, "only users and groups are modified through LDAP")),
     };
     let kind = container.kind();
-    let view = view(s, &t.dn).await?;
+    let view = view(s, &t.dn, false).await?;
     let entry = &view.entries[view.base];
     let current = |n: &'static str| entry.get(schema::known(n)).and_then(|v| v.first().cloned());
     let (orig_display, orig_mail) = (current("displayName"), current("mail"));

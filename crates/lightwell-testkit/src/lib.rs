@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use lightwell_client::{Client, Trust};
 
+pub mod ldap;
+
 /// Directory holding the workspace's binaries (next to the test executable's
 /// `deps/` dir), or `LIGHTWELL_BIN_DIR`.
 pub fn bin_dir() -> PathBuf {

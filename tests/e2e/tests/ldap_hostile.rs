@@ -4,21 +4,13 @@
 //! DSE), decoded with ldap3_proto's codec.
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use ldap3_proto::LdapCodec;
 use ldap3_proto::control::LdapControl;
-use ldap3_proto::proto::{
-    LdapDerefAliases, LdapFilter, LdapMsg, LdapOp, LdapResultCode, LdapSearchRequest, LdapSearchScope,
-};
+use ldap3_proto::proto::{LdapFilter, LdapOp, LdapResultCode, LdapSearchScope};
 use lightwell_testkit::TestServer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use lightwell_testkit::ldap::{RawLdap as Conn, encode, search_request};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio_util::codec::{Decoder, Encoder};
-
-const NOTICE_OF_DISCONNECTION: &str = "1.3.6.1.4.1.1466.20036";
 
 /// A BER TLV with a definite length.
 fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
@@ -53,77 +45,13 @@ fn nested_search(msgid: u8, depth: usize) -> Vec<u8> {
 }
 
 fn root_dse(msgid: i32, ctrl: Vec<LdapControl>) -> Vec<u8> {
-    let op = LdapOp::SearchRequest(LdapSearchRequest {
-        base: String::new(),
-        scope: LdapSearchScope::Base,
-        aliases: LdapDerefAliases::Never,
-        sizelimit: 0,
-        timelimit: 0,
-        typesonly: false,
-        filter: LdapFilter::Present("objectClass".into()),
-        attrs: vec!["+".into()],
-    });
-    let mut buf = BytesMut::new();
-    LdapCodec::default().encode(LdapMsg { msgid, op, ctrl }, &mut buf).unwrap();
-    buf.to_vec()
-}
-
-struct Conn {
-    stream: TcpStream,
-    buf: BytesMut,
-}
-
-impl Conn {
-    async fn open(addr: SocketAddr) -> Self {
-        Self { stream: TcpStream::connect(addr).await.unwrap(), buf: BytesMut::new() }
-    }
-
-    async fn send(&mut self, bytes: &[u8]) {
-        // The server may close before reading everything; that is an allowed outcome.
-        let _ = self.stream.write_all(bytes).await;
-    }
-
-    /// The next message, or `None` once the server has closed the connection.
-    async fn recv(&mut self) -> Option<LdapMsg> {
-        let mut codec = LdapCodec::new(Some(1 << 20), None);
-        loop {
-            if let Some(msg) = codec.decode(&mut self.buf).unwrap() {
-                return Some(msg);
-            }
-            match tokio::time::timeout(Duration::from_secs(10), self.stream.read_buf(&mut self.buf)).await {
-                Ok(Ok(0)) | Ok(Err(_)) => return None,
-                Ok(Ok(_)) => {}
-                Err(_) => panic!("the server neither answered nor closed the connection"),
-            }
-        }
-    }
-
-    /// Reads to the end of one search; returns its result code.
-    async fn search_result(&mut self) -> LdapResultCode {
-        loop {
-            match self.recv().await.expect("connection closed during a search").op {
-                LdapOp::SearchResultDone(res) => return res.code,
-                LdapOp::SearchResultEntry(_) => {}
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-    }
-
-    /// Expects a notice of disconnection (or a plain close), then the close.
-    async fn expect_disconnect(&mut self) {
-        if let Some(msg) = self.recv().await {
-            assert_eq!(msg.msgid, 0, "{msg:?}");
-            let LdapOp::ExtendedResponse(res) = msg.op else { panic!("{msg:?}") };
-            assert_eq!(res.name.as_deref(), Some(NOTICE_OF_DISCONNECTION));
-            assert_ne!(res.res.code, LdapResultCode::Success);
-            assert!(self.recv().await.is_none(), "closed after the notice");
-        }
-    }
+    let op = search_request("", LdapSearchScope::Base, LdapFilter::Present("objectClass".into()), &["+"]);
+    encode(msgid, op, ctrl)
 }
 
 /// The server still answers a fresh client.
 async fn still_serves(server: &TestServer) {
-    let mut c = Conn::open(server.ldap_addr()).await;
+    let mut c = Conn::connect(server.ldap_addr()).await;
     c.send(&root_dse(1, vec![])).await;
     assert_eq!(c.search_result().await, LdapResultCode::Success);
     let health = server.raw().get(format!("{}/healthz", server.url())).send().await.unwrap();
@@ -138,7 +66,7 @@ async fn malformed_ber_gets_a_notice_of_disconnection() {
         &[0x30, 0x06, 0x04, 0x09, 0xff, 0xff, 0xff, 0xff],
         &[0x30, 0x80, 0, 0],
     ] {
-        let mut c = Conn::open(server.ldap_addr()).await;
+        let mut c = Conn::connect(server.ldap_addr()).await;
         c.send(garbage).await;
         c.expect_disconnect().await;
     }
@@ -148,7 +76,7 @@ async fn malformed_ber_gets_a_notice_of_disconnection() {
 #[tokio::test]
 async fn a_message_over_the_size_limit_is_refused_from_its_header() {
     let server = TestServer::start();
-    let mut c = Conn::open(server.ldap_addr()).await;
+    let mut c = Conn::connect(server.ldap_addr()).await;
     // Announces 2 MiB; the server must not wait for (or buffer) it.
     c.send(&[0x30, 0x84, 0x00, 0x20, 0x00, 0x00]).await;
     c.send(&vec![0x04; 64 * 1024]).await;
@@ -160,13 +88,13 @@ async fn a_message_over_the_size_limit_is_refused_from_its_header() {
 async fn deeply_nested_filters_are_refused() {
     let server = TestServer::start();
     // Past the filter limit but within BER limits: an LDAP error, connection kept.
-    let mut c = Conn::open(server.ldap_addr()).await;
+    let mut c = Conn::connect(server.ldap_addr()).await;
     c.send(&nested_search(1, 100)).await;
     assert_eq!(c.search_result().await, LdapResultCode::AdminLimitExceeded);
     c.send(&nested_search(2, 10)).await;
     assert_eq!(c.search_result().await, LdapResultCode::Success, "shallow filters still work");
     // 10,000 deep: refused before it is decoded.
-    let mut c = Conn::open(server.ldap_addr()).await;
+    let mut c = Conn::connect(server.ldap_addr()).await;
     c.send(&nested_search(3, 10_000)).await;
     c.expect_disconnect().await;
     still_serves(&server).await;
@@ -175,7 +103,7 @@ async fn deeply_nested_filters_are_refused() {
 #[tokio::test]
 async fn unknown_operations_and_critical_unknown_controls_get_error_results() {
     let server = TestServer::start();
-    let mut c = Conn::open(server.ldap_addr()).await;
+    let mut c = Conn::connect(server.ldap_addr()).await;
     // [APPLICATION 30], which LDAP does not define.
     c.send(&[0x30, 0x05, 0x02, 0x01, 0x07, 0x7e, 0x00]).await;
     let msg = c.recv().await.unwrap();
@@ -212,7 +140,7 @@ async fn a_connection_flood_from_one_address_does_not_starve_others() {
     // Another client (another loopback address) is served meanwhile, and the API too.
     let socket = TcpSocket::new_v4().unwrap();
     socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
-    let mut other = Conn { stream: socket.connect(addr).await.unwrap(), buf: BytesMut::new() };
+    let mut other = Conn::over(socket.connect(addr).await.unwrap());
     other.send(&root_dse(1, vec![])).await;
     assert_eq!(other.search_result().await, LdapResultCode::Success);
     let health = server.raw().get(format!("{}/healthz", server.url())).send().await.unwrap();
@@ -222,7 +150,7 @@ async fn a_connection_flood_from_one_address_does_not_starve_others() {
     drop(flood);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let mut c = Conn::open(addr).await;
+        let mut c = Conn::connect(addr).await;
         c.send(&root_dse(1, vec![])).await;
         match tokio::time::timeout(Duration::from_secs(2), c.recv()).await {
             Ok(Some(_)) => break,
