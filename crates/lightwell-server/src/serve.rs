@@ -67,9 +67,6 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         api::router(AppState { service: service.clone(), metrics }, settings.max_body_bytes, settings.request_timeout);
     let pki = api::pki_router();
 
-    // The LDAP lines come before the API line: tools wait for `api:` as the ready signal.
-    println!("ldaps: ldaps://{}", ldaps_listener.local_addr()?);
-    println!("ldap: ldap://{}", ldap_listener.local_addr()?);
     println!("api: https://{}", api_listener.local_addr()?);
     println!("pki: http://{}", pki_listener.local_addr()?);
     println!("server CA: {}", dir.join(datadir::SERVER_CA_FILE).display());
@@ -78,6 +75,9 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let pw = std::fs::read_to_string(dir.join(datadir::OPERATOR_PASSWORD_FILE)).unwrap_or_default();
         println!("operator password: {} (user operator; also in {})", pw.trim(), datadir::OPERATOR_PASSWORD_FILE);
     }
+    // Last, so scripts that read the lines above by position keep working.
+    println!("ldaps: ldaps://{}", ldaps_listener.local_addr()?);
+    println!("ldap: ldap://{}", ldap_listener.local_addr()?);
     tracing::info!(store = service.store_backend(), "lightwelld ready");
 
     let (stop_tx, stop_rx) = watch::channel(false);

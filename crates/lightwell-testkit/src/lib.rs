@@ -117,18 +117,21 @@ impl TestServer {
         }
         self.log = log;
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
+        // lightwelld prints the API line, then (last) the LDAP lines.
+        let (mut api, mut ldaps, mut ldap) = (false, false, false);
+        while !(api && ldaps && ldap) {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
-                    // lightwelld prints the LDAP lines before the API line.
                     if let Some(addr) = line.strip_prefix("ldaps: ldaps://") {
                         self.ldaps_addr = addr.trim().to_string();
+                        ldaps = true;
                     } else if let Some(addr) = line.strip_prefix("ldap: ldap://") {
                         self.ldap_addr = addr.trim().to_string();
+                        ldap = true;
                     } else if let Some(addr) = line.strip_prefix("api: https://") {
                         self.api_addr = addr.trim().to_string();
-                        break;
+                        api = true;
                     }
                 }
                 Err(_) => {
