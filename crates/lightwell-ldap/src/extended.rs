@@ -7,11 +7,11 @@ use ldap3_proto::proto::{LdapExtendedRequest, LdapExtendedResponse, LdapPassword
 use lightwell_core::authz::Actor;
 use zeroize::Zeroizing;
 
+use crate::bind;
 use crate::bind::identity;
 use crate::entry::{OID_PASSWORD_MODIFY, OID_STARTTLS, OID_WHOAMI};
 use crate::result::{LdapError, OpResult, success};
 use crate::session::{Flow, Session};
-use crate::{Transport, bind};
 
 /// Handles an extended request; the flow says whether to start TLS next.
 pub(crate) async fn handle(s: &mut Session, req: LdapExtendedRequest) -> (LdapExtendedResponse, Flow) {
@@ -32,10 +32,8 @@ pub(crate) async fn handle(s: &mut Session, req: LdapExtendedRequest) -> (LdapEx
 }
 
 fn start_tls(s: &Session) -> OpResult<()> {
+    // LDAPS connections are secure from the start.
     if s.secure {
-        return Err(LdapError::new(LdapResultCode::OperationsError, "TLS is already established"));
-    }
-    if s.config.transport == Transport::Ldaps {
         return Err(LdapError::new(LdapResultCode::OperationsError, "TLS is already established"));
     }
     Ok(())

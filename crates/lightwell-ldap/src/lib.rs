@@ -42,7 +42,7 @@ use lightwell_core::Service;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
-use crate::session::{Session, Transport as Stream};
+use crate::session::{Session, Stream};
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

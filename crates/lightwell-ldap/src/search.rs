@@ -280,3 +280,53 @@ pub(crate) async fn compare(s: &mut Session, req: LdapCompareRequest) -> LdapRes
         Err(e) => e.into_result(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view_at(dn: &str) -> View {
+        let entries = entry::tenant_entries(&crate::testdata::snapshot());
+        let norm = crate::dn::normalize(dn).unwrap_or_default();
+        let base = entries.iter().position(|e| e.norm == norm).unwrap_or(0);
+        View { entries, base }
+    }
+
+    fn scoped(v: &View, scope: LdapSearchScope) -> Vec<&str> {
+        (0..v.entries.len()).filter(|&i| in_scope(v, i, &scope)).map(|i| v.entries[i].dn.as_str()).collect()
+    }
+
+    #[test]
+    fn scopes_select_the_base_its_children_or_its_subtree() {
+        let v = view_at("cn=Users,dc=corp,dc=example");
+        assert_eq!(scoped(&v, LdapSearchScope::Base), ["cn=Users,dc=corp,dc=example"]);
+        assert_eq!(
+            scoped(&v, LdapSearchScope::OneLevel),
+            ["uid=alice,cn=Users,dc=corp,dc=example", "uid=bob,cn=Users,dc=corp,dc=example"]
+        );
+        assert_eq!(scoped(&v, LdapSearchScope::Subtree).len(), 3);
+        assert_eq!(scoped(&v, LdapSearchScope::Children).len(), 2);
+        let all = view_at("dc=corp,dc=example");
+        assert_eq!(scoped(&all, LdapSearchScope::Subtree).len(), all.entries.len());
+    }
+
+    #[test]
+    fn attribute_selection_understands_star_plus_and_1_1() {
+        let v = view_at("uid=alice,cn=Users,dc=corp,dc=example");
+        let alice = &v.entries[v.base];
+        let names = |attrs: &[&str], types_only: bool| {
+            let sel = Selection::new(&attrs.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+            let e = sel.project(alice, types_only);
+            assert!(!types_only || e.attributes.iter().all(|a| a.vals.is_empty()));
+            e.attributes.into_iter().map(|a| a.atype).collect::<Vec<_>>()
+        };
+        let user = names(&[], false);
+        assert!(user.contains(&"mail".to_string()) && !user.contains(&"entryUUID".to_string()), "{user:?}");
+        assert_eq!(names(&["*"], false), user);
+        let op = names(&["+"], false);
+        assert!(op.contains(&"entryUUID".to_string()) && !op.contains(&"mail".to_string()), "{op:?}");
+        assert!(names(&["1.1"], false).is_empty());
+        assert_eq!(names(&["RFC822MAILBOX", "createTimestamp"], true), ["mail", "createTimestamp"]);
+        assert!(!names(&["*", "+"], false).iter().any(|a| a == "userPassword"), "passwords are never returned");
+    }
+}

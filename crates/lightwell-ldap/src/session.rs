@@ -33,7 +33,7 @@ const OID_NOTICE_OF_DISCONNECTION: &str = "1.3.6.1.4.1.1466.20036";
 
 /// The byte stream under a connection; plain until StartTLS.
 #[derive(Debug)]
-pub(crate) enum Transport {
+pub(crate) enum Stream {
     /// Cleartext (the StartTLS listener before StartTLS).
     Plain(TcpStream),
     /// TLS (LDAPS, or after StartTLS).
@@ -42,7 +42,7 @@ pub(crate) enum Transport {
     Gone,
 }
 
-impl Transport {
+impl Stream {
     async fn read(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
         match self {
             Self::Plain(s) => s.read_buf(buf).await,
@@ -67,12 +67,18 @@ impl Transport {
 }
 
 /// Who the connection is bound as.
-#[derive(Debug)]
 pub(crate) struct Bound {
     /// The service-layer session token (never logged).
     pub(crate) token: Zeroizing<String>,
     /// The DN bound as.
     pub(crate) dn: String,
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token: it is a credential.
+        f.debug_struct("Bound").field("dn", &self.dn).finish_non_exhaustive()
+    }
 }
 
 /// What the connection does after a request.
@@ -91,7 +97,7 @@ pub(crate) enum Flow {
 pub(crate) struct Session {
     pub(crate) service: Service,
     pub(crate) config: Arc<LdapConfig>,
-    stream: Transport,
+    stream: Stream,
     tls: Arc<rustls::ServerConfig>,
     /// Whether the connection is encrypted.
     pub(crate) secure: bool,
@@ -107,11 +113,11 @@ impl Session {
     pub(crate) fn new(
         service: Service,
         config: Arc<LdapConfig>,
-        stream: Transport,
+        stream: Stream,
         tls: Arc<rustls::ServerConfig>,
     ) -> Self {
         let (secure, peer_certificates) = match &stream {
-            Transport::Tls(s) => (true, peer_certificates(s)),
+            Stream::Tls(s) => (true, peer_certificates(s)),
             _ => (false, vec![]),
         };
         Self {
@@ -278,12 +284,12 @@ impl Session {
         if !self.inbuf.is_empty() {
             return false; // the client sent more before the handshake: a protocol violation
         }
-        let Transport::Plain(tcp) = std::mem::replace(&mut self.stream, Transport::Gone) else { return false };
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else { return false };
         let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.clone());
         match tokio::time::timeout(crate::HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => {
                 self.peer_certificates = peer_certificates(&tls);
-                self.stream = Transport::Tls(Box::new(tls));
+                self.stream = Stream::Tls(Box::new(tls));
                 self.secure = true;
                 true
             }
