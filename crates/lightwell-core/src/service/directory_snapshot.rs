@@ -3,14 +3,13 @@
 //! principal with its resolved relationships, read in one transaction so a
 //! search never mixes two states of the directory.
 
-use lightwell_store::TenantRecord;
+use lightwell_store::{StoreExt, TenantRecord};
 
 use super::directory::{PrincipalView, view};
 use super::graph::Graph;
 use super::{Service, tenant_by_domain};
 use crate::authz::{self, Actor, Permission};
 use crate::{Error, Result};
-use lightwell_store::StoreExt;
 
 /// One tenant's directory at one moment.
 #[derive(Debug, Clone)]
@@ -34,7 +33,7 @@ impl Service {
                 let t = tenant_by_domain(tx, &tenant)?;
                 let graph = Graph::load(tx, &t.id)?;
                 let principals = graph.principals().into_iter().map(|p| view(&graph, p, now)).collect();
-                Ok::<_, Error>(DirectorySnapshot { tenant: t.clone(), principals })
+                Ok::<_, Error>(DirectorySnapshot { tenant: t, principals })
             })
         })
         .await
