@@ -233,6 +233,10 @@ async fn failed_binds_count_toward_the_same_lockout_as_rest_logins() {
     assert!(stderr.contains("account locked"), "the right password is refused while locked: {stderr}");
     let err = server.client().login(T, "alice", ALICE_PW).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::AccountLocked), "REST sees the lockout from LDAP binds");
+    let audit = server.login(T, "administrator", ADMIN_PW).await.audit(Some(T), 0, 1000).await.unwrap();
+    let failed = audit.iter().filter(|a| a.action == "login" && a.outcome == "failure" && a.target == "alice").count();
+    // Five wrong passwords and the refused right one over LDAP, one refused REST login.
+    assert_eq!(failed, 7, "every failed bind is audited like a failed login: {audit:?}");
     server.set_clock_offset(301);
     ok(&server, "ldapwhoami", &["-x", "-H", &url, "-D", ALICE_DN, "-w", ALICE_PW]);
 }
@@ -443,4 +447,40 @@ async fn sasl_external_with_a_client_certificate_is_refused_as_not_supported_yet
     let (code, _, stderr) = text(&out);
     assert_eq!(code, 7, "authMethodNotSupported: {stderr}");
     assert!(stderr.contains("SASL EXTERNAL is not available yet"), "{stderr}");
+}
+
+#[tokio::test]
+async fn ldapcompare_and_a_self_service_password_change_through_ldapmodify() {
+    let server = TestServer::start();
+    corp(&server).await;
+    let url = server.ldaps_url();
+    let compare = |assertion: &str| {
+        text(&server.ldap_tool("ldapcompare", &["-x", "-H", &url, "-D", ALICE_DN, "-w", ALICE_PW, ALICE_DN, assertion]))
+            .0
+    };
+    assert_eq!(compare("mail:ALICE@corp.example"), 6, "compareTrue, case-insensitive");
+    assert_eq!(compare("mail:bob@corp.example"), 5, "compareFalse");
+    assert_eq!(compare("memberOf:cn=caadmins,cn=groups,dc=corp,dc=example"), 6, "DN matching, nested groups");
+
+    // The LDAP idiom for changing one's own password: delete the old value, add the new one.
+    let ldif = server.scratch().join("self.ldif");
+    std::fs::write(
+        &ldif,
+        format!("dn: {ALICE_DN}\nchangetype: modify\ndelete: userPassword\nuserPassword: {ALICE_PW}\n-\nadd: userPassword\nuserPassword: Looking-Glass-43!\n"),
+    )
+    .unwrap();
+    let wrong = std::fs::read_to_string(&ldif).unwrap().replace(ALICE_PW, "Not-Her-Password-1!");
+    let wrong_file = server.scratch().join("wrong.ldif");
+    std::fs::write(&wrong_file, wrong).unwrap();
+    let modify =
+        |f: &std::path::Path| {
+            text(&server.ldap_tool(
+                "ldapmodify",
+                &["-x", "-H", &url, "-D", ALICE_DN, "-w", ALICE_PW, "-f", f.to_str().unwrap()],
+            ))
+            .0
+        };
+    assert_eq!(modify(&wrong_file), 49, "the old password must be right");
+    assert_eq!(modify(&ldif), 0);
+    server.login(T, "alice", "Looking-Glass-43!").await;
 }
