@@ -54,9 +54,10 @@ pub(crate) struct View {
 }
 
 /// Resolves `dn` to the entries visible to the connection's caller.
-/// `below_root`: whether a search from the root DSE goes below it (only
-/// then is the caller's tenant read).
-pub(crate) async fn view(s: &mut Session, dn: &Dn, below_root: bool) -> OpResult<View> {
+/// `below`: whether entries below the base are wanted; without them the
+/// root DSE is read alone and a principal is read by itself, not with its
+/// whole tenant.
+pub(crate) async fn view(s: &mut Session, dn: &Dn, below: bool) -> OpResult<View> {
     let location = tree::locate(dn).ok_or_else(|| LdapError::no_such_object(""))?;
     let actor = match location {
         Location::RootDse => s.actor().await?,
@@ -69,7 +70,7 @@ pub(crate) async fn view(s: &mut Session, dn: &Dn, below_root: bool) -> OpResult
     match location {
         Location::RootDse => {
             let mut entries = vec![entry::root_dse(tenant.iter().map(|t| tree::base_dn(t)).collect())];
-            if let (true, Some(actor), Some(t)) = (below_root, &actor, &tenant) {
+            if let (true, Some(actor), Some(t)) = (below, &actor, &tenant) {
                 entries.extend(tenant_entries(s, actor, t).await?);
             }
             Ok(View { entries, base: 0 })
@@ -79,6 +80,15 @@ pub(crate) async fn view(s: &mut Session, dn: &Dn, below_root: bool) -> OpResult
             let (Some(actor), Some(t)) = (&actor, &tenant) else { return Err(LdapError::no_such_object("")) };
             if other.tenant() != Some(t.as_str()) {
                 return Err(LdapError::no_such_object(""));
+            }
+            if let (false, Location::Object { container, name, .. }) = (below, other) {
+                return match s.service.principal(actor, t, container.kind(), name).await {
+                    Ok(v) => Ok(View { entries: vec![entry::one_principal(t, &v)], base: 0 }),
+                    Err(e) if e.code == lightwell_proto::ErrorCode::PrincipalNotFound => {
+                        Err(LdapError::no_such_object(tree::container_dn(t, *container)))
+                    }
+                    Err(e) => Err(e.into()),
+                };
             }
             let entries = tenant_entries(s, actor, t).await?;
             let norm = dn.normalized();
@@ -190,8 +200,8 @@ async fn run(
     let budget = client_time.map_or(limits.max_time, |t| t.min(limits.max_time));
     let deadline = Instant::now() + budget;
     let base = Dn::parse(&req.base).map_err(|e| LdapError::new(LdapResultCode::InvalidDNSyntax, e.to_string()))?;
-    let below_root = req.scope != LdapSearchScope::Base;
-    let view = match tokio::time::timeout(budget, view(s, &base, below_root)).await {
+    let below = req.scope != LdapSearchScope::Base;
+    let view = match tokio::time::timeout(budget, view(s, &base, below)).await {
         Ok(v) => v?,
         Err(_) => return Err(LdapError::new(LdapResultCode::TimeLimitExceeded, "time limit exceeded")),
     };
