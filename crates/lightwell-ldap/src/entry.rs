@@ -187,6 +187,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_attribute_the_entries_use_is_in_the_schema() {
+        // `schema::known` falls back to objectClass for a name missing from
+        // the schema; a second objectClass in an entry would reveal one.
+        let mut all = tenant_entries(&crate::testdata::snapshot());
+        all.push(root_dse(vec!["dc=corp,dc=example".into()]));
+        all.push(subschema());
+        for e in &all {
+            let mut names: Vec<_> = e.attrs.iter().map(|(d, _)| d.name).collect();
+            let n = names.len();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), n, "{}: {names:?}", e.dn);
+        }
+        for name in ["displayName", "mail", "member"] {
+            assert_eq!(schema::known(name).name, name, "used by write.rs");
+        }
+    }
+
+    #[test]
     fn generalized_time_is_utc_seconds() {
         assert_eq!(generalized_time(0), "19700101000000Z");
         assert_eq!(generalized_time(1_796_165_588), "20261201225308Z");

@@ -177,7 +177,8 @@ pub(crate) fn attr(name: &str) -> Option<&'static AttrDef> {
 
 /// The definition of an attribute the code names directly.
 pub(crate) fn known(name: &'static str) -> &'static AttrDef {
-    // Invariant: every name passed here is in ATTRIBUTES (checked by a unit test).
+    // Invariant: every name passed here is in ATTRIBUTES (checked by
+    // entry::tests::every_attribute_the_entries_use_is_in_the_schema).
     attr(name).unwrap_or(&ATTRIBUTES[0])
 }
 
