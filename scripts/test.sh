@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs Lightwell's whole test suite: unit, conformance and end-to-end tests
 # against the real binaries. As root it first installs, idempotently, the
-# system packages the tests drive (openssl, curl, PostgreSQL) and pkilint.
+# system packages the tests drive (openssl, curl, PostgreSQL, OpenLDAP's
+# clients), pkilint and the Python ldap3 client.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(openssl curl ca-certificates postgresql)
+packages=(openssl curl ca-certificates postgresql ldap-utils)
+command -v python3 >/dev/null || packages+=(python3 python3-pip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -30,6 +32,12 @@ if ! command -v lint_pkix_cert >/dev/null 2>&1; then
     echo "pkilint is missing (pip install pkilint) and not root to install it" >&2
     exit 1
   fi
+fi
+
+# The LDAP tests also drive the Python ldap3 client.
+if ! python3 -c 'import ldap3' 2>/dev/null; then
+  echo "installing: python ldap3"
+  python3 -m pip install -q ldap3 2>/dev/null || python3 -m pip install -q --break-system-packages ldap3
 fi
 
 # Build every binary once; the end-to-end tests run the real lightwelld and lightwell.

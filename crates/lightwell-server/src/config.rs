@@ -77,6 +77,15 @@ pub struct ServeArgs {
     /// Base URL of the CRL and CA certificate URLs put into certificates (default http://<listen-pki address>).
     #[arg(long, env = "LIGHTWELL_PUBLIC_PKI_URL")]
     pub public_pki_url: Option<String>,
+    /// Address of the LDAPS listener (default 0.0.0.0:6636; 127.0.0.1:6636 with --dev).
+    #[arg(long, env = "LIGHTWELL_LISTEN_LDAPS")]
+    pub listen_ldaps: Option<SocketAddr>,
+    /// Address of the LDAP listener where clients use StartTLS (default 0.0.0.0:3389; 127.0.0.1:3389 with --dev).
+    #[arg(long, env = "LIGHTWELL_LISTEN_LDAP")]
+    pub listen_ldap: Option<SocketAddr>,
+    /// Accept LDAP simple binds without TLS (refused with confidentialityRequired by default).
+    #[arg(long, env = "LIGHTWELL_LDAP_ALLOW_PLAINTEXT_BIND")]
+    pub ldap_allow_plaintext_bind: bool,
     /// File holding the key-encryption key (default: kek.key in the data dir).
     #[arg(long, env = "LIGHTWELL_KEK_FILE")]
     pub kek_file: Option<PathBuf>,
@@ -104,6 +113,9 @@ struct FileConfig {
     listen_api: Option<SocketAddr>,
     listen_pki: Option<SocketAddr>,
     public_pki_url: Option<String>,
+    listen_ldaps: Option<SocketAddr>,
+    listen_ldap: Option<SocketAddr>,
+    ldap_allow_plaintext_bind: Option<bool>,
     kek_file: Option<PathBuf>,
     request_timeout_secs: Option<u64>,
     max_body_bytes: Option<usize>,
@@ -154,6 +166,9 @@ pub(crate) struct Settings {
     pub(crate) listen_pki: SocketAddr,
     /// `None`: derived from the PKI listener's bound address at start.
     pub(crate) public_pki_url: Option<String>,
+    pub(crate) listen_ldaps: SocketAddr,
+    pub(crate) listen_ldap: SocketAddr,
+    pub(crate) ldap_allow_plaintext_bind: bool,
     pub(crate) kek_file: PathBuf,
     pub(crate) request_timeout: Duration,
     pub(crate) max_body_bytes: usize,
@@ -226,6 +241,10 @@ impl ServeArgs {
                 }
                 other => other.map(|u| u.trim_end_matches('/').to_string()),
             },
+            listen_ldaps: self.listen_ldaps.or(file.listen_ldaps).unwrap_or(SocketAddr::from((host, 6636))),
+            listen_ldap: self.listen_ldap.or(file.listen_ldap).unwrap_or(SocketAddr::from((host, 3389))),
+            ldap_allow_plaintext_bind: self.ldap_allow_plaintext_bind
+                || file.ldap_allow_plaintext_bind.unwrap_or(false),
             kek_file: self.kek_file.or(file.kek_file).unwrap_or_else(|| data_dir.join("kek.key")),
             request_timeout: Duration::from_secs(self.request_timeout_secs.or(file.request_timeout_secs).unwrap_or(30)),
             max_body_bytes: self.max_body_bytes.or(file.max_body_bytes).unwrap_or(1024 * 1024),
@@ -260,6 +279,20 @@ mod tests {
         assert_eq!(s.listen_pki, "127.0.0.1:9001".parse().unwrap(), "file wins over default");
         assert_eq!(s.database, Database::Sqlite(PathBuf::from("/srv/lw/lightwell.db")));
         assert_eq!(s.kek_file, PathBuf::from("/srv/lw/kek.key"));
+        assert_eq!(s.listen_ldaps, "0.0.0.0:6636".parse().unwrap());
+        assert_eq!(s.listen_ldap, "0.0.0.0:3389".parse().unwrap());
+        assert!(!s.ldap_allow_plaintext_bind, "plaintext binds are refused by default");
+    }
+
+    #[test]
+    fn ldap_listeners_and_plaintext_binds_come_from_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = tmp.path().join("lightwell.toml");
+        std::fs::write(&cfg, "listen_ldaps = \"127.0.0.1:1636\"\nldap_allow_plaintext_bind = true\n").unwrap();
+        let s = ServeArgs { config: Some(cfg), dev: true, ..Default::default() }.resolve().unwrap();
+        assert_eq!(s.listen_ldaps, "127.0.0.1:1636".parse().unwrap());
+        assert_eq!(s.listen_ldap, "127.0.0.1:3389".parse().unwrap(), "--dev binds loopback");
+        assert!(s.ldap_allow_plaintext_bind);
     }
 
     #[test]

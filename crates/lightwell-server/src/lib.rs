@@ -8,6 +8,7 @@ mod api;
 mod clock;
 mod config;
 mod datadir;
+mod ldap;
 mod metrics;
 mod pki;
 mod serve;

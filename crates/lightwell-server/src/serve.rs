@@ -55,6 +55,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         TcpListener::bind(settings.listen_api).await.with_context(|| format!("binding {}", settings.listen_api))?;
     let pki_listener =
         TcpListener::bind(settings.listen_pki).await.with_context(|| format!("binding {}", settings.listen_pki))?;
+    let ldaps_listener =
+        TcpListener::bind(settings.listen_ldaps).await.with_context(|| format!("binding {}", settings.listen_ldaps))?;
+    let ldap_listener =
+        TcpListener::bind(settings.listen_ldap).await.with_context(|| format!("binding {}", settings.listen_ldap))?;
     let watch_hub = WatchHub::new(service.clone(), Duration::from_millis(100));
     let app = api::router(
         AppState { service: service.clone(), metrics, watch: watch_hub.clone() },
@@ -79,11 +83,22 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let pw = std::fs::read_to_string(dir.join(datadir::OPERATOR_PASSWORD_FILE)).unwrap_or_default();
         println!("operator password: {} (user operator; also in {})", pw.trim(), datadir::OPERATOR_PASSWORD_FILE);
     }
+    // Last, so scripts that read the lines above by position keep working.
+    println!("ldaps: ldaps://{}", ldaps_listener.local_addr()?);
+    println!("ldap: ldap://{}", ldap_listener.local_addr()?);
     tracing::info!(store = service.store_backend(), "lightwelld ready");
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let api_task = tokio::spawn(accept_loop(api_listener, Some(TlsAcceptor::from(tls_config)), app, stop_rx.clone()));
+    let api_task =
+        tokio::spawn(accept_loop(api_listener, Some(TlsAcceptor::from(tls_config.clone())), app, stop_rx.clone()));
     let pki_task = tokio::spawn(accept_loop(pki_listener, None, pki, stop_rx.clone()));
+    let ldap_tasks = crate::ldap::spawn(
+        [ldaps_listener, ldap_listener],
+        settings.ldap_allow_plaintext_bind,
+        &tls_config,
+        &service,
+        &stop_rx,
+    );
     tokio::spawn(purge_sessions(service.clone(), stop_rx.clone()));
     tokio::spawn(watch_hub.run(stop_rx.clone()));
     tokio::spawn(ca_maintenance(service.clone(), settings.ca_maintenance_interval, stop_rx));
@@ -94,7 +109,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
-    let _ = tokio::join!(api_task, pki_task);
+    let _ = tokio::join!(api_task, pki_task, ldap_tasks);
     Ok(())
 }
 

@@ -16,6 +16,8 @@ pub mod postgres;
 
 use lightwell_client::{Client, Trust};
 
+pub mod ldap;
+
 /// Directory holding the workspace's binaries (next to the test executable's
 /// `deps/` dir), or `LIGHTWELL_BIN_DIR`.
 pub fn bin_dir() -> PathBuf {
@@ -43,6 +45,9 @@ pub struct TestServer {
     root: tempfile::TempDir,
     child: Option<Child>,
     api_addr: String,
+    /// LDAPS and LDAP (StartTLS) addresses, learned at start and kept across restarts.
+    ldaps_addr: String,
+    ldap_addr: String,
     /// Extra arguments given at every start.
     extra_args: Vec<String>,
     /// Captured stdout and stderr lines of the current process.
@@ -66,6 +71,8 @@ impl TestServer {
             root,
             child: None,
             api_addr: "127.0.0.1:0".into(),
+            ldaps_addr: "127.0.0.1:0".into(),
+            ldap_addr: "127.0.0.1:0".into(),
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
             log: Default::default(),
         };
@@ -88,6 +95,7 @@ impl TestServer {
             .arg("--data-dir")
             .arg(self.data_dir())
             .args(["--listen-api", &self.api_addr, "--listen-pki", "127.0.0.1:0"])
+            .args(["--listen-ldaps", &self.ldaps_addr, "--listen-ldap", &self.ldap_addr])
             .arg("--clock-offset-file")
             .arg(self.root.path().join("clock-offset"))
             .args(&self.extra_args)
@@ -113,13 +121,21 @@ impl TestServer {
         }
         self.log = log;
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
+        // lightwelld prints the API line, then (last) the LDAP lines.
+        let (mut api, mut ldaps, mut ldap) = (false, false, false);
+        while !(api && ldaps && ldap) {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
-                    if let Some(addr) = line.strip_prefix("api: https://") {
+                    if let Some(addr) = line.strip_prefix("ldaps: ldaps://") {
+                        self.ldaps_addr = addr.trim().to_string();
+                        ldaps = true;
+                    } else if let Some(addr) = line.strip_prefix("ldap: ldap://") {
+                        self.ldap_addr = addr.trim().to_string();
+                        ldap = true;
+                    } else if let Some(addr) = line.strip_prefix("api: https://") {
                         self.api_addr = addr.trim().to_string();
-                        break;
+                        api = true;
                     }
                 }
                 Err(_) => {
@@ -139,6 +155,43 @@ impl TestServer {
     /// `https://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("https://{}", self.api_addr)
+    }
+
+    /// `ldaps://127.0.0.1:PORT`.
+    pub fn ldaps_url(&self) -> String {
+        format!("ldaps://{}", self.ldaps_addr)
+    }
+
+    /// `ldap://127.0.0.1:PORT` (StartTLS).
+    pub fn ldap_url(&self) -> String {
+        format!("ldap://{}", self.ldap_addr)
+    }
+
+    /// The LDAPS listener's address.
+    pub fn ldaps_addr(&self) -> std::net::SocketAddr {
+        self.ldaps_addr.parse().unwrap()
+    }
+
+    /// The LDAP (StartTLS) listener's address.
+    pub fn ldap_addr(&self) -> std::net::SocketAddr {
+        self.ldap_addr.parse().unwrap()
+    }
+
+    /// Runs an OpenLDAP client (`ldapsearch`, `ldapwhoami`, ...) trusting the
+    /// server CA and ignoring the machine's ldap.conf defaults.
+    pub fn ldap_tool(&self, program: &str, args: &[&str]) -> Output {
+        Command::new(program)
+            .args(args)
+            .env("LDAPTLS_CACERT", self.ca_file())
+            .env("LDAPTLS_REQCERT", "demand")
+            .env("LDAPCONF", "/dev/null")
+            .env("LDAPRC", "/dev/null")
+            .env_remove("LDAPBASE")
+            .env_remove("LDAPURI")
+            .env_remove("LDAPBINDDN")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("{program} is not installed ({e}); ./scripts/test.sh installs ldap-utils"))
     }
 
     /// The server CA file clients trust.

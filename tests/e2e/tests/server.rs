@@ -79,6 +79,8 @@ fn configuration_comes_from_the_file_then_the_environment_then_flags() {
         .env("LIGHTWELL_LISTEN_API", "127.0.0.1:0")
         .env("LIGHTWELL_LISTEN_PKI", "127.0.0.1:1")
         .args(["--listen-pki", "127.0.0.1:0"])
+        // Keep off the default LDAP ports, which parallel tests may hold.
+        .args(["--listen-ldaps", "127.0.0.1:0", "--listen-ldap", "127.0.0.1:0"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()

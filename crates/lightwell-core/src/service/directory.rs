@@ -72,7 +72,7 @@ pub(super) fn find(tx: &mut dyn Tx, t: &TenantRecord, kind: PrincipalKind, name:
     tx.principal(&t.id, kind, name)?.ok_or_else(|| not_found(kind, name))
 }
 
-fn view(graph: &Graph, p: &PrincipalRecord, now: i64) -> PrincipalView {
+pub(super) fn view(graph: &Graph, p: &PrincipalRecord, now: i64) -> PrincipalView {
     PrincipalView {
         member_of: graph.member_of(&p.id).into_iter().collect(),
         members: matches!(p.kind, PrincipalKind::Group | PrincipalKind::Service).then(|| graph.members(&p.id)),

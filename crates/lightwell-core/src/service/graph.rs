@@ -8,21 +8,34 @@ use lightwell_store::{Membership, PrincipalKind, PrincipalRecord, StoreError, Te
 /// A tenant's principals and membership edges.
 pub(super) struct Graph {
     principals: HashMap<String, PrincipalRecord>,
-    edges: Vec<Membership>,
+    /// The membership edges indexed both ways (group ids by member id, member
+    /// ids by group id), so resolving one principal costs what its answer
+    /// costs, not the size of the tenant.
+    groups_of: HashMap<String, Vec<String>>,
+    members_of: HashMap<String, Vec<String>>,
 }
 
 impl Graph {
     /// Loads a tenant's directory.
     pub(super) fn load(tx: &mut dyn Tx, tenant: &TenantId) -> Result<Self, StoreError> {
         let principals = tx.list_principals(tenant, None)?.into_iter().map(|p| (p.id.clone(), p)).collect();
-        Ok(Self { principals, edges: tx.memberships(tenant)? })
+        Ok(Self::new(principals, tx.memberships(tenant)?))
     }
 
     /// Loads only what member-of resolution needs: groups and edges.
     pub(super) fn load_groups(tx: &mut dyn Tx, tenant: &TenantId) -> Result<Self, StoreError> {
         let principals =
             tx.list_principals(tenant, Some(PrincipalKind::Group))?.into_iter().map(|p| (p.id.clone(), p)).collect();
-        Ok(Self { principals, edges: tx.memberships(tenant)? })
+        Ok(Self::new(principals, tx.memberships(tenant)?))
+    }
+
+    fn new(principals: HashMap<String, PrincipalRecord>, edges: Vec<Membership>) -> Self {
+        let (mut groups_of, mut members_of) = (HashMap::<_, Vec<_>>::new(), HashMap::<_, Vec<_>>::new());
+        for e in edges {
+            groups_of.entry(e.member_id.clone()).or_default().push(e.group_id.clone());
+            members_of.entry(e.group_id).or_default().push(e.member_id);
+        }
+        Self { principals, groups_of, members_of }
     }
 
     /// Ids of the groups `id` belongs to, directly or through nesting.
@@ -30,9 +43,9 @@ impl Graph {
         let mut seen = HashSet::new();
         let mut queue = VecDeque::from([id]);
         while let Some(cur) = queue.pop_front() {
-            for e in self.edges.iter().filter(|e| e.member_id == cur) {
-                if seen.insert(e.group_id.as_str()) {
-                    queue.push_back(e.group_id.as_str());
+            for g in self.groups_of.get(cur).into_iter().flatten() {
+                if seen.insert(g.as_str()) {
+                    queue.push_back(g.as_str());
                 }
             }
         }
@@ -58,10 +71,11 @@ impl Graph {
     /// Direct members of a group, as (kind, name), ordered.
     pub(super) fn members(&self, group: &str) -> Vec<(PrincipalKind, String)> {
         let mut out: Vec<_> = self
-            .edges
-            .iter()
-            .filter(|e| e.group_id == group)
-            .filter_map(|e| self.principals.get(&e.member_id))
+            .members_of
+            .get(group)
+            .into_iter()
+            .flatten()
+            .filter_map(|m| self.principals.get(m))
             .map(|p| (p.kind, p.name.clone()))
             .collect();
         out.sort();

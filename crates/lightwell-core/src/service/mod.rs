@@ -4,6 +4,7 @@ mod audit_ops;
 mod auth;
 mod ca;
 mod directory;
+mod directory_snapshot;
 mod graph;
 mod hosts;
 mod join;
@@ -20,6 +21,7 @@ pub use self::ca::{
     CaRequestView, CaView, CertificateView, IssueRequest, MaintenanceReport, parse_key_type, parse_reason, parse_ttl,
 };
 pub use self::directory::{NewHostPrincipal, NewUser, PrincipalPatch, PrincipalView};
+pub use self::directory_snapshot::DirectorySnapshot;
 pub use self::join::{JoinRequest, Joined, MAX_JOIN_TOKEN_TTL_SECS, MAX_JOIN_TOKEN_USES, NewJoinToken, TrustState};
 pub use crate::audit::Verification;
 use crate::audit::{AuditEvent, AuditLog};

@@ -1,0 +1,136 @@
+//! Bind: simple (a DN or `user@domain` with a password) goes through
+//! `Service::login`, so a failed bind is audited and counts toward the same
+//! lockout as a REST login. SASL EXTERNAL is plumbed (the connection keeps
+//! the TLS client certificate chain) but refused: mapping a certificate to a
+//! principal belongs to the service layer and needs the tenant's CAs, which
+//! this build does not have yet.
+
+use ldap3_proto::proto::{LdapBindCred, LdapBindRequest, LdapBindResponse, LdapResultCode};
+use lightwell_core::{LoginScope, PrincipalKind};
+use lightwell_proto::ErrorCode;
+use zeroize::Zeroizing;
+
+use crate::dn::Dn;
+use crate::result::{LdapError, success};
+use crate::session::{Bound, Session};
+use crate::tree::{self, Container, Location};
+
+/// Handles a bind request.
+pub(crate) async fn bind(s: &mut Session, req: LdapBindRequest) -> LdapBindResponse {
+    let res = match run(s, req).await {
+        Ok(()) => success(),
+        Err(e) => e.into_result(),
+    };
+    LdapBindResponse { res, saslcreds: None }
+}
+
+async fn run(s: &mut Session, req: LdapBindRequest) -> Result<(), LdapError> {
+    // Any bind first drops the previous identity (RFC 4513 section 4).
+    s.unbind().await;
+    if req.version != 3 {
+        return Err(LdapError::new(LdapResultCode::ProtocolError, "only LDAPv3 is supported"));
+    }
+    match req.cred {
+        LdapBindCred::Simple(pw) => simple(s, &req.dn, Zeroizing::new(pw)).await,
+        LdapBindCred::SASL(sasl) if sasl.mechanism.eq_ignore_ascii_case("EXTERNAL") => sasl_external(s),
+        LdapBindCred::SASL(sasl) => Err(LdapError::new(
+            LdapResultCode::AuthMethodNotSupported,
+            format!("SASL mechanism {:?} is not supported", sasl.mechanism.chars().take(32).collect::<String>()),
+        )),
+        _ => Err(LdapError::new(LdapResultCode::AuthMethodNotSupported, "unsupported authentication choice")),
+    }
+}
+
+async fn simple(s: &mut Session, dn: &str, pw: Zeroizing<String>) -> Result<(), LdapError> {
+    match (dn.is_empty(), pw.is_empty()) {
+        (true, true) => return Ok(()), // anonymous
+        (false, true) => {
+            // RFC 4513 section 5.1.2: an unauthenticated bind is refused by default.
+            return Err(LdapError::new(
+                LdapResultCode::UnwillingToPerform,
+                "a bind with a name but no password (unauthenticated bind) is not allowed",
+            ));
+        }
+        (true, false) => return Err(invalid()),
+        (false, false) => {}
+    }
+    if !s.secure && !s.config.allow_plaintext_bind {
+        return Err(LdapError::new(
+            LdapResultCode::ConfidentialityRequired,
+            "simple binds need TLS: use LDAPS or StartTLS first",
+        ));
+    }
+    let Some((tenant, user)) = identity(dn) else { return Err(invalid()) };
+    match s.service.login(LoginScope::Tenant(tenant.clone()), user.clone(), pw).await {
+        Ok(ok) => {
+            // The DN as stored (names compare without case; show the stored form).
+            let dn = match &ok.actor {
+                lightwell_core::authz::Actor::Principal(p) => tree::object_dn(&p.tenant, p.kind, &p.name),
+                lightwell_core::authz::Actor::Operator { .. } => tree::object_dn(&tenant, PrincipalKind::User, &user),
+            };
+            s.bound = Some(Bound { token: ok.token, dn });
+            Ok(())
+        }
+        Err(e) => Err(match e.code {
+            ErrorCode::AccountLocked => LdapError::new(
+                LdapResultCode::InvalidCredentials,
+                "account locked after too many failed logins; try again later",
+            ),
+            ErrorCode::AccountDisabled => LdapError::new(LdapResultCode::InvalidCredentials, "account disabled"),
+            // An unknown tenant looks like any other wrong name or password.
+            ErrorCode::InvalidCredentials | ErrorCode::TenantNotFound | ErrorCode::InvalidName => invalid(),
+            _ => e.into(),
+        }),
+    }
+}
+
+fn invalid() -> LdapError {
+    LdapError::new(LdapResultCode::InvalidCredentials, "invalid credentials")
+}
+
+/// The (tenant, user name) a bind name designates: `uid=alice,cn=Users,dc=corp,dc=example`
+/// or `alice@corp.example`.
+pub(crate) fn identity(name: &str) -> Option<(String, String)> {
+    if !name.contains('=') {
+        let (user, domain) = name.rsplit_once('@')?;
+        return (!user.is_empty() && !domain.is_empty()).then(|| (domain.to_ascii_lowercase(), user.to_string()));
+    }
+    match tree::locate(&Dn::parse(name).ok()?)? {
+        Location::Object { tenant, container: Container::Users, name } => Some((tenant, name)),
+        _ => None,
+    }
+}
+
+/// SASL EXTERNAL: the identity is the TLS client certificate. The
+/// certificate chain is at hand (`Session::peer_certificates`); what is
+/// missing is the service-layer function that validates it against the
+/// tenant's CAs and names its principal. Until then, refuse plainly.
+fn sasl_external(s: &Session) -> Result<(), LdapError> {
+    let why = if s.peer_certificates.is_empty() {
+        "SASL EXTERNAL needs a TLS client certificate"
+    } else {
+        "SASL EXTERNAL is not available yet: client certificates cannot be mapped to principals in this version"
+    };
+    Err(LdapError::new(LdapResultCode::AuthMethodNotSupported, why))
+}
+
+/// Forgets the bound identity without logging out (its session is gone already).
+pub(crate) fn forget(s: &mut Session) {
+    s.bound = None;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bind_names_are_dns_or_user_at_domain() {
+        let alice = Some(("corp.example".to_string(), "alice".to_string()));
+        assert_eq!(identity("uid=alice,cn=Users,dc=corp,dc=example"), alice);
+        assert_eq!(identity("cn=alice,cn=users,DC=Corp,DC=Example"), alice);
+        assert_eq!(identity("alice@Corp.Example"), alice);
+        assert_eq!(identity("cn=engineers,cn=Groups,dc=corp,dc=example"), None);
+        assert_eq!(identity("alice"), None);
+        assert_eq!(identity("@corp.example"), None);
+    }
+}

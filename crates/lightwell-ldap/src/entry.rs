@@ -1,0 +1,213 @@
+//! Entries as LDAP shows them: the root DSE, the subschema entry, and each
+//! tenant's tree built from a service-layer [`DirectorySnapshot`].
+
+use lightwell_core::{DirectorySnapshot, PrincipalKind, PrincipalView};
+use time::OffsetDateTime;
+
+use crate::dn::normalize;
+use crate::schema::{self, AttrDef, SUBSCHEMA_DN};
+use crate::tree::{self, Container};
+
+/// OIDs of the extended operations the server implements.
+pub(crate) const OID_STARTTLS: &str = "1.3.6.1.4.1.1466.20037";
+/// RFC 4532 Who am I?
+pub(crate) const OID_WHOAMI: &str = "1.3.6.1.4.1.4203.1.11.3";
+/// RFC 3062 Password Modify.
+pub(crate) const OID_PASSWORD_MODIFY: &str = "1.3.6.1.4.1.4203.1.11.1";
+/// RFC 2696 simple paged results.
+pub(crate) const OID_PAGED_RESULTS: &str = "1.2.840.113556.1.4.319";
+/// RFC 3296 ManageDsaIT (honoured trivially: there are no referrals).
+pub(crate) const OID_MANAGE_DSA_IT: &str = "2.16.840.1.113730.3.4.2";
+/// RFC 3673: `+` returns all operational attributes.
+const OID_ALL_OPERATIONAL: &str = "1.3.6.1.4.1.4203.1.5.1";
+/// SASL mechanisms offered. EXTERNAL is not offered yet: mapping a client
+/// certificate to a principal needs tenant certificates (the CA), which the
+/// service layer does not have on this branch; see `bind.rs`.
+pub(crate) const SASL_MECHANISMS: &[&str] = &[];
+
+/// One entry: its DN (as shown and normalized), its parent, its attributes.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    /// DN as returned.
+    pub(crate) dn: String,
+    /// Normalized DN.
+    pub(crate) norm: String,
+    /// Normalized DN of the parent (`None` for the root DSE and subschema).
+    pub(crate) parent: Option<String>,
+    /// Attributes with their values, in a stable order.
+    pub(crate) attrs: Vec<(&'static AttrDef, Vec<String>)>,
+}
+
+impl Entry {
+    fn new(dn: String, parent: Option<&str>) -> Self {
+        Self {
+            norm: normalize(&dn).unwrap_or_else(|| dn.to_lowercase()),
+            parent: parent.map(str::to_string),
+            dn,
+            attrs: vec![],
+        }
+    }
+
+    fn add(&mut self, name: &'static str, values: Vec<String>) {
+        if !values.is_empty() {
+            self.attrs.push((schema::known(name), values));
+        }
+    }
+
+    fn add_one(&mut self, name: &'static str, value: impl Into<String>) {
+        self.add(name, vec![value.into()]);
+    }
+
+    /// Values of an attribute, if present.
+    pub(crate) fn get(&self, def: &AttrDef) -> Option<&[String]> {
+        self.attrs.iter().find(|(d, _)| std::ptr::eq(*d, def)).map(|(_, v)| v.as_slice())
+    }
+
+    fn operational(&mut self, uuid: Option<&str>, created: i64, modified: i64, leaf: bool) {
+        if let Some(u) = uuid {
+            self.add_one("entryUUID", u);
+        }
+        self.add_one("createTimestamp", generalized_time(created));
+        self.add_one("modifyTimestamp", generalized_time(modified));
+        let dn = self.dn.clone();
+        self.add_one("entryDN", dn);
+        self.add_one("subschemaSubentry", SUBSCHEMA_DN);
+        self.add_one("hasSubordinates", if leaf { "FALSE" } else { "TRUE" });
+    }
+}
+
+/// GeneralizedTime (`20261126225308Z`) of Unix seconds.
+pub(crate) fn generalized_time(unix: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp(unix).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format!("{:04}{:02}{:02}{:02}{:02}{:02}Z", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second())
+}
+
+/// The root DSE; `naming_contexts` are the bases the caller may see.
+pub(crate) fn root_dse(naming_contexts: Vec<String>) -> Entry {
+    let mut e = Entry::new(String::new(), None);
+    e.add("objectClass", vec!["top".into()]);
+    e.add("namingContexts", naming_contexts);
+    e.add_one("supportedLDAPVersion", "3");
+    e.add("supportedExtension", vec![OID_STARTTLS.into(), OID_WHOAMI.into(), OID_PASSWORD_MODIFY.into()]);
+    e.add("supportedControl", vec![OID_PAGED_RESULTS.into(), OID_MANAGE_DSA_IT.into()]);
+    e.add("supportedSASLMechanisms", SASL_MECHANISMS.iter().map(|s| s.to_string()).collect());
+    e.add("supportedFeatures", vec![OID_ALL_OPERATIONAL.into()]);
+    e.add_one("vendorName", "Lightwell");
+    e.add_one("vendorVersion", env!("CARGO_PKG_VERSION"));
+    e.add_one("subschemaSubentry", SUBSCHEMA_DN);
+    e
+}
+
+/// The subschema entry.
+pub(crate) fn subschema() -> Entry {
+    let mut e = Entry::new(SUBSCHEMA_DN.into(), None);
+    for (name, values) in schema::subschema_attributes() {
+        e.add(name, values);
+    }
+    e.add_one("subschemaSubentry", SUBSCHEMA_DN);
+    e
+}
+
+/// Every entry of a tenant's tree, parents before children.
+pub(crate) fn tenant_entries(snap: &DirectorySnapshot) -> Vec<Entry> {
+    let tenant = snap.tenant.domain.as_str();
+    let created = snap.tenant.created_at;
+    let base = tree::base_dn(tenant);
+    let base_norm = normalize(&base).unwrap_or_default();
+    let mut out = Vec::with_capacity(snap.principals.len() + 5);
+
+    let mut domain = Entry::new(base.clone(), Some(""));
+    domain.add("objectClass", vec!["top".into(), "domain".into(), "dcObject".into()]);
+    domain.add_one("dc", tenant.split('.').next().unwrap_or(tenant));
+    domain.operational(Some(snap.tenant.id.as_str()), created, created, false);
+    out.push(domain);
+
+    for c in Container::ALL {
+        let (attr, value) = c.rdn();
+        let mut e = Entry::new(tree::container_dn(tenant, c), Some(&base_norm));
+        if attr == "ou" {
+            e.add("objectClass", vec!["top".into(), "organizationalUnit".into()]);
+            e.add_one("ou", value);
+        } else {
+            e.add("objectClass", vec!["top".into(), "container".into()]);
+            e.add_one("cn", value);
+        }
+        let any = snap.principals.iter().any(|p| p.record.kind == c.kind());
+        e.operational(None, created, created, !any);
+        out.push(e);
+    }
+    for c in Container::ALL {
+        let parent = normalize(&tree::container_dn(tenant, c)).unwrap_or_default();
+        for p in snap.principals.iter().filter(|p| p.record.kind == c.kind()) {
+            out.push(principal_entry(tenant, &parent, p));
+        }
+    }
+    out
+}
+
+/// The entry of one principal of `tenant`.
+pub(crate) fn one_principal(tenant: &str, v: &PrincipalView) -> Entry {
+    let parent = normalize(&tree::container_dn(tenant, Container::of(v.record.kind))).unwrap_or_default();
+    principal_entry(tenant, &parent, v)
+}
+
+fn principal_entry(tenant: &str, parent: &str, v: &PrincipalView) -> Entry {
+    let p = &v.record;
+    let mut e = Entry::new(tree::object_dn(tenant, p.kind, &p.name), Some(parent));
+    let classes: &[&str] = match p.kind {
+        PrincipalKind::User => &["top", "person", "organizationalPerson", "inetOrgPerson"],
+        PrincipalKind::Group => &["top", "groupOfNames"],
+        PrincipalKind::Machine => &["top", "device", "ipHost", "extensibleObject"],
+        PrincipalKind::Service => &["top", "applicationProcess", "extensibleObject"],
+    };
+    e.add("objectClass", classes.iter().map(|s| s.to_string()).collect());
+    if p.kind == PrincipalKind::User {
+        e.add_one("uid", p.name.clone());
+    }
+    e.add_one("cn", p.name.clone());
+    if p.kind == PrincipalKind::User {
+        e.add_one("sn", p.name.clone());
+    }
+    e.add("displayName", p.display_name.iter().cloned().collect());
+    e.add("mail", p.email.iter().cloned().collect());
+    if let Some(members) = &v.members {
+        e.add("member", members.iter().map(|(k, n)| tree::object_dn(tenant, *k, n)).collect());
+    }
+    if matches!(p.kind, PrincipalKind::Machine | PrincipalKind::Service) {
+        e.add("dNSHostName", p.hostnames.clone());
+        e.add("ipHostNumber", p.ips.clone());
+    }
+    e.add("memberOf", v.member_of.iter().map(|g| tree::object_dn(tenant, PrincipalKind::Group, g)).collect());
+    e.operational(Some(&p.id), p.created_at, p.updated_at, true);
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_attribute_the_entries_use_is_in_the_schema() {
+        // `schema::known` falls back to objectClass for a name missing from
+        // the schema; a second objectClass in an entry would reveal one.
+        let mut all = tenant_entries(&crate::testdata::snapshot());
+        all.push(root_dse(vec!["dc=corp,dc=example".into()]));
+        all.push(subschema());
+        for e in &all {
+            let mut names: Vec<_> = e.attrs.iter().map(|(d, _)| d.name).collect();
+            let n = names.len();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), n, "{}: {names:?}", e.dn);
+        }
+        for name in ["displayName", "mail", "member"] {
+            assert_eq!(schema::known(name).name, name, "used by write.rs");
+        }
+    }
+
+    #[test]
+    fn generalized_time_is_utc_seconds() {
+        assert_eq!(generalized_time(0), "19700101000000Z");
+        assert_eq!(generalized_time(1_796_165_588), "20261201225308Z");
+    }
+}

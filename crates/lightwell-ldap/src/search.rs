@@ -1,0 +1,342 @@
+//! Search and compare: what the caller may see, scopes, filters, attribute
+//! selection, size and time limits and paged results (RFC 2696).
+//!
+//! Visibility: anonymous sees the root DSE only. A bound principal sees the
+//! root DSE (naming only its own tenant), the subschema entry and its own
+//! tenant's tree, read from one service-layer snapshot (which checks the
+//! permission). Any other tenant's names answer `noSuchObject`, exactly like
+//! names that do not exist.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use ldap3_proto::control::LdapControl;
+use ldap3_proto::proto::{
+    LdapCompareRequest, LdapOp, LdapPartialAttribute, LdapResult, LdapResultCode, LdapSearchRequest,
+    LdapSearchResultEntry, LdapSearchScope,
+};
+use lightwell_core::authz::Actor;
+
+use crate::dn::Dn;
+use crate::entry::{self, Entry};
+use crate::filter::{self, Tri};
+use crate::result::{LdapError, OpResult, success};
+use crate::schema::{self, AttrDef};
+use crate::session::Session;
+use crate::tree::{self, Location};
+
+/// Paged searches remembered per connection; the oldest is forgotten first.
+const MAX_PAGED_SEARCHES: usize = 8;
+
+/// A paged search in progress.
+#[derive(Debug)]
+struct PageState {
+    cookie: Vec<u8>,
+    /// The search it continues (base, scope, filter, attributes).
+    key: String,
+    /// Entries already returned.
+    offset: usize,
+}
+
+/// The connection's paged searches.
+#[derive(Debug, Default)]
+pub(crate) struct Paging {
+    states: VecDeque<PageState>,
+}
+
+/// Entries the caller may see around a base DN.
+#[derive(Debug)]
+pub(crate) struct View {
+    /// Candidate entries, parents before children.
+    pub(crate) entries: Vec<Entry>,
+    /// Index of the base entry.
+    pub(crate) base: usize,
+}
+
+/// Resolves `dn` to the entries visible to the connection's caller.
+/// `below`: whether entries below the base are wanted; without them the
+/// root DSE is read alone and a principal is read by itself, not with its
+/// whole tenant.
+pub(crate) async fn view(s: &mut Session, dn: &Dn, below: bool) -> OpResult<View> {
+    let location = tree::locate(dn).ok_or_else(|| LdapError::no_such_object(""))?;
+    let actor = match location {
+        Location::RootDse => s.actor().await?,
+        _ => Some(s.require_actor().await?),
+    };
+    let tenant = match &actor {
+        Some(Actor::Principal(p)) => Some(p.tenant.clone()),
+        _ => None,
+    };
+    match location {
+        Location::RootDse => {
+            let mut entries = vec![entry::root_dse(tenant.iter().map(|t| tree::base_dn(t)).collect())];
+            if let (true, Some(actor), Some(t)) = (below, &actor, &tenant) {
+                entries.extend(tenant_entries(s, actor, t).await?);
+            }
+            Ok(View { entries, base: 0 })
+        }
+        Location::Subschema => Ok(View { entries: vec![entry::subschema()], base: 0 }),
+        ref other => {
+            let (Some(actor), Some(t)) = (&actor, &tenant) else { return Err(LdapError::no_such_object("")) };
+            if other.tenant() != Some(t.as_str()) {
+                return Err(LdapError::no_such_object(""));
+            }
+            if let (false, Location::Object { container, name, .. }) = (below, other) {
+                return match s.service.principal(actor, t, container.kind(), name).await {
+                    Ok(v) => Ok(View { entries: vec![entry::one_principal(t, &v)], base: 0 }),
+                    Err(e) if e.code == lightwell_proto::ErrorCode::PrincipalNotFound => {
+                        Err(LdapError::no_such_object(tree::container_dn(t, *container)))
+                    }
+                    Err(e) => Err(e.into()),
+                };
+            }
+            let entries = tenant_entries(s, actor, t).await?;
+            let norm = dn.normalized();
+            match entries.iter().position(|e| e.norm == norm) {
+                Some(base) => Ok(View { entries, base }),
+                None => Err(LdapError::no_such_object(matched(&entries, dn))),
+            }
+        }
+    }
+}
+
+async fn tenant_entries(s: &Session, actor: &Actor, tenant: &str) -> OpResult<Vec<Entry>> {
+    let snap = s.service.directory_snapshot(actor, tenant).await?;
+    Ok(entry::tenant_entries(&snap))
+}
+
+/// The DN of the closest existing ancestor of `dn`.
+fn matched(entries: &[Entry], dn: &Dn) -> String {
+    (1..dn.rdns.len())
+        .map(|i| Dn { rdns: dn.rdns[i..].to_vec() }.normalized())
+        .find_map(|norm| entries.iter().find(|e| e.norm == norm).map(|e| e.dn.clone()))
+        .unwrap_or_default()
+}
+
+fn in_scope(view: &View, i: usize, scope: &LdapSearchScope) -> bool {
+    let base = &view.entries[view.base];
+    let e = &view.entries[i];
+    match scope {
+        LdapSearchScope::Base => i == view.base,
+        LdapSearchScope::OneLevel => e.parent.as_deref() == Some(base.norm.as_str()),
+        // The root DSE is not part of any subtree (RFC 4512 section 5.1).
+        LdapSearchScope::Subtree | LdapSearchScope::Children if base.norm.is_empty() && base.parent.is_none() => {
+            e.parent.is_some()
+        }
+        LdapSearchScope::Subtree => i == view.base || e.norm.ends_with(&format!(",{}", base.norm)),
+        LdapSearchScope::Children => e.norm.ends_with(&format!(",{}", base.norm)),
+    }
+}
+
+/// Which attributes to return.
+#[derive(Debug, Default)]
+struct Selection {
+    user: bool,
+    operational: bool,
+    named: Vec<&'static AttrDef>,
+}
+
+impl Selection {
+    fn new(attrs: &[String]) -> Self {
+        let mut sel = Selection { user: attrs.is_empty(), ..Default::default() };
+        for a in attrs {
+            match a.as_str() {
+                "*" => sel.user = true,
+                "+" => sel.operational = true,
+                "1.1" => {}
+                name => sel.named.extend(schema::attr(name)),
+            }
+        }
+        sel
+    }
+
+    fn project(&self, e: &Entry, types_only: bool) -> LdapSearchResultEntry {
+        let attributes = e
+            .attrs
+            .iter()
+            .filter(|(def, _)| {
+                (if def.operational { self.operational } else { self.user })
+                    || self.named.iter().any(|n| std::ptr::eq(*n, *def))
+            })
+            .map(|(def, values)| LdapPartialAttribute {
+                atype: def.name.to_string(),
+                vals: if types_only { vec![] } else { values.iter().map(|v| v.as_bytes().to_vec()).collect() },
+            })
+            .collect();
+        LdapSearchResultEntry { dn: e.dn.clone(), attributes }
+    }
+}
+
+/// Runs a search; returns the responses (entries, then the done message)
+/// and the controls for the done message.
+pub(crate) async fn search(
+    s: &mut Session,
+    req: LdapSearchRequest,
+    ctrl: &[LdapControl],
+) -> (Vec<LdapOp>, Vec<LdapControl>) {
+    let mut out = Vec::new();
+    let (result, controls) = match run(s, &req, ctrl, &mut out).await {
+        Ok((result, controls)) => (result, controls),
+        Err(e) => (e.into_result(), vec![]),
+    };
+    out.push(LdapOp::SearchResultDone(result));
+    (out, controls)
+}
+
+async fn run(
+    s: &mut Session,
+    req: &LdapSearchRequest,
+    ctrl: &[LdapControl],
+    out: &mut Vec<LdapOp>,
+) -> OpResult<(LdapResult, Vec<LdapControl>)> {
+    let limits = s.config.limits;
+    if filter::depth(&req.filter, limits.max_filter_depth) > limits.max_filter_depth {
+        return Err(LdapError::new(
+            LdapResultCode::AdminLimitExceeded,
+            format!("the filter is nested deeper than {} levels", limits.max_filter_depth),
+        ));
+    }
+    let client_time = u64::try_from(req.timelimit).ok().filter(|t| *t > 0).map(Duration::from_secs);
+    let budget = client_time.map_or(limits.max_time, |t| t.min(limits.max_time));
+    let deadline = Instant::now() + budget;
+    let base = Dn::parse(&req.base).map_err(|e| LdapError::new(LdapResultCode::InvalidDNSyntax, e.to_string()))?;
+    let below = req.scope != LdapSearchScope::Base;
+    let view = match tokio::time::timeout(budget, view(s, &base, below)).await {
+        Ok(v) => v?,
+        Err(_) => return Err(LdapError::new(LdapResultCode::TimeLimitExceeded, "time limit exceeded")),
+    };
+    let matches: Vec<usize> = (0..view.entries.len())
+        .filter(|&i| in_scope(&view, i, &req.scope) && filter::eval(&req.filter, &view.entries[i]) == Tri::True)
+        .collect();
+    let selection = Selection::new(&req.attrs);
+
+    let paged = ctrl.iter().find_map(|c| match c {
+        LdapControl::SimplePagedResults { size, cookie } => Some((*size, cookie.clone())),
+        _ => None,
+    });
+    let (range, result, controls) = match paged {
+        Some((size, cookie)) => {
+            let key =
+                format!("{}|{:?}|{:?}|{}|{:?}", base.normalized(), req.scope, req.filter, req.typesonly, req.attrs);
+            let offset = if cookie.is_empty() {
+                0
+            } else {
+                let pos = s.paging.states.iter().position(|p| p.cookie == cookie && p.key == key).ok_or_else(|| {
+                    LdapError::new(LdapResultCode::ProtocolError, "the paged results cookie is invalid")
+                })?;
+                s.paging.states.remove(pos).map_or(0, |p| p.offset)
+            };
+            let size = usize::try_from(size).unwrap_or(0).min(limits.max_entries);
+            let end = (offset + size).min(matches.len());
+            let mut next_cookie = Vec::new();
+            if size > 0 && end < matches.len() {
+                next_cookie = uuid::Uuid::new_v4().as_bytes().to_vec();
+                if s.paging.states.len() >= MAX_PAGED_SEARCHES {
+                    s.paging.states.pop_front();
+                }
+                s.paging.states.push_back(PageState { cookie: next_cookie.clone(), key, offset: end });
+            }
+            let total = i64::try_from(matches.len()).unwrap_or(i64::MAX);
+            let control = LdapControl::SimplePagedResults { size: total, cookie: next_cookie };
+            let range = if size == 0 { 0..0 } else { offset.min(end)..end };
+            (range, success(), vec![control])
+        }
+        None => {
+            let client = usize::try_from(req.sizelimit).ok().filter(|n| *n > 0);
+            let limit = client.map_or(limits.max_entries, |n| n.min(limits.max_entries));
+            if matches.len() > limit {
+                let res = LdapError::new(LdapResultCode::SizeLimitExceeded, "size limit exceeded").into_result();
+                (0..limit, res, vec![])
+            } else {
+                (0..matches.len(), success(), vec![])
+            }
+        }
+    };
+    for (n, &i) in matches[range].iter().enumerate() {
+        if n % 256 == 255 && Instant::now() > deadline {
+            return Ok((
+                LdapError::new(LdapResultCode::TimeLimitExceeded, "time limit exceeded").into_result(),
+                controls,
+            ));
+        }
+        out.push(LdapOp::SearchResultEntry(selection.project(&view.entries[i], req.typesonly)));
+    }
+    Ok((result, controls))
+}
+
+/// Handles a compare request.
+pub(crate) async fn compare(s: &mut Session, req: LdapCompareRequest) -> LdapResult {
+    let run = async {
+        let dn = Dn::parse(&req.dn).map_err(|e| LdapError::new(LdapResultCode::InvalidDNSyntax, e.to_string()))?;
+        let view = view(s, &dn, false).await?;
+        let def = schema::attr(&req.atype)
+            .ok_or_else(|| LdapError::new(LdapResultCode::UndefinedAttributeType, "unknown attribute type"))?;
+        if !def.syntax.comparable() {
+            return Err(LdapError::new(LdapResultCode::InappropriateMatching, "the attribute cannot be compared"));
+        }
+        let value = String::from_utf8(req.val.clone())
+            .map_err(|_| LdapError::new(LdapResultCode::InvalidAttributeSyntax, "the value is not UTF-8"))?;
+        let want = def.syntax.normalize(&value);
+        let found = view.entries[view.base]
+            .get(def)
+            .ok_or_else(|| LdapError::new(LdapResultCode::NoSuchAttribute, "the entry has no such attribute"))?
+            .iter()
+            .any(|v| def.syntax.normalize(v) == want);
+        Ok(found)
+    };
+    match run.await {
+        Ok(true) => LdapResult { code: LdapResultCode::CompareTrue, ..success() },
+        Ok(false) => LdapResult { code: LdapResultCode::CompareFalse, ..success() },
+        Err(e) => e.into_result(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view_at(dn: &str) -> View {
+        let entries = entry::tenant_entries(&crate::testdata::snapshot());
+        let norm = crate::dn::normalize(dn).unwrap_or_default();
+        let base = entries.iter().position(|e| e.norm == norm).unwrap_or(0);
+        View { entries, base }
+    }
+
+    fn scoped(v: &View, scope: LdapSearchScope) -> Vec<&str> {
+        (0..v.entries.len()).filter(|&i| in_scope(v, i, &scope)).map(|i| v.entries[i].dn.as_str()).collect()
+    }
+
+    #[test]
+    fn scopes_select_the_base_its_children_or_its_subtree() {
+        let v = view_at("cn=Users,dc=corp,dc=example");
+        assert_eq!(scoped(&v, LdapSearchScope::Base), ["cn=Users,dc=corp,dc=example"]);
+        assert_eq!(
+            scoped(&v, LdapSearchScope::OneLevel),
+            ["uid=alice,cn=Users,dc=corp,dc=example", "uid=bob,cn=Users,dc=corp,dc=example"]
+        );
+        assert_eq!(scoped(&v, LdapSearchScope::Subtree).len(), 3);
+        assert_eq!(scoped(&v, LdapSearchScope::Children).len(), 2);
+        let all = view_at("dc=corp,dc=example");
+        assert_eq!(scoped(&all, LdapSearchScope::Subtree).len(), all.entries.len());
+    }
+
+    #[test]
+    fn attribute_selection_understands_star_plus_and_1_1() {
+        let v = view_at("uid=alice,cn=Users,dc=corp,dc=example");
+        let alice = &v.entries[v.base];
+        let names = |attrs: &[&str], types_only: bool| {
+            let sel = Selection::new(&attrs.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+            let e = sel.project(alice, types_only);
+            assert!(!types_only || e.attributes.iter().all(|a| a.vals.is_empty()));
+            e.attributes.into_iter().map(|a| a.atype).collect::<Vec<_>>()
+        };
+        let user = names(&[], false);
+        assert!(user.contains(&"mail".to_string()) && !user.contains(&"entryUUID".to_string()), "{user:?}");
+        assert_eq!(names(&["*"], false), user);
+        let op = names(&["+"], false);
+        assert!(op.contains(&"entryUUID".to_string()) && !op.contains(&"mail".to_string()), "{op:?}");
+        assert!(names(&["1.1"], false).is_empty());
+        assert_eq!(names(&["RFC822MAILBOX", "createTimestamp"], true), ["mail", "createTimestamp"]);
+        assert!(!names(&["*", "+"], false).iter().any(|a| a == "userPassword"), "passwords are never returned");
+    }
+}

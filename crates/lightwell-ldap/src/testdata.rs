@@ -1,0 +1,67 @@
+//! A small directory for unit tests.
+#![allow(clippy::unwrap_used)]
+
+use lightwell_core::{DirectorySnapshot, PrincipalKind, PrincipalRecord, PrincipalView, TenantId, TenantRecord};
+
+fn record(kind: PrincipalKind, name: &str) -> PrincipalRecord {
+    PrincipalRecord {
+        id: format!("00000000-0000-4000-8000-{:012}", name.len()),
+        tenant_id: TenantId::new("t1"),
+        kind,
+        name: name.into(),
+        display_name: None,
+        email: None,
+        hostnames: vec![],
+        ips: vec![],
+        enabled: true,
+        builtin: false,
+        password_hash: Some("$argon2id$secret".into()),
+        credential_epoch: 1,
+        failed_logins: 0,
+        failure_window_start: None,
+        locked_until: None,
+        created_at: 1_790_000_000,
+        updated_at: 1_790_000_100,
+    }
+}
+
+/// corp.example: alice (in engineers, which is in CAAdmins), bob, a machine.
+pub(crate) fn snapshot() -> DirectorySnapshot {
+    let mut alice = record(PrincipalKind::User, "alice");
+    alice.email = Some("alice@corp.example".into());
+    alice.display_name = Some("Alice Liddell".into());
+    let bob = record(PrincipalKind::User, "bob");
+    let mut node = record(PrincipalKind::Machine, "node1.corp.example");
+    node.hostnames = vec!["node1.corp.example".into()];
+    node.ips = vec!["10.0.0.1".into()];
+    let view = |r: PrincipalRecord, member_of: &[&str], members: Option<Vec<(PrincipalKind, String)>>| PrincipalView {
+        record: r,
+        member_of: member_of.iter().map(|s| s.to_string()).collect(),
+        members,
+        locked: false,
+    };
+    DirectorySnapshot {
+        tenant: TenantRecord {
+            id: TenantId::new("11111111-2222-4333-8444-555555555555"),
+            domain: "corp.example".into(),
+            policy: "{}".into(),
+            created_at: 1_780_000_000,
+        },
+        principals: vec![
+            view(alice, &["CAAdmins", "Users", "engineers"], None),
+            view(bob, &["Users"], None),
+            view(
+                record(PrincipalKind::Group, "engineers"),
+                &["CAAdmins"],
+                Some(vec![(PrincipalKind::User, "alice".into())]),
+            ),
+            view(record(PrincipalKind::Group, "CAAdmins"), &[], Some(vec![(PrincipalKind::Group, "engineers".into())])),
+            view(
+                record(PrincipalKind::Group, "Users"),
+                &[],
+                Some(vec![(PrincipalKind::User, "alice".into()), (PrincipalKind::User, "bob".into())]),
+            ),
+            view(node, &["DomainClients"], None),
+        ],
+    }
+}
