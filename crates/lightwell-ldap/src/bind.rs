@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use crate::dn::Dn;
 use crate::result::{LdapError, success};
-use crate::session::{Bound, Session};
+use crate::session::{Bound, Credential, Session};
 use crate::tree::{self, Container, Location};
 
 /// Handles a bind request.
@@ -32,7 +32,7 @@ async fn run(s: &mut Session, req: LdapBindRequest) -> Result<(), LdapError> {
     }
     match req.cred {
         LdapBindCred::Simple(pw) => simple(s, &req.dn, Zeroizing::new(pw)).await,
-        LdapBindCred::SASL(sasl) if sasl.mechanism.eq_ignore_ascii_case("EXTERNAL") => sasl_external(s),
+        LdapBindCred::SASL(sasl) if sasl.mechanism.eq_ignore_ascii_case("EXTERNAL") => sasl_external(s).await,
         LdapBindCred::SASL(sasl) => Err(LdapError::new(
             LdapResultCode::AuthMethodNotSupported,
             format!("SASL mechanism {:?} is not supported", sasl.mechanism.chars().take(32).collect::<String>()),
@@ -68,7 +68,7 @@ async fn simple(s: &mut Session, dn: &str, pw: Zeroizing<String>) -> Result<(), 
                 lightwell_core::authz::Actor::Principal(p) => tree::object_dn(&p.tenant, p.kind, &p.name),
                 lightwell_core::authz::Actor::Operator { .. } => tree::object_dn(&tenant, PrincipalKind::User, &user),
             };
-            s.bound = Some(Bound { token: ok.token, dn });
+            s.bound = Some(Bound { credential: Credential::Session(ok.token), dn });
             Ok(())
         }
         Err(e) => Err(match e.code {
@@ -101,17 +101,29 @@ pub(crate) fn identity(name: &str) -> Option<(String, String)> {
     }
 }
 
-/// SASL EXTERNAL: the identity is the TLS client certificate. The
-/// certificate chain is at hand (`Session::peer_certificates`); what is
-/// missing is the service-layer function that validates it against the
-/// tenant's CAs and names its principal. Until then, refuse plainly.
-fn sasl_external(s: &Session) -> Result<(), LdapError> {
-    let why = if s.peer_certificates.is_empty() {
-        "SASL EXTERNAL needs a TLS client certificate"
-    } else {
-        "SASL EXTERNAL is not available yet: client certificates cannot be mapped to principals in this version"
-    };
-    Err(LdapError::new(LdapResultCode::AuthMethodNotSupported, why))
+/// SASL EXTERNAL (RFC 4422 appendix A): the identity is the TLS client
+/// certificate, validated by the service layer exactly as for the REST API —
+/// issued by the tenant's CA, unexpired, unrevoked, of an enabled principal.
+async fn sasl_external(s: &mut Session) -> Result<(), LdapError> {
+    if s.peer_certificates.is_empty() {
+        return Err(LdapError::new(
+            LdapResultCode::InappropriateAuthentication,
+            "SASL EXTERNAL needs a TLS client certificate (LDAPS or StartTLS with a certificate)",
+        ));
+    }
+    let chain: Vec<Vec<u8>> = s.peer_certificates.iter().map(|c| c.as_ref().to_vec()).collect();
+    match s.service.authenticate_certificate(chain.clone()).await {
+        Ok(lightwell_core::authz::Actor::Principal(p)) => {
+            let dn = tree::object_dn(&p.tenant, p.kind, &p.name);
+            s.bound = Some(Bound { credential: Credential::Certificate(chain), dn });
+            Ok(())
+        }
+        Ok(_) => Err(invalid()),
+        Err(e) if matches!(e.code, ErrorCode::InvalidClientCertificate | ErrorCode::AccountDisabled) => {
+            Err(LdapError::new(LdapResultCode::InvalidCredentials, e.message))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Forgets the bound identity without logging out (its session is gone already).

@@ -23,7 +23,7 @@ const OID_ALL_OPERATIONAL: &str = "1.3.6.1.4.1.4203.1.5.1";
 /// SASL mechanisms offered. EXTERNAL is not offered yet: mapping a client
 /// certificate to a principal needs tenant certificates (the CA), which the
 /// service layer does not have on this branch; see `bind.rs`.
-pub(crate) const SASL_MECHANISMS: &[&str] = &[];
+pub(crate) const SASL_MECHANISMS: &[&str] = &["EXTERNAL"];
 
 /// One entry: its DN (as shown and normalized), its parent, its attributes.
 #[derive(Debug, Clone)]

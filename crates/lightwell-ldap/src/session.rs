@@ -68,10 +68,18 @@ impl Stream {
 
 /// Who the connection is bound as.
 pub(crate) struct Bound {
-    /// The service-layer session token (never logged).
-    pub(crate) token: Zeroizing<String>,
+    /// What authenticates the connection, re-checked before every operation.
+    pub(crate) credential: Credential,
     /// The DN bound as.
     pub(crate) dn: String,
+}
+
+/// How a connection is bound.
+pub(crate) enum Credential {
+    /// A simple bind: the service-layer session token (never logged).
+    Session(Zeroizing<String>),
+    /// SASL EXTERNAL: the TLS client certificate chain, leaf first.
+    Certificate(Vec<Vec<u8>>),
 }
 
 impl std::fmt::Debug for Bound {
@@ -300,13 +308,17 @@ impl Session {
     /// The bound principal, re-validated now; `None` when anonymous.
     pub(crate) async fn actor(&mut self) -> OpResult<Option<Actor>> {
         let Some(bound) = &self.bound else { return Ok(None) };
-        match self.service.authenticate(bound.token.clone()).await {
+        let checked = match &bound.credential {
+            Credential::Session(token) => self.service.authenticate(token.clone()).await,
+            Credential::Certificate(chain) => self.service.authenticate_certificate(chain.clone()).await,
+        };
+        match checked {
             Ok(actor) => Ok(Some(actor)),
-            Err(e) if e.code == ErrorCode::InvalidToken => {
+            Err(e) if matches!(e.code, ErrorCode::InvalidToken | ErrorCode::InvalidClientCertificate) => {
                 self.bound = None;
                 Err(LdapError::new(
                     LdapResultCode::InsufficentAccessRights,
-                    "the bind is no longer valid (password changed, account disabled or session expired); bind again",
+                    "the bind is no longer valid (password changed, account disabled, certificate revoked or session expired); bind again",
                 ))
             }
             Err(e) => Err(e.into()),
@@ -325,8 +337,8 @@ impl Session {
 
     /// Drops the bound identity and ends its service-layer session.
     pub(crate) async fn unbind(&mut self) {
-        if let Some(bound) = self.bound.take() {
-            let _ = self.service.logout(bound.token).await;
+        if let Some(Bound { credential: Credential::Session(token), .. }) = self.bound.take() {
+            let _ = self.service.logout(token).await;
         }
     }
 }

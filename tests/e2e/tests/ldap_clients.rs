@@ -420,14 +420,25 @@ async fn the_subschema_entry_describes_the_schema_for_generic_tools() {
 }
 
 #[tokio::test]
-async fn sasl_external_with_a_client_certificate_is_refused_as_not_supported_yet() {
+async fn sasl_external_binds_with_a_tenant_certificate_and_refuses_foreign_or_revoked_ones() {
     let server = TestServer::start();
-    corp(&server).await;
-    // Tenant client certificates come with the certificate authority; until
-    // then any certificate gets authMethodNotSupported, never a bind.
+    let admin = corp(&server).await;
     let dir = server.scratch();
-    let (key, cert) = (dir.join("client.key"), dir.join("client.pem"));
-    let status = std::process::Command::new("openssl")
+    let whoami = |cert: &std::path::Path, key: &std::path::Path| {
+        let out = std::process::Command::new("ldapwhoami")
+            .args(["-Y", "EXTERNAL", "-H", &server.ldaps_url()])
+            .env("LDAPTLS_CACERT", server.ca_file())
+            .env("LDAPTLS_CERT", cert)
+            .env("LDAPTLS_KEY", key)
+            .env("LDAPCONF", "/dev/null")
+            .output()
+            .unwrap();
+        text(&out)
+    };
+
+    // A certificate from a third-party CA is refused.
+    let (key, cert) = (dir.join("foreign.key"), dir.join("foreign.pem"));
+    let made = std::process::Command::new("openssl")
         .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
         .args(["-subj", "/CN=alice", "-keyout"])
         .arg(&key)
@@ -435,18 +446,40 @@ async fn sasl_external_with_a_client_certificate_is_refused_as_not_supported_yet
         .arg(&cert)
         .output()
         .unwrap();
-    assert!(status.status.success());
-    let out = std::process::Command::new("ldapwhoami")
-        .args(["-Y", "EXTERNAL", "-H", &server.ldaps_url()])
-        .env("LDAPTLS_CACERT", server.ca_file())
-        .env("LDAPTLS_CERT", &cert)
-        .env("LDAPTLS_KEY", &key)
-        .env("LDAPCONF", "/dev/null")
-        .output()
-        .unwrap();
-    let (code, _, stderr) = text(&out);
-    assert_eq!(code, 7, "authMethodNotSupported: {stderr}");
-    assert!(stderr.contains("SASL EXTERNAL is not available yet"), "{stderr}");
+    assert!(made.status.success());
+    let (code, _, stderr) = whoami(&cert, &key);
+    assert_eq!(code, 49, "invalidCredentials: {stderr}");
+
+    // Alice's own certificate (requested with her password, key made locally) binds as alice.
+    let cli = server.cli();
+    let pw = cli.secret_file("alice.pw", ALICE_PW);
+    let ca = server.ca_file().display().to_string();
+    cli.ok(&[
+        "login",
+        "--server",
+        &server.url(),
+        "--ca-file",
+        &ca,
+        "--tenant",
+        T,
+        "--user",
+        "alice",
+        "--password-file",
+        &pw,
+    ]);
+    let (key, cert) = (dir.join("alice.key"), dir.join("alice.pem"));
+    cli.ok(&["cert", "request", "--key-out", key.to_str().unwrap(), "--out", cert.to_str().unwrap()]);
+    let (code, stdout, stderr) = whoami(&cert, &key);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), format!("dn:{ALICE_DN}"));
+
+    // Once revoked, the same certificate no longer binds.
+    let serial = cli.json(&["cert", "list"]).as_array().unwrap()[0]["serial"].as_str().unwrap().to_string();
+    let req = lightwell_proto::RevokeRequest { reason: Some("key-compromise".into()), principal: None };
+    admin.revoke_certificate(T, &serial, &req).await.unwrap();
+    let (code, _, stderr) = whoami(&cert, &key);
+    assert_eq!(code, 49, "a revoked certificate is refused: {stderr}");
+    assert!(stderr.contains("revoked"), "{stderr}");
 }
 
 #[tokio::test]
