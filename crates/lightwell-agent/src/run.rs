@@ -125,11 +125,15 @@ impl Agent {
         self.due(&pem).ok_or_else(|| AgentError::Other("cert.pem does not parse".into()))
     }
 
-    /// Renew at `renew_at` of the lifetime, spread by up to 10% of it so hosts do not renew in step.
+    /// Renew at `renew_at` of the lifetime, spread by up to 10% of it so hosts
+    /// do not renew in step. The spread comes from the certificate itself, so
+    /// one certificate's renewal time stays put while different ones differ.
     fn due(&self, cert_pem: &str) -> Option<i64> {
         let (nb, na) = validity(cert_pem)?;
         let life = (na - nb).max(1) as f64;
-        let at = nb as f64 + life * (self.config.renew_at - 0.05 + 0.1 * jitter_fraction());
+        let h = lightwell_ca::fingerprint::sha256(cert_pem.as_bytes());
+        let spread = f64::from(u16::from_le_bytes([h[0], h[1]])) / f64::from(u16::MAX);
+        let at = nb as f64 + life * (self.config.renew_at - 0.05 + 0.1 * spread);
         Some((at as i64).min(na - 30))
     }
 
