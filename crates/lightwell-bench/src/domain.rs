@@ -3,7 +3,7 @@
 //! dir), one tenant, a multi-use join token, and a user whose certificates
 //! the benchmarks revoke.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use lightwell_agent::join::{JoinOptions, ServerTrust};
@@ -26,6 +26,8 @@ pub(crate) struct Domain {
     pub(crate) admin: Client,
     /// A join token good for the number of hosts asked for.
     pub(crate) token: String,
+    /// The hosts' state dirs, when not in the server's scratch dir.
+    hosts_dir: Option<tempfile::TempDir>,
 }
 
 /// Fails early, with the command to run, when the binaries are not built.
@@ -44,8 +46,10 @@ fn check_binaries() -> Result<()> {
 }
 
 impl Domain {
-    /// Starts the server, creates the tenant, its user and a join token for `hosts` joins.
-    pub(crate) async fn start(hosts: usize) -> Result<Self> {
+    /// Starts the server, creates the tenant, its user and a join token for
+    /// `hosts` joins. The hosts' state dirs go in a new directory under
+    /// `hosts_under` if given (another file system), else beside the server's data dir.
+    pub(crate) async fn start(hosts: usize, hosts_under: Option<&Path>) -> Result<Self> {
         check_binaries()?;
         let server = tokio::task::spawn_blocking(TestServer::start).await.context("starting lightwelld")?;
         let admin = pki::tenant(&server, TENANT, None).await;
@@ -63,17 +67,18 @@ impl Domain {
             allow_rejoin: false,
         };
         let token = admin.create_join_token(TENANT, &req).await?.token.context("the server returned no token")?;
-        std::fs::create_dir_all(Self::hosts_dir(&server))?;
-        Ok(Self { server, admin, token })
+        let hosts_dir = hosts_under.map(tempfile::TempDir::new_in).transpose()?;
+        let domain = Self { server, admin, token, hosts_dir };
+        std::fs::create_dir_all(domain.hosts())?;
+        Ok(domain)
     }
 
-    fn hosts_dir(server: &TestServer) -> PathBuf {
-        server.scratch().join("hosts")
-    }
-
-    /// Where the hosts' state dirs go (removed with the server's dir).
+    /// Where the hosts' state dirs go (removed when the domain is dropped).
     pub(crate) fn hosts(&self) -> PathBuf {
-        Self::hosts_dir(&self.server)
+        match &self.hosts_dir {
+            Some(dir) => dir.path().to_path_buf(),
+            None => self.server.scratch().join("hosts"),
+        }
     }
 
     /// What `lightwell join` would pass for `hostname`, with the domain's token.

@@ -28,10 +28,20 @@ use tokio::sync::{mpsc, watch};
 enum Event {
     /// Loaded, connected (a first sync done) and about to watch.
     Ready,
-    /// Its `crl/` dir changed; `at` is when the write had finished.
-    CrlChanged { at: Instant, crls: Vec<u8> },
+    /// Its `crl/` dir changed: `woke` is when the watch returned, `at` when
+    /// `sync_trust` had fetched and written the files.
+    CrlChanged { woke: Instant, at: Instant, crls: Vec<u8> },
     /// A step failed; the agent retries (`fatal`: it could not start).
     Failed { error: String, fatal: bool },
+}
+
+/// When an agent had a revocation on disk, from the start of the revoke call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reached {
+    /// Its watch returned: the server told it the trust revision grew.
+    pub(crate) woke: Duration,
+    /// Its `sync_trust` returned: the new CRL had been fetched and written.
+    pub(crate) written: Duration,
 }
 
 /// The running agents.
@@ -82,6 +92,7 @@ async fn agent_loop(
             watched = agent.watch() => watched,
             _ = stop.changed() => return Ok(()),
         };
+        let woke = Instant::now();
         let step = match step {
             Ok(revision) if revision > agent.revision() => agent.sync_trust().await,
             other => other.map(drop),
@@ -91,7 +102,7 @@ async fn agent_loop(
                 let at = Instant::now();
                 let now = read_crls(&crl_dir)?;
                 if now != crls {
-                    send(Event::CrlChanged { at, crls: now.clone() });
+                    send(Event::CrlChanged { woke, at, crls: now.clone() });
                     crls = now;
                 }
             }
@@ -163,17 +174,18 @@ impl Fleet {
         Ok(())
     }
 
-    /// For each agent, how long after `start` it had written a CRL that lists
+    /// For each agent, when after `start` it had written a CRL that lists
     /// `serial` (`None`: not within `timeout`).
-    pub(crate) async fn reached(&mut self, serial: &str, start: Instant, timeout: Duration) -> Vec<Option<Duration>> {
+    pub(crate) async fn reached(&mut self, serial: &str, start: Instant, timeout: Duration) -> Vec<Option<Reached>> {
         let deadline = tokio::time::Instant::from_std(start) + timeout;
         let mut reached = vec![None; self.len()];
         let mut left = reached.len();
         while left > 0 {
             match self.next(deadline).await {
-                Some((i, Event::CrlChanged { at, crls })) => {
+                Some((i, Event::CrlChanged { woke, at, crls })) => {
                     if reached[i].is_none() && at >= start && lists_serial(&crls, serial) {
-                        reached[i] = Some(at - start);
+                        let woke = woke.saturating_duration_since(start);
+                        reached[i] = Some(Reached { woke, written: at - start });
                         left -= 1;
                     }
                 }

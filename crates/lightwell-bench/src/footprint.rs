@@ -117,7 +117,8 @@ async fn machine_certificates(domain: &Domain) -> Result<usize> {
 /// Runs the benchmark and prints its figures.
 pub(crate) async fn run(opts: Options) -> Result<()> {
     let length = Duration::from_secs(opts.seconds.max(1));
-    let domain = Domain::start(1).await?;
+    println!("{}", procfs::machine_line("before"));
+    let domain = Domain::start(1, None).await?;
     let revocations = (length.as_millis() / REVOKE_EVERY.as_millis()) as usize;
     let serials = domain.user_certificates(revocations).await?;
 
@@ -173,5 +174,6 @@ pub(crate) async fn run(opts: Options) -> Result<()> {
         mb(idle.rss_mean_kib),
         peak_kib / 1024.0
     );
+    println!("{}", procfs::machine_line("after"));
     Ok(())
 }

@@ -61,6 +61,19 @@ fn cpu_ns(pid: u32) -> Result<u64> {
     Ok(ticks * 1_000_000_000 / *TICKS.get_or_init(ticks_per_second))
 }
 
+/// The machine's 1-minute load average: what else was competing for the CPUs.
+pub(crate) fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+}
+
+/// A line saying what the machine was doing, printed before and after each run:
+/// the CPUs are shared, and a busy neighbour shows in the figures.
+pub(crate) fn machine_line(when: &str) -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let load = load_average().map_or_else(|| "unknown".to_string(), |l| format!("{l:.2}"));
+    format!("machine {when} cpus={cpus} loadavg_1m={load}")
+}
+
 /// Reads process `pid`.
 pub(crate) fn read(pid: u32) -> Result<Reading> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("reading /proc/PID/status")?;

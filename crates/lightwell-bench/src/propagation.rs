@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 
 use crate::domain::{Domain, TENANT};
 use crate::fleet::Fleet;
+use crate::procfs;
 use crate::stats::Summary;
 
 /// The target of issues 4 and 8: p99 under 1 s at 1,000 agents.
@@ -38,6 +39,21 @@ pub(crate) struct Options {
     /// How long to wait for every agent after a revocation, in seconds.
     #[arg(long, default_value_t = 60)]
     timeout_secs: u64,
+    /// Put the hosts' state dirs under this directory (for example a tmpfs,
+    /// to see what the agents' fsyncs on one shared disk cost) instead of
+    /// beside the server's data dir.
+    #[arg(long)]
+    hosts_dir: Option<PathBuf>,
+}
+
+/// The pause after revocation `k`: a quiet moment, so one revocation's
+/// stragglers do not load the next, plus an offset that steps through the
+/// server's 100 ms watch poll by the golden ratio. Equal pauses would start
+/// every revocation at the same phase of that poll and measure one point of
+/// its 0–100 ms wait over and over.
+fn pause(k: usize) -> Duration {
+    let phase = (k as f64 * 0.618_034).fract();
+    Duration::from_millis(500) + Duration::from_secs_f64(0.1 * phase)
 }
 
 /// Joins `n` hosts, `concurrency` at a time; returns their state dirs and join latencies.
@@ -69,7 +85,8 @@ async fn join_hosts(domain: &Domain, n: usize, concurrency: usize) -> Result<(Ve
 pub(crate) async fn run(opts: Options) -> Result<()> {
     ensure!(opts.agents >= 1 && opts.revocations >= 1, "need at least one agent and one revocation");
     let n = opts.agents;
-    let domain = Domain::start(n).await?;
+    println!("{}", procfs::machine_line("before"));
+    let domain = Domain::start(n, opts.hosts_dir.as_deref()).await?;
     let serials = domain.user_certificates(opts.revocations).await?;
 
     let started = Instant::now();
@@ -90,14 +107,16 @@ pub(crate) async fn run(opts: Options) -> Result<()> {
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let timeout = Duration::from_secs(opts.timeout_secs);
-    let mut all = Vec::new();
+    let (mut all, mut woke, mut syncing) = (Vec::new(), Vec::new(), Vec::new());
     let mut missed = 0;
     for (k, serial) in serials.iter().enumerate() {
         let start = Instant::now();
         domain.revoke(serial).await?;
         let ack = start.elapsed();
         let reached = fleet.reached(serial, start, timeout).await;
-        let got: Vec<Duration> = reached.iter().flatten().copied().collect();
+        let got: Vec<Duration> = reached.iter().flatten().map(|r| r.written).collect();
+        woke.extend(reached.iter().flatten().map(|r| r.woke));
+        syncing.extend(reached.iter().flatten().map(|r| r.written - r.woke));
         missed += n - got.len();
         let figures = Summary::of(&got).map_or_else(|| "no agent reached".to_string(), |s| s.to_string());
         println!(
@@ -107,8 +126,7 @@ pub(crate) async fn run(opts: Options) -> Result<()> {
             ack.as_secs_f64() * 1000.0
         );
         all.extend(got);
-        // A quiet moment, so one revocation's stragglers do not load the next.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(pause(k)).await;
     }
 
     let errors = fleet.errors();
@@ -120,5 +138,11 @@ pub(crate) async fn run(opts: Options) -> Result<()> {
          target_p99_ms={TARGET_P99_MS:.0} target={met}",
         overall.n
     );
+    // Where the time goes: until the watch returns (the server's poll and
+    // fan-out), then the agent's own fetch and fsynced writes.
+    if let (Some(w), Some(s)) = (Summary::of(&woke), Summary::of(&syncing)) {
+        println!("propagation agents={n} breakdown watch_returned: {w} | sync_trust: {s}");
+    }
+    println!("{}", procfs::machine_line("after"));
     Ok(())
 }
