@@ -94,6 +94,11 @@ impl Node {
         }
     }
 
+    /// The agent's process id while it runs (for benchmarks reading `/proc`).
+    pub fn agent_pid(&self) -> Option<u32> {
+        self.agent.as_ref().map(Child::id)
+    }
+
     /// Whether the agent process is still running.
     pub fn agent_running(&mut self) -> bool {
         self.agent.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())

@@ -1,0 +1,50 @@
+//! `lightwell-bench`: measures Lightwell against the targets of its issues
+//! and prints the figures; `BENCHMARKS.md` records the method and the
+//! results. Nothing here asserts a time: a missed target is a figure to
+//! report, not a failure.
+//!
+//! Every command starts a real `lightwelld` on a temporary data dir (through
+//! `lightwell-testkit`) and drives it over its HTTPS API, as agents and
+//! administrators do. The binaries are taken from the directory of this
+//! executable, or from `LIGHTWELL_BIN_DIR`.
+#![forbid(unsafe_code)]
+
+mod domain;
+mod fleet;
+mod footprint;
+mod procfs;
+mod propagation;
+mod stats;
+
+use clap::{Parser, Subcommand};
+
+/// Benchmarks of a real Lightwell server and its agents.
+#[derive(Debug, Parser)]
+#[command(name = "lightwell-bench", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Time from a revoke call to the new CRL written in every agent's state dir.
+    Propagation(propagation::Options),
+    /// RSS and CPU time of the real `lightwell agent` process: idle, syncing and renewing.
+    AgentFootprint(footprint::Options),
+}
+
+fn main() -> anyhow::Result<()> {
+    // Agent and client warnings (a failed sync, a retried call) go to stderr; figures to stdout.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LIGHTWELL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Propagation(opts) => propagation::run(opts).await,
+            Command::AgentFootprint(opts) => footprint::run(opts).await,
+        }
+    })
+}
