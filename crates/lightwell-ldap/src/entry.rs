@@ -36,6 +36,8 @@ pub(crate) struct Entry {
     pub(crate) parent: Option<String>,
     /// Attributes with their values, in a stable order.
     pub(crate) attrs: Vec<(&'static AttrDef, Vec<String>)>,
+    /// Binary attributes (certificates, CRLs: DER), returned with `;binary`.
+    pub(crate) binary: Vec<(&'static AttrDef, Vec<Vec<u8>>)>,
 }
 
 impl Entry {
@@ -45,7 +47,19 @@ impl Entry {
             parent: parent.map(str::to_string),
             dn,
             attrs: vec![],
+            binary: vec![],
         }
+    }
+
+    fn add_binary(&mut self, name: &'static str, values: Vec<Vec<u8>>) {
+        if !values.is_empty() {
+            self.binary.push((schema::known(name), values));
+        }
+    }
+
+    /// Whether the entry has an attribute (text or binary).
+    pub(crate) fn has(&self, def: &AttrDef) -> bool {
+        self.get(def).is_some() || self.binary.iter().any(|(d, _)| std::ptr::eq(*d, def))
     }
 
     fn add(&mut self, name: &'static str, values: Vec<String>) {
@@ -139,8 +153,44 @@ pub(crate) fn tenant_entries(snap: &DirectorySnapshot) -> Vec<Entry> {
     for c in Container::ALL {
         let parent = normalize(&tree::container_dn(tenant, c)).unwrap_or_default();
         for p in snap.principals.iter().filter(|p| p.record.kind == c.kind()) {
-            out.push(principal_entry(tenant, &parent, p));
+            let mut e = principal_entry(tenant, &parent, p);
+            if p.record.kind == PrincipalKind::User {
+                e.add_binary("userCertificate", snap.certificates.get(&p.record.id).cloned().unwrap_or_default());
+            }
+            out.push(e);
         }
+    }
+    out.extend(ca_entries(snap, &base_norm));
+    out
+}
+
+/// `cn=Configuration` and `cn=Certificate-Authorities` below it, with one
+/// `pkiCA` entry per CA (RFC 4523): any LDAP tool can fetch roots and CRLs.
+fn ca_entries(snap: &DirectorySnapshot, base_norm: &str) -> Vec<Entry> {
+    let tenant = snap.tenant.domain.as_str();
+    let created = snap.tenant.created_at;
+    let config_dn = tree::configuration_dn(tenant);
+    let cas_dn = tree::certificate_authorities_dn(tenant);
+    let mut out = Vec::with_capacity(snap.cas.len() + 2);
+    for (dn, parent, cn) in [
+        (&config_dn, base_norm.to_string(), "Configuration"),
+        (&cas_dn, normalize(&config_dn).unwrap_or_default(), "Certificate-Authorities"),
+    ] {
+        let mut e = Entry::new(dn.clone(), Some(&parent));
+        e.add("objectClass", vec!["top".into(), "container".into()]);
+        e.add_one("cn", cn);
+        e.operational(None, created, created, false);
+        out.push(e);
+    }
+    let parent = normalize(&cas_dn).unwrap_or_default();
+    for ca in &snap.cas {
+        let mut e = Entry::new(format!("cn={},{cas_dn}", crate::dn::escape(&ca.name)), Some(&parent));
+        e.add("objectClass", vec!["top".into(), "applicationProcess".into(), "pkiCA".into()]);
+        e.add_one("cn", ca.name.clone());
+        e.add_binary("cACertificate", vec![ca.cert_der.clone()]);
+        e.add_binary("certificateRevocationList", ca.crl_der.iter().cloned().collect());
+        e.operational(Some(&ca.id), ca.created_at, ca.created_at, true);
+        out.push(e);
     }
     out
 }
@@ -155,7 +205,7 @@ fn principal_entry(tenant: &str, parent: &str, v: &PrincipalView) -> Entry {
     let p = &v.record;
     let mut e = Entry::new(tree::object_dn(tenant, p.kind, &p.name), Some(parent));
     let classes: &[&str] = match p.kind {
-        PrincipalKind::User => &["top", "person", "organizationalPerson", "inetOrgPerson"],
+        PrincipalKind::User => &["top", "person", "organizationalPerson", "inetOrgPerson", "pkiUser"],
         PrincipalKind::Group => &["top", "groupOfNames"],
         PrincipalKind::Machine => &["top", "device", "ipHost", "extensibleObject"],
         PrincipalKind::Service => &["top", "applicationProcess", "extensibleObject"],

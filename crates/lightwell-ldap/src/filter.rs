@@ -71,7 +71,7 @@ pub(crate) fn eval(f: &LdapFilter, e: &Entry) -> Tri {
             Tri::Undefined => Tri::Undefined,
         },
         LdapFilter::Present(a) => match schema::attr(a) {
-            Some(def) => e.get(def).is_some().into(),
+            Some(def) => e.has(def).into(),
             None => Tri::False,
         },
         LdapFilter::Equality(a, v) => compare(e, a, |def, stored| {

@@ -27,6 +27,10 @@ pub(crate) enum Syntax {
     Octet,
     /// Schema descriptions (subschema entry).
     Description(&'static str),
+    /// An X.509 certificate (DER), transferred with `;binary`; only presence is tested.
+    Certificate,
+    /// An X.509 CRL (DER), transferred with `;binary`; only presence is tested.
+    CertificateList,
 }
 
 impl Syntax {
@@ -42,6 +46,8 @@ impl Syntax {
             Syntax::Boolean => "1.3.6.1.4.1.1466.115.121.1.7",
             Syntax::Octet => "1.3.6.1.4.1.1466.115.121.1.40",
             Syntax::Description(oid) => oid,
+            Syntax::Certificate => "1.3.6.1.4.1.1466.115.121.1.8",
+            Syntax::CertificateList => "1.3.6.1.4.1.1466.115.121.1.9",
         }
     }
 
@@ -60,6 +66,8 @@ impl Syntax {
             Syntax::Boolean => (Some("booleanMatch"), None, None),
             Syntax::Octet => (Some("octetStringMatch"), None, None),
             Syntax::Description(_) => (Some("objectIdentifierFirstComponentMatch"), None, None),
+            Syntax::Certificate => (Some("certificateExactMatch"), None, None),
+            Syntax::CertificateList => (Some("certificateListExactMatch"), None, None),
         }
     }
 
@@ -75,7 +83,7 @@ impl Syntax {
 
     /// Whether values can be compared at all (userPassword cannot).
     pub(crate) fn comparable(self) -> bool {
-        !matches!(self, Syntax::Octet)
+        !matches!(self, Syntax::Octet | Syntax::Certificate | Syntax::CertificateList)
     }
 
     /// The form values are compared in: for DNs the normalized DN, for
@@ -146,6 +154,9 @@ pub(crate) static ATTRIBUTES: &[AttrDef] = &[
     user("description", "2.5.4.13", Syntax::DirectoryString),
     user("dNSHostName", "1.2.840.113556.1.4.619", Syntax::Ia5),
     user("ipHostNumber", "1.3.6.1.1.1.1.19", Syntax::Ia5),
+    server_maintained(user("userCertificate", "2.5.4.36", Syntax::Certificate)),
+    server_maintained(user("cACertificate", "2.5.4.37", Syntax::Certificate)),
+    server_maintained(user("certificateRevocationList", "2.5.4.39", Syntax::CertificateList)),
     single(op("entryUUID", "1.3.6.1.1.16.4", Syntax::Uuid)),
     single(op("createTimestamp", "2.5.18.1", Syntax::GeneralizedTime)),
     single(op("modifyTimestamp", "2.5.18.2", Syntax::GeneralizedTime)),
@@ -206,6 +217,8 @@ static OBJECT_CLASSES: &[ObjectClassDef] = &[
     ("device", "2.5.6.14", "STRUCTURAL", "top", &["cn"], &["description", "ou"]),
     ("ipHost", "1.3.6.1.1.1.2.6", "AUXILIARY", "top", &["cn", "ipHostNumber"], &["description"]),
     ("applicationProcess", "2.5.6.11", "STRUCTURAL", "top", &["cn"], &["description", "ou"]),
+    ("pkiUser", "2.5.6.21", "AUXILIARY", "top", &[], &["userCertificate"]),
+    ("pkiCA", "2.5.6.22", "AUXILIARY", "top", &[], &["cACertificate", "certificateRevocationList"]),
     ("extensibleObject", "1.3.6.1.4.1.1466.101.120.111", "AUXILIARY", "top", &[], &[]),
     (
         "subschema",

@@ -150,20 +150,21 @@ impl Selection {
         sel
     }
 
+    fn wants(&self, def: &AttrDef) -> bool {
+        (if def.operational { self.operational } else { self.user }) || self.named.iter().any(|n| std::ptr::eq(*n, def))
+    }
+
     fn project(&self, e: &Entry, types_only: bool) -> LdapSearchResultEntry {
-        let attributes = e
-            .attrs
-            .iter()
-            .filter(|(def, _)| {
-                (if def.operational { self.operational } else { self.user })
-                    || self.named.iter().any(|n| std::ptr::eq(*n, *def))
-            })
-            .map(|(def, values)| LdapPartialAttribute {
-                atype: def.name.to_string(),
-                vals: if types_only { vec![] } else { values.iter().map(|v| v.as_bytes().to_vec()).collect() },
-            })
-            .collect();
-        LdapSearchResultEntry { dn: e.dn.clone(), attributes }
+        let text = e.attrs.iter().filter(|(def, _)| self.wants(def)).map(|(def, values)| LdapPartialAttribute {
+            atype: def.name.to_string(),
+            vals: if types_only { vec![] } else { values.iter().map(|v| v.as_bytes().to_vec()).collect() },
+        });
+        // Certificates and CRLs travel with the `;binary` transfer option (RFC 4522).
+        let binary = e.binary.iter().filter(|(def, _)| self.wants(def)).map(|(def, values)| LdapPartialAttribute {
+            atype: format!("{};binary", def.name),
+            vals: if types_only { vec![] } else { values.clone() },
+        });
+        LdapSearchResultEntry { dn: e.dn.clone(), attributes: text.chain(binary).collect() }
     }
 }
 

@@ -63,5 +63,13 @@ pub(crate) fn snapshot() -> DirectorySnapshot {
             ),
             view(node, &["DomainClients"], None),
         ],
+        cas: vec![lightwell_core::CaObject {
+            id: "ca-1".into(),
+            name: "root".into(),
+            cert_der: vec![0x30, 0x03, 0x02, 0x01, 0x01],
+            crl_der: Some(vec![0x30, 0x00]),
+            created_at: 1_780_000_000,
+        }],
+        certificates: Default::default(),
     }
 }

@@ -91,6 +91,11 @@ pub(crate) enum Location {
         /// Which container.
         container: Container,
     },
+    /// `cn=Configuration` of a tenant or anything below it (CA objects); read only.
+    Configuration {
+        /// Tenant domain.
+        tenant: String,
+    },
     /// A principal.
     Object {
         /// Tenant domain.
@@ -107,7 +112,10 @@ impl Location {
     pub(crate) fn tenant(&self) -> Option<&str> {
         match self {
             Self::RootDse | Self::Subschema => None,
-            Self::Domain { tenant } | Self::Container { tenant, .. } | Self::Object { tenant, .. } => Some(tenant),
+            Self::Domain { tenant }
+            | Self::Container { tenant, .. }
+            | Self::Configuration { tenant }
+            | Self::Object { tenant, .. } => Some(tenant),
         }
     }
 }
@@ -135,6 +143,9 @@ pub(crate) fn locate(dn: &Dn) -> Option<Location> {
     }
     labels.reverse();
     let tenant = labels.join(".");
+    if i > 0 && dn.single(i - 1).is_some_and(|(a, v)| a == "cn" && v.eq_ignore_ascii_case("configuration")) {
+        return Some(Location::Configuration { tenant });
+    }
     match i {
         0 => Some(Location::Domain { tenant }),
         1 => {
@@ -165,6 +176,16 @@ pub(crate) fn container_dn(tenant: &str, c: Container) -> String {
 }
 
 /// The DN of a principal.
+/// `cn=Configuration,dc=corp,dc=example`.
+pub(crate) fn configuration_dn(tenant: &str) -> String {
+    format!("cn=Configuration,{}", base_dn(tenant))
+}
+
+/// `cn=Certificate-Authorities,cn=Configuration,dc=corp,dc=example`.
+pub(crate) fn certificate_authorities_dn(tenant: &str) -> String {
+    format!("cn=Certificate-Authorities,{}", configuration_dn(tenant))
+}
+
 pub(crate) fn object_dn(tenant: &str, kind: PrincipalKind, name: &str) -> String {
     let c = Container::of(kind);
     format!("{}={},{}", c.naming_attr(), escape(name), container_dn(tenant, c))

@@ -169,6 +169,9 @@ async fn add_inner(s: &mut Session, req: LdapAddRequest) -> OpResult<()> {
         Location::RootDse | Location::Subschema | Location::Domain { .. } | Location::Container { .. } => {
             return Err(err(LdapResultCode::EntryAlreadyExists, "the entry already exists"));
         }
+        Location::Configuration { .. } => {
+            return Err(err(LdapResultCode::UnwillingToPerform, "CA objects are managed through the API"));
+        }
     };
     match container {
         Container::Users => {
@@ -255,7 +258,9 @@ pub(crate) async fn delete(s: &mut Session, dn: &str) -> LdapResult {
             Location::Domain { .. } | Location::Container { .. } => {
                 Err(err(LdapResultCode::NotAllowedOnNonLeaf, "the tenant's base and containers cannot be deleted"))
             }
-            Location::RootDse | Location::Subschema => Err(err(LdapResultCode::UnwillingToPerform, "not deletable")),
+            Location::RootDse | Location::Subschema | Location::Configuration { .. } => {
+                Err(err(LdapResultCode::UnwillingToPerform, "not deletable"))
+            }
         }
     };
     respond(run.await)

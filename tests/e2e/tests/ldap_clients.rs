@@ -165,7 +165,8 @@ async fn searches_apply_filters_scopes_and_attribute_selection() {
             "cn=Users,dc=corp,dc=example",
             "cn=Groups,dc=corp,dc=example",
             "ou=Computers,dc=corp,dc=example",
-            "cn=Services,dc=corp,dc=example"
+            "cn=Services,dc=corp,dc=example",
+            "cn=Configuration,dc=corp,dc=example"
         ]
     );
     let all = s(&["-b", BASE, "-s", "sub"]);

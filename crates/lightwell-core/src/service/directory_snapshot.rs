@@ -3,7 +3,9 @@
 //! principal with its resolved relationships, read in one transaction so a
 //! search never mixes two states of the directory.
 
-use lightwell_store::{StoreExt, TenantRecord};
+use std::collections::BTreeMap;
+
+use lightwell_store::{CaStatus, CertificateFilter, StoreExt, TenantRecord};
 
 use super::directory::{PrincipalView, view};
 use super::graph::Graph;
@@ -19,6 +21,25 @@ pub struct DirectorySnapshot {
     /// Every principal of the tenant, ordered by kind and name, with
     /// member-of resolved through nesting and the direct members of groups.
     pub principals: Vec<PrincipalView>,
+    /// The tenant's CAs (retired ones left out), each with its latest CRL.
+    pub cas: Vec<CaObject>,
+    /// Unrevoked, unexpired certificates (DER) by principal id.
+    pub certificates: BTreeMap<String, Vec<Vec<u8>>>,
+}
+
+/// A CA as the directory publishes it: its certificate and latest CRL.
+#[derive(Debug, Clone)]
+pub struct CaObject {
+    /// CA id.
+    pub id: String,
+    /// CA name (unique in the tenant).
+    pub name: String,
+    /// Certificate, DER.
+    pub cert_der: Vec<u8>,
+    /// Latest CRL, DER.
+    pub crl_der: Option<Vec<u8>>,
+    /// Creation time.
+    pub created_at: i64,
 }
 
 impl Service {
@@ -33,7 +54,23 @@ impl Service {
                 let t = tenant_by_domain(tx, &tenant)?;
                 let graph = Graph::load(tx, &t.id)?;
                 let principals = graph.principals().into_iter().map(|p| view(&graph, p, now)).collect();
-                Ok::<_, Error>(DirectorySnapshot { tenant: t, principals })
+                let mut cas = Vec::new();
+                for ca in tx.list_cas(&t.id)?.into_iter().filter(|c| c.status != CaStatus::Retired) {
+                    let crl_der = tx.crl(&t.id, &ca.id)?.map(|c| c.der);
+                    cas.push(CaObject {
+                        id: ca.id,
+                        name: ca.name,
+                        cert_der: ca.cert_der,
+                        crl_der,
+                        created_at: ca.created_at,
+                    });
+                }
+                let mut certificates: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
+                let active = CertificateFilter { revoked: Some(false), ..Default::default() };
+                for c in tx.list_certificates(&t.id, &active)?.into_iter().filter(|c| c.not_after > now) {
+                    certificates.entry(c.principal_id).or_default().push(c.der);
+                }
+                Ok::<_, Error>(DirectorySnapshot { tenant: t, principals, cas, certificates })
             })
         })
         .await
