@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 mod ca;
+mod dump;
 mod join;
+mod listen;
 
 use postgres::error::SqlState;
 use postgres::{IsolationLevel, NoTls, Row};
@@ -31,11 +33,26 @@ const MIGRATIONS: &[&str] = &[
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Attempts of a transaction that keeps hitting serialization failures.
-const MAX_ATTEMPTS: u32 = 10;
+/// Every write of a tenant touches its audit head, so concurrent writers of
+/// one tenant on several replicas conflict; with the backoff below thirty
+/// attempts give a burst of a few dozen concurrent writers a few seconds.
+const MAX_ATTEMPTS: u32 = 30;
+
+/// Backoff before retry `attempt`: doubling from 5 ms up to 100 ms, with
+/// ±50% jitter so the writers that collided do not collide again in step.
+fn retry_delay(attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let base = Duration::from_millis(5u64.saturating_mul(1 << attempt.min(5)).min(100));
+    // A fresh RandomState is randomly keyed: a cheap source of jitter.
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    base.mul_f64(0.5 + (random % 1000) as f64 / 1000.0)
+}
 
 /// PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
     pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+    /// For the change listener's own connection.
+    config: postgres::Config,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -59,7 +76,7 @@ impl PostgresStore {
     /// Connects to `url` (`postgres://user:password@host:port/db`) and applies pending migrations.
     pub fn open(url: &str) -> Result<Self, StoreError> {
         let config: postgres::Config = url.parse().map_err(|_| StoreError::Backend("invalid PostgreSQL URL".into()))?;
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        let manager = PostgresConnectionManager::new(config.clone(), NoTls);
         let pool = r2d2::Pool::builder()
             .max_size(16)
             .min_idle(Some(1))
@@ -67,7 +84,7 @@ impl PostgresStore {
             .error_handler(Box::new(r2d2::LoggingErrorHandler))
             .build(manager)
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
-        let store = Self { pool };
+        let store = Self { pool, config };
         store.migrate()?;
         Ok(store)
     }
@@ -145,7 +162,7 @@ impl Store for PostgresStore {
                 Ok(()) => return Ok(()),
                 Err((e, true)) if attempt < MAX_ATTEMPTS => {
                     tracing::debug!(attempt, error = %e, "retrying a serialization failure");
-                    std::thread::sleep(Duration::from_millis(u64::from(attempt) * 5));
+                    std::thread::sleep(retry_delay(attempt));
                 }
                 Err((e, _)) => return Err(e),
             }
@@ -160,6 +177,18 @@ impl Store for PostgresStore {
 
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    fn export(&self) -> Result<crate::Dump, StoreError> {
+        self.export_all()
+    }
+
+    fn import(&self, dump: &crate::Dump) -> Result<(), StoreError> {
+        self.import_all(dump)
+    }
+
+    fn subscribe_changes(&self, on_change: crate::ChangeCallback) -> Option<crate::ChangeSubscription> {
+        listen::subscribe(self.config.clone(), on_change)
     }
 }
 
@@ -185,6 +214,12 @@ impl From<&postgres::Error> for StoreError {
             Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(e.to_string()),
             Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED => {
                 StoreError::Unavailable(format!("serialization failure: {e}"))
+            }
+            // The server is going away or not there yet: connection exceptions
+            // (08), insufficient resources (53), operator intervention (57:
+            // shutdown, crash, "the database system is starting up").
+            Some(c) if ["08", "53", "57"].iter().any(|class| c.code().starts_with(class)) => {
+                StoreError::Unavailable(e.to_string())
             }
             Some(_) => StoreError::Backend(e.to_string()),
             None => StoreError::Unavailable(e.to_string()),
