@@ -130,7 +130,14 @@ impl std::fmt::Debug for Database {
 }
 
 impl Database {
-    /// Opens the store, applying pending migrations.
+    /// [`Database::open`] on a blocking thread: the PostgreSQL client must
+    /// not block an async runtime's thread.
+    pub(crate) async fn open_async(&self) -> anyhow::Result<std::sync::Arc<dyn lightwell_store::Store>> {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.open()).await.context("opening the database")?
+    }
+
+    /// Opens the store, applying pending migrations. Blocking.
     pub(crate) fn open(&self) -> anyhow::Result<std::sync::Arc<dyn lightwell_store::Store>> {
         Ok(match self {
             Self::Sqlite(path) => std::sync::Arc::new(

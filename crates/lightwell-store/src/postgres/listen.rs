@@ -58,7 +58,11 @@ fn listen_loop(config: &postgres::Config, on_change: &ChangeCallback, stop: &Ato
     }
 }
 
-fn receive(client: &mut postgres::Client, on_change: &ChangeCallback, stop: &AtomicBool) -> Result<(), postgres::Error> {
+fn receive(
+    client: &mut postgres::Client,
+    on_change: &ChangeCallback,
+    stop: &AtomicBool,
+) -> Result<(), postgres::Error> {
     while !stop.load(Ordering::SeqCst) {
         {
             let mut notifications = client.notifications();

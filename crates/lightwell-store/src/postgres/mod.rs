@@ -50,7 +50,8 @@ fn retry_delay(attempt: u32) -> Duration {
 
 /// PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
-    pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+    /// Always `Some` until dropped (see the `Drop` impl).
+    pool: Option<r2d2::Pool<PostgresConnectionManager<NoTls>>>,
     /// For the change listener's own connection.
     config: postgres::Config,
 }
@@ -59,6 +60,17 @@ impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the connection string: it may hold a password.
         f.debug_struct("PostgresStore").finish_non_exhaustive()
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // Closing a `postgres::Client` blocks on the client's own runtime,
+        // which panics on a thread that drives an async runtime (the server
+        // drops its store there at shutdown): close the pool on a plain thread.
+        if let Some(pool) = self.pool.take() {
+            let _ = std::thread::spawn(move || drop(pool)).join();
+        }
     }
 }
 
@@ -73,7 +85,9 @@ fn is_retryable(e: &postgres::Error) -> bool {
 }
 
 impl PostgresStore {
-    /// Connects to `url` (`postgres://user:password@host:port/db`) and applies pending migrations.
+    /// Connects to `url` (`postgres://user:password@host:port/db`) and applies
+    /// pending migrations. Blocking, like every method of this store: call it
+    /// off an async runtime's threads (`spawn_blocking`).
     pub fn open(url: &str) -> Result<Self, StoreError> {
         let config: postgres::Config = url.parse().map_err(|_| StoreError::Backend("invalid PostgreSQL URL".into()))?;
         let manager = PostgresConnectionManager::new(config.clone(), NoTls);
@@ -84,13 +98,14 @@ impl PostgresStore {
             .error_handler(Box::new(r2d2::LoggingErrorHandler))
             .build(manager)
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
-        let store = Self { pool, config };
+        let store = Self { pool: Some(pool), config };
         store.migrate()?;
         Ok(store)
     }
 
     fn conn(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, StoreError> {
-        self.pool.get().map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
+        let pool = self.pool.as_ref().ok_or_else(|| StoreError::Unavailable("the store is closed".into()))?;
+        pool.get().map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
@@ -140,9 +155,9 @@ impl PostgresStore {
             TxMode::Read => conn.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true),
         };
         let tx = builder.start().map_err(|e| (StoreError::from(&e), false))?;
-        let mut pg = PgTx { tx, last_error: None };
+        let mut pg = PgTx { tx, last_error: None, lost_race: false };
         if let Err(e) = f(&mut pg) {
-            let retryable = pg.last_error.as_ref().is_some_and(is_retryable);
+            let retryable = pg.lost_race || pg.last_error.as_ref().is_some_and(is_retryable);
             return Err((e, retryable));
         }
         pg.tx.commit().map_err(|e| (StoreError::from(&e), is_retryable(&e)))
@@ -196,6 +211,11 @@ struct PgTx<'a> {
     tx: postgres::Transaction<'a>,
     /// The last database error, to tell a retryable conflict from a real failure.
     last_error: Option<postgres::Error>,
+    /// A concurrent transaction took a key this one derived from what it
+    /// read (the next audit sequence number). SERIALIZABLE reports that as a
+    /// unique violation, not a serialization failure, but it is the same
+    /// race and a retry reads the new value.
+    lost_race: bool,
 }
 
 impl PgTx<'_> {
@@ -519,6 +539,13 @@ impl Tx for PgTx<'_> {
                 &a.hash,
             ],
         );
+        if let Err(e) = &r
+            && e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+        {
+            // Another replica appended this sequence number since we read the
+            // head: the store retries the transaction, which reads the new head.
+            self.lost_race = true;
+        }
         self.track(r)?;
         let r = self.tx.execute(
             "INSERT INTO audit_heads (scope, seq, hash) VALUES ($1, $2, $3) \
