@@ -9,6 +9,7 @@ mod clock;
 mod config;
 mod datadir;
 mod metrics;
+mod migrate;
 mod pki;
 mod serve;
 mod tls;
@@ -34,6 +35,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Some(Command::Init(args)) => datadir::init_command(&args).await,
+            Some(Command::Migrate(args)) => migrate::run(&args).await,
             None => serve::run(cli.serve).await,
         }
     });
