@@ -10,6 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub mod ha;
 pub mod node;
 pub mod pki;
 pub mod postgres;
@@ -37,12 +38,18 @@ pub fn bin(name: &str) -> PathBuf {
     p
 }
 
+/// The data dir files every replica of one installation shares.
+pub const REPLICATED_FILES: &[&str] =
+    &["kek.key", "server.pem", "server.key", "server-ca.pem", "server-ca.key.sealed", "operator.password"];
+
 /// A running `lightwelld` on a temporary data dir.
 #[derive(Debug)]
 pub struct TestServer {
     root: tempfile::TempDir,
     child: Option<Child>,
     api_addr: String,
+    /// `http://127.0.0.1:PORT` of the plain-HTTP PKI listener (a new port at each start).
+    pki_url: String,
     /// Extra arguments given at every start.
     extra_args: Vec<String>,
     /// Captured stdout and stderr lines of the current process.
@@ -57,15 +64,46 @@ impl TestServer {
 
     /// Like [`TestServer::start`], with extra `lightwelld` arguments.
     pub fn start_with(extra: &[&str]) -> Self {
+        Self::init_and_start(&[], extra)
+    }
+
+    /// A server on a PostgreSQL database (`postgres://...`): initialized
+    /// there, then started with `--database URL` and `extra`.
+    pub fn start_on(database: &str, extra: &[&str]) -> Self {
+        let mut args = vec!["--database", database];
+        args.extend_from_slice(extra);
+        Self::init_and_start(&["--database", database], &args)
+    }
+
+    /// Another replica of this server: a new data dir holding copies of this
+    /// one's KEK, server TLS files and operator password, started with the
+    /// same arguments (so the same `--database`) on its own ports.
+    pub fn replica(&self) -> Self {
         let root = tempfile::tempdir().unwrap();
         let data = root.path().join("data");
-        let out = Command::new(bin("lightwelld")).arg("init").arg("--data-dir").arg(&data).output().unwrap();
+        std::fs::create_dir_all(&data).unwrap();
+        for f in REPLICATED_FILES {
+            std::fs::copy(self.data_dir().join(f), data.join(f)).unwrap();
+        }
+        let args: Vec<&str> = self.extra_args.iter().map(String::as_str).collect();
+        Self::start_in(root, &args)
+    }
+
+    fn init_and_start(init: &[&str], extra: &[&str]) -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        let out = Command::new(bin("lightwelld")).arg("init").arg("--data-dir").arg(&data).args(init).output().unwrap();
         assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+        Self::start_in(root, extra)
+    }
+
+    fn start_in(root: tempfile::TempDir, extra: &[&str]) -> Self {
         std::fs::write(root.path().join("clock-offset"), "0").unwrap();
         let mut server = Self {
             root,
             child: None,
             api_addr: "127.0.0.1:0".into(),
+            pki_url: String::new(),
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
             log: Default::default(),
         };
@@ -119,6 +157,10 @@ impl TestServer {
                 Ok(line) => {
                     if let Some(addr) = line.strip_prefix("api: https://") {
                         self.api_addr = addr.trim().to_string();
+                    }
+                    // Printed right after the API address.
+                    if let Some(url) = line.strip_prefix("pki: ") {
+                        self.pki_url = url.trim().to_string();
                         break;
                     }
                 }
@@ -139,6 +181,16 @@ impl TestServer {
     /// `https://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("https://{}", self.api_addr)
+    }
+
+    /// `http://127.0.0.1:PORT`, the plain-HTTP PKI listener (CRLs, CA certificates).
+    pub fn pki_url(&self) -> &str {
+        &self.pki_url
+    }
+
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// The server CA file clients trust.
@@ -176,6 +228,13 @@ impl TestServer {
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
+    }
+
+    /// Starts the server again on the same data dir with other arguments
+    /// (for example another `--database`), after [`TestServer::stop`].
+    pub fn start_again_with(&mut self, extra: &[&str]) {
+        self.extra_args = extra.iter().map(|s| s.to_string()).collect();
+        self.start_again();
     }
 
     /// Starts the server again after [`TestServer::kill9`] or [`TestServer::stop`].
