@@ -169,3 +169,14 @@ impl Context {
             .with_context(|| format!("writing {}", self.path.display()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_servers;
+
+    #[test]
+    fn a_server_list_has_one_spelling() {
+        assert_eq!(normalize_servers("https://a:8443/"), "https://a:8443");
+        assert_eq!(normalize_servers(" https://a:8443/, https://b:8443 ,"), "https://a:8443,https://b:8443");
+    }
+}
