@@ -35,7 +35,8 @@ pub enum OutputFormat {
 /// Options accepted before or after the subcommand.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Server URL, e.g. https://127.0.0.1:8443 (remembered after login).
+    /// Server URL, e.g. https://127.0.0.1:8443, or several replicas comma-separated
+    /// (tried in order, failing over when one does not answer); remembered after login.
     #[arg(long, global = true, env = "LIGHTWELL_SERVER")]
     pub server: Option<String>,
     /// Trust the server by this CA file (server-ca.pem).

@@ -1,5 +1,6 @@
-//! What the CLI remembers between runs: the server, how it is trusted, the
-//! tenant, and one bearer token per (server, tenant) — in
+//! What the CLI remembers between runs: the server (or several replicas,
+//! comma-separated, tried in order), how it is trusted, the tenant, and one
+//! bearer token per (server, tenant) — in
 //! `$LIGHTWELL_CONFIG_DIR/credentials.json` (default
 //! `$XDG_CONFIG_HOME/lightwell` or `~/.config/lightwell`), mode 0600.
 
@@ -54,6 +55,12 @@ fn config_dir() -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(home).join(".config").join("lightwell"))
 }
 
+/// `https://a/, https://b` → `https://a,https://b`: one spelling per list, so
+/// the saved session of a list of replicas is found again.
+fn normalize_servers(list: &str) -> String {
+    list.split(',').map(|s| s.trim().trim_end_matches('/')).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(",")
+}
+
 fn session_key(server: &str, tenant: Option<&str>) -> String {
     format!("{server}|{}", tenant.unwrap_or(""))
 }
@@ -77,7 +84,7 @@ impl Context {
             }
             (None, None) => None,
         };
-        let server = global.server.clone().map(|s| s.trim_end_matches('/').to_string());
+        let server = global.server.as_deref().map(normalize_servers);
         let current = saved.current.clone();
         let same_server = |c: &Current| server.as_ref().is_none_or(|s| *s == c.server);
         let trust = flag_trust.or_else(|| current.as_ref().filter(|c| same_server(c)).map(|c| c.trust.clone()));
@@ -105,9 +112,11 @@ impl Context {
         }
     }
 
-    /// A client without credentials.
+    /// A client without credentials; with several servers it fails over
+    /// across them in order (see [`Client`]).
     pub(crate) fn anonymous(&self) -> anyhow::Result<Client> {
-        Ok(Client::new(self.server()?, &self.trust()?)?)
+        let servers: Vec<&str> = self.server()?.split(',').collect();
+        Ok(Client::with_servers(&servers, &self.trust()?, None)?)
     }
 
     fn session(&self, tenant: Option<&str>) -> anyhow::Result<Client> {
@@ -158,5 +167,16 @@ impl Context {
         let bytes = serde_json::to_vec_pretty(&self.saved)?;
         lightwell_agent::files::write_atomic(&self.path, &bytes, 0o600)
             .with_context(|| format!("writing {}", self.path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_servers;
+
+    #[test]
+    fn a_server_list_has_one_spelling() {
+        assert_eq!(normalize_servers("https://a:8443/"), "https://a:8443");
+        assert_eq!(normalize_servers(" https://a:8443/, https://b:8443 ,"), "https://a:8443,https://b:8443");
     }
 }

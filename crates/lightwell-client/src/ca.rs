@@ -90,11 +90,7 @@ impl Client {
 
     /// GETs a text body (PEM).
     async fn text(&self, segments: &[&str]) -> Result<String> {
-        let mut req = self.http.get(self.url(segments));
-        if let Some(token) = &self.token {
-            req = req.bearer_auth(token.as_str());
-        }
-        let resp = req.send().await.map_err(transport)?;
+        let resp = self.send(&Method::GET, |url| self.http.get(url), segments).await?;
         let status = resp.status();
         let text = resp.text().await.map_err(transport)?;
         if !status.is_success() {

@@ -55,11 +55,20 @@ impl ClientError {
 /// Result with [`ClientError`].
 pub type Result<T> = std::result::Result<T, ClientError>;
 
-/// A client bound to one server, optionally with a bearer token.
+/// A client of one server, or of several equivalent servers (replicas)
+/// tried in order, optionally with a bearer token.
+///
+/// With several servers, each request goes to the first one and moves on to
+/// the next when a server does not answer (connection refused or timed out,
+/// or HTTP 503 `unavailable`), so a stopped replica costs one failed connect
+/// and a replica that returns gets its requests back at once. A request that
+/// may change something (POST, PATCH) moves on only if it never reached the
+/// server or the server answered 503 (nothing applied); one that was sent and
+/// then lost its connection is reported, not repeated elsewhere.
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
-    base: Url,
+    servers: std::sync::Arc<[Url]>,
     token: Option<Zeroizing<String>>,
 }
 
@@ -74,6 +83,14 @@ fn transport(e: reqwest::Error) -> ClientError {
     ClientError::Transport(msg)
 }
 
+fn parse_server(server: &str) -> Result<Url> {
+    let url = Url::parse(server.trim()).map_err(|_| ClientError::InvalidUrl(server.into()))?;
+    if url.scheme() != "https" || url.host().is_none() {
+        return Err(ClientError::InvalidUrl(server.into()));
+    }
+    Ok(url)
+}
+
 impl Client {
     /// A client for the server at `server` (an `https://` URL) trusted by `trust`.
     pub fn new(server: &str, trust: &Trust) -> Result<Self> {
@@ -82,10 +99,16 @@ impl Client {
 
     /// A client that also presents a TLS client certificate (mutual TLS).
     pub fn with_identity(server: &str, trust: &Trust, identity: Option<&ClientIdentity>) -> Result<Self> {
-        let base = Url::parse(server).map_err(|_| ClientError::InvalidUrl(server.into()))?;
-        if base.scheme() != "https" || base.host().is_none() {
-            return Err(ClientError::InvalidUrl(server.into()));
+        Self::with_servers(&[server], trust, identity)
+    }
+
+    /// A client of several equivalent servers (`https://` URLs, tried in
+    /// order; see [`Client`]), all trusted by `trust`.
+    pub fn with_servers(servers: &[&str], trust: &Trust, identity: Option<&ClientIdentity>) -> Result<Self> {
+        if servers.is_empty() {
+            return Err(ClientError::InvalidUrl(String::new()));
         }
+        let servers = servers.iter().map(|s| parse_server(s)).collect::<Result<Vec<_>>>()?;
         let tls = trust.client_config(identity)?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
@@ -93,7 +116,7 @@ impl Client {
             .connect_timeout(std::time::Duration::from_secs(10))
             .build()
             .map_err(transport)?;
-        Ok(Self { http, base, token: None })
+        Ok(Self { http, servers: servers.into(), token: None })
     }
 
     /// The same client, authenticating with a bearer token.
@@ -102,8 +125,8 @@ impl Client {
         self
     }
 
-    fn url(&self, segments: &[&str]) -> Url {
-        let mut url = self.base.clone();
+    fn url(base: &Url, segments: &[&str]) -> Url {
+        let mut url = base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty();
             for s in segments {
@@ -113,6 +136,52 @@ impl Client {
         url
     }
 
+    /// Sends the request `build` makes for a server URL to each server in
+    /// turn until one answers (see [`Client`] for when it moves on).
+    async fn send(
+        &self,
+        method: &Method,
+        build: impl Fn(Url) -> reqwest::RequestBuilder,
+        segments: &[&str],
+    ) -> Result<reqwest::Response> {
+        let (last, others) = self.servers.split_last().ok_or_else(|| ClientError::InvalidUrl(String::new()))?;
+        for base in others {
+            match self.send_to(base, method, &build, segments).await {
+                Ok(resp) if resp.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                    tracing::warn!(server = %base, "server unavailable; trying the next one");
+                }
+                Ok(resp) => return Ok(resp),
+                Err(e) if e.is_connect() || e.is_timeout() || method.is_idempotent() => {
+                    tracing::warn!(server = %base, error = %transport(e), "server did not answer; trying the next one");
+                }
+                Err(e) => return Err(transport(e)),
+            }
+        }
+        self.send_to(last, method, &build, segments).await.map_err(transport)
+    }
+
+    async fn send_to(
+        &self,
+        base: &Url,
+        method: &Method,
+        build: &impl Fn(Url) -> reqwest::RequestBuilder,
+        segments: &[&str],
+    ) -> std::result::Result<reqwest::Response, reqwest::Error> {
+        let request = || {
+            let req = build(Self::url(base, segments));
+            match &self.token {
+                Some(token) => req.bearer_auth(token.as_str()),
+                None => req,
+            }
+        };
+        match request().send().await {
+            // A pooled keep-alive connection may have been closed by a server
+            // that restarted; an idempotent request is safe to send once more.
+            Err(e) if method.is_idempotent() && (e.is_request() || e.is_connect()) => request().send().await,
+            other => other,
+        }
+    }
+
     async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
@@ -120,28 +189,17 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&B>,
     ) -> Result<T> {
-        let build = || {
-            let mut req = self.http.request(method.clone(), self.url(segments));
+        let build = |url: Url| {
+            let mut req = self.http.request(method.clone(), url);
             if !query.is_empty() {
                 req = req.query(query);
-            }
-            if let Some(token) = &self.token {
-                req = req.bearer_auth(token.as_str());
             }
             if let Some(b) = body {
                 req = req.json(b);
             }
             req
         };
-        let resp = match build().send().await {
-            Ok(resp) => resp,
-            // A pooled keep-alive connection may have been closed by a server
-            // that restarted; an idempotent request is safe to send once more.
-            Err(e) if method.is_idempotent() && (e.is_request() || e.is_connect()) => {
-                build().send().await.map_err(transport)?
-            }
-            Err(e) => return Err(transport(e)),
-        };
+        let resp = self.send(&method, build, segments).await?;
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(transport)?;
         if !status.is_success() {

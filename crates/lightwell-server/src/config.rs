@@ -30,6 +30,26 @@ pub struct Cli {
 pub enum Command {
     /// Initialize a data dir: key-encryption key, operator credentials, server TLS.
     Init(InitArgs),
+    /// Copy every row of one database into another, empty one (SQLite to
+    /// PostgreSQL to move a single node to HA). Run with the server stopped.
+    Migrate(MigrateArgs),
+}
+
+/// `lightwelld migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The database to copy: `sqlite://PATH` or `postgres://...`.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// File holding the source URL (it may contain a password).
+    #[arg(long, conflicts_with = "from")]
+    pub from_file: Option<PathBuf>,
+    /// The empty database to fill: `postgres://...` (or `sqlite://PATH`).
+    #[arg(long, env = "LIGHTWELL_DATABASE", hide_env_values = true)]
+    pub to: Option<String>,
+    /// File holding the target URL (it may contain a password).
+    #[arg(long, env = "LIGHTWELL_DATABASE_FILE", conflicts_with = "to")]
+    pub to_file: Option<PathBuf>,
 }
 
 /// `lightwelld init`.
@@ -142,7 +162,14 @@ impl std::fmt::Debug for Database {
 }
 
 impl Database {
-    /// Opens the store, applying pending migrations.
+    /// [`Database::open`] on a blocking thread: the PostgreSQL client must
+    /// not block an async runtime's thread.
+    pub(crate) async fn open_async(&self) -> anyhow::Result<std::sync::Arc<dyn lightwell_store::Store>> {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.open()).await.context("opening the database")?
+    }
+
+    /// Opens the store, applying pending migrations. Blocking.
     pub(crate) fn open(&self) -> anyhow::Result<std::sync::Arc<dyn lightwell_store::Store>> {
         Ok(match self {
             Self::Sqlite(path) => std::sync::Arc::new(

@@ -115,7 +115,7 @@ pub(crate) async fn initialize(dir: &Path, database: &Database, extra_sans: &[St
 
     let operator_password = password::generate()?;
     write_private(&dir.join(OPERATOR_PASSWORD_FILE), format!("{}\n", &*operator_password).as_bytes())?;
-    let service = Service::new(database.open()?, Arc::new(clock), &kek, Arc::new(NoopObserver))?;
+    let service = Service::new(database.open_async().await?, Arc::new(clock), &kek, Arc::new(NoopObserver))?;
     service.bootstrap_operator(operator_password).await?;
     Ok(Initialized { fingerprint: fingerprint::cert_fingerprint(&ca.cert_der) })
 }

@@ -10,6 +10,7 @@ mod config;
 mod datadir;
 mod ldap;
 mod metrics;
+mod migrate;
 mod pki;
 mod serve;
 mod tls;
@@ -35,6 +36,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Some(Command::Init(args)) => datadir::init_command(&args).await,
+            Some(Command::Migrate(args)) => migrate::run(&args).await,
             None => serve::run(cli.serve).await,
         }
     });

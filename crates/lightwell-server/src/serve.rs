@@ -40,7 +40,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         bail!("{} is not initialized; run `lightwelld init --data-dir {}` first", dir.display(), dir.display());
     }
     let kek = datadir::load_kek(&settings.kek_file)?;
-    let store: Arc<dyn Store> = settings.database.open()?;
+    let store: Arc<dyn Store> = settings.database.open_async().await?;
     let clock: Arc<dyn Clock> = match &settings.clock_offset_file {
         Some(path) => Arc::new(crate::clock::FileOffsetClock::new(path.clone())),
         None => Arc::new(SystemClock),

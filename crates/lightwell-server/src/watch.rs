@@ -1,17 +1,20 @@
 //! The watch hub: tells long-polling agents when a tenant's trust revision
 //! (bundle or CRLs) changes.
 //!
-//! One background task reads every tenant's revision from the database a few
-//! times a second and wakes the watchers of the tenants whose revision grew.
-//! Reading the database — rather than trusting in-process events — is what
-//! lets a change committed by another replica reach agents connected here.
+//! One background task reads every tenant's revision from the database and
+//! wakes the watchers of the tenants whose revision grew. It reads as soon as
+//! the store reports a change (LISTEN/NOTIFY on PostgreSQL: a change
+//! committed by any replica) and every 100 ms regardless — the safety net for
+//! a lost notification and the only path on SQLite. Reading the database
+//! rather than trusting in-process events is what lets a change committed by
+//! another replica reach agents connected here.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lightwell_core::{Service, TenantId};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// Fan-out of trust revisions to watchers.
 #[derive(Debug)]
@@ -53,11 +56,16 @@ impl WatchHub {
         }
     }
 
-    /// Polls the database until `stop` fires.
+    /// Reads revisions on every change notification and every interval, until `stop` fires.
     pub(crate) async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let changed = Arc::new(Notify::new());
+        let waker = changed.clone();
+        // Kept alive for as long as this loop runs; dropping it stops the listener.
+        let _subscription = self.service.subscribe_trust_changes(Box::new(move |_tenant| waker.notify_one()));
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(self.interval) => {}
+                _ = changed.notified() => {}
                 _ = stop.changed() => return,
             }
             match self.service.trust_revisions().await {

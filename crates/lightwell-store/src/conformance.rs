@@ -9,9 +9,11 @@
 #![allow(clippy::unwrap_used)]
 
 mod ca;
+mod dump;
 mod join;
 
 pub use self::ca::*;
+pub use self::dump::*;
 pub use self::join::*;
 
 use crate::{
@@ -32,6 +34,16 @@ macro_rules! conformance_tests {
             crls_replace_and_are_scoped, deleting_a_tenant_removes_its_ca_data,
             join_tokens_round_trip_scoped_by_tenant, trust_revisions_grow_per_tenant,
             ca_requests_round_trip_scoped_by_tenant);
+        $crate::conformance_tests!(@pairs $make; dump_round_trips_into_an_empty_store);
+    };
+    (@pairs $make:expr; $($case:ident),*) => {
+        $(
+            #[test]
+            fn $case() {
+                let (first, second) = ($make, $make);
+                $crate::conformance::$case(&*first, &*second);
+            }
+        )*
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(

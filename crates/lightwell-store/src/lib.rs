@@ -11,7 +11,9 @@
 #![forbid(unsafe_code)]
 
 mod ca_records;
+mod changes;
 pub mod conformance;
+mod dump;
 mod join_records;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -20,6 +22,8 @@ mod records;
 pub mod sqlite;
 
 pub use ca_records::*;
+pub use changes::{ChangeCallback, ChangeSubscription};
+pub use dump::{Dump, TableDump, Value};
 pub use join_records::*;
 pub use records::*;
 
@@ -68,6 +72,25 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Short name of the backend (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
+
+    /// Reads every table in one read transaction, for moving an install to
+    /// another backend (`lightwelld migrate`).
+    fn export(&self) -> Result<Dump, StoreError>;
+
+    /// Loads a dump in one write transaction: all of it or nothing. Refuses
+    /// (`Conflict`) a store that already holds any row, and a dump of another
+    /// schema version (`Corrupt`).
+    fn import(&self, dump: &Dump) -> Result<(), StoreError>;
+
+    /// Tells `on_change` as soon as any process sharing this database commits
+    /// a trust change (a bumped trust revision), with the tenant's id, or
+    /// `None` when changes may have been missed (the listener reconnected).
+    /// Backends without a notification channel answer `None` and callers
+    /// poll [`Tx::trust_revisions`] instead; the default is `None`.
+    fn subscribe_changes(&self, on_change: ChangeCallback) -> Option<ChangeSubscription> {
+        drop(on_change);
+        None
+    }
 }
 
 /// Typed transactions over any [`Store`].

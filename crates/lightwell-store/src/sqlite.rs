@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 mod ca;
+mod dump;
 mod join;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
@@ -161,6 +162,14 @@ impl Store for SqliteStore {
 
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn export(&self) -> Result<crate::Dump, StoreError> {
+        self.export_all()
+    }
+
+    fn import(&self, dump: &crate::Dump) -> Result<(), StoreError> {
+        self.import_all(dump)
     }
 }
 

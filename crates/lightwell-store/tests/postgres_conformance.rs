@@ -28,3 +28,32 @@ fn schema_version_is_recorded_and_reopen_is_idempotent() {
     let s = PostgresStore::open(&url).unwrap();
     assert_eq!(s.schema_version().unwrap(), lightwell_store::postgres::SCHEMA_VERSION);
 }
+
+#[test]
+fn a_committed_trust_change_is_notified_to_every_listener_and_a_rolled_back_one_is_not() {
+    use lightwell_store::{Store, StoreError, StoreExt, TenantId};
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let cluster = CLUSTER.get_or_init(PgCluster::start);
+    let url = cluster.create_database("notify");
+    // Two stores on one database stand for two replicas.
+    let (a, b) = (PostgresStore::open(&url).unwrap(), PostgresStore::open(&url).unwrap());
+    let (tx, rx) = mpsc::channel();
+    let _sub = b
+        .subscribe_changes(Box::new(move |t: Option<&TenantId>| {
+            let _ = tx.send(t.map(|t| t.as_str().to_string()));
+        }))
+        .expect("PostgreSQL supports change notifications");
+    // The listener connects in the background; a change made before it LISTENs would be missed.
+    std::thread::sleep(Duration::from_millis(500));
+
+    let rolled_back: Result<(), StoreError> = a.write(|tx| {
+        tx.bump_trust_revision(&TenantId::new("t-rollback"))?;
+        Err(StoreError::Aborted)
+    });
+    assert!(rolled_back.is_err());
+    a.write(|tx| tx.bump_trust_revision(&TenantId::new("t1")).map(drop)).unwrap();
+    let got = rx.recv_timeout(Duration::from_secs(5)).expect("a notification");
+    assert_eq!(got.as_deref(), Some("t1"), "only the committed change is notified");
+    assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+}

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub mod ha;
 pub mod node;
 pub mod pki;
 pub mod postgres;
@@ -39,6 +40,10 @@ pub fn bin(name: &str) -> PathBuf {
     p
 }
 
+/// The data dir files every replica of one installation shares.
+pub const REPLICATED_FILES: &[&str] =
+    &["kek.key", "server.pem", "server.key", "server-ca.pem", "server-ca.key.sealed", "operator.password"];
+
 /// A running `lightwelld` on a temporary data dir.
 #[derive(Debug)]
 pub struct TestServer {
@@ -48,6 +53,8 @@ pub struct TestServer {
     /// LDAPS and LDAP (StartTLS) addresses, learned at start and kept across restarts.
     ldaps_addr: String,
     ldap_addr: String,
+    /// `http://127.0.0.1:PORT` of the plain-HTTP PKI listener (a new port at each start).
+    pki_url: String,
     /// Extra arguments given at every start.
     extra_args: Vec<String>,
     /// Captured stdout and stderr lines of the current process.
@@ -62,10 +69,40 @@ impl TestServer {
 
     /// Like [`TestServer::start`], with extra `lightwelld` arguments.
     pub fn start_with(extra: &[&str]) -> Self {
+        Self::init_and_start(&[], extra)
+    }
+
+    /// A server on a PostgreSQL database (`postgres://...`): initialized
+    /// there, then started with `--database URL` and `extra`.
+    pub fn start_on(database: &str, extra: &[&str]) -> Self {
+        let mut args = vec!["--database", database];
+        args.extend_from_slice(extra);
+        Self::init_and_start(&["--database", database], &args)
+    }
+
+    /// Another replica of this server: a new data dir holding copies of this
+    /// one's KEK, server TLS files and operator password, started with the
+    /// same arguments (so the same `--database`) on its own ports.
+    pub fn replica(&self) -> Self {
         let root = tempfile::tempdir().unwrap();
         let data = root.path().join("data");
-        let out = Command::new(bin("lightwelld")).arg("init").arg("--data-dir").arg(&data).output().unwrap();
+        std::fs::create_dir_all(&data).unwrap();
+        for f in REPLICATED_FILES {
+            std::fs::copy(self.data_dir().join(f), data.join(f)).unwrap();
+        }
+        let args: Vec<&str> = self.extra_args.iter().map(String::as_str).collect();
+        Self::start_in(root, &args)
+    }
+
+    fn init_and_start(init: &[&str], extra: &[&str]) -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        let out = Command::new(bin("lightwelld")).arg("init").arg("--data-dir").arg(&data).args(init).output().unwrap();
         assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+        Self::start_in(root, extra)
+    }
+
+    fn start_in(root: tempfile::TempDir, extra: &[&str]) -> Self {
         std::fs::write(root.path().join("clock-offset"), "0").unwrap();
         let mut server = Self {
             root,
@@ -73,6 +110,7 @@ impl TestServer {
             api_addr: "127.0.0.1:0".into(),
             ldaps_addr: "127.0.0.1:0".into(),
             ldap_addr: "127.0.0.1:0".into(),
+            pki_url: String::new(),
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
             log: Default::default(),
         };
@@ -91,6 +129,7 @@ impl TestServer {
     }
 
     fn spawn(&mut self) {
+        self.pki_url.clear();
         let mut child = Command::new(bin("lightwelld"))
             .arg("--data-dir")
             .arg(self.data_dir())
@@ -123,7 +162,7 @@ impl TestServer {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         // lightwelld prints the API line, then (last) the LDAP lines.
         let (mut api, mut ldaps, mut ldap) = (false, false, false);
-        while !(api && ldaps && ldap) {
+        while !(api && ldaps && ldap && !self.pki_url.is_empty()) {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
@@ -136,6 +175,8 @@ impl TestServer {
                     } else if let Some(addr) = line.strip_prefix("api: https://") {
                         self.api_addr = addr.trim().to_string();
                         api = true;
+                    } else if let Some(url) = line.strip_prefix("pki: ") {
+                        self.pki_url = url.trim().to_string();
                     }
                 }
                 Err(_) => {
@@ -194,6 +235,16 @@ impl TestServer {
             .unwrap_or_else(|e| panic!("{program} is not installed ({e}); ./scripts/test.sh installs ldap-utils"))
     }
 
+    /// `http://127.0.0.1:PORT`, the plain-HTTP PKI listener (CRLs, CA certificates).
+    pub fn pki_url(&self) -> &str {
+        &self.pki_url
+    }
+
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The server CA file clients trust.
     pub fn ca_file(&self) -> PathBuf {
         self.data_dir().join("server-ca.pem")
@@ -229,6 +280,13 @@ impl TestServer {
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
+    }
+
+    /// Starts the server again on the same data dir with other arguments
+    /// (for example another `--database`), after [`TestServer::stop`].
+    pub fn start_again_with(&mut self, extra: &[&str]) {
+        self.extra_args = extra.iter().map(|s| s.to_string()).collect();
+        self.start_again();
     }
 
     /// Starts the server again after [`TestServer::kill9`] or [`TestServer::stop`].

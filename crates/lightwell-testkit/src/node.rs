@@ -45,10 +45,17 @@ impl Node {
 
     /// Runs `lightwell join` with a token.
     pub fn join(&self, server: &TestServer, tenant: &str, token: Option<&str>) -> Output {
+        self.join_servers(&[server], tenant, token)
+    }
+
+    /// Runs `lightwell join` naming several replicas (`--server A,B`); the
+    /// agent then fails over across them.
+    pub fn join_servers(&self, servers: &[&TestServer], tenant: &str, token: Option<&str>) -> Output {
+        let urls = servers.iter().map(|s| s.url()).collect::<Vec<_>>().join(",");
         let mut cmd = Command::new(bin("lightwell"));
-        cmd.args(["join", "--server", &server.url(), "--tenant", tenant, "--hostname", &self.hostname])
+        cmd.args(["join", "--server", &urls, "--tenant", tenant, "--hostname", &self.hostname])
             .args(["--ip", "127.0.0.1", "--ca-file"])
-            .arg(server.ca_file())
+            .arg(servers[0].ca_file())
             .arg("--state-dir")
             .arg(&self.state)
             .env("LIGHTWELL_CONFIG_DIR", self.state.with_extension("cli"))
@@ -80,10 +87,15 @@ impl Node {
             .env("LIGHTWELL_LOG", "info")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(self.agent_log()).unwrap())
             .spawn()
             .unwrap();
         self.agent = Some(child);
+    }
+
+    /// Where the running agent's log goes (`<state dir>.agent.log`).
+    pub fn agent_log(&self) -> PathBuf {
+        self.state.with_extension("agent.log")
     }
 
     /// Stops the agent.

@@ -42,8 +42,8 @@ pub(crate) async fn join_domain(global: &GlobalArgs, args: JoinArgs, json: bool)
     let bearer = match &args.user {
         Some(user) => {
             let password = secrets::read(args.password_file.as_deref(), "LIGHTWELL_PASSWORD", "Password: ")?;
-            let first = servers.first().context("no server")?;
-            let client = Client::new(first, &trust.to_trust()?)?;
+            let urls: Vec<&str> = servers.iter().map(String::as_str).collect();
+            let client = Client::with_servers(&urls, &trust.to_trust()?, None)?;
             Some(client.login(&tenant, user, &password).await?.token)
         }
         None => None,

@@ -340,6 +340,16 @@ impl Service {
     pub async fn trust_revisions(&self) -> Result<Vec<(TenantId, i64)>> {
         self.blocking(|inner| inner.store.read(|tx| Ok(tx.trust_revisions()?))).await
     }
+
+    /// Subscribes to trust changes committed by any replica sharing the
+    /// database (LISTEN/NOTIFY on PostgreSQL); `None` where the store has no
+    /// such channel (SQLite), and callers poll [`Service::trust_revisions`].
+    pub fn subscribe_trust_changes(
+        &self,
+        on_change: lightwell_store::ChangeCallback,
+    ) -> Option<lightwell_store::ChangeSubscription> {
+        self.inner.store.subscribe_changes(on_change)
+    }
 }
 
 impl Inner {

@@ -85,7 +85,11 @@ impl PgTx<'_> {
              ON CONFLICT (tenant_id) DO UPDATE SET revision = trust_revisions.revision + 1 RETURNING revision",
             &[&tenant.as_str()],
         );
-        Ok(self.track(r)?.get(0))
+        let revision = self.track(r)?.get(0);
+        // Delivered to every LISTENing replica when (and only if) this transaction commits.
+        let r = self.tx.execute("SELECT pg_notify($1, $2)", &[&super::listen::TRUST_CHANNEL, &tenant.as_str()]);
+        self.track(r)?;
+        Ok(revision)
     }
 
     pub(super) fn pg_trust_revisions(&mut self) -> Result<Vec<(TenantId, i64)>, StoreError> {

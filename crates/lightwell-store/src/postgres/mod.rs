@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 mod ca;
+mod dump;
 mod join;
+mod listen;
 
 use postgres::error::SqlState;
 use postgres::{IsolationLevel, NoTls, Row};
@@ -31,17 +33,44 @@ const MIGRATIONS: &[&str] = &[
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Attempts of a transaction that keeps hitting serialization failures.
-const MAX_ATTEMPTS: u32 = 10;
+/// Every write of a tenant touches its audit head, so concurrent writers of
+/// one tenant on several replicas conflict; with the backoff below thirty
+/// attempts give a burst of a few dozen concurrent writers a few seconds.
+const MAX_ATTEMPTS: u32 = 30;
+
+/// Backoff before retry `attempt`: doubling from 5 ms up to 100 ms, with
+/// ±50% jitter so the writers that collided do not collide again in step.
+fn retry_delay(attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let base = Duration::from_millis(5u64.saturating_mul(1 << attempt.min(5)).min(100));
+    // A fresh RandomState is randomly keyed: a cheap source of jitter.
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    base.mul_f64(0.5 + (random % 1000) as f64 / 1000.0)
+}
 
 /// PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
-    pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+    /// Always `Some` until dropped (see the `Drop` impl).
+    pool: Option<r2d2::Pool<PostgresConnectionManager<NoTls>>>,
+    /// For the change listener's own connection.
+    config: postgres::Config,
 }
 
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the connection string: it may hold a password.
         f.debug_struct("PostgresStore").finish_non_exhaustive()
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // Closing a `postgres::Client` blocks on the client's own runtime,
+        // which panics on a thread that drives an async runtime (the server
+        // drops its store there at shutdown): close the pool on a plain thread.
+        if let Some(pool) = self.pool.take() {
+            let _ = std::thread::spawn(move || drop(pool)).join();
+        }
     }
 }
 
@@ -56,10 +85,12 @@ fn is_retryable(e: &postgres::Error) -> bool {
 }
 
 impl PostgresStore {
-    /// Connects to `url` (`postgres://user:password@host:port/db`) and applies pending migrations.
+    /// Connects to `url` (`postgres://user:password@host:port/db`) and applies
+    /// pending migrations. Blocking, like every method of this store: call it
+    /// off an async runtime's threads (`spawn_blocking`).
     pub fn open(url: &str) -> Result<Self, StoreError> {
         let config: postgres::Config = url.parse().map_err(|_| StoreError::Backend("invalid PostgreSQL URL".into()))?;
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        let manager = PostgresConnectionManager::new(config.clone(), NoTls);
         let pool = r2d2::Pool::builder()
             .max_size(16)
             .min_idle(Some(1))
@@ -67,13 +98,14 @@ impl PostgresStore {
             .error_handler(Box::new(r2d2::LoggingErrorHandler))
             .build(manager)
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
-        let store = Self { pool };
+        let store = Self { pool: Some(pool), config };
         store.migrate()?;
         Ok(store)
     }
 
     fn conn(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, StoreError> {
-        self.pool.get().map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
+        let pool = self.pool.as_ref().ok_or_else(|| StoreError::Unavailable("the store is closed".into()))?;
+        pool.get().map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
@@ -123,9 +155,9 @@ impl PostgresStore {
             TxMode::Read => conn.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true),
         };
         let tx = builder.start().map_err(|e| (StoreError::from(&e), false))?;
-        let mut pg = PgTx { tx, last_error: None };
+        let mut pg = PgTx { tx, last_error: None, lost_race: false };
         if let Err(e) = f(&mut pg) {
-            let retryable = pg.last_error.as_ref().is_some_and(is_retryable);
+            let retryable = pg.lost_race || pg.last_error.as_ref().is_some_and(is_retryable);
             return Err((e, retryable));
         }
         pg.tx.commit().map_err(|e| (StoreError::from(&e), is_retryable(&e)))
@@ -145,7 +177,7 @@ impl Store for PostgresStore {
                 Ok(()) => return Ok(()),
                 Err((e, true)) if attempt < MAX_ATTEMPTS => {
                     tracing::debug!(attempt, error = %e, "retrying a serialization failure");
-                    std::thread::sleep(Duration::from_millis(u64::from(attempt) * 5));
+                    std::thread::sleep(retry_delay(attempt));
                 }
                 Err((e, _)) => return Err(e),
             }
@@ -161,12 +193,29 @@ impl Store for PostgresStore {
     fn backend(&self) -> &'static str {
         "postgres"
     }
+
+    fn export(&self) -> Result<crate::Dump, StoreError> {
+        self.export_all()
+    }
+
+    fn import(&self, dump: &crate::Dump) -> Result<(), StoreError> {
+        self.import_all(dump)
+    }
+
+    fn subscribe_changes(&self, on_change: crate::ChangeCallback) -> Option<crate::ChangeSubscription> {
+        listen::subscribe(self.config.clone(), on_change)
+    }
 }
 
 struct PgTx<'a> {
     tx: postgres::Transaction<'a>,
     /// The last database error, to tell a retryable conflict from a real failure.
     last_error: Option<postgres::Error>,
+    /// A concurrent transaction took a key this one derived from what it
+    /// read (the next audit sequence number). SERIALIZABLE reports that as a
+    /// unique violation, not a serialization failure, but it is the same
+    /// race and a retry reads the new value.
+    lost_race: bool,
 }
 
 impl PgTx<'_> {
@@ -185,6 +234,12 @@ impl From<&postgres::Error> for StoreError {
             Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(e.to_string()),
             Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED => {
                 StoreError::Unavailable(format!("serialization failure: {e}"))
+            }
+            // The server is going away or not there yet: connection exceptions
+            // (08), insufficient resources (53), operator intervention (57:
+            // shutdown, crash, "the database system is starting up").
+            Some(c) if ["08", "53", "57"].iter().any(|class| c.code().starts_with(class)) => {
+                StoreError::Unavailable(e.to_string())
             }
             Some(_) => StoreError::Backend(e.to_string()),
             None => StoreError::Unavailable(e.to_string()),
@@ -484,6 +539,13 @@ impl Tx for PgTx<'_> {
                 &a.hash,
             ],
         );
+        if let Err(e) = &r
+            && e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+        {
+            // Another replica appended this sequence number since we read the
+            // head: the store retries the transaction, which reads the new head.
+            self.lost_race = true;
+        }
         self.track(r)?;
         let r = self.tx.execute(
             "INSERT INTO audit_heads (scope, seq, hash) VALUES ($1, $2, $3) \

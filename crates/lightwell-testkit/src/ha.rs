@@ -1,0 +1,92 @@
+//! Helpers for high-availability tests: replicas of `lightwelld` sharing one
+//! PostgreSQL database, a client failing over across them, and CRLs read
+//! from each replica's plain-HTTP PKI listener and parsed by OpenSSL.
+
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use lightwell_client::{Client, Trust};
+
+use crate::TestServer;
+use crate::postgres::PgCluster;
+
+static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
+static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
+
+/// The PostgreSQL cluster of this test process (started on first use).
+pub fn cluster() -> &'static PgCluster {
+    CLUSTER.get_or_init(PgCluster::start)
+}
+
+/// A fresh database in `cluster`, named after this process.
+pub fn fresh_database(cluster: &PgCluster) -> String {
+    cluster.create_database(&format!("ha_{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::SeqCst)))
+}
+
+/// `n` replicas on one fresh database of `cluster`: the first initialized
+/// there, the others sharing its KEK and TLS files (see [`TestServer::replica`]).
+pub fn replicas(cluster: &PgCluster, n: usize, extra: &[&str]) -> Vec<TestServer> {
+    let first = TestServer::start_on(&fresh_database(cluster), extra);
+    let mut all: Vec<TestServer> = (1..n).map(|_| first.replica()).collect();
+    all.insert(0, first);
+    all
+}
+
+/// An API client of every server in `servers`, in order, failing over across them.
+pub fn failover_client(servers: &[&TestServer]) -> Client {
+    let urls: Vec<String> = servers.iter().map(|s| s.url()).collect();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let pem = std::fs::read(servers[0].ca_file()).unwrap();
+    Client::with_servers(&urls, &Trust::CaPem(pem), None).unwrap()
+}
+
+/// What a CRL says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlInfo {
+    /// The CRL Number extension.
+    pub number: u64,
+    /// Revoked serials, lower-case hex without leading zeros.
+    pub serials: Vec<String>,
+}
+
+/// Normalizes a hex serial (any case, optional leading zeros) for comparison.
+pub fn serial_key(hex: &str) -> String {
+    let s = hex.trim().trim_start_matches('0').to_ascii_lowercase();
+    if s.is_empty() { "0".into() } else { s }
+}
+
+/// Parses a DER CRL with `openssl crl -text`.
+pub fn crl_info(der: &[u8]) -> CrlInfo {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crl.der");
+    std::fs::write(&path, der).unwrap();
+    let out =
+        Command::new("openssl").args(["crl", "-inform", "DER", "-noout", "-text", "-in"]).arg(&path).output().unwrap();
+    assert!(out.status.success(), "openssl crl: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines().map(str::trim);
+    let mut number = None;
+    let mut serials = Vec::new();
+    while let Some(line) = lines.next() {
+        if line.starts_with("X509v3 CRL Number") {
+            let value = lines.next().unwrap_or_default();
+            // OpenSSL prints small numbers in decimal and large ones as 0xHEX.
+            number = match value.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16).ok(),
+                None => value.parse().ok(),
+            };
+        } else if let Some(s) = line.strip_prefix("Serial Number:") {
+            serials.push(serial_key(s));
+        }
+    }
+    CrlInfo { number: number.expect("the CRL has a CRL Number"), serials }
+}
+
+/// GETs the CRL of CA `ca_id` of `tenant` from a replica's PKI listener.
+pub async fn fetch_crl(server: &TestServer, tenant: &str, ca_id: &str) -> Vec<u8> {
+    let url = format!("{}/pki/{tenant}/ca/{ca_id}.crl", server.pki_url());
+    let resp = reqwest::get(&url).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "GET {url}");
+    resp.bytes().await.unwrap().to_vec()
+}
