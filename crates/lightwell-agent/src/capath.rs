@@ -48,7 +48,7 @@ pub fn sync(dir: &Path, files: &BTreeMap<String, String>) -> std::io::Result<Vec
     for (name, body) in files {
         let path = dir.join(name);
         if std::fs::read(&path).ok().as_deref() != Some(body.as_bytes()) {
-            crate::files::write_atomic(&path, body.as_bytes(), 0o644)?;
+            crate::files::replace(&path, body.as_bytes(), 0o644, crate::files::Durability::Atomic)?;
             changed.push(name.clone());
         }
     }

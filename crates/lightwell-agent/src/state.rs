@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use lightwell_ca::pem;
 
+use crate::files::Durability;
 use crate::{capath, files};
 
 /// The default state dir.
@@ -49,9 +50,15 @@ pub struct StateDir {
     root: PathBuf,
 }
 
-fn write_if_changed(path: &Path, contents: &[u8], mode: u32, changed: &mut Vec<PathBuf>) -> std::io::Result<()> {
+fn write_if_changed(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    durability: Durability,
+    changed: &mut Vec<PathBuf>,
+) -> std::io::Result<()> {
     if std::fs::read(path).ok().as_deref() != Some(contents) {
-        files::write_atomic(path, contents, mode)?;
+        files::replace(path, contents, mode, durability)?;
         changed.push(path.to_path_buf());
     }
     Ok(())
@@ -120,10 +127,10 @@ impl StateDir {
     ) -> std::io::Result<Vec<PathBuf>> {
         let mut changed = Vec::new();
         if let Some(key) = key_pem {
-            write_if_changed(&self.key(), key.as_bytes(), 0o600, &mut changed)?;
+            write_if_changed(&self.key(), key.as_bytes(), 0o600, Durability::Durable, &mut changed)?;
         }
-        write_if_changed(&self.cert(), cert_pem.as_bytes(), 0o644, &mut changed)?;
-        write_if_changed(&self.chain(), chain_pem.as_bytes(), 0o644, &mut changed)?;
+        write_if_changed(&self.cert(), cert_pem.as_bytes(), 0o644, Durability::Durable, &mut changed)?;
+        write_if_changed(&self.chain(), chain_pem.as_bytes(), 0o644, Durability::Durable, &mut changed)?;
         Ok(changed)
     }
 
@@ -139,7 +146,7 @@ impl StateDir {
         self.create()?;
         let mut changed = Vec::new();
         let bundle: String = roots.iter().map(|der| pem::encode("CERTIFICATE", der)).collect();
-        write_if_changed(&self.bundle(), bundle.as_bytes(), 0o644, &mut changed)?;
+        write_if_changed(&self.bundle(), bundle.as_bytes(), 0o644, Durability::Atomic, &mut changed)?;
         let mut keep = Vec::new();
         for crl in crls {
             if crl.ca_id.is_empty() || !crl.ca_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
@@ -150,6 +157,7 @@ impl StateDir {
                 &self.crl_dir().join(&name),
                 pem::encode("X509 CRL", &crl.der).as_bytes(),
                 0o644,
+                Durability::Atomic,
                 &mut changed,
             )?;
             keep.push(name);

@@ -34,6 +34,6 @@ impl Status {
     /// Writes `status.json` atomically.
     pub fn save(&self, state: &StateDir) -> std::io::Result<()> {
         let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        crate::files::write_atomic(&Self::path(state), &bytes, 0o644)
+        crate::files::replace(&Self::path(state), &bytes, 0o644, crate::files::Durability::Advisory)
     }
 }
