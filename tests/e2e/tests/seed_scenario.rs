@@ -448,3 +448,36 @@ fn a_host_joins_with_an_administrators_credentials_and_not_with_a_users() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(node.state.join("cert.pem").exists());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn re_joining_a_host_name_needs_a_token_that_allows_it_and_supersedes_the_old_identity() {
+    let server = TestServer::start();
+    let admin = pki::tenant(&server, T, None).await;
+    let dir = server.scratch().join("hosts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let first = Node::new(&dir, "node-a.corp.example");
+    joined(&first, &server, &token(&admin, None).await);
+    let status = Command::new(lightwell_testkit::bin("lightwell"))
+        .args(["agent", "status", "--output", "json", "--state-dir"])
+        .arg(&first.state)
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["machine"], "node-a.corp.example");
+    assert!(status["trust_revision"].as_i64().unwrap() > 0, "{status}");
+
+    // The same host name again, from another state dir (a reinstalled host).
+    let mut again = Node::new(&dir, "node-a.corp.example");
+    again.state = dir.join("reinstalled");
+    let out = again.join(&server, T, Some(&token(&admin, None).await));
+    assert!(!out.status.success(), "an ordinary token cannot take over a joined host name");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("allow-rejoin"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!again.state.exists());
+
+    let req = CreateJoinTokenRequest { allow_rejoin: true, ..Default::default() };
+    let rejoin = admin.create_join_token(T, &req).await.unwrap().token.unwrap();
+    joined(&again, &server, &rejoin);
+    // The old identity is revoked as superseded; the new one is accepted.
+    rejected(&again, &first.identity(), "the superseded identity of the old install");
+    accepted(&again, &again.identity(), "the new identity");
+}
