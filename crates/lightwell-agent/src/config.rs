@@ -20,6 +20,14 @@
 //! cert_path = "/etc/payments/tls/cert.pem"       # leaf + intermediates
 //! key_path = "/etc/payments/tls/key.pem"
 //! hook = "systemctl reload payments"
+//!
+//! [[kubernetes]]                                 # kubelet identities (`lightwell k8s node add`)
+//! cluster = "prod"
+//! client_cert = "/var/lib/kubelet/pki/kubelet-client-current.pem"  # chain + key, 0600
+//! serving_cert = "/var/lib/kubelet/pki/kubelet.crt"
+//! serving_key = "/var/lib/kubelet/pki/kubelet.key"
+//! ca_file = "/etc/kubernetes/pki/ca.crt"          # the cluster CA, for clientCAFile
+//! hook = "systemctl restart kubelet"
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -80,6 +88,9 @@ pub struct AgentConfig {
     /// Additional certificates to keep current.
     #[serde(default, rename = "certificate", skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<TrackedCertificate>,
+    /// Kubelet identities of the clusters this machine is a node of.
+    #[serde(default, rename = "kubernetes", skip_serializing_if = "Vec::is_empty")]
+    pub kubernetes: Vec<KubeletIdentity>,
 }
 
 fn default_renew_at() -> f64 {
@@ -124,6 +135,49 @@ pub struct TrackedCertificate {
     /// Run after this certificate changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hook: Option<String>,
+}
+
+/// The kubelet client and serving certificates of one cluster, at the paths
+/// kubelet reads by default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubeletIdentity {
+    /// The cluster's name in Lightwell.
+    pub cluster: String,
+    /// Key type (`p256`, `p384`, `rsa3072`, `rsa4096`).
+    #[serde(default = "default_key_type")]
+    pub key_type: String,
+    /// Client certificate chain followed by its key (`system:node:<host>` in `system:nodes`), 0600.
+    #[serde(default = "default_kubelet_client")]
+    pub client_cert: PathBuf,
+    /// Serving certificate chain (the machine's own names).
+    #[serde(default = "default_kubelet_serving_cert")]
+    pub serving_cert: PathBuf,
+    /// Serving key (0600).
+    #[serde(default = "default_kubelet_serving_key")]
+    pub serving_key: PathBuf,
+    /// Where the cluster CA certificate goes (kubelet's `clientCAFile`).
+    #[serde(default = "default_kubelet_ca")]
+    pub ca_file: PathBuf,
+    /// Run after either certificate changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
+}
+
+fn default_kubelet_client() -> PathBuf {
+    "/var/lib/kubelet/pki/kubelet-client-current.pem".into()
+}
+
+fn default_kubelet_serving_cert() -> PathBuf {
+    "/var/lib/kubelet/pki/kubelet.crt".into()
+}
+
+fn default_kubelet_serving_key() -> PathBuf {
+    "/var/lib/kubelet/pki/kubelet.key".into()
+}
+
+fn default_kubelet_ca() -> PathBuf {
+    "/etc/kubernetes/pki/ca.crt".into()
 }
 
 fn default_key_type() -> String {
@@ -176,13 +230,15 @@ mod tests {
         let path = dir.path().join("agent.toml");
         let doc = include_str!("config.rs").lines().filter_map(|l| l.strip_prefix("//! ")).collect::<Vec<_>>();
         let start = doc.iter().position(|l| l.starts_with("servers")).unwrap();
-        let end = doc.iter().position(|l| l.starts_with("hook =")).unwrap();
+        let end = doc.iter().rposition(|l| l.starts_with("hook =")).unwrap();
         let example: String =
             doc[start..=end].iter().map(|l| l.split(" #").next().unwrap_or(l).trim_end().to_string() + "\n").collect();
         std::fs::write(&path, example).unwrap();
         let cfg = AgentConfig::load(&path).unwrap();
         assert_eq!(cfg.servers.len(), 2);
         assert_eq!(cfg.certificates[0].service, "payments");
+        assert_eq!(cfg.kubernetes[0].cluster, "prod");
+        assert_eq!(cfg.kubernetes[0].client_cert, default_kubelet_client());
         cfg.save(&path).unwrap();
         assert_eq!(AgentConfig::load(&path).unwrap(), cfg);
     }

@@ -148,6 +148,7 @@ pub async fn join(opts: &JoinOptions) -> Result<JoinOutcome, AgentError> {
             resync_interval_secs: 300,
             hooks: Hooks::default(),
             certificates: vec![],
+            kubernetes: vec![],
         };
         config.save(&staging.config())?;
         let issued = crate::run::now();

@@ -19,7 +19,7 @@ use lightwell_client::{Client, ClientError, ClientIdentity, Trust};
 use lightwell_proto::{ErrorCode, IssueCertificateRequest, ReenrollRequest, TrustStateBody};
 use zeroize::Zeroizing;
 
-use crate::config::{AgentConfig, TrackedCertificate};
+use crate::config::AgentConfig;
 use crate::enroll::{key_and_csr, validity};
 use crate::error::AgentError;
 use crate::join::trust_files;
@@ -27,6 +27,22 @@ use crate::servers::Servers;
 use crate::state::StateDir;
 use crate::status::Status;
 use crate::{files, hooks};
+
+/// A certificate the agent keeps current besides the machine's own.
+#[derive(Debug, Clone)]
+struct Tracked {
+    name: String,
+    key_type: String,
+    common_name: String,
+    /// What to ask for (the CSR is filled in at each renewal).
+    request: IssueCertificateRequest,
+    /// The chain; with no `key_path`, the chain followed by the key (0600).
+    cert_path: std::path::PathBuf,
+    key_path: Option<std::path::PathBuf>,
+    /// Where the issuing CA certificate goes, if anywhere.
+    ca_path: Option<std::path::PathBuf>,
+    hook: Option<String>,
+}
 
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 const WATCH_TIMEOUT_SECS: u64 = 25;
@@ -138,26 +154,68 @@ impl Agent {
     }
 
     /// When a tracked certificate is due: now if it is missing or unreadable.
-    fn tracked_due(&self, c: &TrackedCertificate) -> i64 {
+    fn tracked_due(&self, c: &Tracked) -> i64 {
         std::fs::read_to_string(&c.cert_path).ok().and_then(|pem| self.due(&pem)).unwrap_or_else(now)
     }
 
     /// The next time any certificate is due.
     pub fn next_due(&self) -> Result<i64, AgentError> {
         let machine = self.renewal_due()?;
-        Ok(self.config.certificates.iter().map(|c| self.tracked_due(c)).fold(machine, i64::min))
+        Ok(self.tracked().iter().map(|c| self.tracked_due(c)).fold(machine, i64::min))
     }
 
-    /// Obtains or renews a tracked service certificate (the machine must host
-    /// the service), writes its key (0600) and chain, and runs its hook.
-    async fn renew_tracked(&self, c: &TrackedCertificate) -> Result<(), AgentError> {
-        let (key, csr) = key_and_csr(&c.key_type, &c.service)?;
-        let req = IssueCertificateRequest {
-            csr,
-            profile: Some("server-client".into()),
-            principal: Some(format!("service/{}", c.service)),
-            ..Default::default()
-        };
+    /// Every certificate kept current besides the machine's own: service
+    /// identities, then each cluster's kubelet client and serving certificates.
+    fn tracked(&self) -> Vec<Tracked> {
+        let mut out: Vec<Tracked> = self
+            .config
+            .certificates
+            .iter()
+            .map(|c| Tracked {
+                name: c.name.clone(),
+                key_type: c.key_type.clone(),
+                common_name: c.service.clone(),
+                request: IssueCertificateRequest {
+                    profile: Some("server-client".into()),
+                    principal: Some(format!("service/{}", c.service)),
+                    ..Default::default()
+                },
+                cert_path: c.cert_path.clone(),
+                key_path: Some(c.key_path.clone()),
+                ca_path: None,
+                hook: c.hook.clone(),
+            })
+            .collect();
+        for k in &self.config.kubernetes {
+            let node = format!("system:node:{}", self.config.hostname);
+            for (profile, cert_path, key_path) in
+                [("k8s-node", &k.client_cert, None), ("k8s-node-serving", &k.serving_cert, Some(&k.serving_key))]
+            {
+                out.push(Tracked {
+                    name: format!("{profile}@{}", k.cluster),
+                    key_type: k.key_type.clone(),
+                    common_name: node.clone(),
+                    request: IssueCertificateRequest {
+                        profile: Some(profile.into()),
+                        cluster: Some(k.cluster.clone()),
+                        ..Default::default()
+                    },
+                    cert_path: cert_path.clone(),
+                    key_path: key_path.cloned(),
+                    ca_path: Some(k.ca_file.clone()),
+                    hook: k.hook.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Obtains or renews a tracked certificate over mutual TLS, writes its
+    /// key (0600) and chain (or both in one 0600 file, as kubelet keeps its
+    /// client certificate) and the issuing CA if asked, and runs its hook.
+    async fn renew_tracked(&self, c: &Tracked) -> Result<(), AgentError> {
+        let (key, csr) = key_and_csr(&c.key_type, &c.common_name)?;
+        let req = IssueCertificateRequest { csr, ..c.request.clone() };
         let tenant = self.config.tenant.clone();
         let cert = self
             .mtls()?
@@ -166,12 +224,29 @@ impl Agent {
                 async move { client.issue_certificate(&tenant, &req).await }
             })
             .await?;
-        // Key first: a reader that sees the new certificate also finds its key.
-        files::write_atomic(&c.key_path, key.as_bytes(), 0o600)?;
-        files::write_atomic(&c.cert_path, cert.chain_pem.as_bytes(), 0o644)?;
-        tracing::info!(name = c.name, service = c.service, serial = cert.serial, "service certificate renewed");
+        let mut changed = Vec::new();
+        if let Some(ca_path) = &c.ca_path {
+            // The chain is the leaf then its issuing CA: the CA is everything after the first block.
+            let ca_pem = cert.chain_pem.strip_prefix(cert.pem.as_str()).unwrap_or_default();
+            files::write_atomic(ca_path, ca_pem.as_bytes(), 0o644)?;
+            changed.push(ca_path.clone());
+        }
+        match &c.key_path {
+            Some(key_path) => {
+                // Key first: a reader that sees the new certificate also finds its key.
+                files::write_atomic(key_path, key.as_bytes(), 0o600)?;
+                files::write_atomic(&c.cert_path, cert.chain_pem.as_bytes(), 0o644)?;
+                changed.push(key_path.clone());
+            }
+            None => {
+                let combined = Zeroizing::new(format!("{}{}", cert.chain_pem, key.as_str()));
+                files::write_atomic(&c.cert_path, combined.as_bytes(), 0o600)?;
+            }
+        }
+        changed.push(c.cert_path.clone());
+        tracing::info!(name = c.name, serial = cert.serial, "certificate renewed");
         if let Some(hook) = &c.hook {
-            hooks::run(hook, self.state.root(), &[c.cert_path.clone(), c.key_path.clone()]);
+            hooks::run(hook, self.state.root(), &changed);
         }
         Ok(())
     }
@@ -182,7 +257,7 @@ impl Agent {
             self.renew().await?;
         }
         let mut first_error = None;
-        for c in self.config.certificates.clone() {
+        for c in self.tracked() {
             if now() >= self.tracked_due(&c)
                 && let Err(e) = self.renew_tracked(&c).await
             {

@@ -106,6 +106,7 @@ impl Domain {
                 profile: Some("client".into()),
                 ttl: None,
                 principal: Some(format!("user/{USER}")),
+                cluster: None,
             };
             serials.push(self.admin.issue_certificate(TENANT, &req).await?.serial);
         }

@@ -31,8 +31,11 @@ pub struct LeafSubject {
     pub ip_addresses: Vec<IpAddr>,
     /// E-mail (rfc822Name) SANs.
     pub emails: Vec<String>,
-    /// The one URI SAN.
-    pub spiffe_id: SpiffeId,
+    /// The one URI SAN, which makes the leaf an X.509-SVID. Every leaf bound
+    /// to a directory principal has one; `None` only for certificates whose
+    /// contents another system fixes field by field (Kubernetes control-plane
+    /// components as kubeadm lays them out), which then carry no URI at all.
+    pub spiffe_id: Option<SpiffeId>,
 }
 
 /// Everything needed to issue one leaf.
@@ -66,7 +69,11 @@ pub fn issue(issuer: &Issuer, request: &LeafRequest<'_>) -> Result<Vec<u8>, Erro
     lint::certificate(
         &tbs.unsigned(),
         &Expected {
-            role: Role::Leaf { profile: request.profile, key: key.algorithm() },
+            role: Role::Leaf {
+                profile: request.profile,
+                key: key.algorithm(),
+                svid: request.subject.spiffe_id.is_some(),
+            },
             subject_public_key: key.spki_der(),
             issuer: Some(issuer.certificate()),
         },
@@ -136,6 +143,8 @@ fn subject_alt_names(subject: &LeafSubject) -> Result<Vec<SanType>, Error> {
         }
         sans.push(SanType::Rfc822Name(ia5("e-mail address", email)?));
     }
-    sans.push(SanType::URI(ia5("SPIFFE ID", subject.spiffe_id.as_str())?));
+    if let Some(id) = &subject.spiffe_id {
+        sans.push(SanType::URI(ia5("SPIFFE ID", id.as_str())?));
+    }
     Ok(sans)
 }

@@ -6,9 +6,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod ca;
 mod join;
+mod k8s;
 
 pub(crate) use self::ca::{CaCommand, CertCommand, CertRequestArgs};
 pub(crate) use self::join::{AgentArgs, AgentCommand, JoinArgs, LeaveArgs, TokenCommand};
+pub(crate) use self::k8s::{ClusterCommand, K8sCommand, KubeconfigArgs, NodeCommand, PkiCommand, PkiExportArgs};
 
 /// Command line of `lightwell`.
 #[derive(Debug, Parser)]
@@ -95,6 +97,9 @@ pub enum Command {
     Agent(AgentArgs),
     /// Leave the domain: revoke this host's certificates and remove its state dir.
     Leave(LeaveArgs),
+    /// Kubernetes: clusters, nodes, kubeadm PKI export, kubeconfigs.
+    #[command(subcommand)]
+    K8s(K8sCommand),
 }
 
 /// `lightwell login`.

@@ -8,6 +8,7 @@ use lightwell_proto::{
 
 mod ca;
 mod join;
+mod k8s;
 
 use crate::args::*;
 use crate::context::Context;
@@ -63,6 +64,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Join(args) => join::join_domain(&cli.global, args, json).await,
         Command::Agent(args) => join::agent(args, json).await,
         Command::Leave(args) => join::leave(args, json).await,
+        Command::K8s(cmd) => k8s::k8s(&ctx, cmd, json).await,
     }
 }
 

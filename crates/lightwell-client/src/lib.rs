@@ -7,6 +7,7 @@
 
 mod ca;
 mod join;
+mod k8s;
 mod trust;
 
 use lightwell_proto::*;

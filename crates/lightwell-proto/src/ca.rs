@@ -179,6 +179,10 @@ request_type! {
         /// Administrators only: issue for this principal (`kind/name`, e.g. `machine/node1.corp.example`).
         #[serde(default)]
         pub principal: Option<String>,
+        /// A Kubernetes cluster: issue from its CA with profile `k8s-node` (kubelet client),
+        /// `k8s-node-serving` (kubelet serving) or `k8s-user` (a user's kubeconfig).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub cluster: Option<String>,
     }
 }
 

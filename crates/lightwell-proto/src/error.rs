@@ -69,6 +69,8 @@ pub enum ErrorCode {
     /// A CA certificate or key brought into a tenant (import, install) is unusable: not a CA,
     /// not able to sign CRLs, not valid now, not matching its key or the pending request, or malformed.
     InvalidCaCertificate,
+    /// No Kubernetes cluster with that name in the tenant.
+    ClusterNotFound,
 }
 
 impl ErrorCode {
@@ -105,6 +107,7 @@ impl ErrorCode {
             Self::InvalidClientCertificate => "invalid_client_certificate",
             Self::InvalidJoinToken => "invalid_join_token",
             Self::InvalidCaCertificate => "invalid_ca_certificate",
+            Self::ClusterNotFound => "cluster_not_found",
         }
     }
 
@@ -118,7 +121,7 @@ impl ErrorCode {
             Self::InvalidJoinToken => 401,
             Self::AccountDisabled | Self::Forbidden | Self::PolicyViolation => 403,
             Self::NotFound | Self::TenantNotFound | Self::PrincipalNotFound => 404,
-            Self::CaNotFound | Self::CertificateNotFound => 404,
+            Self::CaNotFound | Self::CertificateNotFound | Self::ClusterNotFound => 404,
             Self::CaUnavailable => 409,
             Self::MethodNotAllowed => 405,
             Self::Timeout => 408,

@@ -27,9 +27,11 @@ macro_rules! request_type {
 mod ca;
 mod error;
 mod join;
+mod k8s;
 mod types;
 
 pub use ca::*;
 pub use error::*;
 pub use join::*;
+pub use k8s::*;
 pub use types::*;

@@ -11,10 +11,12 @@
 mod ca;
 mod dump;
 mod join;
+mod k8s;
 
 pub use self::ca::*;
 pub use self::dump::*;
 pub use self::join::*;
+pub use self::k8s::*;
 
 use crate::{
     AuditRecord, PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError, StoreExt, TenantId, TenantRecord,
@@ -33,7 +35,7 @@ macro_rules! conformance_tests {
             cas_round_trip_scoped_by_tenant, certificate_serials_are_unique, certificates_filter_and_revoke,
             crls_replace_and_are_scoped, deleting_a_tenant_removes_its_ca_data,
             join_tokens_round_trip_scoped_by_tenant, trust_revisions_grow_per_tenant,
-            ca_requests_round_trip_scoped_by_tenant);
+            ca_requests_round_trip_scoped_by_tenant, k8s_clusters_round_trip_scoped_by_tenant);
         $crate::conformance_tests!(@pairs $make; dump_round_trips_into_an_empty_store);
     };
     (@pairs $make:expr; $($case:ident),*) => {

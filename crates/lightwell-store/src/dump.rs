@@ -171,6 +171,11 @@ pub(crate) const TABLES: &[TableSpec] = &[
         ],
         order_by: "id",
     },
+    TableSpec {
+        name: "k8s_clusters",
+        columns: &[("id", Text), ("tenant_id", Text), ("name", Text), ("spec", Text), ("created_at", Int)],
+        order_by: "id",
+    },
 ];
 
 impl TableSpec {

@@ -15,6 +15,7 @@ mod changes;
 pub mod conformance;
 mod dump;
 mod join_records;
+mod k8s_records;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod records;
@@ -25,6 +26,7 @@ pub use ca_records::*;
 pub use changes::{ChangeCallback, ChangeSubscription};
 pub use dump::{Dump, TableDump, Value};
 pub use join_records::*;
+pub use k8s_records::*;
 pub use records::*;
 
 /// Errors from a store.
@@ -265,4 +267,16 @@ pub trait Tx {
     fn ca_request(&mut self, tenant: &TenantId, name: &str) -> Result<Option<CaRequestRecord>, StoreError>;
     /// Removes a waiting intermediate (installed or abandoned); returns whether it existed.
     fn delete_ca_request(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
+
+    // --- Kubernetes ---
+    /// Stores a cluster; `Conflict` if its name exists in the tenant (any letter case).
+    fn insert_k8s_cluster(&mut self, cluster: &K8sClusterRecord) -> Result<(), StoreError>;
+    /// Finds a cluster by name (any letter case).
+    fn k8s_cluster(&mut self, tenant: &TenantId, name: &str) -> Result<Option<K8sClusterRecord>, StoreError>;
+    /// Clusters of a tenant, by name.
+    fn list_k8s_clusters(&mut self, tenant: &TenantId) -> Result<Vec<K8sClusterRecord>, StoreError>;
+    /// Replaces a cluster's spec (matched by tenant and id).
+    fn update_k8s_cluster(&mut self, cluster: &K8sClusterRecord) -> Result<(), StoreError>;
+    /// Deletes a cluster; returns whether it existed.
+    fn delete_k8s_cluster(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
 }

@@ -12,13 +12,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 mod ca;
 mod dump;
 mod join;
+mod k8s;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::{
     AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlRecord,
-    JoinTokenRecord, Membership, PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError, TenantId,
-    TenantRecord, Tx, TxMode,
+    JoinTokenRecord, K8sClusterRecord, Membership, PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError,
+    TenantId, TenantRecord, Tx, TxMode,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
@@ -27,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0002_certificate_authority.sql"),
     include_str!("../migrations/sqlite/0003_join.sql"),
     include_str!("../migrations/sqlite/0004_ca_requests.sql"),
+    include_str!("../migrations/sqlite/0005_kubernetes.sql"),
 ];
 
 /// The schema version this build writes.
@@ -294,6 +296,7 @@ impl Tx for SqliteTx<'_> {
         let id = id.as_str();
         ca::delete_tenant_rows(self.tx, id)?;
         join::delete_tenant_rows(self.tx, id)?;
+        k8s::delete_tenant_rows(self.tx, id)?;
         for sql in [
             "DELETE FROM memberships WHERE tenant_id = ?1",
             "DELETE FROM sessions WHERE tenant_id = ?1",
@@ -595,5 +598,25 @@ impl Tx for SqliteTx<'_> {
 
     fn delete_ca_request(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
         ca::delete_ca_request(self.tx, tenant, id)
+    }
+
+    fn insert_k8s_cluster(&mut self, cluster: &K8sClusterRecord) -> Result<(), StoreError> {
+        k8s::insert_cluster(self.tx, cluster)
+    }
+
+    fn k8s_cluster(&mut self, tenant: &TenantId, name: &str) -> Result<Option<K8sClusterRecord>, StoreError> {
+        k8s::cluster(self.tx, tenant, name)
+    }
+
+    fn list_k8s_clusters(&mut self, tenant: &TenantId) -> Result<Vec<K8sClusterRecord>, StoreError> {
+        k8s::list_clusters(self.tx, tenant)
+    }
+
+    fn update_k8s_cluster(&mut self, cluster: &K8sClusterRecord) -> Result<(), StoreError> {
+        k8s::update_cluster(self.tx, cluster)
+    }
+
+    fn delete_k8s_cluster(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        k8s::delete_cluster(self.tx, tenant, id)
     }
 }

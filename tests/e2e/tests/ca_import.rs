@@ -22,7 +22,8 @@ async fn setup(server: &TestServer) -> (Client, Cli) {
 
 async fn issue(admin: &Client, files: &Files, name: &str) -> (CertificateInfo, PathBuf, PathBuf) {
     let (_, csr) = files.csr(name, "ec:P-256", "/CN=web", &[&format!("subjectAltName=DNS:{WEB}")]);
-    let req = IssueCertificateRequest { csr, profile: None, ttl: None, principal: Some("service/web".into()) };
+    let req =
+        IssueCertificateRequest { csr, profile: None, ttl: None, principal: Some("service/web".into()), cluster: None };
     let cert = admin.issue_certificate(DOMAIN, &req).await.unwrap();
     let leaf = files.write(&format!("{name}.pem"), &cert.pem);
     let chain = files.write(&format!("{name}-chain.pem"), &cert.chain_pem);

@@ -13,6 +13,7 @@ fn req(csr: String, profile: Option<&str>, principal: Option<&str>) -> IssueCert
         profile: profile.map(str::to_string),
         ttl: None,
         principal: principal.map(str::to_string),
+        cluster: None,
     }
 }
 

@@ -63,6 +63,7 @@ async fn pkilint_finds_no_errors_in_certificates_and_crls() {
             profile: profile.map(str::to_string),
             ttl: None,
             principal: principal.map(str::to_string),
+            cluster: None,
         };
         let cert = client.issue_certificate(DOMAIN, &req).await.unwrap();
         docs.push(("cert", files.write(&format!("c{i}.pem"), &cert.pem)));

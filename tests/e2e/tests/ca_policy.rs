@@ -16,6 +16,7 @@ fn req(csr: String, ttl: Option<&str>, principal: Option<&str>) -> IssueCertific
         profile: None,
         ttl: ttl.map(str::to_string),
         principal: principal.map(str::to_string),
+        cluster: None,
     }
 }
 

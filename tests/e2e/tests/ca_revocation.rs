@@ -21,7 +21,7 @@ async fn issue(
     principal: Option<&str>,
 ) -> (CertificateInfo, PathBuf, PathBuf) {
     let (_, csr) = files.csr(name, "ec:P-256", &format!("/CN={cn}"), &[]);
-    let req = IssueCertificateRequest { csr, profile: None, ttl: None, principal: principal.map(str::to_string) };
+    let req = IssueCertificateRequest { csr, principal: principal.map(str::to_string), ..Default::default() };
     let cert = client.issue_certificate(DOMAIN, &req).await.unwrap();
     let leaf = files.write(&format!("{name}.pem"), &cert.pem);
     let chain = files.write(&format!("{name}-chain.pem"), &cert.chain_pem);
@@ -165,10 +165,8 @@ async fn revoking_an_issuing_ca_fails_every_certificate_under_it() {
     assert!(text.to_lowercase().contains(&cluster.serial), "root CRL lists the CA:\n{text}");
     // Issuance from a tenant without an active default issuing CA is refused, clearly.
     let (_, csr) = files.csr("c", "ec:P-256", "/CN=administrator", &[]);
-    let err = admin
-        .issue_certificate(DOMAIN, &IssueCertificateRequest { csr, profile: None, ttl: None, principal: None })
-        .await
-        .unwrap_err();
+    let err =
+        admin.issue_certificate(DOMAIN, &IssueCertificateRequest { csr, ..Default::default() }).await.unwrap_err();
     assert_eq!(err.code().unwrap().as_str(), "ca_unavailable");
 }
 

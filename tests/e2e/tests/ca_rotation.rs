@@ -28,6 +28,7 @@ async fn issue(admin: &Client, files: &Files, name: &str, ttl: Option<&str>) -> 
         profile: None,
         ttl: ttl.map(str::to_string),
         principal: Some("service/web".into()),
+        cluster: None,
     };
     let cert = admin.issue_certificate(DOMAIN, &req).await.unwrap();
     let leaf = files.write(&format!("{name}.pem"), &cert.pem);

@@ -26,7 +26,7 @@ struct Load {
 
 /// Issues certificates through `client` until `stop`, recording every answer.
 async fn issue_until(client: Client, csr: String, stop: Arc<AtomicBool>, load: Arc<Mutex<Load>>) {
-    let req = IssueCertificateRequest { csr, profile: None, ttl: None, principal: None };
+    let req = IssueCertificateRequest { csr, ..Default::default() };
     while !stop.load(Ordering::SeqCst) {
         match client.issue_certificate(T, &req).await {
             Ok(cert) => load.lock().unwrap().acked.push((Instant::now(), cert.serial)),

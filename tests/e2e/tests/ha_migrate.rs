@@ -23,7 +23,7 @@ async fn an_sqlite_install_moves_to_postgres_with_its_certificates_and_audit_cha
     let files = Files::new();
     let issue = |cn: &str| {
         let (_, csr) = files.csr(cn, "ec:P-256", "/CN=administrator", &[]);
-        IssueCertificateRequest { csr, profile: None, ttl: None, principal: None }
+        IssueCertificateRequest { csr, ..Default::default() }
     };
     let kept = admin.issue_certificate(T, &issue("kept")).await.unwrap();
     let gone = admin.issue_certificate(T, &issue("gone")).await.unwrap();

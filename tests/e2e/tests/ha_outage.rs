@@ -33,7 +33,7 @@ async fn lightwelld_survives_a_postgres_restart_and_fails_cleanly_meanwhile() {
     let admin = pki::tenant(&server, T, None).await;
     let files = Files::new();
     let (_, csr) = files.csr("c", "ec:P-256", "/CN=administrator", &[]);
-    let issue = IssueCertificateRequest { csr, profile: None, ttl: None, principal: None };
+    let issue = IssueCertificateRequest { csr, ..Default::default() };
     admin.issue_certificate(T, &issue).await.unwrap();
     assert_eq!(readyz(&server).await, 200);
     let certs_before = admin.list_certificates(T, None).await.unwrap().len();

@@ -17,7 +17,7 @@ use lightwell_testkit::pki::{self, Files};
 const T: &str = "corp.example";
 
 async fn issue(admin: &Client, csr: &str) -> String {
-    let req = IssueCertificateRequest { csr: csr.into(), profile: None, ttl: None, principal: None };
+    let req = IssueCertificateRequest { csr: csr.into(), ..Default::default() };
     admin.issue_certificate(T, &req).await.unwrap().serial
 }
 

@@ -21,7 +21,13 @@ use crate::{Error, timestamp};
 /// What the certificate being linted is meant to be.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Role {
-    Leaf { profile: Profile, key: PublicKeyAlgorithm },
+    /// `svid`: the leaf must carry exactly one URI SAN, a SPIFFE ID; without
+    /// it, no URI SAN at all.
+    Leaf {
+        profile: Profile,
+        key: PublicKeyAlgorithm,
+        svid: bool,
+    },
     Ca,
 }
 
@@ -84,7 +90,7 @@ pub(crate) fn certificate(der: &[u8], expected: &Expected<'_>) -> Result<(), Err
                 ensure(nc.critical, LintRule::NameConstraints, "nameConstraints must be critical")?;
             }
         }
-        Role::Leaf { profile, key } => {
+        Role::Leaf { profile, key, svid } => {
             ensure(
                 !bc.ca && bc.path_len_constraint.is_none(),
                 LintRule::BasicConstraints,
@@ -96,7 +102,7 @@ pub(crate) fn certificate(der: &[u8], expected: &Expected<'_>) -> Result<(), Err
             }
             ensure(ku.flags == want, LintRule::KeyUsage, "key usage does not match the profile")?;
             leaf_eku(eku, profile)?;
-            leaf_names(&cert, expected.issuer)?;
+            leaf_names(&cert, expected.issuer, svid)?;
             leaf_pointers(&cert)?;
         }
     }
@@ -164,11 +170,16 @@ fn leaf_eku(eku: Option<&X509Extension<'_>>, profile: Profile) -> Result<(), Err
     )
 }
 
-fn leaf_names(cert: &X509Certificate<'_>, issuer: Option<&CaCertificate>) -> Result<(), Error> {
+fn leaf_names(cert: &X509Certificate<'_>, issuer: Option<&CaCertificate>, svid: bool) -> Result<(), Error> {
     let subject_empty = cert.subject().iter().next().is_none();
     let rule = LintRule::SubjectAltName;
-    let ext = unique(cert.extensions(), &OID_X509_EXT_SUBJECT_ALT_NAME, rule)?
-        .ok_or_else(|| fail(rule, "a leaf must have subjectAltName"))?;
+    let ext = unique(cert.extensions(), &OID_X509_EXT_SUBJECT_ALT_NAME, rule)?;
+    // An SVID always has SANs; a leaf without a SPIFFE ID (a kubeadm client
+    // certificate) may be named by its subject alone (RFC 5280 4.1.2.6).
+    if ext.is_none() && !svid && !subject_empty {
+        return Ok(());
+    }
+    let ext = ext.ok_or_else(|| fail(rule, "a leaf must have subjectAltName"))?;
     ensure(ext.critical == subject_empty, rule, "subjectAltName must be critical exactly when the subject is empty")?;
     let ParsedExtension::SubjectAlternativeName(san) = ext.parsed_extension() else {
         return Err(fail(rule, "unexpected content"));
@@ -186,9 +197,13 @@ fn leaf_names(cert: &X509Certificate<'_>, issuer: Option<&CaCertificate>) -> Res
         }
     }
     ensure(!san.general_names.is_empty(), rule, "subjectAltName is empty")?;
-    match uris[..] {
-        [uri] => uri.parse::<SpiffeId>().map(|_| ()).map_err(|e| fail(LintRule::SpiffeUri, e.to_string()))?,
-        _ => return Err(fail(LintRule::SpiffeUri, format!("{} URI SANs, exactly one is required", uris.len()))),
+    match (svid, &uris[..]) {
+        (true, [uri]) => uri.parse::<SpiffeId>().map(|_| ()).map_err(|e| fail(LintRule::SpiffeUri, e.to_string()))?,
+        (true, _) => {
+            return Err(fail(LintRule::SpiffeUri, format!("{} URI SANs, exactly one is required", uris.len())));
+        }
+        (false, []) => {}
+        (false, _) => return Err(fail(LintRule::SpiffeUri, "a leaf without a SPIFFE ID carries no URI SAN")),
     }
     for cn in cert.subject().iter_common_name() {
         let cn = cn.as_str().map_err(|_| fail(LintRule::CommonNameInSubjectAltName, "CN is not a string"))?;
@@ -284,6 +299,12 @@ mod tests {
     use crate::signing::{Signer, ToBeSigned};
 
     fn lint_leaf(spoil: impl FnOnce(&mut CertificateParams)) -> Result<(), Error> {
+        lint_leaf_as(true, spoil)
+    }
+
+    /// Lints a leaf laid out for an SVID (or, with `svid` false, judged as a
+    /// leaf without a SPIFFE ID) after `spoil` changed its parameters.
+    fn lint_leaf_as(svid: bool, spoil: impl FnOnce(&mut CertificateParams)) -> Result<(), Error> {
         let issuer = root();
         let now = OffsetDateTime::now_utc();
         let subject_key = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap().public_key();
@@ -293,7 +314,7 @@ mod tests {
             dns_names: vec!["node1.corp.example".into()],
             ip_addresses: Vec::new(),
             emails: Vec::new(),
-            spiffe_id: SpiffeId::new("corp.example", &["machine", "node1.corp.example"]).unwrap(),
+            spiffe_id: Some(SpiffeId::new("corp.example", &["machine", "node1.corp.example"]).unwrap()),
         };
         let serial = Serial::random().unwrap();
         let request = LeafRequest {
@@ -311,7 +332,7 @@ mod tests {
         let rcgen_key = rcgen::SubjectPublicKeyInfo::from_der(subject_key.spki_der()).unwrap();
         let tbs = ToBeSigned::certificate(&params, &rcgen_key, &name, &Signer::issuer(&issuer))?;
         let expected = Expected {
-            role: Role::Leaf { profile: Profile::ServerClient, key: subject_key.algorithm() },
+            role: Role::Leaf { profile: Profile::ServerClient, key: subject_key.algorithm(), svid },
             subject_public_key: subject_key.spki_der(),
             issuer: Some(issuer.certificate()),
         };
@@ -372,6 +393,19 @@ mod tests {
         for (rule, spoil) in cases {
             assert_eq!(rule_of(lint_leaf(spoil)), rule);
         }
+    }
+
+    #[test]
+    fn a_leaf_without_a_spiffe_id_has_no_uri_and_may_have_no_sans() {
+        let no_uri = |p: &mut CertificateParams| p.subject_alt_names.retain(|n| !matches!(n, SanType::URI(_)));
+        lint_leaf_as(false, no_uri).unwrap();
+        lint_leaf_as(false, |p| p.subject_alt_names.clear()).unwrap();
+        assert_eq!(rule_of(lint_leaf_as(false, |_| {})), LintRule::SpiffeUri, "a URI SAN on a non-SVID leaf");
+        let empty_subject = |p: &mut CertificateParams| {
+            p.subject_alt_names.clear();
+            p.distinguished_name = rcgen::DistinguishedName::new();
+        };
+        assert_eq!(rule_of(lint_leaf_as(false, empty_subject)), LintRule::SubjectAltName, "no name at all");
     }
 
     #[test]

@@ -96,7 +96,7 @@ pub fn machine_subject() -> LeafSubject {
         dns_names: vec![HOST.into(), "node1".into()],
         ip_addresses: vec!["192.0.2.10".parse::<IpAddr>().expect("ip")],
         emails: Vec::new(),
-        spiffe_id: SpiffeId::new(TENANT, &["machine", HOST]).expect("spiffe id"),
+        spiffe_id: Some(SpiffeId::new(TENANT, &["machine", HOST]).expect("spiffe id")),
     }
 }
 
@@ -108,7 +108,7 @@ pub fn user_subject() -> LeafSubject {
         dns_names: Vec::new(),
         ip_addresses: Vec::new(),
         emails: vec!["alice@corp.example".into()],
-        spiffe_id: SpiffeId::new(TENANT, &["user", "alice"]).expect("spiffe id"),
+        spiffe_id: Some(SpiffeId::new(TENANT, &["user", "alice"]).expect("spiffe id")),
     }
 }
 

@@ -49,7 +49,7 @@ fn ca_text(c: &CaInfo) -> String {
     )
 }
 
-fn cert_text(c: &CertificateInfo) -> String {
+pub(crate) fn cert_text(c: &CertificateInfo) -> String {
     let state = match &c.revoked_at {
         Some(at) => format!("revoked at {at} ({})", c.revocation_reason.as_deref().unwrap_or("unspecified")),
         None => "valid".into(),
@@ -231,7 +231,13 @@ async fn request(
         }
         (None, None) => bail!("give --csr FILE or --key-out FILE"),
     };
-    let req = IssueCertificateRequest { csr: csr_pem, profile: args.profile, ttl: args.ttl, principal: args.principal };
+    let req = IssueCertificateRequest {
+        csr: csr_pem,
+        profile: args.profile,
+        ttl: args.ttl,
+        principal: args.principal,
+        cluster: None,
+    };
     let cert = client.issue_certificate(tenant, &req).await?;
     lightwell_agent::files::write_atomic(&args.out, cert.chain_pem.as_bytes(), 0o644)
         .with_context(|| format!("writing {}", args.out.display()))?;

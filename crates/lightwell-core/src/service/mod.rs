@@ -8,6 +8,7 @@ mod directory_snapshot;
 mod graph;
 mod hosts;
 mod join;
+mod k8s;
 mod tenants;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ pub use self::ca::{
 pub use self::directory::{NewHostPrincipal, NewUser, PrincipalPatch, PrincipalView};
 pub use self::directory_snapshot::{CaObject, DirectorySnapshot};
 pub use self::join::{JoinRequest, Joined, MAX_JOIN_TOKEN_TTL_SECS, MAX_JOIN_TOKEN_USES, NewJoinToken, TrustState};
+pub use self::k8s::{ClusterView, Component, ComponentRequest, NewCluster};
 pub use crate::audit::Verification;
 use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::Clock;

@@ -21,7 +21,7 @@ use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 
 const PEM_TYPE: &str = "application/x-pem-file";
 
-fn ca_info(v: &CaView) -> CaInfo {
+pub(crate) fn ca_info(v: &CaView) -> CaInfo {
     let c = &v.certificate;
     let key_type = lightwell_ca::PublicKey::from_spki_der(c.public_key_der())
         .map(|k| k.algorithm().to_string())
@@ -47,7 +47,7 @@ fn ca_info(v: &CaView) -> CaInfo {
     }
 }
 
-fn certificate_info(v: &CertificateView) -> CertificateInfo {
+pub(crate) fn certificate_info(v: &CertificateView) -> CertificateInfo {
     let r = &v.record;
     let pem = pem::encode("CERTIFICATE", &r.der);
     let mut chain_pem = pem.clone();
@@ -72,7 +72,7 @@ fn certificate_info(v: &CertificateView) -> CertificateInfo {
 }
 
 /// Parses `kind/name` (`user/alice`, `machine/node1.corp.example`).
-fn principal_ref(s: &str) -> Result<(PrincipalKind, String), ApiError> {
+pub(crate) fn principal_ref(s: &str) -> Result<(PrincipalKind, String), ApiError> {
     let (kind, name) = s
         .split_once('/')
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "a principal is written kind/name, e.g. user/alice"))?;
@@ -281,7 +281,7 @@ pub(crate) async fn issue(
     let csr = decode_csr(req.csr)?;
     let ttl_secs = req.ttl.as_deref().map(lightwell_core::parse_ttl).transpose()?;
     let principal = req.principal.as_deref().map(principal_ref).transpose()?;
-    let req = IssueRequest { csr, profile: req.profile, ttl_secs, principal };
+    let req = IssueRequest { csr, profile: req.profile, ttl_secs, principal, cluster: req.cluster };
     let v = state.service.issue_certificate(&actor, &tenant, req).await?;
     Ok((StatusCode::CREATED, axum::Json(certificate_info(&v))))
 }

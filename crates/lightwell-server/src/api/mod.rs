@@ -8,6 +8,7 @@ mod directory;
 mod error;
 mod health;
 mod join;
+mod k8s;
 mod tenants;
 
 use std::sync::Arc;
@@ -40,7 +41,7 @@ pub(crate) struct AppState {
     info(title = "Lightwell API", version = "1", description = "Directory and certificate authority for workload identity."),
     components(schemas(ErrorCode, lightwell_proto::ErrorBody, lightwell_proto::ErrorDetail,
         lightwell_proto::CreateGroupRequest, lightwell_proto::CreateHostPrincipalRequest)),
-    tags((name = "auth"), (name = "tenants"), (name = "directory"), (name = "audit"), (name = "ca"), (name = "certificates"))
+    tags((name = "auth"), (name = "tenants"), (name = "directory"), (name = "audit"), (name = "ca"), (name = "certificates"), (name = "kubernetes"))
 )]
 struct ApiDoc;
 
@@ -87,6 +88,12 @@ pub(crate) fn router(state: AppState, max_body: usize, timeout: Duration) -> Rou
         .routes(routes!(join::rotate_secret))
         .routes(routes!(join::trust))
         .routes(routes!(join::watch))
+        .routes(routes!(k8s::create, k8s::list))
+        .routes(routes!(k8s::show, k8s::delete))
+        .routes(routes!(k8s::add_node))
+        .routes(routes!(k8s::remove_node))
+        .routes(routes!(k8s::issue_component))
+        .routes(routes!(k8s::ca_key))
         .split_for_parts();
     let openapi = Arc::new(openapi.to_json().unwrap_or_else(|_| "{}".into()));
     let metrics = state.metrics.clone();

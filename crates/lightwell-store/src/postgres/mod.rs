@@ -9,6 +9,7 @@ use std::time::Duration;
 mod ca;
 mod dump;
 mod join;
+mod k8s;
 mod listen;
 
 use postgres::error::SqlState;
@@ -17,8 +18,8 @@ use r2d2_postgres::PostgresConnectionManager;
 
 use crate::{
     AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlRecord,
-    JoinTokenRecord, Membership, PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError, TenantId,
-    TenantRecord, Tx, TxMode,
+    JoinTokenRecord, K8sClusterRecord, Membership, PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError,
+    TenantId, TenantRecord, Tx, TxMode,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
@@ -27,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_certificate_authority.sql"),
     include_str!("../../migrations/postgres/0003_join.sql"),
     include_str!("../../migrations/postgres/0004_ca_requests.sql"),
+    include_str!("../../migrations/postgres/0005_kubernetes.sql"),
 ];
 
 /// The schema version this build writes.
@@ -342,6 +344,7 @@ impl Tx for PgTx<'_> {
         let id = id.as_str();
         self.pg_delete_tenant_ca_rows(id)?;
         self.pg_delete_tenant_join_rows(id)?;
+        self.pg_delete_tenant_k8s_rows(id)?;
         for sql in [
             "DELETE FROM memberships WHERE tenant_id = $1",
             "DELETE FROM sessions WHERE tenant_id = $1",
@@ -656,5 +659,25 @@ impl Tx for PgTx<'_> {
 
     fn delete_ca_request(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
         self.pg_delete_ca_request(tenant, id)
+    }
+
+    fn insert_k8s_cluster(&mut self, cluster: &K8sClusterRecord) -> Result<(), StoreError> {
+        self.pg_insert_k8s_cluster(cluster)
+    }
+
+    fn k8s_cluster(&mut self, tenant: &TenantId, name: &str) -> Result<Option<K8sClusterRecord>, StoreError> {
+        self.pg_k8s_cluster(tenant, name)
+    }
+
+    fn list_k8s_clusters(&mut self, tenant: &TenantId) -> Result<Vec<K8sClusterRecord>, StoreError> {
+        self.pg_list_k8s_clusters(tenant)
+    }
+
+    fn update_k8s_cluster(&mut self, cluster: &K8sClusterRecord) -> Result<(), StoreError> {
+        self.pg_update_k8s_cluster(cluster)
+    }
+
+    fn delete_k8s_cluster(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        self.pg_delete_k8s_cluster(tenant, id)
     }
 }

@@ -29,13 +29,16 @@ use crate::{Error, Result};
 
 /// What the policy decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Binding {
-    pub(super) subject: LeafSubject,
-    pub(super) profile: Profile,
-    pub(super) ttl_secs: i64,
+pub(in crate::service) struct Binding {
+    pub(in crate::service) subject: LeafSubject,
+    /// Key usage and extended key usage.
+    pub(in crate::service) profile: Profile,
+    /// The profile name recorded with the certificate (`server`, `k8s-node`, ...).
+    pub(in crate::service) label: &'static str,
+    pub(in crate::service) ttl_secs: i64,
 }
 
-fn refuse(message: impl Into<String>) -> Error {
+pub(in crate::service) fn refuse(message: impl Into<String>) -> Error {
     Error::new(ErrorCode::PolicyViolation, message)
 }
 
@@ -66,6 +69,41 @@ fn short(s: &str) -> String {
     s.chars().take(64).collect()
 }
 
+/// Refuses what no leaf may have, whoever asks: CA:true, keyCertSign,
+/// other names, subject attributes beyond CN and O.
+pub(in crate::service) fn refuse_extras(csr: &CertificateRequest) -> Result<()> {
+    if csr.requests_ca() {
+        return Err(refuse("the CSR asks for CA:true (basicConstraints); leaf certificates cannot be CAs"));
+    }
+    if csr.requests_key_cert_sign() {
+        return Err(refuse("the CSR asks for keyCertSign (keyUsage); leaf certificates cannot sign certificates"));
+    }
+    if let Some(other) = csr.other_names().first() {
+        return Err(refuse(format!("the CSR asks for a {other} name; only DNS, IP, e-mail and URI names exist here")));
+    }
+    if !csr.other_subject_attributes().is_empty() {
+        return Err(refuse(format!(
+            "the CSR asks for subject attributes {} ; only CN and O are allowed",
+            csr.other_subject_attributes().join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// A lifetime within tenant policy: above the maximum is refused, not clipped.
+pub(in crate::service) fn checked_ttl(ttl_secs: i64, policy: &CaPolicy) -> Result<i64> {
+    if ttl_secs <= 0 {
+        return Err(Error::invalid("the TTL must be positive"));
+    }
+    if ttl_secs > policy.max_ttl_secs {
+        return Err(refuse(format!(
+            "TTL of {ttl_secs} s refused: the tenant maximum is {} s (requests above it are refused, not clipped)",
+            policy.max_ttl_secs
+        )));
+    }
+    Ok(ttl_secs)
+}
+
 /// Decides the certificate a principal gets for a CSR.
 pub(super) fn bind(
     csr: &CertificateRequest,
@@ -79,21 +117,7 @@ pub(super) fn bind(
     if kind == PrincipalKind::Group {
         return Err(refuse("groups cannot hold certificates"));
     }
-    if csr.requests_ca() {
-        return Err(refuse("the CSR asks for CA:true (basicConstraints); leaf certificates cannot be CAs"));
-    }
-    if csr.requests_key_cert_sign() {
-        return Err(refuse("the CSR asks for keyCertSign (keyUsage); leaf certificates cannot sign certificates"));
-    }
-    if let Some(other) = csr.other_names().first() {
-        return Err(refuse(format!("the CSR asks for a {other} name; only DNS, IP, e-mail and URI names exist here")));
-    }
-    if !csr.other_subject_attributes().is_empty() {
-        return Err(refuse(format!(
-            "the CSR asks for subject attributes {} ; only CN is allowed",
-            csr.other_subject_attributes().join(", ")
-        )));
-    }
+    refuse_extras(csr)?;
     if let Some(o) = csr.organizations().first() {
         return Err(refuse(format!("the CSR asks for O={o:?}; organizations are set by the server")));
     }
@@ -147,7 +171,7 @@ pub(super) fn bind(
                 dns_names: vec![],
                 ip_addresses: vec![],
                 emails: principal.email.iter().cloned().collect(),
-                spiffe_id,
+                spiffe_id: Some(spiffe_id.clone()),
             }
         }
         _ => {
@@ -182,7 +206,7 @@ pub(super) fn bind(
                 dns_names: principal.hostnames.clone(),
                 ip_addresses: owned_ips,
                 emails: vec![],
-                spiffe_id,
+                spiffe_id: Some(spiffe_id.clone()),
             }
         }
     };
@@ -195,17 +219,8 @@ pub(super) fn bind(
         return Err(refuse(format!("profile {profile} refused: users get client certificates only")));
     }
     let default_ttl = if kind == PrincipalKind::User { policy.user_ttl_secs } else { policy.host_ttl_secs };
-    let ttl_secs = ttl_secs.unwrap_or(default_ttl);
-    if ttl_secs <= 0 {
-        return Err(Error::invalid("the TTL must be positive"));
-    }
-    if ttl_secs > policy.max_ttl_secs {
-        return Err(refuse(format!(
-            "TTL of {ttl_secs} s refused: the tenant maximum is {} s (requests above it are refused, not clipped)",
-            policy.max_ttl_secs
-        )));
-    }
-    Ok(Binding { subject, profile, ttl_secs })
+    let ttl_secs = checked_ttl(ttl_secs.unwrap_or(default_ttl), policy)?;
+    Ok(Binding { subject, profile, label: profile.as_str(), ttl_secs })
 }
 
 #[cfg(test)]
@@ -252,7 +267,7 @@ mod tests {
         let ok = bind(&csr(&["alt.node1.corp.example"], "node1.corp.example"), &m, "corp.example", None, None, &policy)
             .unwrap();
         assert_eq!(ok.subject.dns_names, m.hostnames);
-        assert_eq!(ok.subject.spiffe_id.as_str(), "spiffe://corp.example/machine/node1.corp.example");
+        assert_eq!(ok.subject.spiffe_id.unwrap().as_str(), "spiffe://corp.example/machine/node1.corp.example");
         assert_eq!((ok.profile, ok.ttl_secs), (Profile::ServerClient, 24 * 3600));
         let other = csr(&["node2.corp.example"], "node1.corp.example");
         assert_eq!(code(bind(&other, &m, "corp.example", None, None, &policy)), ErrorCode::PolicyViolation);

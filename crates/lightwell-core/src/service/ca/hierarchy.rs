@@ -29,7 +29,7 @@ pub(crate) fn cert_url(base: &str, domain: &str, ca_id: &str) -> String {
 
 /// Maps errors of the CA primitives: input problems keep their meaning,
 /// everything else is internal.
-pub(super) fn ca_error(e: lightwell_ca::Error) -> Error {
+pub(in crate::service) fn ca_error(e: lightwell_ca::Error) -> Error {
     use lightwell_ca::Error as E;
     match e {
         E::UnsupportedKey { .. } | E::UnknownKeyAlgorithm(_) => Error::new(ErrorCode::UnsupportedKey, e.to_string()),
@@ -52,23 +52,23 @@ fn unix(t: i64) -> Result<OffsetDateTime> {
 
 /// A CA built but not yet stored.
 #[derive(Debug)]
-pub(super) struct NewCa {
-    pub(super) record: CaRecord,
+pub(in crate::service) struct NewCa {
+    pub(in crate::service) record: CaRecord,
     pub(super) issuer: Issuer,
 }
 
 impl Inner {
     /// The base of the plain-HTTP PKI URLs.
-    pub(super) fn pki_base(&self) -> String {
+    pub(in crate::service) fn pki_base(&self) -> String {
         self.pki_base.read().map(|b| b.clone()).unwrap_or_else(|p| p.into_inner().clone())
     }
 
-    pub(super) fn now_time(&self) -> OffsetDateTime {
+    pub(in crate::service) fn now_time(&self) -> OffsetDateTime {
         self.clock.now()
     }
 
     /// Pairs a stored CA with its unsealed key (zeroized when the issuer drops).
-    pub(super) fn issuer(&self, ca: &CaRecord) -> Result<Issuer> {
+    pub(in crate::service) fn issuer(&self, ca: &CaRecord) -> Result<Issuer> {
         let pkcs8 = self.kek.open(ca.id.as_bytes(), &ca.sealed_key).map_err(Error::internal)?;
         let key = SigningKey::from_pkcs8_der(&pkcs8).map_err(Error::internal)?;
         let cert = CaCertificate::from_der(&ca.cert_der).map_err(Error::internal)?;
@@ -111,7 +111,7 @@ impl Inner {
     }
 
     /// Builds an issuing CA under `parent` (no storage).
-    pub(super) fn build_intermediate(
+    pub(in crate::service) fn build_intermediate(
         &self,
         tenant: &TenantRecord,
         parent: &CaRecord,

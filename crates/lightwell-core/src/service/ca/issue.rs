@@ -4,10 +4,10 @@ use lightwell_ca::Serial;
 use lightwell_ca::csr::CertificateRequest;
 use lightwell_ca::leaf::{self, LeafRequest};
 use lightwell_proto::ErrorCode;
-use lightwell_store::{CaStatus, CertificateRecord, PrincipalKind, PrincipalRecord, TenantRecord, Tx};
+use lightwell_store::{CaRecord, CaStatus, CertificateRecord, PrincipalKind, PrincipalRecord, TenantRecord, Tx};
 use time::Duration;
 
-use super::binding::bind;
+use super::binding::{Binding, bind};
 use super::hierarchy::{ca_error, cert_url, crl_url};
 use super::{CertificateView, Service};
 use crate::audit::AuditEvent;
@@ -29,6 +29,8 @@ pub struct IssueRequest {
     pub ttl_secs: Option<i64>,
     /// Issue for this principal instead of the requester (CA administrators only).
     pub principal: Option<(PrincipalKind, String)>,
+    /// Issue from this Kubernetes cluster's CA (profiles `k8s-node`, `k8s-node-serving`, `k8s-user`).
+    pub cluster: Option<String>,
 }
 
 impl Service {
@@ -98,17 +100,42 @@ impl Inner {
     ) -> Result<CertificateView> {
         let principal = self.subject_principal(tx, t, actor, req)?;
         let policy = policy_of(t).ca;
-        let binding = bind(csr, &principal, &t.domain, req.profile.as_deref(), req.ttl_secs, &policy)?;
-        let ca = tx
-            .list_cas(&t.id)?
-            .into_iter()
-            .find(|c| c.is_default && c.status == CaStatus::Active)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorCode::CaUnavailable,
-                    "the tenant has no active default issuing CA; create one with `lightwell ca create-intermediate NAME --default`",
-                )
-            })?;
+        let (binding, ca) = match &req.cluster {
+            Some(cluster) => self.bind_k8s(tx, t, cluster, csr, &principal, req.profile.as_deref(), req.ttl_secs)?,
+            None => {
+                let binding = bind(csr, &principal, &t.domain, req.profile.as_deref(), req.ttl_secs, &policy)?;
+                let ca = tx
+                    .list_cas(&t.id)?
+                    .into_iter()
+                    .find(|c| c.is_default && c.status == CaStatus::Active)
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorCode::CaUnavailable,
+                            "the tenant has no active default issuing CA; create one with `lightwell ca create-intermediate NAME --default`",
+                        )
+                    })?;
+                (binding, ca)
+            }
+        };
+        self.sign_and_record(tx, t, actor, &principal, csr, &binding, ca)
+    }
+
+    /// Signs what the policy bound with `ca` and records the certificate in
+    /// the transaction; the caller audits.
+    #[allow(clippy::too_many_arguments)]
+    pub(in crate::service) fn sign_and_record(
+        &self,
+        tx: &mut dyn Tx,
+        t: &TenantRecord,
+        actor: &Actor,
+        principal: &PrincipalRecord,
+        csr: &CertificateRequest,
+        binding: &Binding,
+        ca: CaRecord,
+    ) -> Result<CertificateView> {
+        if ca.status != CaStatus::Active {
+            return Err(Error::new(ErrorCode::CaUnavailable, format!("CA {} is {}", ca.name, ca.status.as_str())));
+        }
         let issuer = self.issuer(&ca)?;
         let now = self.now_time();
         let not_after = (now + Duration::seconds(binding.ttl_secs)).min(issuer.certificate().not_after());
@@ -137,7 +164,7 @@ impl Inner {
             principal_id: principal.id.clone(),
             principal_kind: principal.kind,
             principal_name: principal.name.clone(),
-            profile: binding.profile.as_str().to_string(),
+            profile: binding.label.to_string(),
             der,
             not_before: not_before.unix_timestamp(),
             not_after: not_after.unix_timestamp(),
@@ -153,7 +180,7 @@ impl Inner {
     }
 
     /// The principal a certificate is for: the requester, or the one named.
-    fn subject_principal(
+    pub(in crate::service) fn subject_principal(
         &self,
         tx: &mut dyn Tx,
         t: &TenantRecord,

@@ -20,6 +20,8 @@ use lightwell_store::{
 };
 
 pub use self::binding::parse_ttl;
+pub(in crate::service) use self::binding::{Binding, checked_ttl, refuse, refuse_extras};
+pub(in crate::service) use self::hierarchy::ca_error;
 use self::hierarchy::{cert_url, crl_url};
 pub use self::import::CaRequestView;
 pub use self::issue::IssueRequest;
@@ -88,7 +90,7 @@ fn ca_not_found(name: &str) -> Error {
 }
 
 /// Finds a CA of the tenant by name (any case) or id.
-fn find_ca(tx: &mut dyn Tx, t: &TenantRecord, name_or_id: &str) -> Result<CaRecord> {
+pub(in crate::service) fn find_ca(tx: &mut dyn Tx, t: &TenantRecord, name_or_id: &str) -> Result<CaRecord> {
     tx.list_cas(&t.id)?
         .into_iter()
         .find(|c| c.id == name_or_id || c.name.eq_ignore_ascii_case(name_or_id))
@@ -96,7 +98,7 @@ fn find_ca(tx: &mut dyn Tx, t: &TenantRecord, name_or_id: &str) -> Result<CaReco
 }
 
 impl super::Inner {
-    fn ca_view(&self, tx: &mut dyn Tx, t: &TenantRecord, ca: CaRecord) -> Result<CaView> {
+    pub(in crate::service) fn ca_view(&self, tx: &mut dyn Tx, t: &TenantRecord, ca: CaRecord) -> Result<CaView> {
         let parent_name = match &ca.parent_id {
             Some(id) => tx.ca(&t.id, id)?.map(|p| p.name),
             None => None,
@@ -118,7 +120,12 @@ impl super::Inner {
     }
 
     /// Certificates between a leaf issued by `ca` and its root (root excluded).
-    fn intermediates(&self, tx: &mut dyn Tx, t: &TenantRecord, ca_id: &str) -> Result<Vec<Vec<u8>>> {
+    pub(in crate::service) fn intermediates(
+        &self,
+        tx: &mut dyn Tx,
+        t: &TenantRecord,
+        ca_id: &str,
+    ) -> Result<Vec<Vec<u8>>> {
         let mut chain = Vec::new();
         let mut next = Some(ca_id.to_string());
         while let Some(id) = next {

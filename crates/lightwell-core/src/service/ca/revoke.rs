@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use lightwell_ca::crl::RevocationReason;
 use lightwell_proto::ErrorCode;
 use lightwell_store::{
-    CaRole, CaStatus, CertificateFilter, PrincipalKind, PrincipalRecord, StoreExt, TenantRecord, Tx,
+    CaRecord, CaRole, CaStatus, CertificateFilter, PrincipalKind, PrincipalRecord, StoreExt, TenantRecord, Tx,
 };
 
 use super::trust::TrustChange;
@@ -21,7 +21,7 @@ use crate::{Error, Result};
 impl Inner {
     /// Revokes the listed certificates (skipping revoked ones) and re-signs
     /// the CRLs of their CAs. Returns the serials revoked now.
-    fn revoke_serials(
+    pub(in crate::service) fn revoke_serials(
         &self,
         tx: &mut dyn Tx,
         t: &TenantRecord,
@@ -39,6 +39,38 @@ impl Inner {
         }
         for ca_id in cas {
             self.regenerate_crl(tx, t, &ca_id)?;
+        }
+        Ok(revoked)
+    }
+
+    /// Revokes an issuing CA and every certificate it issued, and re-signs
+    /// its CRL and its parent's. The caller audits.
+    pub(in crate::service) fn revoke_ca_in_tx(
+        &self,
+        tx: &mut dyn Tx,
+        t: &TenantRecord,
+        mut ca: CaRecord,
+        reason: RevocationReason,
+    ) -> Result<Vec<String>> {
+        if ca.role == CaRole::Root {
+            return Err(Error::invalid("a root CA cannot be revoked; rotate it with `lightwell ca rotate`"));
+        }
+        if ca.status == CaStatus::Revoked {
+            return Err(Error::new(ErrorCode::CaUnavailable, format!("CA {} is already revoked", ca.name)));
+        }
+        let now = self.now();
+        ca.status = CaStatus::Revoked;
+        ca.is_default = false;
+        ca.revoked_at = Some(now);
+        ca.revocation_reason = Some(reason.as_str().to_string());
+        self.apply_trust_change(tx, t, TrustChange::CaUpdated(&ca))?;
+        let filter = CertificateFilter { ca_id: Some(ca.id.clone()), revoked: Some(false), ..Default::default() };
+        let certs: Vec<_> = tx.list_certificates(&t.id, &filter)?.into_iter().map(|c| (c.serial, c.ca_id)).collect();
+        let revoked = self.revoke_serials(tx, t, &certs, reason)?;
+        // The CA's own CRL is re-signed even when it issued nothing, then the parent's.
+        self.regenerate_crl(tx, t, &ca.id)?;
+        if let Some(parent) = &ca.parent_id {
+            self.regenerate_crl(tx, t, parent)?;
         }
         Ok(revoked)
     }
@@ -172,34 +204,14 @@ impl Service {
         let (actor_name, tenant, name) = (actor.audit_name(), tenant.to_string(), name.to_string());
         self.blocking(move |inner| {
             inner.tenant_write(&tenant, |tx, t| {
-                let mut ca = find_ca(tx, t, &name)?;
-                if ca.role == CaRole::Root {
-                    return Err(Error::invalid("a root CA cannot be revoked; rotate it with `lightwell ca rotate`"));
-                }
-                if ca.status == CaStatus::Revoked {
-                    return Err(Error::new(ErrorCode::CaUnavailable, format!("CA {} is already revoked", ca.name)));
-                }
-                let now = inner.now();
-                ca.status = CaStatus::Revoked;
-                ca.is_default = false;
-                ca.revoked_at = Some(now);
-                ca.revocation_reason = Some(reason.as_str().to_string());
-                inner.apply_trust_change(tx, t, TrustChange::CaUpdated(&ca))?;
-                let filter =
-                    CertificateFilter { ca_id: Some(ca.id.clone()), revoked: Some(false), ..Default::default() };
-                let certs: Vec<_> =
-                    tx.list_certificates(&t.id, &filter)?.into_iter().map(|c| (c.serial, c.ca_id)).collect();
-                let revoked = inner.revoke_serials(tx, t, &certs, reason)?;
-                // The CA's own CRL is re-signed even when it issued nothing, then the parent's.
-                inner.regenerate_crl(tx, t, &ca.id)?;
-                if let Some(parent) = &ca.parent_id {
-                    inner.regenerate_crl(tx, t, parent)?;
-                }
+                let ca = find_ca(tx, t, &name)?;
+                let ca_name = ca.name.clone();
+                let revoked = inner.revoke_ca_in_tx(tx, t, ca, reason)?;
                 let detail = format!("reason {reason}; {} certificates revoked", revoked.len());
                 inner.audit(
                     tx,
                     t,
-                    AuditEvent::success(actor_name.clone(), "ca.revoke", ca.name.clone()).with_detail(detail),
+                    AuditEvent::success(actor_name.clone(), "ca.revoke", ca_name.clone()).with_detail(detail),
                 )?;
                 Ok(revoked)
             })

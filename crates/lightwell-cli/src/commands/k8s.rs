@@ -1,0 +1,237 @@
+//! `lightwell k8s`: clusters, nodes, kubeadm PKI export and kubeconfigs.
+//!
+//! Every private key is generated here, on the host that will use it; only
+//! CSRs travel. The one exception is `pki export` without `--external-ca`,
+//! which fetches the cluster CA's key so the cluster can sign kubelet CSRs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use lightwell_ca::{KeyAlgorithm, SigningKey};
+use lightwell_client::Client;
+use lightwell_proto::{ClusterInfo, ComponentCertificateRequest, CreateClusterRequest, IssueCertificateRequest};
+use zeroize::Zeroizing;
+
+use super::ca::cert_text;
+use crate::args::{ClusterCommand, K8sCommand, KubeconfigArgs, NodeCommand, PkiCommand, PkiExportArgs};
+use crate::context::Context;
+use crate::output;
+
+/// kubeadm's control-plane certificates: component, file base name and the
+/// CN the server will set (`None`: the node name, the first control-plane host name).
+const COMPONENTS: [(&str, &str, Option<&str>); 7] = [
+    ("apiserver", "apiserver", Some("kube-apiserver")),
+    ("apiserver-kubelet-client", "apiserver-kubelet-client", Some("kube-apiserver-kubelet-client")),
+    ("front-proxy-client", "front-proxy-client", Some("front-proxy-client")),
+    ("etcd-server", "etcd/server", None),
+    ("etcd-peer", "etcd/peer", None),
+    ("etcd-healthcheck-client", "etcd/healthcheck-client", Some("kube-etcd-healthcheck-client")),
+    ("apiserver-etcd-client", "apiserver-etcd-client", Some("kube-apiserver-etcd-client")),
+];
+
+fn cluster_text(c: &ClusterInfo) -> String {
+    format!(
+        "name: {}\napi server: {}\ndns domain: {}\nservice cidr: {} (kubernetes service {})\nname constraints: {}\ngroup mapping: {}\nca: {} (id {})\nfront-proxy ca: {} (id {})\netcd ca: {} (id {})\nnodes: {}\ncreated: {}",
+        c.name,
+        c.api_server.as_deref().unwrap_or("-"),
+        c.dns_domain,
+        c.service_cidr,
+        c.service_ip,
+        if c.name_constraints.is_empty() { "-".into() } else { c.name_constraints.join(", ") },
+        if c.group_mapping.is_empty() { "all groups as is".into() } else { c.group_mapping.join(", ") },
+        c.ca,
+        c.ca_id,
+        c.front_proxy_ca,
+        c.front_proxy_ca_id,
+        c.etcd_ca,
+        c.etcd_ca_id,
+        c.nodes.join(", "),
+        c.created_at
+    )
+}
+
+fn clusters_text(list: &Vec<ClusterInfo>) -> String {
+    let mut out = vec!["NAME  API SERVER  CA  NODES".to_string()];
+    for c in list {
+        out.push(format!("{}  {}  {}  {}", c.name, c.api_server.as_deref().unwrap_or("-"), c.ca, c.nodes.len()));
+    }
+    out.join("\n")
+}
+
+fn write(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+    lightwell_agent::files::write_atomic(path, bytes, mode).with_context(|| format!("writing {}", path.display()))
+}
+
+/// A new P-256 key, made here, and a CSR for it.
+fn key_and_csr(cn: &str) -> anyhow::Result<(Zeroizing<String>, String)> {
+    Ok(lightwell_agent::enroll::key_and_csr("p256", cn)?)
+}
+
+/// Runs `lightwell k8s`.
+pub(crate) async fn k8s(ctx: &Context, cmd: K8sCommand, json: bool) -> anyhow::Result<()> {
+    let (client, tenant) = ctx.tenant_client()?;
+    match cmd {
+        K8sCommand::Cluster(ClusterCommand::Create(a)) => {
+            let req = CreateClusterRequest {
+                name: a.name,
+                api_server: a.api_server,
+                dns_domain: Some(a.dns_domain),
+                service_cidr: Some(a.service_cidr),
+                name_constraints: a.name_constraints,
+                group_mapping: a.group_mapping,
+            };
+            output::print(json, &client.create_cluster(&tenant, &req).await?, cluster_text);
+        }
+        K8sCommand::Cluster(ClusterCommand::List) => {
+            output::print(json, &client.list_clusters(&tenant).await?, clusters_text)
+        }
+        K8sCommand::Cluster(ClusterCommand::Show { name }) => {
+            output::print(json, &client.cluster(&tenant, &name).await?, cluster_text)
+        }
+        K8sCommand::Cluster(ClusterCommand::Delete { name }) => {
+            let resp = client.delete_cluster(&tenant, &name).await?;
+            output::print(json, &resp, |r| {
+                format!("deleted cluster {name}: its CAs and {} certificates are revoked", r.revoked.len())
+            });
+        }
+        K8sCommand::Node(NodeCommand::Add(a)) => {
+            output::print(json, &client.add_cluster_node(&tenant, &a.cluster, &a.machine).await?, cluster_text)
+        }
+        K8sCommand::Node(NodeCommand::Remove(a)) => {
+            output::print(json, &client.remove_cluster_node(&tenant, &a.cluster, &a.machine).await?, cluster_text)
+        }
+        K8sCommand::Pki(PkiCommand::Export(a)) => pki_export(&client, &tenant, a, json).await?,
+        K8sCommand::Kubeconfig(a) => kubeconfig(&client, &tenant, a, json).await?,
+    }
+    Ok(())
+}
+
+/// Writes kubeadm's PKI directory: the three CA certificates, every
+/// control-plane certificate with a key made here, the service-account key
+/// pair (kept if present: replacing it would invalidate every token), and
+/// without `--external-ca` the cluster CA key.
+async fn pki_export(client: &Client, tenant: &str, a: PkiExportArgs, json: bool) -> anyhow::Result<()> {
+    let cluster = client.cluster(tenant, &a.cluster).await?;
+    let dir = &a.dir;
+    std::fs::create_dir_all(dir.join("etcd")).with_context(|| format!("creating {}", dir.display()))?;
+    let mut written: Vec<PathBuf> = Vec::new();
+    let mut put = |name: &str, bytes: &[u8], mode: u32| -> anyhow::Result<()> {
+        let path = dir.join(name);
+        write(&path, bytes, mode)?;
+        written.push(path);
+        Ok(())
+    };
+    put("ca.crt", cluster.ca_pem.as_bytes(), 0o644)?;
+    put("front-proxy-ca.crt", cluster.front_proxy_ca_pem.as_bytes(), 0o644)?;
+    put("etcd/ca.crt", cluster.etcd_ca_pem.as_bytes(), 0o644)?;
+    let node_name = a
+        .control_plane
+        .iter()
+        .find(|h| h.parse::<std::net::IpAddr>().is_err())
+        .or(a.control_plane.first())
+        .map(|h| h.to_ascii_lowercase());
+    for (component, base, cn) in COMPONENTS {
+        let cn = cn.map(str::to_string).or_else(|| node_name.clone()).unwrap_or_else(|| component.to_string());
+        let (key, csr) = key_and_csr(&cn)?;
+        let req = ComponentCertificateRequest {
+            component: component.into(),
+            csr,
+            control_plane: a.control_plane.clone(),
+            ttl: a.ttl.clone(),
+        };
+        let cert = client
+            .issue_component(tenant, &cluster.name, &req)
+            .await
+            .with_context(|| format!("issuing {component}"))?;
+        // Key first: a reader that sees the new certificate also finds its key.
+        put(&format!("{base}.key"), key.as_bytes(), 0o600)?;
+        put(&format!("{base}.crt"), cert.pem.as_bytes(), 0o644)?;
+    }
+    if !dir.join("sa.key").exists() {
+        let sa = SigningKey::generate(KeyAlgorithm::EcdsaP256)?;
+        put("sa.key", sa.to_pkcs8_pem().as_bytes(), 0o600)?;
+        put("sa.pub", lightwell_ca::pem::encode("PUBLIC KEY", &sa.public_key_der()).as_bytes(), 0o644)?;
+    }
+    if a.external_ca {
+        // kubeadm detects external CA mode by a missing ca.key: remove a stale one.
+        match std::fs::remove_file(dir.join("ca.key")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", dir.join("ca.key").display()));
+            }
+            _ => {}
+        }
+    } else {
+        let ca = client.cluster_ca_key(tenant, &cluster.name).await?;
+        let key = Zeroizing::new(ca.key);
+        put("ca.key", key.as_bytes(), 0o600)?;
+    }
+    let files: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+    output::print(json, &serde_json::json!({ "cluster": cluster.name, "dir": dir, "files": files }), |_| {
+        format!(
+            "wrote kubeadm's PKI for cluster {} to {} ({}):\n{}",
+            cluster.name,
+            dir.display(),
+            if a.external_ca { "external CA mode, no CA key" } else { "with the cluster CA key" },
+            files.join("\n")
+        )
+    });
+    Ok(())
+}
+
+/// A double-quoted YAML scalar (JSON string syntax is valid YAML).
+fn q(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
+/// The kubeconfig document; every scalar is quoted, so no value can change its structure.
+fn kubeconfig_yaml(cluster: &str, server: &str, ca_pem: &str, user: &str, chain_pem: &str, key_pem: &str) -> String {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+    let context = format!("{user}@{cluster}");
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: {c}\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: {ctx}\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {key}\ncontexts:\n- name: {ctx}\n  context:\n    cluster: {c}\n    user: {ctx}\ncurrent-context: {ctx}\npreferences: {{}}\n",
+        c = q(cluster),
+        server = q(server),
+        ca = q(&b64(ca_pem)),
+        ctx = q(&context),
+        cert = q(&b64(chain_pem)),
+        key = q(&b64(key_pem)),
+    )
+}
+
+/// Writes a kubeconfig with a fresh client certificate for the logged-in user.
+async fn kubeconfig(client: &Client, tenant: &str, a: KubeconfigArgs, json: bool) -> anyhow::Result<()> {
+    let cluster = client.cluster(tenant, &a.cluster).await?;
+    let Some(server) = a.api_server.clone().or_else(|| cluster.api_server.clone()) else {
+        bail!("cluster {} has no API server URL; give --api-server URL", cluster.name);
+    };
+    if !server.starts_with("https://") {
+        bail!("the API server URL must start with https://");
+    }
+    let me = client.whoami().await?;
+    let (key, csr) = key_and_csr(&me.name)?;
+    let req = IssueCertificateRequest {
+        csr,
+        profile: Some("k8s-user".into()),
+        ttl: Some(a.ttl.clone()),
+        principal: None,
+        cluster: Some(cluster.name.clone()),
+    };
+    let cert = client.issue_certificate(tenant, &req).await?;
+    let doc = kubeconfig_yaml(&cluster.name, &server, &cluster.ca_pem, &me.name, &cert.chain_pem, &key);
+    write(&a.out, doc.as_bytes(), 0o600)?;
+    output::print(json, &cert, |c| format!("{}\nwrote {}", cert_text(c), a.out.display()));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubeconfig_values_cannot_break_the_yaml() {
+        let doc = kubeconfig_yaml("prod", "https://k8s:6443\nkind: Evil", "CA", "alice", "CERT", "KEY");
+        assert!(doc.contains("server: \"https://k8s:6443\\nkind: Evil\""));
+        assert_eq!(doc.matches("\nkind:").count(), 1);
+    }
+}

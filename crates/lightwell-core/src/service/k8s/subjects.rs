@@ -1,0 +1,273 @@
+//! What each Kubernetes certificate contains. The control-plane certificates
+//! follow kubeadm's certificate list (`cmd/kubeadm/app/phases/certs/certlist.go`,
+//! v1.29 and later) field for field: subject, SANs and extended key usage;
+//! kubelet and user certificates follow the Kubernetes node and user
+//! conventions (`system:node:<name>` in `system:nodes`; the user name with
+//! its groups as O) and, being bound to directory principals, carry their
+//! SPIFFE ID like every other Lightwell identity.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use lightwell_ca::csr::CertificateRequest;
+use lightwell_ca::leaf::LeafSubject;
+use lightwell_ca::{Profile, SpiffeId};
+use lightwell_store::PrincipalRecord;
+
+use super::ClusterSpec;
+use crate::names::Hostname;
+use crate::service::ca::{Binding, refuse};
+use crate::service::short;
+use crate::{Error, Result};
+
+/// A control-plane certificate of kubeadm's PKI directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    /// `apiserver.crt`: the API server's serving certificate.
+    ApiServer,
+    /// `apiserver-kubelet-client.crt`: the API server towards kubelets.
+    ApiServerKubeletClient,
+    /// `front-proxy-client.crt`: the aggregation layer's client (front-proxy CA).
+    FrontProxyClient,
+    /// `etcd/server.crt` (etcd CA).
+    EtcdServer,
+    /// `etcd/peer.crt` (etcd CA).
+    EtcdPeer,
+    /// `etcd/healthcheck-client.crt` (etcd CA).
+    EtcdHealthcheckClient,
+    /// `apiserver-etcd-client.crt` (etcd CA).
+    ApiServerEtcdClient,
+}
+
+impl Component {
+    /// Every component, in kubeadm's order.
+    pub const ALL: [Self; 7] = [
+        Self::ApiServer,
+        Self::ApiServerKubeletClient,
+        Self::FrontProxyClient,
+        Self::EtcdServer,
+        Self::EtcdPeer,
+        Self::EtcdHealthcheckClient,
+        Self::ApiServerEtcdClient,
+    ];
+
+    /// The name used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ApiServer => "apiserver",
+            Self::ApiServerKubeletClient => "apiserver-kubelet-client",
+            Self::FrontProxyClient => "front-proxy-client",
+            Self::EtcdServer => "etcd-server",
+            Self::EtcdPeer => "etcd-peer",
+            Self::EtcdHealthcheckClient => "etcd-healthcheck-client",
+            Self::ApiServerEtcdClient => "apiserver-etcd-client",
+        }
+    }
+
+    /// kubeadm's file name, without `.crt` / `.key`, relative to the PKI directory.
+    pub fn base_name(self) -> &'static str {
+        match self {
+            Self::ApiServer => "apiserver",
+            Self::ApiServerKubeletClient => "apiserver-kubelet-client",
+            Self::FrontProxyClient => "front-proxy-client",
+            Self::EtcdServer => "etcd/server",
+            Self::EtcdPeer => "etcd/peer",
+            Self::EtcdHealthcheckClient => "etcd/healthcheck-client",
+            Self::ApiServerEtcdClient => "apiserver-etcd-client",
+        }
+    }
+
+    /// The profile recorded with the certificate.
+    fn label(self) -> &'static str {
+        match self {
+            Self::ApiServer => "k8s-apiserver",
+            Self::ApiServerKubeletClient => "k8s-apiserver-kubelet-client",
+            Self::FrontProxyClient => "k8s-front-proxy-client",
+            Self::EtcdServer => "k8s-etcd-server",
+            Self::EtcdPeer => "k8s-etcd-peer",
+            Self::EtcdHealthcheckClient => "k8s-etcd-healthcheck-client",
+            Self::ApiServerEtcdClient => "k8s-apiserver-etcd-client",
+        }
+    }
+}
+
+impl FromStr for Component {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| {
+            let names: Vec<_> = Self::ALL.iter().map(|c| c.as_str()).collect();
+            Error::invalid(format!("unknown component {:?}; one of {}", short(s), names.join(", ")))
+        })
+    }
+}
+
+/// The DNS names the API server answers to inside the cluster.
+pub(super) fn in_cluster_names(dns_domain: &str) -> Vec<String> {
+    ["kubernetes", "kubernetes.default", "kubernetes.default.svc"]
+        .into_iter()
+        .map(String::from)
+        .chain([format!("kubernetes.default.svc.{dns_domain}")])
+        .collect()
+}
+
+/// Control-plane hosts: DNS names (the first is the node name) and IPs
+/// (advertise addresses).
+#[derive(Debug, Clone, Default)]
+pub(super) struct ControlPlane {
+    names: Vec<String>,
+    ips: Vec<IpAddr>,
+}
+
+impl ControlPlane {
+    pub(super) fn parse(hosts: &[String]) -> Result<Self> {
+        let mut cp = Self::default();
+        if hosts.len() > 16 {
+            return Err(Error::invalid("at most 16 control-plane hosts"));
+        }
+        for h in hosts {
+            match h.parse::<IpAddr>() {
+                Ok(ip) => push_unique(&mut cp.ips, ip),
+                Err(_) => push_unique(&mut cp.names, Hostname::parse(h)?.into_string()),
+            }
+        }
+        Ok(cp)
+    }
+
+    /// kubeadm's node name: the first host name, else the first address.
+    fn node_name(&self) -> Option<String> {
+        self.names.first().cloned().or_else(|| self.ips.first().map(IpAddr::to_string))
+    }
+}
+
+fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
+    if !v.contains(&x) {
+        v.push(x);
+    }
+}
+
+fn subject(cn: &str, organizations: &[&str]) -> LeafSubject {
+    LeafSubject {
+        common_name: Some(cn.to_string()),
+        organizations: organizations.iter().map(|o| (*o).to_string()).collect(),
+        dns_names: vec![],
+        ip_addresses: vec![],
+        emails: vec![],
+        spiffe_id: None,
+    }
+}
+
+/// A control-plane certificate's subject, usage and issuing CA id (TTL left to the caller).
+pub(super) fn component(spec: &ClusterSpec, c: Component, hosts: &ControlPlane) -> Result<(Binding, String)> {
+    let need_host = || {
+        hosts
+            .node_name()
+            .ok_or_else(|| Error::invalid(format!("{} needs at least one --control-plane host", c.as_str())))
+    };
+    let (subject, profile, ca) = match c {
+        Component::ApiServer => {
+            need_host()?;
+            let mut s = subject("kube-apiserver", &[]);
+            s.dns_names = hosts.names.clone();
+            for n in in_cluster_names(&spec.dns_domain) {
+                push_unique(&mut s.dns_names, n);
+            }
+            let service_ip: IpAddr = spec.service_ip.parse().map_err(Error::internal)?;
+            s.ip_addresses = vec![service_ip];
+            for ip in &hosts.ips {
+                push_unique(&mut s.ip_addresses, *ip);
+            }
+            // kubeadm adds the control-plane endpoint: here the API server URL's host.
+            if let Some((_, host)) = spec.api_server.as_deref().map(super::parse_api_server).transpose()? {
+                match host.parse::<IpAddr>() {
+                    Ok(ip) => push_unique(&mut s.ip_addresses, ip),
+                    Err(_) => push_unique(&mut s.dns_names, host),
+                }
+            }
+            (s, Profile::Server, &spec.ca_id)
+        }
+        Component::ApiServerKubeletClient => {
+            (subject("kube-apiserver-kubelet-client", &["kubeadm:cluster-admins"]), Profile::Client, &spec.ca_id)
+        }
+        Component::FrontProxyClient => (subject("front-proxy-client", &[]), Profile::Client, &spec.front_proxy_ca_id),
+        Component::EtcdServer | Component::EtcdPeer => {
+            let mut s = subject(&need_host()?, &[]);
+            s.dns_names = hosts.names.clone();
+            push_unique(&mut s.dns_names, "localhost".to_string());
+            s.ip_addresses = hosts.ips.clone();
+            for ip in [IpAddr::from([127, 0, 0, 1]), IpAddr::from(std::net::Ipv6Addr::LOCALHOST)] {
+                push_unique(&mut s.ip_addresses, ip);
+            }
+            (s, Profile::ServerClient, &spec.etcd_ca_id)
+        }
+        Component::EtcdHealthcheckClient => {
+            (subject("kube-etcd-healthcheck-client", &[]), Profile::Client, &spec.etcd_ca_id)
+        }
+        Component::ApiServerEtcdClient => {
+            (subject("kube-apiserver-etcd-client", &[]), Profile::Client, &spec.etcd_ca_id)
+        }
+    };
+    Ok((Binding { subject, profile, label: c.label(), ttl_secs: 0 }, ca.clone()))
+}
+
+fn spiffe_of(domain: &str, p: &PrincipalRecord) -> Result<SpiffeId> {
+    SpiffeId::new(domain, &[p.kind.as_str(), &p.name])
+        .map_err(|e| refuse(format!("the principal's name cannot form a SPIFFE ID: {e}")))
+}
+
+/// A kubelet's client (`system:node:<name>` in `system:nodes`) or serving
+/// certificate (the same subject with the machine's own names).
+pub(super) fn node(domain: &str, machine: &PrincipalRecord, serving: bool) -> Result<Binding> {
+    let mut s = subject(&format!("system:node:{}", machine.name), &["system:nodes"]);
+    s.spiffe_id = Some(spiffe_of(domain, machine)?);
+    let (profile, label) = if serving {
+        s.dns_names = machine.hostnames.clone();
+        s.ip_addresses = machine.ips.iter().filter_map(|ip| ip.parse().ok()).collect();
+        (Profile::Server, "k8s-node-serving")
+    } else {
+        (Profile::Client, "k8s-node")
+    };
+    Ok(Binding { subject: s, profile, label, ttl_secs: 0 })
+}
+
+/// A user's client certificate: CN the user name, O the (mapped) groups.
+pub(super) fn user(domain: &str, user: &PrincipalRecord, groups: &[String]) -> Result<Binding> {
+    let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+    let mut s = subject(&user.name, &groups);
+    s.spiffe_id = Some(spiffe_of(domain, user)?);
+    Ok(Binding { subject: s, profile: Profile::Client, label: "k8s-user", ttl_secs: 0 })
+}
+
+/// Refuses a CSR that asks for anything beyond `decided`: another CN, an O,
+/// DNS name, IP, e-mail or URI the certificate will not carry.
+pub(super) fn within(csr: &CertificateRequest, decided: &LeafSubject) -> Result<()> {
+    if let (Some(cn), Some(want)) = (csr.common_name(), &decided.common_name)
+        && !cn.eq_ignore_ascii_case(want)
+    {
+        return Err(refuse(format!("the CSR asks for CN={:?}; this certificate's CN is {want:?}", short(cn))));
+    }
+    if let Some(o) = csr.organizations().iter().find(|o| !decided.organizations.iter().any(|d| d == *o)) {
+        return Err(refuse(format!(
+            "the CSR asks for O={:?}; the server sets O to [{}]",
+            short(o),
+            decided.organizations.join(", ")
+        )));
+    }
+    if let Some(dns) = csr.dns_names().iter().find(|d| !decided.dns_names.iter().any(|x| x.eq_ignore_ascii_case(d))) {
+        return Err(refuse(format!(
+            "the CSR asks for DNS name {:?}, which this certificate does not carry",
+            short(dns)
+        )));
+    }
+    if let Some(ip) = csr.ip_addresses().iter().find(|ip| !decided.ip_addresses.contains(ip)) {
+        return Err(refuse(format!("the CSR asks for IP address {ip}, which this certificate does not carry")));
+    }
+    if let Some(email) = csr.emails().first() {
+        return Err(refuse(format!("the CSR asks for e-mail {:?}; Kubernetes certificates carry none", short(email))));
+    }
+    let own = decided.spiffe_id.as_ref().map(SpiffeId::as_str);
+    if let Some(uri) = csr.uris().iter().find(|u| Some(u.as_str()) != own) {
+        return Err(refuse(format!("the CSR asks for URI {:?}, which this certificate does not carry", short(uri))));
+    }
+    Ok(())
+}
