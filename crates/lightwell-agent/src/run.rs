@@ -224,6 +224,12 @@ impl Agent {
                 async move { client.issue_certificate(&tenant, &req).await }
             })
             .await?;
+        // kubelet's directories may not exist before its first start.
+        for path in [Some(&c.cert_path), c.key_path.as_ref(), c.ca_path.as_ref()].into_iter().flatten() {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+        }
         let mut changed = Vec::new();
         if let Some(ca_path) = &c.ca_path {
             // The chain is the leaf then its issuing CA: the CA is everything after the first block.

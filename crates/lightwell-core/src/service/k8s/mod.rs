@@ -123,10 +123,12 @@ pub(super) fn load_cluster(tx: &mut dyn Tx, t: &TenantRecord, name: &str) -> Res
     Ok((record, spec))
 }
 
-fn save_spec(tx: &mut dyn Tx, record: &K8sClusterRecord, spec: &ClusterSpec) -> Result<()> {
+/// Stores a changed spec; returns the updated record.
+fn save_spec(tx: &mut dyn Tx, record: &K8sClusterRecord, spec: &ClusterSpec) -> Result<K8sClusterRecord> {
     let mut record = record.clone();
     record.spec = serde_json::to_string(spec).map_err(Error::internal)?;
-    Ok(tx.update_k8s_cluster(&record)?)
+    tx.update_k8s_cluster(&record)?;
+    Ok(record)
 }
 
 fn parse_cluster_name(name: &str) -> Result<String> {
@@ -552,7 +554,7 @@ impl Service {
                     inner.revoke_serials(tx, t, &certs, RevocationReason::PrivilegeWithdrawn)?;
                     "k8s.node.remove"
                 };
-                save_spec(tx, &record, &spec)?;
+                let record = save_spec(tx, &record, &spec)?;
                 inner.audit(
                     tx,
                     t,
