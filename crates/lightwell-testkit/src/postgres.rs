@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::node::free_port;
+
 /// A running test cluster.
 #[derive(Debug)]
 pub struct PgCluster {
@@ -27,10 +29,6 @@ fn bin_dir() -> PathBuf {
     versions
         .pop()
         .unwrap_or_else(|| panic!("PostgreSQL server binaries not found; run scripts/test.sh as root to install them"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn is_root() -> bool {
