@@ -11,8 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use base64::Engine as _;
-use k8s_common::{fields, fields_of_pem, set};
+use k8s_common::{fields, fields_of_pem, kubeconfig_certificate, set};
 use lightwell_client::Client;
 use lightwell_proto::{AddMemberRequest, CreateGroupRequest, CreateJoinTokenRequest};
 use lightwell_testkit::node::Node;
@@ -86,20 +85,6 @@ fn user_cli(server: &TestServer, user: &str) -> Cli {
         &pw,
     ]);
     cli
-}
-
-/// The client certificate inside a kubeconfig, as `kubectl config view --raw` shows it.
-fn kubeconfig_certificate(path: &Path) -> (String, Vec<u8>) {
-    let out = Command::new("kubectl")
-        .args(["config", "view", "--raw", "--kubeconfig"])
-        .arg(path)
-        .args(["-o", "jsonpath={.clusters[0].cluster.server} {.users[0].user.client-certificate-data}"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "kubectl config view: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8(out.stdout).unwrap();
-    let (server, b64) = text.split_once(' ').unwrap();
-    (server.to_string(), base64::engine::general_purpose::STANDARD.decode(b64.trim()).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread")]

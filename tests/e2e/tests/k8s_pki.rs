@@ -11,7 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use k8s_common::{Fields, fields, set};
+use k8s_common::{Fields, fields, fields_of_pem, kubeconfig_certificate, set};
 use lightwell_testkit::TestServer;
 use lightwell_testkit::pki::{self, run};
 
@@ -179,6 +179,23 @@ async fn exported_pki_matches_kubeadm_field_by_field_and_chains_to_the_bundle() 
         // Chains to the tenant bundle through the cluster CA that issued it.
         let (ok, out) = pki::openssl_verify(&bundle, &dir.join(f.ca), &dir.join(f.file), &[]);
         assert!(ok, "openssl verify {}: {out}", f.file);
+    }
+    // kubeadm's kubeconfig files (its external CA mode needs them too), beside the PKI dir.
+    for (file, cn, o) in [
+        ("admin.conf", "kubernetes-admin", &["kubeadm:cluster-admins"][..]),
+        ("super-admin.conf", "kubernetes-super-admin", &["system:masters"][..]),
+        ("controller-manager.conf", "system:kube-controller-manager", &[][..]),
+        ("scheduler.conf", "system:kube-scheduler", &[][..]),
+        ("kubelet.conf", "system:node:cp1.corp.example", &["system:nodes"][..]),
+    ] {
+        let path = server.scratch().join(file);
+        assert_eq!(mode(&path), 0o600, "{file}");
+        let (api, pem) = kubeconfig_certificate(&path);
+        assert_eq!(api, "https://k8s.corp.example:6443", "{file}");
+        let got = fields_of_pem(&pem);
+        assert_eq!((got.cn.as_str(), got.o.iter().map(String::as_str).collect::<Vec<_>>()), (cn, o.to_vec()), "{file}");
+        assert!(got.client_auth && !got.server_auth && got.dns.is_empty() && got.uris.is_empty(), "{file}: {got:?}");
+        assert_eq!(got.issuer_cn, fields(&dir.join("ca.crt")).cn, "{file}");
     }
     // The cluster's CAs are issuing CAs under the tenant root.
     for ca in ["ca.crt", "front-proxy-ca.crt", "etcd/ca.crt"] {

@@ -106,6 +106,14 @@ pub struct PkiExportArgs {
     /// Lifetime of the certificates (default: the tenant maximum).
     #[arg(long)]
     pub ttl: Option<String>,
+    /// Where kubeadm's kubeconfig files go (admin.conf, super-admin.conf,
+    /// controller-manager.conf, scheduler.conf, kubelet.conf); default: the
+    /// parent of --dir, as /etc/kubernetes is of /etc/kubernetes/pki.
+    #[arg(long)]
+    pub kubeconfig_dir: Option<PathBuf>,
+    /// API server URL for those kubeconfigs, if the cluster has none recorded.
+    #[arg(long)]
+    pub api_server: Option<String>,
 }
 
 /// `lightwell k8s kubeconfig`.

@@ -30,6 +30,15 @@ const COMPONENTS: [(&str, &str, Option<&str>); 7] = [
     ("apiserver-etcd-client", "apiserver-etcd-client", Some("kube-apiserver-etcd-client")),
 ];
 
+/// kubeadm's kubeconfig files: component, file name, and the user name in the file.
+const KUBECONFIGS: [(&str, &str, &str); 5] = [
+    ("admin", "admin.conf", "kubernetes-admin"),
+    ("super-admin", "super-admin.conf", "kubernetes-super-admin"),
+    ("controller-manager", "controller-manager.conf", "system:kube-controller-manager"),
+    ("scheduler", "scheduler.conf", "system:kube-scheduler"),
+    ("kubelet", "kubelet.conf", "system:node"),
+];
+
 fn cluster_text(c: &ClusterInfo) -> String {
     format!(
         "name: {}\napi server: {}\ndns domain: {}\nservice cidr: {} (kubernetes service {})\nname constraints: {}\ngroup mapping: {}\nca: {} (id {})\nfront-proxy ca: {} (id {})\netcd ca: {} (id {})\nnodes: {}\ncreated: {}",
@@ -116,15 +125,15 @@ async fn pki_export(client: &Client, tenant: &str, a: PkiExportArgs, json: bool)
     let dir = &a.dir;
     std::fs::create_dir_all(dir.join("etcd")).with_context(|| format!("creating {}", dir.display()))?;
     let mut written: Vec<PathBuf> = Vec::new();
-    let mut put = |name: &str, bytes: &[u8], mode: u32| -> anyhow::Result<()> {
+    let put = |written: &mut Vec<PathBuf>, name: &str, bytes: &[u8], mode: u32| -> anyhow::Result<()> {
         let path = dir.join(name);
         write(&path, bytes, mode)?;
         written.push(path);
         Ok(())
     };
-    put("ca.crt", cluster.ca_pem.as_bytes(), 0o644)?;
-    put("front-proxy-ca.crt", cluster.front_proxy_ca_pem.as_bytes(), 0o644)?;
-    put("etcd/ca.crt", cluster.etcd_ca_pem.as_bytes(), 0o644)?;
+    put(&mut written, "ca.crt", cluster.ca_pem.as_bytes(), 0o644)?;
+    put(&mut written, "front-proxy-ca.crt", cluster.front_proxy_ca_pem.as_bytes(), 0o644)?;
+    put(&mut written, "etcd/ca.crt", cluster.etcd_ca_pem.as_bytes(), 0o644)?;
     let node_name = a
         .control_plane
         .iter()
@@ -145,13 +154,43 @@ async fn pki_export(client: &Client, tenant: &str, a: PkiExportArgs, json: bool)
             .await
             .with_context(|| format!("issuing {component}"))?;
         // Key first: a reader that sees the new certificate also finds its key.
-        put(&format!("{base}.key"), key.as_bytes(), 0o600)?;
-        put(&format!("{base}.crt"), cert.pem.as_bytes(), 0o644)?;
+        put(&mut written, &format!("{base}.key"), key.as_bytes(), 0o600)?;
+        put(&mut written, &format!("{base}.crt"), cert.pem.as_bytes(), 0o644)?;
+    }
+    // kubeadm's kubeconfig files, which its external CA mode needs as well.
+    let api_server = a.api_server.clone().or_else(|| cluster.api_server.clone());
+    let kubeconfig_dir = a.kubeconfig_dir.clone().or_else(|| dir.parent().map(Path::to_path_buf));
+    match (&api_server, &kubeconfig_dir) {
+        (Some(server), Some(kdir)) => {
+            std::fs::create_dir_all(kdir).with_context(|| format!("creating {}", kdir.display()))?;
+            for (component, file, user) in KUBECONFIGS {
+                let cn = match component {
+                    "kubelet" => format!("system:node:{}", node_name.clone().unwrap_or_default()),
+                    _ => user.to_string(),
+                };
+                let (key, csr) = key_and_csr(&cn)?;
+                let req = ComponentCertificateRequest {
+                    component: component.into(),
+                    csr,
+                    control_plane: a.control_plane.clone(),
+                    ttl: a.ttl.clone(),
+                };
+                let cert = client
+                    .issue_component(tenant, &cluster.name, &req)
+                    .await
+                    .with_context(|| format!("issuing {component}"))?;
+                let doc = kubeconfig_yaml(&cluster.name, server, &cluster.ca_pem, &cn, &cert.pem, &key);
+                let path = kdir.join(file);
+                write(&path, doc.as_bytes(), 0o600)?;
+                written.push(path);
+            }
+        }
+        _ => eprintln!("note: no kubeconfig files written: the cluster has no API server URL (give --api-server URL)"),
     }
     if !dir.join("sa.key").exists() {
         let sa = SigningKey::generate(KeyAlgorithm::EcdsaP256)?;
-        put("sa.key", sa.to_pkcs8_pem().as_bytes(), 0o600)?;
-        put("sa.pub", lightwell_ca::pem::encode("PUBLIC KEY", &sa.public_key_der()).as_bytes(), 0o644)?;
+        put(&mut written, "sa.key", sa.to_pkcs8_pem().as_bytes(), 0o600)?;
+        put(&mut written, "sa.pub", lightwell_ca::pem::encode("PUBLIC KEY", &sa.public_key_der()).as_bytes(), 0o644)?;
     }
     if a.external_ca {
         // kubeadm detects external CA mode by a missing ca.key: remove a stale one.
@@ -164,7 +203,7 @@ async fn pki_export(client: &Client, tenant: &str, a: PkiExportArgs, json: bool)
     } else {
         let ca = client.cluster_ca_key(tenant, &cluster.name).await?;
         let key = Zeroizing::new(ca.key);
-        put("ca.key", key.as_bytes(), 0o600)?;
+        put(&mut written, "ca.key", key.as_bytes(), 0o600)?;
     }
     let files: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
     output::print(json, &serde_json::json!({ "cluster": cluster.name, "dir": dir, "files": files }), |_| {

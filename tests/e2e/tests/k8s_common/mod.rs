@@ -3,6 +3,9 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::process::Command;
+
+use base64::Engine as _;
 
 use x509_parser::pem::parse_x509_pem;
 use x509_parser::prelude::*;
@@ -85,4 +88,18 @@ pub(crate) fn fields_of_pem(pem_bytes: &[u8]) -> Fields {
 /// A set of strings.
 pub(crate) fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
+}
+
+/// The client certificate inside a kubeconfig, as `kubectl config view --raw` shows it.
+pub(crate) fn kubeconfig_certificate(path: &Path) -> (String, Vec<u8>) {
+    let out = Command::new("kubectl")
+        .args(["config", "view", "--raw", "--kubeconfig"])
+        .arg(path)
+        .args(["-o", "jsonpath={.clusters[0].cluster.server} {.users[0].user.client-certificate-data}"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "kubectl config view: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (server, b64) = text.split_once(' ').unwrap();
+    (server.to_string(), base64::engine::general_purpose::STANDARD.decode(b64.trim()).unwrap())
 }

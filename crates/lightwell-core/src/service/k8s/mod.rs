@@ -547,7 +547,6 @@ impl Service {
                         principal_id: Some(m.id.clone()),
                         ca_id: Some(spec.ca_id.clone()),
                         revoked: Some(false),
-                        ..Default::default()
                     };
                     let certs: Vec<_> =
                         tx.list_certificates(&t.id, &filter)?.into_iter().map(|c| (c.serial, c.ca_id)).collect();

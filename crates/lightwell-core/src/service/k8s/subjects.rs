@@ -20,7 +20,8 @@ use crate::service::ca::{Binding, refuse};
 use crate::service::short;
 use crate::{Error, Result};
 
-/// A control-plane certificate of kubeadm's PKI directory.
+/// A control-plane certificate of kubeadm's PKI directory or of one of its
+/// kubeconfig files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Component {
     /// `apiserver.crt`: the API server's serving certificate.
@@ -37,11 +38,21 @@ pub enum Component {
     EtcdHealthcheckClient,
     /// `apiserver-etcd-client.crt` (etcd CA).
     ApiServerEtcdClient,
+    /// `admin.conf`'s client certificate (`kubernetes-admin` in `kubeadm:cluster-admins`).
+    Admin,
+    /// `super-admin.conf`'s client certificate (`kubernetes-super-admin` in `system:masters`).
+    SuperAdmin,
+    /// `controller-manager.conf`'s client certificate.
+    ControllerManager,
+    /// `scheduler.conf`'s client certificate.
+    Scheduler,
+    /// `kubelet.conf`'s client certificate for the control-plane node.
+    Kubelet,
 }
 
 impl Component {
     /// Every component, in kubeadm's order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 12] = [
         Self::ApiServer,
         Self::ApiServerKubeletClient,
         Self::FrontProxyClient,
@@ -49,6 +60,11 @@ impl Component {
         Self::EtcdPeer,
         Self::EtcdHealthcheckClient,
         Self::ApiServerEtcdClient,
+        Self::Admin,
+        Self::SuperAdmin,
+        Self::ControllerManager,
+        Self::Scheduler,
+        Self::Kubelet,
     ];
 
     /// The name used in the API.
@@ -61,19 +77,11 @@ impl Component {
             Self::EtcdPeer => "etcd-peer",
             Self::EtcdHealthcheckClient => "etcd-healthcheck-client",
             Self::ApiServerEtcdClient => "apiserver-etcd-client",
-        }
-    }
-
-    /// kubeadm's file name, without `.crt` / `.key`, relative to the PKI directory.
-    pub fn base_name(self) -> &'static str {
-        match self {
-            Self::ApiServer => "apiserver",
-            Self::ApiServerKubeletClient => "apiserver-kubelet-client",
-            Self::FrontProxyClient => "front-proxy-client",
-            Self::EtcdServer => "etcd/server",
-            Self::EtcdPeer => "etcd/peer",
-            Self::EtcdHealthcheckClient => "etcd/healthcheck-client",
-            Self::ApiServerEtcdClient => "apiserver-etcd-client",
+            Self::Admin => "admin",
+            Self::SuperAdmin => "super-admin",
+            Self::ControllerManager => "controller-manager",
+            Self::Scheduler => "scheduler",
+            Self::Kubelet => "kubelet",
         }
     }
 
@@ -87,6 +95,11 @@ impl Component {
             Self::EtcdPeer => "k8s-etcd-peer",
             Self::EtcdHealthcheckClient => "k8s-etcd-healthcheck-client",
             Self::ApiServerEtcdClient => "k8s-apiserver-etcd-client",
+            Self::Admin => "k8s-admin",
+            Self::SuperAdmin => "k8s-super-admin",
+            Self::ControllerManager => "k8s-controller-manager",
+            Self::Scheduler => "k8s-scheduler",
+            Self::Kubelet => "k8s-control-plane-kubelet",
         }
     }
 }
@@ -205,6 +218,14 @@ pub(super) fn component(spec: &ClusterSpec, c: Component, hosts: &ControlPlane) 
         }
         Component::ApiServerEtcdClient => {
             (subject("kube-apiserver-etcd-client", &[]), Profile::Client, &spec.etcd_ca_id)
+        }
+        // The kubeconfig files of kubeadm's kubeconfig phase.
+        Component::Admin => (subject("kubernetes-admin", &["kubeadm:cluster-admins"]), Profile::Client, &spec.ca_id),
+        Component::SuperAdmin => (subject("kubernetes-super-admin", &["system:masters"]), Profile::Client, &spec.ca_id),
+        Component::ControllerManager => (subject("system:kube-controller-manager", &[]), Profile::Client, &spec.ca_id),
+        Component::Scheduler => (subject("system:kube-scheduler", &[]), Profile::Client, &spec.ca_id),
+        Component::Kubelet => {
+            (subject(&format!("system:node:{}", need_host()?), &["system:nodes"]), Profile::Client, &spec.ca_id)
         }
     };
     Ok((Binding { subject, profile, label: c.label(), ttl_secs: 0 }, ca.clone()))
