@@ -160,23 +160,16 @@ pub fn openssl_verify(bundle: &Path, chain: &Path, leaf: &Path, crls: &[PathBuf]
 
 /// A CLI logged in to `domain` as its administrator (password [`ADMIN_PASSWORD`]).
 pub fn admin_cli(server: &TestServer, domain: &str) -> crate::Cli {
+    login_cli(server, domain, "administrator", ADMIN_PASSWORD)
+}
+
+/// A CLI logged in to `domain` as `user` with `password` (trusting the server by its CA file).
+pub fn login_cli(server: &TestServer, domain: &str, user: &str, password: &str) -> crate::Cli {
     let cli = server.cli();
-    let pw = cli.secret_file("admin.pw", ADMIN_PASSWORD);
+    let pw = cli.secret_file("login.pw", password);
     let ca = server.ca_file().display().to_string();
     let url = server.url();
-    cli.ok(&[
-        "login",
-        "--server",
-        &url,
-        "--ca-file",
-        &ca,
-        "--tenant",
-        domain,
-        "--user",
-        "administrator",
-        "--password-file",
-        &pw,
-    ]);
+    cli.ok(&["login", "--server", &url, "--ca-file", &ca, "--tenant", domain, "--user", user, "--password-file", &pw]);
     cli
 }
 

@@ -14,9 +14,9 @@ use std::process::Command;
 use k8s_common::{fields, fields_of_pem, kubeconfig_certificate, set};
 use lightwell_client::Client;
 use lightwell_proto::{AddMemberRequest, CreateGroupRequest, CreateJoinTokenRequest};
+use lightwell_testkit::TestServer;
 use lightwell_testkit::node::Node;
 use lightwell_testkit::pki::{self, Files, run};
-use lightwell_testkit::{Cli, TestServer};
 
 const T: &str = "corp.example";
 
@@ -64,27 +64,6 @@ async fn kubelet_request(server: &TestServer, client: &reqwest::Client, body: se
     let status = resp.status().as_u16();
     let v: serde_json::Value = resp.json().await.unwrap();
     (status, v["error"]["code"].as_str().unwrap_or("").to_string())
-}
-
-/// A CLI logged in as a user.
-fn user_cli(server: &TestServer, user: &str) -> Cli {
-    let cli = server.cli();
-    let pw = cli.secret_file("pw", pki::USER_PASSWORD);
-    let ca = server.ca_file().display().to_string();
-    cli.ok(&[
-        "login",
-        "--server",
-        &server.url(),
-        "--ca-file",
-        &ca,
-        "--tenant",
-        T,
-        "--user",
-        user,
-        "--password-file",
-        &pw,
-    ]);
-    cli
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -233,7 +212,7 @@ async fn kubeconfigs_carry_the_users_directory_groups_and_follow_them() {
     admin.add_member(T, "platform", &AddMemberRequest { kind: "user".into(), name: "alice".into() }).await.unwrap();
     admin.add_member(T, "dev", &AddMemberRequest { kind: "group".into(), name: "platform".into() }).await.unwrap();
 
-    let alice = user_cli(&server, "alice");
+    let alice = pki::login_cli(&server, T, "alice", pki::USER_PASSWORD);
     let dir: PathBuf = server.scratch().join("kube");
     std::fs::create_dir_all(&dir).unwrap();
     let kc = dir.join("prod.yaml");
@@ -315,7 +294,14 @@ async fn deleting_the_cluster_revokes_its_ca_and_every_identity_it_issued() {
     ]);
     pki::user(&server, &admin, T, "alice").await;
     let kc = server.scratch().join("alice.yaml");
-    user_cli(&server, "alice").ok(&["k8s", "kubeconfig", "--cluster", "prod", "--out", kc.to_str().unwrap()]);
+    pki::login_cli(&server, T, "alice", pki::USER_PASSWORD).ok(&[
+        "k8s",
+        "kubeconfig",
+        "--cluster",
+        "prod",
+        "--out",
+        kc.to_str().unwrap(),
+    ]);
     let alice_pem = server.scratch().join("alice.pem");
     std::fs::write(&alice_pem, kubeconfig_certificate(&kc).1).unwrap();
 

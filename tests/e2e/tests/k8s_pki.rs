@@ -347,22 +347,7 @@ async fn bad_input_and_unauthorized_requests_change_nothing() {
     // A user of the tenant sees clusters but may not create them, issue control-plane
     // certificates or take the CA key; another tenant sees nothing.
     let _alice = pki::user(&server, &admin, T, "alice").await;
-    let alice = server.cli();
-    let pw = alice.secret_file("pw", pki::USER_PASSWORD);
-    let ca = server.ca_file().display().to_string();
-    alice.ok(&[
-        "login",
-        "--server",
-        &server.url(),
-        "--ca-file",
-        &ca,
-        "--tenant",
-        T,
-        "--user",
-        "alice",
-        "--password-file",
-        &pw,
-    ]);
+    let alice = pki::login_cli(&server, T, "alice", pki::USER_PASSWORD);
     alice.ok(&["k8s", "cluster", "show", "prod"]);
     assert_eq!(alice.fails_with(&["k8s", "cluster", "create", "dev"]), "forbidden");
     assert_eq!(alice.fails_with(&["k8s", "cluster", "delete", "prod"]), "forbidden");

@@ -8,7 +8,7 @@ use std::process::Output;
 
 use lightwell_client::Client;
 use lightwell_proto::{CreateUserRequest, ErrorCode};
-use lightwell_testkit::TestServer;
+use lightwell_testkit::{TestServer, pki};
 use serde_json::json;
 
 const T: &str = "corp.example";
@@ -452,22 +452,7 @@ async fn sasl_external_binds_with_a_tenant_certificate_and_refuses_foreign_or_re
     assert_eq!(code, 49, "invalidCredentials: {stderr}");
 
     // Alice's own certificate (requested with her password, key made locally) binds as alice.
-    let cli = server.cli();
-    let pw = cli.secret_file("alice.pw", ALICE_PW);
-    let ca = server.ca_file().display().to_string();
-    cli.ok(&[
-        "login",
-        "--server",
-        &server.url(),
-        "--ca-file",
-        &ca,
-        "--tenant",
-        T,
-        "--user",
-        "alice",
-        "--password-file",
-        &pw,
-    ]);
+    let cli = pki::login_cli(&server, T, "alice", ALICE_PW);
     let (key, cert) = (dir.join("alice.key"), dir.join("alice.pem"));
     cli.ok(&["cert", "request", "--key-out", key.to_str().unwrap(), "--out", cert.to_str().unwrap()]);
     let (code, stdout, stderr) = whoami(&cert, &key);

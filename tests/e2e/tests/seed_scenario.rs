@@ -30,22 +30,7 @@ fn joined(node: &Node, server: &TestServer, tok: &str) {
 
 /// A user's certificate, requested with the CLI after a password login; the key is made locally.
 fn user_certificate(server: &TestServer, dir: &Path, user: &str, password: &str) -> Identity {
-    let cli = server.cli();
-    let pw = cli.secret_file("pw", password);
-    let ca = server.ca_file().display().to_string();
-    cli.ok(&[
-        "login",
-        "--server",
-        &server.url(),
-        "--ca-file",
-        &ca,
-        "--tenant",
-        T,
-        "--user",
-        user,
-        "--password-file",
-        &pw,
-    ]);
+    let cli = pki::login_cli(server, T, user, password);
     let (key, out) = (dir.join(format!("{user}.key")), dir.join(format!("{user}.pem")));
     let _ = std::fs::remove_file(&key);
     cli.ok(&["cert", "request", "--key-out", key.to_str().unwrap(), "--out", out.to_str().unwrap()]);

@@ -401,11 +401,8 @@ mod tests {
         lint_leaf_as(false, no_uri).unwrap();
         lint_leaf_as(false, |p| p.subject_alt_names.clear()).unwrap();
         assert_eq!(rule_of(lint_leaf_as(false, |_| {})), LintRule::SpiffeUri, "a URI SAN on a non-SVID leaf");
-        let empty_subject = |p: &mut CertificateParams| {
-            p.subject_alt_names.clear();
-            p.distinguished_name = rcgen::DistinguishedName::new();
-        };
-        assert_eq!(rule_of(lint_leaf_as(false, empty_subject)), LintRule::SubjectAltName, "no name at all");
+        // An SVID still needs its SANs.
+        assert_eq!(rule_of(lint_leaf_as(true, |p| p.subject_alt_names.clear())), LintRule::SubjectAltName);
     }
 
     #[test]

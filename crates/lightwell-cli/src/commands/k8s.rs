@@ -10,7 +10,9 @@ use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use lightwell_ca::{KeyAlgorithm, SigningKey};
 use lightwell_client::Client;
-use lightwell_proto::{ClusterInfo, ComponentCertificateRequest, CreateClusterRequest, IssueCertificateRequest};
+use lightwell_proto::{
+    CertificateInfo, ClusterInfo, ComponentCertificateRequest, CreateClusterRequest, IssueCertificateRequest,
+};
 use zeroize::Zeroizing;
 
 use super::ca::cert_text;
@@ -116,6 +118,26 @@ pub(crate) async fn k8s(ctx: &Context, cmd: K8sCommand, json: bool) -> anyhow::R
     Ok(())
 }
 
+/// A key made here and the control-plane certificate the server issues for it.
+async fn component_certificate(
+    client: &Client,
+    tenant: &str,
+    cluster: &str,
+    a: &PkiExportArgs,
+    component: &str,
+    cn: &str,
+) -> anyhow::Result<(Zeroizing<String>, CertificateInfo)> {
+    let (key, csr) = key_and_csr(cn)?;
+    let req = ComponentCertificateRequest {
+        component: component.into(),
+        csr,
+        control_plane: a.control_plane.clone(),
+        ttl: a.ttl.clone(),
+    };
+    let cert = client.issue_component(tenant, cluster, &req).await.with_context(|| format!("issuing {component}"))?;
+    Ok((key, cert))
+}
+
 /// Writes kubeadm's PKI directory: the three CA certificates, every
 /// control-plane certificate with a key made here, the service-account key
 /// pair (kept if present: replacing it would invalidate every token), and
@@ -142,17 +164,7 @@ async fn pki_export(client: &Client, tenant: &str, a: PkiExportArgs, json: bool)
         .map(|h| h.to_ascii_lowercase());
     for (component, base, cn) in COMPONENTS {
         let cn = cn.map(str::to_string).or_else(|| node_name.clone()).unwrap_or_else(|| component.to_string());
-        let (key, csr) = key_and_csr(&cn)?;
-        let req = ComponentCertificateRequest {
-            component: component.into(),
-            csr,
-            control_plane: a.control_plane.clone(),
-            ttl: a.ttl.clone(),
-        };
-        let cert = client
-            .issue_component(tenant, &cluster.name, &req)
-            .await
-            .with_context(|| format!("issuing {component}"))?;
+        let (key, cert) = component_certificate(client, tenant, &cluster.name, &a, component, &cn).await?;
         // Key first: a reader that sees the new certificate also finds its key.
         put(&mut written, &format!("{base}.key"), key.as_bytes(), 0o600)?;
         put(&mut written, &format!("{base}.crt"), cert.pem.as_bytes(), 0o644)?;
@@ -168,17 +180,7 @@ async fn pki_export(client: &Client, tenant: &str, a: PkiExportArgs, json: bool)
                     "kubelet" => format!("system:node:{}", node_name.clone().unwrap_or_default()),
                     _ => user.to_string(),
                 };
-                let (key, csr) = key_and_csr(&cn)?;
-                let req = ComponentCertificateRequest {
-                    component: component.into(),
-                    csr,
-                    control_plane: a.control_plane.clone(),
-                    ttl: a.ttl.clone(),
-                };
-                let cert = client
-                    .issue_component(tenant, &cluster.name, &req)
-                    .await
-                    .with_context(|| format!("issuing {component}"))?;
+                let (key, cert) = component_certificate(client, tenant, &cluster.name, &a, component, &cn).await?;
                 let doc = kubeconfig_yaml(&cluster.name, server, &cluster.ca_pem, &cn, &cert.pem, &key);
                 let path = kdir.join(file);
                 write(&path, doc.as_bytes(), 0o600)?;

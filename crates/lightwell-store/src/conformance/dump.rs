@@ -2,8 +2,8 @@
 
 use super::{audit, principal, tenant, w};
 use crate::{
-    CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateRecord, CrlRecord, JoinTokenRecord, PrincipalKind,
-    SessionRecord, Store, StoreError, TenantId, Value,
+    CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateRecord, CrlRecord, JoinTokenRecord, K8sClusterRecord,
+    PrincipalKind, SessionRecord, Store, StoreError, TenantId, Value,
 };
 
 /// Puts at least one row in every table, with NULLs, booleans and bytes.
@@ -91,6 +91,13 @@ fn fill(s: &dyn Store) {
             csr_der: vec![0x30, 4],
             sealed_key: vec![8; 40],
             created_at: 13,
+        })?;
+        tx.insert_k8s_cluster(&K8sClusterRecord {
+            id: "k8s-1".into(),
+            tenant_id: id.clone(),
+            name: "prod".into(),
+            spec: "{\"nodes\":[]}".into(),
+            created_at: 14,
         })
     });
 }

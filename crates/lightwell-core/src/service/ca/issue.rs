@@ -59,30 +59,7 @@ impl Service {
                     None => actor_name.clone(),
                 };
                 let outcome = parsed.clone().and_then(|csr| inner.issue_in_tx(tx, &t, &actor, &csr, &req));
-                match outcome {
-                    Ok(view) => {
-                        let detail = format!(
-                            "serial {}; profile {}; ca {}; not after {}",
-                            view.record.serial,
-                            view.record.profile,
-                            view.ca_name,
-                            crate::clock::rfc3339(view.record.not_after)
-                        );
-                        inner.audit(
-                            tx,
-                            &t,
-                            AuditEvent::success(actor_name.clone(), "certificate.issue", target).with_detail(detail),
-                        )?;
-                        Ok(Ok(view))
-                    }
-                    Err(e) if matches!(e.code, ErrorCode::Internal | ErrorCode::Unavailable) => Err(e),
-                    Err(e) => {
-                        let ev = AuditEvent::failure(actor_name.clone(), "certificate.issue", target)
-                            .with_detail(format!("{}: {}", e.code, short(&e.message)));
-                        inner.audit(tx, &t, ev)?;
-                        Ok(Err(e))
-                    }
-                }
+                inner.audit_issuance(tx, &t, &actor_name, target, outcome)
             })
         })
         .await
@@ -90,6 +67,42 @@ impl Service {
 }
 
 impl Inner {
+    /// Audits an issuance attempt in its transaction: a success with its
+    /// serial, a refusal with its code (and the refusal still commits);
+    /// internal failures abort the transaction instead.
+    pub(in crate::service) fn audit_issuance(
+        &self,
+        tx: &mut dyn Tx,
+        t: &TenantRecord,
+        actor_name: &str,
+        target: String,
+        outcome: Result<CertificateView>,
+    ) -> Result<Result<CertificateView>> {
+        match outcome {
+            Ok(view) => {
+                let detail = format!(
+                    "serial {}; profile {}; ca {}; not after {}",
+                    view.record.serial,
+                    view.record.profile,
+                    view.ca_name,
+                    crate::clock::rfc3339(view.record.not_after)
+                );
+                self.audit(tx, t, AuditEvent::success(actor_name, "certificate.issue", target).with_detail(detail))?;
+                Ok(Ok(view))
+            }
+            Err(e) if matches!(e.code, ErrorCode::Internal | ErrorCode::Unavailable) => Err(e),
+            Err(e) => {
+                let ev = AuditEvent::failure(actor_name, "certificate.issue", target).with_detail(format!(
+                    "{}: {}",
+                    e.code,
+                    short(&e.message)
+                ));
+                self.audit(tx, t, ev)?;
+                Ok(Err(e))
+            }
+        }
+    }
+
     pub(in crate::service) fn issue_in_tx(
         &self,
         tx: &mut dyn Tx,

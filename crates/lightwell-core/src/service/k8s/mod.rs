@@ -596,24 +596,7 @@ impl Service {
                     let ca = tx.ca(&t.id, &ca_id)?.ok_or_else(|| Error::internal("a cluster CA vanished"))?;
                     inner.sign_and_record(tx, &t, &actor, &service, &csr, &Binding { ttl_secs, ..binding }, ca)
                 });
-                match outcome {
-                    Ok(view) => {
-                        let detail = format!("serial {}; ca {}", view.record.serial, view.ca_name);
-                        inner.audit(
-                            tx,
-                            &t,
-                            AuditEvent::success(actor_name.clone(), "certificate.issue", target).with_detail(detail),
-                        )?;
-                        Ok(Ok(view))
-                    }
-                    Err(e) if matches!(e.code, ErrorCode::Internal | ErrorCode::Unavailable) => Err(e),
-                    Err(e) => {
-                        let ev = AuditEvent::failure(actor_name.clone(), "certificate.issue", target)
-                            .with_detail(format!("{}: {}", e.code, short(&e.message)));
-                        inner.audit(tx, &t, ev)?;
-                        Ok(Err(e))
-                    }
-                }
+                inner.audit_issuance(tx, &t, &actor_name, target, outcome)
             })
         })
         .await

@@ -292,3 +292,85 @@ pub(super) fn within(csr: &CertificateRequest, decided: &LeafSubject) -> Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use lightwell_ca::{KeyAlgorithm, SigningKey};
+
+    use super::*;
+
+    fn spec() -> ClusterSpec {
+        ClusterSpec {
+            api_server: Some("https://k8s.corp.example:6443".into()),
+            dns_domain: "cluster.local".into(),
+            service_cidr: "10.96.0.0/12".into(),
+            service_ip: "10.96.0.1".into(),
+            name_constraints: vec![],
+            group_mapping: vec![],
+            ca_id: "ca".into(),
+            front_proxy_ca_id: "fp".into(),
+            etcd_ca_id: "etcd".into(),
+            service_id: "svc".into(),
+            nodes: vec![],
+        }
+    }
+
+    fn csr(cn: &str, o: Option<&str>, dns: &[&str]) -> CertificateRequest {
+        let key = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        let mut dn = rcgen::DistinguishedName::new();
+        if let Some(o) = o {
+            dn.push(rcgen::DnType::OrganizationName, o);
+        }
+        dn.push(rcgen::DnType::CommonName, cn);
+        params.distinguished_name = dn;
+        params.subject_alt_names = dns.iter().map(|d| rcgen::SanType::DnsName((*d).try_into().unwrap())).collect();
+        let der = params.serialize_request(&rcgen::KeyPair::try_from(key.to_pkcs8_der().as_slice()).unwrap()).unwrap();
+        CertificateRequest::parse(der.der()).unwrap()
+    }
+
+    #[test]
+    fn components_follow_kubeadm_and_pick_their_ca() {
+        let hosts = ControlPlane::parse(&["cp1.corp.example".into(), "10.0.0.10".into()]).unwrap();
+        let (api, ca) = component(&spec(), Component::ApiServer, &hosts).unwrap();
+        assert_eq!(
+            (api.subject.common_name.as_deref(), ca.as_str(), api.profile),
+            (Some("kube-apiserver"), "ca", Profile::Server)
+        );
+        assert!(api.subject.dns_names.contains(&"k8s.corp.example".to_string()));
+        assert_eq!(api.subject.ip_addresses[0].to_string(), "10.96.0.1");
+        assert!(api.subject.spiffe_id.is_none());
+        let (etcd, ca) = component(&spec(), Component::EtcdPeer, &hosts).unwrap();
+        assert_eq!((etcd.subject.common_name.as_deref(), ca.as_str()), (Some("cp1.corp.example"), "etcd"));
+        let (fp, ca) = component(&spec(), Component::FrontProxyClient, &hosts).unwrap();
+        assert_eq!((fp.profile, ca.as_str()), (Profile::Client, "fp"));
+        let none = ControlPlane::parse(&[]).unwrap();
+        assert!(component(&spec(), Component::ApiServer, &none).is_err(), "the API server needs a host");
+        assert!(component(&spec(), Component::ApiServerEtcdClient, &none).is_ok());
+        assert!(ControlPlane::parse(&["bad host".into()]).is_err());
+        assert!("kubelet-client".parse::<Component>().is_err());
+    }
+
+    #[test]
+    fn a_csr_may_ask_for_a_subset_only() {
+        let mut machine = crate::service::tenants::new_principal(
+            &lightwell_store::TenantId::new("t"),
+            lightwell_store::PrincipalKind::Machine,
+            "node1.corp.example",
+            0,
+        );
+        machine.hostnames = vec!["node1.corp.example".into()];
+        let serving = node("corp.example", &machine, true).unwrap();
+        within(&csr("system:node:node1.corp.example", Some("system:nodes"), &["node1.corp.example"]), &serving.subject)
+            .unwrap();
+        within(&csr("system:node:node1.corp.example", None, &[]), &serving.subject).unwrap();
+        for bad in [
+            csr("system:node:node2.corp.example", None, &[]),
+            csr("system:node:node1.corp.example", Some("system:masters"), &[]),
+            csr("system:node:node1.corp.example", None, &["node2.corp.example"]),
+        ] {
+            assert_eq!(within(&bad, &serving.subject).unwrap_err().code, lightwell_proto::ErrorCode::PolicyViolation);
+        }
+    }
+}
