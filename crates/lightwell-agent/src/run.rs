@@ -212,8 +212,8 @@ impl Agent {
 
     /// Obtains or renews a tracked certificate over mutual TLS, writes its
     /// key (0600) and chain (or both in one 0600 file, as kubelet keeps its
-    /// client certificate) and the issuing CA if asked, and runs its hook.
-    async fn renew_tracked(&self, c: &Tracked) -> Result<(), AgentError> {
+    /// client certificate) and the issuing CA if asked; returns the files written.
+    async fn renew_tracked(&self, c: &Tracked) -> Result<Vec<std::path::PathBuf>, AgentError> {
         let (key, csr) = key_and_csr(&c.key_type, &c.common_name)?;
         let req = IssueCertificateRequest { csr, ..c.request.clone() };
         let tenant = self.config.tenant.clone();
@@ -233,7 +233,11 @@ impl Agent {
         let mut changed = Vec::new();
         if let Some(ca_path) = &c.ca_path {
             // The chain is the leaf then its issuing CA: the CA is everything after the first block.
-            let ca_pem = cert.chain_pem.strip_prefix(cert.pem.as_str()).unwrap_or_default();
+            let ca_pem = cert
+                .chain_pem
+                .strip_prefix(cert.pem.as_str())
+                .filter(|rest| !rest.trim().is_empty())
+                .ok_or_else(|| AgentError::Other(format!("{}: the server sent no issuing CA", c.name)))?;
             files::write_atomic(ca_path, ca_pem.as_bytes(), 0o644)?;
             changed.push(ca_path.clone());
         }
@@ -251,10 +255,7 @@ impl Agent {
         }
         changed.push(c.cert_path.clone());
         tracing::info!(name = c.name, serial = cert.serial, "certificate renewed");
-        if let Some(hook) = &c.hook {
-            hooks::run(hook, self.state.root(), &changed);
-        }
-        Ok(())
+        Ok(changed)
     }
 
     /// Renews every certificate that is due: the machine's first, then tracked ones.
@@ -263,13 +264,29 @@ impl Agent {
             self.renew().await?;
         }
         let mut first_error = None;
+        // Each hook runs once, after all its certificates (a kubelet's client and serving) renewed.
+        let mut hooks_due: Vec<(String, Vec<std::path::PathBuf>)> = Vec::new();
         for c in self.tracked() {
-            if now() >= self.tracked_due(&c)
-                && let Err(e) = self.renew_tracked(&c).await
-            {
-                tracing::warn!(name = c.name, error = %e, "renewing a tracked certificate failed");
-                first_error.get_or_insert(e);
+            if now() < self.tracked_due(&c) {
+                continue;
             }
+            match self.renew_tracked(&c).await {
+                Ok(changed) => {
+                    if let Some(hook) = &c.hook {
+                        match hooks_due.iter_mut().find(|(h, _)| h == hook) {
+                            Some((_, files)) => files.extend(changed),
+                            None => hooks_due.push((hook.clone(), changed)),
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(name = c.name, error = %e, "renewing a tracked certificate failed");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        for (hook, changed) in hooks_due {
+            hooks::run(&hook, self.state.root(), &changed);
         }
         first_error.map_or(Ok(()), Err)
     }

@@ -25,6 +25,11 @@ request_type! {
         /// (or just `NAME`). When empty, every group of the user is carried as is.
         #[serde(default)]
         pub group_mapping: Vec<String>,
+        /// Allow the cluster CA's private key to be exported (`pki export` without
+        /// `--external-ca`, for clusters that sign kubelet CSRs themselves). Off by default:
+        /// whoever holds that key can sign certificates that chain to the tenant root.
+        #[serde(default)]
+        pub allow_ca_key_export: bool,
     }
 }
 
@@ -66,6 +71,8 @@ api_type! {
         pub etcd_ca_pem: String,
         /// Host names of the machines that may hold kubelet identities.
         pub nodes: Vec<String>,
+        /// Whether the cluster CA's key may be exported.
+        pub ca_key_exportable: bool,
         /// Creation time.
         pub created_at: String,
     }
@@ -84,7 +91,9 @@ request_type! {
     /// certificate laid out as kubeadm does for the same file.
     pub struct ComponentCertificateRequest {
         /// `apiserver`, `apiserver-kubelet-client`, `front-proxy-client`, `etcd-server`,
-        /// `etcd-peer`, `etcd-healthcheck-client` or `apiserver-etcd-client`.
+        /// `etcd-peer`, `etcd-healthcheck-client`, `apiserver-etcd-client`, or the client
+        /// certificate of a kubeadm kubeconfig file: `admin`, `super-admin`,
+        /// `controller-manager`, `scheduler`, `kubelet` (the control-plane node's).
         pub component: String,
         /// PKCS#10 request carrying the key: PEM, or DER in base64.
         pub csr: String,

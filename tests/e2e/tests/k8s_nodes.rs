@@ -71,7 +71,7 @@ async fn a_node_gets_kubelet_identities_for_its_own_name_only() {
     let server = TestServer::start();
     let admin = pki::tenant(&server, T, None).await;
     let cli = pki::admin_cli(&server, T);
-    let cluster = cli.json(&["k8s", "cluster", "create", "prod", "--api-server", "https://127.0.0.1:6443"]);
+    let cluster = cli.json(&["k8s", "cluster", "create", "prod", "--api-server", "https://k8s.corp.example:6443"]);
     let hosts = server.scratch().join("hosts");
     std::fs::create_dir_all(&hosts).unwrap();
     let node1 = joined(&server, &admin, &hosts, "node1.corp.example").await;
@@ -176,6 +176,38 @@ async fn a_node_gets_kubelet_identities_for_its_own_name_only() {
     // node1 over mutual TLS gets its own.
     assert_eq!(kubelet_request(&server, &as_node1, own1).await.0, 201);
 
+    // A kubelet certificate is for the cluster only: it is no Lightwell credential.
+    let kubelet_identity = reqwest::Identity::from_pem(client_pem.as_bytes()).unwrap();
+    let as_kubelet = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&std::fs::read(server.ca_file()).unwrap()).unwrap()])
+        .identity(kubelet_identity)
+        .build()
+        .unwrap();
+    let resp = as_kubelet.get(format!("{}/v1/whoami", server.url())).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_client_certificate", "{body}");
+
+    // A serving certificate never names the API server: a machine registered with an
+    // address in the service CIDR (or an in-cluster name) is refused one.
+    let patch = lightwell_proto::UpdatePrincipalRequest {
+        ips: Some(vec!["127.0.0.1".into(), "10.96.0.1".into()]),
+        ..Default::default()
+    };
+    admin.update_principal(T, "machines", &node1.hostname, &patch).await.unwrap();
+    let (_, csr_s) = files.csr("n1s", "ec:P-256", "/CN=system:node:node1.corp.example", &[]);
+    let serving_req = serde_json::json!({"csr": csr_s, "profile": "k8s-node-serving", "cluster": "prod"});
+    assert_eq!(kubelet_request(&server, &as_node1, serving_req).await, (403, "policy_violation".into()));
+    let patch = lightwell_proto::UpdatePrincipalRequest {
+        hostnames: Some(vec!["node1.corp.example".into(), "kubernetes.default.svc".into()]),
+        ips: Some(vec!["127.0.0.1".into()]),
+        ..Default::default()
+    };
+    admin.update_principal(T, "machines", &node1.hostname, &patch).await.unwrap();
+    let (_, csr_s) = files.csr("n1t", "ec:P-256", "/CN=system:node:node1.corp.example", &[]);
+    let serving_req = serde_json::json!({"csr": csr_s, "profile": "k8s-node-serving", "cluster": "prod"});
+    assert_eq!(kubelet_request(&server, &as_node1, serving_req).await, (403, "policy_violation".into()));
+
     // Withdrawing node1 revokes its kubelet certificates.
     cli.ok(&["k8s", "node", "remove", "--cluster", "prod", "--machine", &node1.hostname]);
     let certs = admin.list_certificates(T, Some("machine/node1.corp.example")).await.unwrap();
@@ -271,7 +303,7 @@ async fn deleting_the_cluster_revokes_its_ca_and_every_identity_it_issued() {
     let server = TestServer::start();
     let admin = pki::tenant(&server, T, None).await;
     let cli = pki::admin_cli(&server, T);
-    let cluster = cli.json(&["k8s", "cluster", "create", "prod", "--api-server", "https://127.0.0.1:6443"]);
+    let cluster = cli.json(&["k8s", "cluster", "create", "prod", "--api-server", "https://k8s.corp.example:6443"]);
     let hosts = server.scratch().join("hosts");
     std::fs::create_dir_all(&hosts).unwrap();
     let node1 = joined(&server, &admin, &hosts, "node1.corp.example").await;

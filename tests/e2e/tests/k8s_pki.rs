@@ -133,10 +133,21 @@ async fn exported_pki_matches_kubeadm_field_by_field_and_chains_to_the_bundle() 
     assert_eq!(cluster["service_ip"], "10.96.0.1");
     let dir = server.scratch().join("pki");
     let d = dir.to_str().unwrap();
-    cli.ok(&["k8s", "pki", "export", "--cluster", "prod", "--dir", d, "--external-ca", "--control-plane", CP]
-        .into_iter()
-        .chain(["--control-plane", CP_IP])
-        .collect::<Vec<_>>());
+    cli.ok(&[
+        "k8s",
+        "pki",
+        "export",
+        "--cluster",
+        "prod",
+        "--dir",
+        d,
+        "--external-ca",
+        "--control-plane",
+        CP,
+        "--control-plane",
+        CP_IP,
+        "--super-admin",
+    ]);
 
     // kubeadm's file names; external CA mode writes no CA key at all.
     for f in KUBEADM {
@@ -217,14 +228,34 @@ async fn exported_pki_matches_kubeadm_field_by_field_and_chains_to_the_bundle() 
     assert_eq!(std::fs::read(dir.join("sa.key")).unwrap(), sa_before);
     assert_ne!(fields(&dir.join("apiserver.crt")).serial, serial_before);
 
-    // Without --external-ca the cluster CA key is written (0600) and matches ca.crt.
+    // The CA key never leaves the server unless the cluster was created to allow it.
     let own = server.scratch().join("pki-own-ca");
-    cli.ok(&["k8s", "pki", "export", "--cluster", "prod", "--dir", own.to_str().unwrap(), "--control-plane", CP]);
+    let o = own.to_str().unwrap();
+    assert_eq!(
+        cli.fails_with(&["k8s", "pki", "export", "--cluster", "prod", "--dir", o, "--control-plane", CP]),
+        "policy_violation"
+    );
+    assert!(!own.join("ca.key").exists());
+    // With --allow-ca-key-export, export without --external-ca writes ca.key (0600) matching ca.crt.
+    cli.ok(&[
+        "k8s",
+        "cluster",
+        "create",
+        "own",
+        "--allow-ca-key-export",
+        "--api-server",
+        "https://own.corp.example:6443",
+    ]);
+    let kube = server.scratch().join("own-kube");
+    let k = kube.to_str().unwrap();
+    cli.ok(&["k8s", "pki", "export", "--cluster", "own", "--dir", o, "--control-plane", CP, "--kubeconfig-dir", k]);
     assert_eq!(mode(&own.join("ca.key")), 0o600);
     assert_eq!(
         public_key(&["x509", "-noout", "-pubkey", "-in"], &own.join("ca.crt")),
         public_key(&["pkey", "-pubout", "-in"], &own.join("ca.key"))
     );
+    // The break-glass system:masters kubeconfig is written only when asked for.
+    assert!(kube.join("admin.conf").is_file() && !kube.join("super-admin.conf").exists());
     // Handing out the key is audited.
     let audit = cli.ok(&["audit", "list"]);
     assert!(audit.contains("k8s.ca-key.export"), "{audit}");
@@ -306,6 +337,8 @@ async fn bad_input_and_unauthorized_requests_change_nothing() {
     cli.ok(&["k8s", "cluster", "create", "prod"]);
     assert_eq!(cli.fails_with(&["k8s", "cluster", "create", "prod"]), "already_exists");
     assert_eq!(cli.fails_with(&["k8s", "cluster", "show", "nope"]), "cluster_not_found");
+    // The control plane's service principal goes only with its cluster.
+    assert_eq!(cli.fails_with(&["service", "delete", "k8s-prod"]), "builtin_protected");
 
     // Hostile component requests over the raw API.
     let token = server.client().login(T, "administrator", pki::ADMIN_PASSWORD).await.unwrap().token;

@@ -59,6 +59,10 @@ pub struct ClusterCreateArgs {
     /// Carry only these directory groups into user certificates, as DIRECTORY=KUBERNETES or NAME (repeatable).
     #[arg(long = "group-mapping")]
     pub group_mapping: Vec<String>,
+    /// Allow `pki export` without --external-ca to fetch the cluster CA's private key (whoever
+    /// holds it can sign certificates that chain to the tenant root).
+    #[arg(long)]
+    pub allow_ca_key_export: bool,
 }
 
 /// `lightwell k8s node`.
@@ -106,14 +110,14 @@ pub struct PkiExportArgs {
     /// Lifetime of the certificates (default: the tenant maximum).
     #[arg(long)]
     pub ttl: Option<String>,
-    /// Where kubeadm's kubeconfig files go (admin.conf, super-admin.conf,
-    /// controller-manager.conf, scheduler.conf, kubelet.conf); default: the
-    /// parent of --dir, as /etc/kubernetes is of /etc/kubernetes/pki.
+    /// Where kubeadm's kubeconfig files go (admin.conf, controller-manager.conf,
+    /// scheduler.conf, kubelet.conf; written when the cluster has an API server URL);
+    /// default: the parent of --dir, as /etc/kubernetes is of /etc/kubernetes/pki.
     #[arg(long)]
     pub kubeconfig_dir: Option<PathBuf>,
-    /// API server URL for those kubeconfigs, if the cluster has none recorded.
+    /// Also write super-admin.conf (`system:masters`, a break-glass credential).
     #[arg(long)]
-    pub api_server: Option<String>,
+    pub super_admin: bool,
 }
 
 /// `lightwell k8s kubeconfig`.

@@ -43,7 +43,7 @@ const KUBECONFIGS: [(&str, &str, &str); 5] = [
 
 fn cluster_text(c: &ClusterInfo) -> String {
     format!(
-        "name: {}\napi server: {}\ndns domain: {}\nservice cidr: {} (kubernetes service {})\nname constraints: {}\ngroup mapping: {}\nca: {} (id {})\nfront-proxy ca: {} (id {})\netcd ca: {} (id {})\nnodes: {}\ncreated: {}",
+        "name: {}\napi server: {}\ndns domain: {}\nservice cidr: {} (kubernetes service {})\nname constraints: {}\ngroup mapping: {}\nca: {} (id {}; key exportable: {})\nfront-proxy ca: {} (id {})\netcd ca: {} (id {})\nnodes: {}\ncreated: {}",
         c.name,
         c.api_server.as_deref().unwrap_or("-"),
         c.dns_domain,
@@ -53,6 +53,7 @@ fn cluster_text(c: &ClusterInfo) -> String {
         if c.group_mapping.is_empty() { "all groups as is".into() } else { c.group_mapping.join(", ") },
         c.ca,
         c.ca_id,
+        c.ca_key_exportable,
         c.front_proxy_ca,
         c.front_proxy_ca_id,
         c.etcd_ca,
@@ -91,6 +92,7 @@ pub(crate) async fn k8s(ctx: &Context, cmd: K8sCommand, json: bool) -> anyhow::R
                 service_cidr: Some(a.service_cidr),
                 name_constraints: a.name_constraints,
                 group_mapping: a.group_mapping,
+                allow_ca_key_export: a.allow_ca_key_export,
             };
             output::print(json, &client.create_cluster(&tenant, &req).await?, cluster_text);
         }
@@ -170,12 +172,15 @@ async fn pki_export(client: &Client, tenant: &str, a: PkiExportArgs, json: bool)
         put(&mut written, &format!("{base}.crt"), cert.pem.as_bytes(), 0o644)?;
     }
     // kubeadm's kubeconfig files, which its external CA mode needs as well.
-    let api_server = a.api_server.clone().or_else(|| cluster.api_server.clone());
+    let api_server = cluster.api_server.clone();
     let kubeconfig_dir = a.kubeconfig_dir.clone().or_else(|| dir.parent().map(Path::to_path_buf));
     match (&api_server, &kubeconfig_dir) {
         (Some(server), Some(kdir)) => {
             std::fs::create_dir_all(kdir).with_context(|| format!("creating {}", kdir.display()))?;
             for (component, file, user) in KUBECONFIGS {
+                if component == "super-admin" && !a.super_admin {
+                    continue;
+                }
                 let cn = match component {
                     "kubelet" => format!("system:node:{}", node_name.clone().unwrap_or_default()),
                     _ => user.to_string(),

@@ -33,6 +33,7 @@ fn cluster_info(v: &ClusterView) -> ClusterInfo {
         front_proxy_ca_pem: v.front_proxy_ca.certificate.to_pem(),
         etcd_ca_pem: v.etcd_ca.certificate.to_pem(),
         nodes: v.nodes.clone(),
+        ca_key_exportable: v.ca_key_exportable,
         created_at: rfc3339(v.created_at),
     }
 }
@@ -54,6 +55,7 @@ pub(crate) async fn create(
         service_cidr: req.service_cidr,
         name_constraints: req.name_constraints,
         group_mapping: req.group_mapping,
+        allow_ca_key_export: req.allow_ca_key_export,
     };
     let v = state.service.create_cluster(&actor, &tenant, new).await?;
     Ok((StatusCode::CREATED, axum::Json(cluster_info(&v))))

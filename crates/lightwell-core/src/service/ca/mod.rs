@@ -90,7 +90,7 @@ fn ca_not_found(name: &str) -> Error {
 }
 
 /// Finds a CA of the tenant by name (any case) or id.
-pub(in crate::service) fn find_ca(tx: &mut dyn Tx, t: &TenantRecord, name_or_id: &str) -> Result<CaRecord> {
+fn find_ca(tx: &mut dyn Tx, t: &TenantRecord, name_or_id: &str) -> Result<CaRecord> {
     tx.list_cas(&t.id)?
         .into_iter()
         .find(|c| c.id == name_or_id || c.name.eq_ignore_ascii_case(name_or_id))

@@ -59,6 +59,11 @@ impl Inner {
             if record.revoked_at.is_some() {
                 return Err(invalid("it is revoked"));
             }
+            // Kubernetes identities (kubeconfigs, kubelet and control-plane certificates) are for
+            // the cluster only: a copied kubeconfig must not be a Lightwell credential.
+            if record.profile.starts_with("k8s-") {
+                return Err(invalid("it is a Kubernetes certificate, valid for its cluster only"));
+            }
             let cas = tx.list_cas(&t.id)?;
             let usable = |s: CaStatus| s != CaStatus::Revoked;
             let anchors: Vec<_> = cas

@@ -22,7 +22,7 @@ use lightwell_store::{CertificateFilter, K8sClusterRecord, PrincipalKind, Princi
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::ca::{Binding, CaView, CertificateView, checked_ttl, find_ca, refuse_extras};
+use super::ca::{Binding, CaView, CertificateView, checked_ttl, refuse_extras};
 use super::{Inner, Service, policy_of, short, tenant_by_domain};
 use crate::audit::AuditEvent;
 use crate::authz::{self, Actor, Permission};
@@ -51,6 +51,9 @@ pub(super) struct ClusterSpec {
     pub(super) service_id: String,
     /// Machine principal ids allowed kubelet identities.
     pub(super) nodes: Vec<String>,
+    /// Whether the cluster CA's key may be handed out (`pki export` without `--external-ca`).
+    #[serde(default)]
+    pub(super) ca_key_exportable: bool,
 }
 
 /// What `k8s cluster create` asks for.
@@ -68,6 +71,9 @@ pub struct NewCluster {
     pub name_constraints: Vec<String>,
     /// `DIRECTORY=KUBERNETES` or `NAME`.
     pub group_mapping: Vec<String>,
+    /// Allow the cluster CA's private key to leave the server (for clusters
+    /// that sign kubelet CSRs themselves).
+    pub allow_ca_key_export: bool,
 }
 
 /// A cluster as front ends show it.
@@ -95,6 +101,8 @@ pub struct ClusterView {
     pub etcd_ca: CaView,
     /// Host names of its nodes.
     pub nodes: Vec<String>,
+    /// Whether its CA key may be exported.
+    pub ca_key_exportable: bool,
     /// Creation time, Unix seconds.
     pub created_at: i64,
 }
@@ -202,6 +210,23 @@ fn parse_service_cidr(cidr: &str) -> Result<(String, IpAddr)> {
     Ok((format!("{net_ip}/{len}"), first_ip))
 }
 
+/// Whether `ip` lies in `cidr` (a CIDR this module normalized; anything
+/// unparsable contains nothing).
+pub(super) fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
+    let Some((net, len)) = cidr.split_once('/') else { return false };
+    let (Ok(net), Ok(len)) = (net.parse::<IpAddr>(), len.parse::<u32>()) else { return false };
+    let (bits, a, b) = match (net, ip) {
+        (IpAddr::V4(n), IpAddr::V4(i)) => (32, u128::from(u32::from(n)), u128::from(u32::from(i))),
+        (IpAddr::V6(n), IpAddr::V6(i)) => (128, u128::from(n), u128::from(i)),
+        _ => return false,
+    };
+    if len > bits {
+        return false;
+    }
+    let shift = bits - len;
+    shift >= bits || (a >> shift) == (b >> shift)
+}
+
 /// Name constraints as given, plus the in-cluster names every cluster's
 /// certificates need, so constraining a cluster never breaks its API server.
 fn with_cluster_names(constraints: &[String], dns_domain: &str) -> Result<Vec<String>> {
@@ -277,6 +302,7 @@ impl Inner {
             front_proxy_ca,
             etcd_ca,
             nodes,
+            ca_key_exportable: spec.ca_key_exportable,
             created_at: record.created_at,
         })
     }
@@ -308,7 +334,7 @@ impl Inner {
                         principal.name, record.name, record.name, principal.name
                     )));
                 }
-                subjects::node(&t.domain, principal, p == "k8s-node-serving")?
+                subjects::node(&t.domain, principal, p == "k8s-node-serving", &spec)?
             }
             Some("k8s-user") => {
                 if kind != PrincipalKind::User {
@@ -387,7 +413,10 @@ impl Service {
                         format!("service {service_name:?} exists; the cluster's control plane needs that name"),
                     ));
                 }
-                let service = super::tenants::new_principal(&t.id, PrincipalKind::Service, &service_name, inner.now());
+                let mut service =
+                    super::tenants::new_principal(&t.id, PrincipalKind::Service, &service_name, inner.now());
+                // Built in: only deleting the cluster deletes it (with its certificates).
+                service.builtin = true;
                 tx.insert_principal(&service)?;
                 inner.store_cas(tx, t, &cas)?;
                 let spec = ClusterSpec {
@@ -402,6 +431,7 @@ impl Service {
                     etcd_ca_id: cas[2].id.clone(),
                     service_id: service.id.clone(),
                     nodes: vec![],
+                    ca_key_exportable: new.allow_ca_key_export,
                 };
                 let record = K8sClusterRecord {
                     id: id.clone(),
@@ -466,7 +496,7 @@ impl Service {
                 let (record, spec) = load_cluster(tx, t, &name)?;
                 let mut revoked = Vec::new();
                 for id in [&spec.ca_id, &spec.front_proxy_ca_id, &spec.etcd_ca_id] {
-                    let ca = find_ca(tx, t, id)?;
+                    let ca = tx.ca(&t.id, id)?.ok_or_else(|| Error::internal(format!("cluster CA {id} vanished")))?;
                     if ca.status != lightwell_store::CaStatus::Revoked {
                         revoked.extend(inner.revoke_ca_in_tx(tx, t, ca, RevocationReason::CessationOfOperation)?);
                     }
@@ -590,9 +620,15 @@ impl Service {
                     subjects::within(&csr, &binding.subject)?;
                     let policy = policy_of(&t).ca;
                     let ttl_secs = checked_ttl(req.ttl_secs.unwrap_or(policy.max_ttl_secs), &policy)?;
-                    let service = tx
-                        .principal_by_id(&t.id, &spec.service_id)?
-                        .ok_or_else(|| Error::internal("the cluster's service principal vanished"))?;
+                    let service =
+                        tx.principal_by_id(&t.id, &spec.service_id)?.filter(|p| p.enabled).ok_or_else(|| {
+                            Error::new(
+                                ErrorCode::CaUnavailable,
+                                format!(
+                                    "the control plane of cluster {cluster} (service k8s-{cluster}) is disabled or gone"
+                                ),
+                            )
+                        })?;
                     let ca = tx.ca(&t.id, &ca_id)?.ok_or_else(|| Error::internal("a cluster CA vanished"))?;
                     inner.sign_and_record(tx, &t, &actor, &service, &csr, &Binding { ttl_secs, ..binding }, ca)
                 });
@@ -616,6 +652,12 @@ impl Service {
         self.blocking(move |inner| {
             inner.tenant_write(&tenant, |tx, t| {
                 let (record, spec) = load_cluster(tx, t, &cluster)?;
+                if !spec.ca_key_exportable {
+                    return Err(super::ca::refuse(format!(
+                        "cluster {} was created without --allow-ca-key-export: its CA key never leaves the server; use kubeadm's external CA mode (`pki export --external-ca`)",
+                        record.name
+                    )));
+                }
                 let ca = tx.ca(&t.id, &spec.ca_id)?.ok_or_else(|| Error::internal("the cluster CA vanished"))?;
                 if ca.status != lightwell_store::CaStatus::Active {
                     return Err(Error::new(
@@ -651,6 +693,17 @@ mod tests {
         for bad in ["", "10.96.0.0", "10.96.0.0/31", "10.96.0.0/33", "x/12", "10.96.0.0/-1", "10.0.0.0/4"] {
             assert!(parse_service_cidr(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn cidrs_contain_their_addresses_only() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(cidr_contains("10.96.0.0/12", ip("10.96.0.1")));
+        assert!(cidr_contains("10.96.0.0/12", ip("10.111.255.254")));
+        assert!(!cidr_contains("10.96.0.0/12", ip("10.112.0.1")));
+        assert!(!cidr_contains("10.96.0.0/12", ip("::1")));
+        assert!(cidr_contains("fd00:10::/108", ip("fd00:10::1")));
+        assert!(!cidr_contains("garbage", ip("10.96.0.1")));
     }
 
     #[test]

@@ -237,13 +237,33 @@ fn spiffe_of(domain: &str, p: &PrincipalRecord) -> Result<SpiffeId> {
 }
 
 /// A kubelet's client (`system:node:<name>` in `system:nodes`) or serving
-/// certificate (the same subject with the machine's own names).
-pub(super) fn node(domain: &str, machine: &PrincipalRecord, serving: bool) -> Result<Binding> {
+/// certificate (the same subject with the machine's own names). A serving
+/// certificate never names what the API server answers to — the in-cluster
+/// names, the API server URL's host, an address in the service CIDR —
+/// since the cluster CA is the anchor that pods and kubelets verify the API
+/// server with; a machine registered with one of those is refused.
+pub(super) fn node(domain: &str, machine: &PrincipalRecord, serving: bool, spec: &ClusterSpec) -> Result<Binding> {
     let mut s = subject(&format!("system:node:{}", machine.name), &["system:nodes"]);
     s.spiffe_id = Some(spiffe_of(domain, machine)?);
     let (profile, label) = if serving {
         s.dns_names = machine.hostnames.clone();
         s.ip_addresses = machine.ips.iter().filter_map(|ip| ip.parse().ok()).collect();
+        let api_host = spec.api_server.as_deref().map(super::parse_api_server).transpose()?.map(|(_, h)| h);
+        let reserved: Vec<String> = in_cluster_names(&spec.dns_domain).into_iter().chain(api_host).collect();
+        let taken = |name: &str| reserved.iter().any(|r| r.eq_ignore_ascii_case(name));
+        if let Some(name) = s.dns_names.iter().find(|n| taken(n)).cloned() {
+            return Err(refuse(format!(
+                "machine {} is registered with {name:?}, a name of the cluster's API server; kubelet serving certificates cannot carry it",
+                machine.name
+            )));
+        }
+        let api_ip = |ip: &IpAddr| taken(&ip.to_string()) || super::cidr_contains(&spec.service_cidr, *ip);
+        if let Some(ip) = s.ip_addresses.iter().find(|ip| api_ip(ip)) {
+            return Err(refuse(format!(
+                "machine {} is registered with {ip}, an address of the cluster's API server or its service CIDR {}; kubelet serving certificates cannot carry it",
+                machine.name, spec.service_cidr
+            )));
+        }
         (Profile::Server, "k8s-node-serving")
     } else {
         (Profile::Client, "k8s-node")
@@ -313,6 +333,7 @@ mod tests {
             etcd_ca_id: "etcd".into(),
             service_id: "svc".into(),
             nodes: vec![],
+            ca_key_exportable: false,
         }
     }
 
@@ -361,10 +382,23 @@ mod tests {
             0,
         );
         machine.hostnames = vec!["node1.corp.example".into()];
-        let serving = node("corp.example", &machine, true).unwrap();
+        let serving = node("corp.example", &machine, true, &spec()).unwrap();
         within(&csr("system:node:node1.corp.example", Some("system:nodes"), &["node1.corp.example"]), &serving.subject)
             .unwrap();
         within(&csr("system:node:node1.corp.example", None, &[]), &serving.subject).unwrap();
+        // Names and addresses of the API server never go into a kubelet serving certificate.
+        for (dns, ip) in
+            [("kubernetes.default.svc", None), ("k8s.corp.example", None), ("node1.corp.example", Some("10.96.0.1"))]
+        {
+            let mut m = machine.clone();
+            m.hostnames = vec![dns.into()];
+            m.ips = ip.into_iter().map(String::from).collect();
+            assert_eq!(
+                node("corp.example", &m, true, &spec()).unwrap_err().code,
+                lightwell_proto::ErrorCode::PolicyViolation
+            );
+            node("corp.example", &m, false, &spec()).unwrap();
+        }
         for bad in [
             csr("system:node:node2.corp.example", None, &[]),
             csr("system:node:node1.corp.example", Some("system:masters"), &[]),
