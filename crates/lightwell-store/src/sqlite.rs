@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0002_certificate_authority.sql"),
     include_str!("../migrations/sqlite/0003_join.sql"),
     include_str!("../migrations/sqlite/0004_ca_requests.sql"),
+    include_str!("../migrations/sqlite/0005_directory_revisions.sql"),
 ];
 
 /// The schema version this build writes.
@@ -574,11 +575,19 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn trust_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
-        join::trust_revision(self.tx, tenant)
+        join::revision(self.tx, join::TRUST, tenant)
     }
 
     fn bump_trust_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
-        join::bump_trust_revision(self.tx, tenant)
+        join::bump_revision(self.tx, join::TRUST, tenant)
+    }
+
+    fn directory_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
+        join::revision(self.tx, join::DIRECTORY, tenant)
+    }
+
+    fn bump_directory_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
+        join::bump_revision(self.tx, join::DIRECTORY, tenant)
     }
 
     fn trust_revisions(&mut self) -> Result<Vec<(TenantId, i64)>, StoreError> {

@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_certificate_authority.sql"),
     include_str!("../../migrations/postgres/0003_join.sql"),
     include_str!("../../migrations/postgres/0004_ca_requests.sql"),
+    include_str!("../../migrations/postgres/0005_directory_revisions.sql"),
 ];
 
 /// The schema version this build writes.
@@ -635,7 +636,15 @@ impl Tx for PgTx<'_> {
     }
 
     fn trust_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
-        self.pg_trust_revision(tenant)
+        self.pg_revision(join::TRUST, tenant)
+    }
+
+    fn directory_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
+        self.pg_revision(join::DIRECTORY, tenant)
+    }
+
+    fn bump_directory_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
+        self.pg_bump_revision(join::DIRECTORY, tenant)
     }
 
     fn bump_trust_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
