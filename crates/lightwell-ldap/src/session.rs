@@ -142,6 +142,11 @@ impl Session {
         }
     }
 
+    /// The tenants' trees shared by the listener's connections.
+    pub(crate) fn cache(&self) -> &crate::cache::DirectoryCache {
+        &self.config.cache
+    }
+
     /// Serves the connection until the client leaves, a fatal error, idle
     /// timeout, or server shutdown.
     pub(crate) async fn run(mut self, mut stop: watch::Receiver<bool>) {

@@ -130,7 +130,11 @@ impl Inner {
     ) -> Result<T> {
         self.store.write(|tx| {
             let t = tenant_by_domain(tx, domain)?;
-            f(tx, &t)
+            let out = f(tx, &t)?;
+            // Every committed tenant write may change what the directory
+            // shows; caches of it (LDAP search) compare this number.
+            tx.bump_directory_revision(&t.id)?;
+            Ok(out)
         })
     }
 
