@@ -49,8 +49,8 @@ pub(crate) struct Paging {
 /// Entries the caller may see around a base DN.
 #[derive(Debug)]
 pub(crate) struct View {
-    /// Entries outside a tenant's tree (the root DSE, the subschema entry,
-    /// a principal read alone); they come first.
+    /// Entries outside a tenant's tree (the root DSE, the subschema entry);
+    /// they come first.
     head: Vec<Entry>,
     /// The caller's tenant tree, when the request reaches into it.
     tree: Option<Arc<TenantTree>>,
@@ -89,8 +89,7 @@ impl View {
 
 /// Resolves `dn` to the entries visible to the connection's caller.
 /// `below`: whether entries below the base are wanted; without them the
-/// root DSE is read alone and a principal is read by itself, not with its
-/// whole tenant.
+/// root DSE is read alone. Anything in a tenant is read from its tree.
 pub(crate) async fn view(s: &mut Session, dn: &Dn, below: bool) -> OpResult<View> {
     let location = tree::locate(dn).ok_or_else(|| LdapError::no_such_object(""))?;
     let actor = match location {
@@ -115,15 +114,6 @@ pub(crate) async fn view(s: &mut Session, dn: &Dn, below: bool) -> OpResult<View
             let (Some(actor), Some(t)) = (&actor, &tenant) else { return Err(LdapError::no_such_object("")) };
             if other.tenant() != Some(t.as_str()) {
                 return Err(LdapError::no_such_object(""));
-            }
-            if let (false, Location::Object { container, name, .. }) = (below, other) {
-                return match s.service.principal(actor, t, container.kind(), name).await {
-                    Ok(v) => Ok(View { head: vec![entry::one_principal(t, &v)], tree: None, base: 0 }),
-                    Err(e) if e.code == lightwell_proto::ErrorCode::PrincipalNotFound => {
-                        Err(LdapError::no_such_object(tree::container_dn(t, *container)))
-                    }
-                    Err(e) => Err(e.into()),
-                };
             }
             let tree = s.cache().tree(&s.service, actor, t).await?;
             match tree.find(&dn.normalized()) {

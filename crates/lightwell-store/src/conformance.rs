@@ -217,6 +217,10 @@ pub fn memberships_and_cascades(s: &dyn Store) {
     assert!(matches!(err, StoreError::Conflict(_)), "duplicate membership: {err:?}");
     assert_eq!(w(s, |tx| tx.memberships(&t)).len(), 1);
     assert!(w(s, |tx| tx.memberships(&TenantId::new("other"))).is_empty());
+    let direct = w(s, |tx| tx.memberships_of(&t, &u.id));
+    assert_eq!(direct, vec![crate::Membership { group_id: g.id.clone(), member_id: u.id.clone() }]);
+    assert!(w(s, |tx| tx.memberships_of(&t, &g.id)).is_empty(), "the group is in nothing");
+    assert!(w(s, |tx| tx.memberships_of(&TenantId::new("other"), &u.id)).is_empty(), "scoped by tenant");
     assert!(w(s, |tx| tx.delete_principal(&t, &u.id)));
     assert!(w(s, |tx| tx.memberships(&t)).is_empty());
     assert_eq!(w(s, |tx| tx.session(&[1, 2, 3])), None);

@@ -187,6 +187,10 @@ pub trait Tx {
     fn remove_member(&mut self, tenant: &TenantId, group_id: &str, member_id: &str) -> Result<bool, StoreError>;
     /// Every (group id, member id) edge of a tenant.
     fn memberships(&mut self, tenant: &TenantId) -> Result<Vec<Membership>, StoreError>;
+    /// The edges of a tenant whose member is `member_id` (its direct
+    /// groups), ordered by group id: resolving one principal's groups costs
+    /// its ancestry, not the size of the tenant.
+    fn memberships_of(&mut self, tenant: &TenantId, member_id: &str) -> Result<Vec<Membership>, StoreError>;
 
     // --- sessions (bearer tokens) ---
     /// Stores a session (only the token's hash).

@@ -429,6 +429,16 @@ impl Tx for SqliteTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn memberships_of(&mut self, tenant: &TenantId, member_id: &str) -> Result<Vec<Membership>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT group_id, member_id FROM memberships WHERE tenant_id = ?1 AND member_id = ?2 ORDER BY group_id",
+        )?;
+        let rows = stmt.query_map(params![tenant.as_str(), member_id], |r| {
+            Ok(Membership { group_id: r.get(0)?, member_id: r.get(1)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn insert_session(&mut self, s: &SessionRecord) -> Result<(), StoreError> {
         self.tx.execute(
             "INSERT INTO sessions (token_hash, tenant_id, principal_id, credential_epoch, created_at, expires_at) \

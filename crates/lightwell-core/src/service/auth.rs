@@ -220,7 +220,7 @@ pub(super) fn actor_for(tx: &mut dyn Tx, tenant: Option<&TenantRecord>, p: &Prin
     match tenant {
         None => Ok(Actor::Operator { id: p.id.clone() }),
         Some(t) => {
-            let graph = Graph::load_groups(tx, &t.id)?;
+            let graph = Graph::load_ancestry(tx, &t.id, &p.id)?;
             Ok(Actor::Principal(PrincipalActor {
                 tenant_id: t.id.clone(),
                 tenant: t.domain.clone(),

@@ -482,6 +482,14 @@ impl Tx for PgTx<'_> {
         Ok(self.track(r)?.iter().map(|r| Membership { group_id: r.get(0), member_id: r.get(1) }).collect())
     }
 
+    fn memberships_of(&mut self, tenant: &TenantId, member_id: &str) -> Result<Vec<Membership>, StoreError> {
+        let r = self.tx.query(
+            "SELECT group_id, member_id FROM memberships WHERE tenant_id = $1 AND member_id = $2 ORDER BY group_id",
+            &[&tenant.as_str(), &member_id],
+        );
+        Ok(self.track(r)?.iter().map(|r| Membership { group_id: r.get(0), member_id: r.get(1) }).collect())
+    }
+
     fn insert_session(&mut self, s: &SessionRecord) -> Result<(), StoreError> {
         let r = self.tx.execute(
             "INSERT INTO sessions (token_hash, tenant_id, principal_id, credential_epoch, created_at, expires_at) \
