@@ -104,9 +104,20 @@ impl DirectoryCache {
         trees.insert(tenant.to_string(), Cached { tree, used: Instant::now() });
     }
 
-    /// The tree of the caller's tenant, current as of this call.
-    pub(crate) async fn tree(&self, service: &Service, actor: &Actor, tenant: &str) -> OpResult<Arc<TenantTree>> {
-        let version = service.directory_version(actor, tenant).await?;
+    /// The tree of the caller's tenant, current as of this call. `version`:
+    /// the tenant's version if the caller has just read it (with the
+    /// permission checked) in this operation; otherwise it is read here.
+    pub(crate) async fn tree(
+        &self,
+        service: &Service,
+        actor: &Actor,
+        tenant: &str,
+        version: Option<DirectoryVersion>,
+    ) -> OpResult<Arc<TenantTree>> {
+        let version = match version {
+            Some(v) => v,
+            None => service.directory_version(actor, tenant).await?,
+        };
         let now = service.clock().unix();
         if let Some(tree) = self.current(tenant, &version, now) {
             return Ok(tree);

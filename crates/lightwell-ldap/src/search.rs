@@ -92,10 +92,10 @@ impl View {
 /// root DSE is read alone. Anything in a tenant is read from its tree.
 pub(crate) async fn view(s: &mut Session, dn: &Dn, below: bool) -> OpResult<View> {
     let location = tree::locate(dn).ok_or_else(|| LdapError::no_such_object(""))?;
-    let actor = match location {
-        Location::RootDse => s.actor().await?,
-        _ => Some(s.require_actor().await?),
-    };
+    let (actor, version) = s.checked_actor().await?;
+    if actor.is_none() && location != Location::RootDse {
+        return Err(crate::session::anonymous());
+    }
     let tenant = match &actor {
         Some(Actor::Principal(p)) => Some(p.tenant.clone()),
         _ => None,
@@ -104,7 +104,7 @@ pub(crate) async fn view(s: &mut Session, dn: &Dn, below: bool) -> OpResult<View
         Location::RootDse => {
             let head = vec![entry::root_dse(tenant.iter().map(|t| tree::base_dn(t)).collect())];
             let tree = match (below, &actor, &tenant) {
-                (true, Some(actor), Some(t)) => Some(s.cache().tree(&s.service, actor, t).await?),
+                (true, Some(actor), Some(t)) => Some(s.cache().tree(&s.service, actor, t, version).await?),
                 _ => None,
             };
             Ok(View { head, tree, base: 0 })
@@ -115,7 +115,7 @@ pub(crate) async fn view(s: &mut Session, dn: &Dn, below: bool) -> OpResult<View
             if other.tenant() != Some(t.as_str()) {
                 return Err(LdapError::no_such_object(""));
             }
-            let tree = s.cache().tree(&s.service, actor, t).await?;
+            let tree = s.cache().tree(&s.service, actor, t, version).await?;
             match tree.find(&dn.normalized()) {
                 Some(base) => Ok(View { head: vec![], tree: Some(tree), base }),
                 None => Err(LdapError::no_such_object(matched(&tree, dn))),

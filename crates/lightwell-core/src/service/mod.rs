@@ -16,7 +16,7 @@ use lightwell_ca::kek::Kek;
 use lightwell_proto::ErrorCode;
 use lightwell_store::{Store, StoreExt, TenantRecord, Tx};
 
-pub use self::auth::{LoginScope, LoginSuccess};
+pub use self::auth::{LoginScope, LoginSuccess, SessionCheck};
 pub use self::ca::{
     CaRequestView, CaView, CertificateView, IssueRequest, MaintenanceReport, parse_key_type, parse_reason, parse_ttl,
 };
