@@ -75,11 +75,17 @@ impl DirectoryCache {
         self.trees.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The cached tree of `tenant` if it is at `version` and not expired.
+    /// The cached tree of `tenant` if it is at `version` or newer (a
+    /// search that waited while another built a later state may use it) and
+    /// not expired.
     fn current(&self, tenant: &str, version: &DirectoryVersion, now: i64) -> Option<Arc<TenantTree>> {
         let mut trees = self.lock();
         let c = trees.get_mut(tenant)?;
-        if c.tree.version != *version || c.tree.valid_until.is_some_and(|v| now >= v) {
+        let v = &c.tree.version;
+        if v.tenant_id != version.tenant_id
+            || v.revision < version.revision
+            || c.tree.valid_until.is_some_and(|t| now >= t)
+        {
             return None;
         }
         c.used = Instant::now();
@@ -127,10 +133,21 @@ impl DirectoryCache {
         if let Some(tree) = self.current(tenant, &version, now) {
             return Ok(tree);
         }
+        let started = Instant::now();
         let snap = service.directory_snapshot(actor, tenant).await?;
+        let read = started.elapsed();
         let tree = tokio::task::spawn_blocking(move || TenantTree::build(&snap))
             .await
             .map_err(|_| LdapError::new(ldap3_proto::proto::LdapResultCode::Other, "building the directory failed"))?;
+        // Once per change of a tenant's directory: its cost is worth seeing.
+        tracing::info!(
+            tenant,
+            revision = tree.version.revision,
+            entries = tree.entries.len(),
+            read_ms = read.as_millis(),
+            total_ms = started.elapsed().as_millis(),
+            "LDAP tree rebuilt"
+        );
         let tree = Arc::new(tree);
         self.store(tenant, tree.clone());
         Ok(tree)

@@ -173,6 +173,20 @@ fn report(w: Workload, target: &Target, users: usize, out: &Outcome) {
     );
 }
 
+/// `s` without terminal colour codes (`ESC [ ... m`), as the server's log has them.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|c| *c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Issues a client certificate to the tenant's administrator for SASL EXTERNAL.
 async fn external_identity(server: &TestServer, admin: &lightwell_client::Client) -> Result<Arc<rustls::ClientConfig>> {
     let (key, csr) = lightwell_agent::enroll::key_and_csr("p256", "administrator")?;
@@ -214,7 +228,29 @@ pub(crate) async fn run(opts: Options) -> Result<()> {
     conn.simple_bind(&dir.user_dn(0), &dir.password).await?;
     let t = Instant::now();
     conn.search(BASE_DN, LdapFilter::Equality("uid".into(), dir.user_name(1)), &ATTRS).await?;
-    println!("ldap first-search server=lightwell users={} ms={:.1}", opts.users, t.elapsed().as_secs_f64() * 1000.0);
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    let rss = |pid: Option<u32>| pid.and_then(|p| procfs::read(p).ok()).map_or(0.0, |r| r.rss_kib as f64 / 1024.0);
+    println!(
+        "ldap first-search server=lightwell users={} ms={ms:.1} rss_mb={:.0} slapd_rss_mb={:.0}",
+        opts.users,
+        rss(server.pid()),
+        rss(Some(slapd.pid()))
+    );
+    // The server's own account of that rebuild: reading the snapshot, then in all.
+    let output = server.output();
+    if let Some(line) = output.lines().rev().find(|l| l.contains("LDAP tree rebuilt")) {
+        let field = |name: &str| {
+            let plain = strip_ansi(line);
+            let at = plain.find(&format!("{name}="))? + name.len() + 1;
+            plain[at..].split_whitespace().next().map(str::to_string)
+        };
+        println!(
+            "ldap tree-rebuild server=lightwell entries={} read_ms={} total_ms={}",
+            field("entries").unwrap_or_default(),
+            field("read_ms").unwrap_or_default(),
+            field("total_ms").unwrap_or_default()
+        );
+    }
     drop(conn);
 
     for w in [Workload::UidEq, Workload::MemberOf, Workload::SimpleBind] {

@@ -29,11 +29,11 @@ impl Graph {
         let mut queue = VecDeque::from([id.to_string()]);
         while let Some(cur) = queue.pop_front() {
             for edge in tx.memberships_of(tenant, &cur)? {
-                if !principals.contains_key(&edge.group_id) {
-                    if let Some(p) = tx.principal_by_id(tenant, &edge.group_id)? {
-                        principals.insert(p.id.clone(), p);
-                        queue.push_back(edge.group_id.clone());
-                    }
+                if !principals.contains_key(&edge.group_id)
+                    && let Some(p) = tx.principal_by_id(tenant, &edge.group_id)?
+                {
+                    principals.insert(p.id.clone(), p);
+                    queue.push_back(edge.group_id.clone());
                 }
                 edges.push(edge);
             }
