@@ -237,7 +237,14 @@ pub(crate) async fn run(opts: Options) -> Result<()> {
         rss(Some(slapd.pid()))
     );
     // The server's own account of that rebuild: reading the snapshot, then in all.
-    let output = server.output();
+    let mut output = server.output();
+    for _ in 0..40 {
+        if output.contains("LDAP tree rebuilt") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await; // the log is read by another thread
+        output = server.output();
+    }
     if let Some(line) = output.lines().rev().find(|l| l.contains("LDAP tree rebuilt")) {
         let field = |name: &str| {
             let plain = strip_ansi(line);
