@@ -31,7 +31,7 @@ pub(crate) struct Domain {
 }
 
 /// Fails early, with the command to run, when the binaries are not built.
-fn check_binaries() -> Result<()> {
+pub(crate) fn check_binaries() -> Result<()> {
     let dir = lightwell_testkit::bin_dir();
     for name in ["lightwelld", "lightwell"] {
         if !dir.join(name).exists() {

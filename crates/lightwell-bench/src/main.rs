@@ -12,6 +12,7 @@
 mod domain;
 mod fleet;
 mod footprint;
+mod ldap;
 mod procfs;
 mod propagation;
 mod stats;
@@ -32,6 +33,8 @@ enum Command {
     Propagation(propagation::Options),
     /// RSS and CPU time of the real `lightwell agent` process: idle, syncing and renewing.
     AgentFootprint(footprint::Options),
+    /// LDAP search and bind throughput against OpenLDAP's slapd with the same directory.
+    Ldap(ldap::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Propagation(opts) => propagation::run(opts).await,
             Command::AgentFootprint(opts) => footprint::run(opts).await,
+            Command::Ldap(opts) => ldap::run(opts).await,
         }
     })
 }

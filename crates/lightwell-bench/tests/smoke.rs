@@ -43,3 +43,16 @@ fn agent_footprint_prints_rss_and_cpu_of_each_phase() {
     }
     has_line(&out, "footprint overall ", "peak_rss_mb=");
 }
+
+#[test]
+fn ldap_against_slapd_prints_every_workload_and_ratio() {
+    // Needs OpenLDAP's slapd (scripts/test.sh installs it).
+    let out = bench(&["ldap", "--users", "200", "--connections", "2", "--seconds", "1"]);
+    for w in ["uid-eq", "member-of", "simple-bind"] {
+        for server in ["lightwell", "slapd"] {
+            has_line(&out, &format!("ldap workload={w} server={server} "), "ops_per_s=");
+        }
+        has_line(&out, &format!("ldap workload={w} ratio_lightwell_to_slapd="), "target=");
+    }
+    has_line(&out, "ldap workload=sasl-external server=lightwell ", "p99_ms=");
+}

@@ -68,7 +68,7 @@ async fn simple(s: &mut Session, dn: &str, pw: Zeroizing<String>) -> Result<(), 
                 lightwell_core::authz::Actor::Principal(p) => tree::object_dn(&p.tenant, p.kind, &p.name),
                 lightwell_core::authz::Actor::Operator { .. } => tree::object_dn(&tenant, PrincipalKind::User, &user),
             };
-            s.bound = Some(Bound { credential: Credential::Session(ok.token), dn });
+            s.bound = Some(Bound { credential: Credential::Session(ok.token), dn, checked: None });
             Ok(())
         }
         Err(e) => Err(match e.code {
@@ -115,7 +115,7 @@ async fn sasl_external(s: &mut Session) -> Result<(), LdapError> {
     match s.service.authenticate_certificate(chain.clone()).await {
         Ok(lightwell_core::authz::Actor::Principal(p)) => {
             let dn = tree::object_dn(&p.tenant, p.kind, &p.name);
-            s.bound = Some(Bound { credential: Credential::Certificate(chain), dn });
+            s.bound = Some(Bound { credential: Credential::Certificate(chain), dn, checked: None });
             Ok(())
         }
         Ok(_) => Err(invalid()),

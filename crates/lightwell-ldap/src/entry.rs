@@ -195,12 +195,6 @@ fn ca_entries(snap: &DirectorySnapshot, base_norm: &str) -> Vec<Entry> {
     out
 }
 
-/// The entry of one principal of `tenant`.
-pub(crate) fn one_principal(tenant: &str, v: &PrincipalView) -> Entry {
-    let parent = normalize(&tree::container_dn(tenant, Container::of(v.record.kind))).unwrap_or_default();
-    principal_entry(tenant, &parent, v)
-}
-
 fn principal_entry(tenant: &str, parent: &str, v: &PrincipalView) -> Entry {
     let p = &v.record;
     let mut e = Entry::new(tree::object_dn(tenant, p.kind, &p.name), Some(parent));

@@ -1,7 +1,8 @@
 //! Lightwell's LDAPv3 front end, on `ldap3_proto`.
 //!
 //! Like the REST API it only translates: binds become `Service::login`,
-//! searches read a `Service::directory_snapshot`, writes call the same
+//! searches read a `Service::directory_snapshot` (kept per tenant while
+//! `Service::directory_version` says it is current), writes call the same
 //! service-layer operations as REST, so data, validation, permissions and
 //! audit are shared. See `docs/architecture.md` (LDAP) for the tree, schema
 //! and limits.
@@ -12,6 +13,7 @@
 //! | `session` | one connection: dispatch, StartTLS, the bound identity |
 //! | `bind` | simple bind through the service layer's login; SASL |
 //! | `search` | visibility, scopes, attribute selection, limits, paging; compare |
+//! | `cache` | each tenant's tree and its indexes, kept per directory version |
 //! | `filter` | RFC 4515 filter evaluation |
 //! | `tree`, `dn`, `entry`, `schema` | the namespace, DNs, entries, the schema |
 //! | `extended` | StartTLS, Who am I?, Password Modify |
@@ -19,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 mod bind;
+mod cache;
 mod codec;
 mod dn;
 mod entry;
@@ -42,6 +45,7 @@ use lightwell_core::Service;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
+pub use crate::cache::DirectoryCache;
 use crate::session::{Session, Stream};
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -99,6 +103,8 @@ pub struct LdapConfig {
     pub allow_plaintext_bind: bool,
     /// Limits.
     pub limits: Limits,
+    /// The tenants' trees; give every listener of a server the same one.
+    pub cache: DirectoryCache,
 }
 
 /// Serves LDAP on `listener` until `stop` turns true, then closes idle

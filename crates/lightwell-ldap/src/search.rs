@@ -8,6 +8,7 @@
 //! names that do not exist.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ldap3_proto::control::LdapControl;
@@ -17,6 +18,7 @@ use ldap3_proto::proto::{
 };
 use lightwell_core::authz::Actor;
 
+use crate::cache::TenantTree;
 use crate::dn::Dn;
 use crate::entry::{self, Entry};
 use crate::filter::{self, Tri};
@@ -47,75 +49,94 @@ pub(crate) struct Paging {
 /// Entries the caller may see around a base DN.
 #[derive(Debug)]
 pub(crate) struct View {
-    /// Candidate entries, parents before children.
-    pub(crate) entries: Vec<Entry>,
-    /// Index of the base entry.
+    /// Entries outside a tenant's tree (the root DSE, the subschema entry);
+    /// they come first.
+    head: Vec<Entry>,
+    /// The caller's tenant tree, when the request reaches into it.
+    tree: Option<Arc<TenantTree>>,
+    /// Index of the base entry (counting `head` first, then the tree).
     pub(crate) base: usize,
+}
+
+impl View {
+    fn len(&self) -> usize {
+        self.head.len() + self.tree.as_ref().map_or(0, |t| t.entries.len())
+    }
+
+    /// The `i`th entry, parents before children.
+    pub(crate) fn entry(&self, i: usize) -> &Entry {
+        match (i.checked_sub(self.head.len()), &self.tree) {
+            (Some(j), Some(t)) => &t.entries[j],
+            _ => &self.head[i],
+        }
+    }
+
+    /// The base entry.
+    pub(crate) fn base_entry(&self) -> &Entry {
+        self.entry(self.base)
+    }
+
+    /// Entries that may match `f`, ascending: the tree's index when it
+    /// answers the filter, otherwise every entry.
+    fn candidates(&self, f: &ldap3_proto::proto::LdapFilter) -> Vec<usize> {
+        let n = self.head.len();
+        match self.tree.as_ref().and_then(|t| t.candidates(f)) {
+            Some(found) => (0..n).chain(found.into_iter().map(|j| j + n)).collect(),
+            None => (0..self.len()).collect(),
+        }
+    }
 }
 
 /// Resolves `dn` to the entries visible to the connection's caller.
 /// `below`: whether entries below the base are wanted; without them the
-/// root DSE is read alone and a principal is read by itself, not with its
-/// whole tenant.
+/// root DSE is read alone. Anything in a tenant is read from its tree.
 pub(crate) async fn view(s: &mut Session, dn: &Dn, below: bool) -> OpResult<View> {
     let location = tree::locate(dn).ok_or_else(|| LdapError::no_such_object(""))?;
-    let actor = match location {
-        Location::RootDse => s.actor().await?,
-        _ => Some(s.require_actor().await?),
-    };
+    let (actor, version) = s.checked_actor().await?;
+    if actor.is_none() && location != Location::RootDse {
+        return Err(crate::session::anonymous());
+    }
     let tenant = match &actor {
         Some(Actor::Principal(p)) => Some(p.tenant.clone()),
         _ => None,
     };
     match location {
         Location::RootDse => {
-            let mut entries = vec![entry::root_dse(tenant.iter().map(|t| tree::base_dn(t)).collect())];
-            if let (true, Some(actor), Some(t)) = (below, &actor, &tenant) {
-                entries.extend(tenant_entries(s, actor, t).await?);
-            }
-            Ok(View { entries, base: 0 })
+            let head = vec![entry::root_dse(tenant.iter().map(|t| tree::base_dn(t)).collect())];
+            let tree = match (below, &actor, &tenant) {
+                (true, Some(actor), Some(t)) => Some(s.cache().tree(&s.service, actor, t, version).await?),
+                _ => None,
+            };
+            Ok(View { head, tree, base: 0 })
         }
-        Location::Subschema => Ok(View { entries: vec![entry::subschema()], base: 0 }),
+        Location::Subschema => Ok(View { head: vec![entry::subschema()], tree: None, base: 0 }),
         ref other => {
             let (Some(actor), Some(t)) = (&actor, &tenant) else { return Err(LdapError::no_such_object("")) };
             if other.tenant() != Some(t.as_str()) {
                 return Err(LdapError::no_such_object(""));
             }
-            if let (false, Location::Object { container, name, .. }) = (below, other) {
-                return match s.service.principal(actor, t, container.kind(), name).await {
-                    Ok(v) => Ok(View { entries: vec![entry::one_principal(t, &v)], base: 0 }),
-                    Err(e) if e.code == lightwell_proto::ErrorCode::PrincipalNotFound => {
-                        Err(LdapError::no_such_object(tree::container_dn(t, *container)))
-                    }
-                    Err(e) => Err(e.into()),
-                };
-            }
-            let entries = tenant_entries(s, actor, t).await?;
-            let norm = dn.normalized();
-            match entries.iter().position(|e| e.norm == norm) {
-                Some(base) => Ok(View { entries, base }),
-                None => Err(LdapError::no_such_object(matched(&entries, dn))),
+            let tree = s.cache().tree(&s.service, actor, t, version).await?;
+            match tree.find(&dn.normalized()) {
+                Some(base) => Ok(View { head: vec![], tree: Some(tree), base }),
+                None => Err(LdapError::no_such_object(matched(&tree, dn))),
             }
         }
     }
 }
 
-async fn tenant_entries(s: &Session, actor: &Actor, tenant: &str) -> OpResult<Vec<Entry>> {
-    let snap = s.service.directory_snapshot(actor, tenant).await?;
-    Ok(entry::tenant_entries(&snap))
-}
-
 /// The DN of the closest existing ancestor of `dn`.
-fn matched(entries: &[Entry], dn: &Dn) -> String {
+fn matched(tree: &TenantTree, dn: &Dn) -> String {
     (1..dn.rdns.len())
-        .map(|i| Dn { rdns: dn.rdns[i..].to_vec() }.normalized())
-        .find_map(|norm| entries.iter().find(|e| e.norm == norm).map(|e| e.dn.clone()))
+        .find_map(|i| tree.find(&Dn { rdns: dn.rdns[i..].to_vec() }.normalized()))
+        .map(|i| tree.entries[i].dn.clone())
         .unwrap_or_default()
 }
 
-fn in_scope(view: &View, i: usize, scope: &LdapSearchScope) -> bool {
-    let base = &view.entries[view.base];
-    let e = &view.entries[i];
+/// Whether entry `i` is in the scope of the search; `suffix` is `,` and
+/// the base's normalized DN.
+fn in_scope(view: &View, i: usize, scope: &LdapSearchScope, suffix: &str) -> bool {
+    let base = view.base_entry();
+    let e = view.entry(i);
     match scope {
         LdapSearchScope::Base => i == view.base,
         LdapSearchScope::OneLevel => e.parent.as_deref() == Some(base.norm.as_str()),
@@ -123,8 +144,8 @@ fn in_scope(view: &View, i: usize, scope: &LdapSearchScope) -> bool {
         LdapSearchScope::Subtree | LdapSearchScope::Children if base.norm.is_empty() && base.parent.is_none() => {
             e.parent.is_some()
         }
-        LdapSearchScope::Subtree => i == view.base || e.norm.ends_with(&format!(",{}", base.norm)),
-        LdapSearchScope::Children => e.norm.ends_with(&format!(",{}", base.norm)),
+        LdapSearchScope::Subtree => i == view.base || e.norm.ends_with(suffix),
+        LdapSearchScope::Children => e.norm.ends_with(suffix),
     }
 }
 
@@ -206,8 +227,11 @@ async fn run(
         Ok(v) => v?,
         Err(_) => return Err(LdapError::new(LdapResultCode::TimeLimitExceeded, "time limit exceeded")),
     };
-    let matches: Vec<usize> = (0..view.entries.len())
-        .filter(|&i| in_scope(&view, i, &req.scope) && filter::eval(&req.filter, &view.entries[i]) == Tri::True)
+    let suffix = format!(",{}", view.base_entry().norm);
+    let matches: Vec<usize> = view
+        .candidates(&req.filter)
+        .into_iter()
+        .filter(|&i| in_scope(&view, i, &req.scope, &suffix) && filter::eval(&req.filter, view.entry(i)) == Tri::True)
         .collect();
     let selection = Selection::new(&req.attrs);
 
@@ -260,7 +284,7 @@ async fn run(
                 controls,
             ));
         }
-        out.push(LdapOp::SearchResultEntry(selection.project(&view.entries[i], req.typesonly)));
+        out.push(LdapOp::SearchResultEntry(selection.project(view.entry(i), req.typesonly)));
     }
     Ok((result, controls))
 }
@@ -278,7 +302,8 @@ pub(crate) async fn compare(s: &mut Session, req: LdapCompareRequest) -> LdapRes
         let value = String::from_utf8(req.val.clone())
             .map_err(|_| LdapError::new(LdapResultCode::InvalidAttributeSyntax, "the value is not UTF-8"))?;
         let want = def.syntax.normalize(&value);
-        let found = view.entries[view.base]
+        let found = view
+            .base_entry()
             .get(def)
             .ok_or_else(|| LdapError::new(LdapResultCode::NoSuchAttribute, "the entry has no such attribute"))?
             .iter()
@@ -297,14 +322,14 @@ mod tests {
     use super::*;
 
     fn view_at(dn: &str) -> View {
-        let entries = entry::tenant_entries(&crate::testdata::snapshot());
-        let norm = crate::dn::normalize(dn).unwrap_or_default();
-        let base = entries.iter().position(|e| e.norm == norm).unwrap_or(0);
-        View { entries, base }
+        let tree = TenantTree::build(&crate::testdata::snapshot());
+        let base = tree.find(&crate::dn::normalize(dn).unwrap_or_default()).unwrap_or(0);
+        View { head: vec![], tree: Some(Arc::new(tree)), base }
     }
 
     fn scoped(v: &View, scope: LdapSearchScope) -> Vec<&str> {
-        (0..v.entries.len()).filter(|&i| in_scope(v, i, &scope)).map(|i| v.entries[i].dn.as_str()).collect()
+        let suffix = format!(",{}", v.base_entry().norm);
+        (0..v.len()).filter(|&i| in_scope(v, i, &scope, &suffix)).map(|i| v.entry(i).dn.as_str()).collect()
     }
 
     #[test]
@@ -318,13 +343,13 @@ mod tests {
         assert_eq!(scoped(&v, LdapSearchScope::Subtree).len(), 3);
         assert_eq!(scoped(&v, LdapSearchScope::Children).len(), 2);
         let all = view_at("dc=corp,dc=example");
-        assert_eq!(scoped(&all, LdapSearchScope::Subtree).len(), all.entries.len());
+        assert_eq!(scoped(&all, LdapSearchScope::Subtree).len(), all.len());
     }
 
     #[test]
     fn attribute_selection_understands_star_plus_and_1_1() {
         let v = view_at("uid=alice,cn=Users,dc=corp,dc=example");
-        let alice = &v.entries[v.base];
+        let alice = v.base_entry();
         let names = |attrs: &[&str], types_only: bool| {
             let sel = Selection::new(&attrs.iter().map(|s| s.to_string()).collect::<Vec<_>>());
             let e = sel.project(alice, types_only);

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use ldap3_proto::control::LdapControl;
 use ldap3_proto::proto::{LdapExtendedResponse, LdapMsg, LdapOp, LdapResult, LdapResultCode};
-use lightwell_core::Service;
 use lightwell_core::authz::Actor;
+use lightwell_core::{DirectoryVersion, Service, SessionCheck};
 use lightwell_proto::ErrorCode;
 use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -72,6 +72,9 @@ pub(crate) struct Bound {
     pub(crate) credential: Credential,
     /// The DN bound as.
     pub(crate) dn: String,
+    /// The last full check of a session bind, kept while the tenant's
+    /// directory version is unchanged (see `Session::checked_actor`).
+    pub(crate) checked: Option<SessionCheck>,
 }
 
 /// How a connection is bound.
@@ -140,6 +143,11 @@ impl Session {
             inbuf: BytesMut::with_capacity(4096),
             outbuf: BytesMut::with_capacity(4096),
         }
+    }
+
+    /// The tenants' trees shared by the listener's connections.
+    pub(crate) fn cache(&self) -> &crate::cache::DirectoryCache {
+        &self.config.cache
     }
 
     /// Serves the connection until the client leaves, a fatal error, idle
@@ -307,13 +315,48 @@ impl Session {
 
     /// The bound principal, re-validated now; `None` when anonymous.
     pub(crate) async fn actor(&mut self) -> OpResult<Option<Actor>> {
-        let Some(bound) = &self.bound else { return Ok(None) };
+        Ok(self.checked_actor().await?.0)
+    }
+
+    /// The bound principal, re-validated now, and its tenant's directory
+    /// version when the check read it (with the permission to read the
+    /// directory checked).
+    ///
+    /// A session bind is fully checked (`Service::check_session`) once; after
+    /// that one small read of the directory version suffices while it is
+    /// unchanged and the session has not expired, because every change that
+    /// can end a session (password, disable, delete, groups) bumps it.
+    /// Certificate binds are fully checked every time.
+    pub(crate) async fn checked_actor(&mut self) -> OpResult<(Option<Actor>, Option<DirectoryVersion>)> {
+        let Some(bound) = &self.bound else { return Ok((None, None)) };
+        if let Some(SessionCheck { actor: actor @ Actor::Principal(p), version: Some(known), expires_at }) =
+            &bound.checked
+            && self.service.clock().unix() < *expires_at
+        {
+            match self.service.directory_version(actor, &p.tenant).await {
+                Ok(now) if now == *known => return Ok((Some(actor.clone()), Some(now))),
+                // Changed (or the tenant is gone): check the bind in full.
+                Ok(_) => {}
+                Err(e) if e.code == ErrorCode::TenantNotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let checked = match &bound.credential {
-            Credential::Session(token) => self.service.authenticate(token.clone()).await,
-            Credential::Certificate(chain) => self.service.authenticate_certificate(chain.clone()).await,
+            Credential::Session(token) => self.service.check_session(token.clone()).await.map(Some),
+            Credential::Certificate(chain) => self
+                .service
+                .authenticate_certificate(chain.clone())
+                .await
+                .map(|actor| Some(SessionCheck { actor, version: None, expires_at: i64::MIN })),
         };
         match checked {
-            Ok(actor) => Ok(Some(actor)),
+            Ok(check) => {
+                let actor = check.as_ref().map(|c| c.actor.clone());
+                if let Some(bound) = &mut self.bound {
+                    bound.checked = check.filter(|c| c.version.is_some());
+                }
+                Ok((actor, None))
+            }
             Err(e) if matches!(e.code, ErrorCode::InvalidToken | ErrorCode::InvalidClientCertificate) => {
                 self.bound = None;
                 Err(LdapError::new(
@@ -327,12 +370,7 @@ impl Session {
 
     /// The bound principal, or `insufficientAccessRights` for anonymous.
     pub(crate) async fn require_actor(&mut self) -> OpResult<Actor> {
-        self.actor().await?.ok_or_else(|| {
-            LdapError::new(
-                LdapResultCode::InsufficentAccessRights,
-                "anonymous access is limited to the root DSE; bind first",
-            )
-        })
+        self.actor().await?.ok_or_else(anonymous)
     }
 
     /// Drops the bound identity and ends its service-layer session.
@@ -341,6 +379,11 @@ impl Session {
             let _ = self.service.logout(token).await;
         }
     }
+}
+
+/// The answer to an anonymous caller outside the root DSE.
+pub(crate) fn anonymous() -> LdapError {
+    LdapError::new(LdapResultCode::InsufficentAccessRights, "anonymous access is limited to the root DSE; bind first")
 }
 
 fn peer_certificates(tls: &TlsStream<TcpStream>) -> Vec<CertificateDer<'static>> {

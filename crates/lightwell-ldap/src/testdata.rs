@@ -40,9 +40,12 @@ pub(crate) fn snapshot() -> DirectorySnapshot {
         members,
         locked: false,
     };
+    let tenant_id = TenantId::new("11111111-2222-4333-8444-555555555555");
     DirectorySnapshot {
+        version: lightwell_core::DirectoryVersion { tenant_id: tenant_id.clone(), revision: 1 },
+        valid_until: None,
         tenant: TenantRecord {
-            id: TenantId::new("11111111-2222-4333-8444-555555555555"),
+            id: tenant_id,
             domain: "corp.example".into(),
             policy: "{}".into(),
             created_at: 1_780_000_000,

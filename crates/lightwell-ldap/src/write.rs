@@ -320,7 +320,7 @@ async fn modify_inner(s: &mut Session, req: LdapModifyRequest) -> OpResult<()> {
     };
     let kind = container.kind();
     let view = view(s, &t.dn, false).await?;
-    let entry = &view.entries[view.base];
+    let entry = view.base_entry();
     let current = |n: &'static str| entry.get(schema::known(n)).and_then(|v| v.first().cloned());
     let (orig_display, orig_mail) = (current("displayName"), current("mail"));
     let (mut display, mut mail) = (orig_display.clone(), orig_mail.clone());

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use lightwell_core::Service;
-use lightwell_ldap::{LdapConfig, Limits, Transport};
+use lightwell_ldap::{DirectoryCache, LdapConfig, Limits, Transport};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -20,7 +20,10 @@ pub(crate) fn spawn(
     let mut tls = (**api_tls).clone();
     tls.alpn_protocols.clear();
     let tls = Arc::new(tls);
-    let config = |transport| LdapConfig { transport, allow_plaintext_bind, limits: Limits::default() };
+    // Both listeners share the tenants' trees.
+    let cache = DirectoryCache::default();
+    let config =
+        |transport| LdapConfig { transport, allow_plaintext_bind, limits: Limits::default(), cache: cache.clone() };
     let ldaps_task = tokio::spawn(lightwell_ldap::serve(
         ldaps,
         config(Transport::Ldaps),

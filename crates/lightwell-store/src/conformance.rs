@@ -34,7 +34,7 @@ macro_rules! conformance_tests {
             deleting_a_tenant_removes_all_its_data,
             cas_round_trip_scoped_by_tenant, certificate_serials_are_unique, certificates_filter_and_revoke,
             crls_replace_and_are_scoped, deleting_a_tenant_removes_its_ca_data,
-            join_tokens_round_trip_scoped_by_tenant, trust_revisions_grow_per_tenant,
+            join_tokens_round_trip_scoped_by_tenant, trust_revisions_grow_per_tenant, directory_revisions_grow_per_tenant,
             ca_requests_round_trip_scoped_by_tenant, k8s_clusters_round_trip_scoped_by_tenant);
         $crate::conformance_tests!(@pairs $make; dump_round_trips_into_an_empty_store);
     };
@@ -219,6 +219,10 @@ pub fn memberships_and_cascades(s: &dyn Store) {
     assert!(matches!(err, StoreError::Conflict(_)), "duplicate membership: {err:?}");
     assert_eq!(w(s, |tx| tx.memberships(&t)).len(), 1);
     assert!(w(s, |tx| tx.memberships(&TenantId::new("other"))).is_empty());
+    let direct = w(s, |tx| tx.memberships_of(&t, &u.id));
+    assert_eq!(direct, vec![crate::Membership { group_id: g.id.clone(), member_id: u.id.clone() }]);
+    assert!(w(s, |tx| tx.memberships_of(&t, &g.id)).is_empty(), "the group is in nothing");
+    assert!(w(s, |tx| tx.memberships_of(&TenantId::new("other"), &u.id)).is_empty(), "scoped by tenant");
     assert!(w(s, |tx| tx.delete_principal(&t, &u.id)));
     assert!(w(s, |tx| tx.memberships(&t)).is_empty());
     assert_eq!(w(s, |tx| tx.session(&[1, 2, 3])), None);

@@ -160,6 +160,11 @@ pub(crate) const TABLES: &[TableSpec] = &[
     },
     TableSpec { name: "trust_revisions", columns: &[("tenant_id", Text), ("revision", Int)], order_by: "tenant_id" },
     TableSpec {
+        name: "directory_revisions",
+        columns: &[("tenant_id", Text), ("revision", Int)],
+        order_by: "tenant_id",
+    },
+    TableSpec {
         name: "ca_requests",
         columns: &[
             ("id", Text),

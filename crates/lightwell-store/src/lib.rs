@@ -189,6 +189,10 @@ pub trait Tx {
     fn remove_member(&mut self, tenant: &TenantId, group_id: &str, member_id: &str) -> Result<bool, StoreError>;
     /// Every (group id, member id) edge of a tenant.
     fn memberships(&mut self, tenant: &TenantId) -> Result<Vec<Membership>, StoreError>;
+    /// The edges of a tenant whose member is `member_id` (its direct
+    /// groups), ordered by group id: resolving one principal's groups costs
+    /// its ancestry, not the size of the tenant.
+    fn memberships_of(&mut self, tenant: &TenantId, member_id: &str) -> Result<Vec<Membership>, StoreError>;
 
     // --- sessions (bearer tokens) ---
     /// Stores a session (only the token's hash).
@@ -261,6 +265,15 @@ pub trait Tx {
     fn bump_trust_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError>;
     /// Every tenant's trust revision.
     fn trust_revisions(&mut self) -> Result<Vec<(TenantId, i64)>, StoreError>;
+
+    // --- directory revision ---
+    /// The tenant's directory revision (0 before the first change): readers
+    /// that cache a tenant's directory compare it to know they are current.
+    fn directory_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError>;
+    /// Increments the tenant's directory revision and returns the new value;
+    /// the service layer calls it in every transaction that changes what the
+    /// directory shows.
+    fn bump_directory_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError>;
     /// Stores an intermediate waiting for its signed certificate; `Conflict` if its name is taken (any letter case).
     fn insert_ca_request(&mut self, req: &CaRequestRecord) -> Result<(), StoreError>;
     /// Finds a waiting intermediate by name (any letter case).

@@ -28,7 +28,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0002_certificate_authority.sql"),
     include_str!("../migrations/sqlite/0003_join.sql"),
     include_str!("../migrations/sqlite/0004_ca_requests.sql"),
-    include_str!("../migrations/sqlite/0005_kubernetes.sql"),
+    include_str!("../migrations/sqlite/0005_directory_revisions.sql"),
+    include_str!("../migrations/sqlite/0006_kubernetes.sql"),
 ];
 
 /// The schema version this build writes.
@@ -431,6 +432,16 @@ impl Tx for SqliteTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn memberships_of(&mut self, tenant: &TenantId, member_id: &str) -> Result<Vec<Membership>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT group_id, member_id FROM memberships WHERE tenant_id = ?1 AND member_id = ?2 ORDER BY group_id",
+        )?;
+        let rows = stmt.query_map(params![tenant.as_str(), member_id], |r| {
+            Ok(Membership { group_id: r.get(0)?, member_id: r.get(1)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn insert_session(&mut self, s: &SessionRecord) -> Result<(), StoreError> {
         self.tx.execute(
             "INSERT INTO sessions (token_hash, tenant_id, principal_id, credential_epoch, created_at, expires_at) \
@@ -577,11 +588,19 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn trust_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
-        join::trust_revision(self.tx, tenant)
+        join::revision(self.tx, join::TRUST, tenant)
     }
 
     fn bump_trust_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
-        join::bump_trust_revision(self.tx, tenant)
+        join::bump_revision(self.tx, join::TRUST, tenant)
+    }
+
+    fn directory_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
+        join::revision(self.tx, join::DIRECTORY, tenant)
+    }
+
+    fn bump_directory_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
+        join::bump_revision(self.tx, join::DIRECTORY, tenant)
     }
 
     fn trust_revisions(&mut self) -> Result<Vec<(TenantId, i64)>, StoreError> {

@@ -72,3 +72,37 @@ async fn stopping_the_server_notifies_ldap_clients_and_a_restart_keeps_the_ports
     let mut again = RawLdap::connect(ldap).await;
     assert_eq!(again.search(root).await.1.code, LdapResultCode::Success);
 }
+
+/// Deletes `dn` on `conn`; the result code.
+async fn delete(conn: &mut RawLdap, dn: &str) -> LdapResultCode {
+    conn.request(ldap3_proto::proto::LdapOp::DelRequest(dn.into()), vec![]).await;
+    match conn.recv().await.unwrap().op {
+        ldap3_proto::proto::LdapOp::DelResponse(res) => res.code,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_bound_connection_gains_and_loses_rights_as_soon_as_its_groups_change() {
+    let (server, _cfg) = plaintext_server();
+    let admin = server.create_tenant(T, ADMIN_PW).await;
+    for name in ["alice", "bob", "carol"] {
+        let pw = if name == "alice" { ALICE_PW } else { "Some-Passw0rd-1!" };
+        let u = CreateUserRequest { name: name.into(), password: Some(pw.into()), ..Default::default() };
+        admin.create_principal(T, "users", &u).await.unwrap();
+    }
+    let mut conn = RawLdap::connect(server.ldap_addr()).await;
+    assert_eq!(conn.simple_bind(ALICE_DN, ALICE_PW).await.code, LdapResultCode::Success);
+    assert_eq!(conn.search(users()).await.1.code, LdapResultCode::Success, "the bind is checked and kept");
+    assert_eq!(delete(&mut conn, "uid=bob,cn=Users,dc=corp,dc=example").await, LdapResultCode::InsufficentAccessRights);
+
+    let to_admins = lightwell_proto::AddMemberRequest { kind: "user".into(), name: "alice".into() };
+    admin.add_member(T, "Administrators", &to_admins).await.unwrap();
+    assert_eq!(delete(&mut conn, "uid=bob,cn=Users,dc=corp,dc=example").await, LdapResultCode::Success);
+
+    admin.remove_member(T, "Administrators", "user", "alice").await.unwrap();
+    assert_eq!(
+        delete(&mut conn, "uid=carol,cn=Users,dc=corp,dc=example").await,
+        LdapResultCode::InsufficentAccessRights
+    );
+}

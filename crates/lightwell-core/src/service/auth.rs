@@ -5,6 +5,7 @@ use lightwell_proto::ErrorCode;
 use lightwell_store::{PrincipalKind, PrincipalRecord, SessionRecord, StoreExt, TenantId, TenantRecord, Tx};
 use zeroize::Zeroizing;
 
+use super::DirectoryVersion;
 use super::graph::Graph;
 use super::{Inner, Service, policy_of, short, tenant_by_domain};
 use crate::audit::AuditEvent;
@@ -89,7 +90,18 @@ impl Service {
 
     /// Resolves a bearer token to the actor it authenticates.
     pub async fn authenticate(&self, token: Zeroizing<String>) -> Result<Actor> {
-        self.blocking(move |inner| inner.authenticate(&token)).await
+        self.blocking(move |inner| inner.check_session(&token).map(|c| c.actor)).await
+    }
+
+    /// Like [`Service::authenticate`], with what the answer depends on: the
+    /// tenant's directory version, read in the same transaction, and the
+    /// session's expiry. Every change that can end a tenant session before
+    /// it expires (a password change or reset, disabling or deleting the
+    /// principal, a change of its groups) bumps that version, so a front end
+    /// may keep the answer while [`Service::directory_version`] is unchanged
+    /// and the session has not expired.
+    pub async fn check_session(&self, token: Zeroizing<String>) -> Result<SessionCheck> {
+        self.blocking(move |inner| inner.check_session(&token)).await
     }
 
     /// Ends the session of a bearer token.
@@ -185,7 +197,7 @@ impl Inner {
         result
     }
 
-    fn authenticate(&self, token: &str) -> Result<Actor> {
+    fn check_session(&self, token: &str) -> Result<SessionCheck> {
         let invalid = || Error::new(ErrorCode::InvalidToken, "the token is invalid or expired; log in again");
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
             return Err(invalid());
@@ -201,14 +213,28 @@ impl Inner {
             if !p.enabled || p.credential_epoch != session.credential_epoch {
                 return Err(invalid());
             }
-            let tenant = if session.tenant_id.is_system() {
-                None
+            let (tenant, version) = if session.tenant_id.is_system() {
+                (None, None)
             } else {
-                Some(tx.tenant(&session.tenant_id)?.ok_or_else(invalid)?)
+                let t = tx.tenant(&session.tenant_id)?.ok_or_else(invalid)?;
+                let version = DirectoryVersion { revision: tx.directory_revision(&t.id)?, tenant_id: t.id.clone() };
+                (Some(t), Some(version))
             };
-            actor_for(tx, tenant.as_ref(), &p)
+            let actor = actor_for(tx, tenant.as_ref(), &p)?;
+            Ok(SessionCheck { actor, version, expires_at: session.expires_at })
         })
     }
+}
+
+/// A session found valid, and what that depends on ([`Service::check_session`]).
+#[derive(Debug, Clone)]
+pub struct SessionCheck {
+    /// The caller.
+    pub actor: Actor,
+    /// The tenant's directory version when it was checked (`None` for the operator).
+    pub version: Option<DirectoryVersion>,
+    /// When the session expires (Unix seconds).
+    pub expires_at: i64,
 }
 
 fn locked() -> Error {
@@ -220,7 +246,7 @@ pub(super) fn actor_for(tx: &mut dyn Tx, tenant: Option<&TenantRecord>, p: &Prin
     match tenant {
         None => Ok(Actor::Operator { id: p.id.clone() }),
         Some(t) => {
-            let graph = Graph::load_groups(tx, &t.id)?;
+            let graph = Graph::load_ancestry(tx, &t.id, &p.id)?;
             Ok(Actor::Principal(PrincipalActor {
                 tenant_id: t.id.clone(),
                 tenant: t.domain.clone(),

@@ -130,7 +130,11 @@ impl Inner {
     ) -> Result<T> {
         self.store.write(|tx| {
             let t = tenant_by_domain(tx, domain)?;
-            f(tx, &t)
+            let out = f(tx, &t)?;
+            // Every committed tenant write may change what the directory
+            // shows; caches of it (LDAP search) compare this number.
+            tx.bump_directory_revision(&t.id)?;
+            Ok(out)
         })
     }
 
@@ -521,7 +525,7 @@ impl Service {
                 let m = find(tx, t, member_kind, &member)?;
                 let target = format!("{}:{}", member_kind.as_str(), m.name);
                 if add {
-                    if Graph::load_groups(tx, &t.id)?.would_cycle(&g.id, &m.id) {
+                    if Graph::load_ancestry(tx, &t.id, &g.id)?.would_cycle(&g.id, &m.id) {
                         return Err(Error::new(
                             ErrorCode::GroupCycle,
                             format!("adding {} to {} would make a group contain itself", m.name, g.name),

@@ -2,10 +2,15 @@
 //! ends that answer queries over many objects at once (LDAP search): every
 //! principal with its resolved relationships, read in one transaction so a
 //! search never mixes two states of the directory.
+//!
+//! Building one reads the whole tenant, so front ends keep it and ask
+//! [`Service::directory_version`] on every request: one small read (the
+//! tenant's directory revision, bumped in the same transaction as every
+//! directory write) tells whether theirs is still current.
 
 use std::collections::BTreeMap;
 
-use lightwell_store::{CaStatus, CertificateFilter, StoreExt, TenantRecord};
+use lightwell_store::{CaStatus, CertificateFilter, StoreExt, TenantId, TenantRecord};
 
 use super::directory::{PrincipalView, view};
 use super::graph::Graph;
@@ -13,9 +18,23 @@ use super::{Service, tenant_by_domain};
 use crate::authz::{self, Actor, Permission};
 use crate::{Error, Result};
 
+/// Which state of a tenant's directory a snapshot shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryVersion {
+    /// The tenant's id (a tenant deleted and created again has a new one).
+    pub tenant_id: TenantId,
+    /// The tenant's directory revision.
+    pub revision: i64,
+}
+
 /// One tenant's directory at one moment.
 #[derive(Debug, Clone)]
 pub struct DirectorySnapshot {
+    /// The state it shows.
+    pub version: DirectoryVersion,
+    /// When the earliest certificate it holds expires (Unix seconds): from
+    /// then on the snapshot is out of date even if nothing was written.
+    pub valid_until: Option<i64>,
     /// The tenant (its id, domain and creation time; the policy is not for display).
     pub tenant: TenantRecord,
     /// Every principal of the tenant, ordered by kind and name, with
@@ -43,6 +62,21 @@ pub struct CaObject {
 }
 
 impl Service {
+    /// The current version of a tenant's directory: one small read, for
+    /// front ends that keep a snapshot to know whether it is current. Needs
+    /// the same permission as the snapshot, checked on every call.
+    pub async fn directory_version(&self, actor: &Actor, tenant: &str) -> Result<DirectoryVersion> {
+        authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
+        let tenant = tenant.to_string();
+        self.blocking(move |inner| {
+            inner.store.read(|tx| {
+                let t = tenant_by_domain(tx, &tenant)?;
+                Ok::<_, Error>(DirectoryVersion { revision: tx.directory_revision(&t.id)?, tenant_id: t.id })
+            })
+        })
+        .await
+    }
+
     /// Reads a tenant's whole directory in one transaction. Needs the same
     /// permission as listing principals: any principal of the tenant.
     pub async fn directory_snapshot(&self, actor: &Actor, tenant: &str) -> Result<DirectorySnapshot> {
@@ -52,6 +86,7 @@ impl Service {
             let now = inner.now();
             inner.store.read(|tx| {
                 let t = tenant_by_domain(tx, &tenant)?;
+                let version = DirectoryVersion { revision: tx.directory_revision(&t.id)?, tenant_id: t.id.clone() };
                 let graph = Graph::load(tx, &t.id)?;
                 let principals = graph.principals().into_iter().map(|p| view(&graph, p, now)).collect();
                 let mut cas = Vec::new();
@@ -66,11 +101,13 @@ impl Service {
                     });
                 }
                 let mut certificates: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
+                let mut valid_until: Option<i64> = None;
                 let active = CertificateFilter { revoked: Some(false), ..Default::default() };
                 for c in tx.list_certificates(&t.id, &active)?.into_iter().filter(|c| c.not_after > now) {
+                    valid_until = Some(valid_until.map_or(c.not_after, |v| v.min(c.not_after)));
                     certificates.entry(c.principal_id).or_default().push(c.der);
                 }
-                Ok::<_, Error>(DirectorySnapshot { tenant: t, principals, cas, certificates })
+                Ok::<_, Error>(DirectorySnapshot { version, valid_until, tenant: t, principals, cas, certificates })
             })
         })
         .await

@@ -22,11 +22,23 @@ impl Graph {
         Ok(Self::new(principals, tx.memberships(tenant)?))
     }
 
-    /// Loads only what member-of resolution needs: groups and edges.
-    pub(super) fn load_groups(tx: &mut dyn Tx, tenant: &TenantId) -> Result<Self, StoreError> {
-        let principals =
-            tx.list_principals(tenant, Some(PrincipalKind::Group))?.into_iter().map(|p| (p.id.clone(), p)).collect();
-        Ok(Self::new(principals, tx.memberships(tenant)?))
+    /// Loads only what resolving `id`'s groups needs: the edges up from it
+    /// and the principals they reach. Costs `id`'s ancestry, not the tenant.
+    pub(super) fn load_ancestry(tx: &mut dyn Tx, tenant: &TenantId, id: &str) -> Result<Self, StoreError> {
+        let (mut principals, mut edges) = (HashMap::new(), Vec::new());
+        let mut queue = VecDeque::from([id.to_string()]);
+        while let Some(cur) = queue.pop_front() {
+            for edge in tx.memberships_of(tenant, &cur)? {
+                if !principals.contains_key(&edge.group_id)
+                    && let Some(p) = tx.principal_by_id(tenant, &edge.group_id)?
+                {
+                    principals.insert(p.id.clone(), p);
+                    queue.push_back(edge.group_id.clone());
+                }
+                edges.push(edge);
+            }
+        }
+        Ok(Self::new(principals, edges))
     }
 
     fn new(principals: HashMap<String, PrincipalRecord>, edges: Vec<Membership>) -> Self {

@@ -84,6 +84,7 @@ fn fill(s: &dyn Store) {
             created_at: 12,
         })?;
         tx.bump_trust_revision(&id)?;
+        tx.bump_directory_revision(&id)?;
         tx.insert_ca_request(&CaRequestRecord {
             id: "req-1".into(),
             tenant_id: id.clone(),

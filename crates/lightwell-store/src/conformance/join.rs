@@ -1,4 +1,4 @@
-//! Conformance cases of domain join: join tokens and trust revisions.
+//! Conformance cases of domain join: join tokens, trust and directory revisions.
 
 use crate::{JoinTokenRecord, Store, StoreError, StoreExt, TenantId};
 
@@ -60,4 +60,25 @@ pub fn trust_revisions_grow_per_tenant(s: &dyn Store) {
     assert_eq!(w(s, |tx| tx.trust_revision(&a)), 0);
     assert!(w(s, |tx| tx.list_join_tokens(&a)).is_empty());
     assert_eq!(w(s, |tx| tx.trust_revision(&b)), 1);
+}
+
+/// Directory revisions start at 0, only grow, are per tenant, are separate
+/// from trust revisions, and go with the tenant.
+pub fn directory_revisions_grow_per_tenant(s: &dyn Store) {
+    let (a, b) = (TenantId::new("ta"), TenantId::new("tb"));
+    assert_eq!(w(s, |tx| tx.directory_revision(&a)), 0);
+    assert_eq!(w(s, |tx| tx.bump_directory_revision(&a)), 1);
+    assert_eq!(w(s, |tx| tx.bump_directory_revision(&a)), 2);
+    assert_eq!(w(s, |tx| tx.bump_directory_revision(&b)), 1);
+    assert_eq!(w(s, |tx| tx.directory_revision(&a)), 2);
+    assert_eq!(w(s, |tx| tx.trust_revision(&a)), 0, "a separate counter");
+    let failed = s.write(|tx| {
+        tx.bump_directory_revision(&a)?;
+        Err::<(), _>(StoreError::Conflict("rolled back".into()))
+    });
+    assert!(failed.is_err());
+    assert_eq!(w(s, |tx| tx.directory_revision(&a)), 2, "a rolled-back bump is not seen");
+    w(s, |tx| tx.delete_tenant(&a));
+    assert_eq!(w(s, |tx| tx.directory_revision(&a)), 0);
+    assert_eq!(w(s, |tx| tx.directory_revision(&b)), 1);
 }

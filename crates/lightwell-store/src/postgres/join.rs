@@ -5,6 +5,11 @@ use postgres::Row;
 use super::PgTx;
 use crate::{JoinTokenRecord, StoreError, TenantId};
 
+/// The table of the trust revisions.
+pub(super) const TRUST: &str = "trust_revisions";
+/// The table of the directory revisions.
+pub(super) const DIRECTORY: &str = "directory_revisions";
+
 const COLUMNS: &str =
     "id, tenant_id, token_hash, hostname, uses_left, expires_at, revoked, allow_rejoin, created_by, created_at";
 
@@ -74,18 +79,24 @@ impl PgTx<'_> {
         self.track(r).map(drop)
     }
 
-    pub(super) fn pg_trust_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
-        let r = self.tx.query_opt("SELECT revision FROM trust_revisions WHERE tenant_id = $1", &[&tenant.as_str()]);
+    /// A tenant's revision in `table` (`TRUST` or `DIRECTORY`), 0 before the first bump.
+    pub(super) fn pg_revision(&mut self, table: &str, tenant: &TenantId) -> Result<i64, StoreError> {
+        let r = self.tx.query_opt(&format!("SELECT revision FROM {table} WHERE tenant_id = $1"), &[&tenant.as_str()]);
         Ok(self.track(r)?.map(|r| r.get(0)).unwrap_or(0))
     }
 
-    pub(super) fn pg_bump_trust_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
-        let r = self.tx.query_one(
-            "INSERT INTO trust_revisions (tenant_id, revision) VALUES ($1, 1) \
-             ON CONFLICT (tenant_id) DO UPDATE SET revision = trust_revisions.revision + 1 RETURNING revision",
-            &[&tenant.as_str()],
+    /// Increments a tenant's revision in `table` and returns the new value.
+    pub(super) fn pg_bump_revision(&mut self, table: &str, tenant: &TenantId) -> Result<i64, StoreError> {
+        let sql = format!(
+            "INSERT INTO {table} (tenant_id, revision) VALUES ($1, 1) \
+             ON CONFLICT (tenant_id) DO UPDATE SET revision = {table}.revision + 1 RETURNING revision"
         );
-        let revision = self.track(r)?.get(0);
+        let r = self.tx.query_one(&sql, &[&tenant.as_str()]);
+        Ok(self.track(r)?.get(0))
+    }
+
+    pub(super) fn pg_bump_trust_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
+        let revision = self.pg_bump_revision(TRUST, tenant)?;
         // Delivered to every LISTENing replica when (and only if) this transaction commits.
         let r = self.tx.execute("SELECT pg_notify($1, $2)", &[&super::listen::TRUST_CHANNEL, &tenant.as_str()]);
         self.track(r)?;
@@ -99,9 +110,8 @@ impl PgTx<'_> {
 
     /// Removes a tenant's join rows (part of deleting the tenant).
     pub(super) fn pg_delete_tenant_join_rows(&mut self, tenant: &str) -> Result<(), StoreError> {
-        for sql in ["DELETE FROM join_tokens WHERE tenant_id = $1", "DELETE FROM trust_revisions WHERE tenant_id = $1"]
-        {
-            let r = self.tx.execute(sql, &[&tenant]);
+        for table in ["join_tokens", TRUST, DIRECTORY] {
+            let r = self.tx.execute(&format!("DELETE FROM {table} WHERE tenant_id = $1"), &[&tenant]);
             self.track(r)?;
         }
         Ok(())

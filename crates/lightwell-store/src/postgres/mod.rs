@@ -28,7 +28,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_certificate_authority.sql"),
     include_str!("../../migrations/postgres/0003_join.sql"),
     include_str!("../../migrations/postgres/0004_ca_requests.sql"),
-    include_str!("../../migrations/postgres/0005_kubernetes.sql"),
+    include_str!("../../migrations/postgres/0005_directory_revisions.sql"),
+    include_str!("../../migrations/postgres/0006_kubernetes.sql"),
 ];
 
 /// The schema version this build writes.
@@ -484,6 +485,14 @@ impl Tx for PgTx<'_> {
         Ok(self.track(r)?.iter().map(|r| Membership { group_id: r.get(0), member_id: r.get(1) }).collect())
     }
 
+    fn memberships_of(&mut self, tenant: &TenantId, member_id: &str) -> Result<Vec<Membership>, StoreError> {
+        let r = self.tx.query(
+            "SELECT group_id, member_id FROM memberships WHERE tenant_id = $1 AND member_id = $2 ORDER BY group_id",
+            &[&tenant.as_str(), &member_id],
+        );
+        Ok(self.track(r)?.iter().map(|r| Membership { group_id: r.get(0), member_id: r.get(1) }).collect())
+    }
+
     fn insert_session(&mut self, s: &SessionRecord) -> Result<(), StoreError> {
         let r = self.tx.execute(
             "INSERT INTO sessions (token_hash, tenant_id, principal_id, credential_epoch, created_at, expires_at) \
@@ -638,7 +647,15 @@ impl Tx for PgTx<'_> {
     }
 
     fn trust_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
-        self.pg_trust_revision(tenant)
+        self.pg_revision(join::TRUST, tenant)
+    }
+
+    fn directory_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
+        self.pg_revision(join::DIRECTORY, tenant)
+    }
+
+    fn bump_directory_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
+        self.pg_bump_revision(join::DIRECTORY, tenant)
     }
 
     fn bump_trust_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {

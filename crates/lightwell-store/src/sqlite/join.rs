@@ -76,20 +76,24 @@ pub(super) fn update_join_token(tx: &Transaction<'_>, t: &JoinTokenRecord) -> Re
     Ok(())
 }
 
-pub(super) fn trust_revision(tx: &Transaction<'_>, tenant: &TenantId) -> Result<i64, StoreError> {
-    Ok(tx
-        .query_row("SELECT revision FROM trust_revisions WHERE tenant_id = ?1", params![tenant.as_str()], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0))
+/// The table of the trust revisions.
+pub(super) const TRUST: &str = "trust_revisions";
+/// The table of the directory revisions.
+pub(super) const DIRECTORY: &str = "directory_revisions";
+
+/// A tenant's revision in `table` (`TRUST` or `DIRECTORY`), 0 before the first bump.
+pub(super) fn revision(tx: &Transaction<'_>, table: &str, tenant: &TenantId) -> Result<i64, StoreError> {
+    let sql = format!("SELECT revision FROM {table} WHERE tenant_id = ?1");
+    Ok(tx.prepare_cached(&sql)?.query_row(params![tenant.as_str()], |r| r.get(0)).optional()?.unwrap_or(0))
 }
 
-pub(super) fn bump_trust_revision(tx: &Transaction<'_>, tenant: &TenantId) -> Result<i64, StoreError> {
-    Ok(tx.query_row(
-        "INSERT INTO trust_revisions (tenant_id, revision) VALUES (?1, 1) \
-         ON CONFLICT (tenant_id) DO UPDATE SET revision = trust_revisions.revision + 1 RETURNING revision",
-        params![tenant.as_str()],
-        |r| r.get(0),
-    )?)
+/// Increments a tenant's revision in `table` and returns the new value.
+pub(super) fn bump_revision(tx: &Transaction<'_>, table: &str, tenant: &TenantId) -> Result<i64, StoreError> {
+    let sql = format!(
+        "INSERT INTO {table} (tenant_id, revision) VALUES (?1, 1) \
+         ON CONFLICT (tenant_id) DO UPDATE SET revision = {table}.revision + 1 RETURNING revision"
+    );
+    Ok(tx.prepare_cached(&sql)?.query_row(params![tenant.as_str()], |r| r.get(0))?)
 }
 
 pub(super) fn trust_revisions(tx: &Transaction<'_>) -> Result<Vec<(TenantId, i64)>, StoreError> {
@@ -101,6 +105,8 @@ pub(super) fn trust_revisions(tx: &Transaction<'_>) -> Result<Vec<(TenantId, i64
 /// Removes a tenant's join rows (part of deleting the tenant).
 pub(super) fn delete_tenant_rows(tx: &Transaction<'_>, tenant: &str) -> Result<(), StoreError> {
     tx.execute("DELETE FROM join_tokens WHERE tenant_id = ?1", params![tenant])?;
-    tx.execute("DELETE FROM trust_revisions WHERE tenant_id = ?1", params![tenant])?;
+    for table in [TRUST, DIRECTORY] {
+        tx.execute(&format!("DELETE FROM {table} WHERE tenant_id = ?1"), params![tenant])?;
+    }
     Ok(())
 }

@@ -188,6 +188,9 @@ impl Inner {
         };
         // A serial collision (2^-120) surfaces as a conflict and nothing is issued.
         tx.insert_certificate(&record)?;
+        // Users' certificates are directory attributes (userCertificate); a
+        // join's or re-enrolment's other changes share this transaction.
+        tx.bump_directory_revision(&t.id)?;
         let intermediates = self.intermediates(tx, t, &ca.id)?;
         Ok(CertificateView { record, ca_name: ca.name, intermediates })
     }

@@ -32,6 +32,8 @@ impl Inner {
     ) -> Result<()> {
         // Agents watch this number: every change of a CA or a CRL is a trust change.
         tx.bump_trust_revision(&tenant.id)?;
+        // CA certificates and CRLs are directory entries too (cn=Configuration).
+        tx.bump_directory_revision(&tenant.id)?;
         match change {
             TrustChange::NewCa(ca) => {
                 debug_assert_eq!(ca.tenant_id, tenant.id);

@@ -340,7 +340,7 @@ impl Inner {
                 if kind != PrincipalKind::User {
                     return Err(super::ca::refuse("profile k8s-user is for users only"));
                 }
-                let groups = super::graph::Graph::load_groups(tx, &t.id)?.member_of(&principal.id);
+                let groups = super::graph::Graph::load_ancestry(tx, &t.id, &principal.id)?.member_of(&principal.id);
                 subjects::user(&t.domain, principal, &mapped_groups(&groups, &spec.group_mapping))?
             }
             other => {
