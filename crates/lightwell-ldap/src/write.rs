@@ -1,6 +1,7 @@
 //! Add, modify and delete of users, groups and group membership. Each maps
 //! onto the service-layer operation REST uses (`create_user`, `create_group`,
-//! `update_principal`, `set_password`, `add_member`, `remove_member`,
+//! `modify_principal` — what `update_principal`, `add_member` and
+//! `remove_member` are made of, several parts in one transaction — `set_password`,
 //! `delete_principal`), which checks the permission (tenant Administrators),
 //! validates and writes the audit record. This module only translates, and
 //! validates a whole request before making its first change, so a malformed
@@ -12,7 +13,7 @@ use ldap3_proto::proto::{
     LdapAddRequest, LdapModifyRequest, LdapModifyType, LdapPartialAttribute, LdapResult, LdapResultCode,
 };
 use lightwell_core::authz::Actor;
-use lightwell_core::{NewUser, PrincipalKind, PrincipalPatch};
+use lightwell_core::{Modification, NewUser, PrincipalKind, PrincipalPatch};
 use zeroize::Zeroizing;
 
 use crate::dn::Dn;
@@ -231,8 +232,9 @@ async fn add_inner(s: &mut Session, req: LdapAddRequest) -> OpResult<()> {
             }
             members_exist(s, &t.actor, &t.tenant, &members).await?;
             s.service.create_group(&t.actor, &t.tenant, &name, display.as_deref()).await?;
-            for (kind, member) in &members {
-                s.service.add_member(&t.actor, &t.tenant, &name, *kind, member).await?;
+            if !members.is_empty() {
+                let m = Modification { add_members: members, ..Default::default() };
+                s.service.modify_principal(&t.actor, &t.tenant, PrincipalKind::Group, &name, m).await?;
             }
             Ok(())
         }
@@ -399,20 +401,16 @@ async fn modify_inner(s: &mut Session, req: LdapModifyRequest) -> OpResult<()> {
         orig_members.iter().filter(|(k, _)| !members.contains_key(*k)).map(|(_, r)| r.clone()).collect();
     members_exist(s, &t.actor, &t.tenant, &added).await?;
 
-    // Everything is valid: apply, in the order least likely to fail first.
+    // Everything is valid: the attributes and members change in one
+    // transaction (all or nothing); a password change comes after it.
     let patch = PrincipalPatch {
         display_name: (display != orig_display).then(|| display.clone().unwrap_or_default()),
         email: (mail != orig_mail).then(|| mail.clone().unwrap_or_default()),
         ..Default::default()
     };
-    if patch.display_name.is_some() || patch.email.is_some() {
-        s.service.update_principal(&t.actor, &t.tenant, kind, &name, patch).await?;
-    }
-    for (k, m) in &removed {
-        s.service.remove_member(&t.actor, &t.tenant, &name, *k, m).await?;
-    }
-    for (k, m) in &added {
-        s.service.add_member(&t.actor, &t.tenant, &name, *k, m).await?;
+    if patch.display_name.is_some() || patch.email.is_some() || !removed.is_empty() || !added.is_empty() {
+        let m = Modification { patch, remove_members: removed, add_members: added };
+        s.service.modify_principal(&t.actor, &t.tenant, kind, &name, m).await?;
     }
     if let Some(new) = new_password {
         let own = matches!(&t.actor, Actor::Principal(p) if p.name.eq_ignore_ascii_case(&name) && kind == PrincipalKind::User);

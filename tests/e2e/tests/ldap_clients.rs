@@ -343,6 +343,17 @@ async fn administrators_write_users_groups_and_membership_through_ldap() {
     assert!(admin.principal(T, "users", "dan").await.is_err());
     assert!(admin.principal(T, "groups", "ghosts").await.is_err());
     assert_eq!(admin.principal(T, "groups", "ops").await.unwrap().display_name.as_deref(), Some("Operations"));
+    // A modify whose last part fails only when applied (a member that would make a cycle:
+    // ops contains engineers) changes nothing at all: its parts are one transaction.
+    let before = admin.principal(T, "groups", "engineers").await.unwrap();
+    let (code, _, _) = tool(
+        "ldapmodify",
+        "dn: cn=engineers,cn=Groups,dc=corp,dc=example\nchangetype: modify\nreplace: displayName\ndisplayName: Changed\n-\n\
+         add: member\nmember: cn=ops,cn=Groups,dc=corp,dc=example\n",
+    );
+    assert_ne!(code, 0, "the cycle is refused");
+    let after = admin.principal(T, "groups", "engineers").await.unwrap();
+    assert_eq!((after.display_name, after.members), (before.display_name, before.members), "nothing applied");
 
     for dn in ["cn=ops,cn=Groups,dc=corp,dc=example", "uid=carol,cn=Users,dc=corp,dc=example"] {
         let (code, _, stderr) =

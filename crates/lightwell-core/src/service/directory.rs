@@ -52,7 +52,7 @@ pub struct NewHostPrincipal {
 }
 
 /// Changes to a principal; `Some("")` clears a text field.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct PrincipalPatch {
     /// Display name.
     pub display_name: Option<String>,
@@ -183,6 +183,111 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// Adds `member` to group `g` (refusing a cycle or a duplicate) or removes
+    /// it (refusing a non-member), with its audit record, in `tx`.
+    #[allow(clippy::too_many_arguments)]
+    fn membership_in_tx(
+        &self,
+        tx: &mut dyn Tx,
+        t: &TenantRecord,
+        actor_name: &str,
+        g: &PrincipalRecord,
+        member_kind: PrincipalKind,
+        member: &str,
+        add: bool,
+    ) -> Result<()> {
+        let m = find(tx, t, member_kind, member)?;
+        let target = format!("{}:{}", member_kind.as_str(), m.name);
+        if add {
+            if Graph::load_ancestry(tx, &t.id, &g.id)?.would_cycle(&g.id, &m.id) {
+                return Err(Error::new(
+                    ErrorCode::GroupCycle,
+                    format!("adding {} to {} would make a group contain itself", m.name, g.name),
+                ));
+            }
+            tx.add_member(&t.id, &g.id, &m.id).map_err(|e| match e {
+                lightwell_store::StoreError::Conflict(_) => {
+                    Error::new(ErrorCode::AlreadyExists, format!("{} is already a member of {}", m.name, g.name))
+                }
+                other => other.into(),
+            })?;
+        } else if !tx.remove_member(&t.id, &g.id, &m.id)? {
+            return Err(Error::new(
+                ErrorCode::PrincipalNotFound,
+                format!("{} is not a direct member of {}", m.name, g.name),
+            ));
+        }
+        let action = if add { "group.add_member" } else { "group.remove_member" };
+        self.audit(tx, t, AuditEvent::success(actor_name, action, g.name.clone()).with_detail(target))
+    }
+}
+
+/// Changes to one principal, applied together by [`Service::modify_principal`].
+#[derive(Debug, Clone, Default)]
+pub struct Modification {
+    /// Attribute changes.
+    pub patch: PrincipalPatch,
+    /// Members (kind, name) to remove (groups only), before those added.
+    pub remove_members: Vec<(PrincipalKind, String)>,
+    /// Members (kind, name) to add (groups only).
+    pub add_members: Vec<(PrincipalKind, String)>,
+}
+
+/// A [`PrincipalPatch`] checked for a kind of principal.
+#[derive(Debug, Clone)]
+struct ValidPatch {
+    kind: PrincipalKind,
+    display_name: Option<Option<String>>,
+    email: Option<Option<String>>,
+    hostnames: Option<Vec<String>>,
+    ips: Option<Vec<String>>,
+}
+
+impl ValidPatch {
+    fn parse(kind: PrincipalKind, patch: PrincipalPatch) -> Result<Self> {
+        let hosty = matches!(kind, PrincipalKind::Machine | PrincipalKind::Service);
+        if !hosty && (patch.hostnames.is_some() || patch.ips.is_some()) {
+            return Err(Error::invalid("only machines and services have host names and IP addresses"));
+        }
+        if kind != PrincipalKind::User && patch.email.is_some() {
+            return Err(Error::invalid("only users have an e-mail address"));
+        }
+        Ok(Self {
+            kind,
+            display_name: patch
+                .display_name
+                .as_deref()
+                .map(|d| optional_text(Some(d), parse_display_name))
+                .transpose()?,
+            email: patch.email.as_deref().map(|e| optional_text(Some(e), parse_email)).transpose()?,
+            hostnames: patch.hostnames,
+            ips: patch.ips.as_deref().map(parse_ips).transpose()?,
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.display_name.is_none() && self.email.is_none() && self.hostnames.is_none() && self.ips.is_none()
+    }
+
+    fn apply(&self, p: &mut PrincipalRecord) -> Result<()> {
+        if let Some(d) = &self.display_name {
+            p.display_name = d.clone();
+        }
+        if let Some(e) = &self.email {
+            p.email = e.clone();
+        }
+        if let Some(h) = &self.hostnames {
+            let own = (self.kind == PrincipalKind::Machine).then_some(p.name.as_str());
+            p.hostnames = parse_hostnames(own, h)?;
+        }
+        if let Some(i) = &self.ips {
+            p.ips = i.clone();
+        }
+        Ok(())
+    }
+}
+
 impl Service {
     /// Creates a user (a member of `Users`).
     pub async fn create_user(&self, actor: &Actor, tenant: &str, new: NewUser) -> Result<PrincipalView> {
@@ -310,45 +415,49 @@ impl Service {
         name: &str,
         patch: PrincipalPatch,
     ) -> Result<PrincipalView> {
+        self.modify_principal(actor, tenant, kind, name, Modification { patch, ..Default::default() }).await
+    }
+
+    /// Applies several changes to one principal in one transaction: its
+    /// attributes, then (groups only) the members removed and added. All
+    /// of it commits, with one audit record per change, or none of it does
+    /// (an LDAP modify with several parts is one operation).
+    pub async fn modify_principal(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        kind: PrincipalKind,
+        name: &str,
+        m: Modification,
+    ) -> Result<PrincipalView> {
         authz::check(actor, Some(tenant), Permission::ManageDirectory)?;
-        let hosty = matches!(kind, PrincipalKind::Machine | PrincipalKind::Service);
-        if !hosty && (patch.hostnames.is_some() || patch.ips.is_some()) {
-            return Err(Error::invalid("only machines and services have host names and IP addresses"));
+        if kind != PrincipalKind::Group && !(m.add_members.is_empty() && m.remove_members.is_empty()) {
+            return Err(Error::invalid("only groups have members"));
         }
-        if kind != PrincipalKind::User && patch.email.is_some() {
-            return Err(Error::invalid("only users have an e-mail address"));
-        }
-        let display_name =
-            patch.display_name.as_deref().map(|d| optional_text(Some(d), parse_display_name)).transpose()?;
-        let email = patch.email.as_deref().map(|e| optional_text(Some(e), parse_email)).transpose()?;
-        let ips = patch.ips.as_deref().map(parse_ips).transpose()?;
+        let patch = ValidPatch::parse(kind, m.patch)?;
         let (actor_name, tenant, name) = (actor.audit_name(), tenant.to_string(), name.to_string());
-        let hostnames = patch.hostnames;
+        let (removed, added) = (m.remove_members, m.add_members);
         self.blocking(move |inner| {
             let now = inner.now();
             inner.tenant_write(&tenant, |tx, t| {
                 let mut p = find(tx, t, kind, &name)?;
-                if let Some(d) = &display_name {
-                    p.display_name = d.clone();
+                if !patch.is_empty() {
+                    patch.apply(&mut p)?;
+                    p.updated_at = now;
+                    tx.update_principal(&p)?;
+                    let action = format!("{}.update", kind.as_str());
+                    inner.audit(
+                        tx,
+                        t,
+                        AuditEvent::success(actor_name.clone(), "principal.update", p.name.clone()).with_detail(action),
+                    )?;
                 }
-                if let Some(e) = &email {
-                    p.email = e.clone();
+                for (mk, member) in &removed {
+                    inner.membership_in_tx(tx, t, &actor_name, &p, *mk, member, false)?;
                 }
-                if let Some(h) = &hostnames {
-                    let own = (kind == PrincipalKind::Machine).then_some(p.name.as_str());
-                    p.hostnames = parse_hostnames(own, h)?;
+                for (mk, member) in &added {
+                    inner.membership_in_tx(tx, t, &actor_name, &p, *mk, member, true)?;
                 }
-                if let Some(i) = &ips {
-                    p.ips = i.clone();
-                }
-                p.updated_at = now;
-                tx.update_principal(&p)?;
-                let action = format!("{}.update", kind.as_str());
-                inner.audit(
-                    tx,
-                    t,
-                    AuditEvent::success(actor_name.clone(), "principal.update", p.name.clone()).with_detail(action),
-                )?;
                 view_of(tx, t, &p, now)
             })
         })
@@ -516,43 +625,12 @@ impl Service {
         member: &str,
         add: bool,
     ) -> Result<PrincipalView> {
-        authz::check(actor, Some(tenant), Permission::ManageDirectory)?;
-        let (actor_name, tenant, group, member) =
-            (actor.audit_name(), tenant.to_string(), group.to_string(), member.to_string());
-        self.blocking(move |inner| {
-            inner.tenant_write(&tenant, |tx, t| {
-                let g = find(tx, t, PrincipalKind::Group, &group)?;
-                let m = find(tx, t, member_kind, &member)?;
-                let target = format!("{}:{}", member_kind.as_str(), m.name);
-                if add {
-                    if Graph::load_ancestry(tx, &t.id, &g.id)?.would_cycle(&g.id, &m.id) {
-                        return Err(Error::new(
-                            ErrorCode::GroupCycle,
-                            format!("adding {} to {} would make a group contain itself", m.name, g.name),
-                        ));
-                    }
-                    tx.add_member(&t.id, &g.id, &m.id).map_err(|e| match e {
-                        lightwell_store::StoreError::Conflict(_) => Error::new(
-                            ErrorCode::AlreadyExists,
-                            format!("{} is already a member of {}", m.name, g.name),
-                        ),
-                        other => other.into(),
-                    })?;
-                } else if !tx.remove_member(&t.id, &g.id, &m.id)? {
-                    return Err(Error::new(
-                        ErrorCode::PrincipalNotFound,
-                        format!("{} is not a direct member of {}", m.name, g.name),
-                    ));
-                }
-                let action = if add { "group.add_member" } else { "group.remove_member" };
-                inner.audit(
-                    tx,
-                    t,
-                    AuditEvent::success(actor_name.clone(), action, g.name.clone()).with_detail(target),
-                )?;
-                view_of(tx, t, &g, inner.now())
-            })
-        })
-        .await
+        let members = vec![(member_kind, member.to_string())];
+        let m = if add {
+            Modification { add_members: members, ..Default::default() }
+        } else {
+            Modification { remove_members: members, ..Default::default() }
+        };
+        self.modify_principal(actor, tenant, PrincipalKind::Group, group, m).await
     }
 }

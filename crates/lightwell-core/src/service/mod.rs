@@ -21,7 +21,7 @@ pub use self::auth::{LoginScope, LoginSuccess, SessionCheck};
 pub use self::ca::{
     CaRequestView, CaView, CertificateView, IssueRequest, MaintenanceReport, parse_key_type, parse_reason, parse_ttl,
 };
-pub use self::directory::{NewHostPrincipal, NewUser, PrincipalPatch, PrincipalView};
+pub use self::directory::{Modification, NewHostPrincipal, NewUser, PrincipalPatch, PrincipalView};
 pub use self::directory_snapshot::{CaObject, DirectorySnapshot, DirectoryVersion};
 pub use self::join::{JoinRequest, Joined, MAX_JOIN_TOKEN_TTL_SECS, MAX_JOIN_TOKEN_USES, NewJoinToken, TrustState};
 pub use self::k8s::{ClusterView, Component, ComponentRequest, NewCluster};
