@@ -12,6 +12,9 @@
 mod domain;
 mod fleet;
 mod footprint;
+mod issuance;
+mod load;
+mod localca;
 mod procfs;
 mod propagation;
 mod stats;
@@ -32,6 +35,8 @@ enum Command {
     Propagation(propagation::Options),
     /// RSS and CPU time of the real `lightwell agent` process: idle, syncing and renewing.
     AgentFootprint(footprint::Options),
+    /// Certificates per second and latency over mutual TLS, against cfssl and the crypto limit.
+    Issuance(issuance::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Propagation(opts) => propagation::run(opts).await,
             Command::AgentFootprint(opts) => footprint::run(opts).await,
+            Command::Issuance(opts) => issuance::run(opts).await,
         }
     })
 }
