@@ -76,8 +76,12 @@ async fn domain_with_clients(server: &TestServer, n: usize) -> Result<(Vec<Ident
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         let name = format!("client-{i:03}");
-        let user =
-            CreateUserRequest { name: name.clone(), password: Some(USER_PASSWORD.into()), email: None, display_name: None };
+        let user = CreateUserRequest {
+            name: name.clone(),
+            password: Some(USER_PASSWORD.into()),
+            email: None,
+            display_name: None,
+        };
         admin.create_principal(TENANT, "users", &user).await?;
         let (key_pem, csr) = lightwell_agent::enroll::key_and_csr("p256", &name)?;
         let req = IssueCertificateRequest {
@@ -234,11 +238,38 @@ fn crypto_limit(ids: &[(String, String)], warmup: Duration, window: Duration) ->
     Ok((threads, n as f64 / window.as_secs_f64()))
 }
 
-fn print_outcome(run: &str, clients: usize, outcome: &Outcome) {
-    println!("issuance run={run} clients={clients} {outcome}");
+/// CPU seconds used by the server and by this process during the measured
+/// window (sampled at its start and end, beside the load).
+fn sample_cpu(server: u32, warmup: Duration, window: Duration) -> tokio::task::JoinHandle<Option<(f64, f64)>> {
+    tokio::spawn(async move {
+        let both = || Some((procfs::process_cpu_secs(server)?, procfs::process_cpu_secs(std::process::id())?));
+        tokio::time::sleep(warmup).await;
+        let before = both()?;
+        tokio::time::sleep(window).await;
+        let after = both()?;
+        Some((after.0 - before.0, after.1 - before.1))
+    })
+}
+
+/// Runs the closed loop and prints its line, with where the CPU went per certificate.
+async fn measure(run: &str, pid: u32, requests: Vec<Request>, warmup: Duration, window: Duration) -> Outcome {
+    let clients = requests.len();
+    let cpu = sample_cpu(pid, warmup, window);
+    let outcome = load::closed_loop(requests, warmup, window).await;
+    let certs = outcome.per_sec * window.as_secs_f64();
+    let split = match cpu.await.ok().flatten() {
+        Some((server, bench)) if certs > 0.0 => format!(
+            " server_cpu_ms_per_cert={:.3} bench_cpu_ms_per_cert={:.3}",
+            server * 1000.0 / certs,
+            bench * 1000.0 / certs
+        ),
+        _ => String::new(),
+    };
+    println!("issuance run={run} clients={clients} {outcome}{split}");
     if let Some(e) = &outcome.first_error {
         println!("issuance run={run} first_error={e:?}");
     }
+    outcome
 }
 
 /// Runs the benchmark and prints its figures.
@@ -263,13 +294,13 @@ pub(crate) async fn run(opts: Options) -> Result<()> {
             Run::Cfssl => {
                 let dir = tempfile::tempdir()?;
                 let server = Cfssl::start(dir.path(), &sqlite, &bundle)?;
-                let outcome = load::closed_loop(server.requests(&sqlite, &ids)?, warmup, window).await;
-                print_outcome("cfssl", opts.clients, &outcome);
+                let outcome =
+                    measure("cfssl", server.child.id(), server.requests(&sqlite, &ids)?, warmup, window).await;
                 cfssl = Some(outcome.per_sec);
             }
             Run::Sqlite => {
-                let outcome = load::closed_loop(lightwell_requests(&sqlite, &ids)?, warmup, window).await;
-                print_outcome("sqlite", opts.clients, &outcome);
+                let pid = sqlite.pid().context("lightwelld is not running")?;
+                let outcome = measure("sqlite", pid, lightwell_requests(&sqlite, &ids)?, warmup, window).await;
                 lightwell.push(("sqlite", outcome));
             }
             Run::Postgres => {
@@ -281,8 +312,8 @@ pub(crate) async fn run(opts: Options) -> Result<()> {
                 })
                 .await?;
                 let (pg_ids, _) = domain_with_clients(&server, opts.clients).await?;
-                let outcome = load::closed_loop(lightwell_requests(&server, &pg_ids)?, warmup, window).await;
-                print_outcome("postgres", opts.clients, &outcome);
+                let pid = server.pid().context("lightwelld is not running")?;
+                let outcome = measure("postgres", pid, lightwell_requests(&server, &pg_ids)?, warmup, window).await;
                 lightwell.push(("postgres", outcome));
                 tokio::task::spawn_blocking(move || drop((server, cluster))).await?;
             }

@@ -80,6 +80,11 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Keep each cached statement's query plan. Without this, SQLite (built
+    // with STAT4) re-parses and re-plans statements such as `list_cas` at
+    // every step after new values are bound: 17% of the server's CPU when
+    // issuing over mutual TLS. Our queries have one sensible plan each.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(conn)
 }
 
