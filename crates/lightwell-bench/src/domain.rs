@@ -15,7 +15,7 @@ use lightwell_testkit::pki::{self, USER_PASSWORD};
 /// The tenant the benchmarks create.
 pub(crate) const TENANT: &str = "bench.example";
 /// The user whose certificates are issued and then revoked.
-const USER: &str = "bench-user";
+pub(crate) const USER: &str = "bench-user";
 
 /// A running server with a tenant ready for hosts to join.
 #[derive(Debug)]

@@ -9,6 +9,7 @@
 //! executable, or from `LIGHTWELL_BIN_DIR`.
 #![forbid(unsafe_code)]
 
+mod crl;
 mod domain;
 mod fleet;
 mod footprint;
@@ -17,6 +18,7 @@ mod load;
 mod localca;
 mod procfs;
 mod propagation;
+mod seed;
 mod stats;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +39,8 @@ enum Command {
     AgentFootprint(footprint::Options),
     /// Certificates per second and latency over mutual TLS, against cfssl and the crypto limit.
     Issuance(issuance::Options),
+    /// CRL build-and-sign time and size; revocation latency with many already revoked.
+    Crl(crl::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,6 +55,7 @@ fn main() -> anyhow::Result<()> {
             Command::Propagation(opts) => propagation::run(opts).await,
             Command::AgentFootprint(opts) => footprint::run(opts).await,
             Command::Issuance(opts) => issuance::run(opts).await,
+            Command::Crl(opts) => crl::run(opts).await,
         }
     })
 }
