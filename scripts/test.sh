@@ -2,11 +2,12 @@
 # Runs Lightwell's whole test suite: unit, conformance and end-to-end tests
 # against the real binaries. As root it first installs, idempotently, the
 # system packages the tests drive (openssl, curl, PostgreSQL, OpenLDAP's
-# clients), pkilint and the Python ldap3 client.
+# clients, cfssl for the issuance benchmark's smoke run), pkilint and the
+# Python ldap3 client.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(openssl curl ca-certificates postgresql ldap-utils)
+packages=(openssl curl ca-certificates postgresql ldap-utils golang-cfssl)
 command -v python3 >/dev/null || packages+=(python3 python3-pip)
 missing=()
 for p in "${packages[@]}"; do

@@ -4,6 +4,8 @@
 //! the benchmarks revoke.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use lightwell_agent::join::{JoinOptions, ServerTrust};
@@ -11,6 +13,8 @@ use lightwell_client::Client;
 use lightwell_proto::{CreateJoinTokenRequest, CreateUserRequest, IssueCertificateRequest, RevokeRequest};
 use lightwell_testkit::TestServer;
 use lightwell_testkit::pki::{self, USER_PASSWORD};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 /// The tenant the benchmarks create.
 pub(crate) const TENANT: &str = "bench.example";
@@ -94,6 +98,37 @@ impl Domain {
             key_type: "p256".into(),
             state_dir: self.hosts().join(hostname),
         }
+    }
+
+    /// Joins hosts `node-NNNN` for NNNN in `hosts`, `concurrency` at a time;
+    /// returns their state dirs and join latencies.
+    pub(crate) async fn join_hosts(
+        &self,
+        hosts: std::ops::Range<usize>,
+        concurrency: usize,
+    ) -> Result<(Vec<PathBuf>, Vec<Duration>)> {
+        let n = hosts.len();
+        let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+        let mut joins = JoinSet::new();
+        for i in hosts {
+            let opts = self.join_options(&format!("node-{i:04}.{TENANT}"));
+            let permits = permits.clone();
+            joins.spawn(async move {
+                let _permit = permits.acquire_owned().await?;
+                let started = Instant::now();
+                let joined =
+                    lightwell_agent::join::join(&opts).await.with_context(|| format!("joining {}", opts.hostname))?;
+                anyhow::Ok((joined.state_dir, started.elapsed()))
+            });
+        }
+        let (mut dirs, mut latencies) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        while let Some(joined) = joins.join_next().await {
+            let (dir, latency) = joined??;
+            dirs.push(dir);
+            latencies.push(latency);
+        }
+        dirs.sort();
+        Ok((dirs, latencies))
     }
 
     /// Issues `count` client certificates to the user (keys made here); returns their serials.

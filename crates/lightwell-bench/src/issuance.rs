@@ -64,14 +64,15 @@ pub(crate) struct Options {
 }
 
 /// A client of the benchmark: a user with a certificate and a CSR to send.
-struct Identity {
-    name: String,
+pub(crate) struct Identity {
+    /// The user's name (its CSRs' CN).
+    pub(crate) name: String,
     identity: ClientIdentity,
     csr: String,
 }
 
 /// A server with `n` users, each holding a client certificate.
-async fn domain_with_clients(server: &TestServer, n: usize) -> Result<(Vec<Identity>, String)> {
+pub(crate) async fn domain_with_clients(server: &TestServer, n: usize) -> Result<(Vec<Identity>, String)> {
     let admin = pki::tenant(server, TENANT, Some("p256")).await;
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
@@ -98,7 +99,7 @@ async fn domain_with_clients(server: &TestServer, n: usize) -> Result<(Vec<Ident
 }
 
 /// The issuance requests of every client against `server`.
-fn lightwell_requests(server: &TestServer, ids: &[Identity]) -> Result<Vec<Request>> {
+pub(crate) fn lightwell_requests(server: &TestServer, ids: &[Identity]) -> Result<Vec<Request>> {
     let trust = Trust::CaPem(std::fs::read(server.ca_file())?);
     ids.iter()
         .map(|id| {
@@ -252,7 +253,13 @@ fn sample_cpu(server: u32, warmup: Duration, window: Duration) -> tokio::task::J
 }
 
 /// Runs the closed loop and prints its line, with where the CPU went per certificate.
-async fn measure(run: &str, pid: u32, requests: Vec<Request>, warmup: Duration, window: Duration) -> Outcome {
+pub(crate) async fn measure(
+    run: &str,
+    pid: u32,
+    requests: Vec<Request>,
+    warmup: Duration,
+    window: Duration,
+) -> Outcome {
     let clients = requests.len();
     let cpu = sample_cpu(pid, warmup, window);
     let outcome = load::closed_loop(requests, warmup, window).await;

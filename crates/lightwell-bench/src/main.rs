@@ -14,10 +14,12 @@ mod domain;
 mod fleet;
 mod footprint;
 mod issuance;
+mod join;
 mod load;
 mod localca;
 mod procfs;
 mod propagation;
+mod scale;
 mod seed;
 mod stats;
 
@@ -41,6 +43,10 @@ enum Command {
     Issuance(issuance::Options),
     /// CRL build-and-sign time and size; revocation latency with many already revoked.
     Crl(crl::Options),
+    /// Latency of one join; many hosts joining at once.
+    Join(join::Options),
+    /// Issuance and start-up with a million stored certificates, against an empty database.
+    Scale(scale::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,6 +62,8 @@ fn main() -> anyhow::Result<()> {
             Command::AgentFootprint(opts) => footprint::run(opts).await,
             Command::Issuance(opts) => issuance::run(opts).await,
             Command::Crl(opts) => crl::run(opts).await,
+            Command::Join(opts) => join::run(opts).await,
+            Command::Scale(opts) => scale::run(opts).await,
         }
     })
 }
