@@ -101,13 +101,28 @@ impl Domain {
     }
 
     /// Joins hosts `node-NNNN` for NNNN in `hosts`, `concurrency` at a time;
-    /// returns their state dirs and join latencies.
+    /// returns their state dirs and join latencies, or the first failure.
     pub(crate) async fn join_hosts(
         &self,
         hosts: std::ops::Range<usize>,
         concurrency: usize,
     ) -> Result<(Vec<PathBuf>, Vec<Duration>)> {
-        let n = hosts.len();
+        let (mut dirs, mut latencies) = (Vec::with_capacity(hosts.len()), Vec::with_capacity(hosts.len()));
+        for joined in self.try_join_hosts(hosts, concurrency).await {
+            let (dir, latency) = joined?;
+            dirs.push(dir);
+            latencies.push(latency);
+        }
+        dirs.sort();
+        Ok((dirs, latencies))
+    }
+
+    /// Like [`Domain::join_hosts`], with the outcome of every join.
+    pub(crate) async fn try_join_hosts(
+        &self,
+        hosts: std::ops::Range<usize>,
+        concurrency: usize,
+    ) -> Vec<Result<(PathBuf, Duration)>> {
         let permits = Arc::new(Semaphore::new(concurrency.max(1)));
         let mut joins = JoinSet::new();
         for i in hosts {
@@ -121,14 +136,11 @@ impl Domain {
                 anyhow::Ok((joined.state_dir, started.elapsed()))
             });
         }
-        let (mut dirs, mut latencies) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let mut all = Vec::new();
         while let Some(joined) = joins.join_next().await {
-            let (dir, latency) = joined??;
-            dirs.push(dir);
-            latencies.push(latency);
+            all.push(joined.map_err(anyhow::Error::from).and_then(|r| r));
         }
-        dirs.sort();
-        Ok((dirs, latencies))
+        all
     }
 
     /// Issues `count` client certificates to the user (keys made here); returns their serials.

@@ -36,10 +36,19 @@ pub(crate) async fn run(opts: Options) -> Result<()> {
     if opts.concurrent > 0 {
         let n = opts.concurrent;
         let started = Instant::now();
-        let (_, all) = domain.join_hosts(opts.sequential..opts.sequential + n, n).await?;
+        let outcomes = domain.try_join_hosts(opts.sequential..opts.sequential + n, n).await;
         let wall = started.elapsed().as_secs_f64();
-        if let Some(s) = Summary::of(&all) {
-            println!("join concurrent hosts={n} wall_s={wall:.1} joins_per_s={:.1} {s}", n as f64 / wall);
+        let joined: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().ok().map(|(_, d)| *d)).collect();
+        let failed = outcomes.iter().filter_map(|o| o.as_ref().err()).collect::<Vec<_>>();
+        let figures = Summary::of(&joined).map_or_else(|| "no_join_succeeded".into(), |s| s.to_string());
+        println!(
+            "join concurrent hosts={n} joined={} failed={} wall_s={wall:.1} joins_per_s={:.1} {figures}",
+            joined.len(),
+            failed.len(),
+            joined.len() as f64 / wall
+        );
+        if let Some(e) = failed.first() {
+            println!("join concurrent first_error={:?}", format!("{e:#}"));
         }
     }
     println!("{}", procfs::machine_line("after"));
