@@ -4,6 +4,8 @@
 //! the benchmarks revoke.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use lightwell_agent::join::{JoinOptions, ServerTrust};
@@ -11,11 +13,13 @@ use lightwell_client::Client;
 use lightwell_proto::{CreateJoinTokenRequest, CreateUserRequest, IssueCertificateRequest, RevokeRequest};
 use lightwell_testkit::TestServer;
 use lightwell_testkit::pki::{self, USER_PASSWORD};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 /// The tenant the benchmarks create.
 pub(crate) const TENANT: &str = "bench.example";
 /// The user whose certificates are issued and then revoked.
-const USER: &str = "bench-user";
+pub(crate) const USER: &str = "bench-user";
 
 /// A running server with a tenant ready for hosts to join.
 #[derive(Debug)]
@@ -94,6 +98,49 @@ impl Domain {
             key_type: "p256".into(),
             state_dir: self.hosts().join(hostname),
         }
+    }
+
+    /// Joins hosts `node-NNNN` for NNNN in `hosts`, `concurrency` at a time;
+    /// returns their state dirs and join latencies, or the first failure.
+    pub(crate) async fn join_hosts(
+        &self,
+        hosts: std::ops::Range<usize>,
+        concurrency: usize,
+    ) -> Result<(Vec<PathBuf>, Vec<Duration>)> {
+        let (mut dirs, mut latencies) = (Vec::with_capacity(hosts.len()), Vec::with_capacity(hosts.len()));
+        for joined in self.try_join_hosts(hosts, concurrency).await {
+            let (dir, latency) = joined?;
+            dirs.push(dir);
+            latencies.push(latency);
+        }
+        dirs.sort();
+        Ok((dirs, latencies))
+    }
+
+    /// Like [`Domain::join_hosts`], with the outcome of every join.
+    pub(crate) async fn try_join_hosts(
+        &self,
+        hosts: std::ops::Range<usize>,
+        concurrency: usize,
+    ) -> Vec<Result<(PathBuf, Duration)>> {
+        let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+        let mut joins = JoinSet::new();
+        for i in hosts {
+            let opts = self.join_options(&format!("node-{i:04}.{TENANT}"));
+            let permits = permits.clone();
+            joins.spawn(async move {
+                let _permit = permits.acquire_owned().await?;
+                let started = Instant::now();
+                let joined =
+                    lightwell_agent::join::join(&opts).await.with_context(|| format!("joining {}", opts.hostname))?;
+                anyhow::Ok((joined.state_dir, started.elapsed()))
+            });
+        }
+        let mut all = Vec::new();
+        while let Some(joined) = joins.join_next().await {
+            all.push(joined.map_err(anyhow::Error::from).and_then(|r| r));
+        }
+        all
     }
 
     /// Issues `count` client certificates to the user (keys made here); returns their serials.

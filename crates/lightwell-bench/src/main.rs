@@ -9,12 +9,19 @@
 //! executable, or from `LIGHTWELL_BIN_DIR`.
 #![forbid(unsafe_code)]
 
+mod crl;
 mod domain;
 mod fleet;
 mod footprint;
+mod issuance;
+mod join;
 mod ldap;
+mod load;
+mod localca;
 mod procfs;
 mod propagation;
+mod scale;
+mod seed;
 mod stats;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +40,14 @@ enum Command {
     Propagation(propagation::Options),
     /// RSS and CPU time of the real `lightwell agent` process: idle, syncing and renewing.
     AgentFootprint(footprint::Options),
+    /// Certificates per second and latency over mutual TLS, against cfssl and the crypto limit.
+    Issuance(issuance::Options),
+    /// CRL build-and-sign time and size; revocation latency with many already revoked.
+    Crl(crl::Options),
+    /// Latency of one join; many hosts joining at once.
+    Join(join::Options),
+    /// Issuance and start-up with a million stored certificates, against an empty database.
+    Scale(scale::Options),
     /// LDAP search and bind throughput against OpenLDAP's slapd with the same directory.
     Ldap(ldap::Options),
 }
@@ -48,6 +63,10 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Propagation(opts) => propagation::run(opts).await,
             Command::AgentFootprint(opts) => footprint::run(opts).await,
+            Command::Issuance(opts) => issuance::run(opts).await,
+            Command::Crl(opts) => crl::run(opts).await,
+            Command::Join(opts) => join::run(opts).await,
+            Command::Scale(opts) => scale::run(opts).await,
             Command::Ldap(opts) => ldap::run(opts).await,
         }
     })

@@ -61,6 +61,12 @@ fn cpu_ns(pid: u32) -> Result<u64> {
     Ok(ticks * 1_000_000_000 / *TICKS.get_or_init(ticks_per_second))
 }
 
+/// CPU time of every thread of process `pid`, in seconds (10 ms resolution).
+pub(crate) fn process_cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(cpu_ticks(&stat)? as f64 / ticks_per_second() as f64)
+}
+
 /// The machine's 1-minute load average: what else was competing for the CPUs.
 pub(crate) fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()

@@ -9,14 +9,11 @@
 //! `sync_trust` has written a CRL listing the revoked serial.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
-use crate::domain::{Domain, TENANT};
+use crate::domain::Domain;
 use crate::fleet::Fleet;
 use crate::procfs;
 use crate::stats::Summary;
@@ -56,31 +53,6 @@ fn pause(k: usize) -> Duration {
     Duration::from_millis(500) + Duration::from_secs_f64(0.1 * phase)
 }
 
-/// Joins `n` hosts, `concurrency` at a time; returns their state dirs and join latencies.
-async fn join_hosts(domain: &Domain, n: usize, concurrency: usize) -> Result<(Vec<PathBuf>, Vec<Duration>)> {
-    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
-    let mut joins = JoinSet::new();
-    for i in 0..n {
-        let opts = domain.join_options(&format!("node-{i:04}.{TENANT}"));
-        let permits = permits.clone();
-        joins.spawn(async move {
-            let _permit = permits.acquire_owned().await?;
-            let started = Instant::now();
-            let joined =
-                lightwell_agent::join::join(&opts).await.with_context(|| format!("joining {}", opts.hostname))?;
-            anyhow::Ok((joined.state_dir, started.elapsed()))
-        });
-    }
-    let (mut dirs, mut latencies) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    while let Some(joined) = joins.join_next().await {
-        let (dir, latency) = joined??;
-        dirs.push(dir);
-        latencies.push(latency);
-    }
-    dirs.sort();
-    Ok((dirs, latencies))
-}
-
 /// Runs the benchmark and prints its figures.
 pub(crate) async fn run(opts: Options) -> Result<()> {
     ensure!(opts.agents >= 1 && opts.revocations >= 1, "need at least one agent and one revocation");
@@ -90,7 +62,7 @@ pub(crate) async fn run(opts: Options) -> Result<()> {
     let serials = domain.user_certificates(opts.revocations).await?;
 
     let started = Instant::now();
-    let (dirs, join_latencies) = join_hosts(&domain, n, opts.join_concurrency).await?;
+    let (dirs, join_latencies) = domain.join_hosts(0..n, opts.join_concurrency).await?;
     if let Some(s) = Summary::of(&join_latencies) {
         println!(
             "joins hosts={n} concurrency={} wall_s={:.1} {s}",

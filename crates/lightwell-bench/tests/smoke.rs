@@ -56,3 +56,36 @@ fn ldap_against_slapd_prints_every_workload_and_ratio() {
     }
     has_line(&out, "ldap workload=sasl-external server=lightwell ", "p99_ms=");
 }
+
+#[test]
+fn issuance_prints_every_run_and_the_ratios_to_its_baselines() {
+    let out = bench(&["issuance", "--clients", "2", "--seconds", "1", "--warmup-secs", "0"]);
+    has_line(&out, "issuance run=crypto ", "per_s=");
+    for run in ["cfssl", "sqlite", "postgres"] {
+        has_line(&out, &format!("issuance run={run} clients=2 "), "p99_ms=");
+    }
+    has_line(&out, "issuance summary db=sqlite ", "vs_crypto=");
+    has_line(&out, "issuance summary db=postgres ", "vs_cfssl=");
+}
+
+#[test]
+fn crl_prints_build_times_and_revocation_latency() {
+    let out = bench(&["crl", "--entries", "10,100", "--revoked", "100", "--revocations", "2"]);
+    has_line(&out, "crl build entries=100 ", "bytes_per_entry=");
+    has_line(&out, "crl revoke overall already_revoked=100 revocations=2 ", "p99_ms=");
+}
+
+#[test]
+fn join_prints_one_join_and_concurrent_joins() {
+    let out = bench(&["join", "--sequential", "2", "--concurrent", "3"]);
+    has_line(&out, "join sequential hosts=2 ", "p99_ms=");
+    has_line(&out, "join concurrent hosts=3 ", "joins_per_s=");
+}
+
+#[test]
+fn scale_prints_rates_start_up_and_bytes_per_certificate() {
+    let out = bench(&["scale", "--certificates", "100", "--principals", "10", "--clients", "2", "--seconds", "1"]);
+    has_line(&out, "scale seeded certificates=100 principals=10 ", "bytes_per_certificate=");
+    has_line(&out, "scale db=full ", "start_s=");
+    has_line(&out, "scale summary ", "ratio=");
+}

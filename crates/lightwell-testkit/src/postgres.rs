@@ -15,6 +15,8 @@ pub struct PgCluster {
     bin: PathBuf,
     port: u16,
     as_postgres: bool,
+    /// fsync on: what a benchmark of durable writes needs. Tests run with it off.
+    durable: bool,
 }
 
 /// Where `initdb` lives: PATH, or Debian's /usr/lib/postgresql/<version>/bin.
@@ -36,15 +38,26 @@ fn is_root() -> bool {
 }
 
 impl PgCluster {
-    /// Initializes and starts a cluster (trust authentication on loopback, user `lightwell`).
+    /// Initializes and starts a cluster (trust authentication on loopback,
+    /// user `lightwell`) with fsync off, which tests do not need.
     pub fn start() -> Self {
+        Self::start_with_fsync(false)
+    }
+
+    /// Like [`PgCluster::start`] with fsync on (PostgreSQL's default), so
+    /// commits are durable: for benchmarks.
+    pub fn start_durable() -> Self {
+        Self::start_with_fsync(true)
+    }
+
+    fn start_with_fsync(durable: bool) -> Self {
         let dir = tempfile::Builder::new().prefix("lightwell-pg-").tempdir().unwrap();
         let as_postgres = is_root();
         if as_postgres {
             let ok = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status().unwrap();
             assert!(ok.success(), "chown of the cluster dir to postgres failed");
         }
-        let cluster = Self { bin: bin_dir(), port: free_port(), as_postgres, dir };
+        let cluster = Self { bin: bin_dir(), port: free_port(), as_postgres, durable, dir };
         let data = cluster.data();
         cluster.run_ok(
             "initdb",
@@ -102,9 +115,10 @@ impl PgCluster {
 
     fn pg_ctl_start(&self) {
         let opts = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={} -c fsync=off -c max_connections=200",
+            "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories={} -c fsync={} -c max_connections=200",
             self.port,
-            self.dir.path().display()
+            self.dir.path().display(),
+            if self.durable { "on" } else { "off" }
         );
         let log = self.dir.path().join("postgres.log").display().to_string();
         self.run_ok("pg_ctl", &["-D", &self.data(), "-o", &opts, "-l", &log, "-w", "-t", "60", "start"]);

@@ -1,6 +1,6 @@
 //! SQLite queries of the certificate authority tables.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::{
     CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlRecord, PrincipalKind,
@@ -55,7 +55,7 @@ fn cert_from_row(r: &Row<'_>) -> rusqlite::Result<CertificateRecord> {
     })
 }
 
-pub(super) fn insert_ca(tx: &Transaction<'_>, ca: &CaRecord) -> Result<(), StoreError> {
+pub(super) fn insert_ca(tx: &Connection, ca: &CaRecord) -> Result<(), StoreError> {
     tx.execute(
         &format!("INSERT INTO cas ({CA_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
         params![
@@ -77,19 +77,19 @@ pub(super) fn insert_ca(tx: &Transaction<'_>, ca: &CaRecord) -> Result<(), Store
     Ok(())
 }
 
-pub(super) fn ca(tx: &Transaction<'_>, tenant: &TenantId, id: &str) -> Result<Option<CaRecord>, StoreError> {
+pub(super) fn ca(tx: &Connection, tenant: &TenantId, id: &str) -> Result<Option<CaRecord>, StoreError> {
     let mut stmt = tx.prepare_cached(&format!("SELECT {CA_COLUMNS} FROM cas WHERE tenant_id = ?1 AND id = ?2"))?;
     Ok(stmt.query_row(params![tenant.as_str(), id], ca_from_row).optional()?)
 }
 
-pub(super) fn list_cas(tx: &Transaction<'_>, tenant: &TenantId) -> Result<Vec<CaRecord>, StoreError> {
+pub(super) fn list_cas(tx: &Connection, tenant: &TenantId) -> Result<Vec<CaRecord>, StoreError> {
     let mut stmt =
         tx.prepare_cached(&format!("SELECT {CA_COLUMNS} FROM cas WHERE tenant_id = ?1 ORDER BY created_at, name"))?;
     let rows = stmt.query_map(params![tenant.as_str()], ca_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub(super) fn update_ca(tx: &Transaction<'_>, ca: &CaRecord) -> Result<(), StoreError> {
+pub(super) fn update_ca(tx: &Connection, ca: &CaRecord) -> Result<(), StoreError> {
     let n = tx.execute(
         "UPDATE cas SET status = ?3, is_default = ?4, next_crl_number = ?5, revoked_at = ?6, \
          revocation_reason = ?7 WHERE tenant_id = ?1 AND id = ?2",
@@ -109,7 +109,7 @@ pub(super) fn update_ca(tx: &Transaction<'_>, ca: &CaRecord) -> Result<(), Store
     Ok(())
 }
 
-pub(super) fn insert_certificate(tx: &Transaction<'_>, c: &CertificateRecord) -> Result<(), StoreError> {
+pub(super) fn insert_certificate(tx: &Connection, c: &CertificateRecord) -> Result<(), StoreError> {
     tx.execute(
         &format!(
             "INSERT INTO certificates ({CERT_COLUMNS}) VALUES \
@@ -136,7 +136,7 @@ pub(super) fn insert_certificate(tx: &Transaction<'_>, c: &CertificateRecord) ->
 }
 
 pub(super) fn certificate(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     tenant: &TenantId,
     serial: &str,
 ) -> Result<Option<CertificateRecord>, StoreError> {
@@ -146,7 +146,7 @@ pub(super) fn certificate(
 }
 
 pub(super) fn list_certificates(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     tenant: &TenantId,
     f: &CertificateFilter,
 ) -> Result<Vec<CertificateRecord>, StoreError> {
@@ -161,7 +161,7 @@ pub(super) fn list_certificates(
 }
 
 pub(super) fn revoke_certificate(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     tenant: &TenantId,
     serial: &str,
     at: i64,
@@ -174,7 +174,7 @@ pub(super) fn revoke_certificate(
     )? > 0)
 }
 
-pub(super) fn put_crl(tx: &Transaction<'_>, c: &CrlRecord) -> Result<(), StoreError> {
+pub(super) fn put_crl(tx: &Connection, c: &CrlRecord) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO crls (ca_id, tenant_id, number, der, this_update, next_update) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
          ON CONFLICT (ca_id) DO UPDATE SET number = excluded.number, der = excluded.der, \
@@ -185,7 +185,7 @@ pub(super) fn put_crl(tx: &Transaction<'_>, c: &CrlRecord) -> Result<(), StoreEr
     Ok(())
 }
 
-pub(super) fn crl(tx: &Transaction<'_>, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError> {
+pub(super) fn crl(tx: &Connection, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError> {
     Ok(tx
         .query_row(
             "SELECT ca_id, tenant_id, number, der, this_update, next_update FROM crls \
@@ -206,7 +206,7 @@ pub(super) fn crl(tx: &Transaction<'_>, tenant: &TenantId, ca_id: &str) -> Resul
 }
 
 /// Removes every CA row of a tenant (part of deleting the tenant).
-pub(super) fn delete_tenant_rows(tx: &Transaction<'_>, tenant: &str) -> Result<(), StoreError> {
+pub(super) fn delete_tenant_rows(tx: &Connection, tenant: &str) -> Result<(), StoreError> {
     for sql in [
         "DELETE FROM crls WHERE tenant_id = ?1",
         "DELETE FROM certificates WHERE tenant_id = ?1",
@@ -220,7 +220,7 @@ pub(super) fn delete_tenant_rows(tx: &Transaction<'_>, tenant: &str) -> Result<(
 
 const REQUEST_COLUMNS: &str = "id, tenant_id, name, csr_der, sealed_key, created_at";
 
-pub(super) fn insert_ca_request(tx: &Transaction<'_>, r: &CaRequestRecord) -> Result<(), StoreError> {
+pub(super) fn insert_ca_request(tx: &Connection, r: &CaRequestRecord) -> Result<(), StoreError> {
     tx.execute(
         &format!("INSERT INTO ca_requests ({REQUEST_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
         params![r.id, r.tenant_id.as_str(), r.name, r.csr_der, r.sealed_key, r.created_at],
@@ -229,7 +229,7 @@ pub(super) fn insert_ca_request(tx: &Transaction<'_>, r: &CaRequestRecord) -> Re
 }
 
 pub(super) fn ca_request(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     tenant: &TenantId,
     name: &str,
 ) -> Result<Option<CaRequestRecord>, StoreError> {
@@ -249,7 +249,7 @@ pub(super) fn ca_request(
     Ok(row.optional()?)
 }
 
-pub(super) fn delete_ca_request(tx: &Transaction<'_>, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+pub(super) fn delete_ca_request(tx: &Connection, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
     let n = tx.execute("DELETE FROM ca_requests WHERE tenant_id = ?1 AND id = ?2", params![tenant.as_str(), id])?;
     Ok(n > 0)
 }

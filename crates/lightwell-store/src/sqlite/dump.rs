@@ -3,7 +3,7 @@
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::{SCHEMA_VERSION, SqliteStore, lock};
+use super::{SCHEMA_VERSION, SqliteStore};
 use crate::StoreError;
 use crate::dump::{ColumnType, Dump, TABLES, TableDump, Value};
 
@@ -42,12 +42,13 @@ fn export_from(conn: &mut Connection) -> Result<Dump, StoreError> {
 
 impl SqliteStore {
     pub(super) fn export_all(&self) -> Result<Dump, StoreError> {
-        export_from(&mut lock(&self.writer))
+        export_from(&mut self.writer.exclusive().conn)
     }
 
     pub(super) fn import_all(&self, dump: &Dump) -> Result<(), StoreError> {
         dump.check_shape(SCHEMA_VERSION)?;
-        let mut conn = lock(&self.writer);
+        let mut w = self.writer.exclusive();
+        let conn = &mut w.conn;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for spec in TABLES {
             let sql = format!("SELECT EXISTS (SELECT 1 FROM {})", spec.name);

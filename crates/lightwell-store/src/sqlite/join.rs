@@ -1,6 +1,6 @@
 //! SQLite queries of domain join: join tokens and trust revisions.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::{JoinTokenRecord, StoreError, TenantId};
 
@@ -22,7 +22,7 @@ fn token_from_row(r: &Row<'_>) -> rusqlite::Result<JoinTokenRecord> {
     })
 }
 
-pub(super) fn insert_join_token(tx: &Transaction<'_>, t: &JoinTokenRecord) -> Result<(), StoreError> {
+pub(super) fn insert_join_token(tx: &Connection, t: &JoinTokenRecord) -> Result<(), StoreError> {
     tx.execute(
         &format!("INSERT INTO join_tokens ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
         params![
@@ -42,7 +42,7 @@ pub(super) fn insert_join_token(tx: &Transaction<'_>, t: &JoinTokenRecord) -> Re
 }
 
 pub(super) fn join_token_by_hash(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     tenant: &TenantId,
     hash: &[u8],
 ) -> Result<Option<JoinTokenRecord>, StoreError> {
@@ -51,16 +51,12 @@ pub(super) fn join_token_by_hash(
     Ok(stmt.query_row(params![tenant.as_str(), hash], token_from_row).optional()?)
 }
 
-pub(super) fn join_token(
-    tx: &Transaction<'_>,
-    tenant: &TenantId,
-    id: &str,
-) -> Result<Option<JoinTokenRecord>, StoreError> {
+pub(super) fn join_token(tx: &Connection, tenant: &TenantId, id: &str) -> Result<Option<JoinTokenRecord>, StoreError> {
     let mut stmt = tx.prepare_cached(&format!("SELECT {COLUMNS} FROM join_tokens WHERE tenant_id = ?1 AND id = ?2"))?;
     Ok(stmt.query_row(params![tenant.as_str(), id], token_from_row).optional()?)
 }
 
-pub(super) fn list_join_tokens(tx: &Transaction<'_>, tenant: &TenantId) -> Result<Vec<JoinTokenRecord>, StoreError> {
+pub(super) fn list_join_tokens(tx: &Connection, tenant: &TenantId) -> Result<Vec<JoinTokenRecord>, StoreError> {
     let mut stmt = tx.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM join_tokens WHERE tenant_id = ?1 ORDER BY created_at DESC, id"
     ))?;
@@ -68,7 +64,7 @@ pub(super) fn list_join_tokens(tx: &Transaction<'_>, tenant: &TenantId) -> Resul
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub(super) fn update_join_token(tx: &Transaction<'_>, t: &JoinTokenRecord) -> Result<(), StoreError> {
+pub(super) fn update_join_token(tx: &Connection, t: &JoinTokenRecord) -> Result<(), StoreError> {
     tx.execute(
         "UPDATE join_tokens SET uses_left = ?3, revoked = ?4 WHERE tenant_id = ?1 AND id = ?2",
         params![t.tenant_id.as_str(), t.id, t.uses_left, t.revoked],
@@ -82,13 +78,13 @@ pub(super) const TRUST: &str = "trust_revisions";
 pub(super) const DIRECTORY: &str = "directory_revisions";
 
 /// A tenant's revision in `table` (`TRUST` or `DIRECTORY`), 0 before the first bump.
-pub(super) fn revision(tx: &Transaction<'_>, table: &str, tenant: &TenantId) -> Result<i64, StoreError> {
+pub(super) fn revision(tx: &Connection, table: &str, tenant: &TenantId) -> Result<i64, StoreError> {
     let sql = format!("SELECT revision FROM {table} WHERE tenant_id = ?1");
     Ok(tx.prepare_cached(&sql)?.query_row(params![tenant.as_str()], |r| r.get(0)).optional()?.unwrap_or(0))
 }
 
 /// Increments a tenant's revision in `table` and returns the new value.
-pub(super) fn bump_revision(tx: &Transaction<'_>, table: &str, tenant: &TenantId) -> Result<i64, StoreError> {
+pub(super) fn bump_revision(tx: &Connection, table: &str, tenant: &TenantId) -> Result<i64, StoreError> {
     let sql = format!(
         "INSERT INTO {table} (tenant_id, revision) VALUES (?1, 1) \
          ON CONFLICT (tenant_id) DO UPDATE SET revision = {table}.revision + 1 RETURNING revision"
@@ -96,14 +92,14 @@ pub(super) fn bump_revision(tx: &Transaction<'_>, table: &str, tenant: &TenantId
     Ok(tx.prepare_cached(&sql)?.query_row(params![tenant.as_str()], |r| r.get(0))?)
 }
 
-pub(super) fn trust_revisions(tx: &Transaction<'_>) -> Result<Vec<(TenantId, i64)>, StoreError> {
+pub(super) fn trust_revisions(tx: &Connection) -> Result<Vec<(TenantId, i64)>, StoreError> {
     let mut stmt = tx.prepare_cached("SELECT tenant_id, revision FROM trust_revisions")?;
     let rows = stmt.query_map([], |r| Ok((TenantId::new(r.get::<_, String>(0)?), r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Removes a tenant's join rows (part of deleting the tenant).
-pub(super) fn delete_tenant_rows(tx: &Transaction<'_>, tenant: &str) -> Result<(), StoreError> {
+pub(super) fn delete_tenant_rows(tx: &Connection, tenant: &str) -> Result<(), StoreError> {
     tx.execute("DELETE FROM join_tokens WHERE tenant_id = ?1", params![tenant])?;
     for table in [TRUST, DIRECTORY] {
         tx.execute(&format!("DELETE FROM {table} WHERE tenant_id = ?1"), params![tenant])?;

@@ -1,6 +1,6 @@
 //! SQLite queries of Kubernetes support: clusters.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::{K8sClusterRecord, StoreError, TenantId};
 
@@ -16,7 +16,7 @@ fn cluster_from_row(r: &Row<'_>) -> rusqlite::Result<K8sClusterRecord> {
     })
 }
 
-pub(super) fn insert_cluster(tx: &Transaction<'_>, c: &K8sClusterRecord) -> Result<(), StoreError> {
+pub(super) fn insert_cluster(tx: &Connection, c: &K8sClusterRecord) -> Result<(), StoreError> {
     tx.execute(
         &format!("INSERT INTO k8s_clusters ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
         params![c.id, c.tenant_id.as_str(), c.name, c.spec, c.created_at],
@@ -24,25 +24,21 @@ pub(super) fn insert_cluster(tx: &Transaction<'_>, c: &K8sClusterRecord) -> Resu
     Ok(())
 }
 
-pub(super) fn cluster(
-    tx: &Transaction<'_>,
-    tenant: &TenantId,
-    name: &str,
-) -> Result<Option<K8sClusterRecord>, StoreError> {
+pub(super) fn cluster(tx: &Connection, tenant: &TenantId, name: &str) -> Result<Option<K8sClusterRecord>, StoreError> {
     let mut stmt = tx.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM k8s_clusters WHERE tenant_id = ?1 AND lower(name) = lower(?2)"
     ))?;
     Ok(stmt.query_row(params![tenant.as_str(), name], cluster_from_row).optional()?)
 }
 
-pub(super) fn list_clusters(tx: &Transaction<'_>, tenant: &TenantId) -> Result<Vec<K8sClusterRecord>, StoreError> {
+pub(super) fn list_clusters(tx: &Connection, tenant: &TenantId) -> Result<Vec<K8sClusterRecord>, StoreError> {
     let mut stmt =
         tx.prepare_cached(&format!("SELECT {COLUMNS} FROM k8s_clusters WHERE tenant_id = ?1 ORDER BY lower(name)"))?;
     let rows = stmt.query_map(params![tenant.as_str()], cluster_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub(super) fn update_cluster(tx: &Transaction<'_>, c: &K8sClusterRecord) -> Result<(), StoreError> {
+pub(super) fn update_cluster(tx: &Connection, c: &K8sClusterRecord) -> Result<(), StoreError> {
     tx.execute(
         "UPDATE k8s_clusters SET spec = ?3 WHERE tenant_id = ?1 AND id = ?2",
         params![c.tenant_id.as_str(), c.id, c.spec],
@@ -50,12 +46,12 @@ pub(super) fn update_cluster(tx: &Transaction<'_>, c: &K8sClusterRecord) -> Resu
     Ok(())
 }
 
-pub(super) fn delete_cluster(tx: &Transaction<'_>, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+pub(super) fn delete_cluster(tx: &Connection, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
     Ok(tx.execute("DELETE FROM k8s_clusters WHERE tenant_id = ?1 AND id = ?2", params![tenant.as_str(), id])? > 0)
 }
 
 /// Removes a tenant's clusters (part of deleting the tenant).
-pub(super) fn delete_tenant_rows(tx: &Transaction<'_>, tenant: &str) -> Result<(), StoreError> {
+pub(super) fn delete_tenant_rows(tx: &Connection, tenant: &str) -> Result<(), StoreError> {
     tx.execute("DELETE FROM k8s_clusters WHERE tenant_id = ?1", params![tenant])?;
     Ok(())
 }

@@ -1,0 +1,144 @@
+//! `lightwell-bench crl`: building and signing CRLs of 1k, 100k and 1M
+//! entries in this process with `lightwell-ca` (the code `lightwelld` signs
+//! its CRLs with, P-256 issuing CA), their size; then a real `lightwelld`
+//! whose issuing CA already has N revoked certificates (seeded directly in
+//! its SQLite database, see [`crate::seed`]) and the latency of the revoke
+//! call — which re-signs the CA's CRL before it answers.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use lightwell_ca::Serial;
+use lightwell_ca::crl::{self, CrlSpec, RevocationReason, RevokedCertificate};
+use time::OffsetDateTime;
+
+use crate::domain::Domain;
+use crate::localca::LocalCa;
+use crate::procfs;
+use crate::seed::{self, Seed};
+use crate::stats::Summary;
+
+/// Targets of issue 8.
+const TARGET_BUILD_MS: f64 = 1000.0;
+const TARGET_BYTES_PER_ENTRY: f64 = 40.0;
+const TARGET_ACK_P99_MS: f64 = 5.0;
+
+/// Options of `lightwell-bench crl`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Options {
+    /// CRL sizes to build in process.
+    #[arg(long, value_delimiter = ',', default_value = "1000,100000,1000000")]
+    entries: Vec<usize>,
+    /// Revoked certificates seeded into the server before the revocations (0: skip the server part).
+    #[arg(long, default_value_t = 1_000_000)]
+    revoked: usize,
+    /// Revocations timed against the seeded server.
+    #[arg(long, default_value_t = 5)]
+    revocations: usize,
+}
+
+fn entries(n: usize) -> Result<Vec<RevokedCertificate>> {
+    let now = OffsetDateTime::now_utc();
+    (0..n)
+        .map(|_| {
+            Ok(RevokedCertificate {
+                serial: Serial::random()?,
+                revoked_at: now,
+                reason: RevocationReason::KeyCompromise,
+            })
+        })
+        .collect()
+}
+
+/// Builds a CRL of `n` entries (best of a few builds for small ones); returns (time, DER size).
+fn build(ca: &LocalCa, n: usize) -> Result<(Duration, usize)> {
+    let revoked = entries(n)?;
+    let now = OffsetDateTime::now_utc();
+    let spec = CrlSpec {
+        number: 7,
+        this_update: now,
+        next_update: now + crl::DEFAULT_VALIDITY,
+        distribution_point: Some("http://127.0.0.1:8080/pki/bench.example/ca/00000000-0000-0000-0000-000000000000.crl"),
+        revoked: &revoked,
+    };
+    let rounds = (100_000 / n.max(1)).clamp(1, 5);
+    let mut best = Duration::MAX;
+    let mut size = 0;
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let built = crl::build(&ca.issuing, &spec)?;
+        best = best.min(started.elapsed());
+        size = built.der().len();
+    }
+    Ok((best, size))
+}
+
+/// Runs the benchmark and prints its figures.
+pub(crate) async fn run(opts: Options) -> Result<()> {
+    println!("{}", procfs::machine_line("before"));
+    let ca = LocalCa::new(crate::domain::TENANT)?;
+    let (_, empty) = build(&ca, 0)?;
+    for &n in &opts.entries {
+        let (took, size) = build(&ca, n)?;
+        let ms = took.as_secs_f64() * 1000.0;
+        let per_entry = (size - empty) as f64 / n.max(1) as f64;
+        let met = ms <= TARGET_BUILD_MS && per_entry <= TARGET_BYTES_PER_ENTRY;
+        println!(
+            "crl build entries={n} build_ms={ms:.1} size_bytes={size} bytes_per_entry={per_entry:.1} \
+             target_build_ms={TARGET_BUILD_MS:.0} target_bytes_per_entry={TARGET_BYTES_PER_ENTRY:.0} target={}",
+            if n >= 1_000_000 { if met { "met" } else { "missed" } } else { "-" }
+        );
+    }
+    if opts.revoked > 0 {
+        ensure!(opts.revocations >= 1, "need at least one revocation");
+        server_part(&opts).await?;
+    }
+    println!("{}", procfs::machine_line("after"));
+    Ok(())
+}
+
+async fn server_part(opts: &Options) -> Result<()> {
+    let mut domain = Domain::start(1, None).await?;
+    let serials = domain.user_certificates(opts.revocations).await?;
+    domain.server.stop();
+    let db = domain.server.data_dir().join("lightwell.db");
+    let started = Instant::now();
+    let add = Seed { certificates: opts.revoked, revoked: true, users: 0 };
+    tokio::task::spawn_blocking(move || seed::seed(&db, add, crate::domain::USER)).await??;
+    println!("crl seeded revoked={} seconds={:.1}", opts.revoked, started.elapsed().as_secs_f64());
+    let started = Instant::now();
+    let mut server = domain.server;
+    let server = tokio::task::spawn_blocking(move || {
+        server.start_again();
+        server
+    })
+    .await?;
+    println!("crl server_started seconds={:.2}", started.elapsed().as_secs_f64());
+    domain.server = server;
+    let mut acks = Vec::new();
+    for (k, serial) in serials.iter().enumerate() {
+        let started = Instant::now();
+        domain.revoke(serial).await.with_context(|| format!("revoking {serial}"))?;
+        let ack = started.elapsed();
+        println!(
+            "crl revoke already_revoked={} n={} ack_ms={:.1}",
+            opts.revoked + k,
+            k + 1,
+            ack.as_secs_f64() * 1000.0
+        );
+        acks.push(ack);
+    }
+    let s = Summary::of(&acks).context("no revocation")?;
+    let met = if s.p99 <= TARGET_ACK_P99_MS { "met" } else { "missed" };
+    println!(
+        "crl revoke overall already_revoked={} revocations={} {s} target_p99_ms={TARGET_ACK_P99_MS:.0} target={met}",
+        opts.revoked,
+        acks.len()
+    );
+    let pem = domain.admin.list_cas(crate::domain::TENANT).await?;
+    if let Some(ca) = pem.iter().find(|c| c.role == "intermediate") {
+        let crl = domain.admin.ca_crl_pem(crate::domain::TENANT, &ca.id).await?;
+        println!("crl served pem_bytes={}", crl.len());
+    }
+    Ok(())
+}
