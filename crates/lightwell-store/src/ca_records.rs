@@ -138,6 +138,17 @@ pub struct CertificateFilter {
     pub revoked: Option<bool>,
 }
 
+/// A CRL entry as stored: a revoked certificate's serial, time and reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedEntry {
+    /// Serial, lower-case hex.
+    pub serial: String,
+    /// When it was revoked, Unix seconds.
+    pub revoked_at: i64,
+    /// RFC 5280 reason name, if recorded.
+    pub reason: Option<String>,
+}
+
 /// The latest CRL of a CA.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrlRecord {

@@ -33,7 +33,7 @@ macro_rules! conformance_tests {
             sessions_round_trip, audit_chain_appends_in_order, failed_transaction_changes_nothing,
             deleting_a_tenant_removes_all_its_data,
             cas_round_trip_scoped_by_tenant, certificate_serials_are_unique, certificates_filter_and_revoke,
-            crls_replace_and_are_scoped, deleting_a_tenant_removes_its_ca_data,
+            crls_replace_and_are_scoped, deleting_a_tenant_removes_its_ca_data, revoked_entries_are_a_cas_unexpired_revocations,
             join_tokens_round_trip_scoped_by_tenant, trust_revisions_grow_per_tenant, directory_revisions_grow_per_tenant,
             ca_requests_round_trip_scoped_by_tenant, k8s_clusters_round_trip_scoped_by_tenant);
         $crate::conformance_tests!(@pairs $make; dump_round_trips_into_an_empty_store);

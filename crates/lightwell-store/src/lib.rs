@@ -241,6 +241,14 @@ pub trait Tx {
         at: i64,
         reason: &str,
     ) -> Result<bool, StoreError>;
+    /// The revoked certificates of a CA that expire at or after `not_after_from`
+    /// (what its CRL lists), by serial; only the columns a CRL entry needs.
+    fn revoked_entries(
+        &mut self,
+        tenant: &TenantId,
+        ca_id: &str,
+        not_after_from: i64,
+    ) -> Result<Vec<RevokedEntry>, StoreError>;
     /// Stores a CA's latest CRL, replacing the one before.
     fn put_crl(&mut self, crl: &CrlRecord) -> Result<(), StoreError>;
     /// The latest CRL of a CA.

@@ -19,8 +19,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavio
 
 use crate::{
     AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlRecord,
-    JoinTokenRecord, K8sClusterRecord, Membership, PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError,
-    TenantId, TenantRecord, Tx, TxMode,
+    JoinTokenRecord, K8sClusterRecord, Membership, PrincipalKind, PrincipalRecord, RevokedEntry, SessionRecord, Store,
+    StoreError, TenantId, TenantRecord, Tx, TxMode,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0004_ca_requests.sql"),
     include_str!("../migrations/sqlite/0005_directory_revisions.sql"),
     include_str!("../migrations/sqlite/0006_kubernetes.sql"),
+    include_str!("../migrations/sqlite/0007_revoked_index.sql"),
 ];
 
 /// The schema version this build writes.
@@ -563,6 +564,15 @@ impl Tx for SqliteTx<'_> {
         reason: &str,
     ) -> Result<bool, StoreError> {
         ca::revoke_certificate(self.tx, tenant, serial, at, reason)
+    }
+
+    fn revoked_entries(
+        &mut self,
+        tenant: &TenantId,
+        ca_id: &str,
+        not_after_from: i64,
+    ) -> Result<Vec<RevokedEntry>, StoreError> {
+        ca::revoked_entries(self.tx, tenant, ca_id, not_after_from)
     }
 
     fn put_crl(&mut self, crl: &CrlRecord) -> Result<(), StoreError> {

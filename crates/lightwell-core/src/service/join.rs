@@ -85,6 +85,26 @@ fn hash(token: &str) -> Vec<u8> {
     lightwell_ca::fingerprint::sha256(token.as_bytes()).to_vec()
 }
 
+/// Marks a machine secret's stored form: SHA-256, hex.
+const SECRET_SHA256: &str = "$lw-sha256$";
+
+/// The stored form of a machine secret. The secret is 256 random bits, so a
+/// fast hash is as safe as a slow one (nothing to guess) and keeps joins and
+/// re-enrolments from queueing behind argon2id (1,000 concurrent joins did).
+fn hash_machine_secret(secret: &str) -> String {
+    format!("{SECRET_SHA256}{}", hex::encode(hash(secret)))
+}
+
+/// Checks a machine secret in constant time; secrets stored by earlier
+/// versions (argon2id PHC strings) still verify.
+fn verify_machine_secret(secret: &str, stored: &str) -> bool {
+    match stored.strip_prefix(SECRET_SHA256) {
+        Some(hex_digest) => hex::decode(hex_digest)
+            .is_ok_and(|want| aws_lc_rs::constant_time::verify_slices_are_equal(&want, &hash(secret)).is_ok()),
+        None => password::verify(secret, stored),
+    }
+}
+
 fn bad_token(why: &str) -> Error {
     Error::new(ErrorCode::InvalidJoinToken, format!("the join token is not valid: {why}"))
 }
@@ -206,7 +226,7 @@ impl Service {
         let tenant = tenant.to_string();
         self.blocking(move |inner| {
             let machine_secret = secret(MACHINE_SECRET_PREFIX)?;
-            let secret_hash = password::hash(&machine_secret)?;
+            let secret_hash = hash_machine_secret(&machine_secret);
             let joined = inner.write_committing_refusal(|tx| {
                 let t = tenant_by_domain(tx, &tenant)?;
                 let who = admin.clone().unwrap_or_else(|| format!("join-token:{hostname}"));
@@ -261,9 +281,10 @@ impl Service {
             let machine =
                 inner.tenant_read(&tenant, |tx, t| Ok(tx.principal(&t.id, PrincipalKind::Machine, &hostname)?))?;
             let verified = match &machine {
-                Some(m) => m.password_hash.as_deref().is_some_and(|h| password::verify(&machine_secret, h)),
+                Some(m) => m.password_hash.as_deref().is_some_and(|h| verify_machine_secret(&machine_secret, h)),
                 None => {
-                    password::verify(&machine_secret, &inner.dummy_hash);
+                    // Same work for an unknown machine as for a known one.
+                    let _ = verify_machine_secret(&machine_secret, &hash_machine_secret("lw-unknown-machine"));
                     false
                 }
             };
@@ -308,7 +329,7 @@ impl Service {
         let (tenant, id, actor_name) = (me.tenant.clone(), me.id.clone(), actor.audit_name());
         self.blocking(move |inner| {
             let new_secret = secret(MACHINE_SECRET_PREFIX)?;
-            let hashed = password::hash(&new_secret)?;
+            let hashed = hash_machine_secret(&new_secret);
             let now = inner.now();
             inner.tenant_write(&tenant, |tx, t| {
                 let mut m =
@@ -421,5 +442,23 @@ impl Inner {
         let issue = IssueRequest { csr: req.csr.clone(), profile: Some("server-client".into()), ..Default::default() };
         let certificate = self.issue_in_tx(tx, t, &machine_actor(t, &machine), csr, &issue)?;
         Ok((machine, certificate))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_secrets_verify_in_both_stored_forms() {
+        let secret = secret(MACHINE_SECRET_PREFIX).unwrap();
+        let stored = hash_machine_secret(&secret);
+        assert!(stored.starts_with(SECRET_SHA256) && !stored.contains(secret.as_str()));
+        assert!(verify_machine_secret(&secret, &stored));
+        assert!(!verify_machine_secret("lwm_wrong", &stored));
+        assert!(!verify_machine_secret(&secret, "$lw-sha256$zz"), "a malformed digest never verifies");
+        // Secrets stored by earlier versions (argon2id) still verify.
+        let old = password::hash(&secret).unwrap();
+        assert!(verify_machine_secret(&secret, &old) && !verify_machine_secret("lwm_wrong", &old));
     }
 }

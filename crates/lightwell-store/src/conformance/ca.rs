@@ -109,6 +109,33 @@ pub fn certificates_filter_and_revoke(s: &dyn Store) {
     assert_eq!(serials(CertificateFilter { revoked: Some(false), ..Default::default() }), ["4a02", "4a03"]);
 }
 
+/// A CA's CRL entries: its revoked certificates not yet expired, by serial, in its tenant only.
+pub fn revoked_entries_are_a_cas_unexpired_revocations(s: &dyn Store) {
+    let (a, b) = (TenantId::new("ta"), TenantId::new("tb"));
+    let mut expired = cert(&a, "4a04", "ca1", "p1");
+    expired.not_after = 5;
+    w(s, |tx| {
+        for c in [
+            cert(&a, "4a02", "ca1", "p1"),
+            cert(&a, "4a01", "ca1", "p2"),
+            cert(&a, "4a03", "ca2", "p1"),
+            expired.clone(),
+        ] {
+            tx.insert_certificate(&c)?;
+        }
+        tx.insert_certificate(&cert(&b, "4b01", "ca1", "p1"))?;
+        for (t, serial) in [(&a, "4a01"), (&a, "4a02"), (&a, "4a03"), (&a, "4a04"), (&b, "4b01")] {
+            tx.revoke_certificate(t, serial, 15, "key-compromise")?;
+        }
+        tx.insert_certificate(&cert(&a, "4a05", "ca1", "p1"))
+    });
+    let entries = w(s, |tx| tx.revoked_entries(&a, "ca1", 10));
+    let serials: Vec<&str> = entries.iter().map(|e| e.serial.as_str()).collect();
+    assert_eq!(serials, ["4a01", "4a02"], "revoked, of ca1, of tenant A, not expired before 10");
+    assert_eq!((entries[0].revoked_at, entries[0].reason.as_deref()), (15, Some("key-compromise")));
+    assert_eq!(w(s, |tx| tx.revoked_entries(&a, "ca1", 0)).len(), 3, "with the expired one");
+}
+
 /// The latest CRL of a CA replaces the one before and is visible only in its tenant.
 pub fn crls_replace_and_are_scoped(s: &dyn Store) {
     let (a, b) = (TenantId::new("ta"), TenantId::new("tb"));

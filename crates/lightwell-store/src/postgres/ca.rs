@@ -5,7 +5,7 @@ use postgres::Row;
 use super::PgTx;
 use crate::{
     CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlRecord, PrincipalKind,
-    StoreError, TenantId,
+    RevokedEntry, StoreError, TenantId,
 };
 
 const CA_COLUMNS: &str = "id, tenant_id, name, parent_id, role, cert_der, sealed_key, status, is_default, \
@@ -159,6 +159,24 @@ impl PgTx<'_> {
         );
         let r = self.tx.query(&sql, &[&tenant.as_str(), &f.ca_id, &f.principal_id, &f.revoked]);
         self.track(r)?.iter().map(cert_from_row).collect()
+    }
+
+    pub(super) fn pg_revoked_entries(
+        &mut self,
+        tenant: &TenantId,
+        ca_id: &str,
+        not_after_from: i64,
+    ) -> Result<Vec<RevokedEntry>, StoreError> {
+        let r = self.tx.query(
+            "SELECT serial, revoked_at, revocation_reason FROM certificates \
+             WHERE tenant_id = $1 AND ca_id = $2 AND not_after >= $3 AND revoked_at IS NOT NULL ORDER BY serial",
+            &[&tenant.as_str(), &ca_id, &not_after_from],
+        );
+        Ok(self
+            .track(r)?
+            .iter()
+            .map(|r| RevokedEntry { serial: r.get(0), revoked_at: r.get(1), reason: r.get(2) })
+            .collect())
     }
 
     pub(super) fn pg_revoke_certificate(

@@ -18,8 +18,8 @@ use r2d2_postgres::PostgresConnectionManager;
 
 use crate::{
     AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlRecord,
-    JoinTokenRecord, K8sClusterRecord, Membership, PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError,
-    TenantId, TenantRecord, Tx, TxMode,
+    JoinTokenRecord, K8sClusterRecord, Membership, PrincipalKind, PrincipalRecord, RevokedEntry, SessionRecord, Store,
+    StoreError, TenantId, TenantRecord, Tx, TxMode,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0004_ca_requests.sql"),
     include_str!("../../migrations/postgres/0005_directory_revisions.sql"),
     include_str!("../../migrations/postgres/0006_kubernetes.sql"),
+    include_str!("../../migrations/postgres/0007_revoked_index.sql"),
 ];
 
 /// The schema version this build writes.
@@ -616,6 +617,15 @@ impl Tx for PgTx<'_> {
         reason: &str,
     ) -> Result<bool, StoreError> {
         self.pg_revoke_certificate(tenant, serial, at, reason)
+    }
+
+    fn revoked_entries(
+        &mut self,
+        tenant: &TenantId,
+        ca_id: &str,
+        not_after_from: i64,
+    ) -> Result<Vec<RevokedEntry>, StoreError> {
+        self.pg_revoked_entries(tenant, ca_id, not_after_from)
     }
 
     fn put_crl(&mut self, crl: &CrlRecord) -> Result<(), StoreError> {

@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::{
     CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlRecord, PrincipalKind,
-    StoreError, TenantId,
+    RevokedEntry, StoreError, TenantId,
 };
 
 const CA_COLUMNS: &str = "id, tenant_id, name, parent_id, role, cert_der, sealed_key, status, is_default, \
@@ -157,6 +157,22 @@ pub(super) fn list_certificates(
          ORDER BY created_at, serial"
     ))?;
     let rows = stmt.query_map(params![tenant.as_str(), f.ca_id, f.principal_id, f.revoked], cert_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn revoked_entries(
+    tx: &Connection,
+    tenant: &TenantId,
+    ca_id: &str,
+    not_after_from: i64,
+) -> Result<Vec<RevokedEntry>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT serial, revoked_at, revocation_reason FROM certificates INDEXED BY certificates_revoked \
+         WHERE tenant_id = ?1 AND ca_id = ?2 AND not_after >= ?3 AND revoked_at IS NOT NULL ORDER BY serial",
+    )?;
+    let rows = stmt.query_map(params![tenant.as_str(), ca_id, not_after_from], |r| {
+        Ok(RevokedEntry { serial: r.get(0)?, revoked_at: r.get(1)?, reason: r.get(2)? })
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -5,7 +5,7 @@ use lightwell_ca::ca::{self, CaSpec, ParentLinks};
 use lightwell_ca::crl::{self, CrlSpec, RevocationReason, RevokedCertificate};
 use lightwell_ca::{CaCertificate, Issuer, KeyAlgorithm, Serial, SigningKey};
 use lightwell_proto::ErrorCode;
-use lightwell_store::{CaRecord, CaRole, CaStatus, CertificateFilter, CrlRecord, TenantRecord, Tx};
+use lightwell_store::{CaRecord, CaRole, CaStatus, CrlRecord, TenantRecord, Tx};
 use time::{Duration, OffsetDateTime};
 
 use super::super::{Inner, policy_of};
@@ -181,18 +181,10 @@ impl Inner {
         let mut revoked = Vec::new();
         match ca.role {
             CaRole::Intermediate => {
-                let filter =
-                    CertificateFilter { ca_id: Some(ca.id.clone()), revoked: Some(true), ..Default::default() };
-                for c in tx.list_certificates(&tenant.id, &filter)? {
-                    // Entries of expired certificates may be dropped (RFC 5280 section 3.3).
-                    if c.not_after < now {
-                        continue;
-                    }
-                    revoked.push(entry(
-                        &Serial::from_hex(&c.serial).map_err(Error::internal)?,
-                        c.revoked_at,
-                        c.revocation_reason.as_deref(),
-                    )?);
+                // Entries of expired certificates may be dropped (RFC 5280 section 3.3).
+                for e in tx.revoked_entries(&tenant.id, &ca.id, now)? {
+                    let serial = Serial::from_hex(&e.serial).map_err(Error::internal)?;
+                    revoked.push(entry(&serial, Some(e.revoked_at), e.reason.as_deref())?);
                 }
             }
             CaRole::Root => {
