@@ -40,6 +40,9 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// Every write of a tenant touches its audit head, so concurrent writers of
 /// one tenant on several replicas conflict; with the backoff below thirty
 /// attempts give a burst of a few dozen concurrent writers a few seconds.
+/// Key of the advisory lock writers take turns on (migrations use another).
+const WRITER_LOCK: i64 = 0x4c57_5752;
+
 const MAX_ATTEMPTS: u32 = 30;
 
 /// Backoff before retry `attempt`: doubling from 5 ms up to 100 ms, with
@@ -154,6 +157,31 @@ impl PostgresStore {
         f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), (StoreError, bool)> {
         let mut conn = self.conn().map_err(|e| (e, false))?;
+        // Writers take turns, on every replica: a session-level advisory lock
+        // taken *before* BEGIN, so each SERIALIZABLE snapshot starts after the
+        // previous writer committed. Without it, concurrent writes of a tenant
+        // (all of which bump its audit-chain head) conflicted, retried and, at
+        // 64 concurrent issuances, gave up. Readers never wait for it.
+        let writer = mode == TxMode::Write;
+        if writer {
+            conn.execute("SELECT pg_advisory_lock($1)", &[&WRITER_LOCK]).map_err(|e| (StoreError::from(&e), false))?;
+        }
+        let result = Self::run(&mut conn, mode, f);
+        if writer {
+            // A session lock outlives its transaction: release it whatever happened.
+            // If the connection broke, the server released it with the session.
+            if let Err(e) = conn.execute("SELECT pg_advisory_unlock($1)", &[&WRITER_LOCK]) {
+                tracing::warn!(error = %e, "releasing the writer lock failed");
+            }
+        }
+        result
+    }
+
+    fn run(
+        conn: &mut postgres::Client,
+        mode: TxMode,
+        f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), (StoreError, bool)> {
         let builder = match mode {
             TxMode::Write => conn.build_transaction().isolation_level(IsolationLevel::Serializable),
             TxMode::Read => conn.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true),
