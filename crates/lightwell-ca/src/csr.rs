@@ -223,12 +223,15 @@ impl CertificateRequest {
     }
 }
 
-/// A minimal CSR for `key` with subject `CN=<common_name>`: what the CLI and
-/// the agent send. The server decides every name in the certificate.
+/// A minimal CSR for `key` with subject `CN=<common_name>` (an empty subject
+/// when `common_name` is empty): what the CLI and the agent send. The server
+/// decides every name in the certificate.
 pub fn create(key: &SigningKey, common_name: &str) -> Result<Vec<u8>, Error> {
     let mut params = rcgen::CertificateParams::default();
     let mut dn = rcgen::DistinguishedName::new();
-    dn.push(rcgen::DnType::CommonName, common_name);
+    if !common_name.is_empty() {
+        dn.push(rcgen::DnType::CommonName, common_name);
+    }
     params.distinguished_name = dn;
     Ok(params.serialize_request(key.pair())?.der().to_vec())
 }

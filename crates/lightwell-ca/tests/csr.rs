@@ -42,6 +42,9 @@ fn a_csr_made_by_lightwell_for_its_own_key_parses() {
     assert_eq!(request.public_key().spki_der(), key.public_key_der());
     assert_eq!(request.common_name(), Some("alice"));
     assert!(request.requested_extensions().is_empty());
+    // Without a name the subject is empty: the server names the certificate.
+    let anonymous = CertificateRequest::parse(&csr::create(&key, "").unwrap()).unwrap();
+    assert_eq!(anonymous.common_name(), None);
 }
 
 #[test]

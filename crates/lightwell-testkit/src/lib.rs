@@ -325,9 +325,20 @@ impl TestServer {
 
     /// A raw HTTPS client trusting the server CA, for hand-made requests.
     pub fn raw(&self) -> reqwest::Client {
+        self.mtls(None)
+    }
+
+    /// A raw HTTPS client trusting the server CA and presenting `identity`
+    /// (PEM: a private key and its certificate chain, in any order), or no
+    /// client certificate at all.
+    pub fn mtls(&self, identity: Option<&[u8]>) -> reqwest::Client {
         let pem = std::fs::read(self.ca_file()).unwrap();
         let cert = reqwest::Certificate::from_pem(&pem).unwrap();
-        reqwest::Client::builder().tls_certs_only([cert]).build().unwrap()
+        let mut builder = reqwest::Client::builder().tls_certs_only([cert]);
+        if let Some(identity) = identity {
+            builder = builder.identity(reqwest::Identity::from_pem(identity).unwrap());
+        }
+        builder.build().unwrap()
     }
 
     /// A CLI runner with its own (empty) configuration dir.

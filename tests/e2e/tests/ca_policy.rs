@@ -176,12 +176,7 @@ async fn malformed_csrs_get_a_clear_4xx_and_store_nothing() {
 fn mtls_client(server: &TestServer, cert_pem: &str, key: &std::path::Path) -> reqwest::Client {
     let mut identity = std::fs::read(key).unwrap();
     identity.extend_from_slice(cert_pem.as_bytes());
-    let ca = reqwest::Certificate::from_pem(&std::fs::read(server.ca_file()).unwrap()).unwrap();
-    reqwest::Client::builder()
-        .tls_certs_only([ca])
-        .identity(reqwest::Identity::from_pem(&identity).unwrap())
-        .build()
-        .unwrap()
+    server.mtls(Some(&identity))
 }
 
 async fn renew(

@@ -51,12 +51,7 @@ fn mode(path: &Path) -> u32 {
 fn mtls_client(server: &TestServer, node: &Node) -> reqwest::Client {
     let mut identity = std::fs::read(node.state.join("key.pem")).unwrap();
     identity.extend_from_slice(&std::fs::read(node.state.join("chain.pem")).unwrap());
-    let ca = reqwest::Certificate::from_pem(&std::fs::read(server.ca_file()).unwrap()).unwrap();
-    reqwest::Client::builder()
-        .tls_certs_only([ca])
-        .identity(reqwest::Identity::from_pem(&identity).unwrap())
-        .build()
-        .unwrap()
+    server.mtls(Some(&identity))
 }
 
 async fn kubelet_request(server: &TestServer, client: &reqwest::Client, body: serde_json::Value) -> (u16, String) {
@@ -153,10 +148,7 @@ async fn a_node_gets_kubelet_identities_for_its_own_name_only() {
     let wrong_profile = serde_json::json!({"csr": csr1, "profile": "server", "cluster": "prod"});
     assert_eq!(kubelet_request(&server, &as_node1, wrong_profile).await, (400, "invalid_request".into()));
     // An unjoined host has no identity at all.
-    let anonymous = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(&std::fs::read(server.ca_file()).unwrap()).unwrap()])
-        .build()
-        .unwrap();
+    let anonymous = server.mtls(None);
     let own1 = serde_json::json!({"csr": csr1, "profile": "k8s-node", "cluster": "prod"});
     assert_eq!(kubelet_request(&server, &anonymous, own1.clone()).await.0, 401);
     // A user cannot take a kubelet identity.
@@ -177,12 +169,7 @@ async fn a_node_gets_kubelet_identities_for_its_own_name_only() {
     assert_eq!(kubelet_request(&server, &as_node1, own1).await.0, 201);
 
     // A kubelet certificate is for the cluster only: it is no Lightwell credential.
-    let kubelet_identity = reqwest::Identity::from_pem(client_pem.as_bytes()).unwrap();
-    let as_kubelet = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(&std::fs::read(server.ca_file()).unwrap()).unwrap()])
-        .identity(kubelet_identity)
-        .build()
-        .unwrap();
+    let as_kubelet = server.mtls(Some(client_pem.as_bytes()));
     let resp = as_kubelet.get(format!("{}/v1/whoami", server.url())).send().await.unwrap();
     assert_eq!(resp.status(), 401);
     let body: serde_json::Value = resp.json().await.unwrap();

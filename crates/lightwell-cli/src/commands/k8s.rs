@@ -20,16 +20,15 @@ use crate::args::{ClusterCommand, K8sCommand, KubeconfigArgs, NodeCommand, PkiCo
 use crate::context::Context;
 use crate::output;
 
-/// kubeadm's control-plane certificates: component, file base name and the
-/// CN the server will set (`None`: the node name, the first control-plane host name).
-const COMPONENTS: [(&str, &str, Option<&str>); 7] = [
-    ("apiserver", "apiserver", Some("kube-apiserver")),
-    ("apiserver-kubelet-client", "apiserver-kubelet-client", Some("kube-apiserver-kubelet-client")),
-    ("front-proxy-client", "front-proxy-client", Some("front-proxy-client")),
-    ("etcd-server", "etcd/server", None),
-    ("etcd-peer", "etcd/peer", None),
-    ("etcd-healthcheck-client", "etcd/healthcheck-client", Some("kube-etcd-healthcheck-client")),
-    ("apiserver-etcd-client", "apiserver-etcd-client", Some("kube-apiserver-etcd-client")),
+/// kubeadm's control-plane certificates: component and file base name.
+const COMPONENTS: [(&str, &str); 7] = [
+    ("apiserver", "apiserver"),
+    ("apiserver-kubelet-client", "apiserver-kubelet-client"),
+    ("front-proxy-client", "front-proxy-client"),
+    ("etcd-server", "etcd/server"),
+    ("etcd-peer", "etcd/peer"),
+    ("etcd-healthcheck-client", "etcd/healthcheck-client"),
+    ("apiserver-etcd-client", "apiserver-etcd-client"),
 ];
 
 /// kubeadm's kubeconfig files: component, file name, and the user name in the file.
@@ -127,9 +126,9 @@ async fn component_certificate(
     cluster: &str,
     a: &PkiExportArgs,
     component: &str,
-    cn: &str,
 ) -> anyhow::Result<(Zeroizing<String>, CertificateInfo)> {
-    let (key, csr) = key_and_csr(cn)?;
+    // No name in the CSR: the server gives each component kubeadm's subject.
+    let (key, csr) = key_and_csr("")?;
     let req = ComponentCertificateRequest {
         component: component.into(),
         csr,
@@ -158,15 +157,15 @@ async fn pki_export(client: &Client, tenant: &str, a: PkiExportArgs, json: bool)
     put(&mut written, "ca.crt", cluster.ca_pem.as_bytes(), 0o644)?;
     put(&mut written, "front-proxy-ca.crt", cluster.front_proxy_ca_pem.as_bytes(), 0o644)?;
     put(&mut written, "etcd/ca.crt", cluster.etcd_ca_pem.as_bytes(), 0o644)?;
+    // kubeadm's node name, for the user name in kubelet.conf: the first control-plane host name.
     let node_name = a
         .control_plane
         .iter()
         .find(|h| h.parse::<std::net::IpAddr>().is_err())
         .or(a.control_plane.first())
         .map(|h| h.to_ascii_lowercase());
-    for (component, base, cn) in COMPONENTS {
-        let cn = cn.map(str::to_string).or_else(|| node_name.clone()).unwrap_or_else(|| component.to_string());
-        let (key, cert) = component_certificate(client, tenant, &cluster.name, &a, component, &cn).await?;
+    for (component, base) in COMPONENTS {
+        let (key, cert) = component_certificate(client, tenant, &cluster.name, &a, component).await?;
         // Key first: a reader that sees the new certificate also finds its key.
         put(&mut written, &format!("{base}.key"), key.as_bytes(), 0o600)?;
         put(&mut written, &format!("{base}.crt"), cert.pem.as_bytes(), 0o644)?;
@@ -181,18 +180,21 @@ async fn pki_export(client: &Client, tenant: &str, a: PkiExportArgs, json: bool)
                 if component == "super-admin" && !a.super_admin {
                     continue;
                 }
-                let cn = match component {
-                    "kubelet" => format!("system:node:{}", node_name.clone().unwrap_or_default()),
+                // The user's name in the file, as kubeadm writes it (the certificate's CN).
+                let user = match component {
+                    "kubelet" => format!("{user}:{}", node_name.clone().unwrap_or_default()),
                     _ => user.to_string(),
                 };
-                let (key, cert) = component_certificate(client, tenant, &cluster.name, &a, component, &cn).await?;
-                let doc = kubeconfig_yaml(&cluster.name, server, &cluster.ca_pem, &cn, &cert.pem, &key);
+                let (key, cert) = component_certificate(client, tenant, &cluster.name, &a, component).await?;
+                let doc = kubeconfig_yaml(&cluster.name, server, &cluster.ca_pem, &user, &cert.pem, &key);
                 let path = kdir.join(file);
                 write(&path, doc.as_bytes(), 0o600)?;
                 written.push(path);
             }
         }
-        _ => eprintln!("note: no kubeconfig files written: the cluster has no API server URL (give --api-server URL)"),
+        _ => eprintln!(
+            "note: no kubeconfig files written: the cluster has no API server URL (set it with `k8s cluster create --api-server`)"
+        ),
     }
     if !dir.join("sa.key").exists() {
         let sa = SigningKey::generate(KeyAlgorithm::EcdsaP256)?;

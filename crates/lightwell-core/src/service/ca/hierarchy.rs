@@ -67,6 +67,21 @@ impl Inner {
         self.clock.now()
     }
 
+    /// The tenant and its active root with the root's unsealed key, for
+    /// building issuing CAs under it (outside the write transaction).
+    pub(in crate::service) fn active_root(&self, tenant: &str) -> Result<(TenantRecord, CaRecord, Issuer)> {
+        let (t, root) = self.tenant_read(tenant, |tx, t| {
+            let root = tx
+                .list_cas(&t.id)?
+                .into_iter()
+                .find(|c| c.role == CaRole::Root && c.status == CaStatus::Active)
+                .ok_or_else(|| Error::new(ErrorCode::CaUnavailable, "the tenant has no active root CA"))?;
+            Ok((t.clone(), root))
+        })?;
+        let issuer = self.issuer(&root)?;
+        Ok((t, root, issuer))
+    }
+
     /// Pairs a stored CA with its unsealed key (zeroized when the issuer drops).
     pub(in crate::service) fn issuer(&self, ca: &CaRecord) -> Result<Issuer> {
         let pkcs8 = self.kek.open(ca.id.as_bytes(), &ca.sealed_key).map_err(Error::internal)?;

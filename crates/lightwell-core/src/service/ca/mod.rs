@@ -201,15 +201,7 @@ impl Service {
         let name = crate::names::AccountName::parse(name)?.as_str().to_string();
         let (actor_name, tenant) = (actor.audit_name(), tenant.to_string());
         self.blocking(move |inner| {
-            let (t, root) = inner.tenant_read(&tenant, |tx, t| {
-                let root = tx
-                    .list_cas(&t.id)?
-                    .into_iter()
-                    .find(|c| c.role == CaRole::Root && c.status == CaStatus::Active)
-                    .ok_or_else(|| Error::new(ErrorCode::CaUnavailable, "the tenant has no active root CA"))?;
-                Ok((t.clone(), root))
-            })?;
-            let root_issuer = inner.issuer(&root)?;
+            let (t, root, root_issuer) = inner.active_root(&tenant)?;
             let mut new = inner.build_intermediate(&t, &root, &root_issuer, &name, &name_constraints, path_len)?;
             new.record.is_default = make_default;
             inner.tenant_write(&tenant, |tx, t| {

@@ -181,50 +181,51 @@ fn parse_api_server(url: &str) -> Result<(String, String)> {
     Ok((url.trim_end_matches('/').to_string(), host))
 }
 
+/// An address as a number with its family's width (32 or 128 bits).
+fn ip_bits(ip: IpAddr) -> (u32, u128) {
+    match ip {
+        IpAddr::V4(a) => (32, u128::from(u32::from(a))),
+        IpAddr::V6(a) => (128, u128::from(a)),
+    }
+}
+
+/// The address of a number in a family of `bits` width.
+fn ip_of(bits: u32, value: u128) -> IpAddr {
+    match u32::try_from(value) {
+        Ok(v4) if bits == 32 => IpAddr::from(v4.to_be_bytes()),
+        _ => IpAddr::from(value.to_be_bytes()),
+    }
+}
+
+/// `ADDRESS/PREFIX` as (width, prefix length, network number); `None` if malformed.
+fn parse_cidr(cidr: &str) -> Option<(u32, u32, u128)> {
+    let (addr, len) = cidr.split_once('/')?;
+    let (bits, value) = ip_bits(addr.parse().ok()?);
+    let len: u32 = len.parse().ok().filter(|l| *l <= bits)?;
+    let host_bits = bits - len;
+    let network = if host_bits >= 128 { 0 } else { (value >> host_bits) << host_bits };
+    Some((bits, len, network))
+}
+
 /// Parses a service CIDR and returns it normalized with its first address
 /// (the `kubernetes` service IP, as kube-apiserver allocates it).
 fn parse_service_cidr(cidr: &str) -> Result<(String, IpAddr)> {
     let bad = |why: &str| Error::invalid(format!("invalid service CIDR {:?}: {why}", short(cidr)));
-    let (addr, len) = cidr.split_once('/').ok_or_else(|| bad("expected ADDRESS/PREFIX"))?;
-    let addr: IpAddr = addr.parse().map_err(|_| bad("bad address"))?;
-    let len: u32 = len.parse().map_err(|_| bad("bad prefix length"))?;
-    let (bits, value) = match addr {
-        IpAddr::V4(a) => (32, u128::from(u32::from(a))),
-        IpAddr::V6(a) => (128, u128::from(a)),
-    };
+    let (bits, len, network) = parse_cidr(cidr).ok_or_else(|| bad("expected ADDRESS/PREFIX"))?;
     // At least one usable address after the network's.
     if len > bits - 2 || len < bits / 4 {
         return Err(bad("the prefix must leave room for services and not exceed the address family"));
     }
-    let mask = if len == 0 { 0 } else { (!0u128 << (128 - len)) >> (128 - bits) };
-    let network = value & mask;
-    let first = network + 1;
-    let (net_ip, first_ip) = match addr {
-        IpAddr::V4(_) => {
-            let n = u32::try_from(network).map_err(|_| bad("out of range"))?;
-            let f = u32::try_from(first).map_err(|_| bad("out of range"))?;
-            (IpAddr::from(n.to_be_bytes()), IpAddr::from(f.to_be_bytes()))
-        }
-        IpAddr::V6(_) => (IpAddr::from(network.to_be_bytes()), IpAddr::from(first.to_be_bytes())),
-    };
-    Ok((format!("{net_ip}/{len}"), first_ip))
+    Ok((format!("{}/{len}", ip_of(bits, network)), ip_of(bits, network + 1)))
 }
 
-/// Whether `ip` lies in `cidr` (a CIDR this module normalized; anything
-/// unparsable contains nothing).
+/// Whether `ip` lies in `cidr` (anything unparsable contains nothing).
 pub(super) fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
-    let Some((net, len)) = cidr.split_once('/') else { return false };
-    let (Ok(net), Ok(len)) = (net.parse::<IpAddr>(), len.parse::<u32>()) else { return false };
-    let (bits, a, b) = match (net, ip) {
-        (IpAddr::V4(n), IpAddr::V4(i)) => (32, u128::from(u32::from(n)), u128::from(u32::from(i))),
-        (IpAddr::V6(n), IpAddr::V6(i)) => (128, u128::from(n), u128::from(i)),
-        _ => return false,
-    };
-    if len > bits {
-        return false;
-    }
-    let shift = bits - len;
-    shift >= bits || (a >> shift) == (b >> shift)
+    let (ip_width, value) = ip_bits(ip);
+    parse_cidr(cidr).is_some_and(|(bits, len, network)| {
+        let host_bits = bits - len;
+        bits == ip_width && (host_bits >= 128 || (value >> host_bits) << host_bits == network)
+    })
 }
 
 /// Name constraints as given, plus the in-cluster names every cluster's
@@ -385,15 +386,7 @@ impl Service {
         let name_constraints = with_cluster_names(&new.name_constraints, &dns_domain)?;
         let (actor_name, tenant) = (actor.audit_name(), tenant.to_string());
         self.blocking(move |inner| {
-            let (t, root) = inner.tenant_read(&tenant, |tx, t| {
-                let root = tx
-                    .list_cas(&t.id)?
-                    .into_iter()
-                    .find(|c| c.role == lightwell_store::CaRole::Root && c.status == lightwell_store::CaStatus::Active)
-                    .ok_or_else(|| Error::new(ErrorCode::CaUnavailable, "the tenant has no active root CA"))?;
-                Ok((t.clone(), root))
-            })?;
-            let root_issuer = inner.issuer(&root)?;
+            let (t, root, root_issuer) = inner.active_root(&tenant)?;
             let id = uuid::Uuid::new_v4().to_string();
             let tag = &id[..6];
             let mut cas = Vec::new();
