@@ -39,6 +39,38 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const READERS: usize = 4;
 
+/// Prepared statements kept per connection. rusqlite's default (16) is fewer
+/// than one issuance uses, so the LRU cache kept re-parsing and re-planning
+/// the same SQL under load.
+const STATEMENT_CACHE: usize = 256;
+
+/// `execute` and `query_row` through the connection's statement cache
+/// (rusqlite's plain ones parse and plan the SQL on every call).
+trait Cached {
+    fn exec(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize>;
+    fn row<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T>;
+}
+
+impl Cached for Connection {
+    fn exec(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn row<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+}
+
 /// SQLite implementation of [`Store`].
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -81,6 +113,7 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -250,7 +283,7 @@ fn audit_from_row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
 
 impl Tx for SqliteTx<'_> {
     fn insert_tenant(&mut self, t: &TenantRecord) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.tx.exec(
             "INSERT INTO tenants (id, domain, policy, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![t.id.as_str(), t.domain, t.policy, t.created_at],
         )?;
@@ -260,7 +293,7 @@ impl Tx for SqliteTx<'_> {
     fn tenant_by_domain(&mut self, domain: &str) -> Result<Option<TenantRecord>, StoreError> {
         Ok(self
             .tx
-            .query_row(
+            .row(
                 "SELECT id, domain, policy, created_at FROM tenants WHERE domain = ?1",
                 params![domain],
                 tenant_from_row,
@@ -271,7 +304,7 @@ impl Tx for SqliteTx<'_> {
     fn tenant(&mut self, id: &TenantId) -> Result<Option<TenantRecord>, StoreError> {
         Ok(self
             .tx
-            .query_row(
+            .row(
                 "SELECT id, domain, policy, created_at FROM tenants WHERE id = ?1",
                 params![id.as_str()],
                 tenant_from_row,
@@ -300,13 +333,13 @@ impl Tx for SqliteTx<'_> {
             "DELETE FROM audit WHERE scope = ?1",
             "DELETE FROM audit_heads WHERE scope = ?1",
         ] {
-            self.tx.execute(sql, params![id])?;
+            self.tx.exec(sql, params![id])?;
         }
-        Ok(self.tx.execute("DELETE FROM tenants WHERE id = ?1", params![id])? > 0)
+        Ok(self.tx.exec("DELETE FROM tenants WHERE id = ?1", params![id])? > 0)
     }
 
     fn insert_principal(&mut self, p: &PrincipalRecord) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.tx.exec(
             &format!(
                 "INSERT INTO principals ({PRINCIPAL_COLUMNS}) VALUES \
                  (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
@@ -379,7 +412,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn update_principal(&mut self, p: &PrincipalRecord) -> Result<(), StoreError> {
-        let n = self.tx.execute(
+        let n = self.tx.exec(
             "UPDATE principals SET display_name = ?3, email = ?4, hostnames = ?5, ips = ?6, enabled = ?7, \
              password_hash = ?8, credential_epoch = ?9, failed_logins = ?10, failure_window_start = ?11, \
              locked_until = ?12, updated_at = ?13 WHERE tenant_id = ?1 AND id = ?2",
@@ -407,16 +440,16 @@ impl Tx for SqliteTx<'_> {
 
     fn delete_principal(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
         let t = tenant.as_str();
-        self.tx.execute(
+        self.tx.exec(
             "DELETE FROM memberships WHERE tenant_id = ?1 AND (group_id = ?2 OR member_id = ?2)",
             params![t, id],
         )?;
-        self.tx.execute("DELETE FROM sessions WHERE tenant_id = ?1 AND principal_id = ?2", params![t, id])?;
-        Ok(self.tx.execute("DELETE FROM principals WHERE tenant_id = ?1 AND id = ?2", params![t, id])? > 0)
+        self.tx.exec("DELETE FROM sessions WHERE tenant_id = ?1 AND principal_id = ?2", params![t, id])?;
+        Ok(self.tx.exec("DELETE FROM principals WHERE tenant_id = ?1 AND id = ?2", params![t, id])? > 0)
     }
 
     fn add_member(&mut self, tenant: &TenantId, group_id: &str, member_id: &str) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.tx.exec(
             "INSERT INTO memberships (tenant_id, group_id, member_id) VALUES (?1, ?2, ?3)",
             params![tenant.as_str(), group_id, member_id],
         )?;
@@ -424,7 +457,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn remove_member(&mut self, tenant: &TenantId, group_id: &str, member_id: &str) -> Result<bool, StoreError> {
-        Ok(self.tx.execute(
+        Ok(self.tx.exec(
             "DELETE FROM memberships WHERE tenant_id = ?1 AND group_id = ?2 AND member_id = ?3",
             params![tenant.as_str(), group_id, member_id],
         )? > 0)
@@ -440,17 +473,20 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn memberships_of(&mut self, tenant: &TenantId, member_id: &str) -> Result<Vec<Membership>, StoreError> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT group_id, member_id FROM memberships WHERE tenant_id = ?1 AND member_id = ?2 ORDER BY group_id",
-        )?;
+        // Sorted here, not by ORDER BY: see `ca::list_cas`.
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT group_id, member_id FROM memberships WHERE tenant_id = ?1 AND member_id = ?2")?;
         let rows = stmt.query_map(params![tenant.as_str(), member_id], |r| {
             Ok(Membership { group_id: r.get(0)?, member_id: r.get(1)? })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut list: Vec<Membership> = rows.collect::<Result<_, _>>()?;
+        list.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        Ok(list)
     }
 
     fn insert_session(&mut self, s: &SessionRecord) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.tx.exec(
             "INSERT INTO sessions (token_hash, tenant_id, principal_id, credential_epoch, created_at, expires_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![s.token_hash, s.tenant_id.as_str(), s.principal_id, s.credential_epoch, s.created_at, s.expires_at],
@@ -467,31 +503,31 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn delete_session(&mut self, token_hash: &[u8]) -> Result<bool, StoreError> {
-        Ok(self.tx.execute("DELETE FROM sessions WHERE token_hash = ?1", params![token_hash])? > 0)
+        Ok(self.tx.exec("DELETE FROM sessions WHERE token_hash = ?1", params![token_hash])? > 0)
     }
 
     fn delete_sessions_of(&mut self, tenant: &TenantId, principal_id: &str) -> Result<u64, StoreError> {
-        Ok(self.tx.execute(
+        Ok(self.tx.exec(
             "DELETE FROM sessions WHERE tenant_id = ?1 AND principal_id = ?2",
             params![tenant.as_str(), principal_id],
         )? as u64)
     }
 
     fn purge_sessions(&mut self, now: i64) -> Result<u64, StoreError> {
-        Ok(self.tx.execute("DELETE FROM sessions WHERE expires_at < ?1", params![now])? as u64)
+        Ok(self.tx.exec("DELETE FROM sessions WHERE expires_at < ?1", params![now])? as u64)
     }
 
     fn audit_head(&mut self, scope: &TenantId) -> Result<Option<AuditHead>, StoreError> {
         Ok(self
             .tx
-            .query_row("SELECT seq, hash FROM audit_heads WHERE scope = ?1", params![scope.as_str()], |r| {
+            .row("SELECT seq, hash FROM audit_heads WHERE scope = ?1", params![scope.as_str()], |r| {
                 Ok(AuditHead { seq: r.get(0)?, hash: r.get(1)? })
             })
             .optional()?)
     }
 
     fn insert_audit(&mut self, a: &AuditRecord) -> Result<(), StoreError> {
-        self.tx.execute(
+        self.tx.exec(
             "INSERT INTO audit (scope, seq, at, actor, action, target, outcome, detail, prev_hash, hash) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
@@ -507,7 +543,7 @@ impl Tx for SqliteTx<'_> {
                 a.hash
             ],
         )?;
-        self.tx.execute(
+        self.tx.exec(
             "INSERT INTO audit_heads (scope, seq, hash) VALUES (?1, ?2, ?3) \
              ON CONFLICT (scope) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
             params![a.scope.as_str(), a.seq, a.hash],

@@ -3,6 +3,7 @@
 mod audit_ops;
 mod auth;
 mod ca;
+mod cache;
 mod directory;
 mod directory_snapshot;
 mod graph;
@@ -19,7 +20,8 @@ use lightwell_store::{Store, StoreExt, TenantRecord, Tx};
 
 pub use self::auth::{LoginScope, LoginSuccess, SessionCheck};
 pub use self::ca::{
-    CaRequestView, CaView, CertificateView, IssueRequest, MaintenanceReport, parse_key_type, parse_reason, parse_ttl,
+    CaRequestView, CaView, CertificateView, IssueRequest, MaintenanceReport, Requester, parse_key_type, parse_reason,
+    parse_ttl,
 };
 pub use self::directory::{Modification, NewHostPrincipal, NewUser, PrincipalPatch, PrincipalView};
 pub use self::directory_snapshot::{CaObject, DirectorySnapshot, DirectoryVersion};
@@ -51,6 +53,10 @@ struct Inner {
     kek: Kek,
     /// Base of the plain-HTTP CRL and CA certificate URLs put into certificates.
     pki_base: std::sync::RwLock<String>,
+    /// Unsealed CA keys, by CA id, with the sealed key and certificate they came from.
+    issuers: cache::Cache<String, ca::CachedIssuer>,
+    /// Client-certificate chains verified, by leaf DER (see `ca::mtls`).
+    chains: cache::Cache<Vec<u8>, ca::VerifiedChain>,
 }
 
 impl Service {
@@ -61,7 +67,10 @@ impl Service {
         // The service keeps its own copy: CA keys are sealed and unsealed for its whole life.
         let kek = Kek::from_file_contents(&kek.to_file_contents()).map_err(Error::internal)?;
         let pki_base = std::sync::RwLock::new("http://localhost:8080".to_string());
-        Ok(Self { inner: Arc::new(Inner { store, clock, audit, observer, dummy_hash, kek, pki_base }) })
+        let (issuers, chains) = (cache::Cache::new(1024), cache::Cache::new(16_384));
+        Ok(Self {
+            inner: Arc::new(Inner { store, clock, audit, observer, dummy_hash, kek, pki_base, issuers, chains }),
+        })
     }
 
     /// The clock decisions are made with.

@@ -4,9 +4,9 @@ use axum::Extension;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use lightwell_core::LoginScope;
 use lightwell_core::authz::Actor;
 use lightwell_core::clock::rfc3339;
+use lightwell_core::{LoginScope, Requester};
 use lightwell_proto::{ErrorBody, ErrorCode, Identity, LoginRequest, LoginResponse};
 use zeroize::Zeroizing;
 
@@ -24,12 +24,18 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<Zeroizing<String>> {
     scheme.eq_ignore_ascii_case("bearer").then(|| Zeroizing::new(token.trim().to_string()))
 }
 
-impl FromRequestParts<AppState> for Auth {
+/// The caller's credentials with a client certificate not yet verified:
+/// for handlers that let the service verify it in their own transaction
+/// (issuance). Everything else takes [`Auth`].
+#[derive(Debug)]
+pub(crate) struct Credentials(pub(crate) Requester);
+
+impl FromRequestParts<AppState> for Credentials {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         if let Some(token) = bearer(&parts.headers) {
-            return Ok(Self(state.service.authenticate(token).await?));
+            return Ok(Self(Requester::Actor(state.service.authenticate(token).await?)));
         }
         // Without a token, a TLS client certificate of the tenant authenticates (the service verifies it).
         let chain = parts.extensions.get::<PeerCertificates>().map(|p| p.0.clone()).unwrap_or_default();
@@ -39,8 +45,18 @@ impl FromRequestParts<AppState> for Auth {
                 "log in first: send Authorization: Bearer <token> or a TLS client certificate",
             ));
         }
-        let chain = chain.iter().map(|c| c.as_ref().to_vec()).collect();
-        Ok(Self(state.service.authenticate_certificate(chain).await?))
+        Ok(Self(Requester::ClientCertificate(chain.iter().map(|c| c.as_ref().to_vec()).collect())))
+    }
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match Credentials::from_request_parts(parts, state).await?.0 {
+            Requester::Actor(actor) => Ok(Self(actor)),
+            Requester::ClientCertificate(chain) => Ok(Self(state.service.authenticate_certificate(chain).await?)),
+        }
     }
 }
 

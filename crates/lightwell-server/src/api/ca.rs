@@ -16,7 +16,7 @@ use lightwell_proto::{
 use serde::Deserialize;
 
 use super::AppState;
-use super::auth::Auth;
+use super::auth::{Auth, Credentials};
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 
 const PEM_TYPE: &str = "application/x-pem-file";
@@ -274,7 +274,7 @@ pub(crate) async fn trust_bundle(
     responses((status = 201, body = CertificateInfo), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(crate) async fn issue(
     State(state): State<AppState>,
-    Auth(actor): Auth,
+    Credentials(requester): Credentials,
     ApiPath(tenant): ApiPath<String>,
     ApiJson(req): ApiJson<IssueCertificateRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<CertificateInfo>)> {
@@ -282,7 +282,7 @@ pub(crate) async fn issue(
     let ttl_secs = req.ttl.as_deref().map(lightwell_core::parse_ttl).transpose()?;
     let principal = req.principal.as_deref().map(principal_ref).transpose()?;
     let req = IssueRequest { csr, profile: req.profile, ttl_secs, principal, cluster: req.cluster };
-    let v = state.service.issue_certificate(&actor, &tenant, req).await?;
+    let v = state.service.issue_certificate(requester, &tenant, req).await?;
     Ok((StatusCode::CREATED, axum::Json(certificate_info(&v))))
 }
 

@@ -1,5 +1,6 @@
 //! SQLite queries of domain join: join tokens and trust revisions.
 
+use super::Cached;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::{JoinTokenRecord, StoreError, TenantId};
@@ -23,7 +24,7 @@ fn token_from_row(r: &Row<'_>) -> rusqlite::Result<JoinTokenRecord> {
 }
 
 pub(super) fn insert_join_token(tx: &Connection, t: &JoinTokenRecord) -> Result<(), StoreError> {
-    tx.execute(
+    tx.exec(
         &format!("INSERT INTO join_tokens ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
         params![
             t.id,
@@ -65,7 +66,7 @@ pub(super) fn list_join_tokens(tx: &Connection, tenant: &TenantId) -> Result<Vec
 }
 
 pub(super) fn update_join_token(tx: &Connection, t: &JoinTokenRecord) -> Result<(), StoreError> {
-    tx.execute(
+    tx.exec(
         "UPDATE join_tokens SET uses_left = ?3, revoked = ?4 WHERE tenant_id = ?1 AND id = ?2",
         params![t.tenant_id.as_str(), t.id, t.uses_left, t.revoked],
     )?;
@@ -100,9 +101,9 @@ pub(super) fn trust_revisions(tx: &Connection) -> Result<Vec<(TenantId, i64)>, S
 
 /// Removes a tenant's join rows (part of deleting the tenant).
 pub(super) fn delete_tenant_rows(tx: &Connection, tenant: &str) -> Result<(), StoreError> {
-    tx.execute("DELETE FROM join_tokens WHERE tenant_id = ?1", params![tenant])?;
+    tx.exec("DELETE FROM join_tokens WHERE tenant_id = ?1", params![tenant])?;
     for table in [TRUST, DIRECTORY] {
-        tx.execute(&format!("DELETE FROM {table} WHERE tenant_id = ?1"), params![tenant])?;
+        tx.exec(&format!("DELETE FROM {table} WHERE tenant_id = ?1"), params![tenant])?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! SQLite queries of Kubernetes support: clusters.
 
+use super::Cached;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::{K8sClusterRecord, StoreError, TenantId};
@@ -17,7 +18,7 @@ fn cluster_from_row(r: &Row<'_>) -> rusqlite::Result<K8sClusterRecord> {
 }
 
 pub(super) fn insert_cluster(tx: &Connection, c: &K8sClusterRecord) -> Result<(), StoreError> {
-    tx.execute(
+    tx.exec(
         &format!("INSERT INTO k8s_clusters ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
         params![c.id, c.tenant_id.as_str(), c.name, c.spec, c.created_at],
     )?;
@@ -39,7 +40,7 @@ pub(super) fn list_clusters(tx: &Connection, tenant: &TenantId) -> Result<Vec<K8
 }
 
 pub(super) fn update_cluster(tx: &Connection, c: &K8sClusterRecord) -> Result<(), StoreError> {
-    tx.execute(
+    tx.exec(
         "UPDATE k8s_clusters SET spec = ?3 WHERE tenant_id = ?1 AND id = ?2",
         params![c.tenant_id.as_str(), c.id, c.spec],
     )?;
@@ -47,11 +48,11 @@ pub(super) fn update_cluster(tx: &Connection, c: &K8sClusterRecord) -> Result<()
 }
 
 pub(super) fn delete_cluster(tx: &Connection, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
-    Ok(tx.execute("DELETE FROM k8s_clusters WHERE tenant_id = ?1 AND id = ?2", params![tenant.as_str(), id])? > 0)
+    Ok(tx.exec("DELETE FROM k8s_clusters WHERE tenant_id = ?1 AND id = ?2", params![tenant.as_str(), id])? > 0)
 }
 
 /// Removes a tenant's clusters (part of deleting the tenant).
 pub(super) fn delete_tenant_rows(tx: &Connection, tenant: &str) -> Result<(), StoreError> {
-    tx.execute("DELETE FROM k8s_clusters WHERE tenant_id = ?1", params![tenant])?;
+    tx.exec("DELETE FROM k8s_clusters WHERE tenant_id = ?1", params![tenant])?;
     Ok(())
 }

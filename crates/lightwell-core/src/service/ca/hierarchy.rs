@@ -1,6 +1,8 @@
 //! CA hierarchies: creating roots and issuing CAs, sealing and unsealing
 //! their keys, the URLs put into certificates, and CRL generation.
 
+use std::sync::Arc;
+
 use lightwell_ca::ca::{self, CaSpec, ParentLinks};
 use lightwell_ca::crl::{self, CrlSpec, RevocationReason, RevokedCertificate};
 use lightwell_ca::{CaCertificate, Issuer, KeyAlgorithm, Serial, SigningKey};
@@ -57,6 +59,14 @@ pub(in crate::service) struct NewCa {
     pub(super) issuer: Issuer,
 }
 
+/// An unsealed CA key and what it was unsealed from (see [`Inner::issuer`]).
+#[derive(Debug, Clone)]
+pub(in crate::service) struct CachedIssuer {
+    sealed_key: Vec<u8>,
+    cert_der: Vec<u8>,
+    issuer: Arc<Issuer>,
+}
+
 impl Inner {
     /// The base of the plain-HTTP PKI URLs.
     pub(in crate::service) fn pki_base(&self) -> String {
@@ -69,7 +79,7 @@ impl Inner {
 
     /// The tenant and its active root with the root's unsealed key, for
     /// building issuing CAs under it (outside the write transaction).
-    pub(in crate::service) fn active_root(&self, tenant: &str) -> Result<(TenantRecord, CaRecord, Issuer)> {
+    pub(in crate::service) fn active_root(&self, tenant: &str) -> Result<(TenantRecord, CaRecord, Arc<Issuer>)> {
         let (t, root) = self.tenant_read(tenant, |tx, t| {
             let root = tx
                 .list_cas(&t.id)?
@@ -82,12 +92,29 @@ impl Inner {
         Ok((t, root, issuer))
     }
 
-    /// Pairs a stored CA with its unsealed key (zeroized when the issuer drops).
-    pub(in crate::service) fn issuer(&self, ca: &CaRecord) -> Result<Issuer> {
+    /// Pairs a stored CA with its unsealed key (zeroized when the last user
+    /// of the issuer drops it).
+    ///
+    /// Unsealed keys are kept in memory, by CA id, next to the sealed key and
+    /// certificate they were unsealed from: a hit must match both byte for
+    /// byte, so a re-keyed or replaced CA is unsealed afresh, and whether the
+    /// CA may sign is still decided from its stored status by the caller.
+    /// Unsealing (AES-GCM, PKCS#8 parsing, the key-pair check) was a tenth
+    /// of each issuance's CPU (BENCHMARKS.md, issuance).
+    pub(in crate::service) fn issuer(&self, ca: &CaRecord) -> Result<Arc<Issuer>> {
+        if let Some(hit) = self.issuers.get(&ca.id)
+            && hit.sealed_key == ca.sealed_key
+            && hit.cert_der == ca.cert_der
+        {
+            return Ok(hit.issuer);
+        }
         let pkcs8 = self.kek.open(ca.id.as_bytes(), &ca.sealed_key).map_err(Error::internal)?;
         let key = SigningKey::from_pkcs8_der(&pkcs8).map_err(Error::internal)?;
         let cert = CaCertificate::from_der(&ca.cert_der).map_err(Error::internal)?;
-        Issuer::new(cert, key).map_err(Error::internal)
+        let issuer = Arc::new(Issuer::new(cert, key).map_err(Error::internal)?);
+        let entry = CachedIssuer { sealed_key: ca.sealed_key.clone(), cert_der: ca.cert_der.clone(), issuer };
+        self.issuers.insert(ca.id.clone(), entry.clone());
+        Ok(entry.issuer)
     }
 
     pub(super) fn record(

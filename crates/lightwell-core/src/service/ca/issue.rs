@@ -4,7 +4,9 @@ use lightwell_ca::Serial;
 use lightwell_ca::csr::CertificateRequest;
 use lightwell_ca::leaf::{self, LeafRequest};
 use lightwell_proto::ErrorCode;
-use lightwell_store::{CaRecord, CaStatus, CertificateRecord, PrincipalKind, PrincipalRecord, TenantRecord, Tx};
+use lightwell_store::{
+    CaRecord, CaStatus, CertificateRecord, PrincipalKind, PrincipalRecord, StoreExt, TenantRecord, Tx,
+};
 use time::Duration;
 
 use super::binding::{Binding, bind};
@@ -33,37 +35,103 @@ pub struct IssueRequest {
     pub cluster: Option<String>,
 }
 
+/// Who asks for a certificate.
+#[derive(Debug, Clone)]
+pub enum Requester {
+    /// A caller authenticated already (by a bearer token).
+    Actor(Actor),
+    /// A TLS client certificate chain (leaf first), authenticated in the
+    /// issuance's own read transaction: one store round trip and one hop to a
+    /// blocking thread instead of two.
+    ClientCertificate(Vec<Vec<u8>>),
+}
+
+/// Whether `actor` may ask for this certificate at all; the rest (the
+/// principal exists, is enabled, a machine hosts the service) is checked in
+/// the transaction.
+fn may_request(actor: &Actor, tenant: &str, req: &IssueRequest) -> Result<()> {
+    authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
+    let Actor::Principal(me) = actor else { return Err(Error::forbidden("only principals hold certificates")) };
+    let on_behalf = req.principal.as_ref().is_some_and(|(k, n)| *k != me.kind || !n.eq_ignore_ascii_case(&me.name));
+    // A machine may ask for the identity of a service it hosts.
+    let hosted_service =
+        me.kind == PrincipalKind::Machine && req.principal.as_ref().is_some_and(|(k, _)| *k == PrincipalKind::Service);
+    if on_behalf && !hosted_service {
+        authz::check(actor, Some(tenant), Permission::ManageCa)?;
+    }
+    Ok(())
+}
+
 impl Service {
     /// Issues a certificate for the requester (or, for CA administrators, on
     /// behalf of `principal`). The certificate is recorded durably, with its
-    /// audit record, before it is returned; every refusal is audited too.
-    pub async fn issue_certificate(&self, actor: &Actor, tenant: &str, req: IssueRequest) -> Result<CertificateView> {
-        authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
-        let Actor::Principal(me) = actor else { return Err(Error::forbidden("only principals hold certificates")) };
-        let on_behalf = req.principal.as_ref().is_some_and(|(k, n)| *k != me.kind || !n.eq_ignore_ascii_case(&me.name));
-        // A machine may ask for the identity of a service it hosts; that is checked in the transaction.
-        let hosted_service = me.kind == PrincipalKind::Machine
-            && req.principal.as_ref().is_some_and(|(k, _)| *k == PrincipalKind::Service);
-        if on_behalf && !hosted_service {
-            authz::check(actor, Some(tenant), Permission::ManageCa)?;
+    /// audit record, before it is returned; every refusal is audited too
+    /// (not a failed authentication or permission check: those name no one
+    /// to audit against, and answer before anything is decided).
+    pub async fn issue_certificate(
+        &self,
+        requester: Requester,
+        tenant: &str,
+        req: IssueRequest,
+    ) -> Result<CertificateView> {
+        if let Requester::Actor(actor) = &requester {
+            may_request(actor, tenant, &req)?;
         }
-        let (actor, tenant) = (actor.clone(), tenant.to_string());
+        let tenant = tenant.to_string();
         self.blocking(move |inner| {
+            // Parse outside any transaction; a refusal is still audited below.
+            let csr = CertificateRequest::parse(&req.csr).map_err(ca_error);
+            // Decide in a read transaction and sign outside the writer, so
+            // signing runs on every CPU instead of one at a time under the
+            // write lock; the short write below re-checks what may have
+            // changed meanwhile and audits the outcome.
+            let (actor, decided) = inner.store.read(|tx| {
+                let actor = match &requester {
+                    Requester::Actor(actor) => actor.clone(),
+                    Requester::ClientCertificate(chain) => {
+                        let actor = inner.authenticate_certificate_in(tx, chain)?;
+                        may_request(&actor, &tenant, &req)?;
+                        actor
+                    }
+                };
+                let decided = csr.clone().and_then(|csr| {
+                    let t = super::super::tenant_by_domain(tx, &tenant)?;
+                    let prepared = inner.prepare_issue(tx, &t, &actor, &csr, &req)?;
+                    Ok((t, csr, prepared))
+                });
+                Ok::<_, Error>((actor, decided))
+            })?;
+            let signed = decided.and_then(|(t, csr, prepared)| inner.sign_prepared(&t, &actor, &csr, prepared));
             let actor_name = actor.audit_name();
-            // Parse outside the transaction; a refusal is still audited below.
-            let parsed = CertificateRequest::parse(&req.csr).map_err(ca_error);
+            let target = match &req.principal {
+                Some((k, n)) => format!("{}:{}", k.as_str(), short(n)),
+                None => actor_name.clone(),
+            };
             inner.write_committing_refusal(|tx| {
                 let t = super::super::tenant_by_domain(tx, &tenant)?;
-                let target = match &req.principal {
-                    Some((k, n)) => format!("{}:{}", k.as_str(), short(n)),
-                    None => actor_name.clone(),
-                };
-                let outcome = parsed.clone().and_then(|csr| inner.issue_in_tx(tx, &t, &actor, &csr, &req));
-                inner.audit_issuance(tx, &t, &actor_name, target, outcome)
+                let outcome = signed.clone().and_then(|s| inner.record_signed(tx, &t, &actor, &req, s));
+                inner.audit_issuance(tx, &t, &actor_name, target.clone(), outcome)
             })
         })
         .await
     }
+}
+
+/// What a read transaction decided for an issuance: for whom, how, by which CA.
+pub(in crate::service) struct Prepared {
+    principal: PrincipalRecord,
+    binding: Binding,
+    ca: CaRecord,
+    intermediates: Vec<Vec<u8>>,
+}
+
+/// A certificate signed outside the writer, to be recorded if nothing it
+/// was decided from changed meanwhile.
+#[derive(Debug, Clone)]
+pub(in crate::service) struct Signed {
+    view: CertificateView,
+    /// The principal's credential epoch when the request was decided.
+    credential_epoch: i64,
 }
 
 impl Inner {
@@ -103,6 +171,8 @@ impl Inner {
         }
     }
 
+    /// Decides, signs and records a certificate in one write transaction
+    /// (joins and re-enrolment, whose other changes share it).
     pub(in crate::service) fn issue_in_tx(
         &self,
         tx: &mut dyn Tx,
@@ -111,6 +181,22 @@ impl Inner {
         csr: &CertificateRequest,
         req: &IssueRequest,
     ) -> Result<CertificateView> {
+        let prepared = self.prepare_issue(tx, t, actor, csr, req)?;
+        let signed = self.sign_prepared(t, actor, csr, prepared)?;
+        self.record_certificate(tx, t, &signed.view.record)?;
+        Ok(signed.view)
+    }
+
+    /// Decides an issuance: the subject principal, what the policy binds
+    /// the CSR to, and the CA that signs it.
+    fn prepare_issue(
+        &self,
+        tx: &mut dyn Tx,
+        t: &TenantRecord,
+        actor: &Actor,
+        csr: &CertificateRequest,
+        req: &IssueRequest,
+    ) -> Result<Prepared> {
         let principal = self.subject_principal(tx, t, actor, req)?;
         let policy = policy_of(t).ca;
         let (binding, ca) = match &req.cluster {
@@ -130,7 +216,47 @@ impl Inner {
                 (binding, ca)
             }
         };
-        self.sign_and_record(tx, t, actor, &principal, csr, &binding, ca)
+        let intermediates = self.intermediates(tx, t, &ca.id)?;
+        Ok(Prepared { principal, binding, ca, intermediates })
+    }
+
+    fn sign_prepared(&self, t: &TenantRecord, actor: &Actor, csr: &CertificateRequest, p: Prepared) -> Result<Signed> {
+        let record = self.sign_leaf(t, actor, &p.principal, csr, &p.binding, &p.ca)?;
+        let view = CertificateView { record, ca_name: p.ca.name, intermediates: p.intermediates };
+        Ok(Signed { view, credential_epoch: p.principal.credential_epoch })
+    }
+
+    /// Records a certificate signed outside the writer, after checking in
+    /// this transaction that its principal is still the same, enabled and
+    /// with the same credentials (a password change or disable in between
+    /// revoked its certificates, and this one must not escape that), and that
+    /// its CA may still sign.
+    fn record_signed(
+        &self,
+        tx: &mut dyn Tx,
+        t: &TenantRecord,
+        actor: &Actor,
+        req: &IssueRequest,
+        signed: Signed,
+    ) -> Result<CertificateView> {
+        let record = &signed.view.record;
+        let principal = self.subject_principal(tx, t, actor, req)?;
+        if record.tenant_id != t.id
+            || principal.id != record.principal_id
+            || principal.credential_epoch != signed.credential_epoch
+        {
+            return Err(Error::forbidden(format!(
+                "{} {} changed while its certificate was being issued; ask again",
+                principal.kind.as_str(),
+                principal.name
+            )));
+        }
+        let ca = tx.ca(&t.id, &record.ca_id)?.ok_or_else(|| Error::new(ErrorCode::CaUnavailable, "the CA is gone"))?;
+        if ca.status != CaStatus::Active {
+            return Err(Error::new(ErrorCode::CaUnavailable, format!("CA {} is {}", ca.name, ca.status.as_str())));
+        }
+        self.record_certificate(tx, t, record)?;
+        Ok(signed.view)
     }
 
     /// Signs what the policy bound with `ca` and records the certificate in
@@ -146,10 +272,26 @@ impl Inner {
         binding: &Binding,
         ca: CaRecord,
     ) -> Result<CertificateView> {
+        let record = self.sign_leaf(t, actor, principal, csr, binding, &ca)?;
+        self.record_certificate(tx, t, &record)?;
+        let intermediates = self.intermediates(tx, t, &ca.id)?;
+        Ok(CertificateView { record, ca_name: ca.name, intermediates })
+    }
+
+    /// Signs what the policy bound with `ca`: the certificate and the record to store.
+    fn sign_leaf(
+        &self,
+        t: &TenantRecord,
+        actor: &Actor,
+        principal: &PrincipalRecord,
+        csr: &CertificateRequest,
+        binding: &Binding,
+        ca: &CaRecord,
+    ) -> Result<CertificateRecord> {
         if ca.status != CaStatus::Active {
             return Err(Error::new(ErrorCode::CaUnavailable, format!("CA {} is {}", ca.name, ca.status.as_str())));
         }
-        let issuer = self.issuer(&ca)?;
+        let issuer = self.issuer(ca)?;
         let now = self.now_time();
         let not_after = (now + Duration::seconds(binding.ttl_secs)).min(issuer.certificate().not_after());
         let serial = Serial::random().map_err(Error::internal)?;
@@ -170,7 +312,7 @@ impl Inner {
         )
         .map_err(ca_error)?;
         let not_before = (now - CLOCK_SKEW).max(issuer.certificate().not_before());
-        let record = CertificateRecord {
+        Ok(CertificateRecord {
             serial: serial.to_hex(),
             tenant_id: t.id.clone(),
             ca_id: ca.id.clone(),
@@ -185,14 +327,17 @@ impl Inner {
             created_at: now.unix_timestamp(),
             revoked_at: None,
             revocation_reason: None,
-        };
+        })
+    }
+
+    /// Stores an issued certificate in the transaction.
+    fn record_certificate(&self, tx: &mut dyn Tx, t: &TenantRecord, record: &CertificateRecord) -> Result<()> {
         // A serial collision (2^-120) surfaces as a conflict and nothing is issued.
-        tx.insert_certificate(&record)?;
+        tx.insert_certificate(record)?;
         // Users' certificates are directory attributes (userCertificate); a
         // join's or re-enrolment's other changes share this transaction.
         tx.bump_directory_revision(&t.id)?;
-        let intermediates = self.intermediates(tx, t, &ca.id)?;
-        Ok(CertificateView { record, ca_name: ca.name, intermediates })
+        Ok(())
     }
 
     /// The principal a certificate is for: the requester, or the one named.
@@ -226,5 +371,76 @@ impl Inner {
             )));
         }
         Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use lightwell_ca::{KeyAlgorithm, SigningKey, csr};
+    use lightwell_store::sqlite::SqliteStore;
+    use zeroize::Zeroizing;
+
+    use super::*;
+    use crate::service::{LoginScope, NewUser};
+    use crate::{NoopObserver, clock::SystemClock};
+
+    const TENANT: &str = "corp.example";
+
+    fn password(p: &str) -> Zeroizing<String> {
+        Zeroizing::new(p.to_string())
+    }
+
+    /// A certificate decided and signed outside the writer is recorded only
+    /// if its principal's credentials did not change meanwhile: a password
+    /// change revokes the principal's certificates, and one signed in between
+    /// must not escape that.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_credential_change_between_decision_and_record_refuses_the_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("lightwell.db")).unwrap());
+        let kek = lightwell_ca::kek::Kek::generate().unwrap();
+        let service = Service::new(store, Arc::new(SystemClock), &kek, Arc::new(NoopObserver)).unwrap();
+        let operator = Actor::Operator { id: "operator".into() };
+        service.create_tenant(&operator, TENANT, Some(password("Quiet-harbor-0001")), None).await.unwrap();
+        let login = |user: &str, pw: &str| service.login(LoginScope::Tenant(TENANT.into()), user.into(), password(pw));
+        let admin = login("administrator", "Quiet-harbor-0001").await.unwrap().actor;
+        let user =
+            NewUser { name: "alice".into(), password: Some(password("Sunny-meadow-0001")), ..Default::default() };
+        service.create_user(&admin, TENANT, user).await.unwrap();
+        let alice = login("alice", "Sunny-meadow-0001").await.unwrap().actor;
+
+        let key = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let req = IssueRequest { csr: csr::create(&key, "alice").unwrap(), ..Default::default() };
+        let inner = service.inner.clone();
+        let sign = || {
+            let (t, prepared) = inner
+                .tenant_read(TENANT, |tx, t| {
+                    let csr = CertificateRequest::parse(&req.csr).map_err(ca_error)?;
+                    Ok((t.clone(), inner.prepare_issue(tx, t, &alice, &csr, &req)?))
+                })
+                .unwrap();
+            let csr = CertificateRequest::parse(&req.csr).unwrap();
+            (t.clone(), inner.sign_prepared(&t, &alice, &csr, prepared).unwrap())
+        };
+        let stored = |t: &TenantRecord, serial: &str| {
+            inner.store.read(|tx| Ok::<_, Error>(tx.certificate(&t.id, serial)?)).unwrap().is_some()
+        };
+
+        // Nothing changed in between: recorded.
+        let (t, signed) = sign();
+        let serial = signed.view.record.serial.clone();
+        inner.store.write(|tx| inner.record_signed(tx, &t, &alice, &req, signed.clone())).unwrap();
+        assert!(stored(&t, &serial));
+
+        // The password changes after the decision: refused, nothing stored.
+        let (t, signed) = sign();
+        let serial = signed.view.record.serial.clone();
+        service.set_password(&admin, TENANT, "alice", password("Sunny-meadow-0002"), None).await.unwrap();
+        let err = inner.store.write(|tx| inner.record_signed(tx, &t, &alice, &req, signed.clone())).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Forbidden, "{err}");
+        assert!(err.message.contains("changed while its certificate was being issued"), "{err}");
+        assert!(!stored(&t, &serial));
     }
 }

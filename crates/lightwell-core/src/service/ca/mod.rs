@@ -21,10 +21,11 @@ use lightwell_store::{
 
 pub use self::binding::parse_ttl;
 pub(in crate::service) use self::binding::{Binding, checked_ttl, refuse, refuse_extras};
-pub(in crate::service) use self::hierarchy::ca_error;
+pub(in crate::service) use self::hierarchy::{CachedIssuer, ca_error};
 use self::hierarchy::{cert_url, crl_url};
 pub use self::import::CaRequestView;
-pub use self::issue::IssueRequest;
+pub use self::issue::{IssueRequest, Requester};
+pub(in crate::service) use self::mtls::VerifiedChain;
 pub use self::rotate::MaintenanceReport;
 use self::trust::TrustChange;
 use super::{Service, short};

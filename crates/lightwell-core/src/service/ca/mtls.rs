@@ -4,8 +4,9 @@
 //! service's clock), be on record, unrevoked, and belong to an enabled
 //! principal. The tenant is the trust domain of the certificate's SPIFFE ID.
 
+use lightwell_ca::CaCertificate;
 use lightwell_proto::ErrorCode;
-use lightwell_store::{CaRole, CaStatus, StoreExt};
+use lightwell_store::{CaRole, CaStatus, StoreExt, TenantId, Tx};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use x509_parser::extensions::GeneralName;
 
@@ -22,8 +23,17 @@ fn invalid(why: impl Into<String>) -> Error {
     )
 }
 
-/// The SPIFFE trust domain and the serial (hex) of a leaf.
-fn identify(der: &[u8]) -> Result<(String, String)> {
+/// What [`identify`] reads from a leaf: its SPIFFE trust domain, its
+/// serial (hex) and its validity.
+struct Identified {
+    domain: String,
+    serial: String,
+    not_before: i64,
+    not_after: i64,
+}
+
+/// The SPIFFE trust domain, serial and validity of a leaf.
+fn identify(der: &[u8]) -> Result<Identified> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|_| invalid("it does not parse"))?;
     let serial = hex::encode(cert.raw_serial());
     let san = cert.subject_alternative_name().map_err(|_| invalid("its subjectAltName does not parse"))?;
@@ -35,7 +45,33 @@ fn identify(der: &[u8]) -> Result<(String, String)> {
             _ => None,
         })
         .ok_or_else(|| invalid("it has no SPIFFE ID, so it was not issued by Lightwell"))?;
-    Ok((domain, serial))
+    let validity = cert.validity();
+    Ok(Identified {
+        domain,
+        serial,
+        not_before: validity.not_before.timestamp(),
+        not_after: validity.not_after.timestamp(),
+    })
+}
+
+/// A client certificate whose chain verified: under which tenant and trust
+/// revision, and the time window in which the leaf and every CA it could
+/// chain through are all valid.
+///
+/// Every change of a tenant's CAs moves its trust revision (`ca::trust`), so
+/// while the revision is the one recorded here the same chain would verify
+/// again at any time inside the window; path validation (two ECDSA
+/// verifications and parsing every CA) is then skipped. Whether the leaf is
+/// on record, unrevoked and its principal enabled is still read on every
+/// request, so revocation takes effect exactly as before.
+#[derive(Debug, Clone)]
+pub(in crate::service) struct VerifiedChain {
+    tenant_id: String,
+    trust_revision: i64,
+    domain: String,
+    serial: String,
+    valid_from: i64,
+    valid_until: i64,
 }
 
 impl Service {
@@ -47,65 +83,115 @@ impl Service {
 
 impl Inner {
     fn authenticate_certificate(&self, chain: &[Vec<u8>]) -> Result<Actor> {
+        self.store.read(|tx| self.authenticate_certificate_in(tx, chain))
+    }
+
+    /// Authenticates a client certificate chain in the caller's read transaction.
+    pub(in crate::service) fn authenticate_certificate_in(&self, tx: &mut dyn Tx, chain: &[Vec<u8>]) -> Result<Actor> {
         let leaf = chain.first().ok_or_else(|| invalid("no certificate was presented"))?;
-        let (domain, serial) = identify(leaf)?;
+        let cached = self.chains.get(leaf.as_slice());
+        let (domain, serial, leaf_window) = match &cached {
+            Some(c) => (c.domain.clone(), c.serial.clone(), None),
+            None => {
+                let id = identify(leaf)?;
+                (id.domain, id.serial, Some((id.not_before, id.not_after)))
+            }
+        };
         let now = self.now();
-        self.store.read(|tx| {
-            let t = tenant_by_domain(tx, &domain).map_err(|_| invalid("its tenant does not exist"))?;
-            let record = tx
-                .certificate(&t.id, &serial)?
-                .filter(|c| &c.der == leaf)
-                .ok_or_else(|| invalid("it was not issued by this tenant's CA"))?;
-            if record.revoked_at.is_some() {
-                return Err(invalid("it is revoked"));
+        let t = tenant_by_domain(tx, &domain).map_err(|_| invalid("its tenant does not exist"))?;
+        let record = tx
+            .certificate(&t.id, &serial)?
+            .filter(|c| &c.der == leaf)
+            .ok_or_else(|| invalid("it was not issued by this tenant's CA"))?;
+        if record.revoked_at.is_some() {
+            return Err(invalid("it is revoked"));
+        }
+        // Kubernetes identities (kubeconfigs, kubelet and control-plane certificates) are for
+        // the cluster only: a copied kubeconfig must not be a Lightwell credential.
+        if record.profile.starts_with("k8s-") {
+            return Err(invalid("it is a Kubernetes certificate, valid for its cluster only"));
+        }
+        let trust_revision = tx.trust_revision(&t.id)?;
+        let verified = cached.as_ref().is_some_and(|c| {
+            c.tenant_id == t.id.as_str()
+                && c.trust_revision == trust_revision
+                && (c.valid_from..=c.valid_until).contains(&now)
+        });
+        if !verified {
+            let (valid_from, valid_until) = self.verify_chain(tx, &t.id, leaf, now, leaf_window)?;
+            let entry = VerifiedChain {
+                tenant_id: t.id.as_str().to_string(),
+                trust_revision,
+                domain: domain.clone(),
+                serial: serial.clone(),
+                valid_from,
+                valid_until,
+            };
+            self.chains.insert(leaf.clone(), entry);
+        }
+        let p = tx
+            .principal_by_id(&t.id, &record.principal_id)?
+            .ok_or_else(|| invalid("its principal no longer exists"))?;
+        if !p.enabled {
+            return Err(Error::new(ErrorCode::AccountDisabled, format!("{} {} is disabled", p.kind.as_str(), p.name)));
+        }
+        actor_for(tx, Some(&t), &p)
+    }
+
+    /// Path validation of a leaf against the tenant's unrevoked CAs
+    /// (rustls-webpki: chain, signatures, validity, clientAuth EKU). Returns
+    /// the window in which the leaf and every one of those CAs are valid.
+    fn verify_chain(
+        &self,
+        tx: &mut dyn Tx,
+        tenant: &TenantId,
+        leaf: &[u8],
+        now: i64,
+        leaf_window: Option<(i64, i64)>,
+    ) -> Result<(i64, i64)> {
+        let (mut valid_from, mut valid_until) = match leaf_window {
+            Some(w) => w,
+            None => {
+                let id = identify(leaf)?;
+                (id.not_before, id.not_after)
             }
-            // Kubernetes identities (kubeconfigs, kubelet and control-plane certificates) are for
-            // the cluster only: a copied kubeconfig must not be a Lightwell credential.
-            if record.profile.starts_with("k8s-") {
-                return Err(invalid("it is a Kubernetes certificate, valid for its cluster only"));
-            }
-            let cas = tx.list_cas(&t.id)?;
-            let usable = |s: CaStatus| s != CaStatus::Revoked;
-            let anchors: Vec<_> = cas
-                .iter()
-                .filter(|c| c.role == CaRole::Root && usable(c.status))
-                .filter_map(|c| {
-                    let der = CertificateDer::from(c.cert_der.as_slice());
-                    webpki::anchor_from_trusted_cert(&der).ok().map(|a| a.to_owned())
-                })
-                .collect();
-            let intermediates: Vec<CertificateDer<'_>> = cas
-                .iter()
-                .filter(|c| c.role == CaRole::Intermediate && usable(c.status))
-                .map(|c| CertificateDer::from(c.cert_der.clone()))
-                .collect();
-            let leaf_der = CertificateDer::from(leaf.as_slice());
-            let ee = webpki::EndEntityCert::try_from(&leaf_der).map_err(|_| invalid("it does not parse"))?;
-            let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(u64::try_from(now).unwrap_or(0)));
-            ee.verify_for_usage(
-                webpki::ALL_VERIFICATION_ALGS,
-                &anchors,
-                &intermediates,
-                time,
-                webpki::KeyUsage::client_auth(),
-                None,
-                None,
-            )
-            .map_err(|e| match e {
-                webpki::Error::CertExpired { .. } => invalid("it has expired"),
-                webpki::Error::CertNotValidYet { .. } => invalid("it is not valid yet"),
-                other => invalid(format!("its chain does not verify ({other})")),
-            })?;
-            let p = tx
-                .principal_by_id(&t.id, &record.principal_id)?
-                .ok_or_else(|| invalid("its principal no longer exists"))?;
-            if !p.enabled {
-                return Err(Error::new(
-                    ErrorCode::AccountDisabled,
-                    format!("{} {} is disabled", p.kind.as_str(), p.name),
-                ));
-            }
-            actor_for(tx, Some(&t), &p)
-        })
+        };
+        let cas: Vec<_> = tx.list_cas(tenant)?.into_iter().filter(|c| c.status != CaStatus::Revoked).collect();
+        for ca in &cas {
+            let cert = CaCertificate::from_der(&ca.cert_der).map_err(Error::internal)?;
+            valid_from = valid_from.max(cert.not_before().unix_timestamp());
+            valid_until = valid_until.min(cert.not_after().unix_timestamp());
+        }
+        let anchors: Vec<_> = cas
+            .iter()
+            .filter(|c| c.role == CaRole::Root)
+            .filter_map(|c| {
+                let der = CertificateDer::from(c.cert_der.as_slice());
+                webpki::anchor_from_trusted_cert(&der).ok().map(|a| a.to_owned())
+            })
+            .collect();
+        let intermediates: Vec<CertificateDer<'_>> = cas
+            .iter()
+            .filter(|c| c.role == CaRole::Intermediate)
+            .map(|c| CertificateDer::from(c.cert_der.as_slice()))
+            .collect();
+        let leaf_der = CertificateDer::from(leaf);
+        let ee = webpki::EndEntityCert::try_from(&leaf_der).map_err(|_| invalid("it does not parse"))?;
+        let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(u64::try_from(now).unwrap_or(0)));
+        ee.verify_for_usage(
+            webpki::ALL_VERIFICATION_ALGS,
+            &anchors,
+            &intermediates,
+            time,
+            webpki::KeyUsage::client_auth(),
+            None,
+            None,
+        )
+        .map_err(|e| match e {
+            webpki::Error::CertExpired { .. } => invalid("it has expired"),
+            webpki::Error::CertNotValidYet { .. } => invalid("it is not valid yet"),
+            other => invalid(format!("its chain does not verify ({other})")),
+        })?;
+        Ok((valid_from, valid_until))
     }
 }
