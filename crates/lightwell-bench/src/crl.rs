@@ -1,9 +1,12 @@
 //! `lightwell-bench crl`: building and signing CRLs of 1k, 100k and 1M
 //! entries in this process with `lightwell-ca` (the code `lightwelld` signs
-//! its CRLs with, P-256 issuing CA), their size; then a real `lightwelld`
-//! whose issuing CA already has N revoked certificates (seeded directly in
-//! its SQLite database, see [`crate::seed`]) and the latency of the revoke
-//! call — which re-signs the CA's CRL before it answers.
+//! its CRLs with, P-256 issuing CA), their size, once with entries as a
+//! revocation without `--reason` makes them (no reason code; the targets are
+//! judged on these) and once with reason keyCompromise (14 bytes more an
+//! entry); then a real `lightwelld` whose issuing CA already has N revoked
+//! certificates (seeded directly in its SQLite database, see
+//! [`crate::seed`]) and the latency of the revoke call — which re-signs the
+//! CA's CRL before it answers.
 
 use std::time::{Duration, Instant};
 
@@ -37,22 +40,20 @@ pub(crate) struct Options {
     revocations: usize,
 }
 
-fn entries(n: usize) -> Result<Vec<RevokedCertificate>> {
+/// The reasons in-process CRLs are built with, and how the output names them:
+/// the default (`unspecified`, written as no reason code), on which the
+/// targets are judged, and keyCompromise, whose size is reported next to it.
+const REASONS: [(RevocationReason, &str); 2] =
+    [(RevocationReason::Unspecified, "none"), (RevocationReason::KeyCompromise, "key-compromise")];
+
+fn entries(n: usize, reason: RevocationReason) -> Result<Vec<RevokedCertificate>> {
     let now = OffsetDateTime::now_utc();
-    (0..n)
-        .map(|_| {
-            Ok(RevokedCertificate {
-                serial: Serial::random()?,
-                revoked_at: now,
-                reason: RevocationReason::KeyCompromise,
-            })
-        })
-        .collect()
+    (0..n).map(|_| Ok(RevokedCertificate { serial: Serial::random()?, revoked_at: now, reason })).collect()
 }
 
 /// Builds a CRL of `n` entries (best of a few builds for small ones); returns (time, DER size).
-fn build(ca: &LocalCa, n: usize) -> Result<(Duration, usize)> {
-    let revoked = entries(n)?;
+fn build(ca: &LocalCa, n: usize, reason: RevocationReason) -> Result<(Duration, usize)> {
+    let revoked = entries(n, reason)?;
     let now = OffsetDateTime::now_utc();
     let spec = CrlSpec {
         number: 7,
@@ -77,17 +78,26 @@ fn build(ca: &LocalCa, n: usize) -> Result<(Duration, usize)> {
 pub(crate) async fn run(opts: Options) -> Result<()> {
     println!("{}", procfs::machine_line("before"));
     let ca = LocalCa::new(crate::domain::TENANT)?;
-    let (_, empty) = build(&ca, 0)?;
+    let (_, empty) = build(&ca, 0, RevocationReason::Unspecified)?;
     for &n in &opts.entries {
-        let (took, size) = build(&ca, n)?;
-        let ms = took.as_secs_f64() * 1000.0;
-        let per_entry = (size - empty) as f64 / n.max(1) as f64;
-        let met = ms <= TARGET_BUILD_MS && per_entry <= TARGET_BYTES_PER_ENTRY;
-        println!(
-            "crl build entries={n} build_ms={ms:.1} size_bytes={size} bytes_per_entry={per_entry:.1} \
-             target_build_ms={TARGET_BUILD_MS:.0} target_bytes_per_entry={TARGET_BYTES_PER_ENTRY:.0} target={}",
-            if n >= 1_000_000 { if met { "met" } else { "missed" } } else { "-" }
-        );
+        for (reason, name) in REASONS {
+            let (took, size) = build(&ca, n, reason)?;
+            let ms = took.as_secs_f64() * 1000.0;
+            let per_entry = (size - empty) as f64 / n.max(1) as f64;
+            let met = if ms <= TARGET_BUILD_MS && per_entry <= TARGET_BYTES_PER_ENTRY { "met" } else { "missed" };
+            // The verdict is on the default entries; the keyCompromise line
+            // says how its own figures compare, labelled as not the verdict.
+            let verdict = match (n >= 1_000_000, reason) {
+                (false, _) => "target=-".to_string(),
+                (true, RevocationReason::Unspecified) => format!("target={met}"),
+                (true, _) => format!("target=- informational_target={met}"),
+            };
+            println!(
+                "crl build entries={n} reason={name} build_ms={ms:.1} size_bytes={size} \
+                 bytes_per_entry={per_entry:.1} target_build_ms={TARGET_BUILD_MS:.0} \
+                 target_bytes_per_entry={TARGET_BYTES_PER_ENTRY:.0} {verdict}"
+            );
+        }
     }
     if opts.revoked > 0 {
         ensure!(opts.revocations >= 1, "need at least one revocation");

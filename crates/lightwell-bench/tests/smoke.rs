@@ -71,7 +71,8 @@ fn issuance_prints_every_run_and_the_ratios_to_its_baselines() {
 #[test]
 fn crl_prints_build_times_and_revocation_latency() {
     let out = bench(&["crl", "--entries", "10,100", "--revoked", "100", "--revocations", "2"]);
-    has_line(&out, "crl build entries=100 ", "bytes_per_entry=");
+    has_line(&out, "crl build entries=100 reason=none ", "bytes_per_entry=");
+    has_line(&out, "crl build entries=100 reason=key-compromise ", "bytes_per_entry=");
     has_line(&out, "crl revoke overall already_revoked=100 revocations=2 ", "p99_ms=");
 }
 

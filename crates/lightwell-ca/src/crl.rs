@@ -1,12 +1,15 @@
 //! X.509 v2 CRLs for a CA: CRL Number, thisUpdate/nextUpdate, AKI and (for
 //! issuing CAs) an Issuing Distribution Point naming the CRL's own URL,
 //! linted before signing.
+//!
+//! rcgen lays out the CRL; the entry list, up to a million entries, is
+//! encoded by Lightwell (the private `entries` module) straight into the
+//! to-be-signed buffer, which the lint then reads in place.
 use std::fmt;
 use std::str::FromStr;
 
 use rcgen::{
-    CertificateRevocationListParams, CrlDistributionPoint, CrlIssuingDistributionPoint, KeyIdMethod, RevokedCertParams,
-    SerialNumber,
+    CertificateRevocationListParams, CrlDistributionPoint, CrlIssuingDistributionPoint, KeyIdMethod, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -15,6 +18,10 @@ use crate::serial::Serial;
 use crate::signing::{Signer, ToBeSigned};
 use crate::urls::http_url;
 use crate::{Error, lint, timestamp};
+
+mod entries;
+
+pub(crate) use entries::EntryList;
 
 /// Default distance from thisUpdate to nextUpdate.
 pub const DEFAULT_VALIDITY: Duration = Duration::days(7);
@@ -171,17 +178,20 @@ impl Crl {
 
 /// Builds, lints and signs a CRL for `issuer`.
 pub fn build(issuer: &Issuer, spec: &CrlSpec<'_>) -> Result<Crl, Error> {
-    let (params, url) = layout(issuer, spec)?;
-    let tbs = ToBeSigned::crl(&params, &Signer::issuer(issuer))?;
-    lint::crl(&tbs.unsigned(), issuer.certificate(), url.as_deref())?;
+    let (tbs, url) = to_be_signed(issuer, spec)?;
+    lint::crl(tbs.tbs(), issuer.certificate(), url.as_deref())?;
     Ok(Crl { der: tbs.sign(issuer.key())? })
 }
 
-/// The CRL parameters and checked distribution point URL.
-pub(crate) fn layout(
-    issuer: &Issuer,
-    spec: &CrlSpec<'_>,
-) -> Result<(CertificateRevocationListParams, Option<String>), Error> {
+/// The to-be-signed CRL and its checked distribution point URL.
+pub(crate) fn to_be_signed(issuer: &Issuer, spec: &CrlSpec<'_>) -> Result<(ToBeSigned, Option<String>), Error> {
+    let (params, url) = layout(issuer, spec)?;
+    let entries = EntryList::new(spec.revoked)?;
+    Ok((ToBeSigned::crl(&params, &Signer::issuer(issuer), &entries)?, url))
+}
+
+/// The CRL parameters, without entries, and the checked distribution point URL.
+fn layout(issuer: &Issuer, spec: &CrlSpec<'_>) -> Result<(CertificateRevocationListParams, Option<String>), Error> {
     let certificate = issuer.certificate();
     if !certificate.can_sign_crls() {
         return Err(Error::CaCannotSignCrls);
@@ -192,18 +202,6 @@ pub(crate) fn layout(
         return Err(Error::InvalidTimeWindow("nextUpdate must be after thisUpdate"));
     }
     let url = spec.distribution_point.map(|url| http_url("CRL URL", url)).transpose()?;
-    let revoked_certs = spec
-        .revoked
-        .iter()
-        .map(|entry| {
-            Ok(RevokedCertParams {
-                serial_number: entry.serial.to_rcgen(),
-                revocation_time: timestamp::encodable(entry.revoked_at)?,
-                reason_code: Some(entry.reason.to_rcgen()),
-                invalidity_date: None,
-            })
-        })
-        .collect::<Result<_, Error>>()?;
     let params = CertificateRevocationListParams {
         this_update,
         next_update,
@@ -212,15 +210,156 @@ pub(crate) fn layout(
             distribution_point: CrlDistributionPoint { uris: vec![url.clone()] },
             scope: None,
         }),
-        revoked_certs,
+        revoked_certs: Vec::new(),
         key_identifier_method: KeyIdMethod::PreSpecified(certificate.key_id().to_vec()),
     };
     Ok((params, url))
 }
 
+/// The to-be-signed CRL as rcgen lays it out with every entry (how Lightwell
+/// built CRLs before [`entries`]): the reference [`to_be_signed`] must match.
+#[cfg(test)]
+fn to_be_signed_by_rcgen(issuer: &Issuer, spec: &CrlSpec<'_>) -> Result<ToBeSigned, Error> {
+    let (mut params, _) = layout(issuer, spec)?;
+    params.revoked_certs = spec
+        .revoked
+        .iter()
+        .map(|entry| {
+            Ok(rcgen::RevokedCertParams {
+                serial_number: entry.serial.to_rcgen(),
+                revocation_time: timestamp::encodable(entry.revoked_at)?,
+                reason_code: Some(entry.reason.to_rcgen()),
+                invalidity_date: None,
+            })
+        })
+        .collect::<Result<_, Error>>()?;
+    ToBeSigned::crl_by_rcgen(&params, &Signer::issuer(issuer))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use time::macros::datetime;
+    use x509_parser::oid_registry::OID_X509_EXT_REASON_CODE;
+
+    use crate::lint::testing::root;
+
+    fn serial(bytes: &[u8]) -> Serial {
+        Serial::from_bytes(bytes).unwrap()
+    }
+
+    fn spec<'a>(revoked: &'a [RevokedCertificate], url: Option<&'a str>) -> CrlSpec<'a> {
+        let now = datetime!(2026-11-27 03:00:00 UTC);
+        CrlSpec { number: 9, this_update: now, next_update: now + DEFAULT_VALIDITY, distribution_point: url, revoked }
+    }
+
+    /// Entries at every edge the encoder has: serial lengths and high bits,
+    /// every reason, both time forms and the switch between them.
+    fn edge_entries() -> Vec<RevokedCertificate> {
+        let serials = [
+            serial(&[1]),
+            serial(&[0x7f]),
+            serial(&[0, 0x80]),
+            serial(&[0, 0xff, 0xfe]),
+            serial(&[[0].as_slice(), &[0xff; 19]].concat()),
+            serial(&[0x7f; 20]),
+            serial(&[0x01, 0x00, 0x00]),
+            Serial::random().unwrap(),
+        ];
+        let times = [
+            datetime!(1950-01-01 00:00:00 UTC),
+            datetime!(2026-11-27 02:59:59.999 UTC),
+            datetime!(2049-12-31 23:59:59 UTC),
+            // 2050-01-01 00:30 in UTC: GeneralizedTime.
+            datetime!(2049-12-31 23:30:00 -01:00),
+            datetime!(2050-01-01 00:00:00 UTC),
+            datetime!(9999-12-31 23:59:59 UTC),
+        ];
+        let mut entries = Vec::new();
+        for (i, serial) in serials.iter().enumerate() {
+            for (j, revoked_at) in times.iter().enumerate() {
+                let reason = RevocationReason::ALL[(i + j) % RevocationReason::ALL.len()];
+                entries.push(RevokedCertificate { serial: serial.clone(), revoked_at: *revoked_at, reason });
+            }
+        }
+        entries.extend(RevocationReason::ALL.map(|reason| RevokedCertificate {
+            serial: Serial::random().unwrap(),
+            revoked_at: datetime!(2026-11-27 01:00:00 UTC),
+            reason,
+        }));
+        entries
+    }
+
+    /// 70,000 entries: the list and the TBS need three length octets.
+    fn many_entries() -> Vec<RevokedCertificate> {
+        (0..70_000)
+            .map(|i| RevokedCertificate {
+                serial: Serial::random().unwrap(),
+                revoked_at: datetime!(2026-01-01 00:00:00 UTC) + Duration::seconds(i),
+                reason: RevocationReason::ALL[i as usize % RevocationReason::ALL.len()],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_entry_list_is_byte_identical_to_rcgens() {
+        let issuer = root();
+        let edge = edge_entries();
+        let many = many_entries();
+        let lists: [&[RevokedCertificate]; 5] = [&[], &edge[..1], &edge[7..8], &edge, &many];
+        for revoked in lists {
+            for url in [None, Some("http://pki.corp.example/crl")] {
+                let spec = spec(revoked, url);
+                let (ours, _) = to_be_signed(&issuer, &spec).unwrap();
+                let rcgens = to_be_signed_by_rcgen(&issuer, &spec).unwrap();
+                assert!(ours.tbs() == rcgens.tbs(), "{} entries, url {url:?}: TBS differs", revoked.len());
+            }
+        }
+        let (big, _) = to_be_signed(&issuer, &spec(&many, None)).unwrap();
+        assert_eq!(&big.tbs()[..2], [0x30, 0x83], "the TBS length takes three octets");
+    }
+
+    #[test]
+    fn x509_parser_reads_every_entry_as_written() {
+        let issuer = root();
+        for revoked in [edge_entries(), many_entries()] {
+            let crl = build(&issuer, &spec(&revoked, Some("http://pki.corp.example/crl"))).unwrap();
+            let (rest, parsed) = x509_parser::parse_x509_crl(crl.der()).unwrap();
+            assert!(rest.is_empty());
+            let parsed: Vec<_> = parsed.iter_revoked_certificates().collect();
+            assert_eq!(parsed.len(), revoked.len());
+            for (entry, read) in revoked.iter().zip(parsed) {
+                assert_eq!(read.raw_serial(), entry.serial.as_bytes());
+                assert_eq!(read.revocation_date.to_datetime(), timestamp::encodable(entry.revoked_at).unwrap());
+                let reason = read.reason_code().map(|(critical, code)| (critical, code.0));
+                let expected = (entry.reason != RevocationReason::Unspecified).then_some((false, entry.reason.code()));
+                assert_eq!(reason, expected, "serial {}", entry.serial);
+                let others = read.extensions().iter().filter(|e| e.oid != OID_X509_EXT_REASON_CODE).count();
+                assert_eq!(others, 0);
+            }
+        }
+    }
+
+    #[test]
+    fn a_crl_without_entries_has_no_revoked_certificates_field() {
+        let issuer = root();
+        let (tbs, _) = to_be_signed(&issuer, &spec(&[], None)).unwrap();
+        let fields = crate::der::sequence_elements(tbs.tbs()).unwrap();
+        assert_eq!(fields.len(), 6, "version, signature, issuer, thisUpdate, nextUpdate, crlExtensions");
+        assert_eq!(fields[5][0], 0xa0);
+    }
+
+    #[test]
+    fn an_entry_time_outside_what_x509_can_carry_is_refused() {
+        let issuer = root();
+        let revoked = [RevokedCertificate {
+            serial: serial(&[1]),
+            revoked_at: datetime!(1949-12-31 23:59:59 UTC),
+            reason: RevocationReason::Superseded,
+        }];
+        assert!(matches!(build(&issuer, &spec(&revoked, None)), Err(Error::TimeOutOfRange(_))));
+    }
 
     #[test]
     fn reasons_round_trip_by_name_and_code() {

@@ -25,20 +25,30 @@ impl Serial {
 
     /// Takes the content octets of a DER INTEGER (as found in a certificate or CRL).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        Self::check(bytes)?;
+        Ok(Self(bytes.to_vec()))
+    }
+
+    /// Whether `bytes` would make a `Serial`, without keeping a copy (the
+    /// CRL lint checks a million of them).
+    pub(crate) fn check(bytes: &[u8]) -> Result<(), Error> {
         match bytes {
             [] => Err(Error::InvalidSerial("empty")),
             [first, ..] if first & 0x80 != 0 => Err(Error::InvalidSerial("negative")),
             [0] => Err(Error::InvalidSerial("zero")),
             [0, second, ..] if second & 0x80 == 0 => Err(Error::InvalidSerial("not minimally encoded")),
             _ if bytes.len() > MAX_OCTETS => Err(Error::InvalidSerial("longer than 20 octets")),
-            _ => Ok(Self(bytes.to_vec())),
+            _ => Ok(()),
         }
     }
 
     /// Parses lower- or upper-case hex, as printed by [`Serial::to_hex`] or `openssl x509 -serial`.
     pub fn from_hex(hex: &str) -> Result<Self, Error> {
         let bytes = hex::decode(hex.trim()).map_err(|_| Error::InvalidSerial("not hex"))?;
-        Self::from_bytes(&bytes)
+        // The decoded octets become the serial: no second copy (the server
+        // parses one per CRL entry).
+        Self::check(&bytes)?;
+        Ok(Self(bytes))
     }
 
     /// The content octets of the DER INTEGER.

@@ -129,6 +129,55 @@ fn openssl_reads_the_crl_as_lightwell_describes_it() {
 }
 
 #[test]
+fn openssl_reads_every_entry_of_a_large_crl() {
+    use lightwell_ca::Serial;
+    use lightwell_ca::crl::{self, CrlSpec, RevocationReason, RevokedCertificate};
+    use time::macros::datetime;
+
+    let dir = tempfile::tempdir().unwrap();
+    let now = now();
+    let h = hierarchy(lightwell_ca::KeyAlgorithm::EcdsaP256, now);
+    let edge_serials = [Serial::from_bytes(&[1]).unwrap(), Serial::from_bytes(&[0, 0x80]).unwrap()];
+    let revoked: Vec<RevokedCertificate> = (0..70_000usize)
+        .map(|i| RevokedCertificate {
+            serial: edge_serials.get(i).cloned().unwrap_or_else(|| Serial::random().unwrap()),
+            revoked_at: if i % 2 == 0 { now } else { datetime!(2050-01-01 00:00:00 UTC) },
+            reason: RevocationReason::ALL[i % RevocationReason::ALL.len()],
+        })
+        .collect();
+    let spec = CrlSpec {
+        number: 5,
+        this_update: now,
+        next_update: now + crl::DEFAULT_VALIDITY,
+        distribution_point: Some(ISSUING_CRL_URL),
+        revoked: &revoked,
+    };
+    let crl = crl::build(&h.issuing, &spec).unwrap();
+    let crl_path = dir.path().join("crl.der");
+    std::fs::write(&crl_path, crl.der()).unwrap();
+    let issuer = write(dir.path(), "issuer.pem", &h.issuing.certificate().to_pem());
+    let output = openssl()
+        .args(["crl", "-inform", "DER", "-noout", "-text", "-in"])
+        .arg(&crl_path)
+        .arg("-CAfile")
+        .arg(&issuer)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && errors.contains("verify OK"), "{errors}");
+    assert_eq!(text.matches("Serial Number: ").count(), revoked.len());
+    assert!(text.contains("Serial Number: 01\n"), "one-octet serial");
+    assert!(text.contains("Serial Number: 80\n"), "serial with a sign octet, which openssl does not print");
+    assert!(text.contains("Revocation Date: Jan  1 00:00:00 2050 GMT"), "GeneralizedTime entry");
+    let with_reason = revoked.iter().filter(|e| e.reason != RevocationReason::Unspecified).count();
+    assert_eq!(text.matches("X509v3 CRL Reason Code:").count(), with_reason, "no reason code for unspecified");
+    for name in ["Key Compromise", "CA Compromise", "Superseded", "Certificate Hold", "AA Compromise"] {
+        assert!(text.contains(name), "{name}");
+    }
+}
+
+#[test]
 fn openssl_accepts_the_intermediate_csr_lightwell_makes() {
     let dir = tempfile::tempdir().unwrap();
     let key = lightwell_ca::SigningKey::generate(lightwell_ca::KeyAlgorithm::EcdsaP256).unwrap();

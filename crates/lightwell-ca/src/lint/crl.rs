@@ -1,26 +1,51 @@
 //! Pre-issuance rules for CRLs (RFC 5280 section 5).
+//!
+//! The header (every field of the TBSCertList but revokedCertificates) is
+//! parsed by x509-parser. The entry list, up to a million entries, is checked
+//! in place by [`entries`]: x509-parser would take about a second to parse
+//! 1M entries with their reason codes, the walker a few tens of milliseconds.
+//! Both read the exact bytes that get signed.
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension, X509Extension};
 use x509_parser::oid_registry::{
     OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER, OID_X509_EXT_CRL_NUMBER, OID_X509_EXT_ISSUER_DISTRIBUTION_POINT,
 };
-use x509_parser::revocation_list::CertificateRevocationList;
+use x509_parser::prelude::FromDer;
+use x509_parser::revocation_list::TbsCertList;
 use x509_parser::x509::X509Version;
 
-use super::{LintRule, ensure, fail, required, serial, unique};
+use super::{LintRule, ensure, fail, required, unique};
+use crate::der::{self, SEQUENCE};
 use crate::issuer::CaCertificate;
+use crate::signing::TBS_CRL_REVOKED;
 use crate::{Error, timestamp};
 
-/// Lints a to-be-signed CRL: the checks of RFC 5280 section 5 Lightwell relies on.
-pub(crate) fn crl(der: &[u8], issuer: &CaCertificate, url: Option<&str>) -> Result<(), Error> {
-    let (_, crl) = x509_parser::parse_x509_crl(der).map_err(|_| Error::Encoding("to-be-signed CRL does not parse"))?;
-    check_crl(&crl, issuer, url)
+mod entries;
+
+/// Lints a to-be-signed CRL (the TBSCertList): the checks of RFC 5280
+/// section 5 Lightwell relies on.
+pub(crate) fn crl(tbs: &[u8], issuer: &CaCertificate, url: Option<&str>) -> Result<(), Error> {
+    let mut fields = der::sequence_elements(tbs)?;
+    // Anything else at that place stays in the header for x509-parser to judge.
+    let entries = match fields.get(TBS_CRL_REVOKED) {
+        Some(field) if field.first() == Some(&SEQUENCE) => Some(fields.remove(TBS_CRL_REVOKED)),
+        _ => None,
+    };
+    // The other fields, byte for byte as they are signed, in a header of their own.
+    let header = der::sequence(&fields);
+    let (rest, header) =
+        TbsCertList::from_der(&header).map_err(|_| Error::Encoding("to-be-signed CRL does not parse"))?;
+    if !rest.is_empty() || !header.revoked_certificates.is_empty() {
+        return Err(Error::Encoding("to-be-signed CRL has misplaced fields"));
+    }
+    check_header(&header, issuer, url)?;
+    entries.map_or(Ok(()), entries::check)
 }
 
-fn check_crl(crl: &CertificateRevocationList<'_>, issuer: &CaCertificate, url: Option<&str>) -> Result<(), Error> {
-    ensure(crl.version() == Some(X509Version::V2), LintRule::CrlVersion, "not a v2 CRL")?;
-    ensure(crl.issuer().as_raw() == issuer.subject_der(), LintRule::CrlIssuerName, "issuer is not the CA's subject")?;
-    let this_update = timestamp::from_asn1(crl.last_update());
-    let next_update = crl.next_update().map(timestamp::from_asn1);
+fn check_header(crl: &TbsCertList<'_>, issuer: &CaCertificate, url: Option<&str>) -> Result<(), Error> {
+    ensure(crl.version == Some(X509Version::V2), LintRule::CrlVersion, "not a v2 CRL")?;
+    ensure(crl.issuer.as_raw() == issuer.subject_der(), LintRule::CrlIssuerName, "issuer is not the CA's subject")?;
+    let this_update = timestamp::from_asn1(crl.this_update);
+    let next_update = crl.next_update.map(timestamp::from_asn1);
     ensure(
         next_update.is_some_and(|n| n > this_update),
         LintRule::CrlUpdateTimes,
@@ -44,15 +69,7 @@ fn check_crl(crl: &CertificateRevocationList<'_>, issuer: &CaCertificate, url: O
         return Err(fail(rule, "unexpected content"));
     };
     ensure(aki.key_identifier.as_ref().is_some_and(|id| id.0 == issuer.key_id()), rule, "not the CA's key identifier")?;
-    crl_idp(exts, url)?;
-    for entry in crl.iter_revoked_certificates() {
-        serial(entry.raw_serial(), LintRule::CrlEntry)?;
-        if let Some((_, reason)) = entry.reason_code() {
-            // RFC 5280 5.3.1: omit `unspecified`; `removeFromCRL` belongs only in delta CRLs.
-            ensure(reason.0 != 0 && reason.0 != 8, LintRule::CrlEntry, "reason code unspecified or removeFromCRL")?;
-        }
-    }
-    Ok(())
+    crl_idp(exts, url)
 }
 
 /// An IDP exactly when the CRL has a distribution point URL; then critical and naming that URL.
@@ -84,7 +101,6 @@ mod tests {
     use crate::crl::{CrlSpec, RevocationReason, RevokedCertificate};
     use crate::lint::testing::{root, rule_of};
     use crate::serial::Serial;
-    use crate::signing::{Signer, ToBeSigned};
 
     fn lint_crl(url: Option<&str>, expected_url: Option<&str>, reason: RevocationReason) -> Result<(), Error> {
         let issuer = root();
@@ -97,9 +113,8 @@ mod tests {
             distribution_point: url,
             revoked: &revoked,
         };
-        let (params, _) = crate::crl::layout(&issuer, &spec).unwrap();
-        let tbs = ToBeSigned::crl(&params, &Signer::issuer(&issuer))?;
-        crl(&tbs.unsigned(), issuer.certificate(), expected_url)
+        let (tbs, _) = crate::crl::to_be_signed(&issuer, &spec)?;
+        crl(tbs.tbs(), issuer.certificate(), expected_url)
     }
 
     #[test]
@@ -111,5 +126,31 @@ mod tests {
         assert_eq!(rule_of(lint_crl(None, url, RevocationReason::Superseded)), LintRule::CrlIssuingDistributionPoint);
         let other = Some("http://pki.corp.example/other");
         assert_eq!(rule_of(lint_crl(url, other, RevocationReason::Superseded)), LintRule::CrlIssuingDistributionPoint);
+    }
+
+    #[test]
+    fn an_entry_changed_inside_the_to_be_signed_bytes_is_caught() {
+        let issuer = root();
+        let now = OffsetDateTime::now_utc();
+        let revoked = [RevokedCertificate {
+            serial: Serial::from_bytes(&[0x11; 16]).unwrap(),
+            revoked_at: now,
+            reason: RevocationReason::KeyCompromise,
+        }];
+        let spec = CrlSpec {
+            number: 1,
+            this_update: now,
+            next_update: now + Duration::days(1),
+            distribution_point: None,
+            revoked: &revoked,
+        };
+        let (tbs, _) = crate::crl::to_be_signed(&issuer, &spec).unwrap();
+        let mut tbs = tbs.tbs().to_vec();
+        crl(&tbs, issuer.certificate(), None).unwrap();
+        // ENUMERATED keyCompromise becomes removeFromCRL: same length, still parses.
+        let reason_extension = [0x06, 3, 0x55, 0x1d, 0x15, 0x04, 3, 0x0a, 1, 1];
+        let at = tbs.windows(reason_extension.len()).position(|w| w == reason_extension).unwrap();
+        tbs[at + reason_extension.len() - 1] = 8;
+        assert_eq!(rule_of(crl(&tbs, issuer.certificate(), None)), LintRule::CrlEntry);
     }
 }

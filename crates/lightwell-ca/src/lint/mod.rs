@@ -121,7 +121,7 @@ fn ensure(condition: bool, rule: LintRule, detail: &str) -> Result<(), Error> {
 }
 
 fn serial(raw: &[u8], rule: LintRule) -> Result<(), Error> {
-    crate::serial::Serial::from_bytes(raw).map(|_| ()).map_err(|e| fail(rule, e.to_string()))
+    crate::serial::Serial::check(raw).map_err(|e| fail(rule, e.to_string()))
 }
 
 fn unique<'c>(
