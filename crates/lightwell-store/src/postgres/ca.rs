@@ -56,7 +56,7 @@ impl PgTx<'_> {
     pub(super) fn pg_insert_ca(&mut self, ca: &CaRecord) -> Result<(), StoreError> {
         let sql =
             format!("INSERT INTO cas ({CA_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)");
-        let r = self.tx.execute(
+        let r = self.execute(
             &sql,
             &[
                 &ca.id,
@@ -79,18 +79,18 @@ impl PgTx<'_> {
 
     pub(super) fn pg_ca(&mut self, tenant: &TenantId, id: &str) -> Result<Option<CaRecord>, StoreError> {
         let sql = format!("SELECT {CA_COLUMNS} FROM cas WHERE tenant_id = $1 AND id = $2");
-        let r = self.tx.query_opt(&sql, &[&tenant.as_str(), &id]);
+        let r = self.query_opt(&sql, &[&tenant.as_str(), &id]);
         self.track(r)?.as_ref().map(ca_from_row).transpose()
     }
 
     pub(super) fn pg_list_cas(&mut self, tenant: &TenantId) -> Result<Vec<CaRecord>, StoreError> {
         let sql = format!("SELECT {CA_COLUMNS} FROM cas WHERE tenant_id = $1 ORDER BY created_at, name");
-        let r = self.tx.query(&sql, &[&tenant.as_str()]);
+        let r = self.query(&sql, &[&tenant.as_str()]);
         self.track(r)?.iter().map(ca_from_row).collect()
     }
 
     pub(super) fn pg_update_ca(&mut self, ca: &CaRecord) -> Result<(), StoreError> {
-        let r = self.tx.execute(
+        let r = self.execute(
             "UPDATE cas SET status = $3, is_default = $4, next_crl_number = $5, revoked_at = $6, \
              revocation_reason = $7 WHERE tenant_id = $1 AND id = $2",
             &[
@@ -114,7 +114,7 @@ impl PgTx<'_> {
             "INSERT INTO certificates ({CERT_COLUMNS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         );
-        let r = self.tx.execute(
+        let r = self.execute(
             &sql,
             &[
                 &c.serial,
@@ -142,7 +142,7 @@ impl PgTx<'_> {
         serial: &str,
     ) -> Result<Option<CertificateRecord>, StoreError> {
         let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE tenant_id = $1 AND serial = $2");
-        let r = self.tx.query_opt(&sql, &[&tenant.as_str(), &serial]);
+        let r = self.query_opt(&sql, &[&tenant.as_str(), &serial]);
         self.track(r)?.as_ref().map(cert_from_row).transpose()
     }
 
@@ -157,7 +157,7 @@ impl PgTx<'_> {
              AND ($4::BOOLEAN IS NULL OR ($4 AND revoked_at IS NOT NULL) OR (NOT $4 AND revoked_at IS NULL)) \
              ORDER BY created_at, serial"
         );
-        let r = self.tx.query(&sql, &[&tenant.as_str(), &f.ca_id, &f.principal_id, &f.revoked]);
+        let r = self.query(&sql, &[&tenant.as_str(), &f.ca_id, &f.principal_id, &f.revoked]);
         self.track(r)?.iter().map(cert_from_row).collect()
     }
 
@@ -167,7 +167,7 @@ impl PgTx<'_> {
         ca_id: &str,
         not_after_from: i64,
     ) -> Result<Vec<RevokedEntry>, StoreError> {
-        let r = self.tx.query(
+        let r = self.query(
             "SELECT serial, revoked_at, revocation_reason FROM certificates \
              WHERE tenant_id = $1 AND ca_id = $2 AND not_after >= $3 AND revoked_at IS NOT NULL ORDER BY serial",
             &[&tenant.as_str(), &ca_id, &not_after_from],
@@ -186,7 +186,7 @@ impl PgTx<'_> {
         at: i64,
         reason: &str,
     ) -> Result<bool, StoreError> {
-        let r = self.tx.execute(
+        let r = self.execute(
             "UPDATE certificates SET revoked_at = $3, revocation_reason = $4 \
              WHERE tenant_id = $1 AND serial = $2 AND revoked_at IS NULL",
             &[&tenant.as_str(), &serial, &at, &reason],
@@ -195,7 +195,7 @@ impl PgTx<'_> {
     }
 
     pub(super) fn pg_put_crl(&mut self, c: &CrlRecord) -> Result<(), StoreError> {
-        let r = self.tx.execute(
+        let r = self.execute(
             "INSERT INTO crls (ca_id, tenant_id, number, der, this_update, next_update) \
              VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (ca_id) DO UPDATE SET number = excluded.number, der = excluded.der, \
@@ -207,7 +207,7 @@ impl PgTx<'_> {
     }
 
     pub(super) fn pg_crl(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError> {
-        let r = self.tx.query_opt(
+        let r = self.query_opt(
             "SELECT ca_id, tenant_id, number, der, this_update, next_update FROM crls \
              WHERE tenant_id = $1 AND ca_id = $2",
             &[&tenant.as_str(), &ca_id],
@@ -230,14 +230,14 @@ impl PgTx<'_> {
             "DELETE FROM cas WHERE tenant_id = $1",
             "DELETE FROM ca_requests WHERE tenant_id = $1",
         ] {
-            let r = self.tx.execute(sql, &[&tenant]);
+            let r = self.execute(sql, &[&tenant]);
             self.track(r)?;
         }
         Ok(())
     }
 
     pub(super) fn pg_insert_ca_request(&mut self, q: &CaRequestRecord) -> Result<(), StoreError> {
-        let r = self.tx.execute(
+        let r = self.execute(
             "INSERT INTO ca_requests (id, tenant_id, name, csr_der, sealed_key, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
             &[&q.id, &q.tenant_id.as_str(), &q.name, &q.csr_der, &q.sealed_key, &q.created_at],
@@ -250,7 +250,7 @@ impl PgTx<'_> {
         tenant: &TenantId,
         name: &str,
     ) -> Result<Option<CaRequestRecord>, StoreError> {
-        let r = self.tx.query_opt(
+        let r = self.query_opt(
             "SELECT id, tenant_id, name, csr_der, sealed_key, created_at FROM ca_requests \
              WHERE tenant_id = $1 AND lower(name) = lower($2)",
             &[&tenant.as_str(), &name],
@@ -266,7 +266,7 @@ impl PgTx<'_> {
     }
 
     pub(super) fn pg_delete_ca_request(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
-        let r = self.tx.execute("DELETE FROM ca_requests WHERE tenant_id = $1 AND id = $2", &[&tenant.as_str(), &id]);
+        let r = self.execute("DELETE FROM ca_requests WHERE tenant_id = $1 AND id = $2", &[&tenant.as_str(), &id]);
         Ok(self.track(r)? > 0)
     }
 }

@@ -19,7 +19,7 @@ fn cluster_from_row(r: &Row) -> K8sClusterRecord {
 
 impl PgTx<'_> {
     pub(super) fn pg_insert_k8s_cluster(&mut self, c: &K8sClusterRecord) -> Result<(), StoreError> {
-        let r = self.tx.execute(
+        let r = self.execute(
             &format!("INSERT INTO k8s_clusters ({COLUMNS}) VALUES ($1, $2, $3, $4, $5)"),
             &[&c.id, &c.tenant_id.as_str(), &c.name, &c.spec, &c.created_at],
         );
@@ -31,7 +31,7 @@ impl PgTx<'_> {
         tenant: &TenantId,
         name: &str,
     ) -> Result<Option<K8sClusterRecord>, StoreError> {
-        let r = self.tx.query_opt(
+        let r = self.query_opt(
             &format!("SELECT {COLUMNS} FROM k8s_clusters WHERE tenant_id = $1 AND lower(name) = lower($2)"),
             &[&tenant.as_str(), &name],
         );
@@ -39,7 +39,7 @@ impl PgTx<'_> {
     }
 
     pub(super) fn pg_list_k8s_clusters(&mut self, tenant: &TenantId) -> Result<Vec<K8sClusterRecord>, StoreError> {
-        let r = self.tx.query(
+        let r = self.query(
             &format!("SELECT {COLUMNS} FROM k8s_clusters WHERE tenant_id = $1 ORDER BY lower(name)"),
             &[&tenant.as_str()],
         );
@@ -47,7 +47,7 @@ impl PgTx<'_> {
     }
 
     pub(super) fn pg_update_k8s_cluster(&mut self, c: &K8sClusterRecord) -> Result<(), StoreError> {
-        let r = self.tx.execute(
+        let r = self.execute(
             "UPDATE k8s_clusters SET spec = $3 WHERE tenant_id = $1 AND id = $2",
             &[&c.tenant_id.as_str(), &c.id, &c.spec],
         );
@@ -55,12 +55,12 @@ impl PgTx<'_> {
     }
 
     pub(super) fn pg_delete_k8s_cluster(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
-        let r = self.tx.execute("DELETE FROM k8s_clusters WHERE tenant_id = $1 AND id = $2", &[&tenant.as_str(), &id]);
+        let r = self.execute("DELETE FROM k8s_clusters WHERE tenant_id = $1 AND id = $2", &[&tenant.as_str(), &id]);
         Ok(self.track(r)? > 0)
     }
 
     pub(super) fn pg_delete_tenant_k8s_rows(&mut self, tenant: &str) -> Result<(), StoreError> {
-        let r = self.tx.execute("DELETE FROM k8s_clusters WHERE tenant_id = $1", &[&tenant]);
+        let r = self.execute("DELETE FROM k8s_clusters WHERE tenant_id = $1", &[&tenant]);
         self.track(r).map(drop)
     }
 }

@@ -4,6 +4,7 @@
 //! chain heads, CRL numbers, lockout counters) stay correct when replicas
 //! race; the closure handed to `transact_dyn` may therefore run more than once.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 mod ca;
@@ -13,7 +14,8 @@ mod k8s;
 mod listen;
 
 use postgres::error::SqlState;
-use postgres::{IsolationLevel, NoTls, Row};
+use postgres::types::ToSql;
+use postgres::{IsolationLevel, NoTls, Row, Statement};
 use r2d2_postgres::PostgresConnectionManager;
 
 use crate::{
@@ -55,10 +57,70 @@ fn retry_delay(attempt: u32) -> Duration {
     base.mul_f64(0.5 + (random % 1000) as f64 / 1000.0)
 }
 
+/// A pooled connection and the statements prepared on it. Given SQL text,
+/// the postgres crate prepares it again on every call: one more round trip
+/// per statement, which writers pay while holding the writer lock.
+/// Statements live as long as the connection (server-side prepared
+/// statements outlast transactions, rolled back or not); the SQL is the
+/// code's own, so the set is bounded.
+pub(crate) struct Conn {
+    client: postgres::Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl std::ops::Deref for Conn {
+    type Target = postgres::Client;
+
+    fn deref(&self) -> &postgres::Client {
+        &self.client
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut postgres::Client {
+        &mut self.client
+    }
+}
+
+impl Conn {
+    /// Runs a statement outside any transaction, prepared once per connection.
+    fn execute_cached(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, postgres::Error> {
+        let statement = match self.statements.get(sql) {
+            Some(s) => s.clone(),
+            None => {
+                let s = self.client.prepare(sql)?;
+                self.statements.insert(sql.to_owned(), s.clone());
+                s
+            }
+        };
+        self.client.execute(&statement, params)
+    }
+}
+
+/// r2d2's PostgreSQL manager, with a statement cache per connection.
+struct Manager(PostgresConnectionManager<NoTls>);
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<Conn, postgres::Error> {
+        Ok(Conn { client: self.0.connect()?, statements: HashMap::new() })
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> Result<(), postgres::Error> {
+        self.0.is_valid(&mut conn.client)
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        self.0.has_broken(&mut conn.client)
+    }
+}
+
 /// PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
     /// Always `Some` until dropped (see the `Drop` impl).
-    pool: Option<r2d2::Pool<PostgresConnectionManager<NoTls>>>,
+    pool: Option<r2d2::Pool<Manager>>,
     /// For the change listener's own connection.
     config: postgres::Config,
 }
@@ -97,7 +159,7 @@ impl PostgresStore {
     /// off an async runtime's threads (`spawn_blocking`).
     pub fn open(url: &str) -> Result<Self, StoreError> {
         let config: postgres::Config = url.parse().map_err(|_| StoreError::Backend("invalid PostgreSQL URL".into()))?;
-        let manager = PostgresConnectionManager::new(config.clone(), NoTls);
+        let manager = Manager(PostgresConnectionManager::new(config.clone(), NoTls));
         let pool = r2d2::Pool::builder()
             .max_size(16)
             .min_idle(Some(1))
@@ -110,7 +172,7 @@ impl PostgresStore {
         Ok(store)
     }
 
-    fn conn(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, StoreError> {
+    fn conn(&self) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
         let pool = self.pool.as_ref().ok_or_else(|| StoreError::Unavailable("the store is closed".into()))?;
         pool.get().map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
     }
@@ -164,13 +226,14 @@ impl PostgresStore {
         // 64 concurrent issuances, gave up. Readers never wait for it.
         let writer = mode == TxMode::Write;
         if writer {
-            conn.execute("SELECT pg_advisory_lock($1)", &[&WRITER_LOCK]).map_err(|e| (StoreError::from(&e), false))?;
+            conn.execute_cached("SELECT pg_advisory_lock($1)", &[&WRITER_LOCK])
+                .map_err(|e| (StoreError::from(&e), false))?;
         }
         let result = Self::run(&mut conn, mode, f);
         if writer {
             // A session lock outlives its transaction: release it whatever happened.
             // If the connection broke, the server released it with the session.
-            if let Err(e) = conn.execute("SELECT pg_advisory_unlock($1)", &[&WRITER_LOCK]) {
+            if let Err(e) = conn.execute_cached("SELECT pg_advisory_unlock($1)", &[&WRITER_LOCK]) {
                 tracing::warn!(error = %e, "releasing the writer lock failed");
             }
         }
@@ -178,16 +241,17 @@ impl PostgresStore {
     }
 
     fn run(
-        conn: &mut postgres::Client,
+        conn: &mut Conn,
         mode: TxMode,
         f: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), (StoreError, bool)> {
+        let client = &mut conn.client;
         let builder = match mode {
-            TxMode::Write => conn.build_transaction().isolation_level(IsolationLevel::Serializable),
-            TxMode::Read => conn.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true),
+            TxMode::Write => client.build_transaction().isolation_level(IsolationLevel::Serializable),
+            TxMode::Read => client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true),
         };
         let tx = builder.start().map_err(|e| (StoreError::from(&e), false))?;
-        let mut pg = PgTx { tx, last_error: None, lost_race: false };
+        let mut pg = PgTx { tx, statements: &mut conn.statements, last_error: None, lost_race: false };
         if let Err(e) = f(&mut pg) {
             let retryable = pg.lost_race || pg.last_error.as_ref().is_some_and(is_retryable);
             return Err((e, retryable));
@@ -241,6 +305,8 @@ impl Store for PostgresStore {
 
 struct PgTx<'a> {
     tx: postgres::Transaction<'a>,
+    /// The connection's prepared statements (see [`Conn`]).
+    statements: &'a mut HashMap<String, Statement>,
     /// The last database error, to tell a retryable conflict from a real failure.
     last_error: Option<postgres::Error>,
     /// A concurrent transaction took a key this one derived from what it
@@ -251,6 +317,36 @@ struct PgTx<'a> {
 }
 
 impl PgTx<'_> {
+    /// `sql` prepared on this connection, once.
+    fn statement(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.tx.prepare(sql)?;
+        self.statements.insert(sql.to_owned(), s.clone());
+        Ok(s)
+    }
+
+    fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, postgres::Error> {
+        let s = self.statement(sql)?;
+        self.tx.execute(&s, params)
+    }
+
+    fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, postgres::Error> {
+        let s = self.statement(sql)?;
+        self.tx.query(&s, params)
+    }
+
+    fn query_opt(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>, postgres::Error> {
+        let s = self.statement(sql)?;
+        self.tx.query_opt(&s, params)
+    }
+
+    fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, postgres::Error> {
+        let s = self.statement(sql)?;
+        self.tx.query_one(&s, params)
+    }
+
     fn track<T>(&mut self, r: Result<T, postgres::Error>) -> Result<T, StoreError> {
         r.map_err(|e| {
             let mapped = StoreError::from(&e);
@@ -345,7 +441,7 @@ fn audit_from_row(r: &Row) -> AuditRecord {
 
 impl Tx for PgTx<'_> {
     fn insert_tenant(&mut self, t: &TenantRecord) -> Result<(), StoreError> {
-        let r = self.tx.execute(
+        let r = self.execute(
             "INSERT INTO tenants (id, domain, policy, created_at) VALUES ($1, $2, $3, $4)",
             &[&t.id.as_str(), &t.domain, &t.policy, &t.created_at],
         );
@@ -353,17 +449,17 @@ impl Tx for PgTx<'_> {
     }
 
     fn tenant_by_domain(&mut self, domain: &str) -> Result<Option<TenantRecord>, StoreError> {
-        let r = self.tx.query_opt("SELECT id, domain, policy, created_at FROM tenants WHERE domain = $1", &[&domain]);
+        let r = self.query_opt("SELECT id, domain, policy, created_at FROM tenants WHERE domain = $1", &[&domain]);
         Ok(self.track(r)?.as_ref().map(tenant_from_row))
     }
 
     fn tenant(&mut self, id: &TenantId) -> Result<Option<TenantRecord>, StoreError> {
-        let r = self.tx.query_opt("SELECT id, domain, policy, created_at FROM tenants WHERE id = $1", &[&id.as_str()]);
+        let r = self.query_opt("SELECT id, domain, policy, created_at FROM tenants WHERE id = $1", &[&id.as_str()]);
         Ok(self.track(r)?.as_ref().map(tenant_from_row))
     }
 
     fn list_tenants(&mut self) -> Result<Vec<TenantRecord>, StoreError> {
-        let r = self.tx.query("SELECT id, domain, policy, created_at FROM tenants ORDER BY domain", &[]);
+        let r = self.query("SELECT id, domain, policy, created_at FROM tenants ORDER BY domain", &[]);
         Ok(self.track(r)?.iter().map(tenant_from_row).collect())
     }
 
@@ -382,10 +478,10 @@ impl Tx for PgTx<'_> {
             "DELETE FROM audit WHERE scope = $1",
             "DELETE FROM audit_heads WHERE scope = $1",
         ] {
-            let r = self.tx.execute(sql, &[&id]);
+            let r = self.execute(sql, &[&id]);
             self.track(r)?;
         }
-        let r = self.tx.execute("DELETE FROM tenants WHERE id = $1", &[&id]);
+        let r = self.execute("DELETE FROM tenants WHERE id = $1", &[&id]);
         Ok(self.track(r)? > 0)
     }
 
@@ -394,7 +490,7 @@ impl Tx for PgTx<'_> {
             "INSERT INTO principals ({PRINCIPAL_COLUMNS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
         );
-        let r = self.tx.execute(
+        let r = self.execute(
             &sql,
             &[
                 &p.id,
@@ -428,13 +524,13 @@ impl Tx for PgTx<'_> {
         let sql = format!(
             "SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE tenant_id = $1 AND kind = $2 AND lower(name) = lower($3)"
         );
-        let r = self.tx.query_opt(&sql, &[&tenant.as_str(), &kind.as_str(), &name]);
+        let r = self.query_opt(&sql, &[&tenant.as_str(), &kind.as_str(), &name]);
         self.track(r)?.as_ref().map(principal_from_row).transpose()
     }
 
     fn principal_by_id(&mut self, tenant: &TenantId, id: &str) -> Result<Option<PrincipalRecord>, StoreError> {
         let sql = format!("SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE tenant_id = $1 AND id = $2");
-        let r = self.tx.query_opt(&sql, &[&tenant.as_str(), &id]);
+        let r = self.query_opt(&sql, &[&tenant.as_str(), &id]);
         self.track(r)?.as_ref().map(principal_from_row).transpose()
     }
 
@@ -447,12 +543,12 @@ impl Tx for PgTx<'_> {
             "SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE tenant_id = $1 AND ($2::TEXT IS NULL OR kind = $2) \
              ORDER BY kind, name"
         );
-        let r = self.tx.query(&sql, &[&tenant.as_str(), &kind.map(PrincipalKind::as_str)]);
+        let r = self.query(&sql, &[&tenant.as_str(), &kind.map(PrincipalKind::as_str)]);
         self.track(r)?.iter().map(principal_from_row).collect()
     }
 
     fn update_principal(&mut self, p: &PrincipalRecord) -> Result<(), StoreError> {
-        let r = self.tx.execute(
+        let r = self.execute(
             "UPDATE principals SET display_name = $3, email = $4, hostnames = $5, ips = $6, enabled = $7, \
              password_hash = $8, credential_epoch = $9, failed_logins = $10, failure_window_start = $11, \
              locked_until = $12, updated_at = $13 WHERE tenant_id = $1 AND id = $2",
@@ -481,17 +577,16 @@ impl Tx for PgTx<'_> {
     fn delete_principal(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
         let t = tenant.as_str();
         let r = self
-            .tx
             .execute("DELETE FROM memberships WHERE tenant_id = $1 AND (group_id = $2 OR member_id = $2)", &[&t, &id]);
         self.track(r)?;
-        let r = self.tx.execute("DELETE FROM sessions WHERE tenant_id = $1 AND principal_id = $2", &[&t, &id]);
+        let r = self.execute("DELETE FROM sessions WHERE tenant_id = $1 AND principal_id = $2", &[&t, &id]);
         self.track(r)?;
-        let r = self.tx.execute("DELETE FROM principals WHERE tenant_id = $1 AND id = $2", &[&t, &id]);
+        let r = self.execute("DELETE FROM principals WHERE tenant_id = $1 AND id = $2", &[&t, &id]);
         Ok(self.track(r)? > 0)
     }
 
     fn add_member(&mut self, tenant: &TenantId, group_id: &str, member_id: &str) -> Result<(), StoreError> {
-        let r = self.tx.execute(
+        let r = self.execute(
             "INSERT INTO memberships (tenant_id, group_id, member_id) VALUES ($1, $2, $3)",
             &[&tenant.as_str(), &group_id, &member_id],
         );
@@ -499,7 +594,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn remove_member(&mut self, tenant: &TenantId, group_id: &str, member_id: &str) -> Result<bool, StoreError> {
-        let r = self.tx.execute(
+        let r = self.execute(
             "DELETE FROM memberships WHERE tenant_id = $1 AND group_id = $2 AND member_id = $3",
             &[&tenant.as_str(), &group_id, &member_id],
         );
@@ -507,7 +602,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn memberships(&mut self, tenant: &TenantId) -> Result<Vec<Membership>, StoreError> {
-        let r = self.tx.query(
+        let r = self.query(
             "SELECT group_id, member_id FROM memberships WHERE tenant_id = $1 ORDER BY group_id, member_id",
             &[&tenant.as_str()],
         );
@@ -515,7 +610,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn memberships_of(&mut self, tenant: &TenantId, member_id: &str) -> Result<Vec<Membership>, StoreError> {
-        let r = self.tx.query(
+        let r = self.query(
             "SELECT group_id, member_id FROM memberships WHERE tenant_id = $1 AND member_id = $2 ORDER BY group_id",
             &[&tenant.as_str(), &member_id],
         );
@@ -523,7 +618,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn insert_session(&mut self, s: &SessionRecord) -> Result<(), StoreError> {
-        let r = self.tx.execute(
+        let r = self.execute(
             "INSERT INTO sessions (token_hash, tenant_id, principal_id, credential_epoch, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
             &[&s.token_hash, &s.tenant_id.as_str(), &s.principal_id, &s.credential_epoch, &s.created_at, &s.expires_at],
@@ -532,7 +627,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn session(&mut self, token_hash: &[u8]) -> Result<Option<SessionRecord>, StoreError> {
-        let r = self.tx.query_opt(
+        let r = self.query_opt(
             "SELECT token_hash, tenant_id, principal_id, credential_epoch, created_at, expires_at \
              FROM sessions WHERE token_hash = $1",
             &[&token_hash],
@@ -541,12 +636,12 @@ impl Tx for PgTx<'_> {
     }
 
     fn delete_session(&mut self, token_hash: &[u8]) -> Result<bool, StoreError> {
-        let r = self.tx.execute("DELETE FROM sessions WHERE token_hash = $1", &[&token_hash]);
+        let r = self.execute("DELETE FROM sessions WHERE token_hash = $1", &[&token_hash]);
         Ok(self.track(r)? > 0)
     }
 
     fn delete_sessions_of(&mut self, tenant: &TenantId, principal_id: &str) -> Result<u64, StoreError> {
-        let r = self.tx.execute(
+        let r = self.execute(
             "DELETE FROM sessions WHERE tenant_id = $1 AND principal_id = $2",
             &[&tenant.as_str(), &principal_id],
         );
@@ -554,17 +649,17 @@ impl Tx for PgTx<'_> {
     }
 
     fn purge_sessions(&mut self, now: i64) -> Result<u64, StoreError> {
-        let r = self.tx.execute("DELETE FROM sessions WHERE expires_at < $1", &[&now]);
+        let r = self.execute("DELETE FROM sessions WHERE expires_at < $1", &[&now]);
         self.track(r)
     }
 
     fn audit_head(&mut self, scope: &TenantId) -> Result<Option<AuditHead>, StoreError> {
-        let r = self.tx.query_opt("SELECT seq, hash FROM audit_heads WHERE scope = $1", &[&scope.as_str()]);
+        let r = self.query_opt("SELECT seq, hash FROM audit_heads WHERE scope = $1", &[&scope.as_str()]);
         Ok(self.track(r)?.map(|r| AuditHead { seq: r.get(0), hash: r.get(1) }))
     }
 
     fn insert_audit(&mut self, a: &AuditRecord) -> Result<(), StoreError> {
-        let r = self.tx.execute(
+        let r = self.execute(
             "INSERT INTO audit (scope, seq, at, actor, action, target, outcome, detail, prev_hash, hash) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             &[
@@ -588,7 +683,7 @@ impl Tx for PgTx<'_> {
             self.lost_race = true;
         }
         self.track(r)?;
-        let r = self.tx.execute(
+        let r = self.execute(
             "INSERT INTO audit_heads (scope, seq, hash) VALUES ($1, $2, $3) \
              ON CONFLICT (scope) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
             &[&a.scope.as_str(), &a.seq, &a.hash],
@@ -597,7 +692,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn list_audit(&mut self, scope: &TenantId, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
-        let r = self.tx.query(
+        let r = self.query(
             "SELECT scope, seq, at, actor, action, target, outcome, detail, prev_hash, hash FROM audit \
              WHERE scope = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             &[&scope.as_str(), &after, &i64::from(limit)],
