@@ -73,6 +73,7 @@ fn crl_prints_build_times_and_revocation_latency() {
     let out = bench(&["crl", "--entries", "10,100", "--revoked", "100", "--revocations", "2"]);
     has_line(&out, "crl build entries=100 ", "bytes_per_entry=");
     has_line(&out, "crl revoke overall already_revoked=100 revocations=2 ", "p99_ms=");
+    has_line(&out, "crl served_listing overall already_revoked=100 revocations=2 ", "p99_ms=");
 }
 
 #[test]
