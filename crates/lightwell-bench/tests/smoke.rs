@@ -74,6 +74,7 @@ fn crl_prints_build_times_and_revocation_latency() {
     has_line(&out, "crl build entries=100 reason=none ", "bytes_per_entry=");
     has_line(&out, "crl build entries=100 reason=key-compromise ", "bytes_per_entry=");
     has_line(&out, "crl revoke overall already_revoked=100 revocations=2 ", "p99_ms=");
+    has_line(&out, "crl served_listing overall already_revoked=100 revocations=2 ", "p99_ms=");
 }
 
 #[test]

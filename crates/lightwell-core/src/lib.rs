@@ -27,6 +27,12 @@ pub trait Observer: Send + Sync + std::fmt::Debug + 'static {
     fn login_failed(&self) {}
     /// An account was locked out after repeated failures.
     fn locked_out(&self) {}
+    /// The CRL signer stored a CRL it re-signed after revocations were acknowledged.
+    fn crl_signed_in_background(&self) {}
+    /// The CRL signer threw a build away: someone else signed the CA's CRL meanwhile.
+    fn crl_build_discarded(&self) {}
+    /// CRLs waiting for the signer, as its last pass left them.
+    fn crls_pending(&self, _count: usize) {}
 }
 
 /// An [`Observer`] that ignores everything.

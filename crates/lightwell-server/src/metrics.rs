@@ -1,5 +1,5 @@
 //! Prometheus metrics: requests by route, method and status with latency
-//! histograms, login failures and lockouts.
+//! histograms, login failures and lockouts, and the CRL signer's work.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -10,6 +10,7 @@ use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -34,6 +35,9 @@ pub(crate) struct Metrics {
     latency: Family<RouteLabels, Histogram>,
     login_failures: Counter,
     lockouts: Counter,
+    crl_background_signed: Counter,
+    crl_background_discarded: Counter,
+    crl_pending: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -51,7 +55,30 @@ impl Metrics {
         registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
         registry.register("login_failures", "Failed logins and binds", login_failures.clone());
         registry.register("lockouts", "Accounts locked after repeated failures", lockouts.clone());
-        Arc::new(Self { registry: Mutex::new(registry), requests, latency, login_failures, lockouts })
+        let crl_background_signed = Counter::default();
+        let crl_background_discarded = Counter::default();
+        let crl_pending = Gauge::default();
+        registry.register(
+            "crl_background_signed",
+            "CRLs re-signed by the CRL signer after revocations were acknowledged",
+            crl_background_signed.clone(),
+        );
+        registry.register(
+            "crl_background_discarded",
+            "CRL builds thrown away because another signer stored the CA's CRL first",
+            crl_background_discarded.clone(),
+        );
+        registry.register("crl_pending", "CRLs waiting for the CRL signer after its last pass", crl_pending.clone());
+        Arc::new(Self {
+            registry: Mutex::new(registry),
+            requests,
+            latency,
+            login_failures,
+            lockouts,
+            crl_background_signed,
+            crl_background_discarded,
+            crl_pending,
+        })
     }
 
     /// The text exposition format.
@@ -72,6 +99,18 @@ impl lightwell_core::Observer for Metrics {
 
     fn locked_out(&self) {
         self.lockouts.inc();
+    }
+
+    fn crl_signed_in_background(&self) {
+        self.crl_background_signed.inc();
+    }
+
+    fn crl_build_discarded(&self) {
+        self.crl_background_discarded.inc();
+    }
+
+    fn crls_pending(&self, count: usize) {
+        self.crl_pending.set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 }
 

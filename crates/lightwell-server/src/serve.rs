@@ -49,6 +49,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let observer: Arc<dyn Observer> = metrics.clone();
     let service = Service::new(store, clock, &kek, observer)?;
     drop(kek);
+    service.set_crl_sync_limit(settings.crl_sync_limit);
 
     let tls_config = tls::server_config(&dir.join(datadir::SERVER_CERT_FILE), &dir.join(datadir::SERVER_KEY_FILE))?;
     let api_listener =
@@ -101,6 +102,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     tokio::spawn(purge_sessions(service.clone(), stop_rx.clone()));
     tokio::spawn(watch_hub.run(stop_rx.clone()));
+    tokio::spawn(service.clone().run_crl_signer(stop_rx.clone()));
     tokio::spawn(ca_maintenance(service.clone(), settings.ca_maintenance_interval, stop_rx));
 
     tokio::select! {

@@ -166,6 +166,17 @@ pub struct CrlRecord {
     pub next_update: i64,
 }
 
+/// A CA whose stored CRL misses revocations acknowledged since it was signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlPending {
+    /// The CA.
+    pub ca_id: String,
+    /// Grows with every revocation that marks the CA; a signer clears only the generation it read.
+    pub generation: i64,
+    /// When the CA was first marked (Unix seconds).
+    pub marked_at: i64,
+}
+
 /// An intermediate whose key Lightwell generated and sealed, waiting for an
 /// enterprise CA to sign its CSR. Installing the signed certificate turns it
 /// into a [`CaRecord`] with the same id.

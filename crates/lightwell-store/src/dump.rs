@@ -143,6 +143,11 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order_by: "ca_id",
     },
     TableSpec {
+        name: "crl_pending",
+        columns: &[("tenant_id", Text), ("ca_id", Text), ("generation", Int), ("marked_at", Int)],
+        order_by: "tenant_id, ca_id",
+    },
+    TableSpec {
         name: "join_tokens",
         columns: &[
             ("id", Text),

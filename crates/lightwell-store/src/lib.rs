@@ -253,6 +253,34 @@ pub trait Tx {
     fn put_crl(&mut self, crl: &CrlRecord) -> Result<(), StoreError>;
     /// The latest CRL of a CA.
     fn crl(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError>;
+    /// Whether the CA's CRL would list more than `limit` entries (revoked
+    /// certificates expiring at or after `not_after_from`); reads at most
+    /// `limit + 1` entries of the index [`Tx::revoked_entries`] reads.
+    fn revoked_entries_exceed(
+        &mut self,
+        tenant: &TenantId,
+        ca_id: &str,
+        not_after_from: i64,
+        limit: u64,
+    ) -> Result<bool, StoreError>;
+
+    // --- CRLs waiting to be re-signed ---
+    /// Marks a CA's stored CRL as missing revocations: creates the mark
+    /// (generation 1, marked at `at`) or increments the generation of the
+    /// existing one. Returns the mark's generation.
+    fn mark_crl_pending(&mut self, tenant: &TenantId, ca_id: &str, at: i64) -> Result<i64, StoreError>;
+    /// The marks of a tenant, by CA id.
+    fn pending_crls(&mut self, tenant: &TenantId) -> Result<Vec<CrlPending>, StoreError>;
+    /// Removes a CA's mark if its generation is still `generation` (any
+    /// generation with `None`); returns whether a mark was removed.
+    fn clear_crl_pending(
+        &mut self,
+        tenant: &TenantId,
+        ca_id: &str,
+        generation: Option<i64>,
+    ) -> Result<bool, StoreError>;
+    /// Tenants with at least one mark, for the signer's scan.
+    fn tenants_with_pending_crls(&mut self) -> Result<Vec<TenantId>, StoreError>;
 
     // --- domain join ---
     /// Stores a join token; `Conflict` if its hash exists.

@@ -18,7 +18,7 @@ mod k8s;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::{
-    AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlRecord,
+    AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlPending, CrlRecord,
     JoinTokenRecord, K8sClusterRecord, Membership, PrincipalKind, PrincipalRecord, RevokedEntry, SessionRecord, Store,
     StoreError, TenantId, TenantRecord, Tx, TxMode,
 };
@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0005_directory_revisions.sql"),
     include_str!("../migrations/sqlite/0006_kubernetes.sql"),
     include_str!("../migrations/sqlite/0007_revoked_index.sql"),
+    include_str!("../migrations/sqlite/0008_crl_pending.sql"),
 ];
 
 /// The schema version this build writes.
@@ -613,6 +614,37 @@ impl Tx for SqliteTx<'_> {
 
     fn put_crl(&mut self, crl: &CrlRecord) -> Result<(), StoreError> {
         ca::put_crl(self.tx, crl)
+    }
+
+    fn revoked_entries_exceed(
+        &mut self,
+        tenant: &TenantId,
+        ca_id: &str,
+        not_after_from: i64,
+        limit: u64,
+    ) -> Result<bool, StoreError> {
+        ca::revoked_entries_exceed(self.tx, tenant, ca_id, not_after_from, limit)
+    }
+
+    fn mark_crl_pending(&mut self, tenant: &TenantId, ca_id: &str, at: i64) -> Result<i64, StoreError> {
+        ca::mark_crl_pending(self.tx, tenant, ca_id, at)
+    }
+
+    fn pending_crls(&mut self, tenant: &TenantId) -> Result<Vec<CrlPending>, StoreError> {
+        ca::pending_crls(self.tx, tenant)
+    }
+
+    fn clear_crl_pending(
+        &mut self,
+        tenant: &TenantId,
+        ca_id: &str,
+        generation: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        ca::clear_crl_pending(self.tx, tenant, ca_id, generation)
+    }
+
+    fn tenants_with_pending_crls(&mut self) -> Result<Vec<TenantId>, StoreError> {
+        ca::tenants_with_pending_crls(self.tx)
     }
 
     fn crl(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError> {

@@ -13,6 +13,7 @@ mod k8s;
 mod tenants;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use lightwell_ca::kek::Kek;
 use lightwell_proto::ErrorCode;
@@ -20,8 +21,8 @@ use lightwell_store::{Store, StoreExt, TenantRecord, Tx};
 
 pub use self::auth::{LoginScope, LoginSuccess, SessionCheck};
 pub use self::ca::{
-    CaRequestView, CaView, CertificateView, IssueRequest, MaintenanceReport, Requester, parse_key_type, parse_reason,
-    parse_ttl,
+    CaRequestView, CaView, CertificateView, IssueRequest, MaintenanceReport, Requester, SignerPass, parse_key_type,
+    parse_reason, parse_ttl,
 };
 pub use self::directory::{Modification, NewHostPrincipal, NewUser, PrincipalPatch, PrincipalView};
 pub use self::directory_snapshot::{CaObject, DirectorySnapshot, DirectoryVersion};
@@ -57,7 +58,18 @@ struct Inner {
     issuers: cache::Cache<String, ca::CachedIssuer>,
     /// Client-certificate chains verified, by leaf DER (see `ca::mtls`).
     chains: cache::Cache<Vec<u8>, ca::VerifiedChain>,
+    /// Largest CRL (in entries) re-signed inside the revoking transaction.
+    crl_sync_limit: AtomicU64,
+    /// Wakes the CRL signer after a transaction marked a CRL pending.
+    crl_wake: tokio::sync::Notify,
 }
+
+/// Default of `crl_sync_limit`. A CRL of a thousand entries signs in about
+/// a millisecond (P-256), which a revocation may pay inside its transaction
+/// to keep "the next CRL served lists it"; at a million it takes seconds,
+/// which would hold every writer of the store, so larger CRLs are re-signed
+/// by the signer after the commit.
+pub const DEFAULT_CRL_SYNC_LIMIT: u64 = 1000;
 
 impl Service {
     /// Builds the service over a store. The KEK keys the audit chain MACs.
@@ -69,7 +81,19 @@ impl Service {
         let pki_base = std::sync::RwLock::new("http://localhost:8080".to_string());
         let (issuers, chains) = (cache::Cache::new(1024), cache::Cache::new(16_384));
         Ok(Self {
-            inner: Arc::new(Inner { store, clock, audit, observer, dummy_hash, kek, pki_base, issuers, chains }),
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                audit,
+                observer,
+                dummy_hash,
+                kek,
+                pki_base,
+                issuers,
+                chains,
+                crl_sync_limit: AtomicU64::new(DEFAULT_CRL_SYNC_LIMIT),
+                crl_wake: tokio::sync::Notify::new(),
+            }),
         })
     }
 
@@ -88,16 +112,31 @@ impl Service {
         self.inner.store.backend()
     }
 
-    /// Runs blocking work (store transactions, password hashing) off the async runtime.
+    /// Runs blocking work (store transactions, password hashing) off the
+    /// async runtime; wakes the CRL signer once that work has returned (its
+    /// transactions committed) if it marked a CRL pending.
     async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Inner) -> Result<T> + Send + 'static) -> Result<T> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || f(&inner)).await.map_err(Error::internal)?
+        tokio::task::spawn_blocking(move || {
+            ca::take_signer_wake();
+            let out = f(&inner);
+            if ca::take_signer_wake() {
+                inner.crl_wake.notify_one();
+            }
+            out
+        })
+        .await
+        .map_err(Error::internal)?
     }
 }
 
 impl Inner {
     fn now(&self) -> i64 {
         self.clock.unix()
+    }
+
+    fn crl_sync_limit(&self) -> u64 {
+        self.crl_sync_limit.load(Ordering::Relaxed)
     }
 
     /// A write transaction whose closure may return a refusal that must still

@@ -2,8 +2,8 @@
 
 use super::{tenant, w};
 use crate::{
-    CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlRecord, PrincipalKind, Store,
-    StoreError, StoreExt, TenantId,
+    CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlPending, CrlRecord,
+    PrincipalKind, Store, StoreError, StoreExt, TenantId,
 };
 
 fn ca(t: &TenantId, name: &str, role: CaRole) -> CaRecord {
@@ -210,4 +210,77 @@ pub fn ca_requests_round_trip_scoped_by_tenant(s: &dyn Store) {
     assert!(w(s, |tx| tx.delete_ca_request(&a, &req.id)));
     assert_eq!(w(s, |tx| tx.ca_request(&a, "enterprise")), None);
     assert!(w(s, |tx| tx.ca_request(&b, "enterprise")).is_some());
+}
+
+/// Whether a CA's CRL is large is answered from its unexpired revocations
+/// only, per CA and tenant, exactly at the limit.
+pub fn revoked_entries_exceed_counts_a_cas_unexpired_revocations(s: &dyn Store) {
+    let (a, b) = (tenant("a.example"), tenant("b.example"));
+    let root = ca(&a.id, "root", CaRole::Root);
+    w(s, |tx| {
+        tx.insert_tenant(&a)?;
+        tx.insert_tenant(&b)?;
+        tx.insert_ca(&root)?;
+        for (serial, not_after) in [("01", 20), ("02", 20), ("03", 20), ("04", 5)] {
+            let mut c = cert(&a.id, serial, &root.id, "p");
+            c.not_after = not_after;
+            tx.insert_certificate(&c)?;
+            tx.revoke_certificate(&a.id, serial, 12, "superseded")?;
+        }
+        // Unrevoked, and another CA's revocation: neither counts.
+        tx.insert_certificate(&cert(&a.id, "05", &root.id, "p"))?;
+        tx.insert_certificate(&cert(&a.id, "06", "other-ca", "p"))?;
+        tx.revoke_certificate(&a.id, "06", 12, "superseded")?;
+        // Tenant B's revocation under the same CA id counts only in B.
+        tx.insert_certificate(&cert(&b.id, "07", &root.id, "p"))?;
+        tx.revoke_certificate(&b.id, "07", 12, "superseded")
+    });
+    let exceeds = |t: &TenantId, limit| w(s, |tx| tx.revoked_entries_exceed(t, &root.id, 10, limit));
+    assert!(exceeds(&a.id, 0) && exceeds(&a.id, 2));
+    assert!(!exceeds(&a.id, 3), "three unexpired revocations do not exceed three (the expired one does not count)");
+    assert!(!exceeds(&a.id, u64::MAX));
+    assert!(exceeds(&b.id, 0) && !exceeds(&b.id, 1), "tenant B counts only its own revocation");
+}
+
+/// Marks of CAs whose CRL awaits a re-sign: each mark raises the
+/// generation, a clear removes only the generation it names (or any), and
+/// marks are scoped by tenant and go with their tenant.
+pub fn crl_pending_marks_clear_by_generation_scoped_by_tenant(s: &dyn Store) {
+    let (a, b) = (tenant("a.example"), tenant("b.example"));
+    w(s, |tx| {
+        tx.insert_tenant(&a)?;
+        tx.insert_tenant(&b)
+    });
+    assert!(w(s, |tx| tx.tenants_with_pending_crls()).is_empty());
+    assert_eq!(w(s, |tx| tx.mark_crl_pending(&a.id, "ca1", 100)), 1);
+    assert_eq!(w(s, |tx| tx.mark_crl_pending(&a.id, "ca1", 101)), 2);
+    assert_eq!(w(s, |tx| tx.mark_crl_pending(&a.id, "ca2", 102)), 1);
+    let pending = |t: &TenantId| w(s, |tx| tx.pending_crls(t));
+    let mark = |ca_id: &str, generation, marked_at| CrlPending { ca_id: ca_id.into(), generation, marked_at };
+    assert_eq!(pending(&a.id), vec![mark("ca1", 2, 100), mark("ca2", 1, 102)], "the first mark's time stays");
+    assert!(pending(&b.id).is_empty(), "tenant B sees none of A's marks");
+    assert_eq!(w(s, |tx| tx.tenants_with_pending_crls()), vec![a.id.clone()]);
+
+    assert!(!w(s, |tx| tx.clear_crl_pending(&b.id, "ca1", None)), "tenant B cannot clear A's mark");
+    assert!(!w(s, |tx| tx.clear_crl_pending(&a.id, "ca1", Some(1))), "a signer that read generation 1 leaves 2");
+    assert_eq!(pending(&a.id)[0], mark("ca1", 2, 100));
+    assert!(w(s, |tx| tx.clear_crl_pending(&a.id, "ca1", Some(2))));
+    assert_eq!(pending(&a.id), vec![mark("ca2", 1, 102)]);
+    assert!(w(s, |tx| tx.clear_crl_pending(&a.id, "ca2", None)), "a CRL signed in the marking transaction clears any");
+    assert!(pending(&a.id).is_empty() && w(s, |tx| tx.tenants_with_pending_crls()).is_empty());
+
+    // A mark made in a transaction that fails is not kept.
+    let failed = s.write(|tx| {
+        tx.mark_crl_pending(&a.id, "ca1", 103)?;
+        Err::<(), _>(StoreError::Backend("the revoking transaction failed".into()))
+    });
+    assert!(failed.is_err() && pending(&a.id).is_empty());
+
+    w(s, |tx| {
+        tx.mark_crl_pending(&a.id, "ca1", 104)?;
+        tx.mark_crl_pending(&b.id, "ca1", 105)
+    });
+    assert!(w(s, |tx| tx.delete_tenant(&a.id)));
+    assert!(pending(&a.id).is_empty(), "deleting a tenant removes its marks");
+    assert_eq!(pending(&b.id), vec![mark("ca1", 1, 105)]);
 }

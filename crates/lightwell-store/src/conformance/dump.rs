@@ -71,6 +71,7 @@ fn fill(s: &dyn Store) {
             this_update: 15,
             next_update: 115,
         })?;
+        tx.mark_crl_pending(&id, &ca.id, 16)?;
         tx.insert_join_token(&JoinTokenRecord {
             id: "jt-1".into(),
             tenant_id: id.clone(),

@@ -4,8 +4,8 @@ use postgres::Row;
 
 use super::PgTx;
 use crate::{
-    CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlRecord, PrincipalKind,
-    RevokedEntry, StoreError, TenantId,
+    CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlPending, CrlRecord,
+    PrincipalKind, RevokedEntry, StoreError, TenantId,
 };
 
 const CA_COLUMNS: &str = "id, tenant_id, name, parent_id, role, cert_der, sealed_key, status, is_default, \
@@ -179,6 +179,62 @@ impl PgTx<'_> {
             .collect())
     }
 
+    pub(super) fn pg_revoked_entries_exceed(
+        &mut self,
+        tenant: &TenantId,
+        ca_id: &str,
+        not_after_from: i64,
+        limit: u64,
+    ) -> Result<bool, StoreError> {
+        let offset = i64::try_from(limit).unwrap_or(i64::MAX);
+        let r = self.query_opt(
+            "SELECT 1 FROM certificates \
+             WHERE tenant_id = $1 AND ca_id = $2 AND not_after >= $3 AND revoked_at IS NOT NULL LIMIT 1 OFFSET $4",
+            &[&tenant.as_str(), &ca_id, &not_after_from, &offset],
+        );
+        Ok(self.track(r)?.is_some())
+    }
+
+    pub(super) fn pg_mark_crl_pending(&mut self, tenant: &TenantId, ca_id: &str, at: i64) -> Result<i64, StoreError> {
+        let r = self.query_one(
+            "INSERT INTO crl_pending (tenant_id, ca_id, generation, marked_at) VALUES ($1, $2, 1, $3) \
+             ON CONFLICT (tenant_id, ca_id) DO UPDATE SET generation = crl_pending.generation + 1 \
+             RETURNING generation",
+            &[&tenant.as_str(), &ca_id, &at],
+        );
+        Ok(self.track(r)?.get(0))
+    }
+
+    pub(super) fn pg_pending_crls(&mut self, tenant: &TenantId) -> Result<Vec<CrlPending>, StoreError> {
+        let r = self.query(
+            "SELECT ca_id, generation, marked_at FROM crl_pending WHERE tenant_id = $1 ORDER BY ca_id",
+            &[&tenant.as_str()],
+        );
+        Ok(self
+            .track(r)?
+            .iter()
+            .map(|r| CrlPending { ca_id: r.get(0), generation: r.get(1), marked_at: r.get(2) })
+            .collect())
+    }
+
+    pub(super) fn pg_clear_crl_pending(
+        &mut self,
+        tenant: &TenantId,
+        ca_id: &str,
+        generation: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let r = self.execute(
+            "DELETE FROM crl_pending WHERE tenant_id = $1 AND ca_id = $2 AND ($3::BIGINT IS NULL OR generation = $3)",
+            &[&tenant.as_str(), &ca_id, &generation],
+        );
+        Ok(self.track(r)? > 0)
+    }
+
+    pub(super) fn pg_tenants_with_pending_crls(&mut self) -> Result<Vec<TenantId>, StoreError> {
+        let r = self.query("SELECT DISTINCT tenant_id FROM crl_pending ORDER BY tenant_id", &[]);
+        Ok(self.track(r)?.iter().map(|r| TenantId::new(r.get::<_, String>(0))).collect())
+    }
+
     pub(super) fn pg_revoke_certificate(
         &mut self,
         tenant: &TenantId,
@@ -226,6 +282,7 @@ impl PgTx<'_> {
     pub(super) fn pg_delete_tenant_ca_rows(&mut self, tenant: &str) -> Result<(), StoreError> {
         for sql in [
             "DELETE FROM crls WHERE tenant_id = $1",
+            "DELETE FROM crl_pending WHERE tenant_id = $1",
             "DELETE FROM certificates WHERE tenant_id = $1",
             "DELETE FROM cas WHERE tenant_id = $1",
             "DELETE FROM ca_requests WHERE tenant_id = $1",

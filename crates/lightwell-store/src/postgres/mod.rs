@@ -19,7 +19,7 @@ use postgres::{IsolationLevel, NoTls, Row, Statement};
 use r2d2_postgres::PostgresConnectionManager;
 
 use crate::{
-    AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlRecord,
+    AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlPending, CrlRecord,
     JoinTokenRecord, K8sClusterRecord, Membership, PrincipalKind, PrincipalRecord, RevokedEntry, SessionRecord, Store,
     StoreError, TenantId, TenantRecord, Tx, TxMode,
 };
@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0005_directory_revisions.sql"),
     include_str!("../../migrations/postgres/0006_kubernetes.sql"),
     include_str!("../../migrations/postgres/0007_revoked_index.sql"),
+    include_str!("../../migrations/postgres/0008_crl_pending.sql"),
 ];
 
 /// The schema version this build writes.
@@ -753,6 +754,37 @@ impl Tx for PgTx<'_> {
 
     fn put_crl(&mut self, crl: &CrlRecord) -> Result<(), StoreError> {
         self.pg_put_crl(crl)
+    }
+
+    fn revoked_entries_exceed(
+        &mut self,
+        tenant: &TenantId,
+        ca_id: &str,
+        not_after_from: i64,
+        limit: u64,
+    ) -> Result<bool, StoreError> {
+        self.pg_revoked_entries_exceed(tenant, ca_id, not_after_from, limit)
+    }
+
+    fn mark_crl_pending(&mut self, tenant: &TenantId, ca_id: &str, at: i64) -> Result<i64, StoreError> {
+        self.pg_mark_crl_pending(tenant, ca_id, at)
+    }
+
+    fn pending_crls(&mut self, tenant: &TenantId) -> Result<Vec<CrlPending>, StoreError> {
+        self.pg_pending_crls(tenant)
+    }
+
+    fn clear_crl_pending(
+        &mut self,
+        tenant: &TenantId,
+        ca_id: &str,
+        generation: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        self.pg_clear_crl_pending(tenant, ca_id, generation)
+    }
+
+    fn tenants_with_pending_crls(&mut self) -> Result<Vec<TenantId>, StoreError> {
+        self.pg_tenants_with_pending_crls()
     }
 
     fn crl(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError> {

@@ -4,8 +4,8 @@ use super::Cached;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::{
-    CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlRecord, PrincipalKind,
-    RevokedEntry, StoreError, TenantId,
+    CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlPending, CrlRecord,
+    PrincipalKind, RevokedEntry, StoreError, TenantId,
 };
 
 const CA_COLUMNS: &str = "id, tenant_id, name, parent_id, role, cert_der, sealed_key, status, is_default, \
@@ -182,6 +182,56 @@ pub(super) fn revoked_entries(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+pub(super) fn revoked_entries_exceed(
+    tx: &Connection,
+    tenant: &TenantId,
+    ca_id: &str,
+    not_after_from: i64,
+    limit: u64,
+) -> Result<bool, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT 1 FROM certificates INDEXED BY certificates_revoked \
+         WHERE tenant_id = ?1 AND ca_id = ?2 AND not_after >= ?3 AND revoked_at IS NOT NULL LIMIT 1 OFFSET ?4",
+    )?;
+    let offset = i64::try_from(limit).unwrap_or(i64::MAX);
+    Ok(stmt.exists(params![tenant.as_str(), ca_id, not_after_from, offset])?)
+}
+
+pub(super) fn mark_crl_pending(tx: &Connection, tenant: &TenantId, ca_id: &str, at: i64) -> Result<i64, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO crl_pending (tenant_id, ca_id, generation, marked_at) VALUES (?1, ?2, 1, ?3) \
+         ON CONFLICT (tenant_id, ca_id) DO UPDATE SET generation = crl_pending.generation + 1 RETURNING generation",
+    )?;
+    Ok(stmt.query_row(params![tenant.as_str(), ca_id, at], |r| r.get(0))?)
+}
+
+pub(super) fn pending_crls(tx: &Connection, tenant: &TenantId) -> Result<Vec<CrlPending>, StoreError> {
+    let mut stmt =
+        tx.prepare_cached("SELECT ca_id, generation, marked_at FROM crl_pending WHERE tenant_id = ?1 ORDER BY ca_id")?;
+    let rows = stmt.query_map(params![tenant.as_str()], |r| {
+        Ok(CrlPending { ca_id: r.get(0)?, generation: r.get(1)?, marked_at: r.get(2)? })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn clear_crl_pending(
+    tx: &Connection,
+    tenant: &TenantId,
+    ca_id: &str,
+    generation: Option<i64>,
+) -> Result<bool, StoreError> {
+    Ok(tx.exec(
+        "DELETE FROM crl_pending WHERE tenant_id = ?1 AND ca_id = ?2 AND (?3 IS NULL OR generation = ?3)",
+        params![tenant.as_str(), ca_id, generation],
+    )? > 0)
+}
+
+pub(super) fn tenants_with_pending_crls(tx: &Connection) -> Result<Vec<TenantId>, StoreError> {
+    let mut stmt = tx.prepare_cached("SELECT DISTINCT tenant_id FROM crl_pending ORDER BY tenant_id")?;
+    let rows = stmt.query_map([], |r| Ok(TenantId::new(r.get::<_, String>(0)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 pub(super) fn revoke_certificate(
     tx: &Connection,
     tenant: &TenantId,
@@ -231,6 +281,7 @@ pub(super) fn crl(tx: &Connection, tenant: &TenantId, ca_id: &str) -> Result<Opt
 pub(super) fn delete_tenant_rows(tx: &Connection, tenant: &str) -> Result<(), StoreError> {
     for sql in [
         "DELETE FROM crls WHERE tenant_id = ?1",
+        "DELETE FROM crl_pending WHERE tenant_id = ?1",
         "DELETE FROM certificates WHERE tenant_id = ?1",
         "DELETE FROM cas WHERE tenant_id = ?1",
         "DELETE FROM ca_requests WHERE tenant_id = ?1",

@@ -212,21 +212,37 @@ impl Inner {
         Ok(())
     }
 
-    /// Signs and stores a fresh CRL for a CA with the next CRL Number.
-    ///
-    /// An issuing CA's CRL lists its revoked, unexpired certificates and names
-    /// its own URL as Issuing Distribution Point; a root's CRL lists its
-    /// revoked intermediates.
+    /// Signs and stores a fresh CRL for a CA with the next CRL Number, all
+    /// in the caller's transaction. The CRL lists every revocation the
+    /// transaction sees, so any mark of the CA as pending goes.
     pub(super) fn regenerate_crl(&self, tx: &mut dyn Tx, tenant: &TenantRecord, ca_id: &str) -> Result<CrlRecord> {
-        let mut ca = tx.ca(&tenant.id, ca_id)?.ok_or_else(|| Error::internal(format!("CA {ca_id} vanished")))?;
+        let ca = tx.ca(&tenant.id, ca_id)?.ok_or_else(|| Error::internal(format!("CA {ca_id} vanished")))?;
         let now = self.now();
+        let revoked = self.crl_entries(tx, tenant, &ca, now)?;
+        let record = self.sign_crl(tenant, &ca, &revoked, now)?;
+        self.store_crl(tx, tenant, ca, &record)?;
+        tx.clear_crl_pending(&tenant.id, ca_id, None)?;
+        Ok(record)
+    }
+
+    /// What a CA's CRL lists at `now`. An issuing CA's CRL lists its revoked,
+    /// unexpired certificates; a root's CRL lists its revoked intermediates.
+    pub(super) fn crl_entries(
+        &self,
+        tx: &mut dyn Tx,
+        tenant: &TenantRecord,
+        ca: &CaRecord,
+        now: i64,
+    ) -> Result<Vec<RevokedCertificate>> {
         let mut revoked = Vec::new();
         match ca.role {
             CaRole::Intermediate => {
                 // Entries of expired certificates may be dropped (RFC 5280 section 3.3).
-                for e in tx.revoked_entries(&tenant.id, &ca.id, now)? {
+                let rows = tx.revoked_entries(&tenant.id, &ca.id, now)?;
+                revoked.reserve_exact(rows.len());
+                for e in rows {
                     let serial = Serial::from_hex(&e.serial).map_err(Error::internal)?;
-                    revoked.push(entry(&serial, Some(e.revoked_at), e.reason.as_deref())?);
+                    revoked.push(entry(serial, Some(e.revoked_at), e.reason.as_deref())?);
                 }
             }
             CaRole::Root => {
@@ -234,12 +250,24 @@ impl Inner {
                     if child.parent_id.as_deref() == Some(&ca.id) && child.status == CaStatus::Revoked {
                         let cert = CaCertificate::from_der(&child.cert_der).map_err(Error::internal)?;
                         let serial = cert.serial().map_err(Error::internal)?;
-                        revoked.push(entry(&serial, child.revoked_at, child.revocation_reason.as_deref())?);
+                        revoked.push(entry(serial, child.revoked_at, child.revocation_reason.as_deref())?);
                     }
                 }
             }
         }
-        let issuer = self.issuer(&ca)?;
+        Ok(revoked)
+    }
+
+    /// Signs a CA's CRL with its next CRL Number (no storage; no transaction
+    /// needed). An issuing CA's CRL names its own URL as Issuing Distribution Point.
+    pub(super) fn sign_crl(
+        &self,
+        tenant: &TenantRecord,
+        ca: &CaRecord,
+        revoked: &[RevokedCertificate],
+        now: i64,
+    ) -> Result<CrlRecord> {
+        let issuer = self.issuer(ca)?;
         let this_update = unix(now)?;
         let next_update = this_update + Duration::seconds(policy_of(tenant).ca.crl_validity_secs.max(3600));
         let url = crl_url(&self.pki_base(), &tenant.domain, &ca.id);
@@ -249,27 +277,38 @@ impl Inner {
             this_update,
             next_update,
             distribution_point: (ca.role == CaRole::Intermediate).then_some(url.as_str()),
-            revoked: &revoked,
+            revoked,
         };
         let signed = crl::build(&issuer, &spec).map_err(ca_error)?;
-        let record = CrlRecord {
+        Ok(CrlRecord {
             ca_id: ca.id.clone(),
             tenant_id: tenant.id.clone(),
             number,
             der: signed.into_der(),
             this_update: now,
             next_update: next_update.unix_timestamp(),
-        };
-        self.apply_trust_change(tx, tenant, TrustChange::Crl(&record))?;
-        ca.next_crl_number = number + 1;
-        self.apply_trust_change(tx, tenant, TrustChange::CaUpdated(&ca))?;
-        Ok(record)
+        })
+    }
+
+    /// Stores a CRL signed with `ca`'s current next CRL Number and advances
+    /// the number; agents see it through the trust revision.
+    pub(super) fn store_crl(
+        &self,
+        tx: &mut dyn Tx,
+        tenant: &TenantRecord,
+        mut ca: CaRecord,
+        record: &CrlRecord,
+    ) -> Result<()> {
+        debug_assert_eq!(ca.next_crl_number, record.number);
+        self.apply_trust_change(tx, tenant, TrustChange::Crl(record))?;
+        ca.next_crl_number = record.number + 1;
+        self.apply_trust_change(tx, tenant, TrustChange::CaUpdated(&ca))
     }
 }
 
-fn entry(serial: &Serial, revoked_at: Option<i64>, reason: Option<&str>) -> Result<RevokedCertificate> {
+fn entry(serial: Serial, revoked_at: Option<i64>, reason: Option<&str>) -> Result<RevokedCertificate> {
     Ok(RevokedCertificate {
-        serial: serial.clone(),
+        serial,
         revoked_at: unix(revoked_at.unwrap_or(0))?,
         reason: reason.and_then(|r| r.parse::<RevocationReason>().ok()).unwrap_or_default(),
     })

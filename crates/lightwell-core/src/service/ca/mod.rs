@@ -10,6 +10,7 @@ mod issue;
 mod mtls;
 mod revoke;
 mod rotate;
+mod signer;
 mod trust;
 
 use lightwell_ca::crl::RevocationReason;
@@ -27,6 +28,8 @@ pub use self::import::CaRequestView;
 pub use self::issue::{IssueRequest, Requester};
 pub(in crate::service) use self::mtls::VerifiedChain;
 pub use self::rotate::MaintenanceReport;
+pub use self::signer::SignerPass;
+pub(in crate::service) use self::signer::take_wake as take_signer_wake;
 use self::trust::TrustChange;
 use super::{Service, short};
 use crate::audit::AuditEvent;

@@ -1,7 +1,10 @@
 //! Revocation: one certificate, every certificate of a principal, an issuing
 //! CA with everything under it; automatic revocation when a principal's
-//! credentials change; CRL refresh. Every revocation re-signs the affected
-//! CRLs in the same transaction, so the next CRL served lists it.
+//! credentials change; CRL refresh. A revocation re-signs the affected CRLs
+//! in the same transaction, so the next CRL served lists it — unless a CRL
+//! is large (see [`Inner::crl_changed`]): then the revocation is
+//! acknowledged at commit and the CRL signer (`signer.rs`) re-signs it
+//! right after.
 
 use std::collections::BTreeSet;
 
@@ -20,7 +23,8 @@ use crate::{Error, Result};
 
 impl Inner {
     /// Revokes the listed certificates (skipping revoked ones) and re-signs
-    /// the CRLs of their CAs. Returns the serials revoked now.
+    /// the CRLs of their CAs (or marks the large ones for the signer).
+    /// Returns the serials revoked now.
     pub(in crate::service) fn revoke_serials(
         &self,
         tx: &mut dyn Tx,
@@ -38,9 +42,25 @@ impl Inner {
             }
         }
         for ca_id in cas {
-            self.regenerate_crl(tx, t, &ca_id)?;
+            self.crl_changed(tx, t, &ca_id)?;
         }
         Ok(revoked)
+    }
+
+    /// A CA's revocations changed in this transaction: re-signs its CRL here
+    /// if it is small, so the next CRL served lists the change; if it is
+    /// large, marks it for the CRL signer, which re-signs it outside any
+    /// write transaction right after the commit. Signing a million entries
+    /// takes seconds, and every writer of the store would wait for it.
+    pub(in crate::service) fn crl_changed(&self, tx: &mut dyn Tx, t: &TenantRecord, ca_id: &str) -> Result<()> {
+        let now = self.now();
+        if tx.revoked_entries_exceed(&t.id, ca_id, now, self.crl_sync_limit())? {
+            tx.mark_crl_pending(&t.id, ca_id, now)?;
+            super::signer::wake_after_commit();
+            Ok(())
+        } else {
+            self.regenerate_crl(tx, t, ca_id).map(drop)
+        }
     }
 
     /// Revokes an issuing CA and every certificate it issued, and re-signs
@@ -67,8 +87,9 @@ impl Inner {
         let filter = CertificateFilter { ca_id: Some(ca.id.clone()), revoked: Some(false), ..Default::default() };
         let certs: Vec<_> = tx.list_certificates(&t.id, &filter)?.into_iter().map(|c| (c.serial, c.ca_id)).collect();
         let revoked = self.revoke_serials(tx, t, &certs, reason)?;
-        // The CA's own CRL is re-signed even when it issued nothing, then the parent's.
-        self.regenerate_crl(tx, t, &ca.id)?;
+        // The CA's own CRL is re-signed even when it issued nothing, then the
+        // parent's (a root's CRL lists only its intermediates: always small).
+        self.crl_changed(tx, t, &ca.id)?;
         if let Some(parent) = &ca.parent_id {
             self.regenerate_crl(tx, t, parent)?;
         }
@@ -219,9 +240,11 @@ impl Service {
         .await
     }
 
-    /// Re-signs the CRL of every CA not yet retired (part of the hourly job).
-    /// Returns how many were signed. A retired CA's CRL stays as last signed:
-    /// nothing under it is valid any more and no peer trusts it.
+    /// Re-signs the CRL of every CA not yet retired (part of the hourly job):
+    /// small ones here, large ones by the CRL signer, outside the write
+    /// transaction. Returns how many were signed or handed to the signer. A
+    /// retired CA's CRL stays as last signed: nothing under it is valid any
+    /// more and no peer trusts it.
     pub async fn refresh_crls(&self) -> Result<usize> {
         self.blocking(|inner| {
             let tenants = inner.store.read(|tx| tx.list_tenants().map_err(Error::from))?;
@@ -231,7 +254,7 @@ impl Service {
                     let cas: Vec<_> =
                         tx.list_cas(&tenant.id)?.into_iter().filter(|c| c.status != CaStatus::Retired).collect();
                     for ca in &cas {
-                        inner.regenerate_crl(tx, &tenant, &ca.id)?;
+                        inner.crl_changed(tx, &tenant, &ca.id)?;
                     }
                     Ok::<_, Error>(cas.len())
                 })?;
