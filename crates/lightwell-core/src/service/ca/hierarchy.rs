@@ -112,9 +112,17 @@ impl Inner {
         let key = SigningKey::from_pkcs8_der(&pkcs8).map_err(Error::internal)?;
         let cert = CaCertificate::from_der(&ca.cert_der).map_err(Error::internal)?;
         let issuer = Arc::new(Issuer::new(cert, key).map_err(Error::internal)?);
-        let entry = CachedIssuer { sealed_key: ca.sealed_key.clone(), cert_der: ca.cert_der.clone(), issuer };
-        self.issuers.insert(ca.id.clone(), entry.clone());
-        Ok(entry.issuer)
+        // Only keys that sign day to day stay unsealed in memory: a revoked,
+        // superseded or retired CA's key is unsealed for the rare CRL it signs.
+        if ca.status == CaStatus::Active {
+            let entry = CachedIssuer {
+                sealed_key: ca.sealed_key.clone(),
+                cert_der: ca.cert_der.clone(),
+                issuer: issuer.clone(),
+            };
+            self.issuers.insert(ca.id.clone(), entry);
+        }
+        Ok(issuer)
     }
 
     pub(super) fn record(

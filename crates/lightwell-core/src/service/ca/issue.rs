@@ -86,12 +86,12 @@ impl Service {
             // write lock; the short write below re-checks what may have
             // changed meanwhile and audits the outcome.
             let (actor, decided) = inner.store.read(|tx| {
-                let actor = match &requester {
-                    Requester::Actor(actor) => actor.clone(),
+                let (actor, authenticated_by) = match &requester {
+                    Requester::Actor(actor) => (actor.clone(), None),
                     Requester::ClientCertificate(chain) => {
-                        let actor = inner.authenticate_certificate_in(tx, chain)?;
+                        let (actor, serial) = inner.authenticate_certificate_in(tx, chain)?;
                         may_request(&actor, &tenant, &req)?;
-                        actor
+                        (actor, Some(serial))
                     }
                 };
                 let decided = csr.clone().and_then(|csr| {
@@ -99,9 +99,12 @@ impl Service {
                     let prepared = inner.prepare_issue(tx, &t, &actor, &csr, &req)?;
                     Ok((t, csr, prepared))
                 });
-                Ok::<_, Error>((actor, decided))
+                Ok::<_, Error>((actor, decided.map(|d| (d, authenticated_by))))
             })?;
-            let signed = decided.and_then(|(t, csr, prepared)| inner.sign_prepared(&t, &actor, &csr, prepared));
+            let signed = decided.and_then(|((t, csr, prepared), authenticated_by)| {
+                let signed = inner.sign_prepared(&t, &actor, &csr, prepared, authenticated_by)?;
+                Ok((csr, signed))
+            });
             let actor_name = actor.audit_name();
             let target = match &req.principal {
                 Some((k, n)) => format!("{}:{}", k.as_str(), short(n)),
@@ -109,7 +112,7 @@ impl Service {
             };
             inner.write_committing_refusal(|tx| {
                 let t = super::super::tenant_by_domain(tx, &tenant)?;
-                let outcome = signed.clone().and_then(|s| inner.record_signed(tx, &t, &actor, &req, s));
+                let outcome = signed.clone().and_then(|(csr, s)| inner.record_signed(tx, &t, &actor, &csr, &req, s));
                 inner.audit_issuance(tx, &t, &actor_name, target.clone(), outcome)
             })
         })
@@ -132,6 +135,10 @@ pub(in crate::service) struct Signed {
     view: CertificateView,
     /// The principal's credential epoch when the request was decided.
     credential_epoch: i64,
+    /// What the policy bound when the request was decided.
+    binding: Binding,
+    /// Serial of the TLS client certificate that authenticated the request, if one did.
+    authenticated_by: Option<String>,
 }
 
 impl Inner {
@@ -182,7 +189,7 @@ impl Inner {
         req: &IssueRequest,
     ) -> Result<CertificateView> {
         let prepared = self.prepare_issue(tx, t, actor, csr, req)?;
-        let signed = self.sign_prepared(t, actor, csr, prepared)?;
+        let signed = self.sign_prepared(t, actor, csr, prepared, None)?;
         self.record_certificate(tx, t, &signed.view.record)?;
         Ok(signed.view)
     }
@@ -220,40 +227,63 @@ impl Inner {
         Ok(Prepared { principal, binding, ca, intermediates })
     }
 
-    fn sign_prepared(&self, t: &TenantRecord, actor: &Actor, csr: &CertificateRequest, p: Prepared) -> Result<Signed> {
+    fn sign_prepared(
+        &self,
+        t: &TenantRecord,
+        actor: &Actor,
+        csr: &CertificateRequest,
+        p: Prepared,
+        authenticated_by: Option<String>,
+    ) -> Result<Signed> {
         let record = self.sign_leaf(t, actor, &p.principal, csr, &p.binding, &p.ca)?;
         let view = CertificateView { record, ca_name: p.ca.name, intermediates: p.intermediates };
-        Ok(Signed { view, credential_epoch: p.principal.credential_epoch })
+        Ok(Signed { view, credential_epoch: p.principal.credential_epoch, binding: p.binding, authenticated_by })
     }
 
-    /// Records a certificate signed outside the writer, after checking in
-    /// this transaction that its principal is still the same, enabled and
-    /// with the same credentials (a password change or disable in between
-    /// revoked its certificates, and this one must not escape that), and that
-    /// its CA may still sign.
+    /// Records a certificate signed outside the writer if, in this
+    /// transaction, the request would be decided exactly the same way: the
+    /// client certificate that authenticated it is still unrevoked, and the
+    /// principal (same id, enabled, same credential epoch), what the policy
+    /// binds (subject, names, groups, lifetime; a Kubernetes node still a
+    /// node) and the CA are unchanged. Whatever revoked or withdrew something
+    /// in between (a password change, `node remove`, a revocation) must not
+    /// be escaped by a certificate decided before it. Deciding again costs
+    /// reads, not a signature.
     fn record_signed(
         &self,
         tx: &mut dyn Tx,
         t: &TenantRecord,
         actor: &Actor,
+        csr: &CertificateRequest,
         req: &IssueRequest,
         signed: Signed,
     ) -> Result<CertificateView> {
         let record = &signed.view.record;
-        let principal = self.subject_principal(tx, t, actor, req)?;
-        if record.tenant_id != t.id
-            || principal.id != record.principal_id
-            || principal.credential_epoch != signed.credential_epoch
-        {
-            return Err(Error::forbidden(format!(
-                "{} {} changed while its certificate was being issued; ask again",
-                principal.kind.as_str(),
-                principal.name
-            )));
+        let changed = || {
+            Error::forbidden(format!(
+                "{} {}, or what it may be issued, changed while its certificate was being issued; ask again",
+                record.principal_kind.as_str(),
+                record.principal_name
+            ))
+        };
+        if record.tenant_id != t.id {
+            return Err(changed());
         }
-        let ca = tx.ca(&t.id, &record.ca_id)?.ok_or_else(|| Error::new(ErrorCode::CaUnavailable, "the CA is gone"))?;
-        if ca.status != CaStatus::Active {
-            return Err(Error::new(ErrorCode::CaUnavailable, format!("CA {} is {}", ca.name, ca.status.as_str())));
+        if let Some(serial) = &signed.authenticated_by
+            && !tx.certificate(&t.id, serial)?.is_some_and(|c| c.revoked_at.is_none())
+        {
+            return Err(Error::new(
+                ErrorCode::InvalidClientCertificate,
+                "the TLS client certificate was revoked while the request was being served",
+            ));
+        }
+        let again = self.prepare_issue(tx, t, actor, csr, req)?;
+        if again.principal.id != record.principal_id
+            || again.principal.credential_epoch != signed.credential_epoch
+            || again.ca.id != record.ca_id
+            || again.binding != signed.binding
+        {
+            return Err(changed());
         }
         self.record_certificate(tx, t, record)?;
         Ok(signed.view)
@@ -422,8 +452,9 @@ mod tests {
                 })
                 .unwrap();
             let csr = CertificateRequest::parse(&req.csr).unwrap();
-            (t.clone(), inner.sign_prepared(&t, &alice, &csr, prepared).unwrap())
+            (t.clone(), inner.sign_prepared(&t, &alice, &csr, prepared, None).unwrap())
         };
+        let csr = CertificateRequest::parse(&req.csr).unwrap();
         let stored = |t: &TenantRecord, serial: &str| {
             inner.store.read(|tx| Ok::<_, Error>(tx.certificate(&t.id, serial)?)).unwrap().is_some()
         };
@@ -431,16 +462,33 @@ mod tests {
         // Nothing changed in between: recorded.
         let (t, signed) = sign();
         let serial = signed.view.record.serial.clone();
-        inner.store.write(|tx| inner.record_signed(tx, &t, &alice, &req, signed.clone())).unwrap();
+        inner.store.write(|tx| inner.record_signed(tx, &t, &alice, &csr, &req, signed.clone())).unwrap();
         assert!(stored(&t, &serial));
 
         // The password changes after the decision: refused, nothing stored.
         let (t, signed) = sign();
         let serial = signed.view.record.serial.clone();
         service.set_password(&admin, TENANT, "alice", password("Sunny-meadow-0002"), None).await.unwrap();
-        let err = inner.store.write(|tx| inner.record_signed(tx, &t, &alice, &req, signed.clone())).unwrap_err();
+        let err = inner.store.write(|tx| inner.record_signed(tx, &t, &alice, &csr, &req, signed.clone())).unwrap_err();
         assert_eq!(err.code, ErrorCode::Forbidden, "{err}");
         assert!(err.message.contains("changed while its certificate was being issued"), "{err}");
         assert!(!stored(&t, &serial));
+
+        // Another CA becomes the default after the decision: the request
+        // would now be decided differently, so it is refused too.
+        let alice = login("alice", "Sunny-meadow-0002").await.unwrap().actor;
+        let sign_again = || {
+            let (t, prepared) = inner
+                .tenant_read(TENANT, |tx, t| Ok((t.clone(), inner.prepare_issue(tx, t, &alice, &csr, &req)?)))
+                .unwrap();
+            (t.clone(), inner.sign_prepared(&t, &alice, &csr, prepared, None).unwrap())
+        };
+        let (t, signed) = sign_again();
+        service.create_intermediate(&admin, TENANT, "issuing-b", vec![], None, true).await.unwrap();
+        let err = inner.store.write(|tx| inner.record_signed(tx, &t, &alice, &csr, &req, signed.clone())).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Forbidden, "{err}");
+        let (t, signed) = sign_again();
+        inner.store.write(|tx| inner.record_signed(tx, &t, &alice, &csr, &req, signed.clone())).unwrap();
+        assert_eq!(signed.view.ca_name, "issuing-b");
     }
 }

@@ -83,11 +83,16 @@ impl Service {
 
 impl Inner {
     fn authenticate_certificate(&self, chain: &[Vec<u8>]) -> Result<Actor> {
-        self.store.read(|tx| self.authenticate_certificate_in(tx, chain))
+        self.store.read(|tx| self.authenticate_certificate_in(tx, chain)).map(|(actor, _)| actor)
     }
 
-    /// Authenticates a client certificate chain in the caller's read transaction.
-    pub(in crate::service) fn authenticate_certificate_in(&self, tx: &mut dyn Tx, chain: &[Vec<u8>]) -> Result<Actor> {
+    /// Authenticates a client certificate chain in the caller's read
+    /// transaction: the actor, and the serial of the leaf that authenticated it.
+    pub(in crate::service) fn authenticate_certificate_in(
+        &self,
+        tx: &mut dyn Tx,
+        chain: &[Vec<u8>],
+    ) -> Result<(Actor, String)> {
         let leaf = chain.first().ok_or_else(|| invalid("no certificate was presented"))?;
         let cached = self.chains.get(leaf.as_slice());
         let (domain, serial, leaf_window) = match &cached {
@@ -135,7 +140,7 @@ impl Inner {
         if !p.enabled {
             return Err(Error::new(ErrorCode::AccountDisabled, format!("{} {} is disabled", p.kind.as_str(), p.name)));
         }
-        actor_for(tx, Some(&t), &p)
+        Ok((actor_for(tx, Some(&t), &p)?, serial))
     }
 
     /// Path validation of a leaf against the tenant's unrevoked CAs
@@ -157,10 +162,16 @@ impl Inner {
             }
         };
         let cas: Vec<_> = tx.list_cas(tenant)?.into_iter().filter(|c| c.status != CaStatus::Revoked).collect();
+        // Every CA a path valid now can go through is valid now: the window
+        // ends when the first of those expires. Expired CAs (a retired root)
+        // and ones that do not parse cannot be on such a path.
         for ca in &cas {
-            let cert = CaCertificate::from_der(&ca.cert_der).map_err(Error::internal)?;
-            valid_from = valid_from.max(cert.not_before().unix_timestamp());
-            valid_until = valid_until.min(cert.not_after().unix_timestamp());
+            let Ok(cert) = CaCertificate::from_der(&ca.cert_der) else { continue };
+            let (from, until) = (cert.not_before().unix_timestamp(), cert.not_after().unix_timestamp());
+            if (from..=until).contains(&now) {
+                valid_from = valid_from.max(from);
+                valid_until = valid_until.min(until);
+            }
         }
         let anchors: Vec<_> = cas
             .iter()
