@@ -310,10 +310,11 @@ struct PgTx<'a> {
     statements: &'a mut HashMap<String, Statement>,
     /// The last database error, to tell a retryable conflict from a real failure.
     last_error: Option<postgres::Error>,
-    /// A concurrent transaction took a key this one derived from what it
-    /// read (the next audit sequence number). SERIALIZABLE reports that as a
-    /// unique violation, not a serialization failure, but it is the same
-    /// race and a retry reads the new value.
+    /// A retry may succeed where this attempt failed: a concurrent
+    /// transaction took a key this one derived from what it read (the next
+    /// audit sequence number; SERIALIZABLE reports that as a unique
+    /// violation, not a serialization failure, but it is the same race and a
+    /// retry reads the new value), or a cached statement had to be forgotten.
     lost_race: bool,
 }
 
@@ -350,6 +351,16 @@ impl PgTx<'_> {
 
     fn track<T>(&mut self, r: Result<T, postgres::Error>) -> Result<T, StoreError> {
         r.map_err(|e| {
+            // A prepared statement the server no longer has (a pooler
+            // swapped the session, DISCARD ALL) or whose plan a schema change
+            // on another replica invalidated ("cached plan must not change
+            // result type"): forget this connection's statements and retry.
+            if e.code()
+                .is_some_and(|c| *c == SqlState::INVALID_SQL_STATEMENT_NAME || *c == SqlState::FEATURE_NOT_SUPPORTED)
+            {
+                self.statements.clear();
+                self.lost_race = true;
+            }
             let mapped = StoreError::from(&e);
             self.last_error = Some(e);
             mapped
