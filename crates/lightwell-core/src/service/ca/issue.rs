@@ -270,7 +270,7 @@ impl Inner {
             return Err(changed());
         }
         if let Some(serial) = &signed.authenticated_by
-            && !tx.certificate(&t.id, serial)?.is_some_and(|c| c.revoked_at.is_none())
+            && tx.certificate(&t.id, serial)?.is_none_or(|c| c.revoked_at.is_some())
         {
             return Err(Error::new(
                 ErrorCode::InvalidClientCertificate,
