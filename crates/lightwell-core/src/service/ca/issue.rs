@@ -120,11 +120,16 @@ impl Service {
     }
 }
 
-/// What a read transaction decided for an issuance: for whom, how, by which CA.
-pub(in crate::service) struct Prepared {
+/// What the policy decided for an issuance: for whom, how, by which CA.
+pub(in crate::service) struct Decision {
     principal: PrincipalRecord,
     binding: Binding,
     ca: CaRecord,
+}
+
+/// A decision read in a transaction, with the chain to return.
+pub(in crate::service) struct Prepared {
+    decision: Decision,
     intermediates: Vec<Vec<u8>>,
 }
 
@@ -194,8 +199,7 @@ impl Inner {
         Ok(signed.view)
     }
 
-    /// Decides an issuance: the subject principal, what the policy binds
-    /// the CSR to, and the CA that signs it.
+    /// Decides an issuance and reads the chain to return with it.
     fn prepare_issue(
         &self,
         tx: &mut dyn Tx,
@@ -204,6 +208,21 @@ impl Inner {
         csr: &CertificateRequest,
         req: &IssueRequest,
     ) -> Result<Prepared> {
+        let decision = self.decide(tx, t, actor, csr, req)?;
+        let intermediates = self.intermediates(tx, t, &decision.ca.id)?;
+        Ok(Prepared { decision, intermediates })
+    }
+
+    /// Decides an issuance: the subject principal, what the policy binds
+    /// the CSR to, and the CA that signs it.
+    fn decide(
+        &self,
+        tx: &mut dyn Tx,
+        t: &TenantRecord,
+        actor: &Actor,
+        csr: &CertificateRequest,
+        req: &IssueRequest,
+    ) -> Result<Decision> {
         let principal = self.subject_principal(tx, t, actor, req)?;
         let policy = policy_of(t).ca;
         let (binding, ca) = match &req.cluster {
@@ -223,8 +242,7 @@ impl Inner {
                 (binding, ca)
             }
         };
-        let intermediates = self.intermediates(tx, t, &ca.id)?;
-        Ok(Prepared { principal, binding, ca, intermediates })
+        Ok(Decision { principal, binding, ca })
     }
 
     fn sign_prepared(
@@ -235,9 +253,10 @@ impl Inner {
         p: Prepared,
         authenticated_by: Option<String>,
     ) -> Result<Signed> {
-        let record = self.sign_leaf(t, actor, &p.principal, csr, &p.binding, &p.ca)?;
-        let view = CertificateView { record, ca_name: p.ca.name, intermediates: p.intermediates };
-        Ok(Signed { view, credential_epoch: p.principal.credential_epoch, binding: p.binding, authenticated_by })
+        let Prepared { decision: d, intermediates } = p;
+        let record = self.sign_leaf(t, actor, &d.principal, csr, &d.binding, &d.ca)?;
+        let view = CertificateView { record, ca_name: d.ca.name, intermediates };
+        Ok(Signed { view, credential_epoch: d.principal.credential_epoch, binding: d.binding, authenticated_by })
     }
 
     /// Records a certificate signed outside the writer if, in this
@@ -277,7 +296,7 @@ impl Inner {
                 "the TLS client certificate was revoked while the request was being served",
             ));
         }
-        let again = self.prepare_issue(tx, t, actor, csr, req)?;
+        let again = self.decide(tx, t, actor, csr, req)?;
         if again.principal.id != record.principal_id
             || again.principal.credential_epoch != signed.credential_epoch
             || again.ca.id != record.ca_id

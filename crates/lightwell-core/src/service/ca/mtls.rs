@@ -25,6 +25,7 @@ fn invalid(why: impl Into<String>) -> Error {
 
 /// What [`identify`] reads from a leaf: its SPIFFE trust domain, its
 /// serial (hex) and its validity.
+#[derive(Debug, Clone)]
 struct Identified {
     domain: String,
     serial: String,
@@ -68,8 +69,7 @@ fn identify(der: &[u8]) -> Result<Identified> {
 pub(in crate::service) struct VerifiedChain {
     tenant_id: String,
     trust_revision: i64,
-    domain: String,
-    serial: String,
+    leaf: Identified,
     valid_from: i64,
     valid_until: i64,
 }
@@ -95,17 +95,14 @@ impl Inner {
     ) -> Result<(Actor, String)> {
         let leaf = chain.first().ok_or_else(|| invalid("no certificate was presented"))?;
         let cached = self.chains.get(leaf.as_slice());
-        let (domain, serial, leaf_window) = match &cached {
-            Some(c) => (c.domain.clone(), c.serial.clone(), None),
-            None => {
-                let id = identify(leaf)?;
-                (id.domain, id.serial, Some((id.not_before, id.not_after)))
-            }
+        let id = match &cached {
+            Some(c) => c.leaf.clone(),
+            None => identify(leaf)?,
         };
         let now = self.now();
-        let t = tenant_by_domain(tx, &domain).map_err(|_| invalid("its tenant does not exist"))?;
+        let t = tenant_by_domain(tx, &id.domain).map_err(|_| invalid("its tenant does not exist"))?;
         let record = tx
-            .certificate(&t.id, &serial)?
+            .certificate(&t.id, &id.serial)?
             .filter(|c| &c.der == leaf)
             .ok_or_else(|| invalid("it was not issued by this tenant's CA"))?;
         if record.revoked_at.is_some() {
@@ -123,12 +120,11 @@ impl Inner {
                 && (c.valid_from..=c.valid_until).contains(&now)
         });
         if !verified {
-            let (valid_from, valid_until) = self.verify_chain(tx, &t.id, leaf, now, leaf_window)?;
+            let (valid_from, valid_until) = self.verify_chain(tx, &t.id, leaf, now, (id.not_before, id.not_after))?;
             let entry = VerifiedChain {
                 tenant_id: t.id.as_str().to_string(),
                 trust_revision,
-                domain: domain.clone(),
-                serial: serial.clone(),
+                leaf: id.clone(),
                 valid_from,
                 valid_until,
             };
@@ -140,27 +136,21 @@ impl Inner {
         if !p.enabled {
             return Err(Error::new(ErrorCode::AccountDisabled, format!("{} {} is disabled", p.kind.as_str(), p.name)));
         }
-        Ok((actor_for(tx, Some(&t), &p)?, serial))
+        Ok((actor_for(tx, Some(&t), &p)?, id.serial))
     }
 
     /// Path validation of a leaf against the tenant's unrevoked CAs
-    /// (rustls-webpki: chain, signatures, validity, clientAuth EKU). Returns
-    /// the window in which the leaf and every one of those CAs are valid.
+    /// (rustls-webpki: chain, signatures, validity, clientAuth EKU). Given
+    /// the leaf's validity, returns the window in which the leaf and every
+    /// one of those CAs valid now are valid.
     fn verify_chain(
         &self,
         tx: &mut dyn Tx,
         tenant: &TenantId,
         leaf: &[u8],
         now: i64,
-        leaf_window: Option<(i64, i64)>,
+        (mut valid_from, mut valid_until): (i64, i64),
     ) -> Result<(i64, i64)> {
-        let (mut valid_from, mut valid_until) = match leaf_window {
-            Some(w) => w,
-            None => {
-                let id = identify(leaf)?;
-                (id.not_before, id.not_after)
-            }
-        };
         let cas: Vec<_> = tx.list_cas(tenant)?.into_iter().filter(|c| c.status != CaStatus::Revoked).collect();
         // Every CA a path valid now can go through is valid now: the window
         // ends when the first of those expires. Expired CAs (a retired root)
