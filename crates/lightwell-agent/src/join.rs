@@ -54,6 +54,8 @@ pub struct JoinOutcome {
     pub state_dir: PathBuf,
     /// The trust revision the state dir holds.
     pub revision: i64,
+    /// IP addresses asked for but not approved: not in the certificate.
+    pub unapproved_ips: Vec<String>,
 }
 
 impl ServerTrust {
@@ -168,7 +170,12 @@ pub async fn join(opts: &JoinOptions) -> Result<JoinOutcome, AgentError> {
         let _ = std::fs::remove_dir_all(staging.root());
         return Err(e);
     }
-    Ok(JoinOutcome { machine: joined.machine, state_dir: target.clone(), revision: joined.trust.revision })
+    Ok(JoinOutcome {
+        machine: joined.machine,
+        state_dir: target.clone(),
+        revision: joined.trust.revision,
+        unapproved_ips: joined.unapproved_ips,
+    })
 }
 
 #[cfg(test)]

@@ -356,11 +356,12 @@ impl Agent {
             return Ok(());
         }
         let tenant = self.config.tenant.clone();
+        let current = Zeroizing::new(std::fs::read_to_string(self.state.machine_secret())?.trim().to_string());
         let fresh = self
             .mtls()?
             .call(|c: Client| {
-                let tenant = tenant.clone();
-                async move { c.rotate_machine_secret(&tenant).await }
+                let (tenant, current) = (tenant.clone(), current.clone());
+                async move { c.rotate_machine_secret(&tenant, &current).await }
             })
             .await?;
         files::write_atomic(&self.state.machine_secret(), format!("{}\n", fresh.machine_secret).as_bytes(), 0o600)?;
@@ -370,20 +371,20 @@ impl Agent {
         Ok(())
     }
 
-    /// Revokes every certificate of this machine (authenticated by its own certificate).
-    pub async fn revoke_own_certificates(&self) -> Result<(), AgentError> {
-        let req = lightwell_proto::RevokeRequest {
-            reason: Some("cessation-of-operation".into()),
-            principal: Some(format!("machine/{}", self.config.hostname)),
-        };
+    /// Leaves the domain, authenticated by this machine's own certificate:
+    /// the server revokes its certificates (and those it obtained for the
+    /// services it hosts), forgets its machine secret and disables it.
+    /// Returns the serials revoked.
+    pub async fn leave(&self) -> Result<Vec<String>, AgentError> {
         let tenant = self.config.tenant.clone();
-        self.mtls()?
+        let left = self
+            .mtls()?
             .call(|c: Client| {
-                let (tenant, req) = (tenant.clone(), req.clone());
-                async move { c.revoke_principal_certificates(&tenant, &req).await }
+                let tenant = tenant.clone();
+                async move { c.leave(&tenant).await }
             })
             .await?;
-        Ok(())
+        Ok(left.revoked)
     }
 
     /// One pass: sync trust, renew if due, rotate the secret if due.

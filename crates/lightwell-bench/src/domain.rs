@@ -68,6 +68,7 @@ impl Domain {
             ttl: Some("1h".into()),
             uses: Some(i64::try_from(hosts.max(1))?),
             hostname: None,
+            ips: vec![],
             allow_rejoin: false,
         };
         let token = admin.create_join_token(TENANT, &req).await?.token.context("the server returned no token")?;

@@ -85,13 +85,11 @@ pub(crate) async fn domain_with_clients(server: &TestServer, n: usize) -> Result
         };
         admin.create_principal(TENANT, "users", &user).await?;
         let (key_pem, csr) = lightwell_agent::enroll::key_and_csr("p256", &name)?;
-        let req = IssueCertificateRequest {
-            csr: csr.clone(),
-            profile: Some("client".into()),
-            principal: Some(format!("user/{name}")),
-            ..Default::default()
-        };
-        let cert = admin.issue_certificate(TENANT, &req).await?;
+        // Each user asks for its own certificate: one an administrator
+        // obtained on its behalf would not authenticate it.
+        let req = IssueCertificateRequest { csr: csr.clone(), profile: Some("client".into()), ..Default::default() };
+        let user = server.login(TENANT, &name, USER_PASSWORD).await;
+        let cert = user.issue_certificate(TENANT, &req).await?;
         ids.push(Identity { name, identity: ClientIdentity { chain_pem: cert.chain_pem, key_pem }, csr });
     }
     let bundle = admin.trust_bundle_pem(TENANT).await?;

@@ -47,6 +47,7 @@ impl LocalCa {
         let subject = LeafSubject {
             common_name: Some(name.to_owned()),
             organizations: Vec::new(),
+            organizational_unit: None,
             dns_names: Vec::new(),
             ip_addresses: Vec::new(),
             emails: Vec::new(),

@@ -1,11 +1,10 @@
 //! Tenant CA hierarchies: self-signed roots, intermediates (issuing CAs)
 //! signed by a root or another CA, CSRs for intermediates that an enterprise
 //! CA signs, and the checks on CA certificates brought in from outside.
-use rcgen::{
-    BasicConstraints, CertificateParams, CrlDistributionPoint, GeneralSubtree, IsCa, KeyUsagePurpose, NameConstraints,
-};
+use rcgen::{BasicConstraints, CertificateParams, CrlDistributionPoint, IsCa, KeyUsagePurpose};
 use time::{Duration, OffsetDateTime};
 
+use crate::constraints::NameConstraints;
 use crate::csr::CertificateRequest;
 use crate::issuer::{self, CaCertificate, Issuer};
 use crate::keys::SigningKey;
@@ -23,6 +22,9 @@ pub const INTERMEDIATE_VALIDITY: Duration = Duration::days(1825);
 /// CA certificates start this long before `now`, for clock skew.
 pub const CLOCK_SKEW: Duration = Duration::minutes(5);
 
+/// id-ce-nameConstraints (2.5.29.30).
+const NAME_CONSTRAINTS_OID: &[u64] = &[2, 5, 29, 30];
+
 /// What a new CA looks like. Its subject is `O=Lightwell, OU=<tenant>, CN=<common_name>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaSpec {
@@ -34,8 +36,8 @@ pub struct CaSpec {
     pub validity: Duration,
     /// basicConstraints pathLenConstraint; `None` leaves the path length unconstrained.
     pub path_len: Option<u8>,
-    /// DNS name constraints (permitted subtrees); empty for none.
-    pub permitted_dns_domains: Vec<String>,
+    /// Name constraints (permitted subtrees); empty for none.
+    pub name_constraints: NameConstraints,
 }
 
 impl CaSpec {
@@ -55,7 +57,7 @@ impl CaSpec {
             common_name: common_name.to_owned(),
             validity,
             path_len,
-            permitted_dns_domains: Vec::new(),
+            name_constraints: NameConstraints::default(),
         }
     }
 
@@ -72,13 +74,13 @@ impl CaSpec {
         params.not_after = not_after;
         params.is_ca = IsCa::Ca(self.path_len.map_or(BasicConstraints::Unconstrained, BasicConstraints::Constrained));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        if !self.permitted_dns_domains.is_empty() {
-            let permitted_subtrees = self
-                .permitted_dns_domains
-                .iter()
-                .map(|d| dns_constraint(d).map(GeneralSubtree::DnsName))
-                .collect::<Result<_, _>>()?;
-            params.name_constraints = Some(NameConstraints { permitted_subtrees, excluded_subtrees: Vec::new() });
+        if !self.name_constraints.is_empty() {
+            let mut ext = rcgen::CustomExtension::from_oid_content(
+                NAME_CONSTRAINTS_OID,
+                self.name_constraints.extension_value()?,
+            );
+            ext.set_criticality(true);
+            params.custom_extensions.push(ext);
         }
         Ok((params, subject))
     }
@@ -137,7 +139,7 @@ pub fn create_intermediate(
     let (mut params, subject) = spec.params(not_before, not_after)?;
     params.use_authority_key_identifier_extension = true;
     params.crl_distribution_points = vec![CrlDistributionPoint { uris: vec![http_url("CRL URL", links.crl_url)?] }];
-    params.custom_extensions = vec![authority_info_access(&http_url("CA issuers URL", links.ca_issuers_url)?)];
+    params.custom_extensions.push(authority_info_access(&http_url("CA issuers URL", links.ca_issuers_url)?));
     let der = sign_ca(&params, &subject, &key, &Signer::issuer(parent), Some(parent_cert))?;
     Issuer::new(CaCertificate::from_der(&der)?, key)
 }
@@ -197,16 +199,4 @@ pub fn import(certificate: CaCertificate, key: SigningKey, now: OffsetDateTime) 
         parsed.verify_signature(None).map_err(|_| Error::SelfSignatureInvalid)?;
     }
     Issuer::new(certificate, key)
-}
-
-/// Checks a DNS name constraint can be encoded (ASCII, no spaces or wildcards).
-fn dns_constraint(domain: &str) -> Result<String, Error> {
-    let refuse = |reason| Error::InvalidName { kind: "DNS name constraint", value: domain.to_owned(), reason };
-    if domain.is_empty() {
-        return Err(refuse("empty"));
-    }
-    if !domain.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
-        return Err(refuse("may only hold letters, digits, '-', '_' and '.'"));
-    }
-    Ok(domain.to_owned())
 }

@@ -2,9 +2,10 @@
 //! ([`CaCertificate`]) and the pair of it with its private key ([`Issuer`]).
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
-use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::extensions::ParsedExtension;
 use x509_parser::x509::X509Version;
 
+use crate::constraints::NameConstraints;
 use crate::keys::SigningKey;
 use crate::serial::Serial;
 use crate::{Error, fingerprint, timestamp};
@@ -24,7 +25,7 @@ pub struct CaCertificate {
     not_after: OffsetDateTime,
     can_sign_crls: bool,
     path_len: Option<u32>,
-    permitted_dns: Option<Vec<String>>,
+    name_constraints: Option<NameConstraints>,
 }
 
 impl CaCertificate {
@@ -52,16 +53,8 @@ impl CaCertificate {
             })
             // Without an SKI, derive one the way rcgen derives Lightwell's own (RFC 7093 method 1).
             .unwrap_or_else(|| fingerprint::sha256(spki.raw)[..20].to_vec());
-        let permitted_dns = match cert.name_constraints() {
-            Ok(Some(nc)) => nc.value.permitted_subtrees.as_ref().map(|subtrees| {
-                subtrees
-                    .iter()
-                    .filter_map(|s| match s.base {
-                        GeneralName::DNSName(d) => Some(d.to_owned()),
-                        _ => None,
-                    })
-                    .collect()
-            }),
+        let name_constraints = match cert.name_constraints() {
+            Ok(Some(nc)) => nc.value.permitted_subtrees.as_deref().map(NameConstraints::from_subtrees),
             Ok(None) => None,
             Err(e) => return Err(Error::MalformedCertificate(format!("nameConstraints: {e}"))),
         };
@@ -77,7 +70,7 @@ impl CaCertificate {
             not_after: timestamp::from_asn1(cert.validity().not_after),
             can_sign_crls: key_usage.is_none_or(|ku| ku.value.crl_sign()),
             path_len,
-            permitted_dns,
+            name_constraints,
         })
     }
 
@@ -149,7 +142,13 @@ impl CaCertificate {
 
     /// DNS name constraints (permitted subtrees), if the CA has any.
     pub fn permitted_dns_domains(&self) -> Option<&[String]> {
-        self.permitted_dns.as_deref()
+        self.name_constraints.as_ref().map(|nc| nc.dns.as_slice()).filter(|d| !d.is_empty())
+    }
+
+    /// The permitted subtrees Lightwell reads (DNS, IP ranges, and whether
+    /// URIs and e-mail names are shut out), if the CA has name constraints.
+    pub fn name_constraints(&self) -> Option<&NameConstraints> {
+        self.name_constraints.as_ref()
     }
 
     /// Whether the certificate is valid at `now`.

@@ -25,6 +25,9 @@ pub struct LeafSubject {
     pub common_name: Option<String>,
     /// Subject O values, in order (for example Kubernetes groups).
     pub organizations: Vec<String>,
+    /// Subject OU: the kind of directory principal (`user`, `machine`,
+    /// `service`), so that no two kinds can ever share a subject.
+    pub organizational_unit: Option<String>,
     /// DNS SANs.
     pub dns_names: Vec<String>,
     /// IP address SANs.
@@ -114,6 +117,9 @@ fn subject_name(subject: &LeafSubject) -> Result<Name, Error> {
     let mut name = Name::default();
     for organization in &subject.organizations {
         name.push(Attribute::Organization, organization)?;
+    }
+    if let Some(unit) = &subject.organizational_unit {
+        name.push(Attribute::OrganizationalUnit, unit)?;
     }
     if let Some(cn) = &subject.common_name {
         name.push(Attribute::CommonName, cn)?;

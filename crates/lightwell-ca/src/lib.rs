@@ -16,6 +16,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod ca;
+pub mod constraints;
 pub mod crl;
 pub mod csr;
 mod der;

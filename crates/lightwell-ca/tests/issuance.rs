@@ -213,7 +213,7 @@ fn name_constrained_issuing_ca_signs_inside_its_domain_and_lint_refuses_outside(
     let now = now();
     let h = hierarchy(KeyAlgorithm::EcdsaP256, now);
     let mut spec = CaSpec::intermediate(TENANT, "cluster-a issuing CA");
-    spec.permitted_dns_domains = vec!["corp.example".into()];
+    spec.name_constraints.dns = vec!["corp.example".into()];
     let constrained = ca::create_intermediate(
         &spec,
         SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap(),
@@ -241,6 +241,52 @@ fn name_constrained_issuing_ca_signs_inside_its_domain_and_lint_refuses_outside(
     let serial = Serial::random().unwrap();
     let err = leaf::issue(&chain.issuing, &leaf_request(&outside, request.public_key(), &serial, now)).unwrap_err();
     assert!(matches!(err, Error::Lint { rule: LintRule::NameConstraints, .. }), "{err}");
+}
+
+/// A CA whose key may leave the server (a Kubernetes cluster CA exported
+/// for kubeadm) is closed to URIs and e-mail names and bound to IP ranges:
+/// the lint refuses a SPIFFE ID or an address outside them, and a leaf
+/// without either still verifies with rustls-webpki.
+#[test]
+fn a_closed_ca_signs_no_uri_and_only_its_ip_ranges() {
+    use lightwell_ca::constraints::IpRange;
+    let now = now();
+    let h = hierarchy(KeyAlgorithm::EcdsaP256, now);
+    let mut spec = CaSpec::intermediate(TENANT, "cluster-b CA");
+    spec.name_constraints.dns = vec!["corp.example".into()];
+    spec.name_constraints.ip_ranges = vec![IpRange::parse("10.96.0.0/12").unwrap()];
+    spec.name_constraints.no_uri_or_email = true;
+    let closed = ca::create_intermediate(
+        &spec,
+        SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap(),
+        &h.root,
+        root_links(),
+        now,
+    )
+    .unwrap();
+    assert_eq!(closed.certificate().name_constraints(), Some(&spec.name_constraints), "read back as written");
+    let csr = simple_csr(&csr_key(CsrKey::P256), HOST);
+    let request = CertificateRequest::parse(&csr).unwrap();
+    let refused = |subject: &LeafSubject| {
+        let serial = Serial::random().unwrap();
+        let err = leaf::issue(&closed, &leaf_request(subject, request.public_key(), &serial, now)).unwrap_err();
+        assert!(matches!(err, Error::Lint { rule: LintRule::NameConstraints, .. }), "{err}");
+    };
+    // A SPIFFE ID (every directory leaf has one) and an address outside the range.
+    refused(&LeafSubject { dns_names: vec![HOST.into()], ip_addresses: vec![], ..machine_subject() });
+    let no_uri = LeafSubject {
+        dns_names: vec![HOST.into()],
+        ip_addresses: vec!["10.96.0.1".parse().unwrap()],
+        spiffe_id: None,
+        ..machine_subject()
+    };
+    refused(&LeafSubject { ip_addresses: vec!["192.0.2.1".parse().unwrap()], ..no_uri.clone() });
+    let (der, _) = issue(&closed, &csr, &no_uri, Profile::Server, now);
+    let chain = Hierarchy {
+        root: ca::import(h.root.certificate().clone(), reload(h.root.key()), now).unwrap(),
+        issuing: closed,
+    };
+    webpki_verify(&chain, &der, Profile::Server, &[], now).expect("a leaf inside every constraint verifies");
 }
 
 fn reload(key: &SigningKey) -> SigningKey {

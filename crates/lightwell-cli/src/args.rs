@@ -75,7 +75,7 @@ pub enum Command {
     Group(GroupCommand),
     /// Machines (joined hosts).
     #[command(subcommand)]
-    Machine(HostCommand),
+    Machine(MachineCommand),
     /// Services (workloads).
     #[command(subcommand)]
     Service(ServiceCommand),
@@ -257,7 +257,7 @@ pub enum GroupCommand {
     },
 }
 
-/// `lightwell machine`.
+/// What `lightwell machine` and `lightwell service` share.
 #[derive(Debug, Subcommand)]
 pub enum HostCommand {
     /// List.
@@ -282,6 +282,38 @@ pub enum HostCommand {
         /// Name.
         name: String,
     },
+    /// Replace its DNS names or IP addresses (each list given replaces the
+    /// registered one; certificates carry them from the next renewal).
+    Update {
+        /// Name.
+        name: String,
+        /// DNS name (repeatable); a machine always keeps its own host name.
+        #[arg(long = "dns")]
+        dns: Vec<String>,
+        /// IP address (repeatable): approves it for the machine's or service's certificates.
+        #[arg(long = "ip")]
+        ip: Vec<String>,
+        /// Remove every IP address.
+        #[arg(long, conflicts_with = "ip")]
+        clear_ips: bool,
+    },
+}
+
+/// `lightwell machine`.
+#[derive(Debug, Subcommand)]
+pub enum MachineCommand {
+    /// Show or replace the DNS domains, besides the tenant's own, inside which
+    /// machines may be named (Administrators replace them).
+    Domains {
+        /// The domains to allow (replacing the list); none shows it.
+        domains: Vec<String>,
+        /// Allow no other domain than the tenant's own.
+        #[arg(long, conflicts_with = "domains")]
+        clear: bool,
+    },
+    /// List, show, delete, disable, enable or update.
+    #[command(flatten)]
+    Common(HostCommand),
 }
 
 /// `lightwell service`.

@@ -3,7 +3,7 @@
 use anyhow::bail;
 use lightwell_proto::{
     AddMemberRequest, CreateGroupRequest, CreateHostPrincipalRequest, CreateTenantRequest, CreateUserRequest,
-    SetPasswordRequest, UpdatePrincipalRequest,
+    MachineDomains, SetPasswordRequest, UpdatePrincipalRequest,
 };
 
 mod ca;
@@ -38,7 +38,21 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tenant(cmd) => tenant(&ctx, cmd, json).await,
         Command::User(cmd) => user(&ctx, cmd, json).await,
         Command::Group(cmd) => group(&ctx, cmd, json).await,
-        Command::Machine(cmd) => host(&ctx, "machines", cmd, json).await,
+        Command::Machine(MachineCommand::Common(cmd)) => host(&ctx, "machines", cmd, json).await,
+        Command::Machine(MachineCommand::Domains { domains, clear }) => {
+            let (client, tenant) = ctx.tenant_client()?;
+            let shown = if clear || !domains.is_empty() {
+                client.set_machine_domains(&tenant, &MachineDomains { domains }).await?
+            } else {
+                client.machine_domains(&tenant).await?
+            };
+            output::print(json, &shown, |d| {
+                let mut all = vec![tenant.clone()];
+                all.extend(d.domains.iter().cloned());
+                format!("machines are named inside: {}", all.join(", "))
+            });
+            Ok(())
+        }
         Command::Service(ServiceCommand::Create { name, dns, ip }) => {
             let (client, tenant) = ctx.tenant_client()?;
             let req = CreateHostPrincipalRequest { name, hostnames: dns, ips: ip, display_name: None };
@@ -214,6 +228,17 @@ async fn host(ctx: &Context, collection: &str, cmd: HostCommand, json: bool) -> 
         }
         HostCommand::Disable { name } => action(&client, &tenant, collection, &name, "disable", json).await?,
         HostCommand::Enable { name } => action(&client, &tenant, collection, &name, "enable", json).await?,
+        HostCommand::Update { name, dns, ip, clear_ips } => {
+            let req = UpdatePrincipalRequest {
+                hostnames: (!dns.is_empty()).then_some(dns),
+                ips: (clear_ips || !ip.is_empty()).then_some(ip),
+                ..Default::default()
+            };
+            if req.hostnames.is_none() && req.ips.is_none() {
+                bail!("nothing to change: give --dns, --ip or --clear-ips");
+            }
+            output::print(json, &client.update_principal(&tenant, collection, &name, &req).await?, output::principal);
+        }
     }
     Ok(())
 }

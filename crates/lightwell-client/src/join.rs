@@ -2,7 +2,8 @@
 
 use lightwell_proto::{
     AddServiceHostRequest, CreateJoinTokenRequest, EnrollResponse, JoinRequestBody, JoinResponse, JoinToken,
-    MachineSecret, Principal, ReenrollRequest, TrustRevision, TrustStateBody,
+    LeaveResponse, MachineDomains, MachineSecret, Principal, ReenrollRequest, RotateMachineSecretRequest,
+    TrustRevision, TrustStateBody,
 };
 use reqwest::Method;
 
@@ -34,9 +35,26 @@ impl Client {
         self.post(&["v1", "tenants", tenant, "reenroll"], req).await
     }
 
-    /// Replaces this machine's secret (mutual TLS as the machine).
-    pub async fn rotate_machine_secret(&self, tenant: &str) -> Result<MachineSecret> {
-        self.call::<(), _>(Method::POST, &["v1", "tenants", tenant, "machine-secret"], &[], None).await
+    /// Replaces this machine's secret (mutual TLS as the machine, and the current secret).
+    pub async fn rotate_machine_secret(&self, tenant: &str, current: &str) -> Result<MachineSecret> {
+        let req = RotateMachineSecretRequest { machine_secret: current.to_string() };
+        self.post(&["v1", "tenants", tenant, "machine-secret"], &req).await
+    }
+
+    /// Leaves the domain (mutual TLS as the machine): revokes its
+    /// certificates, forgets its secret, disables its account.
+    pub async fn leave(&self, tenant: &str) -> Result<LeaveResponse> {
+        self.call::<(), _>(Method::POST, &["v1", "tenants", tenant, "leave"], &[], None).await
+    }
+
+    /// The DNS domains, besides the tenant's own, that machines may be named inside.
+    pub async fn machine_domains(&self, tenant: &str) -> Result<MachineDomains> {
+        self.get(&["v1", "tenants", tenant, "machine-domains"]).await
+    }
+
+    /// Replaces those domains (Administrators).
+    pub async fn set_machine_domains(&self, tenant: &str, domains: &MachineDomains) -> Result<MachineDomains> {
+        self.call(Method::PUT, &["v1", "tenants", tenant, "machine-domains"], &[], Some(domains)).await
     }
 
     /// The trust bundle and CRLs at the current revision.

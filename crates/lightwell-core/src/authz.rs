@@ -11,9 +11,12 @@
 //! | read and verify the system audit log | the system operator |
 //! | request a certificate for oneself, read the tenant's CAs | any enabled principal of that tenant |
 //! | manage CAs, issue on behalf of others, revoke anyone's certificates | `Administrators` and `CAAdmins` |
+//! | export a CA's private key (an exportable Kubernetes cluster CA) | `Administrators` |
 //!
 //! The operator has no rights inside tenants; a principal has none outside
-//! its own tenant.
+//! its own tenant. Whoever acts for another principal (a certificate on its
+//! behalf) must rank at least as high as that principal ([`Rank`]), and
+//! such a certificate never authenticates to Lightwell (`service::ca::mtls`).
 
 use std::collections::BTreeSet;
 
@@ -77,8 +80,44 @@ impl Actor {
     pub fn audit_name(&self) -> String {
         match self {
             Actor::Operator { .. } => OPERATOR.to_string(),
-            Actor::Principal(p) => format!("{}:{}", p.kind.as_str(), p.name),
+            Actor::Principal(p) => principal_name(p.kind, &p.name),
         }
+    }
+}
+
+/// How a principal appears in audit records and as a certificate's
+/// requester: `kind:name`.
+pub fn principal_name(kind: PrincipalKind, name: &str) -> String {
+    format!("{}:{name}", kind.as_str())
+}
+
+/// The privilege lattice inside a tenant, lowest first: what a principal's
+/// built-in groups let it do. Acting for someone else (a certificate on
+/// their behalf) needs a rank at least theirs, so nobody obtains a
+/// credential with more rights than their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Rank {
+    /// No administrative group.
+    Member,
+    /// `CAAdmins`: CA operations and revocation.
+    CaAdmin,
+    /// `Administrators`: everything in the tenant.
+    Administrator,
+}
+
+impl Rank {
+    /// The rank that a set of (nested) group names confers.
+    pub fn of<'a>(groups: impl IntoIterator<Item = &'a String>) -> Self {
+        groups.into_iter().fold(Rank::Member, |rank, g| {
+            let this = if g.eq_ignore_ascii_case(ADMINISTRATORS) {
+                Rank::Administrator
+            } else if g.eq_ignore_ascii_case(CA_ADMINS) {
+                Rank::CaAdmin
+            } else {
+                Rank::Member
+            };
+            rank.max(this)
+        })
     }
 }
 
@@ -97,6 +136,8 @@ pub enum Permission<'a> {
     ReadAudit,
     /// Create and revoke CAs, issue on behalf of others, revoke anyone's certificates.
     ManageCa,
+    /// Take a CA's private key out of the server.
+    ExportCaKey,
 }
 
 /// Checks that `actor` may do `perm` in the tenant with domain `tenant`
@@ -121,7 +162,7 @@ pub fn check(actor: &Actor, tenant: Option<&str>, perm: Permission<'_>) -> Resul
             let allowed = match perm {
                 Permission::ManageTenants => false,
                 Permission::ReadDirectory => true,
-                Permission::ManageDirectory | Permission::ReadAudit => admin,
+                Permission::ManageDirectory | Permission::ReadAudit | Permission::ExportCaKey => admin,
                 Permission::ChangePassword(id) => admin || p.id == id,
                 Permission::ManageCa => admin || p.in_group(CA_ADMINS),
             };
@@ -171,9 +212,23 @@ mod tests {
             (&principal("a.example", &[CA_ADMINS]), Some("a.example"), Permission::ManageCa, true),
             (&admin_a, Some("b.example"), Permission::ManageCa, false),
             (&op, Some("a.example"), Permission::ManageCa, false),
+            (&admin_a, Some("a.example"), Permission::ExportCaKey, true),
+            (&principal("a.example", &[CA_ADMINS]), Some("a.example"), Permission::ExportCaKey, false),
+            (&user_a, Some("a.example"), Permission::ExportCaKey, false),
+            (&op, Some("a.example"), Permission::ExportCaKey, false),
         ];
         for (actor, tenant, perm, allowed) in cases {
             assert_eq!(check(actor, *tenant, *perm).is_ok(), *allowed, "{actor:?} {tenant:?} {perm:?}");
         }
+    }
+
+    #[test]
+    fn ranks_follow_the_builtin_groups() {
+        let rank = |gs: &[&str]| Rank::of(&gs.iter().map(|g| g.to_string()).collect::<Vec<_>>());
+        assert_eq!(rank(&[]), Rank::Member);
+        assert_eq!(rank(&[USERS, DOMAIN_CLIENTS, "engineers"]), Rank::Member);
+        assert_eq!(rank(&["caadmins"]), Rank::CaAdmin);
+        assert_eq!(rank(&[CA_ADMINS, ADMINISTRATORS]), Rank::Administrator);
+        assert!(Rank::Member < Rank::CaAdmin && Rank::CaAdmin < Rank::Administrator);
     }
 }

@@ -90,6 +90,13 @@ impl Hostname {
         &self.0
     }
 
+    /// Whether the name lies strictly inside `domain` (`node1.corp.example`
+    /// inside `corp.example`; the domain itself is not inside it).
+    pub fn is_inside(&self, domain: &str) -> bool {
+        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+        !domain.is_empty() && self.0.strip_suffix(&domain).is_some_and(|head| head.len() > 1 && head.ends_with('.'))
+    }
+
     /// Consumes into the string.
     pub fn into_string(self) -> String {
         self.0
@@ -175,6 +182,16 @@ mod tests {
         assert_eq!(Hostname::parse("Node1.Corp.Example").unwrap().as_str(), "node1.corp.example");
         assert!(Hostname::parse("*.corp.example").is_err());
         assert!(Hostname::parse("node 1.corp.example").is_err());
+    }
+
+    #[test]
+    fn inside_means_a_strict_subdomain() {
+        let h = Hostname::parse("node1.corp.example").unwrap();
+        assert!(h.is_inside("corp.example") && h.is_inside("example") && h.is_inside("corp.example."));
+        for not in ["node1.corp.example", "rp.example", "other.example", "xcorp.example", ""] {
+            assert!(!h.is_inside(not), "{not}");
+        }
+        assert!(!Hostname::parse("administrator").unwrap().is_inside("corp.example"));
     }
 
     #[test]

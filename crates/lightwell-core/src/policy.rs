@@ -15,6 +15,10 @@ pub struct TenantPolicy {
     pub session_ttl_secs: i64,
     /// Certificate issuance and revocation.
     pub ca: CaPolicy,
+    /// DNS domains, besides the tenant's own, inside which machines' host
+    /// names may lie (a machine is always named by a fully qualified name
+    /// inside one of them).
+    pub machine_domains: Vec<String>,
 }
 
 impl Default for TenantPolicy {
@@ -24,6 +28,7 @@ impl Default for TenantPolicy {
             lockout: LockoutPolicy::default(),
             session_ttl_secs: 3600,
             ca: CaPolicy::default(),
+            machine_domains: Vec::new(),
         }
     }
 }

@@ -146,16 +146,16 @@ pub(crate) fn tenant_entries(snap: &DirectorySnapshot) -> Vec<Entry> {
             e.add("objectClass", vec!["top".into(), "container".into()]);
             e.add_one("cn", value);
         }
-        let any = snap.principals.iter().any(|p| p.record.kind == c.kind());
+        let any = snap.principals.iter().any(|p| p.principal.kind == c.kind());
         e.operational(None, created, created, !any);
         out.push(e);
     }
     for c in Container::ALL {
         let parent = normalize(&tree::container_dn(tenant, c)).unwrap_or_default();
-        for p in snap.principals.iter().filter(|p| p.record.kind == c.kind()) {
+        for p in snap.principals.iter().filter(|p| p.principal.kind == c.kind()) {
             let mut e = principal_entry(tenant, &parent, p);
-            if p.record.kind == PrincipalKind::User {
-                e.add_binary("userCertificate", snap.certificates.get(&p.record.id).cloned().unwrap_or_default());
+            if p.principal.kind == PrincipalKind::User {
+                e.add_binary("userCertificate", snap.certificates.get(&p.principal.id).cloned().unwrap_or_default());
             }
             out.push(e);
         }
@@ -196,7 +196,7 @@ fn ca_entries(snap: &DirectorySnapshot, base_norm: &str) -> Vec<Entry> {
 }
 
 fn principal_entry(tenant: &str, parent: &str, v: &PrincipalView) -> Entry {
-    let p = &v.record;
+    let p = &v.principal;
     let mut e = Entry::new(tree::object_dn(tenant, p.kind, &p.name), Some(parent));
     let classes: &[&str] = match p.kind {
         PrincipalKind::User => &["top", "person", "organizationalPerson", "inetOrgPerson", "pkiUser"],

@@ -35,7 +35,7 @@ pub(crate) fn snapshot() -> DirectorySnapshot {
     node.hostnames = vec!["node1.corp.example".into()];
     node.ips = vec!["10.0.0.1".into()];
     let view = |r: PrincipalRecord, member_of: &[&str], members: Option<Vec<(PrincipalKind, String)>>| PrincipalView {
-        record: r,
+        principal: lightwell_core::Principal::from(&r),
         member_of: member_of.iter().map(|s| s.to_string()).collect(),
         members,
         locked: false,

@@ -14,6 +14,10 @@ request_type! {
         /// Only this host name may join with the token.
         #[serde(default)]
         pub hostname: Option<String>,
+        /// The IP addresses a host joining with the token may have in its
+        /// certificate; others it asks for are left out.
+        #[serde(default)]
+        pub ips: Vec<String>,
         /// Allow re-joining a host name that already has a machine account.
         #[serde(default)]
         pub allow_rejoin: bool,
@@ -31,6 +35,9 @@ api_type! {
         /// Bound host name.
         #[serde(skip_serializing_if = "Option::is_none", default)]
         pub hostname: Option<String>,
+        /// IP addresses a joining host may have in its certificate.
+        #[serde(default)]
+        pub ips: Vec<String>,
         /// Joins left.
         pub uses_left: i64,
         /// Expiry.
@@ -95,6 +102,10 @@ api_type! {
         pub chain: String,
         /// The machine secret (shown once): re-enrols after expiry or revocation.
         pub machine_secret: String,
+        /// IP addresses asked for that neither the join token nor an
+        /// administrator approved: not in the certificate.
+        #[serde(default)]
+        pub unapproved_ips: Vec<String>,
         /// Trust bundle and CRLs.
         pub trust: TrustStateBody,
     }
@@ -121,6 +132,33 @@ api_type! {
         pub chain: String,
         /// Trust bundle and CRLs.
         pub trust: TrustStateBody,
+    }
+}
+
+request_type! {
+    /// `POST /v1/tenants/{tenant}/machine-secret`: the machine's current secret,
+    /// proved beside its certificate.
+    pub struct RotateMachineSecretRequest {
+        /// The current machine secret.
+        pub machine_secret: String,
+    }
+}
+
+api_type! {
+    /// `POST /v1/tenants/{tenant}/leave`: what leaving revoked.
+    pub struct LeaveResponse {
+        /// Serials of the certificates revoked (the machine's, and those it
+        /// obtained for services it hosts).
+        pub revoked: Vec<String>,
+    }
+}
+
+request_type! {
+    /// `GET`/`PUT /v1/tenants/{tenant}/machine-domains`: the DNS domains,
+    /// besides the tenant's own, that machines' host names may lie inside.
+    pub struct MachineDomains {
+        /// The domains, e.g. `hosts.corp.example` or `corp.internal`.
+        pub domains: Vec<String>,
     }
 }
 

@@ -64,7 +64,7 @@ impl CaStatus {
 }
 
 /// A CA of a tenant.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CaRecord {
     /// Stable id (UUID); part of the CA's plain-HTTP URLs.
     pub id: String,
@@ -92,6 +92,22 @@ pub struct CaRecord {
     pub revocation_reason: Option<String>,
     /// Creation time.
     pub created_at: i64,
+}
+
+impl std::fmt::Debug for CaRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The sealed key is left out, as for `CaRequestRecord`.
+        f.debug_struct("CaRecord")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("name", &self.name)
+            .field("parent_id", &self.parent_id)
+            .field("role", &self.role)
+            .field("status", &self.status)
+            .field("is_default", &self.is_default)
+            .field("next_crl_number", &self.next_crl_number)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An issued certificate.

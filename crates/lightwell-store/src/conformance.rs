@@ -29,7 +29,7 @@ macro_rules! conformance_tests {
     ($make:expr) => {
         $crate::conformance_tests!(@cases $make;
             tenants_round_trip, duplicate_tenant_domain_conflicts, principals_are_scoped_by_tenant,
-            duplicate_principal_conflicts, principal_update_persists, memberships_and_cascades,
+            duplicate_principal_conflicts, names_have_one_owner_across_kinds, principal_update_persists, memberships_and_cascades,
             sessions_round_trip, audit_chain_appends_in_order, failed_transaction_changes_nothing,
             deleting_a_tenant_removes_all_its_data,
             cas_round_trip_scoped_by_tenant, certificate_serials_are_unique, certificates_filter_and_revoke,
@@ -122,6 +122,10 @@ pub fn tenants_round_trip(s: &dyn Store) {
     assert_eq!(by_domain, Some(a.clone()));
     assert_eq!(by_id, Some(b.clone()));
     assert_eq!(list, vec![a.clone(), b.clone()], "listed in domain order");
+    assert!(w(s, |tx| tx.update_tenant_policy(&b.id, r#"{"machine_domains":["x.example"]}"#)));
+    assert_eq!(w(s, |tx| tx.tenant(&b.id)).unwrap().policy, r#"{"machine_domains":["x.example"]}"#);
+    assert_eq!(w(s, |tx| tx.tenant(&a.id)).unwrap().policy, a.policy, "only that tenant's policy changes");
+    assert!(!w(s, |tx| tx.update_tenant_policy(&TenantId::new("nope"), "{}")));
     assert!(w(s, |tx| tx.delete_tenant(&a.id)));
     assert!(!w(s, |tx| tx.delete_tenant(&a.id)), "second delete finds nothing");
     assert_eq!(w(s, |tx| tx.tenant_by_domain("a.example")), None);
@@ -176,6 +180,42 @@ pub fn duplicate_principal_conflicts(s: &dyn Store) {
     assert!(matches!(err, StoreError::Conflict(_)), "names are unique regardless of case: {err:?}");
     let found = w(s, |tx| tx.principal(&t, PrincipalKind::User, "Bob"));
     assert_eq!(found.map(|p| p.name), Some("bob".to_string()), "lookups ignore case");
+}
+
+/// A name (a principal's own, or a DNS name registered to it) belongs to one
+/// principal of a tenant whatever its kind; groups claim none; updates and
+/// deletes release what they drop; other tenants are unaffected.
+pub fn names_have_one_owner_across_kinds(s: &dyn Store) {
+    let (t, other) = (TenantId::new("t"), TenantId::new("other"));
+    let mut svc = principal(&t, PrincipalKind::Service, "payments");
+    svc.hostnames = vec!["payments.t.example".into()];
+    w(s, |tx| tx.insert_principal(&svc));
+    let conflict = |p: &PrincipalRecord| {
+        let err = s.write(|tx| tx.insert_principal(p)).unwrap_err();
+        assert!(matches!(&err, StoreError::Conflict(m) if m.contains("registered to another principal")), "{err:?}");
+    };
+    conflict(&principal(&t, PrincipalKind::User, "Payments"));
+    conflict(&principal(&t, PrincipalKind::Machine, "PAYMENTS.t.example"));
+    assert_eq!(w(s, |tx| tx.principal(&t, PrincipalKind::User, "payments")), None, "a refused insert leaves nothing");
+    assert_eq!(w(s, |tx| tx.name_owner(&t, "Payments.T.Example")), Some(svc.id.clone()));
+    // Groups claim no name; other tenants have their own names.
+    w(s, |tx| tx.insert_principal(&principal(&t, PrincipalKind::Group, "payments")));
+    w(s, |tx| tx.insert_principal(&principal(&other, PrincipalKind::User, "payments")));
+    // A machine cannot take the service's DNS name by an update either.
+    let mut m = principal(&t, PrincipalKind::Machine, "node1.t.example");
+    w(s, |tx| tx.insert_principal(&m));
+    m.hostnames = vec!["node1.t.example".into(), "payments.t.example".into()];
+    let err = s.write(|tx| tx.update_principal(&m)).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(w(s, |tx| tx.principal_by_id(&t, &m.id)).unwrap().hostnames, Vec::<String>::new());
+    // What an update drops and a delete removes is free again.
+    svc.hostnames = vec![];
+    w(s, |tx| tx.update_principal(&svc));
+    assert_eq!(w(s, |tx| tx.name_owner(&t, "payments.t.example")), None);
+    w(s, |tx| tx.update_principal(&m));
+    assert_eq!(w(s, |tx| tx.name_owner(&t, "payments.t.example")), Some(m.id.clone()));
+    w(s, |tx| tx.delete_principal(&t, &svc.id));
+    w(s, |tx| tx.insert_principal(&principal(&t, PrincipalKind::User, "payments")));
 }
 
 /// Every mutable field of a principal survives an update.

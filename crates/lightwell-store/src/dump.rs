@@ -58,6 +58,11 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order_by: "id",
     },
     TableSpec {
+        name: "principal_names",
+        columns: &[("tenant_id", Text), ("name", Text), ("principal_id", Text)],
+        order_by: "tenant_id, name",
+    },
+    TableSpec {
         name: "memberships",
         columns: &[("tenant_id", Text), ("group_id", Text), ("member_id", Text)],
         order_by: "group_id, member_id",
@@ -160,6 +165,7 @@ pub(crate) const TABLES: &[TableSpec] = &[
             ("allow_rejoin", Bool),
             ("created_by", Text),
             ("created_at", Int),
+            ("ips", Text),
         ],
         order_by: "id",
     },

@@ -13,6 +13,9 @@ pub struct JoinTokenRecord {
     pub token_hash: Vec<u8>,
     /// The only host name this token may join, if bound.
     pub hostname: Option<String>,
+    /// The IP addresses a host joining with this token may have in its
+    /// certificate; others it asks for are left out.
+    pub ips: Vec<String>,
     /// Joins left.
     pub uses_left: i64,
     /// Expiry, Unix seconds.

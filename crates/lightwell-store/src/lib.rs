@@ -59,6 +59,12 @@ pub enum TxMode {
     Write,
 }
 
+/// The `Conflict` of a name another principal claims.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn name_taken(name: &str) -> StoreError {
+    StoreError::Conflict(format!("the name {name:?} is registered to another principal"))
+}
+
 /// A persistent store. Object safe so the server can hold `Arc<dyn Store>`.
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Runs `f` inside one transaction. If `f` returns an error the transaction
@@ -150,6 +156,8 @@ pub trait Tx {
     // --- tenants ---
     /// Inserts a tenant; `Conflict` if the domain exists.
     fn insert_tenant(&mut self, tenant: &TenantRecord) -> Result<(), StoreError>;
+    /// Replaces a tenant's policy JSON; false if there is no such tenant.
+    fn update_tenant_policy(&mut self, id: &TenantId, policy: &str) -> Result<bool, StoreError>;
     /// Finds a tenant by its domain.
     fn tenant_by_domain(&mut self, domain: &str) -> Result<Option<TenantRecord>, StoreError>;
     /// Finds a tenant by id.
@@ -160,7 +168,9 @@ pub trait Tx {
     fn delete_tenant(&mut self, id: &TenantId) -> Result<bool, StoreError>;
 
     // --- principals ---
-    /// Inserts a principal; `Conflict` if (tenant, kind, name) exists in any letter case.
+    /// Inserts a principal; `Conflict` if (tenant, kind, name) exists in any
+    /// letter case, or another principal claims one of its
+    /// [`PrincipalRecord::claimed_names`].
     fn insert_principal(&mut self, p: &PrincipalRecord) -> Result<(), StoreError>;
     /// Finds a principal by kind and name (names compare case-insensitively).
     fn principal(
@@ -177,10 +187,15 @@ pub trait Tx {
         tenant: &TenantId,
         kind: Option<PrincipalKind>,
     ) -> Result<Vec<PrincipalRecord>, StoreError>;
-    /// Replaces the mutable fields of a principal (matched by tenant and id).
+    /// Replaces the mutable fields of a principal (matched by tenant and id)
+    /// and its claimed names; `Conflict` if another principal claims one.
     fn update_principal(&mut self, p: &PrincipalRecord) -> Result<(), StoreError>;
-    /// Deletes a principal, its memberships (both ways) and its sessions.
+    /// Deletes a principal, its memberships (both ways), its sessions and its claimed names.
     fn delete_principal(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
+
+    /// The id of the principal that claims `name` in the tenant (its own
+    /// name, or a DNS name registered to it; any letter case), if one does.
+    fn name_owner(&mut self, tenant: &TenantId, name: &str) -> Result<Option<String>, StoreError>;
 
     // --- group membership ---
     /// Adds `member` to `group`; `Conflict` if already a member.

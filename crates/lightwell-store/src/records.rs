@@ -82,7 +82,7 @@ impl PrincipalKind {
 }
 
 /// A principal: user, group, machine or service.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PrincipalRecord {
     /// Stable id (UUID).
     pub id: String,
@@ -119,6 +119,37 @@ pub struct PrincipalRecord {
     pub created_at: i64,
     /// Last modification time.
     pub updated_at: i64,
+}
+
+impl std::fmt::Debug for PrincipalRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The password hash (or machine secret digest) is left out of logs.
+        f.debug_struct("PrincipalRecord")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("hostnames", &self.hostnames)
+            .field("ips", &self.ips)
+            .field("enabled", &self.enabled)
+            .field("credential_epoch", &self.credential_epoch)
+            .field("locked_until", &self.locked_until)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PrincipalRecord {
+    /// The names this principal claims in its tenant, lower case: its own
+    /// name (groups claim none: they hold no certificates) and every DNS name
+    /// registered to it. The store keeps one owner per name and tenant across
+    /// every kind (`Conflict` otherwise), so no two principals can be given
+    /// certificates with the same CN or DNS name.
+    pub fn claimed_names(&self) -> std::collections::BTreeSet<String> {
+        if self.kind == PrincipalKind::Group {
+            return Default::default();
+        }
+        std::iter::once(&self.name).chain(&self.hostnames).map(|n| n.to_ascii_lowercase()).collect()
+    }
 }
 
 /// A group membership edge.

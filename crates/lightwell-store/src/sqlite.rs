@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0006_kubernetes.sql"),
     include_str!("../migrations/sqlite/0007_revoked_index.sql"),
     include_str!("../migrations/sqlite/0008_crl_pending.sql"),
+    include_str!("../migrations/sqlite/0009_principal_names.sql"),
 ];
 
 /// The schema version this build writes.
@@ -282,6 +283,23 @@ fn audit_from_row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
     })
 }
 
+impl SqliteTx<'_> {
+    /// Records the names `p` claims; `Conflict` naming the first one another principal holds.
+    fn claim_names(&mut self, p: &PrincipalRecord) -> Result<(), StoreError> {
+        for name in p.claimed_names() {
+            let inserted = self.tx.exec(
+                "INSERT INTO principal_names (tenant_id, name, principal_id) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (tenant_id, name) DO NOTHING",
+                params![p.tenant_id.as_str(), name, p.id],
+            )?;
+            if inserted == 0 {
+                return Err(crate::name_taken(&name));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Tx for SqliteTx<'_> {
     fn insert_tenant(&mut self, t: &TenantRecord) -> Result<(), StoreError> {
         self.tx.exec(
@@ -289,6 +307,10 @@ impl Tx for SqliteTx<'_> {
             params![t.id.as_str(), t.domain, t.policy, t.created_at],
         )?;
         Ok(())
+    }
+
+    fn update_tenant_policy(&mut self, id: &TenantId, policy: &str) -> Result<bool, StoreError> {
+        Ok(self.tx.exec("UPDATE tenants SET policy = ?2 WHERE id = ?1", params![id.as_str(), policy])? > 0)
     }
 
     fn tenant_by_domain(&mut self, domain: &str) -> Result<Option<TenantRecord>, StoreError> {
@@ -331,6 +353,7 @@ impl Tx for SqliteTx<'_> {
             "DELETE FROM memberships WHERE tenant_id = ?1",
             "DELETE FROM sessions WHERE tenant_id = ?1",
             "DELETE FROM principals WHERE tenant_id = ?1",
+            "DELETE FROM principal_names WHERE tenant_id = ?1",
             "DELETE FROM audit WHERE scope = ?1",
             "DELETE FROM audit_heads WHERE scope = ?1",
         ] {
@@ -365,7 +388,7 @@ impl Tx for SqliteTx<'_> {
                 p.updated_at
             ],
         )?;
-        Ok(())
+        self.claim_names(p)
     }
 
     fn principal(
@@ -436,7 +459,17 @@ impl Tx for SqliteTx<'_> {
         if n == 0 {
             return Err(StoreError::Backend(format!("principal {} not found for update", p.id)));
         }
-        Ok(())
+        self.tx.exec(
+            "DELETE FROM principal_names WHERE tenant_id = ?1 AND principal_id = ?2",
+            params![p.tenant_id.as_str(), p.id],
+        )?;
+        self.claim_names(p)
+    }
+
+    fn name_owner(&mut self, tenant: &TenantId, name: &str) -> Result<Option<String>, StoreError> {
+        let mut stmt =
+            self.tx.prepare_cached("SELECT principal_id FROM principal_names WHERE tenant_id = ?1 AND name = ?2")?;
+        Ok(stmt.query_row(params![tenant.as_str(), name.to_ascii_lowercase()], |r| r.get(0)).optional()?)
     }
 
     fn delete_principal(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
@@ -446,6 +479,7 @@ impl Tx for SqliteTx<'_> {
             params![t, id],
         )?;
         self.tx.exec("DELETE FROM sessions WHERE tenant_id = ?1 AND principal_id = ?2", params![t, id])?;
+        self.tx.exec("DELETE FROM principal_names WHERE tenant_id = ?1 AND principal_id = ?2", params![t, id])?;
         Ok(self.tx.exec("DELETE FROM principals WHERE tenant_id = ?1 AND id = ?2", params![t, id])? > 0)
     }
 

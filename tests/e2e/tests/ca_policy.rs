@@ -186,14 +186,45 @@ async fn renew(
     name: &str,
     cn: &str,
 ) -> (u16, serde_json::Value) {
+    renew_for(server, client, files, name, cn, None).await
+}
+
+async fn renew_for(
+    server: &TestServer,
+    client: &reqwest::Client,
+    files: &Files,
+    name: &str,
+    cn: &str,
+    ttl: Option<&str>,
+) -> (u16, serde_json::Value) {
     let (_, csr) = files.csr(name, "ec:P-256", &format!("/CN={cn}"), &[]);
     let resp = client
         .post(format!("{}/v1/tenants/{DOMAIN}/certificates", server.url()))
-        .json(&serde_json::json!({ "csr": csr }))
+        .json(&serde_json::json!({ "csr": csr, "ttl": ttl }))
         .send()
         .await
         .unwrap();
     (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+/// The serial (hex) of the first certificate of a PEM chain.
+fn serial_of(chain: &str) -> String {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(chain.as_bytes()).unwrap();
+    hex_of(pem.parse_x509().unwrap().raw_serial())
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The machine's own certificate, from a join an administrator performs
+/// with the machine's CSR (so the machine, not the administrator, is its requester).
+async fn joined(admin: &Client, files: &Files, name: &str) -> (String, std::path::PathBuf) {
+    let (key, csr) = files.csr(name, "ec:P-256", "/CN=node1.corp.example", &[]);
+    let body =
+        lightwell_proto::JoinRequestBody { token: None, hostname: "node1.corp.example".into(), ips: vec![], csr };
+    let j = admin.join(DOMAIN, &body).await.unwrap();
+    (j.chain, key)
 }
 
 #[tokio::test]
@@ -202,14 +233,24 @@ async fn a_client_certificate_authenticates_until_revoked_expired_or_disabled() 
     let admin = pki::tenant(&server, DOMAIN, None).await;
     pki::host(&admin, DOMAIN, "machines", "node1.corp.example", &[], &[]).await;
     let files = Files::new();
+    // A certificate an administrator obtained on the machine's behalf names
+    // the machine, but never authenticates as it.
     let (key, csr) = files.csr("node1", "ec:P-256", "/CN=node1.corp.example", &[]);
-    let first = admin.issue_certificate(DOMAIN, &req(csr, None, Some("machine/node1.corp.example"))).await.unwrap();
-    let client = mtls_client(&server, &first.chain_pem, &key);
+    let on_behalf = admin.issue_certificate(DOMAIN, &req(csr, None, Some("machine/node1.corp.example"))).await.unwrap();
+    assert_eq!(on_behalf.requester, "user:administrator");
+    let (status, body) =
+        renew(&server, &mtls_client(&server, &on_behalf.chain_pem, &key), &files, "r0", "node1.corp.example").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("invalid_client_certificate")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("at the request of user:administrator"), "{body}");
+
+    let (chain, key) = joined(&admin, &files, "node1-own").await;
+    let client = mtls_client(&server, &chain, &key);
     // The machine renews with its certificate alone.
     let (status, body) = renew(&server, &client, &files, "renew1", "node1.corp.example").await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["principal_name"], "node1.corp.example");
     assert_eq!(body["requester"], "machine:node1.corp.example");
+    let first_serial = serial_of(&chain);
 
     // A certificate from another tenant is refused in this tenant.
     let other = pki::tenant(&server, "other.example", None).await;
@@ -220,15 +261,18 @@ async fn a_client_certificate_authenticates_until_revoked_expired_or_disabled() 
     assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
 
     // Revoked: refused.
-    admin.revoke_certificate(DOMAIN, &first.serial, &RevokeRequest::default()).await.unwrap();
+    admin.revoke_certificate(DOMAIN, &first_serial, &RevokeRequest::default()).await.unwrap();
     let (status, body) = renew(&server, &client, &files, "renew2", "node1.corp.example").await;
     assert_eq!((status, body["error"]["code"].as_str()), (401, Some("invalid_client_certificate")), "{body}");
 
-    // Expired: refused.
-    let (key2, csr2) = files.csr("node1b", "ec:P-256", "/CN=node1.corp.example", &[]);
-    let second =
-        admin.issue_certificate(DOMAIN, &req(csr2, Some("1h"), Some("machine/node1.corp.example"))).await.unwrap();
-    let client2 = mtls_client(&server, &second.chain_pem, &key2);
+    // Expired: refused. (A fresh join, then its own one-hour certificate.)
+    let (chain, key) = joined(&admin, &files, "node1-again").await;
+    let (status, second) =
+        renew_for(&server, &mtls_client(&server, &chain, &key), &files, "node1b", "node1.corp.example", Some("1h"))
+            .await;
+    assert_eq!(status, 201, "{second}");
+    let key2 = files.path("node1b.key");
+    let client2 = mtls_client(&server, second["chain_pem"].as_str().unwrap(), &key2);
     server.set_clock_offset(2 * 3600);
     let (status, body) = renew(&server, &client2, &files, "renew3", "node1.corp.example").await;
     assert_eq!((status, body["error"]["code"].as_str()), (401, Some("invalid_client_certificate")), "{body}");

@@ -21,7 +21,10 @@ use lightwell_testkit::pki::{self, Files, run};
 const T: &str = "corp.example";
 
 async fn joined(server: &TestServer, admin: &Client, dir: &Path, hostname: &str) -> Node {
-    let req = CreateJoinTokenRequest { hostname: Some(hostname.into()), ..Default::default() };
+    // The token approves the address the node joins with (testkit joins with
+    // --ip 127.0.0.1), so it is in the node's certificates.
+    let req =
+        CreateJoinTokenRequest { hostname: Some(hostname.into()), ips: vec!["127.0.0.1".into()], ..Default::default() };
     let token = admin.create_join_token(T, &req).await.unwrap().token.unwrap();
     let node = Node::new(dir, hostname);
     let out = node.join(server, T, Some(&token));

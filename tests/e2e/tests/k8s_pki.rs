@@ -237,6 +237,8 @@ async fn exported_pki_matches_kubeadm_field_by_field_and_chains_to_the_bundle() 
     );
     assert!(!own.join("ca.key").exists());
     // With --allow-ca-key-export, export without --external-ca writes ca.key (0600) matching ca.crt.
+    // Such a cluster's CAs are always name-constrained: here to its control
+    // plane's name and address, beside the defaults.
     cli.ok(&[
         "k8s",
         "cluster",
@@ -245,6 +247,12 @@ async fn exported_pki_matches_kubeadm_field_by_field_and_chains_to_the_bundle() 
         "--allow-ca-key-export",
         "--api-server",
         "https://own.corp.example:6443",
+        "--name-constraint",
+        CP,
+        "--name-constraint",
+        "own.corp.example",
+        "--name-constraint",
+        &format!("{CP_IP}/32"),
     ]);
     let kube = server.scratch().join("own-kube");
     let k = kube.to_str().unwrap();

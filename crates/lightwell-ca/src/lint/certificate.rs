@@ -187,12 +187,13 @@ fn leaf_names(cert: &X509Certificate<'_>, issuer: Option<&CaCertificate>, svid: 
     let mut dns = Vec::new();
     let mut ips = Vec::new();
     let mut uris = Vec::new();
+    let mut emails = 0;
     for name in &san.general_names {
         match name {
             GeneralName::DNSName(d) => dns.push(*d),
             GeneralName::IPAddress(ip) => ips.push(ip_from_bytes(ip).ok_or_else(|| fail(rule, "malformed IP SAN"))?),
             GeneralName::URI(u) => uris.push(*u),
-            GeneralName::RFC822Name(_) => {}
+            GeneralName::RFC822Name(_) => emails += 1,
             other => return Err(fail(rule, format!("unsupported SAN type {other:?}"))),
         }
     }
@@ -229,6 +230,22 @@ fn leaf_names(cert: &X509Certificate<'_>, issuer: Option<&CaCertificate>, svid: 
                 "a DNS SAN lies outside the issuer's permitted name constraints",
             )?;
         }
+    }
+    if let Some(nc) = issuer.and_then(CaCertificate::name_constraints) {
+        if !nc.ip_ranges.is_empty() {
+            for ip in &ips {
+                ensure(
+                    nc.ip_ranges.iter().any(|r| r.contains(*ip)),
+                    LintRule::NameConstraints,
+                    "an IP SAN lies outside the issuer's permitted name constraints",
+                )?;
+            }
+        }
+        ensure(
+            !nc.no_uri_or_email || (uris.is_empty() && emails == 0),
+            LintRule::NameConstraints,
+            "the issuer's name constraints permit no URI or e-mail SAN",
+        )?;
     }
     Ok(())
 }
@@ -311,6 +328,7 @@ mod tests {
         let subject = LeafSubject {
             common_name: Some("node1.corp.example".into()),
             organizations: Vec::new(),
+            organizational_unit: None,
             dns_names: vec!["node1.corp.example".into()],
             ip_addresses: Vec::new(),
             emails: Vec::new(),

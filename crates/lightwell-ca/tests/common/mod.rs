@@ -93,6 +93,7 @@ pub fn machine_subject() -> LeafSubject {
     LeafSubject {
         common_name: Some(HOST.into()),
         organizations: Vec::new(),
+        organizational_unit: None,
         dns_names: vec![HOST.into(), "node1".into()],
         ip_addresses: vec!["192.0.2.10".parse::<IpAddr>().expect("ip")],
         emails: Vec::new(),
@@ -105,6 +106,7 @@ pub fn user_subject() -> LeafSubject {
     LeafSubject {
         common_name: Some("alice".into()),
         organizations: Vec::new(),
+        organizational_unit: None,
         dns_names: Vec::new(),
         ip_addresses: Vec::new(),
         emails: vec!["alice@corp.example".into()],

@@ -60,6 +60,11 @@ pub struct LeaveArgs {
     /// The state dir to remove.
     #[arg(long, env = "LIGHTWELL_STATE_DIR", default_value = lightwell_agent::state::DEFAULT_STATE_DIR)]
     pub state_dir: PathBuf,
+    /// Remove the state dir even if the server could not be told (its
+    /// certificates and machine secret then stay valid until an
+    /// administrator revokes them).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `lightwell token`.
@@ -76,6 +81,10 @@ pub enum TokenCommand {
         /// Only this host name may join with it.
         #[arg(long)]
         hostname: Option<String>,
+        /// An IP address the joining host may have in its certificate
+        /// (repeatable); others it asks for are left out.
+        #[arg(long = "ip")]
+        ip: Vec<String>,
         /// Allow re-joining a host name that already joined.
         #[arg(long)]
         allow_rejoin: bool,

@@ -68,9 +68,19 @@ pub(crate) async fn join_domain(global: &GlobalArgs, args: JoinArgs, json: bool)
         "machine": outcome.machine,
         "state_dir": outcome.state_dir,
         "revision": outcome.revision,
+        "unapproved_ips": outcome.unapproved_ips,
     });
     output::print(json, &summary, |_| {
-        format!("joined {} as {}; state in {}", opts.tenant, outcome.machine, outcome.state_dir.display())
+        let mut s = format!("joined {} as {}; state in {}", opts.tenant, outcome.machine, outcome.state_dir.display());
+        if !outcome.unapproved_ips.is_empty() {
+            s.push_str(&format!(
+                "\nnot in the certificate (not approved by the join token): {}; an administrator approves them with \
+                 `lightwell machine update {} --ip IP`",
+                outcome.unapproved_ips.join(", "),
+                outcome.machine
+            ));
+        }
+        s
     });
     Ok(())
 }
@@ -156,12 +166,21 @@ fn lightwell_core_time(unix: i64) -> String {
 /// until an administrator deletes it.
 pub(crate) async fn leave(args: LeaveArgs, json: bool) -> anyhow::Result<()> {
     let agent = Agent::load(&args.state_dir).context("not joined (no readable state dir)")?;
-    let revoked = agent.revoke_own_certificates().await;
-    if let Err(e) = &revoked {
-        eprintln!("warning: could not revoke this machine's certificates: {e}");
-    }
+    // The host's identity must die with its files: unless forced, nothing is
+    // removed until the server revoked its certificates and forgot its secret.
+    let outcome = match agent.leave().await {
+        Ok(revoked) => format!("revoked {} certificate(s); the machine secret no longer works", revoked.len()),
+        Err(e) if args.force => {
+            eprintln!("warning: the server was not told ({e}); this machine's certificates and secret stay valid");
+            "left without telling the server (--force)".to_string()
+        }
+        Err(e) => bail!(
+            "could not leave the domain: {e}\nnothing was removed; try again, or use --force to remove {} anyway",
+            args.state_dir.display()
+        ),
+    };
     std::fs::remove_dir_all(&args.state_dir).with_context(|| format!("removing {}", args.state_dir.display()))?;
-    output::done(json, &format!("left the domain; removed {}", args.state_dir.display()));
+    output::done(json, &format!("left the domain: {outcome}; removed {}", args.state_dir.display()));
     Ok(())
 }
 
@@ -169,8 +188,8 @@ pub(crate) async fn leave(args: LeaveArgs, json: bool) -> anyhow::Result<()> {
 pub(crate) async fn token(ctx: &Context, cmd: TokenCommand, json: bool) -> anyhow::Result<()> {
     let (client, tenant) = ctx.tenant_client()?;
     match cmd {
-        TokenCommand::Create { ttl, uses, hostname, allow_rejoin } => {
-            let req = CreateJoinTokenRequest { ttl: Some(ttl), uses: Some(uses), hostname, allow_rejoin };
+        TokenCommand::Create { ttl, uses, hostname, ip, allow_rejoin } => {
+            let req = CreateJoinTokenRequest { ttl: Some(ttl), uses: Some(uses), hostname, ips: ip, allow_rejoin };
             let t = client.create_join_token(&tenant, &req).await?;
             output::print(json, &t, |t| {
                 format!(

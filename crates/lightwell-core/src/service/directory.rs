@@ -12,11 +12,57 @@ use crate::authz::{self, Actor, DOMAIN_CLIENTS, Permission, USERS};
 use crate::names::{AccountName, Hostname, parse_display_name, parse_email, parse_ip};
 use crate::{Error, Result, lockout, password};
 
+/// A principal as front ends may see it: everything but its credentials
+/// (password hash, machine secret digest) and lockout counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Stable id (UUID).
+    pub id: String,
+    /// Kind of principal.
+    pub kind: PrincipalKind,
+    /// Name, unique per tenant and kind.
+    pub name: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// E-mail address (users).
+    pub email: Option<String>,
+    /// DNS names (machines and services).
+    pub hostnames: Vec<String>,
+    /// IP addresses (machines and services).
+    pub ips: Vec<String>,
+    /// Disabled principals cannot authenticate.
+    pub enabled: bool,
+    /// Built-in objects cannot be deleted.
+    pub builtin: bool,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last modification time.
+    pub updated_at: i64,
+}
+
+impl From<&PrincipalRecord> for Principal {
+    fn from(r: &PrincipalRecord) -> Self {
+        Self {
+            id: r.id.clone(),
+            kind: r.kind,
+            name: r.name.clone(),
+            display_name: r.display_name.clone(),
+            email: r.email.clone(),
+            hostnames: r.hostnames.clone(),
+            ips: r.ips.clone(),
+            enabled: r.enabled,
+            builtin: r.builtin,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
 /// A principal with its resolved relationships, as front ends show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrincipalView {
-    /// The stored principal.
-    pub record: PrincipalRecord,
+    /// The principal.
+    pub principal: Principal,
     /// Groups it belongs to, directly or through nesting.
     pub member_of: Vec<String>,
     /// Direct members (groups only).
@@ -77,12 +123,48 @@ pub(super) fn view(graph: &Graph, p: &PrincipalRecord, now: i64) -> PrincipalVie
         member_of: graph.member_of(&p.id).into_iter().collect(),
         members: matches!(p.kind, PrincipalKind::Group | PrincipalKind::Service).then(|| graph.members(&p.id)),
         locked: lockout::is_locked(p, now),
-        record: p.clone(),
+        principal: Principal::from(p),
     }
 }
 
 pub(super) fn view_of(tx: &mut dyn Tx, t: &TenantRecord, p: &PrincipalRecord, now: i64) -> Result<PrincipalView> {
     Ok(view(&Graph::load(tx, &t.id)?, p, now))
+}
+
+/// Checks that a machine's host name is a fully qualified name inside the
+/// tenant's domain or one its policy lists (`machine_domains`): a machine can
+/// never be called `administrator`, nor anything outside the tenant.
+pub(super) fn check_machine_name(t: &TenantRecord, name: &Hostname) -> Result<()> {
+    let policy = policy_of(t);
+    let mut domains = std::iter::once(t.domain.as_str()).chain(policy.machine_domains.iter().map(String::as_str));
+    if domains.any(|d| name.is_inside(d)) {
+        return Ok(());
+    }
+    let listed = std::iter::once(t.domain.clone()).chain(policy.machine_domains).collect::<Vec<_>>().join(", ");
+    Err(Error::new(
+        ErrorCode::InvalidName,
+        format!(
+            "invalid host name {:?}: a machine is named by a fully qualified name inside {listed}",
+            short(name.as_str())
+        ),
+    ))
+}
+
+/// Checks that no other principal of the tenant claims a name `p` would
+/// claim (its own name, or a DNS name registered to it): names are unique
+/// across users, services and machines, so no certificate of one can carry
+/// another's CN or DNS name. The store enforces the same with a unique key;
+/// this check names the owner.
+pub(super) fn ensure_names_free(tx: &mut dyn Tx, t: &TenantRecord, p: &PrincipalRecord) -> Result<()> {
+    for name in p.claimed_names() {
+        let Some(owner) = tx.name_owner(&t.id, &name)?.filter(|id| *id != p.id) else { continue };
+        let who = match tx.principal_by_id(&t.id, &owner)? {
+            Some(o) => format!("{} {}", o.kind.as_str(), o.name),
+            None => "another principal".to_string(),
+        };
+        return Err(Error::new(ErrorCode::AlreadyExists, format!("the name {name:?} is already registered to {who}")));
+    }
+    Ok(())
 }
 
 /// Validates the name of a principal of `kind`, returning its stored form.
@@ -166,6 +248,10 @@ impl Inner {
                     format!("{} {:?} already exists", p.kind.as_str(), p.name),
                 ));
             }
+            if p.kind == PrincipalKind::Machine {
+                check_machine_name(t, &Hostname::parse(&p.name)?)?;
+            }
+            ensure_names_free(tx, t, &p)?;
             tx.insert_principal(&p)?;
             if let Some(group) = auto_group {
                 let g = find(tx, t, PrincipalKind::Group, group)?;
@@ -444,6 +530,7 @@ impl Service {
                 if !patch.is_empty() {
                     patch.apply(&mut p)?;
                     p.updated_at = now;
+                    ensure_names_free(tx, t, &p)?;
                     tx.update_principal(&p)?;
                     let action = format!("{}.update", kind.as_str());
                     inner.audit(

@@ -50,13 +50,17 @@ impl Graph {
         Self { principals, groups_of, members_of }
     }
 
-    /// Ids of the groups `id` belongs to, directly or through nesting.
+    /// Ids of the groups `id` belongs to, directly or through nesting. Only
+    /// groups confer membership: the edge from a service to a machine that
+    /// hosts it is not followed, so a machine never inherits the groups of
+    /// the services it runs.
     fn ancestors(&self, id: &str) -> HashSet<&str> {
         let mut seen = HashSet::new();
         let mut queue = VecDeque::from([id]);
         while let Some(cur) = queue.pop_front() {
             for g in self.groups_of.get(cur).into_iter().flatten() {
-                if seen.insert(g.as_str()) {
+                let is_group = self.principals.get(g).is_some_and(|p| p.kind == PrincipalKind::Group);
+                if is_group && seen.insert(g.as_str()) {
                     queue.push_back(g.as_str());
                 }
             }
@@ -66,13 +70,7 @@ impl Graph {
 
     /// Names of the groups `id` belongs to, directly or through nesting.
     pub(super) fn member_of(&self, id: &str) -> BTreeSet<String> {
-        // Only groups confer membership; a machine hosting a service is not "in" it.
-        self.ancestors(id)
-            .into_iter()
-            .filter_map(|g| self.principals.get(g))
-            .filter(|g| g.kind == PrincipalKind::Group)
-            .map(|g| g.name.clone())
-            .collect()
+        self.ancestors(id).into_iter().filter_map(|g| self.principals.get(g)).map(|g| g.name.clone()).collect()
     }
 
     /// Whether making `member` a member of `group` would create a cycle.

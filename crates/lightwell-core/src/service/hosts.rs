@@ -15,7 +15,7 @@ use crate::{Error, Result};
 
 /// Whether `machine` is a host of `service`.
 pub(super) fn hosts_service(tx: &mut dyn Tx, t: &TenantRecord, service_id: &str, machine_id: &str) -> Result<bool> {
-    Ok(tx.memberships(&t.id)?.iter().any(|m| m.group_id == service_id && m.member_id == machine_id))
+    Ok(tx.memberships_of(&t.id, machine_id)?.iter().any(|m| m.group_id == service_id))
 }
 
 impl Service {

@@ -11,6 +11,7 @@ use lightwell_store::{
 use zeroize::Zeroizing;
 
 use super::ca::{CertificateView, IssueRequest, bundle_roots};
+use super::directory::{Principal, check_machine_name, ensure_names_free};
 use super::tenants::new_principal;
 use super::{Inner, Service, short, tenant_by_domain};
 use crate::audit::AuditEvent;
@@ -35,6 +36,8 @@ pub struct NewJoinToken {
     pub uses: i64,
     /// Restrict the token to this host name.
     pub hostname: Option<String>,
+    /// The IP addresses a host joining with it may have in its certificate.
+    pub ips: Vec<String>,
     /// Allow re-joining a host name that already has a machine account.
     pub allow_rejoin: bool,
 }
@@ -67,7 +70,11 @@ pub struct TrustState {
 #[derive(Debug)]
 pub struct Joined {
     /// The machine account.
-    pub machine: PrincipalRecord,
+    pub machine: Principal,
+    /// IP addresses the host asked for that neither its join token nor an
+    /// administrator approved: left out of its certificate (an administrator
+    /// adds them with `lightwell machine update HOST --ip IP`).
+    pub unapproved_ips: Vec<String>,
     /// Its certificate and chain.
     pub certificate: CertificateView,
     /// The machine secret (shown once; only its hash is stored).
@@ -102,6 +109,15 @@ fn verify_machine_secret(secret: &str, stored: &str) -> bool {
         Some(hex_digest) => hex::decode(hex_digest)
             .is_ok_and(|want| aws_lc_rs::constant_time::verify_slices_are_equal(&want, &hash(secret)).is_ok()),
         None => password::verify(secret, stored),
+    }
+}
+
+/// The calling machine of `tenant`, or `forbidden` for any other caller.
+fn own_machine<'a>(actor: &'a Actor, tenant: &str) -> Result<&'a PrincipalActor> {
+    authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
+    match actor {
+        Actor::Principal(me) if me.kind == PrincipalKind::Machine => Ok(me),
+        _ => Err(Error::forbidden("only a machine, with its own certificate, may do this")),
     }
 }
 
@@ -151,16 +167,21 @@ impl Service {
             return Err(Error::invalid(format!("a join token allows 1 to {MAX_JOIN_TOKEN_USES} joins")));
         }
         let hostname = new.hostname.as_deref().map(Hostname::parse).transpose()?.map(Hostname::into_string);
+        let ips = new.ips.iter().map(|ip| parse_ip(ip)).collect::<Result<Vec<_>>>()?;
         let (actor_name, tenant) = (actor.audit_name(), tenant.to_string());
         self.blocking(move |inner| {
             let token = secret(JOIN_TOKEN_PREFIX)?;
             let now = inner.now();
             let record = inner.tenant_write(&tenant, |tx, t| {
+                if let Some(h) = &hostname {
+                    check_machine_name(t, &Hostname::parse(h)?)?;
+                }
                 let record = JoinTokenRecord {
                     id: uuid::Uuid::new_v4().to_string(),
                     tenant_id: t.id.clone(),
                     token_hash: hash(&token),
                     hostname: hostname.clone(),
+                    ips: ips.clone(),
                     uses_left: new.uses,
                     expires_at: now + new.ttl_secs,
                     revoked: false,
@@ -169,7 +190,12 @@ impl Service {
                     created_at: now,
                 };
                 tx.insert_join_token(&record)?;
-                let detail = format!("uses {}; host {}", new.uses, hostname.as_deref().unwrap_or("any"));
+                let detail = format!(
+                    "uses {}; host {}; ips [{}]",
+                    new.uses,
+                    hostname.as_deref().unwrap_or("any"),
+                    ips.join(" ")
+                );
                 inner.audit(
                     tx,
                     t,
@@ -209,16 +235,21 @@ impl Service {
     /// Joins a host: with a join token, or as an administrator (`actor`).
     /// Creates (or, when allowed, re-creates) the machine account in
     /// `DomainClients`, issues its certificate from the CSR, and returns it
-    /// with the machine secret and the trust state — all in one transaction,
-    /// so a failed join leaves no machine account.
+    /// with the machine secret and the trust state — all in one transaction.
+    /// A refused join changes nothing (the token keeps its uses, an existing
+    /// machine its certificates) but its audit record, which moves no
+    /// directory revision.
     pub async fn join(&self, actor: Option<&Actor>, tenant: &str, req: JoinRequest) -> Result<Joined> {
         if let Some(a) = actor {
             authz::check(a, Some(tenant), Permission::ManageDirectory)?;
         }
-        let hostname = Hostname::parse(&req.hostname)?.into_string();
+        let hostname = Hostname::parse(&req.hostname)?;
         let mut ips = Vec::new();
         for ip in &req.ips {
-            ips.push(parse_ip(ip)?);
+            let ip = parse_ip(ip)?;
+            if !ips.contains(&ip) {
+                ips.push(ip);
+            }
         }
         let csr = CertificateRequest::parse(&req.csr)
             .map_err(|e| Error::new(ErrorCode::InvalidCsr, format!("the CSR is not acceptable: {e}")))?;
@@ -227,39 +258,39 @@ impl Service {
         self.blocking(move |inner| {
             let machine_secret = secret(MACHINE_SECRET_PREFIX)?;
             let secret_hash = hash_machine_secret(&machine_secret);
-            let joined = inner.write_committing_refusal(|tx| {
+            let host = Host { name: &hostname, ips: &ips, csr: &csr, secret_hash: &secret_hash };
+            // Every refusal is an error of this closure, so the transaction
+            // rolls back whatever the join had written before it.
+            let joined = inner.store.write(|tx| -> Result<_> {
                 let t = tenant_by_domain(tx, &tenant)?;
-                let who = admin.clone().unwrap_or_else(|| format!("join-token:{hostname}"));
-                match inner.join_in_tx(tx, &t, admin.is_some(), &req, &hostname, &ips, &csr, &secret_hash) {
-                    Ok((machine, certificate)) => {
-                        let detail = format!("serial {}", certificate.record.serial);
-                        inner.audit(
-                            tx,
-                            &t,
-                            AuditEvent::success(who, "machine.join", hostname.clone()).with_detail(detail),
-                        )?;
-                        let trust = trust_state_in(tx, &t)?;
-                        Ok(Ok((machine, certificate, trust)))
-                    }
-                    Err(e) if matches!(e.code, ErrorCode::Internal | ErrorCode::Unavailable) => Err(e),
-                    Err(e) => Ok(Err(e)),
+                let who = admin.clone().unwrap_or_else(|| format!("join-token:{}", hostname.as_str()));
+                let (machine, certificate, unapproved) = inner.join_in_tx(tx, &t, admin.is_some(), &req, &host)?;
+                let mut detail = format!("serial {}", certificate.record.serial);
+                if !unapproved.is_empty() {
+                    detail.push_str(&format!("; unapproved ips left out [{}]", unapproved.join(" ")));
                 }
+                inner.audit(
+                    tx,
+                    &t,
+                    AuditEvent::success(who, "machine.join", machine.name.clone()).with_detail(detail),
+                )?;
+                let trust = trust_state_in(tx, &t)?;
+                Ok((machine, certificate, trust, unapproved))
             });
-            // A refused join leaves nothing behind but its audit record.
             if let Err(e) = &joined
                 && !matches!(e.code, ErrorCode::Internal | ErrorCode::Unavailable | ErrorCode::TenantNotFound)
             {
                 let who = admin.clone().unwrap_or_else(|| "anonymous".into());
-                let ev = AuditEvent::failure(who, "machine.join", hostname.clone()).with_detail(format!(
+                let ev = AuditEvent::failure(who, "machine.join", hostname.as_str().to_string()).with_detail(format!(
                     "{}: {}",
                     e.code,
                     short(&e.message)
                 ));
-                let _ = inner.tenant_write(&tenant, |tx, t| inner.audit(tx, t, ev.clone()));
+                let _ = inner.audit_refusal(&tenant, ev);
                 inner.observer.login_failed();
             }
-            let (machine, certificate, trust) = joined?;
-            Ok(Joined { machine, certificate, machine_secret, trust })
+            let (machine, certificate, trust, unapproved_ips) = joined?;
+            Ok(Joined { machine: Principal::from(&machine), unapproved_ips, certificate, machine_secret, trust })
         })
         .await
     }
@@ -320,26 +351,91 @@ impl Service {
         .await
     }
 
-    /// Replaces the calling machine's secret; returns the new one (shown once).
-    pub async fn rotate_machine_secret(&self, actor: &Actor) -> Result<Zeroizing<String>> {
-        let Actor::Principal(me) = actor else { return Err(Error::forbidden("only machines have machine secrets")) };
-        if me.kind != PrincipalKind::Machine {
-            return Err(Error::forbidden("only machines have machine secrets"));
-        }
-        let (tenant, id, actor_name) = (me.tenant.clone(), me.id.clone(), actor.audit_name());
+    /// Replaces the calling machine's secret; returns the new one (shown
+    /// once). The caller proves both its certificate (mutual TLS, `actor`)
+    /// and the current secret: a stolen certificate alone cannot take the
+    /// machine's re-enrolment credential over. Audited either way.
+    pub async fn rotate_machine_secret(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        current: Zeroizing<String>,
+    ) -> Result<Zeroizing<String>> {
+        let me = own_machine(actor, tenant)?;
+        let (tenant, id, name, actor_name) = (me.tenant.clone(), me.id.clone(), me.name.clone(), actor.audit_name());
         self.blocking(move |inner| {
             let new_secret = secret(MACHINE_SECRET_PREFIX)?;
             let hashed = hash_machine_secret(&new_secret);
             let now = inner.now();
-            inner.tenant_write(&tenant, |tx, t| {
+            let rotated = inner.store.write(|tx| -> Result<()> {
+                let t = tenant_by_domain(tx, &tenant)?;
                 let mut m =
                     tx.principal_by_id(&t.id, &id)?.ok_or_else(|| Error::forbidden("the machine no longer exists"))?;
+                if !m.password_hash.as_deref().is_some_and(|h| verify_machine_secret(&current, h)) {
+                    return Err(Error::new(ErrorCode::InvalidCredentials, "the current machine secret is wrong"));
+                }
                 m.password_hash = Some(hashed.clone());
                 m.updated_at = now;
                 tx.update_principal(&m)?;
-                inner.audit(tx, t, AuditEvent::success(actor_name.clone(), "machine.rotate_secret", m.name.clone()))
-            })?;
-            Ok(new_secret)
+                inner.audit(tx, &t, AuditEvent::success(actor_name.clone(), "machine.rotate_secret", m.name.clone()))
+            });
+            if let Err(e) = &rotated
+                && e.code == ErrorCode::InvalidCredentials
+            {
+                let ev = AuditEvent::failure(actor_name.clone(), "machine.rotate_secret", name.clone())
+                    .with_detail("wrong current machine secret");
+                let _ = inner.audit_refusal(&tenant, ev);
+            }
+            rotated.map(|()| new_secret)
+        })
+        .await
+    }
+
+    /// A machine leaves the domain (mutual TLS with its own certificate):
+    /// in one transaction its certificates and those it obtained for the
+    /// services it hosts are revoked (cessationOfOperation), its machine
+    /// secret is forgotten and its account disabled. Joining again needs a
+    /// token created with `--allow-rejoin`. Returns the serials revoked.
+    pub async fn leave(&self, actor: &Actor, tenant: &str) -> Result<Vec<String>> {
+        let me = own_machine(actor, tenant)?;
+        let (tenant, id, actor_name) = (me.tenant.clone(), me.id.clone(), actor.audit_name());
+        self.blocking(move |inner| {
+            let now = inner.now();
+            inner.tenant_write(&tenant, |tx, t| {
+                let mut m =
+                    tx.principal_by_id(&t.id, &id)?.ok_or_else(|| Error::forbidden("the machine no longer exists"))?;
+                let reason = lightwell_ca::crl::RevocationReason::CessationOfOperation;
+                let mut revoked = inner.revoke_principal(tx, t, &m.id, reason)?;
+                for edge in tx.memberships_of(&t.id, &m.id)? {
+                    let Some(service) = tx.principal_by_id(&t.id, &edge.group_id)? else { continue };
+                    if service.kind != PrincipalKind::Service {
+                        continue;
+                    }
+                    let filter = lightwell_store::CertificateFilter {
+                        principal_id: Some(service.id.clone()),
+                        revoked: Some(false),
+                        ..Default::default()
+                    };
+                    let requested: Vec<_> = tx
+                        .list_certificates(&t.id, &filter)?
+                        .into_iter()
+                        .filter(|c| c.requester == actor_name)
+                        .map(|c| (c.serial, c.ca_id))
+                        .collect();
+                    revoked.extend(inner.revoke_serials(tx, t, &requested, reason)?);
+                }
+                m.password_hash = None;
+                m.enabled = false;
+                m.updated_at = now;
+                tx.update_principal(&m)?;
+                let detail = format!("revoked {}; machine secret forgotten; account disabled", revoked.join(" "));
+                inner.audit(
+                    tx,
+                    t,
+                    AuditEvent::success(actor_name.clone(), "machine.leave", m.name.clone()).with_detail(detail),
+                )?;
+                Ok(revoked)
+            })
         })
         .await
     }
@@ -373,75 +469,123 @@ impl Service {
     }
 }
 
+/// What a joining host presents, parsed.
+struct Host<'a> {
+    name: &'a Hostname,
+    ips: &'a [String],
+    csr: &'a CertificateRequest,
+    secret_hash: &'a str,
+}
+
 impl Inner {
-    #[allow(clippy::too_many_arguments)]
+    /// A machine's certificate was revoked for key compromise: its machine
+    /// secret may be in the same hands, so it is forgotten and the machine
+    /// must join again (with a token created with `--allow-rejoin`). Audited.
+    pub(in crate::service) fn forget_machine_secret(
+        &self,
+        tx: &mut dyn Tx,
+        t: &TenantRecord,
+        machine_id: &str,
+        actor_name: &str,
+    ) -> Result<()> {
+        let Some(mut m) = tx.principal_by_id(&t.id, machine_id)? else { return Ok(()) };
+        if m.kind != PrincipalKind::Machine || m.password_hash.is_none() {
+            return Ok(());
+        }
+        m.password_hash = None;
+        m.updated_at = self.now();
+        tx.update_principal(&m)?;
+        let ev = AuditEvent::success(actor_name, "machine.forget_secret", m.name.clone())
+            .with_detail("a certificate of the machine was revoked for key compromise; it must join again");
+        self.audit(tx, t, ev)
+    }
+
+    /// The join in its transaction: decides everything first (the token or
+    /// administrator and what it binds, the host name, re-join), then writes
+    /// the token's use, the machine account and its certificate. Returns the
+    /// machine, its certificate and the IPs left out of it.
     fn join_in_tx(
         &self,
         tx: &mut dyn Tx,
         t: &TenantRecord,
         by_admin: bool,
         req: &JoinRequest,
-        hostname: &str,
-        ips: &[String],
-        csr: &CertificateRequest,
-        secret_hash: &str,
-    ) -> Result<(PrincipalRecord, CertificateView)> {
+        host: &Host<'_>,
+    ) -> Result<(PrincipalRecord, CertificateView, Vec<String>)> {
         let now = self.now();
-        let mut allow_rejoin = by_admin;
-        if !by_admin {
-            let token = req.token.as_ref().ok_or_else(|| bad_token("none was given"))?;
-            let mut record = tx.join_token_by_hash(&t.id, &hash(token))?.ok_or_else(|| bad_token("unknown token"))?;
-            if record.revoked {
-                return Err(bad_token("it was revoked"));
+        let hostname = host.name.as_str();
+        // The token (an administrator needs none): valid, and what it binds.
+        let token = match by_admin {
+            true => None,
+            false => {
+                let secret = req.token.as_ref().ok_or_else(|| bad_token("none was given"))?;
+                let record = tx.join_token_by_hash(&t.id, &hash(secret))?.ok_or_else(|| bad_token("unknown token"))?;
+                if record.revoked {
+                    return Err(bad_token("it was revoked"));
+                }
+                if record.expires_at <= now {
+                    return Err(bad_token("it expired"));
+                }
+                if record.uses_left <= 0 {
+                    return Err(bad_token("it is used up"));
+                }
+                if record.hostname.as_deref().is_some_and(|h| h != hostname) {
+                    return Err(bad_token("it is bound to another host name"));
+                }
+                Some(record)
             }
-            if record.expires_at <= now {
-                return Err(bad_token("it expired"));
-            }
-            if record.uses_left <= 0 {
-                return Err(bad_token("it is used up"));
-            }
-            if record.hostname.as_deref().is_some_and(|h| h != hostname) {
-                return Err(bad_token("it is bound to another host name"));
-            }
+        };
+        // The name: a fully qualified name inside the tenant's domains, not
+        // registered to any other principal; an existing machine of that
+        // name re-joins only where allowed.
+        check_machine_name(t, host.name)?;
+        let existing = tx.principal(&t.id, PrincipalKind::Machine, hostname)?;
+        let allow_rejoin = token.as_ref().is_none_or(|r| r.allow_rejoin);
+        if existing.is_some() && !allow_rejoin {
+            return Err(Error::new(
+                ErrorCode::AlreadyExists,
+                format!("{hostname} has already joined; re-joining needs a token created with --allow-rejoin"),
+            ));
+        }
+        // IPs: an administrator's join approves them; a token approves the
+        // ones it binds, and a re-join keeps those already registered.
+        let (approved, unapproved): (Vec<String>, Vec<String>) = host.ips.iter().cloned().partition(|ip| {
+            token.as_ref().is_none_or(|r| r.ips.contains(ip)) || existing.as_ref().is_some_and(|m| m.ips.contains(ip))
+        });
+        let mut machine = match &existing {
+            Some(m) => m.clone(),
+            None => new_principal(&t.id, PrincipalKind::Machine, hostname, now),
+        };
+        machine.hostnames = vec![hostname.to_string()];
+        machine.ips = approved;
+        machine.enabled = true;
+        machine.password_hash = Some(host.secret_hash.to_string());
+        machine.updated_at = now;
+        ensure_names_free(tx, t, &machine)?;
+
+        // Decided: write.
+        if let Some(mut record) = token {
             record.uses_left -= 1;
             tx.update_join_token(&record)?;
-            allow_rejoin = record.allow_rejoin;
         }
-        let machine = match tx.principal(&t.id, PrincipalKind::Machine, hostname)? {
-            Some(mut existing) => {
-                if !allow_rejoin {
-                    return Err(Error::new(
-                        ErrorCode::AlreadyExists,
-                        format!("{hostname} has already joined; re-joining needs a token created with --allow-rejoin"),
-                    ));
-                }
+        match existing {
+            Some(_) => {
                 // The old identity is superseded: revoke what it holds.
-                self.revoke_principal(tx, t, &existing.id, lightwell_ca::crl::RevocationReason::Superseded)?;
-                existing.hostnames = vec![hostname.to_string()];
-                existing.ips = ips.to_vec();
-                existing.enabled = true;
-                existing.password_hash = Some(secret_hash.to_string());
-                existing.credential_epoch += 1;
-                existing.updated_at = now;
-                tx.update_principal(&existing)?;
-                existing
+                self.revoke_principal(tx, t, &machine.id, lightwell_ca::crl::RevocationReason::Superseded)?;
+                machine.credential_epoch += 1;
+                tx.update_principal(&machine)?;
             }
             None => {
-                let mut m = new_principal(&t.id, PrincipalKind::Machine, hostname, now);
-                m.hostnames = vec![hostname.to_string()];
-                m.ips = ips.to_vec();
-                m.password_hash = Some(secret_hash.to_string());
-                tx.insert_principal(&m)?;
+                tx.insert_principal(&machine)?;
                 let group = tx
                     .principal(&t.id, PrincipalKind::Group, DOMAIN_CLIENTS)?
                     .ok_or_else(|| Error::internal("DomainClients group missing"))?;
-                tx.add_member(&t.id, &group.id, &m.id)?;
-                m
+                tx.add_member(&t.id, &group.id, &machine.id)?;
             }
-        };
+        }
         let issue = IssueRequest { csr: req.csr.clone(), profile: Some("server-client".into()), ..Default::default() };
-        let certificate = self.issue_in_tx(tx, t, &machine_actor(t, &machine), csr, &issue)?;
-        Ok((machine, certificate))
+        let certificate = self.issue_in_tx(tx, t, &machine_actor(t, &machine), host.csr, &issue)?;
+        Ok((machine, certificate, unapproved))
     }
 }
 

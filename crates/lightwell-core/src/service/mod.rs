@@ -21,10 +21,10 @@ use lightwell_store::{Store, StoreExt, TenantRecord, Tx};
 
 pub use self::auth::{LoginScope, LoginSuccess, SessionCheck};
 pub use self::ca::{
-    CaRequestView, CaView, CertificateView, IssueRequest, MaintenanceReport, Requester, SignerPass, parse_key_type,
-    parse_reason, parse_ttl,
+    CaInfo, CaRequestView, CaView, CertificateView, IssueRequest, MaintenanceReport, Requester, SignerPass,
+    parse_key_type, parse_reason, parse_ttl,
 };
-pub use self::directory::{Modification, NewHostPrincipal, NewUser, PrincipalPatch, PrincipalView};
+pub use self::directory::{Modification, NewHostPrincipal, NewUser, Principal, PrincipalPatch, PrincipalView};
 pub use self::directory_snapshot::{CaObject, DirectorySnapshot, DirectoryVersion};
 pub use self::join::{JoinRequest, Joined, MAX_JOIN_TOKEN_TTL_SECS, MAX_JOIN_TOKEN_USES, NewJoinToken, TrustState};
 pub use self::k8s::{ClusterView, Component, ComponentRequest, NewCluster};
@@ -147,6 +147,16 @@ impl Inner {
 
     fn audit(&self, tx: &mut dyn Tx, tenant: &TenantRecord, ev: AuditEvent) -> Result<()> {
         self.audit.append(tx, &tenant.id, self.now(), ev).map_err(Error::from)
+    }
+
+    /// Writes the audit record of a refused request in a transaction of its
+    /// own that changes nothing else: no directory revision moves, so a
+    /// stream of refusals costs LDAP no rebuild.
+    fn audit_refusal(&self, domain: &str, ev: AuditEvent) -> Result<()> {
+        self.store.write(|tx| {
+            let t = tenant_by_domain(tx, domain)?;
+            self.audit(tx, &t, ev.clone())
+        })
     }
 }
 

@@ -4,7 +4,7 @@ use lightwell_proto::ErrorCode;
 use lightwell_store::{PrincipalKind, PrincipalRecord, StoreExt, TenantId, TenantRecord};
 use zeroize::Zeroizing;
 
-use super::{Service, short, tenant_by_domain};
+use super::{Service, policy_of, short, tenant_by_domain};
 use crate::audit::AuditEvent;
 use crate::authz::{self, ADMINISTRATORS, Actor, BUILTIN_GROUPS, FIRST_ADMIN, OPERATOR, Permission, USERS};
 use crate::names::DomainName;
@@ -137,6 +137,43 @@ impl Service {
         }
         let domain = domain.to_string();
         self.blocking(move |inner| inner.store.read(|tx| tenant_by_domain(tx, &domain))).await
+    }
+
+    /// The DNS domains, besides the tenant's own, inside which machines'
+    /// host names may lie (any principal of the tenant may read them).
+    pub async fn machine_domains(&self, actor: &Actor, tenant: &str) -> Result<Vec<String>> {
+        authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
+        let tenant = tenant.to_string();
+        self.blocking(move |inner| inner.tenant_read(&tenant, |_, t| Ok(policy_of(t).machine_domains))).await
+    }
+
+    /// Replaces those domains (Administrators). Machines already joined keep
+    /// their names; new joins and machine accounts must fit.
+    pub async fn set_machine_domains(&self, actor: &Actor, tenant: &str, domains: Vec<String>) -> Result<Vec<String>> {
+        authz::check(actor, Some(tenant), Permission::ManageDirectory)?;
+        let mut parsed: Vec<String> = Vec::new();
+        for d in &domains {
+            let d = DomainName::parse(d)?.as_str().to_string();
+            if !parsed.contains(&d) {
+                parsed.push(d);
+            }
+        }
+        if parsed.len() > 64 {
+            return Err(Error::invalid("at most 64 machine domains"));
+        }
+        let (actor_name, tenant) = (actor.audit_name(), tenant.to_string());
+        self.blocking(move |inner| {
+            inner.tenant_write(&tenant, |tx, t| {
+                let mut policy = policy_of(t);
+                policy.machine_domains = parsed.clone();
+                tx.update_tenant_policy(&t.id, &policy.to_json())?;
+                let ev = AuditEvent::success(actor_name.clone(), "tenant.machine_domains", t.domain.clone())
+                    .with_detail(format!("[{}]", parsed.join(" ")));
+                inner.audit(tx, t, ev)?;
+                Ok(parsed.clone())
+            })
+        })
+        .await
     }
 
     /// Deletes a tenant and all of its data (operator only).

@@ -27,24 +27,35 @@ pub(crate) fn ca_info(v: &CaView) -> CaInfo {
         .map(|k| k.algorithm().to_string())
         .unwrap_or_else(|_| "unknown".into());
     CaInfo {
-        id: v.record.id.clone(),
-        name: v.record.name.clone(),
-        role: v.record.role.as_str().into(),
-        status: v.record.status.as_str().into(),
-        is_default: v.record.is_default,
+        id: v.info.id.clone(),
+        name: v.info.name.clone(),
+        role: v.info.role.as_str().into(),
+        status: v.info.status.as_str().into(),
+        is_default: v.info.is_default,
         parent: v.parent_name.clone(),
         key_type,
         serial: c.serial().map(|s| s.to_hex()).unwrap_or_default(),
         fingerprint: c.fingerprint(),
         not_before: rfc3339(c.not_before().unix_timestamp()),
         not_after: rfc3339(c.not_after().unix_timestamp()),
-        name_constraints: c.permitted_dns_domains().map(<[String]>::to_vec).unwrap_or_default(),
+        name_constraints: c.name_constraints().map(constraint_list).unwrap_or_default(),
         path_len: c.path_len_constraint(),
         certificate_url: v.cert_url.clone(),
         crl_url: v.crl_url.clone(),
         pem: c.to_pem(),
-        revoked_at: v.record.revoked_at.map(rfc3339),
+        revoked_at: v.info.revoked_at.map(rfc3339),
     }
+}
+
+/// A CA's name constraints as operators write them (`corp.example`,
+/// `10.0.0.0/8`, and `no URI or e-mail` for a CA closed to both).
+fn constraint_list(nc: &lightwell_ca::constraints::NameConstraints) -> Vec<String> {
+    let mut out: Vec<String> = nc.dns.clone();
+    out.extend(nc.ip_ranges.iter().map(ToString::to_string));
+    if nc.no_uri_or_email {
+        out.push("no URI or e-mail".to_string());
+    }
+    out
 }
 
 pub(crate) fn certificate_info(v: &CertificateView) -> CertificateInfo {
@@ -257,9 +268,9 @@ pub(crate) async fn trust_bundle(
     let roots = roots
         .iter()
         .map(|r| TrustAnchor {
-            id: r.record.id.clone(),
-            name: r.record.name.clone(),
-            status: r.record.status.as_str().into(),
+            id: r.info.id.clone(),
+            name: r.info.name.clone(),
+            status: r.info.status.as_str().into(),
             fingerprint: r.certificate.fingerprint(),
             not_after: rfc3339(r.certificate.not_after().unix_timestamp()),
             pem: r.certificate.to_pem(),

@@ -40,7 +40,7 @@ fn only(kind: PrincipalKind, allowed: PrincipalKind) -> Result<(), ApiError> {
 }
 
 pub(crate) fn principal(v: PrincipalView) -> Principal {
-    let r = v.record;
+    let r = v.principal;
     Principal {
         kind: r.kind.as_str().into(),
         name: r.name,

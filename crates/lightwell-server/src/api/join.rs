@@ -10,7 +10,8 @@ use lightwell_core::clock::rfc3339;
 use lightwell_core::{JoinRequest, NewJoinToken, TrustState};
 use lightwell_proto::{
     CreateJoinTokenRequest, CrlEntry, EnrollResponse, ErrorBody, JoinRequestBody, JoinResponse, JoinToken,
-    MachineSecret, ReenrollRequest, TrustRevision, TrustStateBody,
+    LeaveResponse, MachineDomains, MachineSecret, ReenrollRequest, RotateMachineSecretRequest, TrustRevision,
+    TrustStateBody,
 };
 use lightwell_store::JoinTokenRecord;
 use serde::Deserialize;
@@ -26,6 +27,7 @@ fn token_info(r: &JoinTokenRecord, secret: Option<String>) -> JoinToken {
         id: r.id.clone(),
         token: secret,
         hostname: r.hostname.clone(),
+        ips: r.ips.clone(),
         uses_left: r.uses_left,
         expires_at: rfc3339(r.expires_at),
         revoked: r.revoked,
@@ -66,8 +68,13 @@ pub(crate) async fn create_token(
     ApiJson(req): ApiJson<CreateJoinTokenRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<JoinToken>)> {
     let ttl_secs = req.ttl.as_deref().map(lightwell_core::parse_ttl).transpose()?.unwrap_or(3600);
-    let new =
-        NewJoinToken { ttl_secs, uses: req.uses.unwrap_or(1), hostname: req.hostname, allow_rejoin: req.allow_rejoin };
+    let new = NewJoinToken {
+        ttl_secs,
+        uses: req.uses.unwrap_or(1),
+        hostname: req.hostname,
+        ips: req.ips,
+        allow_rejoin: req.allow_rejoin,
+    };
     let (record, secret) = state.service.create_join_token(&actor, &tenant, new).await?;
     Ok((StatusCode::CREATED, axum::Json(token_info(&record, Some(secret.to_string())))))
 }
@@ -125,6 +132,7 @@ pub(crate) async fn join(
             certificate,
             chain,
             machine_secret: joined.machine_secret.to_string(),
+            unapproved_ips: joined.unapproved_ips,
             trust: trust_body(&joined.trust),
         }),
     ))
@@ -144,16 +152,56 @@ pub(crate) async fn reenroll(
     Ok((StatusCode::CREATED, axum::Json(EnrollResponse { certificate, chain, trust: trust_body(&trust) })))
 }
 
-/// Replace the calling machine's secret (authenticated by its certificate).
+/// Replace the calling machine's secret: authenticated by its certificate
+/// (mutual TLS) and its current secret.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/machine-secret", tag = "join", params(("tenant" = String, Path)),
-    responses((status = 200, body = MachineSecret), (status = 403, body = ErrorBody)))]
+    request_body = RotateMachineSecretRequest,
+    responses((status = 200, body = MachineSecret), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(crate) async fn rotate_secret(
     State(state): State<AppState>,
     Auth(actor): Auth,
-    ApiPath(_tenant): ApiPath<String>,
+    ApiPath(tenant): ApiPath<String>,
+    ApiJson(req): ApiJson<RotateMachineSecretRequest>,
 ) -> ApiResult<axum::Json<MachineSecret>> {
-    let secret = state.service.rotate_machine_secret(&actor).await?;
+    let secret = state.service.rotate_machine_secret(&actor, &tenant, Zeroizing::new(req.machine_secret)).await?;
     Ok(axum::Json(MachineSecret { machine_secret: secret.to_string() }))
+}
+
+/// Leave the domain (the calling machine, by its certificate): revokes its
+/// certificates and those it obtained for services it hosts, forgets its
+/// machine secret and disables its account.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/leave", tag = "join", params(("tenant" = String, Path)),
+    responses((status = 200, body = LeaveResponse), (status = 403, body = ErrorBody)))]
+pub(crate) async fn leave(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(tenant): ApiPath<String>,
+) -> ApiResult<axum::Json<LeaveResponse>> {
+    Ok(axum::Json(LeaveResponse { revoked: state.service.leave(&actor, &tenant).await? }))
+}
+
+/// The DNS domains, besides the tenant's own, that machines' host names may lie inside.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/machine-domains", tag = "join", params(("tenant" = String, Path)),
+    responses((status = 200, body = MachineDomains), (status = 403, body = ErrorBody)))]
+pub(crate) async fn machine_domains(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(tenant): ApiPath<String>,
+) -> ApiResult<axum::Json<MachineDomains>> {
+    Ok(axum::Json(MachineDomains { domains: state.service.machine_domains(&actor, &tenant).await? }))
+}
+
+/// Replace those domains (Administrators).
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/machine-domains", tag = "join", params(("tenant" = String, Path)),
+    request_body = MachineDomains,
+    responses((status = 200, body = MachineDomains), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(crate) async fn set_machine_domains(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath(tenant): ApiPath<String>,
+    ApiJson(req): ApiJson<MachineDomains>,
+) -> ApiResult<axum::Json<MachineDomains>> {
+    Ok(axum::Json(MachineDomains { domains: state.service.set_machine_domains(&actor, &tenant, req.domains).await? }))
 }
 
 /// The trust bundle and every CRL, at the current revision. Public.

@@ -86,6 +86,8 @@ pub(crate) fn router(state: AppState, max_body: usize, timeout: Duration) -> Rou
         .routes(routes!(join::join))
         .routes(routes!(join::reenroll))
         .routes(routes!(join::rotate_secret))
+        .routes(routes!(join::leave))
+        .routes(routes!(join::machine_domains, join::set_machine_domains))
         .routes(routes!(join::trust))
         .routes(routes!(join::watch))
         .routes(routes!(k8s::create, k8s::list))

@@ -77,6 +77,7 @@ fn fill(s: &dyn Store) {
             tenant_id: id.clone(),
             token_hash: vec![2; 32],
             hostname: None,
+            ips: vec!["10.1.2.3".into()],
             uses_left: 3,
             expires_at: 500,
             revoked: false,

@@ -8,6 +8,7 @@ fn token(tenant: &TenantId, id: &str, hash: u8) -> JoinTokenRecord {
         tenant_id: tenant.clone(),
         token_hash: vec![hash; 32],
         hostname: Some("node1.t.example".into()),
+        ips: vec!["10.0.0.7".into(), "fd00::7".into()],
         uses_left: 1,
         expires_at: 5000,
         revoked: false,

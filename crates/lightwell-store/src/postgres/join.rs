@@ -11,10 +11,10 @@ pub(super) const TRUST: &str = "trust_revisions";
 pub(super) const DIRECTORY: &str = "directory_revisions";
 
 const COLUMNS: &str =
-    "id, tenant_id, token_hash, hostname, uses_left, expires_at, revoked, allow_rejoin, created_by, created_at";
+    "id, tenant_id, token_hash, hostname, uses_left, expires_at, revoked, allow_rejoin, created_by, created_at, ips";
 
-fn token_from_row(r: &Row) -> JoinTokenRecord {
-    JoinTokenRecord {
+fn token_from_row(r: &Row) -> Result<JoinTokenRecord, StoreError> {
+    Ok(JoinTokenRecord {
         id: r.get(0),
         tenant_id: TenantId::new(r.get::<_, String>(1)),
         token_hash: r.get(2),
@@ -25,12 +25,13 @@ fn token_from_row(r: &Row) -> JoinTokenRecord {
         allow_rejoin: r.get(7),
         created_by: r.get(8),
         created_at: r.get(9),
-    }
+        ips: super::json_list(r.get::<_, &str>(10))?,
+    })
 }
 
 impl PgTx<'_> {
     pub(super) fn pg_insert_join_token(&mut self, t: &JoinTokenRecord) -> Result<(), StoreError> {
-        let sql = format!("INSERT INTO join_tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
+        let sql = format!("INSERT INTO join_tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
         let r = self.execute(
             &sql,
             &[
@@ -44,6 +45,7 @@ impl PgTx<'_> {
                 &t.allow_rejoin,
                 &t.created_by,
                 &t.created_at,
+                &super::to_json(&t.ips),
             ],
         );
         self.track(r).map(drop)
@@ -56,19 +58,19 @@ impl PgTx<'_> {
     ) -> Result<Option<JoinTokenRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM join_tokens WHERE tenant_id = $1 AND token_hash = $2");
         let r = self.query_opt(&sql, &[&tenant.as_str(), &hash]);
-        Ok(self.track(r)?.as_ref().map(token_from_row))
+        self.track(r)?.as_ref().map(token_from_row).transpose()
     }
 
     pub(super) fn pg_join_token(&mut self, tenant: &TenantId, id: &str) -> Result<Option<JoinTokenRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM join_tokens WHERE tenant_id = $1 AND id = $2");
         let r = self.query_opt(&sql, &[&tenant.as_str(), &id]);
-        Ok(self.track(r)?.as_ref().map(token_from_row))
+        self.track(r)?.as_ref().map(token_from_row).transpose()
     }
 
     pub(super) fn pg_list_join_tokens(&mut self, tenant: &TenantId) -> Result<Vec<JoinTokenRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM join_tokens WHERE tenant_id = $1 ORDER BY created_at DESC, id");
         let r = self.query(&sql, &[&tenant.as_str()]);
-        Ok(self.track(r)?.iter().map(token_from_row).collect())
+        self.track(r)?.iter().map(token_from_row).collect()
     }
 
     pub(super) fn pg_update_join_token(&mut self, t: &JoinTokenRecord) -> Result<(), StoreError> {

@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0006_kubernetes.sql"),
     include_str!("../../migrations/postgres/0007_revoked_index.sql"),
     include_str!("../../migrations/postgres/0008_crl_pending.sql"),
+    include_str!("../../migrations/postgres/0009_principal_names.sql"),
 ];
 
 /// The schema version this build writes.
@@ -451,6 +452,24 @@ fn audit_from_row(r: &Row) -> AuditRecord {
     }
 }
 
+impl PgTx<'_> {
+    /// Records the names `p` claims; `Conflict` naming the first one another
+    /// principal holds (without aborting the transaction).
+    fn pg_claim_names(&mut self, p: &PrincipalRecord) -> Result<(), StoreError> {
+        for name in p.claimed_names() {
+            let r = self.execute(
+                "INSERT INTO principal_names (tenant_id, name, principal_id) VALUES ($1, $2, $3) \
+                 ON CONFLICT (tenant_id, name) DO NOTHING",
+                &[&p.tenant_id.as_str(), &name, &p.id],
+            );
+            if self.track(r)? == 0 {
+                return Err(crate::name_taken(&name));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Tx for PgTx<'_> {
     fn insert_tenant(&mut self, t: &TenantRecord) -> Result<(), StoreError> {
         let r = self.execute(
@@ -458,6 +477,11 @@ impl Tx for PgTx<'_> {
             &[&t.id.as_str(), &t.domain, &t.policy, &t.created_at],
         );
         self.track(r).map(drop)
+    }
+
+    fn update_tenant_policy(&mut self, id: &TenantId, policy: &str) -> Result<bool, StoreError> {
+        let r = self.execute("UPDATE tenants SET policy = $2 WHERE id = $1", &[&id.as_str(), &policy]);
+        Ok(self.track(r)? > 0)
     }
 
     fn tenant_by_domain(&mut self, domain: &str) -> Result<Option<TenantRecord>, StoreError> {
@@ -487,6 +511,7 @@ impl Tx for PgTx<'_> {
             "DELETE FROM memberships WHERE tenant_id = $1",
             "DELETE FROM sessions WHERE tenant_id = $1",
             "DELETE FROM principals WHERE tenant_id = $1",
+            "DELETE FROM principal_names WHERE tenant_id = $1",
             "DELETE FROM audit WHERE scope = $1",
             "DELETE FROM audit_heads WHERE scope = $1",
         ] {
@@ -524,7 +549,16 @@ impl Tx for PgTx<'_> {
                 &p.updated_at,
             ],
         );
-        self.track(r).map(drop)
+        self.track(r)?;
+        self.pg_claim_names(p)
+    }
+
+    fn name_owner(&mut self, tenant: &TenantId, name: &str) -> Result<Option<String>, StoreError> {
+        let r = self.query_opt(
+            "SELECT principal_id FROM principal_names WHERE tenant_id = $1 AND name = $2",
+            &[&tenant.as_str(), &name.to_ascii_lowercase()],
+        );
+        Ok(self.track(r)?.map(|row| row.get(0)))
     }
 
     fn principal(
@@ -583,7 +617,12 @@ impl Tx for PgTx<'_> {
         if self.track(r)? == 0 {
             return Err(StoreError::Backend(format!("principal {} not found for update", p.id)));
         }
-        Ok(())
+        let r = self.execute(
+            "DELETE FROM principal_names WHERE tenant_id = $1 AND principal_id = $2",
+            &[&p.tenant_id.as_str(), &p.id],
+        );
+        self.track(r)?;
+        self.pg_claim_names(p)
     }
 
     fn delete_principal(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
@@ -592,6 +631,8 @@ impl Tx for PgTx<'_> {
             .execute("DELETE FROM memberships WHERE tenant_id = $1 AND (group_id = $2 OR member_id = $2)", &[&t, &id]);
         self.track(r)?;
         let r = self.execute("DELETE FROM sessions WHERE tenant_id = $1 AND principal_id = $2", &[&t, &id]);
+        self.track(r)?;
+        let r = self.execute("DELETE FROM principal_names WHERE tenant_id = $1 AND principal_id = $2", &[&t, &id]);
         self.track(r)?;
         let r = self.execute("DELETE FROM principals WHERE tenant_id = $1 AND id = $2", &[&t, &id]);
         Ok(self.track(r)? > 0)

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use crate::{JoinTokenRecord, StoreError, TenantId};
 
 const COLUMNS: &str =
-    "id, tenant_id, token_hash, hostname, uses_left, expires_at, revoked, allow_rejoin, created_by, created_at";
+    "id, tenant_id, token_hash, hostname, uses_left, expires_at, revoked, allow_rejoin, created_by, created_at, ips";
 
 fn token_from_row(r: &Row<'_>) -> rusqlite::Result<JoinTokenRecord> {
     Ok(JoinTokenRecord {
@@ -20,12 +20,13 @@ fn token_from_row(r: &Row<'_>) -> rusqlite::Result<JoinTokenRecord> {
         allow_rejoin: r.get(7)?,
         created_by: r.get(8)?,
         created_at: r.get(9)?,
+        ips: super::json_list(r.get(10)?)?,
     })
 }
 
 pub(super) fn insert_join_token(tx: &Connection, t: &JoinTokenRecord) -> Result<(), StoreError> {
     tx.exec(
-        &format!("INSERT INTO join_tokens ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+        &format!("INSERT INTO join_tokens ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
         params![
             t.id,
             t.tenant_id.as_str(),
@@ -36,7 +37,8 @@ pub(super) fn insert_join_token(tx: &Connection, t: &JoinTokenRecord) -> Result<
             t.revoked,
             t.allow_rejoin,
             t.created_by,
-            t.created_at
+            t.created_at,
+            super::to_json(&t.ips)
         ],
     )?;
     Ok(())

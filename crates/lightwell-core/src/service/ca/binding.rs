@@ -3,13 +3,17 @@
 //! directory, never from the CSR. A CSR may ask for a subset of what the
 //! principal owns; anything else is refused with a message naming it.
 //!
-//! | principal | CN | SANs |
+//! | principal | subject | SANs |
 //! | --- | --- | --- |
-//! | machine | its host name | its registered DNS names and IPs |
-//! | user | its name | its e-mail, if set |
-//! | service | its name | its registered DNS names and IPs |
+//! | machine | OU=machine, CN=its host name | its registered DNS names and IPs |
+//! | user | OU=user, CN=its name | its e-mail, if set |
+//! | service | OU=service, CN=its name | its registered DNS names and IPs |
 //!
-//! plus exactly one URI SAN, `spiffe://<tenant>/<kind>/<name>`.
+//! plus exactly one URI SAN, `spiffe://<tenant>/<kind>/<name>`. The OU
+//! makes subjects of different kinds differ even where names coincide, and
+//! names are unique across kinds anyway (the store's claimed names), so
+//! software that authorizes by subject or by CN alone cannot take one
+//! principal for another.
 //!
 //! Lifetime: the request's TTL or the tenant default (machines and services
 //! 24 h, users 8 h). A TTL above the tenant maximum (30 days) is *refused*,
@@ -168,6 +172,7 @@ pub(super) fn bind(
             LeafSubject {
                 common_name: Some(principal.name.clone()),
                 organizations: vec![],
+                organizational_unit: Some(kind.as_str().to_string()),
                 dns_names: vec![],
                 ip_addresses: vec![],
                 emails: principal.email.iter().cloned().collect(),
@@ -203,6 +208,7 @@ pub(super) fn bind(
             LeafSubject {
                 common_name: Some(principal.name.clone()),
                 organizations: vec![],
+                organizational_unit: Some(kind.as_str().to_string()),
                 dns_names: principal.hostnames.clone(),
                 ip_addresses: owned_ips,
                 emails: vec![],
@@ -267,6 +273,7 @@ mod tests {
         let ok = bind(&csr(&["alt.node1.corp.example"], "node1.corp.example"), &m, "corp.example", None, None, &policy)
             .unwrap();
         assert_eq!(ok.subject.dns_names, m.hostnames);
+        assert_eq!(ok.subject.organizational_unit.as_deref(), Some("machine"), "the kind is in the subject");
         assert_eq!(ok.subject.spiffe_id.unwrap().as_str(), "spiffe://corp.example/machine/node1.corp.example");
         assert_eq!((ok.profile, ok.ttl_secs), (Profile::ServerClient, 24 * 3600));
         let other = csr(&["node2.corp.example"], "node1.corp.example");
@@ -285,6 +292,7 @@ mod tests {
         let ok = bind(&csr(&[], "alice"), &u, "corp.example", None, None, &policy).unwrap();
         assert_eq!((ok.profile, ok.ttl_secs), (Profile::Client, 8 * 3600));
         assert_eq!(ok.subject.emails, vec!["alice@corp.example".to_string()]);
+        assert_eq!(ok.subject.organizational_unit.as_deref(), Some("user"));
         assert_eq!(
             code(bind(&csr(&["alice.corp.example"], "alice"), &u, "corp.example", None, None, &policy)),
             ErrorCode::PolicyViolation

@@ -4,14 +4,16 @@
 use std::sync::Arc;
 
 use lightwell_ca::ca::{self, CaSpec, ParentLinks};
+use lightwell_ca::constraints::{IpRange, NameConstraints};
 use lightwell_ca::crl::{self, CrlSpec, RevocationReason, RevokedCertificate};
 use lightwell_ca::{CaCertificate, Issuer, KeyAlgorithm, Serial, SigningKey};
 use lightwell_proto::ErrorCode;
 use lightwell_store::{CaRecord, CaRole, CaStatus, CrlRecord, TenantRecord, Tx};
 use time::{Duration, OffsetDateTime};
 
-use super::super::{Inner, policy_of};
+use super::super::{Inner, policy_of, short};
 use super::trust::TrustChange;
+use crate::names::Hostname;
 use crate::{Error, Result};
 
 /// Name of a tenant's first root.
@@ -65,6 +67,24 @@ pub(in crate::service) struct CachedIssuer {
     sealed_key: Vec<u8>,
     cert_der: Vec<u8>,
     issuer: Arc<Issuer>,
+}
+
+/// Parses name constraints as operators write them: DNS names
+/// (`corp.example`, or `.corp.example` for names under it only) and IP
+/// ranges (`10.0.0.0/8`).
+pub(in crate::service) fn parse_name_constraints(entries: &[String]) -> Result<NameConstraints> {
+    let mut out = NameConstraints::default();
+    for entry in entries {
+        let bad = |why: String| Error::invalid(format!("name constraint {:?}: {why}", short(entry)));
+        if entry.contains('/') {
+            out.ip_ranges.push(IpRange::parse(entry).map_err(|e| bad(e.to_string()))?);
+        } else {
+            let (dot, name) = entry.strip_prefix('.').map_or(("", entry.as_str()), |n| (".", n));
+            let host = Hostname::parse(name).map_err(|e| bad(e.message))?;
+            out.dns.push(format!("{dot}{}", host.as_str()));
+        }
+    }
+    Ok(out)
 }
 
 impl Inner {
@@ -167,14 +187,14 @@ impl Inner {
         parent: &CaRecord,
         parent_issuer: &Issuer,
         name: &str,
-        name_constraints: &[String],
+        name_constraints: &NameConstraints,
         path_len: Option<u8>,
     ) -> Result<NewCa> {
         let key_type = parent_issuer.key().algorithm();
         let key = SigningKey::generate(key_type).map_err(ca_error)?;
         let mut spec = CaSpec::intermediate(&tenant.domain, &format!("{} {name} CA", tenant.domain));
         spec.path_len = path_len.or(Some(0));
-        spec.permitted_dns_domains = name_constraints.to_vec();
+        spec.name_constraints = name_constraints.clone();
         let base = self.pki_base();
         let links = ParentLinks {
             crl_url: &crl_url(&base, &tenant.domain, &parent.id),
@@ -204,7 +224,14 @@ impl Inner {
         issuing_name: &str,
     ) -> Result<Vec<CaRecord>> {
         let root = self.build_root(tenant, root_name, key_type)?;
-        let mut issuing = self.build_intermediate(tenant, &root.record, &root.issuer, issuing_name, &[], None)?;
+        let mut issuing = self.build_intermediate(
+            tenant,
+            &root.record,
+            &root.issuer,
+            issuing_name,
+            &NameConstraints::default(),
+            None,
+        )?;
         issuing.record.is_default = true;
         Ok(vec![root.record, issuing.record])
     }

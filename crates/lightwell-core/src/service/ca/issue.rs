@@ -13,7 +13,8 @@ use super::binding::{Binding, bind};
 use super::hierarchy::{ca_error, cert_url, crl_url};
 use super::{CertificateView, Service};
 use crate::audit::AuditEvent;
-use crate::authz::{self, Actor, Permission};
+use crate::authz::{self, Actor, Permission, Rank};
+use crate::service::graph::Graph;
 use crate::service::{Inner, policy_of, short};
 use crate::{Error, Result};
 
@@ -418,6 +419,19 @@ impl Inner {
                 "machine {} is not a host of service {}; an administrator adds it with `lightwell service add-host {} {}`",
                 me.name, p.name, p.name, me.name
             )));
+        }
+        // Nobody obtains a credential with more rights than their own.
+        if let Actor::Principal(me) = actor
+            && me.id != p.id
+        {
+            let theirs = Rank::of(&Graph::load_ancestry(tx, &t.id, &p.id)?.member_of(&p.id));
+            if theirs > Rank::of(&me.groups) {
+                return Err(Error::forbidden(format!(
+                    "{} {} has more rights in the tenant than you ({theirs:?}); only someone with at least those rights may ask for its certificates",
+                    p.kind.as_str(),
+                    p.name
+                )));
+            }
         }
         Ok(p)
     }

@@ -22,7 +22,7 @@ use lightwell_store::{
 
 pub use self::binding::parse_ttl;
 pub(in crate::service) use self::binding::{Binding, checked_ttl, refuse, refuse_extras};
-pub(in crate::service) use self::hierarchy::{CachedIssuer, ca_error};
+pub(in crate::service) use self::hierarchy::{CachedIssuer, ca_error, parse_name_constraints};
 use self::hierarchy::{cert_url, crl_url};
 pub use self::import::CaRequestView;
 pub use self::issue::{IssueRequest, Requester};
@@ -39,8 +39,8 @@ use crate::{Error, Result};
 /// A CA as front ends show it (never its key).
 #[derive(Debug, Clone)]
 pub struct CaView {
-    /// The stored CA (its `sealed_key` must not leave the server).
-    pub record: CaRecord,
+    /// The CA, without its key.
+    pub info: CaInfo,
     /// Its parsed certificate.
     pub certificate: CaCertificate,
     /// Name of the CA that signed it.
@@ -49,6 +49,48 @@ pub struct CaView {
     pub crl_url: String,
     /// Plain-HTTP URL of its certificate.
     pub cert_url: String,
+}
+
+/// A CA as front ends may see it: everything but its sealed key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaInfo {
+    /// Stable id (UUID); part of the CA's plain-HTTP URLs.
+    pub id: String,
+    /// Name, unique per tenant regardless of case.
+    pub name: String,
+    /// The CA that signed this one (`None` for a root).
+    pub parent_id: Option<String>,
+    /// Root or intermediate.
+    pub role: CaRole,
+    /// The CA certificate, DER.
+    pub cert_der: Vec<u8>,
+    /// Active, revoked, pending, superseded or retired.
+    pub status: CaStatus,
+    /// Whether this is the tenant's default issuing CA.
+    pub is_default: bool,
+    /// When the CA was revoked.
+    pub revoked_at: Option<i64>,
+    /// Why (a revocation reason name).
+    pub revocation_reason: Option<String>,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+impl From<CaRecord> for CaInfo {
+    fn from(r: CaRecord) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            parent_id: r.parent_id,
+            role: r.role,
+            cert_der: r.cert_der,
+            status: r.status,
+            is_default: r.is_default,
+            revoked_at: r.revoked_at,
+            revocation_reason: r.revocation_reason,
+            created_at: r.created_at,
+        }
+    }
 }
 
 /// An issued certificate with its chain.
@@ -113,7 +155,7 @@ impl super::Inner {
             parent_name,
             crl_url: crl_url(&base, &t.domain, &ca.id),
             cert_url: cert_url(&base, &t.domain, &ca.id),
-            record: ca,
+            info: CaInfo::from(ca),
         })
     }
 
@@ -203,10 +245,11 @@ impl Service {
     ) -> Result<CaView> {
         authz::check(actor, Some(tenant), Permission::ManageCa)?;
         let name = crate::names::AccountName::parse(name)?.as_str().to_string();
+        let constraints = parse_name_constraints(&name_constraints)?;
         let (actor_name, tenant) = (actor.audit_name(), tenant.to_string());
         self.blocking(move |inner| {
             let (t, root, root_issuer) = inner.active_root(&tenant)?;
-            let mut new = inner.build_intermediate(&t, &root, &root_issuer, &name, &name_constraints, path_len)?;
+            let mut new = inner.build_intermediate(&t, &root, &root_issuer, &name, &constraints, path_len)?;
             new.record.is_default = make_default;
             inner.tenant_write(&tenant, |tx, t| {
                 if make_default {

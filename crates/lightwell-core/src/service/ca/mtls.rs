@@ -1,8 +1,9 @@
 //! Authentication by TLS client certificate. The TLS handshake only proved
 //! possession of the key; here the certificate must chain to one of its
 //! tenant's CAs (rustls-webpki path building, clientAuth EKU, validity at the
-//! service's clock), be on record, unrevoked, and belong to an enabled
-//! principal. The tenant is the trust domain of the certificate's SPIFFE ID.
+//! service's clock), be on record, unrevoked, requested by the principal
+//! itself (not on its behalf), and belong to an enabled principal. The
+//! tenant is the trust domain of the certificate's SPIFFE ID.
 
 use lightwell_ca::CaCertificate;
 use lightwell_proto::ErrorCode;
@@ -11,7 +12,7 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use x509_parser::extensions::GeneralName;
 
 use super::Service;
-use crate::authz::Actor;
+use crate::authz::{Actor, principal_name};
 use crate::service::auth::actor_for;
 use crate::service::{Inner, tenant_by_domain};
 use crate::{Error, Result};
@@ -133,6 +134,17 @@ impl Inner {
         let p = tx
             .principal_by_id(&t.id, &record.principal_id)?
             .ok_or_else(|| invalid("its principal no longer exists"))?;
+        // A certificate someone else obtained for this principal (an
+        // administrator on its behalf, a machine for a service it hosts) was
+        // never proof that the principal holds the key: it identifies the
+        // principal to other software, never to Lightwell.
+        if record.requester != principal_name(p.kind, &p.name) {
+            return Err(invalid(format!(
+                "it was issued to {} at the request of {}; only a certificate a principal requested itself authenticates it",
+                principal_name(p.kind, &p.name),
+                record.requester
+            )));
+        }
         if !p.enabled {
             return Err(Error::new(ErrorCode::AccountDisabled, format!("{} {} is disabled", p.kind.as_str(), p.name)));
         }

@@ -173,13 +173,17 @@ impl Service {
                 let ev = AuditEvent::success(actor.audit_name(), "certificate.revoke", serial.clone())
                     .with_detail(format!("reason {reason}"));
                 inner.audit(tx, t, ev)?;
+                if reason == RevocationReason::KeyCompromise {
+                    inner.forget_machine_secret(tx, t, &cert.principal_id, &actor.audit_name())?;
+                }
                 Ok(revoked)
             })
         })
         .await
     }
 
-    /// Revokes every certificate of a principal (CA administrators).
+    /// Revokes every certificate of a principal: CA administrators anyone's,
+    /// a principal its own.
     pub async fn revoke_principal_certificates(
         &self,
         actor: &Actor,
@@ -188,7 +192,12 @@ impl Service {
         name: &str,
         reason: Option<&str>,
     ) -> Result<Vec<String>> {
-        authz::check(actor, Some(tenant), Permission::ManageCa)?;
+        let own = matches!(actor, Actor::Principal(me) if me.kind == kind && me.name.eq_ignore_ascii_case(name));
+        if own {
+            authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
+        } else {
+            authz::check(actor, Some(tenant), Permission::ManageCa)?;
+        }
         let reason = parse_reason(reason)?;
         let (actor_name, tenant, name) = (actor.audit_name(), tenant.to_string(), name.to_string());
         self.blocking(move |inner| {
@@ -204,6 +213,9 @@ impl Service {
                     t,
                     AuditEvent::success(actor_name.clone(), "certificate.revoke", target).with_detail(detail),
                 )?;
+                if reason == RevocationReason::KeyCompromise {
+                    inner.forget_machine_secret(tx, t, &p.id, &actor_name)?;
+                }
                 Ok(revoked)
             })
         })

@@ -241,8 +241,8 @@ mod tests {
             .await
             .unwrap()
             .actor;
-        let ca = service.list_cas(&admin, DOMAIN).await.unwrap().into_iter().find(|c| c.record.is_default).unwrap();
-        (admin, ca.record.id)
+        let ca = service.list_cas(&admin, DOMAIN).await.unwrap().into_iter().find(|c| c.info.is_default).unwrap();
+        (admin, ca.info.id)
     }
 
     /// Records `n` certificates of the administrator issued by `ca_id` (rows

@@ -22,12 +22,14 @@ use lightwell_store::{CertificateFilter, K8sClusterRecord, PrincipalKind, Princi
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::ca::parse_name_constraints;
 use super::ca::{Binding, CaView, CertificateView, checked_ttl, refuse_extras};
 use super::{Inner, Service, policy_of, short, tenant_by_domain};
 use crate::audit::AuditEvent;
 use crate::authz::{self, Actor, Permission};
 use crate::names::{AccountName, Hostname};
 use crate::{Error, Result};
+use lightwell_ca::constraints::NameConstraints;
 
 pub use self::subjects::Component;
 
@@ -228,24 +230,50 @@ pub(super) fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
     })
 }
 
-/// Name constraints as given, plus the in-cluster names every cluster's
-/// certificates need, so constraining a cluster never breaks its API server.
-fn with_cluster_names(constraints: &[String], dns_domain: &str) -> Result<Vec<String>> {
-    if constraints.is_empty() {
-        return Ok(vec![]);
-    }
-    let mut out = Vec::new();
-    for c in constraints {
-        let (dot, name) = c.strip_prefix('.').map_or(("", c.as_str()), |n| (".", n));
-        let host = Hostname::parse(name).map_err(|e| Error::invalid(format!("name constraint: {}", e.message)))?;
-        out.push(format!("{dot}{}", host.as_str()));
-    }
-    for name in subjects::in_cluster_names(dns_domain).into_iter().chain(["localhost".to_string()]) {
-        if !out.contains(&name) {
-            out.push(name);
+/// The name constraints of a cluster's CAs (as listed, and as written into
+/// them): what was given (DNS names, IP ranges), plus the in-cluster names
+/// every cluster's certificates need, so constraining a cluster never breaks
+/// its API server. A cluster whose CA key may be exported is always
+/// constrained, since whoever holds that key signs what they like under the
+/// tenant root: by default to the cluster's DNS domain, the API server's
+/// name, loopback and the service CIDR, and never to a URI (no SPIFFE ID of
+/// any trust domain) or an e-mail name.
+fn cluster_constraints(
+    given: &[String],
+    dns_domain: &str,
+    service_cidr: &str,
+    api_host: Option<&str>,
+    exportable: bool,
+) -> Result<(Vec<String>, NameConstraints)> {
+    let mut entries = given.to_vec();
+    let push = |e: String, entries: &mut Vec<String>| {
+        if !entries.contains(&e) {
+            entries.push(e);
+        }
+    };
+    let given_dns = given.iter().any(|e| !e.contains('/'));
+    if exportable {
+        if !given_dns {
+            push(dns_domain.to_string(), &mut entries);
+            if let Some(host) = api_host.filter(|h| h.parse::<IpAddr>().is_err()) {
+                push(host.to_string(), &mut entries);
+            }
+        }
+        for range in [service_cidr, "127.0.0.0/8", "::1/128"] {
+            push(range.to_string(), &mut entries);
+        }
+        if let Some(ip) = api_host.and_then(|h| h.parse::<IpAddr>().ok()) {
+            push(format!("{ip}/{}", if ip.is_ipv4() { 32 } else { 128 }), &mut entries);
         }
     }
-    Ok(out)
+    if given_dns || exportable {
+        for name in subjects::in_cluster_names(dns_domain).into_iter().chain(["localhost".to_string()]) {
+            push(name, &mut entries);
+        }
+    }
+    let mut constraints = parse_name_constraints(&entries)?;
+    constraints.no_uri_or_email = exportable;
+    Ok((entries, constraints))
 }
 
 fn parse_group_mapping(tx: &mut dyn Tx, t: &TenantRecord, mapping: &[String]) -> Result<Vec<(String, String)>> {
@@ -383,7 +411,14 @@ impl Service {
         let dns_domain =
             crate::names::DomainName::parse(new.dns_domain.as_deref().unwrap_or("cluster.local"))?.as_str().to_string();
         let (service_cidr, service_ip) = parse_service_cidr(new.service_cidr.as_deref().unwrap_or("10.96.0.0/12"))?;
-        let name_constraints = with_cluster_names(&new.name_constraints, &dns_domain)?;
+        let api_host = new.api_server.as_deref().map(parse_api_server).transpose()?.map(|(_, host)| host);
+        let (name_constraints, constraints) = cluster_constraints(
+            &new.name_constraints,
+            &dns_domain,
+            &service_cidr,
+            api_host.as_deref(),
+            new.allow_ca_key_export,
+        )?;
         let (actor_name, tenant) = (actor.audit_name(), tenant.to_string());
         self.blocking(move |inner| {
             let (t, root, root_issuer) = inner.active_root(&tenant)?;
@@ -392,7 +427,7 @@ impl Service {
             let mut cas = Vec::new();
             for suffix in ["", "-front-proxy", "-etcd"] {
                 let ca_name = format!("k8s-{name}-{tag}{suffix}");
-                cas.push(inner.build_intermediate(&t, &root, &root_issuer, &ca_name, &name_constraints, None)?.record);
+                cas.push(inner.build_intermediate(&t, &root, &root_issuer, &ca_name, &constraints, None)?.record);
             }
             inner.tenant_write(&tenant, |tx, t| {
                 if tx.k8s_cluster(&t.id, &name)?.is_some() {
@@ -633,14 +668,17 @@ impl Service {
 
     /// The cluster CA's certificate and private key (PKCS#8 PEM), for a
     /// cluster that signs kubelet CSRs itself. Only the cluster CA's key ever
-    /// leaves the server this way, only to CA administrators, and audited.
+    /// leaves the server this way, only to the tenant's Administrators (a
+    /// CA key is more than CA operations: CAAdmins cannot take one), only
+    /// for a cluster created to allow it (whose CAs are name-constrained and
+    /// can sign no SPIFFE ID), and audited.
     pub async fn cluster_ca_key(
         &self,
         actor: &Actor,
         tenant: &str,
         cluster: &str,
     ) -> Result<(String, Zeroizing<String>)> {
-        authz::check(actor, Some(tenant), Permission::ManageCa)?;
+        authz::check(actor, Some(tenant), Permission::ExportCaKey)?;
         let (actor_name, tenant, cluster) = (actor.audit_name(), tenant.to_string(), cluster.to_string());
         self.blocking(move |inner| {
             inner.tenant_write(&tenant, |tx, t| {
@@ -724,12 +762,31 @@ mod tests {
 
     #[test]
     fn constraints_gain_the_in_cluster_names() {
-        let c = with_cluster_names(&["corp.example".into(), ".svc.corp.example".into()], "cluster.local").unwrap();
-        assert_eq!(c[..2], ["corp.example".to_string(), ".svc.corp.example".to_string()]);
+        let given = ["corp.example".to_string(), ".svc.corp.example".to_string()];
+        let (c, nc) = cluster_constraints(&given, "cluster.local", "10.96.0.0/12", None, false).unwrap();
+        assert_eq!(c[..2], given);
         assert!(c.contains(&"kubernetes.default.svc.cluster.local".to_string()));
         assert!(c.contains(&"localhost".to_string()));
-        assert!(with_cluster_names(&[], "cluster.local").unwrap().is_empty());
-        assert!(with_cluster_names(&["*.corp.example".into()], "cluster.local").is_err());
+        assert!(nc.ip_ranges.is_empty() && !nc.no_uri_or_email);
+        assert!(cluster_constraints(&[], "cluster.local", "10.96.0.0/12", None, false).unwrap().0.is_empty());
+        assert!(cluster_constraints(&["*.corp.example".into()], "cluster.local", "10.96.0.0/12", None, false).is_err());
+        assert!(cluster_constraints(&["10.0.0.1/8".into()], "cluster.local", "10.96.0.0/12", None, false).is_err());
+    }
+
+    #[test]
+    fn an_exportable_cluster_is_always_constrained_and_never_signs_uris() {
+        let (c, nc) =
+            cluster_constraints(&[], "cluster.local", "10.96.0.0/12", Some("api.corp.example"), true).unwrap();
+        for entry in ["cluster.local", "api.corp.example", "10.96.0.0/12", "127.0.0.0/8", "kubernetes"] {
+            assert!(c.contains(&entry.to_string()), "{entry} in {c:?}");
+        }
+        assert!(nc.no_uri_or_email);
+        assert!(nc.ip_ranges.iter().any(|r| r.contains("10.96.0.1".parse().unwrap())));
+        assert!(!nc.dns.iter().any(|d| d == "corp.example"), "never the tenant's whole domain by default");
+        // Given DNS names replace the defaults; the service CIDR stays.
+        let (c, _) =
+            cluster_constraints(&[".prod.corp.example".into()], "cluster.local", "10.96.0.0/12", None, true).unwrap();
+        assert!(!c.contains(&"cluster.local".to_string()) && c.contains(&"10.96.0.0/12".to_string()));
     }
 
     #[test]

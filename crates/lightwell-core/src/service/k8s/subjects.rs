@@ -163,6 +163,7 @@ fn subject(cn: &str, organizations: &[&str]) -> LeafSubject {
     LeafSubject {
         common_name: Some(cn.to_string()),
         organizations: organizations.iter().map(|o| (*o).to_string()).collect(),
+        organizational_unit: None,
         dns_names: vec![],
         ip_addresses: vec![],
         emails: vec![],
