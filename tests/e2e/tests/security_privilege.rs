@@ -4,6 +4,7 @@
 //! (REST mutual TLS and LDAP SASL EXTERNAL), that a CA key leaves the server
 //! only to Administrators and cannot sign a SPIFFE ID, and that a machine
 //! hosting a service gains none of its groups.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 
