@@ -94,3 +94,51 @@ async fn anonymous_callers_read_the_root_dse_and_nothing_else() {
     assert_eq!(code(&out), 0);
     assert!(!stdout(&out).contains("dn:"), "an anonymous subtree search from the root finds nothing: {}", stdout(&out));
 }
+
+/// The same over SASL EXTERNAL with A's administrator's own certificate,
+/// and with compare: B's entries do not exist for A.
+#[tokio::test]
+async fn a_certificate_of_one_tenant_reads_compares_and_changes_nothing_of_another() {
+    let server = TestServer::start();
+    let a_admin = server.create_tenant("a.example", ADMIN_PW).await;
+    let b_admin = server.create_tenant("b.example", "Tenant-Admin-2!").await;
+    let bob = CreateUserRequest {
+        name: "bob".into(),
+        password: Some("Builder-Pass-77!".into()),
+        email: Some("bob@b.example".into()),
+        ..Default::default()
+    };
+    b_admin.create_principal("b.example", "users", &bob).await.unwrap();
+    let before = b_admin.list_principals("b.example", "users").await.unwrap();
+    let files = lightwell_testkit::pki::Files::new();
+    let (key, csr) = files.csr("a-admin", "ec:P-256", "/CN=administrator", &[]);
+    let req = lightwell_proto::IssueCertificateRequest { csr, ..Default::default() };
+    let cert = files.write("a-admin.pem", a_admin.issue_certificate("a.example", &req).await.unwrap().chain_pem);
+    let external = |program: &str, extra: &[&str]| {
+        let mut cmd = std::process::Command::new(program);
+        cmd.args(["-Y", "EXTERNAL", "-H", &server.ldaps_url()])
+            .args(extra)
+            .env("LDAPTLS_CACERT", server.ca_file())
+            .env("LDAPTLS_CERT", &cert)
+            .env("LDAPTLS_KEY", &key)
+            .env("LDAPCONF", "/dev/null");
+        cmd.output().unwrap()
+    };
+    // The certificate binds as A's administrator...
+    let me = external("ldapwhoami", &[]);
+    assert_eq!(code(&me), 0, "{}", String::from_utf8_lossy(&me.stderr));
+    assert_eq!(stdout(&me).trim(), format!("dn:{A_ADMIN}"));
+    // ...for whom B's entries do not exist: search, compare, modify, delete.
+    const BOB: &str = "uid=bob,cn=Users,dc=b,dc=example";
+    let search = external("ldapsearch", &["-LLL", "-b", BOB, "-s", "base", "(objectClass=*)"]);
+    assert_eq!(code(&search), 32, "noSuchObject");
+    assert!(!stdout(&search).contains("dn:"));
+    for assertion in ["mail:bob@b.example", "mail:nobody@b.example", "uid:bob"] {
+        assert_eq!(code(&external("ldapcompare", &[BOB, assertion])), 32, "compare {assertion} learns nothing");
+    }
+    let ldif = server.scratch().join("ext-into-b.ldif");
+    std::fs::write(&ldif, format!("dn: {BOB}\nchangetype: modify\nreplace: mail\nmail: mallory@a.example\n")).unwrap();
+    assert_eq!(code(&external("ldapmodify", &["-f", ldif.to_str().unwrap()])), 32);
+    assert_eq!(code(&external("ldapdelete", &[BOB])), 32);
+    assert_eq!(b_admin.list_principals("b.example", "users").await.unwrap(), before, "nothing of B changed");
+}
