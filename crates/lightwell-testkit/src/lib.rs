@@ -129,11 +129,14 @@ impl TestServer {
     }
 
     fn spawn(&mut self) {
+        // A restart keeps every address, the PKI listener's too: its URL is
+        // in every certificate's CDP and every CRL's Issuing Distribution Point.
+        let pki_addr = self.pki_url.strip_prefix("http://").unwrap_or("127.0.0.1:0").to_string();
         self.pki_url.clear();
         let mut child = Command::new(bin("lightwelld"))
             .arg("--data-dir")
             .arg(self.data_dir())
-            .args(["--listen-api", &self.api_addr, "--listen-pki", "127.0.0.1:0"])
+            .args(["--listen-api", &self.api_addr, "--listen-pki", &pki_addr])
             .args(["--listen-ldaps", &self.ldaps_addr, "--listen-ldap", &self.ldap_addr])
             .arg("--clock-offset-file")
             .arg(self.root.path().join("clock-offset"))
