@@ -347,7 +347,7 @@ async fn agents_renew_over_mtls_and_re_enrol_with_the_machine_secret_after_expir
     let admin = server.login(T, "administrator", pki::ADMIN_PASSWORD).await; // 18 h on: a new session
     let audit = admin.audit(Some(T), 0, 1000).await.unwrap();
     assert!(!audit.iter().any(|r| r.action == "machine.reenroll"), "no re-enrolment happened");
-    let renewal = audit.iter().filter(|r| r.action == "certificate.issue").last().unwrap();
+    let renewal = audit.iter().rev().find(|r| r.action == "certificate.issue").unwrap();
     assert_eq!(renewal.actor, "machine:node-a.corp.example", "the machine asked itself, by its certificate");
     assert!(
         renewal.detail.contains(&second.trim().trim_start_matches("serial=").to_lowercase()),
