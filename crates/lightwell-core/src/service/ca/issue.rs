@@ -431,6 +431,8 @@ mod tests {
     use lightwell_store::sqlite::SqliteStore;
     use zeroize::Zeroizing;
 
+    const LOCALHOST: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
     use super::*;
     use crate::service::{LoginScope, NewUser};
     use crate::{NoopObserver, clock::SystemClock};
@@ -453,7 +455,9 @@ mod tests {
         let service = Service::new(store, Arc::new(SystemClock), &kek, Arc::new(NoopObserver)).unwrap();
         let operator = Actor::Operator { id: "operator".into() };
         service.create_tenant(&operator, TENANT, Some(password("Quiet-harbor-0001")), None).await.unwrap();
-        let login = |user: &str, pw: &str| service.login(LoginScope::Tenant(TENANT.into()), user.into(), password(pw));
+        let login = |user: &str, pw: &str| {
+            service.login(LoginScope::Tenant(TENANT.into()), user.into(), password(pw), LOCALHOST)
+        };
         let admin = login("administrator", "Quiet-harbor-0001").await.unwrap().actor;
         let user =
             NewUser { name: "alice".into(), password: Some(password("Sunny-meadow-0001")), ..Default::default() };

@@ -211,6 +211,8 @@ mod tests {
     use std::sync::Arc;
     use std::time::Instant;
 
+    const LOCALHOST: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
     use lightwell_ca::kek::Kek;
     use lightwell_store::sqlite::SqliteStore;
     use lightwell_store::{CertificateRecord, PrincipalKind, Store};
@@ -237,7 +239,12 @@ mod tests {
         let operator = Actor::Operator { id: "operator".into() };
         service.create_tenant(&operator, DOMAIN, Some(Zeroizing::new(PASSWORD.into())), None).await.unwrap();
         let admin = service
-            .login(LoginScope::Tenant(DOMAIN.into()), "administrator".into(), Zeroizing::new(PASSWORD.into()))
+            .login(
+                LoginScope::Tenant(DOMAIN.into()),
+                "administrator".into(),
+                Zeroizing::new(PASSWORD.into()),
+                LOCALHOST,
+            )
             .await
             .unwrap()
             .actor;
