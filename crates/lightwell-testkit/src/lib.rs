@@ -351,6 +351,48 @@ impl TestServer {
         LoginAnswer::read(resp).await
     }
 
+    /// A TCP connection to `addr` from the local address `source`.
+    pub async fn tcp_from(source: std::net::IpAddr, addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+        let socket = if source.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() };
+        let socket = socket.unwrap();
+        socket.bind(std::net::SocketAddr::new(source, 0)).unwrap();
+        socket.connect(addr).await.unwrap()
+    }
+
+    /// The API listener's address.
+    pub fn api_addr(&self) -> std::net::SocketAddr {
+        self.api_addr.parse().unwrap()
+    }
+
+    /// The PKI listener's address.
+    pub fn pki_addr(&self) -> std::net::SocketAddr {
+        self.pki_url.trim_start_matches("http://").parse().unwrap()
+    }
+
+    /// A TLS connection to the API from the local address `source`,
+    /// trusting the server CA and offering HTTP/1.1 only: for hand-made
+    /// (and half-made) requests.
+    pub async fn api_tls_from(
+        &self,
+        source: std::net::IpAddr,
+    ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        use rustls_pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pki_types::CertificateDer::pem_file_iter(self.ca_file()).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let tcp = Self::tcp_from(source, self.api_addr()).await;
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)).connect(name, tcp).await.unwrap()
+    }
+
     /// The server's resident memory in KiB (`VmRSS` of `/proc/PID/status`).
     pub fn rss_kib(&self) -> u64 {
         rss_kib(self.pid().expect("the server is running")).expect("the server is running")
