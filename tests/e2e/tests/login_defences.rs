@@ -168,9 +168,9 @@ fn watch_memory(server: &TestServer, stop: Arc<AtomicBool>) -> std::thread::Join
 }
 
 /// Asks `/healthz` from its own address every 20 ms until stopped; returns
-/// the latencies. It runs on a thread and runtime of its own, so the
-/// flood's tasks in this process do not delay it.
-fn probe_health(server: &TestServer, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<Duration>> {
+/// the latencies (`None`: no answer). It runs on a thread and runtime of
+/// its own, so the flood's tasks in this process do not delay it.
+fn probe_health(server: &TestServer, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<Option<Duration>>> {
     let client = server.raw_from("127.0.0.250".parse().unwrap());
     let url = format!("{}/healthz", server.url());
     std::thread::spawn(move || {
@@ -179,9 +179,8 @@ fn probe_health(server: &TestServer, stop: Arc<AtomicBool>) -> std::thread::Join
             let mut latencies = vec![];
             while !stop.load(Ordering::Relaxed) {
                 let start = Instant::now();
-                let resp = client.get(&url).send().await.unwrap();
-                assert!(resp.status().is_success(), "{}", resp.status());
-                latencies.push(start.elapsed());
+                let ok = client.get(&url).send().await.is_ok_and(|r| r.status().is_success());
+                latencies.push(ok.then(|| start.elapsed()));
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             latencies
@@ -189,23 +188,40 @@ fn probe_health(server: &TestServer, stop: Arc<AtomicBool>) -> std::thread::Join
     })
 }
 
-fn p99(mut latencies: Vec<Duration>) -> Duration {
+fn p99(latencies: Vec<Option<Duration>>) -> Duration {
     assert!(!latencies.is_empty());
+    let failed = latencies.iter().filter(|l| l.is_none()).count();
+    assert_eq!(failed, 0, "/healthz failed {failed} times during the flood");
+    let mut latencies: Vec<Duration> = latencies.into_iter().flatten().collect();
     latencies.sort();
     latencies[(latencies.len() * 99).div_ceil(100) - 1]
 }
 
 /// `per_client` concurrent bogus logins from each client, all at once;
-/// each answer with the index of its client.
+/// each answer with the index of its client. Panics (after all are done)
+/// if one got no answer.
 async fn flood(server: &TestServer, clients: Vec<reqwest::Client>, per_client: usize) -> Vec<(usize, LoginAnswer)> {
+    let answers = try_flood(server, clients, per_client).await;
+    answers.into_iter().map(|(i, a)| (i, a.unwrap_or_else(|e| panic!("a login got no answer: {e}")))).collect()
+}
+
+async fn try_flood(
+    server: &TestServer,
+    clients: Vec<reqwest::Client>,
+    per_client: usize,
+) -> Vec<(usize, Result<LoginAnswer, reqwest::Error>)> {
     let url = format!("{}/v1/tenants/{T}/login", server.url());
     let mut tasks = tokio::task::JoinSet::new();
     for (i, client) in clients.into_iter().enumerate() {
         for j in 0..per_client {
             let (client, url) = (client.clone(), url.clone());
             let body = serde_json::json!({ "user": format!("ghost{i}-{j}"), "password": "Not-A-Password-1!" });
-            tasks
-                .spawn(async move { (i, LoginAnswer::read(client.post(url).json(&body).send().await.unwrap()).await) });
+            tasks.spawn(async move {
+                match client.post(url).json(&body).send().await {
+                    Ok(resp) => (i, Ok(LoginAnswer::read(resp).await)),
+                    Err(e) => (i, Err(e)),
+                }
+            });
         }
     }
     tasks.join_all().await
@@ -230,11 +246,12 @@ async fn a_flood_of_bogus_logins_from_many_addresses_keeps_memory_bounded_and_he
     let stop = Arc::new(AtomicBool::new(false));
     let memory = watch_memory(&server, stop.clone());
     let health = probe_health(&server, stop.clone());
-    let answers: Vec<_> = flood(&server, clients, 2).await.into_iter().map(|(_, a)| a).collect();
+    let answers = try_flood(&server, clients, 2).await;
     stop.store(true, Ordering::Relaxed);
     let latencies = health.join().unwrap();
     let (peak, killed) = memory.join().unwrap();
     assert!(!killed, "resident memory passed {RSS_LIMIT_KIB} KiB during the flood ({peak} KiB)");
+    let answers: Vec<_> = answers.into_iter().map(|(_, a)| a.unwrap()).collect();
 
     let overloaded: Vec<_> = answers.iter().filter(|a| a.status == 503).collect();
     for a in &answers {
@@ -269,11 +286,13 @@ async fn a_flood_of_logins_from_one_address_is_refused_before_any_password_work(
     // One HTTP/2 connection (opened first) carries all 500 logins.
     let client = server.raw_from("127.0.0.20".parse().unwrap());
     assert!(client.get(format!("{}/healthz", server.url())).send().await.unwrap().status().is_success());
-    let answers: Vec<_> = flood(&server, vec![client; 1], 500).await.into_iter().map(|(_, a)| a).collect();
+    let answers = try_flood(&server, vec![client; 1], 500).await;
     stop.store(true, Ordering::Relaxed);
-    let p99 = p99(health.join().unwrap());
+    let latencies = health.join().unwrap();
     let (peak, killed) = memory.join().unwrap();
     assert!(!killed, "resident memory passed {RSS_LIMIT_KIB} KiB ({peak} KiB)");
+    let answers: Vec<_> = answers.into_iter().map(|(_, a)| a.unwrap()).collect();
+    let p99 = p99(latencies);
 
     let examined = answers.iter().filter(|a| a.status == 401).count();
     assert_eq!(examined, 3, "three failures allowed per address and window");
