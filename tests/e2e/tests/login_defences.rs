@@ -337,3 +337,34 @@ async fn logins_beyond_the_password_hashing_capacity_get_503_with_retry_after_an
     }
     assert_refused(&server.login_from(&source, T, "ghost", "Not-A-Password-1!").await, 429, "too_many_requests");
 }
+
+#[tokio::test]
+async fn the_cli_says_why_a_login_was_refused_and_when_to_try_again() {
+    let server = TestServer::start();
+    corp(&server).await;
+    // The CLI connects from 127.0.0.1; three failures from there first.
+    for _ in 0..3 {
+        assert_eq!(server.login_from("127.0.0.1", T, "alice", "wrong").await.status, 401);
+    }
+    let cli = server.cli();
+    let ca = server.ca_file().display().to_string();
+    let pw = cli.secret_file("alice.pw", ALICE_PW);
+    let url = server.url();
+    let out = cli.run(&[
+        "login",
+        "--server",
+        &url,
+        "--ca-file",
+        &ca,
+        "--tenant",
+        T,
+        "--user",
+        "alice",
+        "--password-file",
+        &pw,
+    ]);
+    assert!(!out.status.success(), "even the right password waits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("too many failed logins from 127.0.0.1; try again in "), "{stderr}");
+    assert!(stderr.contains("(too_many_requests, HTTP 429)"), "{stderr}");
+}
