@@ -328,6 +328,8 @@ where
             }
         })
     };
+    // No timer on purpose: hyper's own HTTP/1 header timer (which would also
+    // cut kept-alive connections waiting for their next request) stays off.
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     let conn =
         builder.serve_connection_with_upgrades(TokioIo::new(Tracked { io, activity: activity.clone() }), service);
