@@ -431,11 +431,11 @@ mod tests {
     use lightwell_store::sqlite::SqliteStore;
     use zeroize::Zeroizing;
 
-    const LOCALHOST: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
-
     use super::*;
     use crate::service::{LoginScope, NewUser};
     use crate::{NoopObserver, clock::SystemClock};
+
+    const LOCALHOST: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
     const TENANT: &str = "corp.example";
 

@@ -211,8 +211,6 @@ mod tests {
     use std::sync::Arc;
     use std::time::Instant;
 
-    const LOCALHOST: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
-
     use lightwell_ca::kek::Kek;
     use lightwell_store::sqlite::SqliteStore;
     use lightwell_store::{CertificateRecord, PrincipalKind, Store};
@@ -222,6 +220,8 @@ mod tests {
     use crate::authz::Actor;
     use crate::clock::SystemClock;
     use crate::{LoginScope, NoopObserver};
+
+    const LOCALHOST: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
     const DOMAIN: &str = "corp.example";
     const PASSWORD: &str = "Admin-Passw0rd!";
