@@ -14,6 +14,10 @@ pub struct Error {
     pub code: ErrorCode,
     /// Message for people.
     pub message: String,
+    /// For a refusal that passes with time (`too_many_requests`,
+    /// `overloaded`): seconds after which a retry may succeed, sent as
+    /// `Retry-After` by the REST API.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl std::error::Error for Error {}
@@ -27,7 +31,14 @@ impl std::fmt::Display for Error {
 impl Error {
     /// An error with a code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self { code, message: message.into(), retry_after_secs: None }
+    }
+
+    /// The same error, saying that a retry after `secs` seconds may succeed.
+    #[must_use]
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
     }
 
     /// `invalid_request`.

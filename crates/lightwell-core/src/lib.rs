@@ -13,6 +13,7 @@ pub mod names;
 pub mod password;
 pub mod policy;
 mod service;
+pub mod throttle;
 
 pub use error::{Error, Result};
 pub use service::*;
@@ -27,6 +28,10 @@ pub trait Observer: Send + Sync + std::fmt::Debug + 'static {
     fn login_failed(&self) {}
     /// An account was locked out after repeated failures.
     fn locked_out(&self) {}
+    /// A login was refused unexamined: too many failures from its address.
+    fn login_throttled(&self) {}
+    /// A password check was refused: every password-hashing permit was busy.
+    fn hashing_overloaded(&self) {}
     /// The CRL signer stored a CRL it re-signed after revocations were acknowledged.
     fn crl_signed_in_background(&self) {}
     /// The CRL signer threw a build away: someone else signed the CA's CRL meanwhile.

@@ -1,6 +1,7 @@
 //! Bind: simple (a DN or `user@domain` with a password) goes through
-//! `Service::login`, so a failed bind is audited and counts toward the same
-//! lockout as a REST login. SASL EXTERNAL is plumbed (the connection keeps
+//! `Service::login` with the connection's peer address, so a failed bind is
+//! audited and counts toward the same lockout and address throttle as a
+//! REST login. SASL EXTERNAL is plumbed (the connection keeps
 //! the TLS client certificate chain) but refused: mapping a certificate to a
 //! principal belongs to the service layer and needs the tenant's CAs, which
 //! this build does not have yet.
@@ -61,7 +62,7 @@ async fn simple(s: &mut Session, dn: &str, pw: Zeroizing<String>) -> Result<(), 
         ));
     }
     let Some((tenant, user)) = identity(dn) else { return Err(invalid()) };
-    match s.service.login(LoginScope::Tenant(tenant.clone()), user.clone(), pw).await {
+    match s.service.login(LoginScope::Tenant(tenant.clone()), user.clone(), pw, s.peer).await {
         Ok(ok) => {
             // The DN as stored (names compare without case; show the stored form).
             let dn = match &ok.actor {
@@ -71,11 +72,8 @@ async fn simple(s: &mut Session, dn: &str, pw: Zeroizing<String>) -> Result<(), 
             s.bound = Some(Bound { credential: Credential::Session(ok.token), dn, checked: None });
             Ok(())
         }
+        // A locked account answers like a wrong password (the service says so).
         Err(e) => Err(match e.code {
-            ErrorCode::AccountLocked => LdapError::new(
-                LdapResultCode::InvalidCredentials,
-                "account locked after too many failed logins; try again later",
-            ),
             ErrorCode::AccountDisabled => LdapError::new(LdapResultCode::InvalidCredentials, "account disabled"),
             // An unknown tenant looks like any other wrong name or password.
             ErrorCode::InvalidCredentials | ErrorCode::TenantNotFound | ErrorCode::InvalidName => invalid(),

@@ -29,10 +29,12 @@ impl LdapError {
     }
 }
 
-/// The result code for a service-layer error. Lockout and disabled
-/// accounts answer `invalidCredentials` with a diagnostic saying why, as
-/// Active Directory and OpenLDAP's ppolicy do, so clients treat them as a
-/// failed bind rather than a broken server.
+/// The result code for a service-layer error. A disabled account (told
+/// only with its right password) answers `invalidCredentials` with a
+/// diagnostic saying so; a locked one is not told apart from a wrong
+/// password by the service layer. Logins refused unexamined — too many
+/// failures from the address, or every password-hashing permit busy —
+/// answer `busy` (51) with the retry delay in the diagnostic.
 pub(crate) fn code_for(code: ErrorCode) -> LdapResultCode {
     match code {
         ErrorCode::InvalidCredentials | ErrorCode::AccountLocked | ErrorCode::AccountDisabled => {
@@ -50,6 +52,7 @@ pub(crate) fn code_for(code: ErrorCode) -> LdapResultCode {
         ErrorCode::BodyTooLarge => LdapResultCode::AdminLimitExceeded,
         ErrorCode::Timeout => LdapResultCode::TimeLimitExceeded,
         ErrorCode::Unavailable => LdapResultCode::Unavailable,
+        ErrorCode::TooManyRequests | ErrorCode::Overloaded => LdapResultCode::Busy,
         _ => LdapResultCode::Other,
     }
 }

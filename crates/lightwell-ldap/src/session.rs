@@ -8,6 +8,7 @@
 //! as it ends a REST session. The token is logged out when the connection
 //! closes or binds again.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -114,6 +115,8 @@ pub(crate) struct Session {
     pub(crate) secure: bool,
     /// The client's certificate chain, leaf first (empty without one).
     pub(crate) peer_certificates: Vec<CertificateDer<'static>>,
+    /// The client's address, for the service layer's failed-login throttle.
+    pub(crate) peer: IpAddr,
     pub(crate) bound: Option<Bound>,
     pub(crate) paging: Paging,
     inbuf: BytesMut,
@@ -131,6 +134,13 @@ impl Session {
             Stream::Tls(s) => (true, peer_certificates(s)),
             _ => (false, vec![]),
         };
+        let peer = match &stream {
+            Stream::Plain(s) => s.peer_addr(),
+            Stream::Tls(s) => s.get_ref().0.peer_addr(),
+            Stream::Gone => Err(std::io::ErrorKind::NotConnected.into()),
+        };
+        // A connection already gone has no address; it binds nothing either.
+        let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
         Self {
             service,
             config,
@@ -138,6 +148,7 @@ impl Session {
             tls,
             secure,
             peer_certificates,
+            peer,
             bound: None,
             paging: Paging::default(),
             inbuf: BytesMut::with_capacity(4096),

@@ -38,7 +38,9 @@ pub enum ErrorCode {
     InvalidCredentials,
     /// The bearer token is unknown, expired or revoked.
     InvalidToken,
-    /// Too many failed logins: the account is locked for a while.
+    /// Too many failed logins: the account is locked for a while. Only a
+    /// signed-in user changing their own password sees it; a login answers
+    /// `invalid_credentials` whether the account is locked or not.
     AccountLocked,
     /// The account is disabled.
     AccountDisabled,
@@ -48,6 +50,12 @@ pub enum ErrorCode {
     Timeout,
     /// The server cannot serve the request now (for example the database is down).
     Unavailable,
+    /// Too many failed logins from the caller's address: no login from it is
+    /// looked at until the `Retry-After` delay (seconds) has passed.
+    TooManyRequests,
+    /// The server is busy checking other passwords and did not start on this
+    /// one; nothing was done. Retry after the `Retry-After` delay (seconds).
+    Overloaded,
     /// An unexpected server error.
     Internal,
     /// The certificate request is not a well-formed PKCS#10 request, or its signature does not verify.
@@ -97,6 +105,8 @@ impl ErrorCode {
             Self::Forbidden => "forbidden",
             Self::Timeout => "timeout",
             Self::Unavailable => "unavailable",
+            Self::TooManyRequests => "too_many_requests",
+            Self::Overloaded => "overloaded",
             Self::Internal => "internal",
             Self::InvalidCsr => "invalid_csr",
             Self::UnsupportedKey => "unsupported_key",
@@ -128,8 +138,9 @@ impl ErrorCode {
             Self::AlreadyExists | Self::GroupCycle | Self::BuiltinProtected => 409,
             Self::BodyTooLarge => 413,
             Self::AccountLocked => 423,
+            Self::TooManyRequests => 429,
             Self::Internal => 500,
-            Self::Unavailable => 503,
+            Self::Unavailable | Self::Overloaded => 503,
         }
     }
 }
@@ -164,7 +175,13 @@ mod tests {
 
     #[test]
     fn codes_serialize_as_their_stable_strings() {
-        for code in [ErrorCode::InvalidJson, ErrorCode::AccountLocked, ErrorCode::TenantNotFound] {
+        for code in [
+            ErrorCode::InvalidJson,
+            ErrorCode::AccountLocked,
+            ErrorCode::TenantNotFound,
+            ErrorCode::TooManyRequests,
+            ErrorCode::Overloaded,
+        ] {
             assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{}\"", code.as_str()));
         }
     }

@@ -115,6 +115,41 @@ pub struct ServeArgs {
     /// Largest accepted request body in bytes (default 1 MiB).
     #[arg(long, env = "LIGHTWELL_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Seconds an API or PKI connection has to send a complete request head
+    /// (a new connection: from accept) before it is closed (default 10).
+    #[arg(long, env = "LIGHTWELL_HTTP_HEADER_READ_TIMEOUT_SECS")]
+    pub http_header_read_timeout_secs: Option<u64>,
+    /// Seconds an API or PKI connection may stay open with no request and
+    /// no traffic (default 60).
+    #[arg(long, env = "LIGHTWELL_HTTP_IDLE_TIMEOUT_SECS")]
+    pub http_idle_timeout_secs: Option<u64>,
+    /// Seconds a client has to complete the API's TLS handshake (default 10).
+    #[arg(long, env = "LIGHTWELL_TLS_HANDSHAKE_TIMEOUT_SECS")]
+    pub tls_handshake_timeout_secs: Option<u64>,
+    /// Open connections per HTTP listener (API, PKI); more are closed at
+    /// once (default 4096).
+    #[arg(long, env = "LIGHTWELL_HTTP_MAX_CONNECTIONS")]
+    pub http_max_connections: Option<usize>,
+    /// Open connections per client address (IPv6: per /64) and HTTP
+    /// listener (default 256).
+    #[arg(long, env = "LIGHTWELL_HTTP_MAX_CONNECTIONS_PER_IP")]
+    pub http_max_connections_per_ip: Option<usize>,
+    /// Failed logins and binds an address (IPv6: a /64) may have within the
+    /// throttle window; its further logins are refused with 429 until the
+    /// oldest leaves the window (default 3, below the account lockout's 5
+    /// so one address cannot lock an account; 0 turns it off). Behind a
+    /// reverse proxy or NAT every client shares the proxy's address.
+    #[arg(long, env = "LIGHTWELL_LOGIN_THROTTLE_FAILURES")]
+    pub login_throttle_failures: Option<u32>,
+    /// The login throttle's sliding window in seconds (default 180, the
+    /// lockout's window).
+    #[arg(long, env = "LIGHTWELL_LOGIN_THROTTLE_WINDOW_SECS")]
+    pub login_throttle_window_secs: Option<u64>,
+    /// Password hashes (argon2id, 19 MiB each) computed at once; a login
+    /// that waits 2 s for one gets 503 `overloaded` (default twice the
+    /// CPUs, at most 16).
+    #[arg(long, env = "LIGHTWELL_PASSWORD_HASHING_CONCURRENCY")]
+    pub password_hashing_concurrency: Option<usize>,
     /// TEST ONLY: shift the clock by the number of seconds in this file.
     #[arg(long, env = "LIGHTWELL_CLOCK_OFFSET_FILE", hide = true)]
     pub clock_offset_file: Option<PathBuf>,
@@ -144,6 +179,14 @@ struct FileConfig {
     kek_file: Option<PathBuf>,
     request_timeout_secs: Option<u64>,
     max_body_bytes: Option<usize>,
+    http_header_read_timeout_secs: Option<u64>,
+    http_idle_timeout_secs: Option<u64>,
+    tls_handshake_timeout_secs: Option<u64>,
+    http_max_connections: Option<usize>,
+    http_max_connections_per_ip: Option<usize>,
+    login_throttle_failures: Option<u32>,
+    login_throttle_window_secs: Option<u64>,
+    password_hashing_concurrency: Option<usize>,
     clock_offset_file: Option<PathBuf>,
     ca_maintenance_interval_secs: Option<u64>,
 }
@@ -204,6 +247,12 @@ pub(crate) struct Settings {
     pub(crate) kek_file: PathBuf,
     pub(crate) request_timeout: Duration,
     pub(crate) max_body_bytes: usize,
+    /// Timeouts and connection caps of the API and PKI listeners.
+    pub(crate) http: crate::http_conn::HttpLimits,
+    /// Failed logins per caller address.
+    pub(crate) login_throttle: lightwell_core::throttle::ThrottleLimit,
+    /// Password hashes at once (`None`: the service's default).
+    pub(crate) password_hashing_concurrency: Option<usize>,
     pub(crate) clock_offset_file: Option<PathBuf>,
     pub(crate) ca_maintenance_interval: Duration,
     pub(crate) crl_sync_limit: u64,
@@ -264,7 +313,52 @@ impl ServeArgs {
                 .unwrap_or_else(|| Database::Sqlite(data_dir.join("lightwell.db"))),
         };
         let host = if dev { [127, 0, 0, 1] } else { [0, 0, 0, 0] };
+        let http_default = crate::http_conn::HttpLimits::default();
+        let secs = |flag: Option<u64>, file: Option<u64>, default: Duration| {
+            flag.or(file).map_or(default, |s| Duration::from_secs(s.max(1)))
+        };
+        let http = crate::http_conn::HttpLimits {
+            header_read_timeout: secs(
+                self.http_header_read_timeout_secs,
+                file.http_header_read_timeout_secs,
+                http_default.header_read_timeout,
+            ),
+            idle_timeout: secs(self.http_idle_timeout_secs, file.http_idle_timeout_secs, http_default.idle_timeout),
+            tls_handshake_timeout: secs(
+                self.tls_handshake_timeout_secs,
+                file.tls_handshake_timeout_secs,
+                http_default.tls_handshake_timeout,
+            ),
+            max_connections: self
+                .http_max_connections
+                .or(file.http_max_connections)
+                .unwrap_or(http_default.max_connections)
+                .max(1),
+            max_connections_per_ip: self
+                .http_max_connections_per_ip
+                .or(file.http_max_connections_per_ip)
+                .unwrap_or(http_default.max_connections_per_ip)
+                .max(1),
+        };
+        let throttle_default = lightwell_core::DEFAULT_LOGIN_THROTTLE;
+        let login_throttle = lightwell_core::throttle::ThrottleLimit {
+            max_failures: self
+                .login_throttle_failures
+                .or(file.login_throttle_failures)
+                .unwrap_or(throttle_default.max_failures),
+            window_secs: self
+                .login_throttle_window_secs
+                .or(file.login_throttle_window_secs)
+                .map_or(throttle_default.window_secs, |s| i64::try_from(s.max(1)).unwrap_or(i64::MAX)),
+            max_keys: throttle_default.max_keys,
+        };
         Ok(Settings {
+            http,
+            login_throttle,
+            password_hashing_concurrency: self
+                .password_hashing_concurrency
+                .or(file.password_hashing_concurrency)
+                .map(|n| n.max(1)),
             dev,
             listen_api: self.listen_api.or(file.listen_api).unwrap_or(SocketAddr::from((host, 8443))),
             listen_pki: self.listen_pki.or(file.listen_pki).unwrap_or(SocketAddr::from((host, 8080))),
@@ -354,6 +448,45 @@ mod tests {
         }
         let help = Cli::command().render_long_help().to_string();
         assert!(!help.contains("crl-sync-limit"), "not in --help");
+    }
+
+    #[test]
+    fn listener_limits_and_login_defences_come_from_flags_over_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = tmp.path().join("lightwell.toml");
+        std::fs::write(
+            &cfg,
+            "http_header_read_timeout_secs = 5\nhttp_max_connections = 100\nlogin_throttle_failures = 2\n\
+             password_hashing_concurrency = 3\nhttp_max_connections_per_ip = 50\n",
+        )
+        .unwrap();
+        let cfg = cfg.to_str().unwrap();
+        let args = [
+            "lightwelld",
+            "--config",
+            cfg,
+            "--http-max-connections-per-ip",
+            "8",
+            "--login-throttle-window-secs",
+            "600",
+        ];
+        let s = Cli::try_parse_from(args).unwrap().serve.resolve().unwrap();
+        let limits = crate::http_conn::HttpLimits {
+            header_read_timeout: Duration::from_secs(5),
+            max_connections: 100,
+            max_connections_per_ip: 8,
+            ..Default::default()
+        };
+        assert_eq!(s.http, limits);
+        assert_eq!((s.login_throttle.max_failures, s.login_throttle.window_secs), (2, 600));
+        assert_eq!(s.password_hashing_concurrency, Some(3));
+
+        let default = Cli::try_parse_from(["lightwelld"]).unwrap().serve.resolve().unwrap();
+        assert_eq!(default.http, crate::http_conn::HttpLimits::default());
+        assert_eq!(default.login_throttle, lightwell_core::DEFAULT_LOGIN_THROTTLE);
+        assert_eq!(default.password_hashing_concurrency, None);
+        let zero = Cli::try_parse_from(["lightwelld", "--http-idle-timeout-secs", "0"]).unwrap();
+        assert_eq!(zero.serve.resolve().unwrap().http.idle_timeout, Duration::from_secs(1), "never zero");
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod api;
 mod clock;
 mod config;
 mod datadir;
+mod http_conn;
 mod ldap;
 mod metrics;
 mod migrate;

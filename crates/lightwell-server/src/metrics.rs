@@ -1,5 +1,7 @@
 //! Prometheus metrics: requests by route, method and status with latency
-//! histograms, login failures and lockouts, and the CRL signer's work.
+//! histograms, login failures, lockouts and refusals (address throttle,
+//! password-hashing overload), connections refused by the listeners' caps,
+//! and the CRL signer's work.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -35,6 +37,9 @@ pub(crate) struct Metrics {
     latency: Family<RouteLabels, Histogram>,
     login_failures: Counter,
     lockouts: Counter,
+    logins_throttled: Counter,
+    hashing_overloaded: Counter,
+    connections_refused: Counter,
     crl_background_signed: Counter,
     crl_background_discarded: Counter,
     crl_pending: Gauge,
@@ -55,6 +60,22 @@ impl Metrics {
         registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
         registry.register("login_failures", "Failed logins and binds", login_failures.clone());
         registry.register("lockouts", "Accounts locked after repeated failures", lockouts.clone());
+        let (logins_throttled, hashing_overloaded, connections_refused) = Default::default();
+        registry.register(
+            "logins_throttled",
+            "Logins and binds refused unexamined: too many failures from their address",
+            Counter::clone(&logins_throttled),
+        );
+        registry.register(
+            "password_hashing_overloaded",
+            "Password checks refused because every hashing permit was busy",
+            Counter::clone(&hashing_overloaded),
+        );
+        registry.register(
+            "http_connections_refused",
+            "API and PKI connections closed at accept: a connection cap was reached",
+            Counter::clone(&connections_refused),
+        );
         let crl_background_signed = Counter::default();
         let crl_background_discarded = Counter::default();
         let crl_pending = Gauge::default();
@@ -75,10 +96,18 @@ impl Metrics {
             latency,
             login_failures,
             lockouts,
+            logins_throttled,
+            hashing_overloaded,
+            connections_refused,
             crl_background_signed,
             crl_background_discarded,
             crl_pending,
         })
+    }
+
+    /// A connection was closed at accept because a cap was reached.
+    pub(crate) fn connection_refused(&self) {
+        self.connections_refused.inc();
     }
 
     /// The text exposition format.
@@ -99,6 +128,14 @@ impl lightwell_core::Observer for Metrics {
 
     fn locked_out(&self) {
         self.lockouts.inc();
+    }
+
+    fn login_throttled(&self) {
+        self.logins_throttled.inc();
+    }
+
+    fn hashing_overloaded(&self) {
+        self.hashing_overloaded.inc();
     }
 
     fn crl_signed_in_background(&self) {

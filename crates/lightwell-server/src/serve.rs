@@ -5,24 +5,21 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use lightwell_core::clock::{Clock, SystemClock};
 use lightwell_core::{Observer, Service};
 use lightwell_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
 
 use crate::api::{self, AppState};
 use crate::config::ServeArgs;
 use crate::datadir;
+use crate::http_conn::{self, ConnectionCaps, HttpLimits, Peer};
 use crate::metrics::Metrics;
 use crate::tls::{self, PeerCertificates};
 use crate::watch::WatchHub;
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the server until SIGTERM or SIGINT.
@@ -50,6 +47,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let service = Service::new(store, clock, &kek, observer)?;
     drop(kek);
     service.set_crl_sync_limit(settings.crl_sync_limit);
+    service.set_login_throttle(settings.login_throttle);
+    if let Some(n) = settings.password_hashing_concurrency {
+        service.set_password_hashing_concurrency(n);
+    }
 
     let tls_config = tls::server_config(&dir.join(datadir::SERVER_CERT_FILE), &dir.join(datadir::SERVER_KEY_FILE))?;
     let api_listener =
@@ -62,7 +63,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         TcpListener::bind(settings.listen_ldap).await.with_context(|| format!("binding {}", settings.listen_ldap))?;
     let watch_hub = WatchHub::new(service.clone(), Duration::from_millis(100));
     let app = api::router(
-        AppState { service: service.clone(), metrics, watch: watch_hub.clone() },
+        AppState { service: service.clone(), metrics: metrics.clone(), watch: watch_hub.clone() },
         settings.max_body_bytes,
         settings.request_timeout,
     );
@@ -90,9 +91,15 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(store = service.store_backend(), "lightwelld ready");
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let api_task =
-        tokio::spawn(accept_loop(api_listener, Some(TlsAcceptor::from(tls_config.clone())), app, stop_rx.clone()));
-    let pki_task = tokio::spawn(accept_loop(pki_listener, None, pki, stop_rx.clone()));
+    let api = Listener {
+        tls: Some(TlsAcceptor::from(tls_config.clone())),
+        app,
+        limits: settings.http,
+        metrics: metrics.clone(),
+    };
+    let api_task = tokio::spawn(accept_loop(api_listener, api, stop_rx.clone()));
+    let pki = Listener { tls: None, app: pki, limits: settings.http, metrics };
+    let pki_task = tokio::spawn(accept_loop(pki_listener, pki, stop_rx.clone()));
     let ldap_tasks = crate::ldap::spawn(
         [ldaps_listener, ldap_listener],
         settings.ldap_allow_plaintext_bind,
@@ -115,14 +122,43 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Accepts connections until told to stop, then lets open requests finish.
-async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, app: Router, mut stop: watch::Receiver<bool>) {
-    let graceful = GracefulShutdown::new();
+/// What an HTTP listener serves and under which limits.
+#[derive(Clone)]
+struct Listener {
+    /// TLS (the API) or plain HTTP (PKI).
+    tls: Option<TlsAcceptor>,
+    app: Router,
+    limits: HttpLimits,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener")
+            .field("tls", &self.tls.is_some())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Accepts connections until told to stop, then lets open requests finish
+/// (at most [`SHUTDOWN_GRACE`]). Connections over a cap are closed at once.
+async fn accept_loop(listener: TcpListener, config: Listener, mut stop: watch::Receiver<bool>) {
+    let caps = ConnectionCaps::new(&config.limits);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
-                    tokio::spawn(serve_connection(stream, tls.clone(), app.clone(), graceful.watcher()));
+                Ok((stream, peer)) => {
+                    let Some(admitted) = caps.admit(peer.ip()) else {
+                        tracing::debug!(peer = %peer.ip(), "HTTP connection cap reached; closing a connection");
+                        config.metrics.connection_refused();
+                        continue;
+                    };
+                    let (config, stop) = (config.clone(), stop.clone());
+                    tokio::spawn(async move {
+                        serve_connection(stream, peer, config, stop).await;
+                        drop(admitted);
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -134,45 +170,37 @@ async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, app: Route
         }
     }
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+    if !caps.drained(SHUTDOWN_GRACE).await {
         tracing::warn!("connections still open after the grace period; closing them");
     }
 }
 
-async fn serve_connection(stream: tokio::net::TcpStream, tls: Option<TlsAcceptor>, app: Router, watcher: Watcher) {
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    addr: std::net::SocketAddr,
+    config: Listener,
+    stop: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    match tls {
-        Some(acceptor) => {
-            let tls_stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            };
-            let certs: Vec<_> = tls_stream
-                .get_ref()
-                .1
-                .peer_certificates()
-                .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
-                .unwrap_or_default();
-            let peer = PeerCertificates(Arc::new(certs));
-            let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(peer.clone());
-                app.clone().oneshot(req)
-            });
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
-            let _ = watcher.watch(conn.into_owned()).await;
+    let Listener { tls, app, limits, .. } = config;
+    let Some(acceptor) = tls else {
+        let peer = Peer { addr, certificates: None, h2: false };
+        return http_conn::serve(stream, peer, app, limits, stop).await;
+    };
+    let tls_stream = match tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            return;
         }
-        None => {
-            let service =
-                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| app.clone().oneshot(req));
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            let _ = watcher.watch(conn.into_owned()).await;
-        }
-    }
+        Err(_) => return,
+    };
+    let session = tls_stream.get_ref().1;
+    let certs: Vec<_> =
+        session.peer_certificates().map(|c| c.iter().map(|c| c.clone().into_owned()).collect()).unwrap_or_default();
+    let h2 = session.alpn_protocol() == Some(b"h2");
+    let peer = Peer { addr, certificates: Some(PeerCertificates(Arc::new(certs))), h2 };
+    http_conn::serve(tls_stream, peer, app, limits, stop).await;
 }
 
 /// Deletes expired sessions every ten minutes.

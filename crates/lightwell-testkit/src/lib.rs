@@ -331,6 +331,76 @@ impl TestServer {
         self.mtls(None)
     }
 
+    /// Like [`TestServer::raw`], with connections from the local address
+    /// `source` (on Linux any address of 127/8 is the loopback interface),
+    /// so the server sees a caller of its own: for per-address limits.
+    pub fn raw_from(&self, source: std::net::IpAddr) -> reqwest::Client {
+        let pem = std::fs::read(self.ca_file()).unwrap();
+        let cert = reqwest::Certificate::from_pem(&pem).unwrap();
+        reqwest::Client::builder().tls_certs_only([cert]).local_address(source).build().unwrap()
+    }
+
+    /// A password login to `tenant` from the local address `source`, as the
+    /// server answered it.
+    pub async fn login_from(&self, source: &str, tenant: &str, user: &str, password: &str) -> LoginAnswer {
+        let source: std::net::IpAddr = source.parse().unwrap();
+        let resp = self
+            .raw_from(source)
+            .post(format!("{}/v1/tenants/{tenant}/login", self.url()))
+            .json(&serde_json::json!({ "user": user, "password": password }))
+            .send()
+            .await
+            .unwrap();
+        LoginAnswer::read(resp).await
+    }
+
+    /// A TCP connection to `addr` from the local address `source`.
+    pub async fn tcp_from(source: std::net::IpAddr, addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+        let socket = if source.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() };
+        let socket = socket.unwrap();
+        socket.bind(std::net::SocketAddr::new(source, 0)).unwrap();
+        socket.connect(addr).await.unwrap()
+    }
+
+    /// The API listener's address.
+    pub fn api_addr(&self) -> std::net::SocketAddr {
+        self.api_addr.parse().unwrap()
+    }
+
+    /// The PKI listener's address.
+    pub fn pki_addr(&self) -> std::net::SocketAddr {
+        self.pki_url.trim_start_matches("http://").parse().unwrap()
+    }
+
+    /// A TLS connection to the API from the local address `source`,
+    /// trusting the server CA and offering HTTP/1.1 only: for hand-made
+    /// (and half-made) requests.
+    pub async fn api_tls_from(
+        &self,
+        source: std::net::IpAddr,
+    ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        use rustls_pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pki_types::CertificateDer::pem_file_iter(self.ca_file()).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let tcp = Self::tcp_from(source, self.api_addr()).await;
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)).connect(name, tcp).await.unwrap()
+    }
+
+    /// The server's resident memory in KiB (`VmRSS` of `/proc/PID/status`).
+    pub fn rss_kib(&self) -> u64 {
+        rss_kib(self.pid().expect("the server is running")).expect("the server is running")
+    }
+
     /// A raw HTTPS client trusting the server CA and presenting `identity`
     /// (PEM: a private key and its certificate chain, in any order), or no
     /// client certificate at all.
@@ -347,6 +417,42 @@ impl TestServer {
     /// A CLI runner with its own (empty) configuration dir.
     pub fn cli(&self) -> Cli {
         Cli::new(tempfile::tempdir().unwrap())
+    }
+}
+
+/// The resident memory of process `pid` in KiB (`VmRSS`), while it runs.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// An HTTP answer to a login, as a test compares them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// The `Retry-After` header, in seconds.
+    pub retry_after: Option<u64>,
+    /// The body, parsed.
+    pub body: serde_json::Value,
+}
+
+impl LoginAnswer {
+    /// Reads a login response.
+    pub async fn read(resp: reqwest::Response) -> Self {
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().parse().expect("Retry-After is in seconds"));
+        let body = resp.json().await.unwrap();
+        Self { status, retry_after, body }
+    }
+
+    /// The error code of a refusal (`None` for a success).
+    pub fn code(&self) -> Option<&str> {
+        self.body["error"]["code"].as_str()
     }
 }
 

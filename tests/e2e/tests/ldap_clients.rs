@@ -216,29 +216,56 @@ async fn paged_searches_return_every_entry_exactly_once_and_size_limits_hold() {
 }
 
 #[tokio::test]
-async fn failed_binds_count_toward_the_same_lockout_as_rest_logins() {
+async fn failed_binds_count_toward_the_same_lockout_and_address_throttle_as_rest_logins() {
     let server = TestServer::start();
     corp(&server).await;
     let url = server.ldaps_url();
+    // ldapwhoami binds from 127.0.0.1.
     let bind = |pw: &str| text(&server.ldap_tool("ldapwhoami", &["-x", "-H", &url, "-D", ALICE_DN, "-w", pw]));
-    for i in 0..4 {
+    for i in 0..3 {
         let (code, _, stderr) = bind("wrong");
         assert_eq!(code, 49, "failure {i}: {stderr}");
         assert!(!stderr.contains("locked"), "{stderr}");
     }
-    let (code, _, stderr) = bind("wrong");
-    assert_eq!(code, 49);
-    assert!(stderr.contains("account locked"), "the fifth failure locks: {stderr}");
+    // The address had its three failures: busy, unexamined, whatever the password.
     let (code, _, stderr) = bind(ALICE_PW);
-    assert_eq!(code, 49);
-    assert!(stderr.contains("account locked"), "the right password is refused while locked: {stderr}");
-    let err = server.client().login(T, "alice", ALICE_PW).await.unwrap_err();
-    assert_eq!(err.code(), Some(ErrorCode::AccountLocked), "REST sees the lockout from LDAP binds");
-    let audit = server.login(T, "administrator", ADMIN_PW).await.audit(Some(T), 0, 1000).await.unwrap();
-    let failed = audit.iter().filter(|a| a.action == "login" && a.outcome == "failure" && a.target == "alice").count();
-    // Five wrong passwords and the refused right one over LDAP, one refused REST login.
-    assert_eq!(failed, 7, "every failed bind is audited like a failed login: {audit:?}");
-    server.set_clock_offset(301);
+    assert_eq!(code, 51, "{stderr}");
+    assert!(stderr.contains("too many failed logins"), "{stderr}");
+    // Two more failures from another address, over REST, lock the account.
+    for _ in 0..2 {
+        assert_eq!(server.login_from("127.0.0.2", T, "alice", "wrong").await.code(), Some("invalid_credentials"));
+    }
+    // Past the address's window, inside the lock: the right password gets a
+    // plain invalidCredentials, with nothing saying "locked".
+    server.set_clock_offset(181);
+    let (code, _, stderr) = bind(ALICE_PW);
+    assert_eq!(code, 49, "{stderr}");
+    assert!(!stderr.contains("locked"), "a lock is not told to the caller: {stderr}");
+    let rest = server.login_from("127.0.0.3", T, "alice", ALICE_PW).await;
+    assert_eq!(rest.code(), Some("invalid_credentials"), "REST sees the lockout from LDAP binds the same way");
+    let admin = server.login(T, "administrator", ADMIN_PW).await;
+    assert!(admin.principal(T, "users", "alice").await.unwrap().locked, "an administrator sees the lock");
+    let audit = admin.audit(Some(T), 0, 1000).await.unwrap();
+    let failed: Vec<_> = audit
+        .iter()
+        .filter(|a| a.action == "login" && a.outcome == "failure" && a.target == "alice")
+        .map(|a| a.detail.as_str())
+        .collect();
+    // Three wrong binds, two wrong REST logins, the right password refused twice while locked; the busy bind was never examined.
+    assert_eq!(
+        failed,
+        [
+            "wrong password",
+            "wrong password",
+            "wrong password",
+            "wrong password",
+            "wrong password; account locked",
+            "account locked",
+            "account locked"
+        ],
+        "every examined bind is audited like a login"
+    );
+    server.set_clock_offset(330);
     ok(&server, "ldapwhoami", &["-x", "-H", &url, "-D", ALICE_DN, "-w", ALICE_PW]);
 }
 

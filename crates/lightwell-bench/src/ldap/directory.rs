@@ -7,7 +7,7 @@
 //! bench writes the rows straight into the running server's SQLite file
 //! through `lightwell-store` (the server's own code; SQLite allows a second
 //! writer process) in a few large transactions, with a hash made once by
-//! `lightwell_core::password::hash` — the server's parameters. The seeded
+//! `lightwell_core::password::HashPermit::hash` — the server's parameters. The seeded
 //! users get no audit records and are not in the built-in `Users` group;
 //! the directory revision is bumped so no cached tree survives. This path
 //! is for the bench only.
@@ -41,7 +41,8 @@ impl Directory {
     /// `users` users in `groups` groups, with a fresh password and its hash.
     pub(crate) fn new(users: usize, groups: usize) -> Result<Self> {
         let password = "Bench-Passw0rd!".to_string();
-        let password_hash = lightwell_core::password::hash(&password).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let gate = lightwell_core::password::HashGate::new(1, std::time::Duration::ZERO);
+        let password_hash = gate.try_enter().and_then(|p| p.hash(&password)).map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(Self { users, groups: groups.max(1), password, password_hash })
     }
 

@@ -1,4 +1,21 @@
 //! Login with a password, bearer-token sessions, logout.
+//!
+//! A login passes three defences in this order:
+//!
+//! 1. the caller's address (`throttle::address_key`) may have at most
+//!    [`DEFAULT_LOGIN_THROTTLE`] failures in the window, counted in this
+//!    process before any database or argon2id work (`too_many_requests`);
+//! 2. the password check needs a permit of the [`crate::password::HashGate`]
+//!    (`overloaded` when none comes free in time);
+//! 3. the account's lockout, stored with the principal (so shared by every
+//!    replica): 5 failures within 180 s lock it for 300 s (tenant policy).
+//!
+//! The address limit is below the account's, so one address cannot lock an
+//! account. A locked account, a wrong password and an unknown user get the
+//! same `invalid_credentials` after the same argon2id work: nothing tells a
+//! caller who exists or who is locked.
+
+use std::net::IpAddr;
 
 use base64::Engine as _;
 use lightwell_proto::ErrorCode;
@@ -10,8 +27,15 @@ use super::graph::Graph;
 use super::{Inner, Service, policy_of, short, tenant_by_domain};
 use crate::audit::AuditEvent;
 use crate::authz::{Actor, OPERATOR, PrincipalActor};
+use crate::password::HashPermit;
 use crate::policy::TenantPolicy;
-use crate::{Error, Result, lockout, password};
+use crate::throttle::{ThrottleLimit, address_key};
+use crate::{Error, Result, lockout};
+
+/// Failed logins per caller address: 3 within any 180 s, for at most 65,536
+/// addresses. With the default lockout (5 within 180 s) one address can
+/// never lock an account; two can.
+pub const DEFAULT_LOGIN_THROTTLE: ThrottleLimit = ThrottleLimit { max_failures: 3, window_secs: 180, max_keys: 65_536 };
 
 /// Where a login happens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,14 +102,42 @@ impl Realm {
 }
 
 impl Service {
-    /// Logs in with a user name and password; returns a bearer token.
+    /// Logs in with a user name and password from the caller's address
+    /// `source`; returns a bearer token (see the module docs).
     ///
-    /// Failures are audited and count toward lockout: 5 failures within 180 s
-    /// lock the account for 300 s (tenant policy). A locked or disabled
-    /// account is refused with its own code; an unknown user and a wrong
-    /// password are indistinguishable.
-    pub async fn login(&self, scope: LoginScope, user: String, pw: Zeroizing<String>) -> Result<LoginSuccess> {
-        self.blocking(move |inner| inner.login(&scope, &user, &pw)).await
+    /// Failures are audited and count toward the account's lockout and the
+    /// address's limit. An unknown user, a wrong password and a locked
+    /// account all get `invalid_credentials`; a disabled account is told
+    /// so only with its right password. Refusals before any check —
+    /// `too_many_requests`, `overloaded` — carry a retry delay and are not
+    /// audited (they would let anyone fill the audit chain).
+    pub async fn login(
+        &self,
+        scope: LoginScope,
+        user: String,
+        pw: Zeroizing<String>,
+        source: IpAddr,
+    ) -> Result<LoginSuccess> {
+        let source = address_key(source);
+        let sources = &self.inner.login_sources;
+        if let Err(t) = sources.charge(&source, self.inner.now()) {
+            self.inner.observer.login_throttled();
+            let message = format!("too many failed logins from {source}; try again in {} s", t.retry_after_secs);
+            return Err(Error::new(ErrorCode::TooManyRequests, message).with_retry_after(t.retry_after_secs));
+        }
+        let permit = match self.hash_permit().await {
+            Ok(p) => p,
+            Err(e) => {
+                sources.refund(&source);
+                return Err(e);
+            }
+        };
+        let result = self.blocking(move |inner| inner.login(&scope, &user, &pw, permit)).await;
+        // Only a decided failure counts; a cancelled login keeps its charge.
+        if result.as_ref().is_ok() || result.as_ref().is_err_and(|e| !decided(e)) {
+            sources.refund(&source);
+        }
+        result
     }
 
     /// Resolves a bearer token to the actor it authenticates.
@@ -119,8 +171,13 @@ impl Service {
     }
 }
 
+/// Whether a failed login was judged (rather than not examined).
+fn decided(e: &Error) -> bool {
+    !matches!(e.code, ErrorCode::Unavailable | ErrorCode::Internal | ErrorCode::Overloaded)
+}
+
 impl Inner {
-    fn login(&self, scope: &LoginScope, user: &str, pw: &str) -> Result<LoginSuccess> {
+    fn login(&self, scope: &LoginScope, user: &str, pw: &str, permit: HashPermit) -> Result<LoginSuccess> {
         // Read first and verify the password outside any transaction: argon2id
         // is deliberately slow and must not hold the database's write lock.
         let (realm, found) = self.store.read(|tx| {
@@ -128,14 +185,16 @@ impl Inner {
             let user = realm.user(tx, user)?;
             Ok::<_, Error>((realm, user))
         })?;
-        let now = self.now();
-        let verified = match &found {
-            Some(p) => p.password_hash.as_deref().is_some_and(|h| password::verify(pw, h)),
+        // The same argon2id work whether the user exists, is locked or not.
+        let verified = match found.as_ref().and_then(|p| p.password_hash.as_deref()) {
+            Some(h) => permit.verify(pw, h),
             None => {
-                password::verify(pw, &self.dummy_hash);
+                permit.verify(pw, &self.dummy_hash);
                 false
             }
         };
+        drop(permit);
+        let now = self.now();
         let target = short(user);
         let result = self.write_committing_refusal(|tx| {
             let fail = |tx: &mut dyn Tx, why: &str, err: Error| -> Result<Result<LoginSuccess>> {
@@ -152,8 +211,9 @@ impl Inner {
             let Some(mut p) = tx.principal_by_id(&realm.scope, &seen.id)? else {
                 return fail(tx, "unknown user", bad_credentials());
             };
+            // Locked looks like wrong: only administrators see the lock.
             if lockout::is_locked(&p, now) {
-                return fail(tx, "account locked", locked());
+                return fail(tx, "account locked", bad_credentials());
             }
             if !verified || p.credential_epoch != seen.credential_epoch {
                 // Lockout counters are state, not an attribute change: updated_at stays.
@@ -161,7 +221,7 @@ impl Inner {
                 tx.update_principal(&p)?;
                 if newly_locked {
                     self.observer.locked_out();
-                    return fail(tx, "wrong password; account locked", locked());
+                    return fail(tx, "wrong password; account locked", bad_credentials());
                 }
                 return fail(tx, "wrong password", bad_credentials());
             }
@@ -191,10 +251,52 @@ impl Inner {
             )?;
             Ok(Ok(LoginSuccess { token, expires_at, actor }))
         });
-        if result.as_ref().is_err_and(|e| e.code != ErrorCode::Unavailable && e.code != ErrorCode::Internal) {
+        if result.as_ref().is_err_and(decided) {
             self.observer.login_failed();
         }
         result
+    }
+
+    /// Checks the current password of a user changing their own. A wrong
+    /// one counts toward the account's lockout exactly like a failed login
+    /// (a stolen session must not guess without limit) and is audited; a
+    /// locked account is refused without looking at the password.
+    pub(super) fn check_current_password(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        target: &PrincipalRecord,
+        policy: &TenantPolicy,
+        old: Option<&str>,
+        permit: &HashPermit,
+    ) -> Result<()> {
+        let now = self.now();
+        let wrong = || Error::new(ErrorCode::InvalidCredentials, "the current password is wrong");
+        let (why, err, guess) = if lockout::is_locked(target, now) {
+            ("account locked", locked(), false)
+        } else {
+            match (old, target.password_hash.as_deref()) {
+                (Some(old), Some(hash)) if permit.verify(old, hash) => return Ok(()),
+                (Some(_), _) => ("wrong current password", wrong(), true),
+                (None, _) => ("no current password given", wrong(), false),
+            }
+        };
+        self.observer.login_failed();
+        self.write_committing_refusal(|tx| {
+            let t = tenant_by_domain(tx, tenant)?;
+            let mut detail = why.to_string();
+            if guess && let Some(mut p) = tx.principal_by_id(&t.id, &target.id)? {
+                // Lockout counters are state, not an attribute change: updated_at stays.
+                if lockout::record_failure(&mut p, &policy.lockout, now) {
+                    self.observer.locked_out();
+                    detail.push_str("; account locked");
+                }
+                tx.update_principal(&p)?;
+            }
+            let ev = AuditEvent::failure(actor.audit_name(), "user.password_change", target.name.clone());
+            self.audit.append(tx, &t.id, now, ev.with_detail(detail))?;
+            Ok(Err(err.clone()))
+        })
     }
 
     fn check_session(&self, token: &str) -> Result<SessionCheck> {
@@ -237,7 +339,8 @@ pub struct SessionCheck {
     pub expires_at: i64,
 }
 
-fn locked() -> Error {
+/// What a signed-in user changing their own password is told about a lock.
+pub(super) fn locked() -> Error {
     Error::new(ErrorCode::AccountLocked, "the account is locked after too many failed logins; try again later")
 }
 

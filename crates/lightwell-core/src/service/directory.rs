@@ -382,14 +382,18 @@ impl Service {
         let email = optional_text(new.email.as_deref(), parse_email)?;
         let display_name = optional_text(new.display_name.as_deref(), parse_display_name)?;
         let (actor_name, tenant) = (actor.audit_name(), tenant.to_string());
+        let permit = match &new.password {
+            Some(_) => Some(self.hash_permit().await?),
+            None => None,
+        };
         self.blocking(move |inner| {
-            let hash = match &new.password {
-                Some(pw) => {
+            let hash = match (&new.password, permit) {
+                (Some(pw), Some(permit)) => {
                     let policy = inner.tenant_read(&tenant, |_, t| Ok(policy_of(t)))?;
                     password::check_policy(&policy.password, &name, pw)?;
-                    Some(password::hash(pw)?)
+                    Some(permit.hash(pw)?)
                 }
-                None => None,
+                _ => None,
             };
             let mut p = new_principal(&lightwell_store::TenantId::system(), PrincipalKind::User, &name, inner.now());
             p.email = email;
@@ -584,33 +588,33 @@ impl Service {
     ) -> Result<()> {
         authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
         let (actor, tenant, name) = (actor.clone(), tenant.to_string(), name.to_string());
+        let permit = self.hash_permit().await?;
         self.blocking(move |inner| {
             let (target, policy) =
                 inner.tenant_read(&tenant, |tx, t| Ok((find(tx, t, PrincipalKind::User, &name)?, policy_of(t))))?;
             authz::check(&actor, Some(&tenant), Permission::ChangePassword(&target.id))?;
             let own = matches!(&actor, Actor::Principal(p) if p.id == target.id);
             if own {
-                let ok = match (&old_password, &target.password_hash) {
-                    (Some(old), Some(hash)) => password::verify(old, hash),
-                    _ => false,
-                };
-                if !ok {
-                    inner.tenant_write(&tenant, |tx, t| {
-                        let ev = AuditEvent::failure(actor.audit_name(), "user.password_change", target.name.clone())
-                            .with_detail("wrong current password");
-                        inner.audit(tx, t, ev)
-                    })?;
-                    inner.observer.login_failed();
-                    return Err(Error::new(ErrorCode::InvalidCredentials, "the current password is wrong"));
-                }
+                inner.check_current_password(
+                    &actor,
+                    &tenant,
+                    &target,
+                    &policy,
+                    old_password.as_ref().map(|p| p.as_str()),
+                    &permit,
+                )?;
             }
             password::check_policy(&policy.password, &target.name, &new_password)?;
-            let hash = password::hash(&new_password)?;
+            let hash = permit.hash(&new_password)?;
+            drop(permit);
             let now = inner.now();
             inner.tenant_write(&tenant, |tx, t| {
                 let mut p = find(tx, t, PrincipalKind::User, &name)?;
                 if p.id != target.id || p.credential_epoch != target.credential_epoch {
                     return Err(Error::new(ErrorCode::AlreadyExists, "the password changed meanwhile; try again"));
+                }
+                if own && lockout::is_locked(&p, now) {
+                    return Err(super::auth::locked());
                 }
                 p.password_hash = Some(hash.clone());
                 p.credential_epoch += 1;

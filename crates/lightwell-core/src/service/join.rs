@@ -17,7 +17,8 @@ use super::{Inner, Service, short, tenant_by_domain};
 use crate::audit::AuditEvent;
 use crate::authz::{self, Actor, DOMAIN_CLIENTS, Permission, PrincipalActor};
 use crate::names::{Hostname, parse_ip};
-use crate::{Error, Result, password};
+use crate::password::HashGate;
+use crate::{Error, Result};
 
 /// Longest join-token lifetime: 30 days.
 pub const MAX_JOIN_TOKEN_TTL_SECS: i64 = 30 * 86_400;
@@ -103,13 +104,14 @@ fn hash_machine_secret(secret: &str) -> String {
 }
 
 /// Checks a machine secret in constant time; secrets stored by earlier
-/// versions (argon2id PHC strings) still verify.
-fn verify_machine_secret(secret: &str, stored: &str) -> bool {
-    match stored.strip_prefix(SECRET_SHA256) {
+/// versions (argon2id PHC strings) still verify, with a permit of `gate`
+/// (`overloaded` if none is free: the agent retries).
+fn verify_machine_secret(gate: &HashGate, secret: &str, stored: &str) -> Result<bool> {
+    Ok(match stored.strip_prefix(SECRET_SHA256) {
         Some(hex_digest) => hex::decode(hex_digest)
             .is_ok_and(|want| aws_lc_rs::constant_time::verify_slices_are_equal(&want, &hash(secret)).is_ok()),
-        None => password::verify(secret, stored),
-    }
+        None => gate.try_enter()?.verify(secret, stored),
+    })
 }
 
 /// The calling machine of `tenant`, or `forbidden` for any other caller.
@@ -311,11 +313,12 @@ impl Service {
             let denied = || Error::new(ErrorCode::InvalidCredentials, "wrong machine name or machine secret");
             let machine =
                 inner.tenant_read(&tenant, |tx, t| Ok(tx.principal(&t.id, PrincipalKind::Machine, &hostname)?))?;
-            let verified = match &machine {
-                Some(m) => m.password_hash.as_deref().is_some_and(|h| verify_machine_secret(&machine_secret, h)),
+            let gate = &inner.hash_gate;
+            let verified = match machine.as_ref().and_then(|m| m.password_hash.as_deref()) {
+                Some(h) => verify_machine_secret(gate, &machine_secret, h)?,
                 None => {
                     // Same work for an unknown machine as for a known one.
-                    let _ = verify_machine_secret(&machine_secret, &hash_machine_secret("lw-unknown-machine"));
+                    verify_machine_secret(gate, &machine_secret, &hash_machine_secret("lw-unknown-machine"))?;
                     false
                 }
             };
@@ -371,7 +374,11 @@ impl Service {
                 let t = tenant_by_domain(tx, &tenant)?;
                 let mut m =
                     tx.principal_by_id(&t.id, &id)?.ok_or_else(|| Error::forbidden("the machine no longer exists"))?;
-                if !m.password_hash.as_deref().is_some_and(|h| verify_machine_secret(&current, h)) {
+                let verified = match m.password_hash.as_deref() {
+                    Some(h) => verify_machine_secret(&inner.hash_gate, &current, h)?,
+                    None => false,
+                };
+                if !verified {
                     return Err(Error::new(ErrorCode::InvalidCredentials, "the current machine secret is wrong"));
                 }
                 m.password_hash = Some(hashed.clone());
@@ -598,11 +605,17 @@ mod tests {
         let secret = secret(MACHINE_SECRET_PREFIX).unwrap();
         let stored = hash_machine_secret(&secret);
         assert!(stored.starts_with(SECRET_SHA256) && !stored.contains(secret.as_str()));
-        assert!(verify_machine_secret(&secret, &stored));
-        assert!(!verify_machine_secret("lwm_wrong", &stored));
-        assert!(!verify_machine_secret(&secret, "$lw-sha256$zz"), "a malformed digest never verifies");
+        let gate = HashGate::new(1, std::time::Duration::ZERO);
+        let check = |s: &str, stored: &str| verify_machine_secret(&gate, s, stored).unwrap();
+        assert!(check(&secret, &stored));
+        assert!(!check("lwm_wrong", &stored));
+        assert!(!check(&secret, "$lw-sha256$zz"), "a malformed digest never verifies");
         // Secrets stored by earlier versions (argon2id) still verify.
-        let old = password::hash(&secret).unwrap();
-        assert!(verify_machine_secret(&secret, &old) && !verify_machine_secret("lwm_wrong", &old));
+        let old = gate.try_enter().unwrap().hash(&secret).unwrap();
+        assert!(check(&secret, &old) && !check("lwm_wrong", &old));
+        // ... and need a password-hashing permit; the SHA-256 form does not.
+        let _busy = gate.try_enter().unwrap();
+        assert_eq!(verify_machine_secret(&gate, &secret, &old).unwrap_err().code, ErrorCode::Overloaded);
+        assert!(check(&secret, &stored));
     }
 }

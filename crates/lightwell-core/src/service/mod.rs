@@ -19,7 +19,7 @@ use lightwell_ca::kek::Kek;
 use lightwell_proto::ErrorCode;
 use lightwell_store::{Store, StoreExt, TenantRecord, Tx};
 
-pub use self::auth::{LoginScope, LoginSuccess, SessionCheck};
+pub use self::auth::{DEFAULT_LOGIN_THROTTLE, LoginScope, LoginSuccess, SessionCheck};
 pub use self::ca::{
     CaInfo, CaRequestView, CaView, CertificateView, IssueRequest, MaintenanceReport, Requester, SignerPass,
     parse_key_type, parse_reason, parse_ttl,
@@ -32,7 +32,9 @@ pub use crate::audit::Verification;
 use crate::audit::{AuditEvent, AuditLog};
 use crate::clock::Clock;
 use crate::names::DomainName;
+use crate::password::{HashGate, HashPermit};
 use crate::policy::TenantPolicy;
+use crate::throttle::{Throttle, ThrottleLimit};
 use crate::{Error, Observer, Result};
 
 /// The service layer. Cheap to clone; all clones share state.
@@ -50,6 +52,10 @@ struct Inner {
     /// A hash of a random password, verified against when a login names an
     /// unknown user so the response takes as long as for a known one.
     dummy_hash: String,
+    /// The only way to argon2id: a few permits (see `password`).
+    hash_gate: HashGate,
+    /// Failed logins by caller address (this replica's own count).
+    login_sources: Throttle,
     /// Seals and unseals CA private keys (a private copy of the server's KEK).
     kek: Kek,
     /// Base of the plain-HTTP CRL and CA certificate URLs put into certificates.
@@ -75,7 +81,8 @@ impl Service {
     /// Builds the service over a store. The KEK keys the audit chain MACs.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, kek: &Kek, observer: Arc<dyn Observer>) -> Result<Self> {
         let audit = AuditLog::new(&kek.derive("lightwell audit chain v1"));
-        let dummy_hash = crate::password::hash(&crate::password::generate()?)?;
+        let hash_gate = HashGate::default();
+        let dummy_hash = hash_gate.try_enter()?.hash(&crate::password::generate()?)?;
         // The service keeps its own copy: CA keys are sealed and unsealed for its whole life.
         let kek = Kek::from_file_contents(&kek.to_file_contents()).map_err(Error::internal)?;
         let pki_base = std::sync::RwLock::new("http://localhost:8080".to_string());
@@ -87,6 +94,8 @@ impl Service {
                 audit,
                 observer,
                 dummy_hash,
+                hash_gate,
+                login_sources: Throttle::new(DEFAULT_LOGIN_THROTTLE),
                 kek,
                 pki_base,
                 issuers,
@@ -100,6 +109,27 @@ impl Service {
     /// The clock decisions are made with.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock
+    }
+
+    /// Sets the limit on failed logins per caller address (default
+    /// [`DEFAULT_LOGIN_THROTTLE`]).
+    pub fn set_login_throttle(&self, limit: ThrottleLimit) {
+        self.inner.login_sources.set_limit(limit);
+    }
+
+    /// Sets how many password hashes may be computed at once (default
+    /// [`HashGate::default_concurrency`]); each holds 19 MiB while it runs.
+    pub fn set_password_hashing_concurrency(&self, concurrency: usize) {
+        self.inner.hash_gate.set_concurrency(concurrency);
+    }
+
+    /// Waits for a password-hashing permit (see [`HashGate::enter`]).
+    async fn hash_permit(&self) -> Result<HashPermit> {
+        let permit = self.inner.hash_gate.enter().await;
+        if permit.is_err() {
+            self.inner.observer.hashing_overloaded();
+        }
+        permit
     }
 
     /// Checks the store answers.

@@ -38,8 +38,10 @@ impl Service {
     /// Creates the system operator with `password` unless it exists; returns
     /// whether it was created. Used by `lightwelld init`.
     pub async fn bootstrap_operator(&self, password: Zeroizing<String>) -> Result<bool> {
+        let permit = self.hash_permit().await?;
         self.blocking(move |inner| {
-            let hash = password::hash(&password)?;
+            let hash = permit.hash(&password)?;
+            drop(permit);
             let now = inner.now();
             inner.store.write(|tx| {
                 let sys = TenantId::system();
@@ -79,9 +81,11 @@ impl Service {
             None => (password::generate()?, true),
         };
         let actor_name = actor.audit_name();
+        let permit = self.hash_permit().await?;
         let tenant = self
             .blocking(move |inner| {
-                let hash = password::hash(&password)?;
+                let hash = permit.hash(&password)?;
+                drop(permit);
                 let now = inner.now();
                 let tenant = TenantRecord {
                     id: TenantId::new(uuid::Uuid::new_v4().to_string()),

@@ -1,7 +1,9 @@
 //! Authentication: the bearer-token extractor, login, logout, whoami.
 
+use std::net::SocketAddr;
+
 use axum::Extension;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use lightwell_core::authz::Actor;
@@ -79,8 +81,14 @@ pub(crate) fn identity(actor: &Actor) -> Identity {
     }
 }
 
-async fn login(state: &AppState, scope: LoginScope, req: LoginRequest) -> ApiResult<axum::Json<LoginResponse>> {
-    let ok = state.service.login(scope, req.user, Zeroizing::new(req.password)).await?;
+async fn login(
+    state: &AppState,
+    peer: SocketAddr,
+    scope: LoginScope,
+    req: LoginRequest,
+) -> ApiResult<axum::Json<LoginResponse>> {
+    // The TCP peer is the caller's address: lightwelld trusts no forwarding header.
+    let ok = state.service.login(scope, req.user, Zeroizing::new(req.password), peer.ip()).await?;
     Ok(axum::Json(LoginResponse {
         token: ok.token.to_string(),
         expires_at: rfc3339(ok.expires_at),
@@ -88,26 +96,33 @@ async fn login(state: &AppState, scope: LoginScope, req: LoginRequest) -> ApiRes
     }))
 }
 
-/// Log in as the system operator.
+/// Log in as the system operator. A wrong password, an unknown user and a
+/// locked account all answer 401 `invalid_credentials`; 429 (too many
+/// failures from this address) and 503 `overloaded` carry `Retry-After`.
 #[utoipa::path(post, path = "/v1/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 423, body = ErrorBody)))]
+    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn operator_login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<axum::Json<LoginResponse>> {
-    login(&state, LoginScope::System, req).await
+    login(&state, peer, LoginScope::System, req).await
 }
 
-/// Log in to a tenant with a user name and password.
+/// Log in to a tenant with a user name and password. Answers as the
+/// operator's login does.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/login", tag = "auth", request_body = LoginRequest,
     params(("tenant" = String, Path, description = "tenant domain")),
-    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 423, body = ErrorBody)))]
+    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn tenant_login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiPath(tenant): ApiPath<String>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<axum::Json<LoginResponse>> {
-    login(&state, LoginScope::Tenant(tenant), req).await
+    login(&state, peer, LoginScope::Tenant(tenant), req).await
 }
 
 /// End the session of the presented token.

@@ -202,11 +202,14 @@ pub(crate) async fn unlock(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Change (with the old password) or reset (administrators) a user's password.
+/// Change (with the old password) or reset (administrators) a user's
+/// password. A wrong old password counts toward the account's lockout; a
+/// locked account cannot change its own password (423 `account_locked`).
 #[utoipa::path(put, path = "/v1/tenants/{tenant}/{collection}/{name}/password", tag = "directory",
     params(("tenant" = String, Path), ("collection" = String, Path), ("name" = String, Path)),
     request_body = SetPasswordRequest,
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 423, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn set_password(
     State(state): State<AppState>,
     Auth(actor): Auth,

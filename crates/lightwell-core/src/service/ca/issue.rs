@@ -449,6 +449,8 @@ mod tests {
     use crate::service::{LoginScope, NewUser};
     use crate::{NoopObserver, clock::SystemClock};
 
+    const LOCALHOST: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
     const TENANT: &str = "corp.example";
 
     fn password(p: &str) -> Zeroizing<String> {
@@ -467,7 +469,9 @@ mod tests {
         let service = Service::new(store, Arc::new(SystemClock), &kek, Arc::new(NoopObserver)).unwrap();
         let operator = Actor::Operator { id: "operator".into() };
         service.create_tenant(&operator, TENANT, Some(password("Quiet-harbor-0001")), None).await.unwrap();
-        let login = |user: &str, pw: &str| service.login(LoginScope::Tenant(TENANT.into()), user.into(), password(pw));
+        let login = |user: &str, pw: &str| {
+            service.login(LoginScope::Tenant(TENANT.into()), user.into(), password(pw), LOCALHOST)
+        };
         let admin = login("administrator", "Quiet-harbor-0001").await.unwrap().actor;
         let user =
             NewUser { name: "alice".into(), password: Some(password("Sunny-meadow-0001")), ..Default::default() };

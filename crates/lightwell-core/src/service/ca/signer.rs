@@ -221,6 +221,8 @@ mod tests {
     use crate::clock::SystemClock;
     use crate::{LoginScope, NoopObserver};
 
+    const LOCALHOST: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
     const DOMAIN: &str = "corp.example";
     const PASSWORD: &str = "Admin-Passw0rd!";
 
@@ -237,7 +239,12 @@ mod tests {
         let operator = Actor::Operator { id: "operator".into() };
         service.create_tenant(&operator, DOMAIN, Some(Zeroizing::new(PASSWORD.into())), None).await.unwrap();
         let admin = service
-            .login(LoginScope::Tenant(DOMAIN.into()), "administrator".into(), Zeroizing::new(PASSWORD.into()))
+            .login(
+                LoginScope::Tenant(DOMAIN.into()),
+                "administrator".into(),
+                Zeroizing::new(PASSWORD.into()),
+                LOCALHOST,
+            )
             .await
             .unwrap()
             .actor;
