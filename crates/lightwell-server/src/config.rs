@@ -121,6 +121,14 @@ pub struct ServeArgs {
     /// Seconds between runs of the CA job that re-signs CRLs and advances root rotations (default 3600).
     #[arg(long, env = "LIGHTWELL_CA_MAINTENANCE_INTERVAL_SECS")]
     pub ca_maintenance_interval_secs: Option<u64>,
+    /// Seconds between audit checkpoints: each tenant chain's head is
+    /// recorded in the system chain and the checkpoint file (default 300).
+    #[arg(long, env = "LIGHTWELL_AUDIT_CHECKPOINT_INTERVAL_SECS")]
+    pub audit_checkpoint_interval_secs: Option<u64>,
+    /// File each audit checkpoint is appended to as JSON lines (default: none).
+    /// Keep it, or a copy, where the database's writers cannot rewrite it.
+    #[arg(long, env = "LIGHTWELL_AUDIT_CHECKPOINT_FILE")]
+    pub audit_checkpoint_file: Option<PathBuf>,
     /// Largest CRL (entries) re-signed inside the revoking transaction
     /// (default 1000); larger ones are re-signed in the background after the
     /// revocation is acknowledged. Hidden: tests set it low to exercise that path.
@@ -146,6 +154,8 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     clock_offset_file: Option<PathBuf>,
     ca_maintenance_interval_secs: Option<u64>,
+    audit_checkpoint_interval_secs: Option<u64>,
+    audit_checkpoint_file: Option<PathBuf>,
 }
 
 /// Where the store lives.
@@ -206,6 +216,8 @@ pub(crate) struct Settings {
     pub(crate) max_body_bytes: usize,
     pub(crate) clock_offset_file: Option<PathBuf>,
     pub(crate) ca_maintenance_interval: Duration,
+    pub(crate) audit_checkpoint_interval: Duration,
+    pub(crate) audit_checkpoint_file: Option<PathBuf>,
     pub(crate) crl_sync_limit: u64,
 }
 
@@ -285,6 +297,10 @@ impl ServeArgs {
             ca_maintenance_interval: Duration::from_secs(
                 self.ca_maintenance_interval_secs.or(file.ca_maintenance_interval_secs).unwrap_or(3600).max(1),
             ),
+            audit_checkpoint_interval: Duration::from_secs(
+                self.audit_checkpoint_interval_secs.or(file.audit_checkpoint_interval_secs).unwrap_or(300).max(1),
+            ),
+            audit_checkpoint_file: self.audit_checkpoint_file.or(file.audit_checkpoint_file),
             crl_sync_limit: self.crl_sync_limit.unwrap_or(lightwell_core::DEFAULT_CRL_SYNC_LIMIT),
             database,
             data_dir,
