@@ -447,3 +447,212 @@ impl Verification {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use lightwell_store::sqlite::SqliteStore;
+    use lightwell_store::{StoreExt, TenantRecord};
+
+    use super::*;
+
+    /// A store with tenant `t` (corp.example), its chain of `n` records, and
+    /// a connection to the file for tampering behind the store's back.
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: SqliteStore,
+        raw: rusqlite::Connection,
+        log: AuditLog,
+        t: TenantId,
+    }
+
+    fn fixture(n: i64) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lw.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+        let log = AuditLog::new(&Kek::generate().unwrap());
+        let t = TenantId::new("t");
+        let tenant = TenantRecord { id: t.clone(), domain: "corp.example".into(), policy: "{}".into(), created_at: 1 };
+        store.write(|tx| tx.insert_tenant(&tenant)).unwrap();
+        let f = Fixture { _dir: dir, store, raw, log, t };
+        f.append(n);
+        f
+    }
+
+    impl Fixture {
+        fn append(&self, n: i64) {
+            for i in 0..n {
+                let ev = AuditEvent::success("user:admin", "user.create", format!("u{i}"));
+                self.store.write(|tx| self.log.append(tx, &self.t, 100 + i, ev.clone())).unwrap();
+            }
+        }
+
+        fn verify(&self, scope: &TenantId) -> Verification {
+            self.store.read(|tx| self.log.verify(tx, scope)).unwrap()
+        }
+
+        fn checkpoint(&self) -> CheckpointReport {
+            self.store.write(|tx| self.log.checkpoint(tx, 1000)).unwrap()
+        }
+
+        fn head(&self) -> AuditHead {
+            self.store.read(|tx| tx.audit_head(&self.t)).unwrap().unwrap()
+        }
+
+        fn sql(&self, sql: &str, params: impl rusqlite::Params) {
+            self.raw.execute(sql, params).unwrap();
+        }
+
+        /// Deletes the records after `seq` and points the head at record `seq`
+        /// with `mac`.
+        fn cut_to(&self, seq: i64, mac: &str) {
+            self.sql("DELETE FROM audit WHERE scope = 't' AND seq > ?1", [seq]);
+            self.sql(
+                "UPDATE audit_heads SET seq = ?1, hash = (SELECT hash FROM audit WHERE scope = 't' AND seq = ?1), \
+                 mac = ?2 WHERE scope = 't'",
+                rusqlite::params![seq, mac],
+            );
+        }
+    }
+
+    #[test]
+    fn a_chain_of_appends_verifies_and_its_head_carries_a_mac() {
+        let f = fixture(5);
+        let v = f.verify(&f.t);
+        assert_eq!(v, Verification { valid: true, records: 5, broken_at: None, reason: None, checkpoint: None });
+        let h = f.head();
+        assert_eq!(h.mac, f.log.head_mac(&f.t, 5, &h.hash));
+        assert_ne!(h.mac, h.hash, "the head MAC is not the record MAC");
+    }
+
+    #[test]
+    fn deleting_the_newest_records_and_moving_the_head_back_does_not_verify() {
+        let f = fixture(5);
+        let stale = f.head().mac;
+        f.cut_to(3, &stale);
+        let v = f.verify(&f.t);
+        assert!(!v.valid);
+        assert_eq!((v.records, v.broken_at), (3, Some(4)));
+        assert!(v.reason.unwrap().contains("MAC does not verify"));
+        // Without the KEK no head MAC is at hand: a record's MAC is not one either.
+        let record_mac = f.head().hash;
+        f.cut_to(3, &record_mac);
+        assert!(!f.verify(&f.t).valid);
+    }
+
+    #[test]
+    fn appends_refuse_to_extend_a_head_that_does_not_verify() {
+        let f = fixture(5);
+        f.cut_to(3, &f.head().mac);
+        let err = f
+            .store
+            .write(|tx| f.log.append(tx, &f.t, 200, AuditEvent::success("user:admin", "login", "admin")))
+            .unwrap_err();
+        assert!(matches!(&err, StoreError::Corrupt(m) if m.contains("refusing to append")), "{err:?}");
+        assert_eq!(f.head().seq, 3, "nothing appended");
+    }
+
+    #[test]
+    fn an_old_head_put_back_is_caught_by_the_newest_checkpoint() {
+        let f = fixture(3);
+        let old = f.head();
+        f.append(2);
+        assert_eq!(f.checkpoint().checkpointed, 1);
+        // A genuine head row from an earlier copy of the database verifies on its own...
+        f.cut_to(3, &old.mac);
+        assert_eq!(f.head(), old);
+        // ...but the system chain's checkpoint says the chain had five records.
+        let v = f.verify(&f.t);
+        assert!(!v.valid);
+        assert_eq!(v.broken_at, Some(4));
+        let reason = v.reason.unwrap();
+        assert!(reason.contains("checkpoint in system record 1 names record 5"), "{reason}");
+    }
+
+    #[test]
+    fn a_chain_rewritten_with_the_kek_differs_from_its_checkpoint() {
+        let f = fixture(5);
+        f.checkpoint();
+        // The KEK holder cuts the chain, seals the new head, and appends anew.
+        let h3: String =
+            f.raw.query_row("SELECT hash FROM audit WHERE scope = 't' AND seq = 3", [], |r| r.get(0)).unwrap();
+        f.cut_to(3, &f.log.head_mac(&f.t, 3, &h3));
+        f.append(2);
+        let v = f.verify(&f.t);
+        assert!(!v.valid);
+        assert_eq!(v.broken_at, Some(5));
+        assert!(v.reason.unwrap().contains("differs from its checkpoint"));
+    }
+
+    #[test]
+    fn a_valid_chain_reports_the_checkpoint_it_holds() {
+        let f = fixture(4);
+        f.checkpoint();
+        f.append(2);
+        let v = f.verify(&f.t);
+        assert!(v.valid, "{v:?}");
+        assert_eq!((v.records, v.checkpoint), (6, Some(4)));
+        let system = f.verify(&TenantId::system());
+        assert!(system.valid && system.records == 1, "{system:?}");
+    }
+
+    #[test]
+    fn checkpoints_record_only_chains_that_moved() {
+        let f = fixture(2);
+        let first = f.checkpoint();
+        assert_eq!(first.checkpointed, 1);
+        let heads: Vec<(&str, i64)> = first.heads.iter().map(|h| (h.domain.as_str(), h.seq)).collect();
+        assert_eq!(heads, [("corp.example", 2), ("", 1)], "the tenant chain, then the system chain");
+        assert_eq!(f.checkpoint().checkpointed, 0);
+        f.append(1);
+        assert_eq!(f.checkpoint().checkpointed, 1);
+        let cp = f.store.read(|tx| tx.last_audit_checkpoint(&f.t)).unwrap().unwrap();
+        assert_eq!(cp.detail, format!("seq=3 hash={} domain=corp.example", f.head().hash));
+    }
+
+    #[test]
+    fn a_cut_chain_is_not_checkpointed() {
+        let f = fixture(5);
+        f.checkpoint();
+        let h3: String =
+            f.raw.query_row("SELECT hash FROM audit WHERE scope = 't' AND seq = 3", [], |r| r.get(0)).unwrap();
+        f.cut_to(3, &f.log.head_mac(&f.t, 3, &h3));
+        let r = f.checkpoint();
+        assert_eq!(r.checkpointed, 0);
+        assert_eq!(r.refused.len(), 1);
+        assert_eq!(r.refused[0].0, "corp.example");
+        assert!(r.heads.iter().all(|h| h.scope.is_system()), "the cut head is not copied out");
+        f.cut_to(3, "forged");
+        assert_eq!(f.checkpoint().refused.len(), 1);
+    }
+
+    #[test]
+    fn an_edited_checkpoint_does_not_verify() {
+        let f = fixture(5);
+        f.checkpoint();
+        f.sql("UPDATE audit SET detail = replace(detail, 'seq=5', 'seq=2') WHERE scope = ''", []);
+        let v = f.verify(&f.t);
+        assert!(!v.valid);
+        assert!(v.reason.unwrap().contains("not genuine"));
+    }
+
+    #[test]
+    fn a_head_without_a_mac_is_sealed_only_if_its_chain_verifies() {
+        let f = fixture(3);
+        f.sql("UPDATE audit_heads SET mac = '' WHERE scope = 't'", []);
+        assert!(f.verify(&f.t).reason.unwrap().contains("carries no MAC"));
+        assert_eq!(f.store.write(|tx| f.log.seal_head(tx, &f.t, 500)).unwrap(), Ok(true));
+        assert!(f.verify(&f.t).valid);
+        let sys = f.store.read(|tx| tx.list_audit(&TenantId::system(), 0, 10)).unwrap();
+        assert_eq!(sys.len(), 1);
+        assert_eq!((sys[0].action.as_str(), sys[0].target.as_str()), ("audit.head_sealed", "t"));
+        assert_eq!(f.store.write(|tx| f.log.seal_head(tx, &f.t, 500)).unwrap(), Ok(false), "sealed once");
+
+        f.sql("UPDATE audit SET actor = 'mallory' WHERE scope = 't' AND seq = 2", []);
+        f.sql("UPDATE audit_heads SET mac = '' WHERE scope = 't'", []);
+        let refused = f.store.write(|tx| f.log.seal_head(tx, &f.t, 500)).unwrap();
+        assert!(refused.unwrap_err().contains("record 2"));
+        assert_eq!(f.head().mac, "", "left unsealed");
+    }
+}
