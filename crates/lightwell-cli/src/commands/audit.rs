@@ -33,7 +33,7 @@ pub(crate) async fn audit(ctx: &Context, cmd: AuditCommand, json: bool) -> anyho
                 if v.valid {
                     check_against(&client, tenant.as_deref(), &lines, &mut v).await?;
                 }
-                file_note = format!("; holds all {} checkpoints of {}", lines.len(), path.display());
+                file_note = format!("; matches its {} checkpoint lines in {}", lines.len(), path.display());
             }
             output::print(json, &v, |v| match &v.reason {
                 None => {
