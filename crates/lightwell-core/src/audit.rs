@@ -396,12 +396,7 @@ impl AuditLog {
     /// one) and its chain otherwise verifies, recording the sealing in the
     /// system chain (unless `scope` is the system chain). Whether it sealed;
     /// `Err` with why a head without a MAC was left unsealed.
-    pub fn seal_head(
-        &self,
-        tx: &mut dyn Tx,
-        scope: &TenantId,
-        at: i64,
-    ) -> Result<Result<bool, String>, StoreError> {
+    pub fn seal_head(&self, tx: &mut dyn Tx, scope: &TenantId, at: i64) -> Result<Result<bool, String>, StoreError> {
         let Some(head) = tx.audit_head(scope)? else { return Ok(Ok(false)) };
         if !head.mac.is_empty() {
             return Ok(Ok(false));

@@ -69,9 +69,11 @@ impl CheckpointSink for CheckpointFile {
             return Ok(());
         }
         // One write of whole lines, then fsync: a line is either in the file or not.
-        state.file.write_all(&lines).and_then(|()| state.file.sync_data()).map_err(|e| {
-            std::io::Error::new(e.kind(), format!("appending to {}: {e}", self.path.display()))
-        })?;
+        state
+            .file
+            .write_all(&lines)
+            .and_then(|()| state.file.sync_data())
+            .map_err(|e| std::io::Error::new(e.kind(), format!("appending to {}: {e}", self.path.display())))?;
         state.written.extend(moved);
         Ok(())
     }
@@ -98,7 +100,10 @@ mod tests {
         let lines: Vec<AuditCheckpointLine> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         let got: Vec<(&str, i64)> = lines.iter().map(|l| (l.tenant_id.as_str(), l.seq)).collect();
         assert_eq!(got, [("a", 1), ("b", 1), ("b", 2)]);
-        assert_eq!((lines[2].chain.as_str(), lines[2].domain.as_str(), lines[2].at.as_str()), ("tenant", "b.example", "1970-01-01T00:01:00Z"));
+        assert_eq!(
+            (lines[2].chain.as_str(), lines[2].domain.as_str(), lines[2].at.as_str()),
+            ("tenant", "b.example", "1970-01-01T00:01:00Z")
+        );
         drop(sink);
         // Reopening appends, and writes every chain once again.
         CheckpointFile::open(&path).unwrap().record(120, &[head("a", 1)]).unwrap();

@@ -381,4 +381,30 @@ mod tests {
         let s = ServeArgs { database_file: Some(f), ..Default::default() }.resolve().unwrap();
         assert_eq!(s.database, Database::Sqlite(PathBuf::from("/tmp/x.db")));
     }
+
+    #[test]
+    fn audit_checkpoints_default_to_every_five_minutes_without_a_file() {
+        let s = ServeArgs::default().resolve().unwrap();
+        assert_eq!((s.audit_checkpoint_interval, s.audit_checkpoint_file), (Duration::from_secs(300), None));
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = tmp.path().join("lightwell.toml");
+        std::fs::write(&cfg, "audit_checkpoint_interval_secs = 60\naudit_checkpoint_file = \"/var/log/lw.jsonl\"\n")
+            .unwrap();
+        let s = ServeArgs { config: Some(cfg.clone()), ..Default::default() }.resolve().unwrap();
+        assert_eq!(s.audit_checkpoint_interval, Duration::from_secs(60));
+        assert_eq!(s.audit_checkpoint_file, Some(PathBuf::from("/var/log/lw.jsonl")));
+        let cli = Cli::try_parse_from([
+            "lightwelld",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--audit-checkpoint-interval-secs",
+            "0",
+            "--audit-checkpoint-file",
+            "/srv/cp.jsonl",
+        ])
+        .unwrap();
+        let s = cli.serve.resolve().unwrap();
+        assert_eq!(s.audit_checkpoint_interval, Duration::from_secs(1), "flags win; at least a second");
+        assert_eq!(s.audit_checkpoint_file, Some(PathBuf::from("/srv/cp.jsonl")));
+    }
 }

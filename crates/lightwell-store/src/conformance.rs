@@ -19,7 +19,8 @@ pub use self::join::*;
 pub use self::k8s::*;
 
 use crate::{
-    AuditHead, AuditRecord, PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError, StoreExt, TenantId, TenantRecord,
+    AuditHead, AuditRecord, PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError, StoreExt, TenantId,
+    TenantRecord,
 };
 
 /// Emits one test per conformance case; `$make` builds a fresh store and

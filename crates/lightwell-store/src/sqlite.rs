@@ -562,10 +562,9 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn seal_audit_head(&mut self, scope: &TenantId, seq: i64, mac: &str) -> Result<bool, StoreError> {
-        let n = self.tx.exec(
-            "UPDATE audit_heads SET mac = ?3 WHERE scope = ?1 AND seq = ?2",
-            params![scope.as_str(), seq, mac],
-        )?;
+        let n = self
+            .tx
+            .exec("UPDATE audit_heads SET mac = ?3 WHERE scope = ?1 AND seq = ?2", params![scope.as_str(), seq, mac])?;
         Ok(n > 0)
     }
 

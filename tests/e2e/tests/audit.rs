@@ -118,9 +118,9 @@ fn open_db(server: &TestServer) -> rusqlite::Connection {
 /// Deletes `scope`'s records after `seq` and points its head at record `seq`
 /// with `mac`; returns that record's MAC.
 fn cut_chain(db: &rusqlite::Connection, scope: &str, seq: i64, mac: Option<&str>) -> String {
-    let hash: String =
-        db.query_row("SELECT hash FROM audit WHERE scope = ?1 AND seq = ?2", rusqlite::params![scope, seq], |r| r.get(0))
-            .unwrap();
+    let hash: String = db
+        .query_row("SELECT hash FROM audit WHERE scope = ?1 AND seq = ?2", rusqlite::params![scope, seq], |r| r.get(0))
+        .unwrap();
     db.execute("DELETE FROM audit WHERE scope = ?1 AND seq > ?2", rusqlite::params![scope, seq]).unwrap();
     // Without a MAC to put in, the attacker leaves the head's old one.
     let sql = match mac {
@@ -140,8 +140,9 @@ fn verify_json(cli: &lightwell_testkit::Cli, args: &[&str]) -> (bool, serde_json
     all.extend_from_slice(args);
     all.extend(["--output", "json"]);
     let out = cli.run(&all);
-    let v = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("not JSON: {} {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!("not JSON: {} {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    });
     (out.status.success(), v)
 }
 
@@ -229,9 +230,8 @@ fn a_head_stripped_of_its_mac_is_not_resealed_at_start_behind_its_checkpoint() {
     let (ok, v) = verify_json(&cli, &[]);
     assert!(!ok);
     assert!(v["reason"].as_str().unwrap().contains("names record 10"), "{v}");
-    let mac: String = open_db(&server)
-        .query_row("SELECT mac FROM audit_heads WHERE scope = ?1", [&scope], |r| r.get(0))
-        .unwrap();
+    let mac: String =
+        open_db(&server).query_row("SELECT mac FROM audit_heads WHERE scope = ?1", [&scope], |r| r.get(0)).unwrap();
     assert_eq!(mac, "", "left unsealed");
     let system = op.json(&["audit", "list", "--system"]);
     assert!(system.as_array().unwrap().iter().all(|r| r["action"] != "audit.head_sealed"), "{system}");

@@ -61,13 +61,14 @@ impl Service {
     /// (one transaction), then hands the verified heads to the checkpoint
     /// sink. The periodic job; any replica may run it at any time.
     pub async fn checkpoint_audit(&self) -> Result<CheckpointReport> {
-        let report = self
-            .blocking(|inner| inner.store.write(|tx| Ok(inner.audit.checkpoint(tx, inner.now())?)))
-            .await?;
+        let report =
+            self.blocking(|inner| inner.store.write(|tx| Ok(inner.audit.checkpoint(tx, inner.now())?))).await?;
         if let Some(sink) = self.inner.checkpoint_sink.get() {
             let (sink, heads, at) = (sink.clone(), report.heads.clone(), self.inner.now());
-            self.blocking(move |_| sink.record(at, &heads).map_err(|e| Error::internal(format!("checkpoint sink: {e}"))))
-                .await?;
+            self.blocking(move |_| {
+                sink.record(at, &heads).map_err(|e| Error::internal(format!("checkpoint sink: {e}")))
+            })
+            .await?;
         }
         Ok(report)
     }

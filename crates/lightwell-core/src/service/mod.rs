@@ -29,8 +29,8 @@ pub use self::directory::{Modification, NewHostPrincipal, NewUser, PrincipalPatc
 pub use self::directory_snapshot::{CaObject, DirectorySnapshot, DirectoryVersion};
 pub use self::join::{JoinRequest, Joined, MAX_JOIN_TOKEN_TTL_SECS, MAX_JOIN_TOKEN_USES, NewJoinToken, TrustState};
 pub use self::k8s::{ClusterView, Component, ComponentRequest, NewCluster};
-pub use crate::audit::{ChainHead, CheckpointReport, CheckpointSink, Verification};
 use crate::audit::{AuditEvent, AuditLog};
+pub use crate::audit::{ChainHead, CheckpointReport, CheckpointSink, Verification};
 use crate::clock::Clock;
 use crate::names::DomainName;
 use crate::policy::TenantPolicy;

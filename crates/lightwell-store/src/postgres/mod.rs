@@ -681,10 +681,8 @@ impl Tx for PgTx<'_> {
     }
 
     fn seal_audit_head(&mut self, scope: &TenantId, seq: i64, mac: &str) -> Result<bool, StoreError> {
-        let r = self.execute(
-            "UPDATE audit_heads SET mac = $3 WHERE scope = $1 AND seq = $2",
-            &[&scope.as_str(), &seq, &mac],
-        );
+        let r = self
+            .execute("UPDATE audit_heads SET mac = $3 WHERE scope = $1 AND seq = $2", &[&scope.as_str(), &seq, &mac]);
         Ok(self.track(r)? > 0)
     }
 
