@@ -240,7 +240,15 @@ impl AuditLog {
         const PAGE: u32 = 1000;
         let checkpoint = match self.newest_checkpoint(tx, scope)? {
             Ok(cp) => cp,
-            Err(reason) => return Ok(Verification::broken(0, 1, &reason)),
+            Err(reason) => {
+                return Ok(Verification {
+                    valid: false,
+                    records: 0,
+                    broken_at: None,
+                    reason: Some(reason),
+                    checkpoint: None,
+                });
+            }
         };
         let mut expected_seq = 1;
         let mut prev_hash = String::new();
@@ -331,7 +339,9 @@ impl AuditLog {
         }
         let Some(r) = tx.last_audit_checkpoint(scope)? else { return Ok(Ok(None)) };
         let cp = Checkpoint::parse(&r).filter(|_| same_mac(&r.hash, &self.mac(&r)));
-        Ok(cp.map(Some).ok_or_else(|| format!("its checkpoint, system record {}, is not genuine (modified)", r.seq)))
+        Ok(cp.map(Some).ok_or_else(|| {
+            format!("the chain's newest checkpoint, system record {}, is not genuine (modified)", r.seq)
+        }))
     }
 
     /// Appends to the system chain a checkpoint of every tenant chain whose
