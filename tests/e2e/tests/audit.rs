@@ -288,6 +288,16 @@ fn an_attacker_with_the_kek_is_caught_by_the_checkpoint_file() {
     assert!(reason.contains("chain ends at record 7") && reason.contains("records deleted"), "{reason}");
     let (ok, v) = verify_json(&op, &["--system", "--checkpoints", &file_arg]);
     assert!(!ok && v["valid"] == false, "{v}");
+
+    // Regrowing the chain to its old length does not hide it either.
+    for name in ["gina", "hank", "ivan"] {
+        cli.ok(&["user", "create", name]);
+    }
+    assert_eq!(cli.json(&["audit", "verify"])["records"], 10);
+    let (ok, v) = verify_json(&cli, &["--checkpoints", &file_arg]);
+    assert!(!ok);
+    assert_eq!(v["broken_at"], 10, "{v}");
+    assert!(v["reason"].as_str().unwrap().contains("(rewritten)"), "{v}");
 }
 
 fn operator(server: &TestServer) -> lightwell_testkit::Cli {
