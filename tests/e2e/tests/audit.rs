@@ -307,3 +307,24 @@ fn operator(server: &TestServer) -> lightwell_testkit::Cli {
     op.ok(&["login", "--server", &server.url(), "--ca-file", &ca, "--operator", "--password-file", &pw]);
     op
 }
+
+#[test]
+fn heads_written_before_head_macs_are_sealed_at_the_next_start() {
+    // Migration 0010 adds the head MAC column empty; the first start of a
+    // version with head MACs seals every chain that verifies.
+    let mut server = TestServer::start();
+    let cli = setup(&server);
+    let op = operator(&server);
+    server.stop();
+    assert_eq!(open_db(&server).execute("UPDATE audit_heads SET mac = ''", []).unwrap(), 2);
+    server.start_again();
+
+    assert_eq!(cli.json(&["audit", "verify"])["valid"], true);
+    assert_eq!(op.json(&["audit", "verify", "--system"])["valid"], true);
+    let system = op.json(&["audit", "list", "--system"]);
+    let sealed: Vec<&serde_json::Value> =
+        system.as_array().unwrap().iter().filter(|r| r["action"] == "audit.head_sealed").collect();
+    assert_eq!(sealed.len(), 1, "the tenant chain's sealing is on record: {system}");
+    cli.ok(&["user", "create", "dave"]);
+    assert_eq!(cli.json(&["audit", "verify"])["records"], 8);
+}
