@@ -369,5 +369,12 @@ pub enum AuditCommand {
         /// The system chain (operator).
         #[arg(long)]
         system: bool,
+        /// Also check that the chain holds every record named by this copy of
+        /// the server's audit checkpoint file (`audit_checkpoint_file`).
+        #[arg(long, value_name = "FILE")]
+        checkpoints: Option<PathBuf>,
     },
+    /// Checkpoint every tenant chain into the system chain and the
+    /// checkpoint file now (operator).
+    Checkpoint,
 }

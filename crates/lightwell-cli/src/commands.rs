@@ -1,11 +1,11 @@
 //! One function per command; each resolves its session and calls the client.
 
-use anyhow::bail;
 use lightwell_proto::{
     AddMemberRequest, CreateGroupRequest, CreateHostPrincipalRequest, CreateTenantRequest, CreateUserRequest,
     MachineDomains, SetPasswordRequest, UpdatePrincipalRequest,
 };
 
+mod audit;
 mod ca;
 mod join;
 mod k8s;
@@ -71,7 +71,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Service(ServiceCommand::Common(cmd)) => host(&ctx, "services", cmd, json).await,
-        Command::Audit(cmd) => audit(&ctx, cmd, json).await,
+        Command::Audit(cmd) => audit::audit(&ctx, cmd, json).await,
         Command::Ca(cmd) => ca::ca(&ctx, cmd, json).await,
         Command::Cert(cmd) => ca::cert(&ctx, cmd, json).await,
         Command::Token(cmd) => join::token(&ctx, cmd, json).await,
@@ -235,38 +235,9 @@ async fn host(ctx: &Context, collection: &str, cmd: HostCommand, json: bool) -> 
                 ..Default::default()
             };
             if req.hostnames.is_none() && req.ips.is_none() {
-                bail!("nothing to change: give --dns, --ip or --clear-ips");
+                anyhow::bail!("nothing to change: give --dns, --ip or --clear-ips");
             }
             output::print(json, &client.update_principal(&tenant, collection, &name, &req).await?, output::principal);
-        }
-    }
-    Ok(())
-}
-
-async fn audit(ctx: &Context, cmd: AuditCommand, json: bool) -> anyhow::Result<()> {
-    let scope = |system: bool| -> anyhow::Result<(lightwell_client::Client, Option<String>)> {
-        if system {
-            Ok((ctx.operator_client()?, None))
-        } else {
-            let (c, t) = ctx.tenant_client()?;
-            Ok((c, Some(t)))
-        }
-    };
-    match cmd {
-        AuditCommand::List { system, after, limit } => {
-            let (client, tenant) = scope(system)?;
-            output::print(json, &client.audit(tenant.as_deref(), after, limit).await?, |l| output::audit(l));
-        }
-        AuditCommand::Verify { system } => {
-            let (client, tenant) = scope(system)?;
-            let v = client.audit_verify(tenant.as_deref()).await?;
-            output::print(json, &v, |v| match &v.reason {
-                None => format!("audit chain intact: {} records verified", v.records),
-                Some(r) => format!("audit chain BROKEN: {r}"),
-            });
-            if !v.valid {
-                bail!("the audit chain does not verify");
-            }
         }
     }
     Ok(())

@@ -340,4 +340,9 @@ impl Client {
             None => self.get(&["v1", "audit", "verify"]).await,
         }
     }
+
+    /// Checkpoints every tenant chain into the system chain now (operator).
+    pub async fn audit_checkpoint(&self) -> Result<AuditCheckpointReport> {
+        self.call::<(), _>(Method::POST, &["v1", "audit", "checkpoint"], &[], None).await
+    }
 }

@@ -252,6 +252,50 @@ api_type! {
         /// Why it is broken.
         #[serde(skip_serializing_if = "Option::is_none", default)]
         pub reason: Option<String>,
+        /// The sequence number named by the tenant chain's newest checkpoint
+        /// in the system chain, which the chain was checked to hold.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub checkpoint: Option<i64>,
+    }
+}
+
+api_type! {
+    /// `POST /v1/audit/checkpoint`: what one checkpoint run did.
+    pub struct AuditCheckpointReport {
+        /// Tenant chains newly checkpointed into the system chain.
+        pub checkpointed: usize,
+        /// Chains whose head did not verify and were not checkpointed.
+        pub refused: Vec<AuditCheckpointRefusal>,
+    }
+}
+
+api_type! {
+    /// One line (JSON) of the server's audit checkpoint file: a chain's head
+    /// as a checkpoint run verified it. `lightwell audit verify --checkpoints`
+    /// checks a chain still holds every record its lines name.
+    pub struct AuditCheckpointLine {
+        /// When the run took it.
+        pub at: String,
+        /// `tenant` or `system`.
+        pub chain: String,
+        /// The tenant's id (empty for the system chain).
+        pub tenant_id: String,
+        /// The tenant's domain (empty for the system chain).
+        pub domain: String,
+        /// Sequence number of the chain's last record.
+        pub seq: i64,
+        /// That record's MAC (hex).
+        pub hash: String,
+    }
+}
+
+api_type! {
+    /// A chain left out of a checkpoint run.
+    pub struct AuditCheckpointRefusal {
+        /// The tenant's domain, or `system`.
+        pub chain: String,
+        /// Why its head did not verify.
+        pub reason: String,
     }
 }
 

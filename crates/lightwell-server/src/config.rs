@@ -156,6 +156,14 @@ pub struct ServeArgs {
     /// Seconds between runs of the CA job that re-signs CRLs and advances root rotations (default 3600).
     #[arg(long, env = "LIGHTWELL_CA_MAINTENANCE_INTERVAL_SECS")]
     pub ca_maintenance_interval_secs: Option<u64>,
+    /// Seconds between audit checkpoints: each tenant chain's head is
+    /// recorded in the system chain and the checkpoint file (default 300).
+    #[arg(long, env = "LIGHTWELL_AUDIT_CHECKPOINT_INTERVAL_SECS")]
+    pub audit_checkpoint_interval_secs: Option<u64>,
+    /// File each audit checkpoint is appended to as JSON lines (default: none).
+    /// Keep it, or a copy, where the database's writers cannot rewrite it.
+    #[arg(long, env = "LIGHTWELL_AUDIT_CHECKPOINT_FILE")]
+    pub audit_checkpoint_file: Option<PathBuf>,
     /// Largest CRL (entries) re-signed inside the revoking transaction
     /// (default 1000); larger ones are re-signed in the background after the
     /// revocation is acknowledged. Hidden: tests set it low to exercise that path.
@@ -189,6 +197,8 @@ struct FileConfig {
     password_hashing_concurrency: Option<usize>,
     clock_offset_file: Option<PathBuf>,
     ca_maintenance_interval_secs: Option<u64>,
+    audit_checkpoint_interval_secs: Option<u64>,
+    audit_checkpoint_file: Option<PathBuf>,
 }
 
 /// Where the store lives.
@@ -255,6 +265,8 @@ pub(crate) struct Settings {
     pub(crate) password_hashing_concurrency: Option<usize>,
     pub(crate) clock_offset_file: Option<PathBuf>,
     pub(crate) ca_maintenance_interval: Duration,
+    pub(crate) audit_checkpoint_interval: Duration,
+    pub(crate) audit_checkpoint_file: Option<PathBuf>,
     pub(crate) crl_sync_limit: u64,
 }
 
@@ -379,6 +391,10 @@ impl ServeArgs {
             ca_maintenance_interval: Duration::from_secs(
                 self.ca_maintenance_interval_secs.or(file.ca_maintenance_interval_secs).unwrap_or(3600).max(1),
             ),
+            audit_checkpoint_interval: Duration::from_secs(
+                self.audit_checkpoint_interval_secs.or(file.audit_checkpoint_interval_secs).unwrap_or(300).max(1),
+            ),
+            audit_checkpoint_file: self.audit_checkpoint_file.or(file.audit_checkpoint_file),
             crl_sync_limit: self.crl_sync_limit.unwrap_or(lightwell_core::DEFAULT_CRL_SYNC_LIMIT),
             database,
             data_dir,
@@ -497,5 +513,31 @@ mod tests {
         std::fs::write(&f, "sqlite:///tmp/x.db\n").unwrap();
         let s = ServeArgs { database_file: Some(f), ..Default::default() }.resolve().unwrap();
         assert_eq!(s.database, Database::Sqlite(PathBuf::from("/tmp/x.db")));
+    }
+
+    #[test]
+    fn audit_checkpoints_default_to_every_five_minutes_without_a_file() {
+        let s = ServeArgs::default().resolve().unwrap();
+        assert_eq!((s.audit_checkpoint_interval, s.audit_checkpoint_file), (Duration::from_secs(300), None));
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = tmp.path().join("lightwell.toml");
+        std::fs::write(&cfg, "audit_checkpoint_interval_secs = 60\naudit_checkpoint_file = \"/var/log/lw.jsonl\"\n")
+            .unwrap();
+        let s = ServeArgs { config: Some(cfg.clone()), ..Default::default() }.resolve().unwrap();
+        assert_eq!(s.audit_checkpoint_interval, Duration::from_secs(60));
+        assert_eq!(s.audit_checkpoint_file, Some(PathBuf::from("/var/log/lw.jsonl")));
+        let cli = Cli::try_parse_from([
+            "lightwelld",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--audit-checkpoint-interval-secs",
+            "0",
+            "--audit-checkpoint-file",
+            "/srv/cp.jsonl",
+        ])
+        .unwrap();
+        let s = cli.serve.resolve().unwrap();
+        assert_eq!(s.audit_checkpoint_interval, Duration::from_secs(1), "flags win; at least a second");
+        assert_eq!(s.audit_checkpoint_file, Some(PathBuf::from("/srv/cp.jsonl")));
     }
 }

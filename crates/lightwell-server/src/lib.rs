@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod checkpoint_file;
 mod clock;
 mod config;
 mod datadir;

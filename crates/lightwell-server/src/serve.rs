@@ -51,6 +51,10 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(n) = settings.password_hashing_concurrency {
         service.set_password_hashing_concurrency(n);
     }
+    seal_audit_heads(&service).await?;
+    if let Some(path) = &settings.audit_checkpoint_file {
+        service.set_checkpoint_sink(Arc::new(crate::checkpoint_file::CheckpointFile::open(path)?));
+    }
 
     let tls_config = tls::server_config(&dir.join(datadir::SERVER_CERT_FILE), &dir.join(datadir::SERVER_KEY_FILE))?;
     let api_listener =
@@ -110,6 +114,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tokio::spawn(purge_sessions(service.clone(), stop_rx.clone()));
     tokio::spawn(watch_hub.run(stop_rx.clone()));
     tokio::spawn(service.clone().run_crl_signer(stop_rx.clone()));
+    tokio::spawn(audit_checkpoints(service.clone(), settings.audit_checkpoint_interval, stop_rx.clone()));
     tokio::spawn(ca_maintenance(service.clone(), settings.ca_maintenance_interval, stop_rx));
 
     tokio::select! {
@@ -229,6 +234,42 @@ async fn ca_maintenance(service: Service, every: Duration, mut stop: watch::Rece
                         crls = r.crls, rotations_activated = r.activated, roots_retired = r.retired, "CA maintenance done"
                     ),
                     Err(e) => tracing::warn!(error = %e, "CA maintenance"),
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Seals audit chain heads written before heads carried a MAC (once, after
+/// an upgrade; each sealing is recorded in the system chain). A chain that
+/// does not verify stays unsealed, so verify keeps reporting it and appends
+/// to it are refused.
+async fn seal_audit_heads(service: &Service) -> anyhow::Result<()> {
+    let report = service.seal_audit_heads().await.context("sealing audit chain heads")?;
+    if report.sealed > 0 {
+        tracing::warn!(sealed = report.sealed, "sealed audit chain heads that carried no MAC");
+    }
+    for (chain, reason) in &report.refused {
+        tracing::error!(chain, reason, "audit chain head left unsealed: its chain does not verify");
+    }
+    Ok(())
+}
+
+/// The audit checkpoint job (every five minutes by default): records each
+/// tenant chain's head in the system chain and the checkpoint file.
+async fn audit_checkpoints(service: Service, every: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {
+                match service.checkpoint_audit().await {
+                    Ok(r) => {
+                        tracing::debug!(checkpointed = r.checkpointed, "audit checkpoint done");
+                        for (chain, reason) in &r.refused {
+                            tracing::error!(chain, reason, "audit chain not checkpointed: its head does not verify");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "audit checkpoint"),
                 }
             }
             _ = stop.changed() => return,

@@ -19,7 +19,8 @@ pub use self::join::*;
 pub use self::k8s::*;
 
 use crate::{
-    AuditRecord, PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError, StoreExt, TenantId, TenantRecord,
+    AuditHead, AuditRecord, PrincipalKind, PrincipalRecord, SessionRecord, Store, StoreError, StoreExt, TenantId,
+    TenantRecord,
 };
 
 /// Emits one test per conformance case; `$make` builds a fresh store and
@@ -30,7 +31,8 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@cases $make;
             tenants_round_trip, duplicate_tenant_domain_conflicts, principals_are_scoped_by_tenant,
             duplicate_principal_conflicts, names_have_one_owner_across_kinds, principal_update_persists, memberships_and_cascades,
-            sessions_round_trip, audit_chain_appends_in_order, failed_transaction_changes_nothing,
+            sessions_round_trip, audit_chain_appends_in_order, audit_heads_carry_their_mac,
+            the_newest_checkpoint_of_a_tenant_is_found, failed_transaction_changes_nothing,
             deleting_a_tenant_removes_all_its_data,
             cas_round_trip_scoped_by_tenant, certificate_serials_are_unique, certificates_filter_and_revoke,
             crls_replace_and_are_scoped, deleting_a_tenant_removes_its_ca_data, revoked_entries_are_a_cas_unexpired_revocations,
@@ -303,19 +305,62 @@ pub fn audit_chain_appends_in_order(s: &dyn Store) {
     assert_eq!(w(s, |tx| tx.audit_head(&sys)), None);
     w(s, |tx| {
         for seq in 1..=3 {
-            tx.insert_audit(&audit(&sys, seq))?;
+            tx.insert_audit(&audit(&sys, seq), "m")?;
         }
-        tx.insert_audit(&audit(&t, 1))
+        tx.insert_audit(&audit(&t, 1), "m")
     });
     let head = w(s, |tx| tx.audit_head(&sys)).expect("head");
-    assert_eq!((head.seq, head.hash.as_str()), (3, "h3"));
+    assert_eq!((head.seq, head.hash.as_str(), head.mac.as_str()), (3, "h3", "m"));
     let all = w(s, |tx| tx.list_audit(&sys, 0, 100));
     assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
     assert_eq!(all[1], audit(&sys, 2));
     assert_eq!(w(s, |tx| tx.list_audit(&sys, 1, 1)).len(), 1);
     assert_eq!(w(s, |tx| tx.list_audit(&t, 0, 100)).len(), 1);
-    let err = s.write(|tx| tx.insert_audit(&audit(&sys, 2))).unwrap_err();
+    let err = s.write(|tx| tx.insert_audit(&audit(&sys, 2), "m")).unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+}
+
+/// Each append replaces its chain's head MAC; every chain's head is listed;
+/// a head is sealed only while it is still at the sequence number named.
+pub fn audit_heads_carry_their_mac(s: &dyn Store) {
+    let sys = TenantId::system();
+    let t = TenantId::new("t");
+    w(s, |tx| {
+        tx.insert_audit(&audit(&sys, 1), "m1")?;
+        tx.insert_audit(&audit(&sys, 2), "m2")?;
+        tx.insert_audit(&audit(&t, 1), "")
+    });
+    let heads = w(s, |tx| tx.audit_heads());
+    let head = |seq: i64, mac: &str| AuditHead { seq, hash: format!("h{seq}"), mac: mac.into() };
+    assert_eq!(heads, vec![(sys.clone(), head(2, "m2")), (t.clone(), head(1, ""))]);
+    assert!(!w(s, |tx| tx.seal_audit_head(&t, 2, "sealed")), "not at seq 2");
+    assert!(w(s, |tx| tx.seal_audit_head(&t, 1, "sealed")));
+    assert_eq!(w(s, |tx| tx.audit_head(&t)), Some(head(1, "sealed")));
+    assert_eq!(w(s, |tx| tx.audit_head(&sys)), Some(head(2, "m2")), "other chains untouched");
+}
+
+/// The newest checkpoint of a tenant is found among the system chain's
+/// records by action and target; other actions, tenants and chains are not.
+pub fn the_newest_checkpoint_of_a_tenant_is_found(s: &dyn Store) {
+    let sys = TenantId::system();
+    let (a, b) = (TenantId::new("a"), TenantId::new("b"));
+    let rec = |scope: &TenantId, seq: i64, action: &str, target: &TenantId| AuditRecord {
+        action: action.into(),
+        target: target.as_str().into(),
+        ..audit(scope, seq)
+    };
+    assert_eq!(w(s, |tx| tx.last_audit_checkpoint(&a)), None);
+    let cp = crate::AUDIT_CHECKPOINT_ACTION;
+    w(s, |tx| {
+        tx.insert_audit(&rec(&sys, 1, cp, &a), "m")?;
+        tx.insert_audit(&rec(&sys, 2, cp, &b), "m")?;
+        tx.insert_audit(&rec(&sys, 3, cp, &a), "m")?;
+        tx.insert_audit(&rec(&sys, 4, "tenant.create", &a), "m")?;
+        tx.insert_audit(&rec(&a, 1, cp, &a), "m")
+    });
+    assert_eq!(w(s, |tx| tx.last_audit_checkpoint(&a)), Some(rec(&sys, 3, cp, &a)));
+    assert_eq!(w(s, |tx| tx.last_audit_checkpoint(&b)).map(|r| r.seq), Some(2));
+    assert_eq!(w(s, |tx| tx.last_audit_checkpoint(&TenantId::new("c"))), None);
 }
 
 /// An error inside a transaction rolls back everything it wrote.
@@ -329,7 +374,7 @@ pub fn failed_transaction_changes_nothing(s: &dyn Store) {
     }
     let r: Result<(), Boom> = s.write(|tx| {
         tx.insert_tenant(&tenant("gone.example"))?;
-        tx.insert_audit(&audit(&TenantId::system(), 1))?;
+        tx.insert_audit(&audit(&TenantId::system(), 1), "m")?;
         Err(Boom)
     });
     assert!(r.is_err());
@@ -358,7 +403,7 @@ pub fn deleting_a_tenant_removes_all_its_data(s: &dyn Store) {
                 created_at: 1,
                 expires_at: 9,
             })?;
-            tx.insert_audit(&audit(&t.id, 1))
+            tx.insert_audit(&audit(&t.id, 1), "m")
         });
     }
     assert!(w(s, |tx| tx.delete_tenant(&a.id)));

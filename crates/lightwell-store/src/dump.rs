@@ -95,7 +95,11 @@ pub(crate) const TABLES: &[TableSpec] = &[
         ],
         order_by: "scope, seq",
     },
-    TableSpec { name: "audit_heads", columns: &[("scope", Text), ("seq", Int), ("hash", Text)], order_by: "scope" },
+    TableSpec {
+        name: "audit_heads",
+        columns: &[("scope", Text), ("seq", Int), ("hash", Text), ("mac", Text)],
+        order_by: "scope",
+    },
     TableSpec {
         name: "cas",
         columns: &[

@@ -29,6 +29,11 @@ pub use join_records::*;
 pub use k8s_records::*;
 pub use records::*;
 
+/// The action of the system-chain record that checkpoints a tenant's audit
+/// chain (its target is the tenant's id). Both backends index these records
+/// with a partial index whose condition names this value.
+pub const AUDIT_CHECKPOINT_ACTION: &str = "audit.checkpoint";
+
 /// Errors from a store.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -224,8 +229,16 @@ pub trait Tx {
     // --- audit ---
     /// The last record of an audit chain (`None` for an empty chain).
     fn audit_head(&mut self, scope: &TenantId) -> Result<Option<AuditHead>, StoreError>;
-    /// Appends a record; `Conflict` if its sequence number is taken.
-    fn insert_audit(&mut self, rec: &AuditRecord) -> Result<(), StoreError>;
+    /// The heads of every audit chain (the system chain's scope is empty), by scope.
+    fn audit_heads(&mut self) -> Result<Vec<(TenantId, AuditHead)>, StoreError>;
+    /// Appends a record and makes it its chain's head, sealed with
+    /// `head_mac`; `Conflict` if its sequence number is taken.
+    fn insert_audit(&mut self, rec: &AuditRecord, head_mac: &str) -> Result<(), StoreError>;
+    /// Sets the MAC of a chain's head if the head is still at `seq`; whether it was.
+    fn seal_audit_head(&mut self, scope: &TenantId, seq: i64, mac: &str) -> Result<bool, StoreError>;
+    /// The newest record of the system chain whose action is
+    /// [`AUDIT_CHECKPOINT_ACTION`] and whose target is `tenant`'s id.
+    fn last_audit_checkpoint(&mut self, tenant: &TenantId) -> Result<Option<AuditRecord>, StoreError>;
     /// Records of a chain with `seq > after`, in order, at most `limit`.
     fn list_audit(&mut self, scope: &TenantId, after: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
 

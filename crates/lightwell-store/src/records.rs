@@ -210,4 +210,7 @@ pub struct AuditHead {
     pub seq: i64,
     /// MAC of the last record.
     pub hash: String,
+    /// MAC of this head (scope, `seq`, `hash`) under the audit head key;
+    /// empty for a head written before heads carried one.
+    pub mac: String,
 }

@@ -133,7 +133,8 @@ async fn connections_over_the_caps_are_closed_while_other_callers_are_served() {
         }
         let mut fifth = TestServer::tcp_from(ip("127.0.0.3"), addr).await;
         assert!(closed_by_server(&mut fifth, PATIENCE).await, "{listener:?}: a fifth connection from one address");
-        assert_eq!(listener.healthz_from(&server, "127.0.0.1").await, "HTTP/1.1 200 OK", "{listener:?}");
+        // (No other request yet: a just-closed connection may still hold a
+        // slot for a moment, and the listener's cap is counted next.)
 
         for source in ["127.0.0.4", "127.0.0.5"] {
             for _ in 0..4 {
@@ -155,6 +156,8 @@ async fn connections_over_the_caps_are_closed_while_other_callers_are_served() {
             assert!(tokio::time::Instant::now() < deadline, "{listener:?}: still refused after connections closed");
         }
         assert_eq!(listener.healthz_from(&server, "127.0.0.6").await, "HTTP/1.1 200 OK", "{listener:?}");
+        // Others are served while 127.0.0.3 still holds its four.
+        assert_eq!(listener.healthz_from(&server, "127.0.0.1").await, "HTTP/1.1 200 OK", "{listener:?}");
     }
     let metrics = server.raw().get(format!("{}/metrics", server.url())).send().await.unwrap().text().await.unwrap();
     let refused = metrics.lines().find(|l| l.starts_with("lightwell_http_connections_refused_total ")).unwrap();

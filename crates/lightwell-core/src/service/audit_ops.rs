@@ -1,11 +1,22 @@
-//! Reading and verifying audit chains.
+//! Reading, verifying, checkpointing and sealing audit chains.
+
+use std::sync::Arc;
 
 use lightwell_store::{AuditRecord, StoreExt, TenantId};
 
 use super::{Service, tenant_by_domain};
-use crate::audit::Verification;
+use crate::audit::{CheckpointReport, CheckpointSink, Verification};
 use crate::authz::{self, Actor, Permission};
 use crate::{Error, Result};
+
+/// What sealing the heads written before heads carried a MAC did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SealReport {
+    /// Heads sealed.
+    pub sealed: usize,
+    /// Heads left without a MAC because their chain does not verify, with why.
+    pub refused: Vec<(String, String)>,
+}
 
 impl Service {
     /// Audit records of a tenant (`Some(domain)`) or of the system chain
@@ -37,6 +48,61 @@ impl Service {
                 let scope = scope_of(tx, tenant.as_deref())?;
                 Ok(inner.audit.verify(tx, &scope)?)
             })
+        })
+        .await
+    }
+
+    /// Copies every checkpoint run's heads to `sink` from now on (once; later calls are ignored).
+    pub fn set_checkpoint_sink(&self, sink: Arc<dyn CheckpointSink>) {
+        let _ = self.inner.checkpoint_sink.set(sink);
+    }
+
+    /// Checkpoints every tenant chain whose head moved into the system chain
+    /// (one transaction), then hands the verified heads to the checkpoint
+    /// sink. The periodic job; any replica may run it at any time.
+    pub async fn checkpoint_audit(&self) -> Result<CheckpointReport> {
+        let report =
+            self.blocking(|inner| inner.store.write(|tx| Ok(inner.audit.checkpoint(tx, inner.now())?))).await?;
+        if let Some(sink) = self.inner.checkpoint_sink.get() {
+            let (sink, heads, at) = (sink.clone(), report.heads.clone(), self.inner.now());
+            self.blocking(move |_| {
+                sink.record(at, &heads).map_err(|e| Error::internal(format!("checkpoint sink: {e}")))
+            })
+            .await?;
+        }
+        Ok(report)
+    }
+
+    /// [`Self::checkpoint_audit`] on demand (the system operator).
+    pub async fn checkpoint_audit_as(&self, actor: &Actor) -> Result<CheckpointReport> {
+        authz::check(actor, None, Permission::ReadAudit)?;
+        self.checkpoint_audit().await
+    }
+
+    /// Seals the heads that carry no MAC (written before heads had one),
+    /// each after verifying its chain; the system chain first, since each
+    /// sealing of a tenant head is recorded there. Run at start.
+    pub async fn seal_audit_heads(&self) -> Result<SealReport> {
+        self.blocking(|inner| {
+            let (heads, tenants) = inner.store.read(|tx| Ok::<_, Error>((tx.audit_heads()?, tx.list_tenants()?)))?;
+            let label = |scope: &TenantId| match tenants.iter().find(|t| &t.id == scope) {
+                _ if scope.is_system() => "system".to_string(),
+                Some(t) => t.domain.clone(),
+                None => scope.as_str().to_string(),
+            };
+            let mut unsealed: Vec<TenantId> =
+                heads.into_iter().filter(|(_, h)| h.mac.is_empty()).map(|(scope, _)| scope).collect();
+            unsealed.sort_by_key(|scope| !scope.is_system());
+            let mut report = SealReport::default();
+            for scope in unsealed {
+                // A chain that fails (even to record its sealing) stays unsealed; the others go on.
+                match inner.store.write(|tx| inner.audit.seal_head(tx, &scope, inner.now())) {
+                    Ok(Ok(sealed)) => report.sealed += usize::from(sealed),
+                    Ok(Err(why)) => report.refused.push((label(&scope), why)),
+                    Err(e) => report.refused.push((label(&scope), e.to_string())),
+                }
+            }
+            Ok(report)
         })
         .await
     }

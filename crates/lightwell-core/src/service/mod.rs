@@ -19,6 +19,7 @@ use lightwell_ca::kek::Kek;
 use lightwell_proto::ErrorCode;
 use lightwell_store::{Store, StoreExt, TenantRecord, Tx};
 
+pub use self::audit_ops::SealReport;
 pub use self::auth::{DEFAULT_LOGIN_THROTTLE, LoginScope, LoginSuccess, SessionCheck};
 pub use self::ca::{
     CaInfo, CaRequestView, CaView, CertificateView, IssueRequest, MaintenanceReport, Requester, SignerPass,
@@ -28,8 +29,8 @@ pub use self::directory::{Modification, NewHostPrincipal, NewUser, Principal, Pr
 pub use self::directory_snapshot::{CaObject, DirectorySnapshot, DirectoryVersion};
 pub use self::join::{JoinRequest, Joined, MAX_JOIN_TOKEN_TTL_SECS, MAX_JOIN_TOKEN_USES, NewJoinToken, TrustState};
 pub use self::k8s::{ClusterView, Component, ComponentRequest, NewCluster};
-pub use crate::audit::Verification;
 use crate::audit::{AuditEvent, AuditLog};
+pub use crate::audit::{ChainHead, CheckpointReport, CheckpointSink, Verification};
 use crate::clock::Clock;
 use crate::names::DomainName;
 use crate::password::{HashGate, HashPermit};
@@ -68,6 +69,8 @@ struct Inner {
     crl_sync_limit: AtomicU64,
     /// Wakes the CRL signer after a transaction marked a CRL pending.
     crl_wake: tokio::sync::Notify,
+    /// Receives each audit checkpoint run's heads, if configured.
+    checkpoint_sink: std::sync::OnceLock<Arc<dyn CheckpointSink>>,
 }
 
 /// Default of `crl_sync_limit`. A CRL of a thousand entries signs in about
@@ -78,9 +81,9 @@ struct Inner {
 pub const DEFAULT_CRL_SYNC_LIMIT: u64 = 1000;
 
 impl Service {
-    /// Builds the service over a store. The KEK keys the audit chain MACs.
+    /// Builds the service over a store. The KEK keys the audit chain and head MACs.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, kek: &Kek, observer: Arc<dyn Observer>) -> Result<Self> {
-        let audit = AuditLog::new(&kek.derive("lightwell audit chain v1"));
+        let audit = AuditLog::new(kek);
         let hash_gate = HashGate::default();
         let dummy_hash = hash_gate.try_enter()?.hash(&crate::password::generate()?)?;
         // The service keeps its own copy: CA keys are sealed and unsealed for its whole life.
@@ -102,6 +105,7 @@ impl Service {
                 chains,
                 crl_sync_limit: AtomicU64::new(DEFAULT_CRL_SYNC_LIMIT),
                 crl_wake: tokio::sync::Notify::new(),
+                checkpoint_sink: std::sync::OnceLock::new(),
             }),
         })
     }

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use lightwell_core::Verification;
 use lightwell_core::clock::rfc3339;
-use lightwell_proto::{AuditEntry, AuditVerification, ErrorBody};
+use lightwell_proto::{AuditCheckpointRefusal, AuditCheckpointReport, AuditEntry, AuditVerification, ErrorBody};
 use lightwell_store::AuditRecord;
 use serde::Deserialize;
 
@@ -41,7 +41,13 @@ fn entry(r: AuditRecord) -> AuditEntry {
 }
 
 fn verification(v: Verification) -> AuditVerification {
-    AuditVerification { valid: v.valid, records: v.records, broken_at: v.broken_at, reason: v.reason }
+    AuditVerification {
+        valid: v.valid,
+        records: v.records,
+        broken_at: v.broken_at,
+        reason: v.reason,
+        checkpoint: v.checkpoint,
+    }
 }
 
 /// The system audit chain (operator).
@@ -64,6 +70,21 @@ pub(crate) async fn system_verify(
     Auth(actor): Auth,
 ) -> ApiResult<axum::Json<AuditVerification>> {
     Ok(axum::Json(verification(state.service.verify_audit(&actor, None).await?)))
+}
+
+/// Checkpoint every tenant chain into the system chain now (operator), and
+/// copy the heads to the checkpoint file if one is configured.
+#[utoipa::path(post, path = "/v1/audit/checkpoint", tag = "audit",
+    responses((status = 200, body = AuditCheckpointReport), (status = 403, body = ErrorBody)))]
+pub(crate) async fn checkpoint(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+) -> ApiResult<axum::Json<AuditCheckpointReport>> {
+    let r = state.service.checkpoint_audit_as(&actor).await?;
+    Ok(axum::Json(AuditCheckpointReport {
+        checkpointed: r.checkpointed,
+        refused: r.refused.into_iter().map(|(chain, reason)| AuditCheckpointRefusal { chain, reason }).collect(),
+    }))
 }
 
 /// A tenant's audit chain (Administrators).

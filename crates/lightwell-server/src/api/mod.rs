@@ -66,6 +66,7 @@ pub(crate) fn router(state: AppState, max_body: usize, timeout: Duration) -> Rou
         .routes(routes!(directory::remove_host))
         .routes(routes!(audit::system_list))
         .routes(routes!(audit::system_verify))
+        .routes(routes!(audit::checkpoint))
         .routes(routes!(audit::tenant_list))
         .routes(routes!(audit::tenant_verify))
         .routes(routes!(ca::list, ca::create_intermediate))

@@ -58,8 +58,8 @@ fn fill(s: &dyn Store) {
             created_at: 1,
             expires_at: 99,
         })?;
-        tx.insert_audit(&audit(&id, 1))?;
-        tx.insert_audit(&audit(&TenantId::system(), 1))?;
+        tx.insert_audit(&audit(&id, 1), "m")?;
+        tx.insert_audit(&audit(&TenantId::system(), 1), "m")?;
         tx.insert_ca(&ca)?;
         tx.insert_certificate(&cert)?;
         tx.revoke_certificate(&id, &cert.serial, 15, "key-compromise")?;

@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0007_revoked_index.sql"),
     include_str!("../../migrations/postgres/0008_crl_pending.sql"),
     include_str!("../../migrations/postgres/0009_principal_names.sql"),
+    include_str!("../../migrations/postgres/0010_audit_head_mac.sql"),
 ];
 
 /// The schema version this build writes.
@@ -707,11 +708,36 @@ impl Tx for PgTx<'_> {
     }
 
     fn audit_head(&mut self, scope: &TenantId) -> Result<Option<AuditHead>, StoreError> {
-        let r = self.query_opt("SELECT seq, hash FROM audit_heads WHERE scope = $1", &[&scope.as_str()]);
-        Ok(self.track(r)?.map(|r| AuditHead { seq: r.get(0), hash: r.get(1) }))
+        let r = self.query_opt("SELECT seq, hash, mac FROM audit_heads WHERE scope = $1", &[&scope.as_str()]);
+        Ok(self.track(r)?.map(|r| AuditHead { seq: r.get(0), hash: r.get(1), mac: r.get(2) }))
     }
 
-    fn insert_audit(&mut self, a: &AuditRecord) -> Result<(), StoreError> {
+    fn audit_heads(&mut self) -> Result<Vec<(TenantId, AuditHead)>, StoreError> {
+        let r = self.query("SELECT scope, seq, hash, mac FROM audit_heads ORDER BY scope", &[]);
+        Ok(self
+            .track(r)?
+            .iter()
+            .map(|r| (TenantId::new(r.get::<_, String>(0)), AuditHead { seq: r.get(1), hash: r.get(2), mac: r.get(3) }))
+            .collect())
+    }
+
+    fn seal_audit_head(&mut self, scope: &TenantId, seq: i64, mac: &str) -> Result<bool, StoreError> {
+        let r = self
+            .execute("UPDATE audit_heads SET mac = $3 WHERE scope = $1 AND seq = $2", &[&scope.as_str(), &seq, &mac]);
+        Ok(self.track(r)? > 0)
+    }
+
+    fn last_audit_checkpoint(&mut self, tenant: &TenantId) -> Result<Option<AuditRecord>, StoreError> {
+        // The literals match the partial index `audit_checkpoints` (migration 0010).
+        let r = self.query_opt(
+            "SELECT scope, seq, at, actor, action, target, outcome, detail, prev_hash, hash FROM audit \
+             WHERE scope = '' AND action = 'audit.checkpoint' AND target = $1 ORDER BY seq DESC LIMIT 1",
+            &[&tenant.as_str()],
+        );
+        Ok(self.track(r)?.as_ref().map(audit_from_row))
+    }
+
+    fn insert_audit(&mut self, a: &AuditRecord, head_mac: &str) -> Result<(), StoreError> {
         let r = self.execute(
             "INSERT INTO audit (scope, seq, at, actor, action, target, outcome, detail, prev_hash, hash) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -737,9 +763,9 @@ impl Tx for PgTx<'_> {
         }
         self.track(r)?;
         let r = self.execute(
-            "INSERT INTO audit_heads (scope, seq, hash) VALUES ($1, $2, $3) \
-             ON CONFLICT (scope) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-            &[&a.scope.as_str(), &a.seq, &a.hash],
+            "INSERT INTO audit_heads (scope, seq, hash, mac) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (scope) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac",
+            &[&a.scope.as_str(), &a.seq, &a.hash, &head_mac],
         );
         self.track(r).map(drop)
     }
