@@ -31,7 +31,7 @@ use crate::result::{LdapError, OpResult, success};
 use crate::schema::{self, AttrDef};
 use crate::session::Session;
 use crate::tree::{self, Location};
-use crate::work::{Budget, Exhausted};
+use crate::work::{Budget, Exhausted, INLINE_STEPS};
 
 /// Paged searches remembered per connection; the oldest is forgotten first.
 const MAX_PAGED_SEARCHES: usize = 8;
@@ -62,8 +62,8 @@ pub(crate) struct View {
     tree: Option<Arc<TenantTree>>,
     /// Index of the base entry (counting `head` first, then the tree).
     pub(crate) base: usize,
-    /// Who reads the tree (tenant id and principal id), for the bound on
-    /// searches in flight; set with `tree`.
+    /// The principal reading (tenant id and principal id), for the bound
+    /// on searches in flight; always set with `tree`.
     reader: Option<String>,
 }
 
@@ -120,10 +120,9 @@ pub(crate) async fn view(s: &mut Session, dn: &Dn, below: bool) -> OpResult<View
                 (true, Some(actor), Some(t)) => Some(s.cache().tree(&s.service, actor, t, version).await?),
                 _ => None,
             };
-            let reader = tree.as_ref().and(reader);
             Ok(View { head, tree, base: 0, reader })
         }
-        Location::Subschema => Ok(View { head: vec![entry::subschema()], tree: None, base: 0, reader: None }),
+        Location::Subschema => Ok(View { head: vec![entry::subschema()], tree: None, base: 0, reader }),
         ref other => {
             let (Some(actor), Some(t)) = (&actor, &tenant) else { return Err(LdapError::no_such_object("")) };
             if other.tenant() != Some(t.as_str()) {
@@ -338,7 +337,7 @@ async fn run(
         view,
     };
     let found = match job.view.reader.clone() {
-        // A tenant's tree: on a search worker, within the principal's bound.
+        // A principal's search: within its bound, on a worker unless small.
         Some(reader) => {
             let work = limits.max_search_work;
             s.cache()
@@ -346,8 +345,9 @@ async fn run(
                 .run(&reader, limits.max_searches_per_principal, work, deadline, move |b| job.execute(b))
                 .await?
         }
-        // The root DSE or the subschema entry alone: small enough to match here.
-        None => job.execute(&mut Budget::new(limits.max_search_work, deadline))?,
+        // Anonymous (or the operator): the root DSE alone, never more than
+        // the work a search may do on the connection's task.
+        None => job.execute(&mut Budget::new(limits.max_search_work.min(INLINE_STEPS), deadline))?,
     };
 
     let result = if found.truncated {
