@@ -20,28 +20,34 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use ldap3_proto::proto::LdapFilter;
 use lightwell_core::authz::Actor;
 use lightwell_core::{DirectoryVersion, Service};
 
 use crate::entry::{self, Entry};
+use crate::filter::Node;
 use crate::result::{LdapError, OpResult};
-use crate::schema::{self, AttrDef};
+use crate::schema;
+use crate::work::{Budget, Exhausted, SearchGate};
 
 /// Tenants whose trees are kept; the least recently used goes first.
 const MAX_TENANTS: usize = 64;
 
 /// Attributes with an equality index: the names clients look entries up by,
-/// and group membership both ways.
-const INDEXED: [&str; 5] = ["uid", "cn", "mail", "memberOf", "member"];
+/// group membership both ways, and the entry's id. (`entryDN` is answered
+/// by the DN map.)
+const INDEXED: [&str; 6] = ["uid", "cn", "mail", "memberOf", "member", "entryUUID"];
 
-/// The trees of the tenants recently searched. Cheap to clone; clones share.
+/// The trees of the tenants recently searched, and the search workers that
+/// read them (see `work.rs`). Cheap to clone; clones share. Give every
+/// listener of a server the same one: the bound on each principal's
+/// searches in flight and the bound on search workers are kept here.
 #[derive(Clone, Default)]
 pub struct DirectoryCache {
     trees: Arc<Mutex<HashMap<String, Cached>>>,
     /// Held while a tree is built, so a burst of searches after a change
     /// builds it once.
     building: Arc<tokio::sync::Mutex<()>>,
+    gate: Arc<SearchGate>,
 }
 
 impl std::fmt::Debug for DirectoryCache {
@@ -71,6 +77,11 @@ pub(crate) struct TenantTree {
 }
 
 impl DirectoryCache {
+    /// Where searches over trees run.
+    pub(crate) fn gate(&self) -> &Arc<SearchGate> {
+        &self.gate
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
         self.trees.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -163,8 +174,8 @@ impl TenantTree {
         for name in INDEXED {
             let def = schema::known(name);
             for (i, e) in entries.iter().enumerate() {
-                for v in e.get(def).into_iter().flatten() {
-                    let list = index.entry((def.name, def.syntax.normalize(v))).or_default();
+                for v in e.normalized(def).into_iter().flatten() {
+                    let list = index.entry((def.name, v.clone())).or_default();
                     // An entry with two values normalizing alike is listed once.
                     if list.last() != Some(&i) {
                         list.push(i);
@@ -182,45 +193,79 @@ impl TenantTree {
 
     /// Entries that may match `f`, ascending, or `None` when the filter is
     /// not answered by an index (every entry is a candidate). A superset of
-    /// the matches: the filter is still evaluated on each candidate.
-    pub(crate) fn candidates(&self, f: &LdapFilter) -> Option<Vec<usize>> {
-        match f {
-            LdapFilter::Equality(attr, value) => {
-                let def: &AttrDef = schema::attr(attr)?;
-                INDEXED
-                    .contains(&def.name)
-                    .then(|| self.index.get(&(def.name, def.syntax.normalize(value))).cloned().unwrap_or_default())
+    /// the matches: the filter is still evaluated on each candidate. Every
+    /// candidate listed is charged to `budget`, so an OR of many indexed
+    /// terms costs what it collects.
+    pub(crate) fn candidates(&self, f: &Node, budget: &mut Budget) -> Result<Option<Vec<usize>>, Exhausted> {
+        budget.charge(1)?;
+        Ok(match f {
+            Node::Equality(def, value) if def.name == "entryDN" => Some(self.find(value).into_iter().collect()),
+            Node::Equality(def, value) if INDEXED.contains(&def.name) => {
+                let found = self.index.get(&(def.name, value.clone())).cloned().unwrap_or_default();
+                budget.charge(found.len() as u64)?;
+                Some(found)
             }
             // Every conjunct must match: the smallest indexed one bounds the result.
-            LdapFilter::And(fs) => fs.iter().filter_map(|f| self.candidates(f)).min_by_key(Vec::len),
+            Node::And(fs) => {
+                let mut best: Option<Vec<usize>> = None;
+                for f in fs {
+                    if let Some(c) = self.candidates(f, budget)?
+                        && best.as_ref().is_none_or(|b| c.len() < b.len())
+                    {
+                        best = Some(c);
+                    }
+                }
+                best
+            }
             // Some disjunct must match: only when each is indexed.
-            LdapFilter::Or(fs) => {
+            Node::Or(fs) => {
                 let mut all = Vec::new();
                 for f in fs {
-                    all.extend(self.candidates(f)?);
+                    let Some(c) = self.candidates(f, budget)? else { return Ok(None) };
+                    all.extend(c);
                 }
+                // Sorting costs about log2(n) steps per candidate.
+                budget.charge(all.len() as u64 * u64::from(usize::BITS - all.len().leading_zeros()))?;
                 all.sort_unstable();
                 all.dedup();
                 Some(all)
             }
             _ => None,
-        }
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use std::time::{Duration, Instant};
+
+    use ldap3_proto::proto::LdapFilter;
+
     use super::*;
-    use crate::filter::{self, Tri};
+    use crate::Limits;
+    use crate::filter::{Filter, Tri};
 
     fn tree() -> TenantTree {
         TenantTree::build(&crate::testdata::snapshot())
     }
 
+    fn budget() -> Budget {
+        Budget::new(u64::MAX, Instant::now() + Duration::from_secs(60))
+    }
+
+    fn compile(f: &LdapFilter) -> Filter {
+        Filter::compile(f, &Limits::default()).unwrap()
+    }
+
+    fn candidates(t: &TenantTree, f: &LdapFilter) -> Option<Vec<usize>> {
+        t.candidates(&compile(f).root, &mut budget()).unwrap()
+    }
+
     /// What a scan of every entry would select.
     fn scan(t: &TenantTree, f: &LdapFilter) -> Vec<usize> {
-        (0..t.entries.len()).filter(|&i| filter::eval(f, &t.entries[i]) == Tri::True).collect()
+        let f = compile(f);
+        (0..t.entries.len()).filter(|&i| f.eval(&t.entries[i], &mut budget()) == Ok(Tri::True)).collect()
     }
 
     fn eq(a: &str, v: &str) -> LdapFilter {
@@ -242,24 +287,47 @@ mod tests {
             LdapFilter::And(vec![eq("objectClass", "inetOrgPerson"), eq("memberOf", engineers)]),
             LdapFilter::Or(vec![eq("uid", "alice"), eq("uid", "bob")]),
             LdapFilter::And(vec![eq("uid", "alice"), LdapFilter::Not(Box::new(eq("cn", "alice")))]),
+            eq("entryDN", "UID=alice, cn=Users,dc=corp,dc=example"),
+            eq("entryDN", "uid=nobody,cn=Users,dc=corp,dc=example"),
+            LdapFilter::Or(vec![
+                eq("entryDN", "uid=bob,cn=users,dc=corp,dc=example"),
+                eq("entryDN", "cn=Users,dc=corp,dc=example"),
+            ]),
+            eq("entryUUID", &t.entries[0].get(schema::known("entryUUID")).unwrap()[0].to_uppercase()),
         ];
         for f in &filters {
-            let candidates = t.candidates(f).unwrap_or_else(|| panic!("{f:?} is indexed"));
-            let found: Vec<usize> =
-                candidates.into_iter().filter(|&i| filter::eval(f, &t.entries[i]) == Tri::True).collect();
+            let candidates = candidates(&t, f).unwrap_or_else(|| panic!("{f:?} is indexed"));
+            let compiled = compile(f);
+            let found: Vec<usize> = candidates
+                .into_iter()
+                .filter(|&i| compiled.eval(&t.entries[i], &mut budget()) == Ok(Tri::True))
+                .collect();
             assert_eq!(found, scan(&t, f), "{f:?}");
         }
+        assert_eq!(scan(&t, &filters[12]).len(), 2, "both DNs found");
+        assert_eq!(scan(&t, &filters[13]), [0], "the base by its entryUUID");
         assert!(!scan(&t, &filters[3]).is_empty(), "the membership filter matches someone");
     }
 
     #[test]
     fn unindexed_filters_fall_back_to_a_scan() {
         let t = tree();
-        assert_eq!(t.candidates(&eq("objectClass", "inetOrgPerson")), None);
-        assert_eq!(t.candidates(&LdapFilter::Present("uid".into())), None);
-        assert_eq!(t.candidates(&LdapFilter::Or(vec![eq("uid", "alice"), eq("sn", "alice")])), None);
-        assert_eq!(t.candidates(&LdapFilter::Not(Box::new(eq("uid", "alice")))), None);
-        assert_eq!(t.candidates(&eq("nonesuch", "x")), None);
+        assert_eq!(candidates(&t, &eq("objectClass", "inetOrgPerson")), None);
+        assert_eq!(candidates(&t, &LdapFilter::Present("uid".into())), None);
+        assert_eq!(candidates(&t, &LdapFilter::Or(vec![eq("uid", "alice"), eq("sn", "alice")])), None);
+        assert_eq!(candidates(&t, &LdapFilter::Not(Box::new(eq("uid", "alice")))), None);
+        assert_eq!(candidates(&t, &eq("nonesuch", "x")), None);
+    }
+
+    #[test]
+    fn collecting_candidates_is_charged_to_the_budget() {
+        let t = tree();
+        let users = "cn=Users,dc=corp,dc=example";
+        let f = compile(&LdapFilter::Or((0..100).map(|_| eq("memberOf", users)).collect()));
+        let mut b = budget();
+        assert_eq!(t.candidates(&f.root, &mut b), Ok(Some(vec![])));
+        let mut tight = Budget::new(100, Instant::now() + Duration::from_secs(60));
+        assert_eq!(t.candidates(&f.root, &mut tight), Err(Exhausted::Work), "the OR and 100 lookups");
     }
 
     #[test]

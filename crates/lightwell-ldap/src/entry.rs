@@ -36,6 +36,11 @@ pub(crate) struct Entry {
     pub(crate) parent: Option<String>,
     /// Attributes with their values, in a stable order.
     pub(crate) attrs: Vec<(&'static AttrDef, Vec<String>)>,
+    /// The values of `attrs[i]` in the form filters compare
+    /// (`Syntax::normalize`), computed once when the tree is built so that
+    /// evaluating a filter term costs a comparison, not a DN parse; `None`
+    /// where they are already in that form (most names), to save memory.
+    matching: Vec<Option<Vec<String>>>,
     /// Binary attributes (certificates, CRLs: DER), returned with `;binary`.
     pub(crate) binary: Vec<(&'static AttrDef, Vec<Vec<u8>>)>,
 }
@@ -47,6 +52,7 @@ impl Entry {
             parent: parent.map(str::to_string),
             dn,
             attrs: vec![],
+            matching: vec![],
             binary: vec![],
         }
     }
@@ -64,7 +70,10 @@ impl Entry {
 
     fn add(&mut self, name: &'static str, values: Vec<String>) {
         if !values.is_empty() {
-            self.attrs.push((schema::known(name), values));
+            let def = schema::known(name);
+            let normalized: Vec<String> = values.iter().map(|v| def.syntax.normalize(v)).collect();
+            self.matching.push((normalized != values).then_some(normalized));
+            self.attrs.push((def, values));
         }
     }
 
@@ -75,6 +84,27 @@ impl Entry {
     /// Values of an attribute, if present.
     pub(crate) fn get(&self, def: &AttrDef) -> Option<&[String]> {
         self.attrs.iter().find(|(d, _)| std::ptr::eq(*d, def)).map(|(_, v)| v.as_slice())
+    }
+
+    /// The entry with `name`'s values replaced by `values`.
+    #[cfg(test)]
+    pub(crate) fn replaced(mut self, name: &'static str, values: Vec<String>) -> Self {
+        let def = schema::known(name);
+        if let Some(i) = self.attrs.iter().position(|(d, _)| std::ptr::eq(*d, def)) {
+            self.attrs.remove(i);
+            self.matching.remove(i);
+        }
+        self.add(name, values);
+        self
+    }
+
+    /// Values of an attribute normalized for matching (see `Syntax::normalize`), if present.
+    pub(crate) fn normalized(&self, def: &AttrDef) -> Option<&[String]> {
+        let i = self.attrs.iter().position(|(d, _)| std::ptr::eq(*d, def))?;
+        match self.matching.get(i)? {
+            Some(normalized) => Some(normalized),
+            None => Some(&self.attrs[i].1),
+        }
     }
 
     fn operational(&mut self, uuid: Option<&str>, created: i64, modified: i64, leaf: bool) {
@@ -247,6 +277,20 @@ mod tests {
         for name in ["displayName", "mail", "member"] {
             assert_eq!(schema::known(name).name, name, "used by write.rs");
         }
+    }
+
+    #[test]
+    fn values_are_kept_normalized_for_matching() {
+        let all = tenant_entries(&crate::testdata::snapshot());
+        let alice = all.iter().find(|e| e.dn.starts_with("uid=alice")).unwrap_or(&all[0]);
+        let normalized = |name| alice.normalized(schema::known(name)).unwrap_or_default().to_vec();
+        assert_eq!(normalized("displayName"), ["alice liddell"]);
+        assert_eq!(normalized("uid"), ["alice"]);
+        assert_eq!(normalized("entryDN"), ["uid=alice,cn=users,dc=corp,dc=example"]);
+        assert!(normalized("memberOf").contains(&"cn=engineers,cn=groups,dc=corp,dc=example".to_string()));
+        let original = alice.get(schema::known("displayName")).unwrap_or_default();
+        assert_eq!(original, ["Alice Liddell"], "values are returned as stored");
+        assert_eq!(alice.normalized(schema::known("member")), None, "absent");
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //! | `bind` | simple bind through the service layer's login; SASL |
 //! | `search` | visibility, scopes, attribute selection, limits, paging; compare |
 //! | `cache` | each tenant's tree and its indexes, kept per directory version |
-//! | `filter` | RFC 4515 filter evaluation |
+//! | `filter` | RFC 4515 filters: limits, compilation, evaluation |
+//! | `work` | what a search may cost (the budget) and where it runs (the gate) |
 //! | `tree`, `dn`, `entry`, `schema` | the namespace, DNs, entries, the schema |
 //! | `extended` | StartTLS, Who am I?, Password Modify |
 //! | `write` | add, modify, delete |
@@ -34,6 +35,7 @@ mod session;
 #[cfg(test)]
 mod testdata;
 mod tree;
+mod work;
 mod write;
 
 use std::collections::HashMap;
@@ -67,9 +69,23 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Deepest search filter accepted (64).
     pub max_filter_depth: usize,
+    /// Most terms in one search filter, counted over the whole tree: AND,
+    /// OR, NOT, every assertion and every substring component (512). A
+    /// larger filter is refused with `adminLimitExceeded` before any work.
+    pub max_filter_terms: usize,
+    /// Work steps one search may take (one per filter term evaluated on an
+    /// entry, per value compared, per 64 bytes scanned, per index candidate,
+    /// per entry returned): 50 million, about a second of one CPU. Past it
+    /// the search is abandoned with `adminLimitExceeded`.
+    pub max_search_work: u64,
+    /// Searches one principal may have in flight at once, over all its
+    /// connections to both listeners (4); more get `busy`.
+    pub max_searches_per_principal: usize,
     /// Most entries one search (or one page) returns (10,000).
     pub max_entries: usize,
-    /// Longest a search may run (30 s); clients may ask for less.
+    /// Longest a search may run (30 s), waiting for a search worker
+    /// included; clients may ask for less. Checked during evaluation, so a
+    /// search is abandoned with `timeLimitExceeded` when it passes.
     pub max_time: Duration,
     /// Open LDAP connections per listener (4,096).
     pub max_connections: usize,
@@ -84,6 +100,9 @@ impl Default for Limits {
         Self {
             max_message_bytes: 1024 * 1024,
             max_filter_depth: 64,
+            max_filter_terms: 512,
+            max_search_work: 50_000_000,
+            max_searches_per_principal: 4,
             max_entries: 10_000,
             max_time: Duration::from_secs(30),
             max_connections: 4096,

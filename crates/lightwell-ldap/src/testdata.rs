@@ -76,3 +76,19 @@ pub(crate) fn snapshot() -> DirectorySnapshot {
         certificates: Default::default(),
     }
 }
+
+/// [`snapshot`] with `n` more groups, `group0` to `group{n-1}`.
+pub(crate) fn with_groups(n: usize) -> DirectorySnapshot {
+    let mut snap = snapshot();
+    for i in 0..n {
+        let mut r = record(PrincipalKind::Group, &format!("group{i}"));
+        r.id = format!("00000000-0000-4000-9000-{i:012}");
+        snap.principals.push(PrincipalView {
+            principal: lightwell_core::Principal::from(&r),
+            member_of: vec![],
+            members: Some(vec![]),
+            locked: false,
+        });
+    }
+    snap
+}

@@ -25,6 +25,8 @@ pub struct RawLdap {
     stream: TcpStream,
     buf: BytesMut,
     next_id: i32,
+    /// How long [`RawLdap::recv`] waits for the server (10 s).
+    patience: Duration,
 }
 
 /// A search request for `base` with `scope` and `filter`, all attributes.
@@ -56,7 +58,12 @@ impl RawLdap {
 
     /// Wraps a connected stream (for example one bound to another loopback address).
     pub fn over(stream: TcpStream) -> Self {
-        Self { stream, buf: BytesMut::new(), next_id: 1 }
+        Self { stream, buf: BytesMut::new(), next_id: 1, patience: Duration::from_secs(10) }
+    }
+
+    /// How long [`RawLdap::recv`] waits before it panics (10 s by default).
+    pub fn set_patience(&mut self, patience: Duration) {
+        self.patience = patience;
     }
 
     /// Sends raw bytes; a server that already closed is not an error here.
@@ -73,14 +80,15 @@ impl RawLdap {
     }
 
     /// The next message, or `None` once the server has closed the connection.
-    /// Panics if the server neither answers nor closes within 10 s.
+    /// Panics if the server neither answers nor closes within 10 s (see
+    /// [`RawLdap::set_patience`]).
     pub async fn recv(&mut self) -> Option<LdapMsg> {
         let mut codec = LdapCodec::new(Some(1 << 20), None);
         loop {
             if let Some(msg) = codec.decode(&mut self.buf).unwrap() {
                 return Some(msg);
             }
-            match tokio::time::timeout(Duration::from_secs(10), self.stream.read_buf(&mut self.buf)).await {
+            match tokio::time::timeout(self.patience, self.stream.read_buf(&mut self.buf)).await {
                 Ok(Ok(0)) | Ok(Err(_)) => return None,
                 Ok(Ok(_)) => {}
                 Err(_) => panic!("the server neither answered nor closed the connection"),
