@@ -30,6 +30,8 @@ pub trait Observer: Send + Sync + std::fmt::Debug + 'static {
     fn locked_out(&self) {}
     /// A login was refused unexamined: too many failures from its address.
     fn login_throttled(&self) {}
+    /// A join or re-enrolment was refused unexamined: too many failures from its address.
+    fn enrolment_throttled(&self) {}
     /// A password check was refused: every password-hashing permit was busy.
     fn hashing_overloaded(&self) {}
     /// The CRL signer stored a CRL it re-signed after revocations were acknowledged.

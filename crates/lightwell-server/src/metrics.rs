@@ -38,6 +38,7 @@ pub(crate) struct Metrics {
     login_failures: Counter,
     lockouts: Counter,
     logins_throttled: Counter,
+    enrolments_throttled: Counter,
     hashing_overloaded: Counter,
     connections_refused: Counter,
     crl_background_signed: Counter,
@@ -61,6 +62,12 @@ impl Metrics {
         registry.register("login_failures", "Failed logins and binds", login_failures.clone());
         registry.register("lockouts", "Accounts locked after repeated failures", lockouts.clone());
         let (logins_throttled, hashing_overloaded, connections_refused) = Default::default();
+        let enrolments_throttled = Counter::default();
+        registry.register(
+            "enrolments_throttled",
+            "Joins and re-enrolments refused unexamined: too many refused ones from their address",
+            enrolments_throttled.clone(),
+        );
         registry.register(
             "logins_throttled",
             "Logins and binds refused unexamined: too many failures from their address",
@@ -97,6 +104,7 @@ impl Metrics {
             login_failures,
             lockouts,
             logins_throttled,
+            enrolments_throttled,
             hashing_overloaded,
             connections_refused,
             crl_background_signed,
@@ -128,6 +136,10 @@ impl lightwell_core::Observer for Metrics {
 
     fn locked_out(&self) {
         self.lockouts.inc();
+    }
+
+    fn enrolment_throttled(&self) {
+        self.enrolments_throttled.inc();
     }
 
     fn login_throttled(&self) {

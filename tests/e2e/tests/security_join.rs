@@ -355,3 +355,50 @@ async fn leaving_revokes_the_machine_and_fails_loudly_when_it_cannot() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!node.state.exists());
 }
+
+/// Item 10: a flood of bogus joins from one address costs a handful of audit
+/// records and no directory revision; the address is then answered
+/// `too_many_requests` unexamined, while other addresses join as usual.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_bogus_joins_is_throttled_per_address_and_barely_audited() {
+    let server = TestServer::start();
+    let admin = pki::tenant(&server, T, None).await;
+    let files = Files::new();
+    let (_, csr) = files.csr("flood", "ec:P-256", "/CN=flood.corp.example", &[]);
+    let before = directory_revision(&server);
+    let audit_before = admin.audit(Some(T), 0, 5000).await.unwrap().len();
+    let flooder = server.raw_from("127.0.0.9".parse().unwrap());
+    let url = format!("{}/v1/tenants/{T}/join", server.url());
+    let body = serde_json::json!({ "token": "lwj_bogus", "hostname": "flood.corp.example", "csr": csr });
+    let mut statuses = Vec::new();
+    for _ in 0..200 {
+        let resp = flooder.post(&url).json(&body).send().await.unwrap();
+        let retry = resp.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+        statuses.push((resp.status().as_u16(), retry));
+    }
+    let refused = statuses.iter().filter(|(s, _)| *s == 401).count();
+    let throttled: Vec<_> = statuses.iter().filter(|(s, _)| *s == 429).collect();
+    assert_eq!(refused, 10, "ten bogus joins are examined: {statuses:?}");
+    assert_eq!(throttled.len(), 190);
+    assert!(throttled.iter().all(|(_, r)| r.as_deref().is_some_and(|r| r.parse::<u64>().unwrap() >= 1)));
+    // Ten refusals and one notice that the address is throttled; no revision.
+    let audit = admin.audit(Some(T), 0, 5000).await.unwrap();
+    let new: Vec<_> = audit[audit_before..].iter().collect();
+    assert_eq!(new.iter().filter(|r| r.action == "machine.join" && r.outcome == "failure").count(), 11, "{new:?}");
+    assert!(new.iter().any(|r| r.actor == "address:127.0.0.9" && r.detail.contains("not audited")));
+    assert_eq!(directory_revision(&server), before, "refusals move no directory revision");
+
+    // Another address is not affected: a real host joins.
+    let secret = token(&admin, CreateJoinTokenRequest::default()).await;
+    let (_, csr) = files.csr("real", "ec:P-256", "/CN=real.corp.example", &[]);
+    let resp = server
+        .raw_from("127.0.0.10".parse().unwrap())
+        .post(&url)
+        .json(&serde_json::json!({ "token": secret, "hostname": "real.corp.example", "csr": csr }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let metrics = server.raw().get(format!("{}/metrics", server.url())).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.lines().any(|l| l == "lightwell_enrolments_throttled_total 190"), "{metrics}");
+}

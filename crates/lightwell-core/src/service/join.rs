@@ -2,6 +2,8 @@
 //! certificate + trust state, all in one transaction), re-enrolment with the
 //! machine secret, and the trust state agents keep in sync.
 
+use std::net::IpAddr;
+
 use base64::Engine as _;
 use lightwell_ca::csr::CertificateRequest;
 use lightwell_proto::ErrorCode;
@@ -18,7 +20,19 @@ use crate::audit::AuditEvent;
 use crate::authz::{self, Actor, DOMAIN_CLIENTS, Permission, PrincipalActor};
 use crate::names::{Hostname, parse_ip};
 use crate::password::HashGate;
+use crate::throttle::{ThrottleLimit, address_key};
 use crate::{Error, Result};
+
+/// Refused joins and re-enrolments an address may have in any minute
+/// before it is answered `too_many_requests` unexamined (per replica).
+pub const DEFAULT_ENROLMENT_THROTTLE: ThrottleLimit =
+    ThrottleLimit { max_failures: 10, window_secs: 60, max_keys: 65_536 };
+
+/// The limit of the throttle that lets one audit record per address and
+/// window through once `limit` throttles it.
+pub(super) fn notice_limit(limit: ThrottleLimit) -> ThrottleLimit {
+    ThrottleLimit { max_failures: 1, ..limit }
+}
 
 /// Longest join-token lifetime: 30 days.
 pub const MAX_JOIN_TOKEN_TTL_SECS: i64 = 30 * 86_400;
@@ -241,7 +255,11 @@ impl Service {
     /// A refused join changes nothing (the token keeps its uses, an existing
     /// machine its certificates) but its audit record, which moves no
     /// directory revision.
-    pub async fn join(&self, actor: Option<&Actor>, tenant: &str, req: JoinRequest) -> Result<Joined> {
+    pub async fn join(&self, actor: Option<&Actor>, tenant: &str, req: JoinRequest, source: IpAddr) -> Result<Joined> {
+        self.throttled_enrolment(tenant, source, "machine.join", self.join_examined(actor, tenant, req)).await
+    }
+
+    async fn join_examined(&self, actor: Option<&Actor>, tenant: &str, req: JoinRequest) -> Result<Joined> {
         if let Some(a) = actor {
             authz::check(a, Some(tenant), Permission::ManageDirectory)?;
         }
@@ -300,6 +318,56 @@ impl Service {
     /// Issues a new certificate to a machine that authenticates with its
     /// machine secret (after its certificate expired or was revoked).
     pub async fn reenroll(
+        &self,
+        tenant: &str,
+        hostname: &str,
+        machine_secret: Zeroizing<String>,
+        csr: Vec<u8>,
+        source: IpAddr,
+    ) -> Result<(CertificateView, TrustState)> {
+        let work = self.reenroll_examined(tenant, hostname, machine_secret, csr);
+        self.throttled_enrolment(tenant, source, "machine.reenroll", work).await
+    }
+
+    /// Runs a join or re-enrolment from `source` under the enrolment
+    /// throttle: an address with [`DEFAULT_ENROLMENT_THROTTLE`] refused
+    /// attempts in the window is answered `too_many_requests` before any
+    /// work, and only the first such answer per window is audited, so a
+    /// flood of bogus joins costs one audit record a minute, not one each.
+    /// Successes, and failures the server could not decide (database down,
+    /// overloaded), are not counted.
+    async fn throttled_enrolment<T>(
+        &self,
+        tenant: &str,
+        source: IpAddr,
+        action: &'static str,
+        work: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let key = address_key(source);
+        let now = self.inner.now();
+        if let Err(t) = self.inner.enrolment_sources.charge(&key, now) {
+            self.inner.observer.enrolment_throttled();
+            if self.inner.enrolment_notices.charge(&format!("{tenant}|{key}"), now).is_ok() {
+                let window = self.inner.enrolment_sources.limit().window_secs;
+                let ev = AuditEvent::failure(format!("address:{key}"), action, short(tenant)).with_detail(format!(
+                    "too many refused joins and re-enrolments from {key}; further ones are refused unexamined and not audited for {window} s"
+                ));
+                let tenant = tenant.to_string();
+                let _ = self.blocking(move |inner| inner.audit_refusal(&tenant, ev)).await;
+            }
+            let message = format!("too many refused joins from {key}; try again in {} s", t.retry_after_secs);
+            return Err(Error::new(ErrorCode::TooManyRequests, message).with_retry_after(t.retry_after_secs));
+        }
+        let result = work.await;
+        let undecided =
+            |e: &Error| matches!(e.code, ErrorCode::Internal | ErrorCode::Unavailable | ErrorCode::Overloaded);
+        if result.as_ref().is_ok() || result.as_ref().is_err_and(undecided) {
+            self.inner.enrolment_sources.refund(&key);
+        }
+        result
+    }
+
+    async fn reenroll_examined(
         &self,
         tenant: &str,
         hostname: &str,

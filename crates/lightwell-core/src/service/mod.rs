@@ -27,7 +27,10 @@ pub use self::ca::{
 };
 pub use self::directory::{Modification, NewHostPrincipal, NewUser, Principal, PrincipalPatch, PrincipalView};
 pub use self::directory_snapshot::{CaObject, DirectorySnapshot, DirectoryVersion};
-pub use self::join::{JoinRequest, Joined, MAX_JOIN_TOKEN_TTL_SECS, MAX_JOIN_TOKEN_USES, NewJoinToken, TrustState};
+pub use self::join::{
+    DEFAULT_ENROLMENT_THROTTLE, JoinRequest, Joined, MAX_JOIN_TOKEN_TTL_SECS, MAX_JOIN_TOKEN_USES, NewJoinToken,
+    TrustState,
+};
 pub use self::k8s::{ClusterView, Component, ComponentRequest, NewCluster};
 use crate::audit::{AuditEvent, AuditLog};
 pub use crate::audit::{ChainHead, CheckpointReport, CheckpointSink, Verification};
@@ -57,6 +60,10 @@ struct Inner {
     hash_gate: HashGate,
     /// Failed logins by caller address (this replica's own count).
     login_sources: Throttle,
+    /// Failed joins and re-enrolments per caller address.
+    enrolment_sources: Throttle,
+    /// One audit record per address and window once it is throttled.
+    enrolment_notices: Throttle,
     /// Seals and unseals CA private keys (a private copy of the server's KEK).
     kek: Kek,
     /// Base of the plain-HTTP CRL and CA certificate URLs put into certificates.
@@ -99,6 +106,8 @@ impl Service {
                 dummy_hash,
                 hash_gate,
                 login_sources: Throttle::new(DEFAULT_LOGIN_THROTTLE),
+                enrolment_sources: Throttle::new(DEFAULT_ENROLMENT_THROTTLE),
+                enrolment_notices: Throttle::new(join::notice_limit(DEFAULT_ENROLMENT_THROTTLE)),
                 kek,
                 pki_base,
                 issuers,
@@ -119,6 +128,13 @@ impl Service {
     /// [`DEFAULT_LOGIN_THROTTLE`]).
     pub fn set_login_throttle(&self, limit: ThrottleLimit) {
         self.inner.login_sources.set_limit(limit);
+    }
+
+    /// Sets the limit on failed joins and re-enrolments per caller address
+    /// (default [`DEFAULT_ENROLMENT_THROTTLE`]).
+    pub fn set_enrolment_throttle(&self, limit: ThrottleLimit) {
+        self.inner.enrolment_sources.set_limit(limit);
+        self.inner.enrolment_notices.set_limit(join::notice_limit(limit));
     }
 
     /// Sets how many password hashes may be computed at once (default

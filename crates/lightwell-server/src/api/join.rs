@@ -1,9 +1,10 @@
 //! Domain join and trust sync: join tokens, join, re-enrolment, machine
 //! secret rotation, the trust state and its long-poll watch.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use lightwell_ca::pem;
 use lightwell_core::clock::rfc3339;
@@ -109,6 +110,7 @@ pub(crate) async fn revoke_token(
     responses((status = 201, body = JoinResponse), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn join(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ApiPath(tenant): ApiPath<String>,
     ApiJson(req): ApiJson<JoinRequestBody>,
@@ -123,7 +125,7 @@ pub(crate) async fn join(
         ips: req.ips,
         csr: decode_csr(req.csr)?,
     };
-    let joined = state.service.join(admin.as_ref(), &tenant, request).await?;
+    let joined = state.service.join(admin.as_ref(), &tenant, request, peer.ip()).await?;
     let (certificate, chain) = chain_pem(&joined.certificate);
     Ok((
         StatusCode::CREATED,
@@ -143,11 +145,13 @@ pub(crate) async fn join(
     request_body = ReenrollRequest, responses((status = 201, body = EnrollResponse), (status = 401, body = ErrorBody)))]
 pub(crate) async fn reenroll(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiPath(tenant): ApiPath<String>,
     ApiJson(req): ApiJson<ReenrollRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<EnrollResponse>)> {
     let csr = decode_csr(req.csr)?;
-    let (view, trust) = state.service.reenroll(&tenant, &req.hostname, Zeroizing::new(req.machine_secret), csr).await?;
+    let secret = Zeroizing::new(req.machine_secret);
+    let (view, trust) = state.service.reenroll(&tenant, &req.hostname, secret, csr, peer.ip()).await?;
     let (certificate, chain) = chain_pem(&view);
     Ok((StatusCode::CREATED, axum::Json(EnrollResponse { certificate, chain, trust: trust_body(&trust) })))
 }
