@@ -115,8 +115,16 @@ impl fmt::Display for RevocationReason {
 impl FromStr for RevocationReason {
     type Err = Error;
 
+    /// Takes Lightwell's names (`key-compromise`) and RFC 5280's, as
+    /// `openssl ca -crl_reason` spells them (`keyCompromise`), in any letter
+    /// case, and the reason code (`1`).
     fn from_str(s: &str) -> Result<Self, Error> {
-        Self::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| Error::UnknownRevocationReason(s.to_owned()))
+        let fold = |name: &str| name.chars().filter(|c| *c != '-' && *c != '_').collect::<String>().to_lowercase();
+        let wanted = fold(s.trim());
+        Self::ALL
+            .into_iter()
+            .find(|r| fold(r.as_str()) == wanted || s.trim().parse::<u8>().is_ok_and(|code| code == r.code()))
+            .ok_or_else(|| Error::UnknownRevocationReason(s.chars().take(64).collect()))
     }
 }
 
@@ -239,6 +247,29 @@ fn to_be_signed_by_rcgen(issuer: &Issuer, spec: &CrlSpec<'_>) -> Result<ToBeSign
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reasons_parse_by_lightwell_and_rfc_5280_names_in_any_case_and_by_code() {
+        for (text, reason) in [
+            ("key-compromise", RevocationReason::KeyCompromise),
+            ("keyCompromise", RevocationReason::KeyCompromise),
+            ("KEYCOMPROMISE", RevocationReason::KeyCompromise),
+            ("cACompromise", RevocationReason::CaCompromise),
+            ("cessationOfOperation", RevocationReason::CessationOfOperation),
+            ("privilegeWithdrawn", RevocationReason::PrivilegeWithdrawn),
+            ("aACompromise", RevocationReason::AaCompromise),
+            ("certificateHold", RevocationReason::CertificateHold),
+            (" superseded ", RevocationReason::Superseded),
+            ("1", RevocationReason::KeyCompromise),
+            ("0", RevocationReason::Unspecified),
+        ] {
+            assert_eq!(text.parse::<RevocationReason>().unwrap(), reason, "{text}");
+        }
+        for bad in ["", "removeFromCRL", "8", "7", "key compromise!", "11"] {
+            let err = bad.parse::<RevocationReason>().unwrap_err().to_string();
+            assert!(err.contains("keyCompromise"), "{bad}: {err}");
+        }
+    }
 
     use time::macros::datetime;
     use x509_parser::oid_registry::OID_X509_EXT_REASON_CODE;

@@ -72,7 +72,9 @@ pub enum Error {
     #[error("unknown certificate profile {0:?} (expected server, client or server-client)")]
     UnknownProfile(String),
     /// A revocation reason name or code is not one a CRL may carry.
-    #[error("unknown revocation reason {0:?}")]
+    #[error(
+        "unknown revocation reason {0:?} (one of unspecified, key-compromise, ca-compromise, affiliation-changed, superseded, cessation-of-operation, certificate-hold, privilege-withdrawn, aa-compromise; RFC 5280 names such as keyCompromise work too)"
+    )]
     UnknownRevocationReason(String),
     /// A public or private key is of a type or size Lightwell does not accept.
     #[error("unsupported key: {found} (accepted: {accepted})")]

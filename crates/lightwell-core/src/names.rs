@@ -8,6 +8,7 @@
 //!   starting with a letter or digit. They compare case-insensitively.
 
 use lightwell_proto::ErrorCode;
+use lightwell_store::PrincipalKind;
 
 use crate::Error;
 
@@ -129,6 +130,49 @@ impl AccountName {
     }
 }
 
+/// A principal as front ends name it: `kind/name` (`user/alice`,
+/// `machine/node1.corp.example`) or a bare name, which the service resolves
+/// when exactly one principal of the tenant has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrincipalRef {
+    /// The kind, if given.
+    pub kind: Option<PrincipalKind>,
+    /// The name (compared case-insensitively).
+    pub name: String,
+}
+
+impl PrincipalRef {
+    /// Parses `kind/name` or a bare name.
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        let (kind, name) = match s.split_once('/') {
+            Some((kind, name)) => {
+                let kind = PrincipalKind::parse(kind)
+                    .ok_or_else(|| invalid("principal", s, "the kind before '/' is user, group, machine or service"))?;
+                (Some(kind), name)
+            }
+            None => (None, s),
+        };
+        if name.is_empty() || name.len() > 253 || name.chars().any(|c| c.is_control() || c == '/') {
+            return Err(invalid("principal", s, "write kind/name (user/alice) or a name"));
+        }
+        Ok(Self { kind, name: name.to_string() })
+    }
+
+    /// A principal of a known kind.
+    pub fn of(kind: PrincipalKind, name: &str) -> Self {
+        Self { kind: Some(kind), name: name.to_string() }
+    }
+}
+
+impl std::fmt::Display for PrincipalRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            Some(k) => write!(f, "{}/{}", k.as_str(), self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
 /// Validates an e-mail address (a practical subset of RFC 5321 mailboxes).
 pub fn parse_email(s: &str) -> Result<String, Error> {
     let (local, domain) = s.rsplit_once('@').ok_or_else(|| invalid("e-mail address", s, "missing '@'"))?;
@@ -201,6 +245,16 @@ mod tests {
         }
         for bad in ["", "-alice", ".x", "al ice", "alice@corp", "a/b", &"x".repeat(65), "ü"] {
             assert!(AccountName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn principals_are_named_with_or_without_their_kind() {
+        assert_eq!(PrincipalRef::parse("user/alice").unwrap(), PrincipalRef::of(PrincipalKind::User, "alice"));
+        assert_eq!(PrincipalRef::parse("payments").unwrap(), PrincipalRef { kind: None, name: "payments".into() });
+        assert_eq!(PrincipalRef::parse("machine/n1.corp.example").unwrap().to_string(), "machine/n1.corp.example");
+        for bad in ["", "user/", "robot/x", "user/a/b", "a\nb"] {
+            assert!(PrincipalRef::parse(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -76,6 +76,15 @@ async fn password_modify(s: &mut Session, req: &LdapExtendedRequest) -> OpResult
     })?;
     let old = pm.old_password.map(Zeroizing::new);
     let own = user.eq_ignore_ascii_case(&me.name);
+    // RFC 3062 lets a server take the bind's credentials instead of oldPasswd;
+    // Lightwell does not (a bound connection may be a stolen one, and the
+    // change ends every session): it asks for the current password.
+    if own && old.is_none() {
+        return Err(LdapError::new(
+            LdapResultCode::UnwillingToPerform,
+            "changing your own password needs the current one: ldappasswd -a OLD (or -A to be asked)",
+        ));
+    }
     let tenant = me.tenant.clone();
     s.service.set_password(&actor, &tenant, &user, new, old).await?;
     if own {

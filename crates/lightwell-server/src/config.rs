@@ -219,6 +219,21 @@ impl std::fmt::Debug for Database {
     }
 }
 
+impl std::fmt::Display for Database {
+    /// Names the store without its credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
+            Self::Postgres(url) => {
+                // postgres://user:password@host/db → postgres://host/db
+                let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+                let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+                write!(f, "postgres://{}", host.split('?').next().unwrap_or_default())
+            }
+        }
+    }
+}
+
 impl Database {
     /// [`Database::open`] on a blocking thread: the PostgreSQL client must
     /// not block an async runtime's thread.

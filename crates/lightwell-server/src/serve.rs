@@ -46,6 +46,15 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let observer: Arc<dyn Observer> = metrics.clone();
     let service = Service::new(store, clock, &kek, observer)?;
     drop(kek);
+    // A data dir initialized against one database does not make another one
+    // initialized: the operator `init` printed would not exist there.
+    if !service.is_initialized().await? {
+        bail!(
+            "the database {} was never initialized (it has no operator); run `lightwelld init --data-dir {} --database URL` against it, or `lightwelld migrate` to move an initialized store there",
+            settings.database,
+            dir.display()
+        );
+    }
     service.set_crl_sync_limit(settings.crl_sync_limit);
     service.set_login_throttle(settings.login_throttle);
     if let Some(n) = settings.password_hashing_concurrency {

@@ -34,6 +34,10 @@ pub use records::*;
 /// with a partial index whose condition names this value.
 pub const AUDIT_CHECKPOINT_ACTION: &str = "audit.checkpoint";
 
+/// The schema version (migration 0010) that gave audit heads a MAC: heads
+/// written before it are sealed once, by the process that applies it.
+pub const AUDIT_HEAD_MAC_VERSION: i64 = 10;
+
 /// Errors from a store.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -82,6 +86,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Checks the database answers (for `/readyz`).
     fn ping(&self) -> Result<(), StoreError>;
+
+    /// The schema version the database had before this process opened it
+    /// and applied its migrations (equal to the current version when there
+    /// was nothing to apply). Lets one-time upgrade steps that need more
+    /// than SQL (the KEK) run exactly once: in the process that applied the
+    /// migration that calls for them.
+    fn migrated_from(&self) -> i64 {
+        i64::MAX
+    }
 
     /// Short name of the backend (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;

@@ -80,6 +80,8 @@ pub struct SqliteStore {
     writer: group::GroupWriter,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// The schema version before this open applied migrations.
+    migrated_from: i64,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -128,9 +130,9 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         create_private(path)?;
         let mut writer = open_connection(path)?;
-        migrate(&mut writer)?;
+        let migrated_from = migrate(&mut writer)?;
         let readers = (0..READERS).map(|_| open_connection(path).map(Mutex::new)).collect::<Result<_, _>>()?;
-        Ok(Self { writer: group::GroupWriter::new(writer), readers, next_reader: AtomicUsize::new(0) })
+        Ok(Self { writer: group::GroupWriter::new(writer), readers, next_reader: AtomicUsize::new(0), migrated_from })
     }
 
     /// The schema version recorded in the database.
@@ -146,7 +148,8 @@ fn lock(m: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+/// Applies pending migrations; returns the version the database had before.
+fn migrate(conn: &mut Connection) -> Result<i64, StoreError> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
     )?;
@@ -167,10 +170,14 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.commit()?;
         tracing::info!(version, "applied sqlite migration");
     }
-    Ok(())
+    Ok(current)
 }
 
 impl Store for SqliteStore {
+    fn migrated_from(&self) -> i64 {
+        self.migrated_from
+    }
+
     fn transact_dyn(
         &self,
         mode: TxMode,

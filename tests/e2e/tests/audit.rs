@@ -309,14 +309,21 @@ fn operator(server: &TestServer) -> lightwell_testkit::Cli {
 }
 
 #[test]
-fn heads_written_before_head_macs_are_sealed_at_the_next_start() {
-    // Migration 0010 adds the head MAC column empty; the first start of a
-    // version with head MACs seals every chain that verifies.
+fn heads_written_before_head_macs_are_sealed_by_the_start_that_migrates() {
+    // Migration 0010 adds the head MAC column empty; the start that applies
+    // it seals every chain that verifies. Undo 0010 to get such a database.
     let mut server = TestServer::start();
     let cli = setup(&server);
     let op = operator(&server);
     server.stop();
-    assert_eq!(open_db(&server).execute("UPDATE audit_heads SET mac = ''", []).unwrap(), 2);
+    let db = open_db(&server);
+    db.execute_batch(&format!(
+        "DROP INDEX audit_checkpoints; ALTER TABLE audit_heads DROP COLUMN mac; \
+         DELETE FROM schema_migrations WHERE version >= {};",
+        10 // lightwell_store::AUDIT_HEAD_MAC_VERSION
+    ))
+    .unwrap();
+    drop(db);
     server.start_again();
 
     assert_eq!(cli.json(&["audit", "verify"])["valid"], true);
@@ -327,4 +334,32 @@ fn heads_written_before_head_macs_are_sealed_at_the_next_start() {
     assert_eq!(sealed.len(), 1, "the tenant chain's sealing is on record: {system}");
     cli.ok(&["user", "create", "dave"]);
     assert_eq!(cli.json(&["audit", "verify"])["records"], 8);
+}
+
+#[test]
+fn a_cut_chain_with_its_head_mac_cleared_is_never_resealed() {
+    // Without the KEK an attacker cannot write a head MAC; clearing it, as if
+    // the head predated head MACs, must not get the server to seal a cut chain
+    // (the system chain included, whose sealing would leave no record).
+    let mut server = TestServer::start();
+    let cli = setup(&server);
+    let op = operator(&server);
+    ten_records(&cli);
+    server.stop();
+    let db = open_db(&server);
+    let scope = tenant_scope(&db);
+    cut_chain(&db, &scope, 7, Some(""));
+    let system_seq: i64 = db.query_row("SELECT seq FROM audit_heads WHERE scope = ''", [], |r| r.get(0)).unwrap();
+    cut_chain(&db, "", system_seq - 1, Some(""));
+    drop(db);
+    server.start_again();
+    server.restart();
+
+    let (ok, v) = verify_json(&cli, &[]);
+    assert!(!ok, "{v}");
+    let (ok, v) = verify_json(&op, &["--system"]);
+    assert!(!ok, "{v}");
+    let db = open_db(&server);
+    let empty: i64 = db.query_row("SELECT COUNT(*) FROM audit_heads WHERE mac = ''", [], |r| r.get(0)).unwrap();
+    assert_eq!(empty, 2, "neither head was sealed");
 }

@@ -84,6 +84,12 @@ impl Service {
     /// sealing of a tenant head is recorded there. Run at start.
     pub async fn seal_audit_heads(&self) -> Result<SealReport> {
         self.blocking(|inner| {
+            // Only the process that applied the migration adding head MACs
+            // seals: afterwards an empty MAC is a cleared one (someone with
+            // the database but not the KEK hiding a cut), never a legacy head.
+            if inner.store.migrated_from() >= lightwell_store::AUDIT_HEAD_MAC_VERSION {
+                return Ok(SealReport::default());
+            }
             let (heads, tenants) = inner.store.read(|tx| Ok::<_, Error>((tx.audit_heads()?, tx.list_tenants()?)))?;
             let label = |scope: &TenantId| match tenants.iter().find(|t| &t.id == scope) {
                 _ if scope.is_system() => "system".to_string(),

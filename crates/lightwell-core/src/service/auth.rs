@@ -278,7 +278,14 @@ impl Inner {
             match (old, target.password_hash.as_deref()) {
                 (Some(old), Some(hash)) if permit.verify(old, hash) => return Ok(()),
                 (Some(_), _) => ("wrong current password", wrong(), true),
-                (None, _) => ("no current password given", wrong(), false),
+                (None, _) => (
+                    "no current password given",
+                    Error::new(
+                        ErrorCode::InvalidRequest,
+                        "changing your own password needs the current one (old_password; ldappasswd -a OLD or -A)",
+                    ),
+                    false,
+                ),
             }
         };
         self.observer.login_failed();

@@ -9,7 +9,7 @@ use super::tenants::new_principal;
 use super::{Inner, Service, policy_of, short, tenant_by_domain};
 use crate::audit::AuditEvent;
 use crate::authz::{self, Actor, DOMAIN_CLIENTS, Permission, USERS};
-use crate::names::{AccountName, Hostname, parse_display_name, parse_email, parse_ip};
+use crate::names::{AccountName, Hostname, PrincipalRef, parse_display_name, parse_email, parse_ip};
 use crate::{Error, Result, lockout, password};
 
 /// A principal as front ends may see it: everything but its credentials
@@ -129,6 +129,34 @@ pub(super) fn view(graph: &Graph, p: &PrincipalRecord, now: i64) -> PrincipalVie
 
 pub(super) fn view_of(tx: &mut dyn Tx, t: &TenantRecord, p: &PrincipalRecord, now: i64) -> Result<PrincipalView> {
     Ok(view(&Graph::load(tx, &t.id)?, p, now))
+}
+
+/// The principal a [`PrincipalRef`] names: of its kind, or — for a bare
+/// name — the one principal of the tenant with that name (names are unique
+/// across users, services and machines; a group of the same name makes the
+/// name ambiguous, and the error lists the candidates).
+pub(super) fn resolve(tx: &mut dyn Tx, t: &TenantRecord, r: &PrincipalRef) -> Result<PrincipalRecord> {
+    if let Some(kind) = r.kind {
+        return find(tx, t, kind, &r.name);
+    }
+    let mut found = Vec::new();
+    for kind in PrincipalKind::ALL {
+        if let Some(p) = tx.principal(&t.id, kind, &r.name)? {
+            found.push(p);
+        }
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(Error::new(ErrorCode::PrincipalNotFound, format!("no principal named {:?}", short(&r.name)))),
+        _ => {
+            let names: Vec<String> = found.iter().map(|p| format!("{}/{}", p.kind.as_str(), p.name)).collect();
+            Err(Error::invalid(format!(
+                "{:?} names several principals: {}; write one of them",
+                short(&r.name),
+                names.join(", ")
+            )))
+        }
+    }
 }
 
 /// Checks that a machine's host name is a fully qualified name inside the

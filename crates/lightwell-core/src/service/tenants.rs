@@ -59,6 +59,15 @@ impl Service {
         .await
     }
 
+    /// Whether the store was initialized: it holds the system operator
+    /// (`lightwelld init`, or a `migrate` from an initialized store).
+    pub async fn is_initialized(&self) -> Result<bool> {
+        self.blocking(|inner| {
+            inner.store.read(|tx| Ok(tx.principal(&TenantId::system(), PrincipalKind::User, OPERATOR)?.is_some()))
+        })
+        .await
+    }
+
     /// Creates a tenant with its built-in groups and first administrator
     /// (`administrator`). Returns the tenant and the generated password when
     /// none was given.

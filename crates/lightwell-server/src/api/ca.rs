@@ -7,7 +7,8 @@ use base64::Engine as _;
 use lightwell_ca::fingerprint::cert_fingerprint;
 use lightwell_ca::pem;
 use lightwell_core::clock::rfc3339;
-use lightwell_core::{CaView, CertificateView, IssueRequest, PrincipalKind};
+use lightwell_core::names::PrincipalRef;
+use lightwell_core::{CaView, CertificateView, IssueRequest};
 use lightwell_proto::{
     CaInfo, CaRequestInfo, CertificateInfo, CreateCaRequestRequest, CreateIntermediateRequest, ErrorBody, ErrorCode,
     ImportCaRequest, InstallCaRequest, IssueCertificateRequest, RevokeRequest, RevokeResponse, RotateRequest,
@@ -82,14 +83,9 @@ pub(crate) fn certificate_info(v: &CertificateView) -> CertificateInfo {
     }
 }
 
-/// Parses `kind/name` (`user/alice`, `machine/node1.corp.example`).
-pub(crate) fn principal_ref(s: &str) -> Result<(PrincipalKind, String), ApiError> {
-    let (kind, name) = s
-        .split_once('/')
-        .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "a principal is written kind/name, e.g. user/alice"))?;
-    let kind = PrincipalKind::parse(kind)
-        .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "kind must be user, machine or service"))?;
-    Ok((kind, name.to_string()))
+/// Parses `kind/name` (`user/alice`, `machine/node1.corp.example`) or a bare name.
+pub(crate) fn principal_ref(s: &str) -> Result<PrincipalRef, ApiError> {
+    Ok(PrincipalRef::parse(s)?)
 }
 
 /// A CSR as sent in JSON: PEM, or base64-encoded DER.
@@ -358,8 +354,8 @@ pub(crate) async fn revoke_principal(
     let Some(principal) = req.principal.as_deref() else {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "name the principal: {\"principal\": \"kind/name\"}"));
     };
-    let (kind, name) = principal_ref(principal)?;
+    let principal = principal_ref(principal)?;
     let revoked =
-        state.service.revoke_principal_certificates(&actor, &tenant, kind, &name, req.reason.as_deref()).await?;
+        state.service.revoke_principal_certificates(&actor, &tenant, principal, req.reason.as_deref()).await?;
     Ok(axum::Json(RevokeResponse { revoked }))
 }

@@ -126,6 +126,8 @@ pub struct PostgresStore {
     pool: Option<r2d2::Pool<Manager>>,
     /// For the change listener's own connection.
     config: postgres::Config,
+    /// The schema version before this open applied migrations.
+    migrated_from: i64,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -170,8 +172,8 @@ impl PostgresStore {
             .error_handler(Box::new(r2d2::LoggingErrorHandler))
             .build(manager)
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
-        let store = Self { pool: Some(pool), config };
-        store.migrate()?;
+        let mut store = Self { pool: Some(pool), config, migrated_from: 0 };
+        store.migrated_from = store.migrate()?;
         Ok(store)
     }
 
@@ -180,7 +182,8 @@ impl PostgresStore {
         pool.get().map_err(|e| StoreError::Unavailable(format!("no database connection: {e}")))
     }
 
-    fn migrate(&self) -> Result<(), StoreError> {
+    /// Applies pending migrations; returns the version the database had before.
+    fn migrate(&self) -> Result<i64, StoreError> {
         let mut conn = self.conn()?;
         let mut tx = conn.transaction()?;
         // One migrator at a time across replicas.
@@ -204,7 +207,7 @@ impl PostgresStore {
             tracing::info!(version, "applied postgres migration");
         }
         tx.commit()?;
-        Ok(())
+        Ok(current)
     }
 
     /// The schema version recorded in the database.
@@ -264,6 +267,10 @@ impl PostgresStore {
 }
 
 impl Store for PostgresStore {
+    fn migrated_from(&self) -> i64 {
+        self.migrated_from
+    }
+
     fn transact_dyn(
         &self,
         mode: TxMode,

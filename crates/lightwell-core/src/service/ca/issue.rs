@@ -14,6 +14,8 @@ use super::hierarchy::{ca_error, cert_url, crl_url};
 use super::{CertificateView, Service};
 use crate::audit::AuditEvent;
 use crate::authz::{self, Actor, Permission, Rank};
+use crate::names::PrincipalRef;
+use crate::service::directory::resolve;
 use crate::service::graph::Graph;
 use crate::service::{Inner, policy_of, short};
 use crate::{Error, Result};
@@ -30,8 +32,9 @@ pub struct IssueRequest {
     pub profile: Option<String>,
     /// Lifetime in seconds; the default comes from tenant policy.
     pub ttl_secs: Option<i64>,
-    /// Issue for this principal instead of the requester (CA administrators only).
-    pub principal: Option<(PrincipalKind, String)>,
+    /// Issue for this principal instead of the requester (CA administrators,
+    /// or a machine for a service it hosts).
+    pub principal: Option<PrincipalRef>,
     /// Issue from this Kubernetes cluster's CA (profiles `k8s-node`, `k8s-node-serving`, `k8s-user`).
     pub cluster: Option<String>,
 }
@@ -47,20 +50,14 @@ pub enum Requester {
     ClientCertificate(Vec<Vec<u8>>),
 }
 
-/// Whether `actor` may ask for this certificate at all; the rest (the
-/// principal exists, is enabled, a machine hosts the service) is checked in
-/// the transaction.
-fn may_request(actor: &Actor, tenant: &str, req: &IssueRequest) -> Result<()> {
+/// Whether `actor` may ask for a certificate at all; for whom is decided
+/// in the transaction ([`Inner::subject_principal`]).
+fn may_request(actor: &Actor, tenant: &str) -> Result<()> {
     authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
-    let Actor::Principal(me) = actor else { return Err(Error::forbidden("only principals hold certificates")) };
-    let on_behalf = req.principal.as_ref().is_some_and(|(k, n)| *k != me.kind || !n.eq_ignore_ascii_case(&me.name));
-    // A machine may ask for the identity of a service it hosts.
-    let hosted_service =
-        me.kind == PrincipalKind::Machine && req.principal.as_ref().is_some_and(|(k, _)| *k == PrincipalKind::Service);
-    if on_behalf && !hosted_service {
-        authz::check(actor, Some(tenant), Permission::ManageCa)?;
+    match actor {
+        Actor::Principal(_) => Ok(()),
+        Actor::Operator { .. } => Err(Error::forbidden("only principals hold certificates")),
     }
-    Ok(())
 }
 
 impl Service {
@@ -76,7 +73,7 @@ impl Service {
         req: IssueRequest,
     ) -> Result<CertificateView> {
         if let Requester::Actor(actor) = &requester {
-            may_request(actor, tenant, &req)?;
+            may_request(actor, tenant)?;
         }
         let tenant = tenant.to_string();
         self.blocking(move |inner| {
@@ -91,7 +88,7 @@ impl Service {
                     Requester::Actor(actor) => (actor.clone(), None),
                     Requester::ClientCertificate(chain) => {
                         let (actor, serial) = inner.authenticate_certificate_in(tx, chain)?;
-                        may_request(&actor, &tenant, &req)?;
+                        may_request(&actor, &tenant)?;
                         (actor, Some(serial))
                     }
                 };
@@ -108,7 +105,7 @@ impl Service {
             });
             let actor_name = actor.audit_name();
             let target = match &req.principal {
-                Some((k, n)) => format!("{}:{}", k.as_str(), short(n)),
+                Some(r) => short(&r.to_string()),
                 None => actor_name.clone(),
             };
             inner.write_committing_refusal(|tx| {
@@ -399,26 +396,26 @@ impl Inner {
         req: &IssueRequest,
     ) -> Result<PrincipalRecord> {
         let p = match (&req.principal, actor) {
-            (Some((kind, name)), _) => tx.principal(&t.id, *kind, name)?.ok_or_else(|| {
-                Error::new(ErrorCode::PrincipalNotFound, format!("no {} {:?}", kind.as_str(), short(name)))
-            })?,
+            (Some(r), _) => resolve(tx, t, r)?,
             (None, Actor::Principal(me)) => tx
                 .principal_by_id(&t.id, &me.id)?
                 .ok_or_else(|| Error::new(ErrorCode::PrincipalNotFound, "the requesting principal no longer exists"))?,
             (None, Actor::Operator { .. }) => return Err(Error::forbidden("only principals hold certificates")),
         };
-        if !p.enabled {
-            return Err(Error::new(ErrorCode::AccountDisabled, format!("{} {} is disabled", p.kind.as_str(), p.name)));
-        }
+        // For someone else: a machine for a service it hosts, CA administrators for anyone.
         if let Actor::Principal(me) = actor
-            && me.kind == PrincipalKind::Machine
-            && p.kind == PrincipalKind::Service
-            && !super::super::hosts::hosts_service(tx, t, &p.id, &me.id)?
+            && me.id != p.id
         {
-            return Err(Error::forbidden(format!(
-                "machine {} is not a host of service {}; an administrator adds it with `lightwell service add-host {} {}`",
-                me.name, p.name, p.name, me.name
-            )));
+            if me.kind == PrincipalKind::Machine && p.kind == PrincipalKind::Service {
+                if !super::super::hosts::hosts_service(tx, t, &p.id, &me.id)? {
+                    return Err(Error::forbidden(format!(
+                        "machine {} is not a host of service {}; an administrator adds it with `lightwell service add-host {} {}`",
+                        me.name, p.name, p.name, me.name
+                    )));
+                }
+            } else {
+                authz::check(actor, Some(&t.domain), Permission::ManageCa)?;
+            }
         }
         // Nobody obtains a credential with more rights than their own.
         if let Actor::Principal(me) = actor
@@ -432,6 +429,9 @@ impl Inner {
                     p.name
                 )));
             }
+        }
+        if !p.enabled {
+            return Err(Error::new(ErrorCode::AccountDisabled, format!("{} {} is disabled", p.kind.as_str(), p.name)));
         }
         Ok(p)
     }

@@ -16,9 +16,7 @@ mod trust;
 use lightwell_ca::crl::RevocationReason;
 use lightwell_ca::{CaCertificate, KeyAlgorithm};
 use lightwell_proto::ErrorCode;
-use lightwell_store::{
-    CaRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlRecord, PrincipalKind, TenantRecord, Tx,
-};
+use lightwell_store::{CaRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlRecord, TenantRecord, Tx};
 
 pub use self::binding::parse_ttl;
 pub(in crate::service) use self::binding::{Binding, checked_ttl, refuse, refuse_extras};
@@ -34,6 +32,7 @@ use self::trust::TrustChange;
 use super::{Service, short};
 use crate::audit::AuditEvent;
 use crate::authz::{self, Actor, Permission};
+use crate::names::PrincipalRef;
 use crate::{Error, Result};
 
 /// A CA as front ends show it (never its key).
@@ -277,7 +276,7 @@ impl Service {
         &self,
         actor: &Actor,
         tenant: &str,
-        principal: Option<(PrincipalKind, String)>,
+        principal: Option<PrincipalRef>,
     ) -> Result<Vec<CertificateView>> {
         authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
         let is_admin = authz::check(actor, Some(tenant), Permission::ManageCa).is_ok();
@@ -285,11 +284,8 @@ impl Service {
         self.blocking(move |inner| {
             inner.tenant_read(&tenant, |tx, t| {
                 let mut filter = CertificateFilter::default();
-                if let Some((kind, name)) = &principal {
-                    let p = tx.principal(&t.id, *kind, name)?.ok_or_else(|| {
-                        Error::new(ErrorCode::PrincipalNotFound, format!("no {} {:?}", kind.as_str(), short(name)))
-                    })?;
-                    filter.principal_id = Some(p.id);
+                if let Some(r) = &principal {
+                    filter.principal_id = Some(super::directory::resolve(tx, t, r)?.id);
                 }
                 if !is_admin {
                     let Actor::Principal(me) = &actor else { return Err(Error::forbidden("not a principal")) };

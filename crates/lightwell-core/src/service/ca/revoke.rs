@@ -10,14 +10,13 @@ use std::collections::BTreeSet;
 
 use lightwell_ca::crl::RevocationReason;
 use lightwell_proto::ErrorCode;
-use lightwell_store::{
-    CaRecord, CaRole, CaStatus, CertificateFilter, PrincipalKind, PrincipalRecord, StoreExt, TenantRecord, Tx,
-};
+use lightwell_store::{CaRecord, CaRole, CaStatus, CertificateFilter, PrincipalRecord, StoreExt, TenantRecord, Tx};
 
 use super::trust::TrustChange;
 use super::{Service, find_ca, parse_reason};
 use crate::audit::AuditEvent;
 use crate::authz::{self, Actor, Permission};
+use crate::names::PrincipalRef;
 use crate::service::{Inner, policy_of, short};
 use crate::{Error, Result};
 
@@ -188,26 +187,22 @@ impl Service {
         &self,
         actor: &Actor,
         tenant: &str,
-        kind: PrincipalKind,
-        name: &str,
+        principal: PrincipalRef,
         reason: Option<&str>,
     ) -> Result<Vec<String>> {
-        let own = matches!(actor, Actor::Principal(me) if me.kind == kind && me.name.eq_ignore_ascii_case(name));
-        if own {
-            authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
-        } else {
-            authz::check(actor, Some(tenant), Permission::ManageCa)?;
-        }
+        authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
         let reason = parse_reason(reason)?;
-        let (actor_name, tenant, name) = (actor.audit_name(), tenant.to_string(), name.to_string());
+        let (actor, actor_name, tenant) = (actor.clone(), actor.audit_name(), tenant.to_string());
         self.blocking(move |inner| {
             inner.tenant_write(&tenant, |tx, t| {
-                let p = tx.principal(&t.id, kind, &name)?.ok_or_else(|| {
-                    Error::new(ErrorCode::PrincipalNotFound, format!("no {} {:?}", kind.as_str(), short(&name)))
-                })?;
+                let p = super::super::directory::resolve(tx, t, &principal)?;
+                // Its own certificates anyone may revoke; others' only CA administrators.
+                if !matches!(&actor, Actor::Principal(me) if me.id == p.id) {
+                    authz::check(&actor, Some(&t.domain), Permission::ManageCa)?;
+                }
                 let revoked = inner.revoke_principal(tx, t, &p.id, reason)?;
                 let detail = format!("reason {reason}; serials {}", revoked.join(" "));
-                let target = format!("{}:{}", kind.as_str(), p.name);
+                let target = format!("{}:{}", p.kind.as_str(), p.name);
                 inner.audit(
                     tx,
                     t,
