@@ -357,31 +357,49 @@ impl Agent {
         }
         let tenant = self.config.tenant.clone();
         let current = Zeroizing::new(std::fs::read_to_string(self.state.machine_secret())?.trim().to_string());
+        // The new secret is made here and kept before it is sent, so a lost
+        // answer costs nothing: the next attempt sends the same one.
+        let next_path = self.state.machine_secret().with_extension("secret.next");
+        let next = match std::fs::read_to_string(&next_path) {
+            Ok(s) if !s.trim().is_empty() => Zeroizing::new(s.trim().to_string()),
+            _ => {
+                let raw = Zeroizing::new(lightwell_ca::random::bytes::<32>()?);
+                let fresh = Zeroizing::new(format!("lwm_{}", hex::encode(raw.as_slice())));
+                files::write_atomic(&next_path, format!("{}\n", fresh.as_str()).as_bytes(), 0o600)?;
+                fresh
+            }
+        };
         let fresh = self
             .mtls()?
             .call(|c: Client| {
-                let (tenant, current) = (tenant.clone(), current.clone());
-                async move { c.rotate_machine_secret(&tenant, &current).await }
+                let (tenant, current, next) = (tenant.clone(), current.clone(), next.clone());
+                async move { c.rotate_machine_secret(&tenant, &current, Some(&next)).await }
             })
             .await?;
         files::write_atomic(&self.state.machine_secret(), format!("{}\n", fresh.machine_secret).as_bytes(), 0o600)?;
+        let _ = std::fs::remove_file(&next_path);
         self.status.last_secret_rotation = Some(now());
         self.status.save(&self.state)?;
         tracing::info!("machine secret rotated");
         Ok(())
     }
 
-    /// Leaves the domain, authenticated by this machine's own certificate:
-    /// the server revokes its certificates (and those it obtained for the
-    /// services it hosts), forgets its machine secret and disables it.
-    /// Returns the serials revoked.
+    /// Leaves the domain, authenticated by the machine secret (so a host
+    /// whose certificate expired can leave too): the server revokes every
+    /// certificate it holds or obtained, forgets its machine secret and
+    /// disables it. Returns the serials revoked.
     pub async fn leave(&self) -> Result<Vec<String>, AgentError> {
+        let secret = Zeroizing::new(std::fs::read_to_string(self.state.machine_secret())?.trim().to_string());
+        let req = lightwell_proto::LeaveRequest {
+            hostname: self.config.hostname.clone(),
+            machine_secret: secret.to_string(),
+        };
         let tenant = self.config.tenant.clone();
         let left = self
-            .mtls()?
+            .anonymous
             .call(|c: Client| {
-                let tenant = tenant.clone();
-                async move { c.leave(&tenant).await }
+                let (tenant, req) = (tenant.clone(), req.clone());
+                async move { c.leave(&tenant, &req).await }
             })
             .await?;
         Ok(left.revoked)

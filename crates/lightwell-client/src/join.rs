@@ -2,7 +2,7 @@
 
 use lightwell_proto::{
     AddServiceHostRequest, CreateJoinTokenRequest, EnrollResponse, JoinRequestBody, JoinResponse, JoinToken,
-    LeaveResponse, MachineDomains, MachineSecret, Principal, ReenrollRequest, RotateMachineSecretRequest,
+    LeaveRequest, LeaveResponse, MachineDomains, MachineSecret, Principal, ReenrollRequest, RotateMachineSecretRequest,
     TrustRevision, TrustStateBody,
 };
 use reqwest::Method;
@@ -36,15 +36,18 @@ impl Client {
     }
 
     /// Replaces this machine's secret (mutual TLS as the machine, and the current secret).
-    pub async fn rotate_machine_secret(&self, tenant: &str, current: &str) -> Result<MachineSecret> {
-        let req = RotateMachineSecretRequest { machine_secret: current.to_string() };
+    pub async fn rotate_machine_secret(&self, tenant: &str, current: &str, new: Option<&str>) -> Result<MachineSecret> {
+        let req = RotateMachineSecretRequest {
+            machine_secret: current.to_string(),
+            new_machine_secret: new.map(str::to_string),
+        };
         self.post(&["v1", "tenants", tenant, "machine-secret"], &req).await
     }
 
-    /// Leaves the domain (mutual TLS as the machine): revokes its
-    /// certificates, forgets its secret, disables its account.
-    pub async fn leave(&self, tenant: &str) -> Result<LeaveResponse> {
-        self.call::<(), _>(Method::POST, &["v1", "tenants", tenant, "leave"], &[], None).await
+    /// Leaves the domain (by the machine secret): revokes every certificate
+    /// the machine holds or obtained, forgets its secret, disables its account.
+    pub async fn leave(&self, tenant: &str, req: &LeaveRequest) -> Result<LeaveResponse> {
+        self.post(&["v1", "tenants", tenant, "leave"], req).await
     }
 
     /// The DNS domains, besides the tenant's own, that machines may be named inside.

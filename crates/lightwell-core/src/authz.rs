@@ -11,7 +11,7 @@
 //! | read and verify the system audit log | the system operator |
 //! | request a certificate for oneself, read the tenant's CAs | any enabled principal of that tenant |
 //! | manage CAs, issue on behalf of others, revoke anyone's certificates | `Administrators` and `CAAdmins` |
-//! | export a CA's private key (an exportable Kubernetes cluster CA) | `Administrators` |
+//! | have a CA whose key is held outside the server: export an exportable Kubernetes cluster CA's key, import a CA with its key | `Administrators` |
 //!
 //! The operator has no rights inside tenants; a principal has none outside
 //! its own tenant. Whoever acts for another principal (a certificate on its
@@ -136,8 +136,11 @@ pub enum Permission<'a> {
     ReadAudit,
     /// Create and revoke CAs, issue on behalf of others, revoke anyone's certificates.
     ManageCa,
-    /// Take a CA's private key out of the server.
-    ExportCaKey,
+    /// Have a CA whose private key is held outside the server: export a
+    /// CA's key, or import a CA with the key someone brought. Whoever holds
+    /// it signs what they like under the tenant root, so this is more than
+    /// CA operations.
+    CaKeyHeldOutside,
 }
 
 /// Checks that `actor` may do `perm` in the tenant with domain `tenant`
@@ -162,7 +165,7 @@ pub fn check(actor: &Actor, tenant: Option<&str>, perm: Permission<'_>) -> Resul
             let allowed = match perm {
                 Permission::ManageTenants => false,
                 Permission::ReadDirectory => true,
-                Permission::ManageDirectory | Permission::ReadAudit | Permission::ExportCaKey => admin,
+                Permission::ManageDirectory | Permission::ReadAudit | Permission::CaKeyHeldOutside => admin,
                 Permission::ChangePassword(id) => admin || p.id == id,
                 Permission::ManageCa => admin || p.in_group(CA_ADMINS),
             };
@@ -212,10 +215,10 @@ mod tests {
             (&principal("a.example", &[CA_ADMINS]), Some("a.example"), Permission::ManageCa, true),
             (&admin_a, Some("b.example"), Permission::ManageCa, false),
             (&op, Some("a.example"), Permission::ManageCa, false),
-            (&admin_a, Some("a.example"), Permission::ExportCaKey, true),
-            (&principal("a.example", &[CA_ADMINS]), Some("a.example"), Permission::ExportCaKey, false),
-            (&user_a, Some("a.example"), Permission::ExportCaKey, false),
-            (&op, Some("a.example"), Permission::ExportCaKey, false),
+            (&admin_a, Some("a.example"), Permission::CaKeyHeldOutside, true),
+            (&principal("a.example", &[CA_ADMINS]), Some("a.example"), Permission::CaKeyHeldOutside, false),
+            (&user_a, Some("a.example"), Permission::CaKeyHeldOutside, false),
+            (&op, Some("a.example"), Permission::CaKeyHeldOutside, false),
         ];
         for (actor, tenant, perm, allowed) in cases {
             assert_eq!(check(actor, *tenant, *perm).is_ok(), *allowed, "{actor:?} {tenant:?} {perm:?}");

@@ -141,6 +141,21 @@ request_type! {
     pub struct RotateMachineSecretRequest {
         /// The current machine secret.
         pub machine_secret: String,
+        /// The new secret, made on the host (`lwm_` and 43 to 128 URL-safe
+        /// characters): a retry after a lost answer is then idempotent.
+        /// The server makes one when absent.
+        #[serde(default)]
+        pub new_machine_secret: Option<String>,
+    }
+}
+
+request_type! {
+    /// `POST /v1/tenants/{tenant}/leave`: a machine leaving, by its secret.
+    pub struct LeaveRequest {
+        /// The machine's host name.
+        pub hostname: String,
+        /// Its machine secret.
+        pub machine_secret: String,
     }
 }
 

@@ -152,6 +152,8 @@ pub struct CertificateFilter {
     pub principal_id: Option<String>,
     /// Revoked (`Some(true)`) or not (`Some(false)`).
     pub revoked: Option<bool>,
+    /// Requested by this actor (`machine:node1.corp.example`), whoever it names.
+    pub requester: Option<String>,
 }
 
 /// A CRL entry as stored: a revoked certificate's serial, time and reason.

@@ -68,6 +68,20 @@ pub enum TxMode {
     Write,
 }
 
+/// What an update changes in a principal's claimed names: the names it
+/// drops and the names it adds. Only added names are claimed, so a principal
+/// whose name another claimed first (a duplicate from before migration
+/// 0009) can still be updated as long as it takes no new name.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn claim_changes(
+    before: Option<&PrincipalRecord>,
+    after: &PrincipalRecord,
+) -> (std::collections::BTreeSet<String>, std::collections::BTreeSet<String>) {
+    let old = before.map(PrincipalRecord::claimed_names).unwrap_or_default();
+    let new = after.claimed_names();
+    (old.difference(&new).cloned().collect(), new.difference(&old).cloned().collect())
+}
+
 /// The `Conflict` of a name another principal claims.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn name_taken(name: &str) -> StoreError {

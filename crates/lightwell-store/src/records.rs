@@ -140,15 +140,15 @@ impl std::fmt::Debug for PrincipalRecord {
 
 impl PrincipalRecord {
     /// The names this principal claims in its tenant, lower case: its own
-    /// name (groups claim none: they hold no certificates) and every DNS name
-    /// registered to it. The store keeps one owner per name and tenant across
+    /// name (groups claim none: they hold no certificates), every DNS name
+    /// registered to it and its e-mail address. The store keeps one owner per name and tenant across
     /// every kind (`Conflict` otherwise), so no two principals can be given
     /// certificates with the same CN or DNS name.
     pub fn claimed_names(&self) -> std::collections::BTreeSet<String> {
         if self.kind == PrincipalKind::Group {
             return Default::default();
         }
-        std::iter::once(&self.name).chain(&self.hostnames).map(|n| n.to_ascii_lowercase()).collect()
+        std::iter::once(&self.name).chain(&self.hostnames).chain(&self.email).map(|n| n.to_ascii_lowercase()).collect()
     }
 }
 

@@ -294,7 +294,12 @@ fn audit_from_row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
 impl SqliteTx<'_> {
     /// Records the names `p` claims; `Conflict` naming the first one another principal holds.
     fn claim_names(&mut self, p: &PrincipalRecord) -> Result<(), StoreError> {
-        for name in p.claimed_names() {
+        self.claim(p, p.claimed_names())
+    }
+
+    /// Records `names` as `p`'s; `Conflict` naming the first one another principal holds.
+    fn claim(&mut self, p: &PrincipalRecord, names: std::collections::BTreeSet<String>) -> Result<(), StoreError> {
+        for name in names {
             let inserted = self.tx.exec(
                 "INSERT INTO principal_names (tenant_id, name, principal_id) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (tenant_id, name) DO NOTHING",
@@ -444,6 +449,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn update_principal(&mut self, p: &PrincipalRecord) -> Result<(), StoreError> {
+        let before = self.principal_by_id(&p.tenant_id, &p.id)?;
         let n = self.tx.exec(
             "UPDATE principals SET display_name = ?3, email = ?4, hostnames = ?5, ips = ?6, enabled = ?7, \
              password_hash = ?8, credential_epoch = ?9, failed_logins = ?10, failure_window_start = ?11, \
@@ -467,11 +473,14 @@ impl Tx for SqliteTx<'_> {
         if n == 0 {
             return Err(StoreError::Backend(format!("principal {} not found for update", p.id)));
         }
-        self.tx.exec(
-            "DELETE FROM principal_names WHERE tenant_id = ?1 AND principal_id = ?2",
-            params![p.tenant_id.as_str(), p.id],
-        )?;
-        self.claim_names(p)
+        let (dropped, added) = crate::claim_changes(before.as_ref(), p);
+        for name in dropped {
+            self.tx.exec(
+                "DELETE FROM principal_names WHERE tenant_id = ?1 AND name = ?2 AND principal_id = ?3",
+                params![p.tenant_id.as_str(), name, p.id],
+            )?;
+        }
+        self.claim(p, added)
     }
 
     fn name_owner(&mut self, tenant: &TenantId, name: &str) -> Result<Option<String>, StoreError> {

@@ -207,7 +207,8 @@ mod every_route {
             ("POST", "/join") => Some(json!({"hostname": "evil.b.example", "csr": ctx.csr})),
             ("POST", "/join-tokens") => Some(json!({})),
             ("POST", "/k8s/clusters") => Some(json!({"name": "evil"})),
-            ("POST", "/k8s/clusters/{cluster}/ca-key" | "/leave") => None,
+            ("POST", "/k8s/clusters/{cluster}/ca-key") => None,
+            ("POST", "/leave") => Some(json!({"hostname": B_HOST, "machine_secret": ctx.a_machine_secret})),
             ("POST", "/k8s/clusters/{cluster}/components") => Some(json!({"component": "apiserver", "csr": ctx.csr})),
             ("POST", "/k8s/clusters/{cluster}/nodes") => Some(json!({"machine": B_HOST})),
             ("POST", "/login") => Some(json!({"user": "administrator", "password": A_PW})),
@@ -230,7 +231,7 @@ mod every_route {
     fn expected(rest: &str, by_certificate: bool) -> (u16, &'static str) {
         match rest {
             // These check their own credential, not the caller's session.
-            "/login" | "/reenroll" => (401, "invalid_credentials"),
+            "/login" | "/reenroll" | "/leave" => (401, "invalid_credentials"),
             "/join" if by_certificate => (401, "invalid_join_token"),
             _ => (403, "forbidden"),
         }

@@ -307,7 +307,7 @@ async fn name_constraints_bind_the_cluster_and_admit_its_own_names() {
         d,
         "--external-ca",
         "--control-plane",
-        "cp.evil.example",
+        "cp.other.corp.example",
     ]);
     assert!(!out.status.success());
     assert!(
@@ -315,6 +315,20 @@ async fn name_constraints_bind_the_cluster_and_admit_its_own_names() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A host outside the tenant is no control-plane host of it at all.
+    let err = cli.fails_with(&[
+        "k8s",
+        "pki",
+        "export",
+        "--cluster",
+        "edge",
+        "--dir",
+        d,
+        "--external-ca",
+        "--control-plane",
+        "cp.evil.example",
+    ]);
+    assert_eq!(err, "policy_violation");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -162,10 +162,19 @@ async fn a_name_registered_to_one_principal_cannot_be_taken_by_another() {
     let files = Files::new();
     pki::host(&admin, T, "services", "payments", &["payments.corp.example"], &[]).await;
     let secret = token(&admin, CreateJoinTokenRequest { uses: Some(3), ..Default::default() }).await;
+    // An --allow-rejoin token must name its host: it takes over a machine.
+    let open_rejoin = CreateJoinTokenRequest { allow_rejoin: true, ..Default::default() };
+    assert!(code(admin.create_join_token(T, &open_rejoin).await.unwrap_err()).starts_with("invalid_request"));
     // A joining host cannot take the service's DNS name...
     let (_, csr) = files.csr("p", "ec:P-256", "/CN=payments.corp.example", &[]);
     let err = code(server.client().join(T, &body(&secret, "payments.corp.example", &[], csr)).await.unwrap_err());
-    assert!(err.starts_with("already_exists") && err.contains("service payments"), "{err}");
+    // (A token holder is not told by whom; an administrator is.)
+    assert!(err.starts_with("already_exists") && err.contains("another principal"), "{err}");
+    assert!(!err.contains("payments "), "{err}");
+    let svc_dns =
+        lightwell_proto::CreateHostPrincipalRequest { name: "payments.corp.example".into(), ..Default::default() };
+    let err = code(admin.create_principal(T, "machines", &svc_dns).await.unwrap_err());
+    assert!(err.contains("service payments"), "{err}");
     assert_eq!(admin.list_join_tokens(T).await.unwrap()[0].uses_left, 3, "the refusal used nothing");
     // ...and once a machine has joined, no user, service or DNS name can be it.
     join(&server, &files, &secret, "node1.corp.example", &[]).await;
@@ -290,20 +299,44 @@ async fn a_stolen_machine_certificate_cannot_take_over_the_machine_secret() {
     };
     reenroll(joined.machine_secret.clone(), "r1").await.expect("the real secret still works");
     // With both proofs the rotation works, and the old secret stops working.
-    let (status, b) = rotate(thief.clone(), serde_json::json!({ "machine_secret": joined.machine_secret })).await;
-    assert_eq!(status, 200, "{b}");
-    let fresh = b["machine_secret"].as_str().unwrap().to_string();
+    // A host proposes its new secret, so a retry after a lost answer is
+    // answered the same way instead of locking it out.
+    let next = format!("lwm_{}", "a1".repeat(32));
+    let body = serde_json::json!({ "machine_secret": joined.machine_secret, "new_machine_secret": next });
+    let (status, b) = rotate(thief.clone(), body.clone()).await;
+    assert_eq!((status, b["machine_secret"].as_str()), (200, Some(next.as_str())), "{b}");
+    let (status, b) = rotate(thief.clone(), body).await;
+    assert_eq!((status, b["machine_secret"].as_str()), (200, Some(next.as_str())), "the retry: {b}");
+    let weak = serde_json::json!({ "machine_secret": next, "new_machine_secret": "lwm_short" });
+    assert_eq!(rotate(thief.clone(), weak).await.0, 400, "a weak proposed secret is refused");
+    let fresh = next;
     assert!(reenroll(joined.machine_secret.clone(), "r2").await.is_err());
 
-    // The administrator revokes the certificate for key compromise: the secret
-    // (possibly stolen with it) is forgotten too, and only a re-join helps.
-    let machine_certs = admin.list_certificates(T, None).await.unwrap();
-    let serial = &machine_certs.iter().find(|c| c.principal_name == host && c.revoked_at.is_none()).unwrap().serial;
+    // The thief renews with the stolen certificate and a key of its own.
+    let (thief_key, csr) = files.csr("thief", "ec:P-256", &format!("/CN={host}"), &[]);
+    let resp = thief
+        .post(format!("{}/v1/tenants/{T}/certificates", server.url()))
+        .json(&serde_json::json!({ "csr": csr }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let renewed: serde_json::Value = resp.json().await.unwrap();
+    let thief2 = mtls(&server, &thief_key, renewed["chain_pem"].as_str().unwrap());
+
+    // The administrator revokes the stolen certificate for key compromise:
+    // the machine's whole identity ends — the thief's renewal too, and the
+    // secret (possibly stolen with it) is forgotten; only a re-join helps.
     let why = RevokeRequest { reason: Some("key-compromise".into()), principal: None };
-    admin.revoke_certificate(T, serial, &why).await.unwrap();
+    admin.revoke_certificate(T, &serial_of(&joined.certificate), &why).await.unwrap();
+    let certs = admin.list_certificates(T, None).await.unwrap();
+    let renewed_serial = renewed["serial"].as_str().unwrap();
+    assert!(certs.iter().find(|c| c.serial == renewed_serial).unwrap().revoked_at.is_some(), "the renewal is revoked");
+    let resp = thief2.get(format!("{}/v1/whoami", server.url())).send().await.unwrap();
+    assert_eq!(resp.status(), 401, "the thief's renewed certificate no longer authenticates");
     assert!(code(reenroll(fresh, "r3").await.unwrap_err()).starts_with("invalid_credentials"));
     let audit = admin.audit(Some(T), 0, 500).await.unwrap();
-    assert!(audit.iter().any(|r| r.action == "machine.forget_secret"));
+    assert!(audit.iter().any(|r| r.action == "machine.forget_secret" && r.detail.contains(renewed_serial)));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -333,6 +366,14 @@ async fn leaving_revokes_the_machine_and_fails_loudly_when_it_cannot() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was removed"));
     assert!(node.state.join("agent.toml").exists());
     server.start_again();
+
+    // Someone without the machine secret (a stolen certificate is not enough)
+    // cannot make the host leave.
+    let bogus = serde_json::json!({ "hostname": host, "machine_secret": format!("lwm_{}", "0".repeat(43)) });
+    let resp = server.raw().post(format!("{}/v1/tenants/{T}/leave", server.url())).json(&bogus).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let admin = server.login(T, "administrator", pki::ADMIN_PASSWORD).await;
+    assert!(admin.principal(T, "machines", host).await.unwrap().enabled, "nothing changed");
 
     let out = leave(false);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -387,6 +428,12 @@ async fn a_flood_of_bogus_joins_is_throttled_per_address_and_barely_audited() {
     assert_eq!(new.iter().filter(|r| r.action == "machine.join" && r.outcome == "failure").count(), 11, "{new:?}");
     assert!(new.iter().any(|r| r.actor == "address:127.0.0.9" && r.detail.contains("not audited")));
     assert_eq!(directory_revision(&server), before, "refusals move no directory revision");
+    // Spelling the tenant differently does not buy more audit records.
+    for spelling in ["CORP.example", "corp.EXAMPLE.", "Corp.Example"] {
+        let url = format!("{}/v1/tenants/{spelling}/join", server.url());
+        assert_eq!(flooder.post(&url).json(&body).send().await.unwrap().status(), 429);
+    }
+    assert_eq!(admin.audit(Some(T), 0, 5000).await.unwrap().len(), audit.len());
 
     // Another address is not affected: a real host joins.
     let secret = token(&admin, CreateJoinTokenRequest::default()).await;
@@ -400,5 +447,59 @@ async fn a_flood_of_bogus_joins_is_throttled_per_address_and_barely_audited() {
         .unwrap();
     assert_eq!(resp.status(), 201);
     let metrics = server.raw().get(format!("{}/metrics", server.url())).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.lines().any(|l| l == "lightwell_enrolments_throttled_total 190"), "{metrics}");
+    assert!(metrics.lines().any(|l| l == "lightwell_enrolments_throttled_total 193"), "{metrics}");
+}
+
+/// Names claimed before migration 0009 may collide (a user and a service of
+/// one name): the later one claims nothing, and must still be manageable —
+/// disabled, unlocked, its password changed — as long as it takes no name
+/// that is taken. E-mail addresses are names too.
+#[tokio::test(flavor = "multi_thread")]
+async fn principals_that_share_a_name_from_before_the_upgrade_stay_manageable() {
+    let mut server = TestServer::start();
+    let admin = pki::tenant(&server, T, None).await;
+    pki::host(&admin, T, "services", "payments", &[], &[]).await;
+    pki::user(&server, &admin, T, "alice").await;
+    // Two users may not share an e-mail address.
+    let bob = lightwell_proto::CreateUserRequest {
+        name: "bob".into(),
+        password: Some(pki::USER_PASSWORD.into()),
+        email: Some("ALICE@corp.example".into()),
+        display_name: None,
+    };
+    assert!(code(admin.create_principal(T, "users", &bob).await.unwrap_err()).starts_with("already_exists"));
+
+    // A user "payments" as an older version could have made it: a row and no claim.
+    server.stop();
+    let db = rusqlite::Connection::open(server.data_dir().join("lightwell.db")).unwrap();
+    db.execute(
+        "INSERT INTO principals SELECT 'legacy-dup', tenant_id, 'user', 'payments', NULL, NULL, '[]', '[]', 1, 0, \
+         password_hash, 1, 0, NULL, NULL, created_at + 1, created_at + 1 FROM principals WHERE name = 'alice'",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    server.start_again();
+    let admin = server.login(T, "administrator", pki::ADMIN_PASSWORD).await;
+    let cli = pki::admin_cli(&server, T);
+    cli.ok(&["user", "disable", "payments"]);
+    cli.ok(&["user", "enable", "payments"]);
+    cli.ok(&["user", "unlock", "payments"]);
+    let patch = lightwell_proto::UpdatePrincipalRequest { display_name: Some("Legacy".into()), ..Default::default() };
+    admin.update_principal(T, "users", "payments", &patch).await.expect("an update that takes no name works");
+    // A wrong password still counts toward its lockout (the update is not refused).
+    let err = server
+        .raw_from("127.0.0.21".parse().unwrap())
+        .post(format!("{}/v1/tenants/{T}/login", server.url()))
+        .json(&serde_json::json!({ "user": "payments", "password": "Wrong-Passw0rd!" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(err.status(), 401);
+    // Taking a name that is taken is still refused.
+    let taken =
+        lightwell_proto::UpdatePrincipalRequest { email: Some("alice@corp.example".into()), ..Default::default() };
+    assert!(
+        code(admin.update_principal(T, "users", "payments", &taken).await.unwrap_err()).starts_with("already_exists")
+    );
 }

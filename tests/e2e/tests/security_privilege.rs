@@ -295,3 +295,53 @@ async fn an_exported_cluster_ca_key_leaves_only_to_administrators_and_signs_no_s
     let (ok, out) = forge("in-cluster", "DNS:kubernetes.default.svc.cluster.local,IP:10.96.0.1");
     assert!(ok, "what the cluster needs still verifies: {out}");
 }
+
+/// A CA administrator can neither bring in a CA whose key she holds (it would
+/// join the tenant bundle) nor have control-plane certificates name anyone:
+/// control-plane hosts are the cluster's own machines or unclaimed names
+/// inside the tenant.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ca_administrator_cannot_bring_a_key_or_name_others_in_control_plane_certificates() {
+    let server = TestServer::start();
+    let admin = pki::tenant(&server, T, None).await;
+    let files = Files::new();
+    pki::user(&server, &admin, T, "carol").await;
+    add_member(&admin, "CAAdmins", "user", "carol").await;
+    let carol = server.login(T, "carol", pki::USER_PASSWORD).await;
+    let carol_cli = pki::login_cli(&server, T, "carol", pki::USER_PASSWORD);
+
+    // Importing a root with its key: Administrators only.
+    let (cert, key) = files.openssl_self_signed("own-root", "/CN=Carol's root", true);
+    let import = lightwell_proto::ImportCaRequest {
+        certificate: std::fs::read_to_string(&cert).unwrap(),
+        key: std::fs::read_to_string(&key).unwrap(),
+        name: Some("carols".into()),
+        make_default: false,
+    };
+    let err = carol.import_ca(T, &import).await.unwrap_err();
+    assert!(matches!(err, ClientError::Api { status: 403, .. }), "{err}");
+    assert!(!admin.list_cas(T).await.unwrap().iter().any(|c| c.name == "carols"));
+    let bundle = admin.trust_bundle_pem(T).await.unwrap();
+    assert_eq!(bundle.matches("BEGIN CERTIFICATE").count(), 1, "the bundle holds the tenant root only");
+
+    // Control-plane certificates cannot carry a user's name, another
+    // machine's name or address, or a name outside the tenant.
+    let (_, _, _) = joined_machine(&server, &admin, &files).await; // node1, not a node of the cluster
+    let patch = lightwell_proto::UpdatePrincipalRequest { ips: Some(vec!["10.0.0.77".into()]), ..Default::default() };
+    admin.update_principal(T, "machines", HOST, &patch).await.unwrap();
+    carol_cli.ok(&["k8s", "cluster", "create", "c2"]);
+    let dir = files.path("carol-export");
+    for host in ["administrator", "www.bank.example", HOST, "10.0.0.77"] {
+        let args = ["k8s", "pki", "export", "--cluster", "c2", "--dir", dir.to_str().unwrap(), "--external-ca"];
+        let mut args: Vec<&str> = args.to_vec();
+        args.extend(["--control-plane", host]);
+        assert_eq!(carol_cli.fails_with(&args), "policy_violation", "{host}");
+    }
+    let certs = admin.list_certificates(T, None).await.unwrap();
+    assert!(certs.iter().all(|c| c.principal_name != "k8s-c2"), "no control-plane certificate was issued");
+    // Its own, unclaimed control-plane names work.
+    let args = ["k8s", "pki", "export", "--cluster", "c2", "--dir", dir.to_str().unwrap(), "--external-ca"];
+    let mut args: Vec<&str> = args.to_vec();
+    args.extend(["--control-plane", "cp1.corp.example", "--control-plane", "10.0.0.10"]);
+    carol_cli.ok(&args);
+}

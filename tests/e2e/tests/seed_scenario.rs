@@ -510,7 +510,8 @@ async fn re_joining_a_host_name_needs_a_token_that_allows_it_and_supersedes_the_
     assert!(String::from_utf8_lossy(&out.stderr).contains("allow-rejoin"), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!again.state.exists());
 
-    let req = CreateJoinTokenRequest { allow_rejoin: true, ..Default::default() };
+    let req =
+        CreateJoinTokenRequest { hostname: Some(again.hostname.clone()), allow_rejoin: true, ..Default::default() };
     let rejoin = admin.create_join_token(T, &req).await.unwrap().token.unwrap();
     joined(&again, &server, &rejoin);
     // The old identity is revoked as superseded; the new one is accepted.

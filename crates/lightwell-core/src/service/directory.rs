@@ -182,10 +182,18 @@ pub(super) fn check_machine_name(t: &TenantRecord, name: &Hostname) -> Result<()
 /// claim (its own name, or a DNS name registered to it): names are unique
 /// across users, services and machines, so no certificate of one can carry
 /// another's CN or DNS name. The store enforces the same with a unique key;
-/// this check names the owner.
-pub(super) fn ensure_names_free(tx: &mut dyn Tx, t: &TenantRecord, p: &PrincipalRecord) -> Result<()> {
-    for name in p.claimed_names() {
-        let Some(owner) = tx.name_owner(&t.id, &name)?.filter(|id| *id != p.id) else { continue };
+/// this check names the owner. `before` is the principal as stored, for an update.
+pub(super) fn ensure_names_free(
+    tx: &mut dyn Tx,
+    t: &TenantRecord,
+    before: Option<&PrincipalRecord>,
+    p: &PrincipalRecord,
+) -> Result<()> {
+    // Only names `p` takes now: one it kept may belong to someone else since
+    // before names were claimed, and keeping it takes nothing.
+    let kept = before.map(PrincipalRecord::claimed_names).unwrap_or_default();
+    for name in p.claimed_names().difference(&kept) {
+        let Some(owner) = tx.name_owner(&t.id, name)?.filter(|id| *id != p.id) else { continue };
         let who = match tx.principal_by_id(&t.id, &owner)? {
             Some(o) => format!("{} {}", o.kind.as_str(), o.name),
             None => "another principal".to_string(),
@@ -279,7 +287,7 @@ impl Inner {
             if p.kind == PrincipalKind::Machine {
                 check_machine_name(t, &Hostname::parse(&p.name)?)?;
             }
-            ensure_names_free(tx, t, &p)?;
+            ensure_names_free(tx, t, None, &p)?;
             tx.insert_principal(&p)?;
             if let Some(group) = auto_group {
                 let g = find(tx, t, PrincipalKind::Group, group)?;
@@ -560,9 +568,10 @@ impl Service {
             inner.tenant_write(&tenant, |tx, t| {
                 let mut p = find(tx, t, kind, &name)?;
                 if !patch.is_empty() {
+                    let before = p.clone();
                     patch.apply(&mut p)?;
                     p.updated_at = now;
-                    ensure_names_free(tx, t, &p)?;
+                    ensure_names_free(tx, t, Some(&before), &p)?;
                     tx.update_principal(&p)?;
                     let action = format!("{}.update", kind.as_str());
                     inner.audit(

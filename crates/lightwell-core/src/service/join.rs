@@ -128,12 +128,40 @@ fn verify_machine_secret(gate: &HashGate, secret: &str, stored: &str) -> Result<
     })
 }
 
+/// The machine whose secret was verified outside the transaction, as it is
+/// now, if its secret and identity are still the ones verified (a rotation,
+/// a compromise or a re-join in between refuses); otherwise the answer to
+/// a wrong secret.
+fn still_the_same(tx: &mut dyn Tx, t: &TenantRecord, verified: Option<&PrincipalRecord>) -> Result<PrincipalRecord> {
+    let denied = || Error::new(ErrorCode::InvalidCredentials, "wrong machine name or machine secret");
+    let m = verified.ok_or_else(denied)?;
+    let now = tx.principal_by_id(&t.id, &m.id)?.ok_or_else(denied)?;
+    if now.password_hash != m.password_hash || now.credential_epoch != m.credential_epoch {
+        return Err(denied());
+    }
+    Ok(now)
+}
+
 /// The calling machine of `tenant`, or `forbidden` for any other caller.
 fn own_machine<'a>(actor: &'a Actor, tenant: &str) -> Result<&'a PrincipalActor> {
     authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
     match actor {
         Actor::Principal(me) if me.kind == PrincipalKind::Machine => Ok(me),
         _ => Err(Error::forbidden("only a machine, with its own certificate, may do this")),
+    }
+}
+
+/// A machine secret a host proposes must be as strong as the server's own:
+/// `lwm_` and at least 43 URL-safe characters (256 bits as base64url, or
+/// 64 hex digits), at most 128.
+fn check_secret_form(s: &str) -> Result<()> {
+    let body = s.strip_prefix(MACHINE_SECRET_PREFIX).unwrap_or_default();
+    let ok =
+        (43..=128).contains(&body.len()) && body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid("a proposed machine secret is lwm_ followed by 43 to 128 of A-Z a-z 0-9 - _"))
     }
 }
 
@@ -183,6 +211,13 @@ impl Service {
             return Err(Error::invalid(format!("a join token allows 1 to {MAX_JOIN_TOKEN_USES} joins")));
         }
         let hostname = new.hostname.as_deref().map(Hostname::parse).transpose()?.map(Hostname::into_string);
+        if new.allow_rejoin && hostname.is_none() {
+            // Re-joining takes over an existing machine: its groups, hosted
+            // services and addresses. Only for a machine named here.
+            return Err(Error::invalid(
+                "a token that may re-join a host must be bound to its host name (--hostname with --allow-rejoin)",
+            ));
+        }
         let ips = new.ips.iter().map(|ip| parse_ip(ip)).collect::<Result<Vec<_>>>()?;
         let (actor_name, tenant) = (actor.audit_name(), tenant.to_string());
         self.blocking(move |inner| {
@@ -347,7 +382,8 @@ impl Service {
         let now = self.inner.now();
         if let Err(t) = self.inner.enrolment_sources.charge(&key, now) {
             self.inner.observer.enrolment_throttled();
-            if self.inner.enrolment_notices.charge(&format!("{tenant}|{key}"), now).is_ok() {
+            // One notice per address and window, whichever spelling of the tenant it used.
+            if self.inner.enrolment_notices.charge(&key, now).is_ok() {
                 let window = self.inner.enrolment_sources.limit().window_secs;
                 let ev = AuditEvent::failure(format!("address:{key}"), action, short(tenant)).with_detail(format!(
                     "too many refused joins and re-enrolments from {key}; further ones are refused unexamined and not audited for {window} s"
@@ -378,29 +414,22 @@ impl Service {
         let parsed = CertificateRequest::parse(&csr)
             .map_err(|e| Error::new(ErrorCode::InvalidCsr, format!("the CSR is not acceptable: {e}")))?;
         self.blocking(move |inner| {
-            let denied = || Error::new(ErrorCode::InvalidCredentials, "wrong machine name or machine secret");
-            let machine =
-                inner.tenant_read(&tenant, |tx, t| Ok(tx.principal(&t.id, PrincipalKind::Machine, &hostname)?))?;
-            let gate = &inner.hash_gate;
-            let verified = match machine.as_ref().and_then(|m| m.password_hash.as_deref()) {
-                Some(h) => verify_machine_secret(gate, &machine_secret, h)?,
-                None => {
-                    // Same work for an unknown machine as for a known one.
-                    verify_machine_secret(gate, &machine_secret, &hash_machine_secret("lw-unknown-machine"))?;
-                    false
-                }
-            };
+            let (machine, verified) = inner.check_machine_secret(&tenant, &hostname, &machine_secret)?;
             inner.write_committing_refusal(|tx| {
                 let t = tenant_by_domain(tx, &tenant)?;
-                let Some(m) = machine.as_ref().filter(|_| verified) else {
-                    let ev = AuditEvent::failure(
-                        format!("machine:{}", short(&hostname)),
-                        "machine.reenroll",
-                        short(&hostname),
-                    );
-                    inner.audit(tx, &t, ev.with_detail("wrong machine secret"))?;
-                    return Ok(Err(denied()));
+                let m = match still_the_same(tx, &t, machine.as_ref().filter(|_| verified)) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        let ev = AuditEvent::failure(
+                            format!("machine:{}", short(&hostname)),
+                            "machine.reenroll",
+                            short(&hostname),
+                        );
+                        inner.audit(tx, &t, ev.with_detail("wrong machine secret"))?;
+                        return Ok(Err(e));
+                    }
                 };
+                let m = &m;
                 let actor = machine_actor(&t, m);
                 let req = IssueRequest { csr: csr.clone(), ..Default::default() };
                 match inner.issue_in_tx(tx, &t, &actor, &parsed, &req) {
@@ -426,27 +455,42 @@ impl Service {
     /// once). The caller proves both its certificate (mutual TLS, `actor`)
     /// and the current secret: a stolen certificate alone cannot take the
     /// machine's re-enrolment credential over. Audited either way.
+    ///
+    /// The machine may propose the new secret (`proposed`, made on the host
+    /// and kept there before it asks): then a retry after a lost answer is
+    /// idempotent — the proposed secret, already in place, is accepted in
+    /// place of the current one — and the host never loses its credential.
     pub async fn rotate_machine_secret(
         &self,
         actor: &Actor,
         tenant: &str,
         current: Zeroizing<String>,
+        proposed: Option<Zeroizing<String>>,
     ) -> Result<Zeroizing<String>> {
         let me = own_machine(actor, tenant)?;
+        if let Some(p) = &proposed {
+            check_secret_form(p)?;
+        }
         let (tenant, id, name, actor_name) = (me.tenant.clone(), me.id.clone(), me.name.clone(), actor.audit_name());
         self.blocking(move |inner| {
-            let new_secret = secret(MACHINE_SECRET_PREFIX)?;
+            let new_secret = match proposed {
+                Some(p) => p,
+                None => secret(MACHINE_SECRET_PREFIX)?,
+            };
             let hashed = hash_machine_secret(&new_secret);
             let now = inner.now();
             let rotated = inner.store.write(|tx| -> Result<()> {
                 let t = tenant_by_domain(tx, &tenant)?;
                 let mut m =
                     tx.principal_by_id(&t.id, &id)?.ok_or_else(|| Error::forbidden("the machine no longer exists"))?;
-                let verified = match m.password_hash.as_deref() {
-                    Some(h) => verify_machine_secret(&inner.hash_gate, &current, h)?,
-                    None => false,
+                let Some(stored) = m.password_hash.clone() else {
+                    return Err(Error::new(ErrorCode::InvalidCredentials, "the current machine secret is wrong"));
                 };
-                if !verified {
+                if verify_machine_secret(&inner.hash_gate, &new_secret, &stored)? {
+                    // A retry of a rotation that went through.
+                    return Ok(());
+                }
+                if !verify_machine_secret(&inner.hash_gate, &current, &stored)? {
                     return Err(Error::new(ErrorCode::InvalidCredentials, "the current machine secret is wrong"));
                 }
                 m.password_hash = Some(hashed.clone());
@@ -466,51 +510,52 @@ impl Service {
         .await
     }
 
-    /// A machine leaves the domain (mutual TLS with its own certificate):
-    /// in one transaction its certificates and those it obtained for the
-    /// services it hosts are revoked (cessationOfOperation), its machine
-    /// secret is forgotten and its account disabled. Joining again needs a
-    /// token created with `--allow-rejoin`. Returns the serials revoked.
-    pub async fn leave(&self, actor: &Actor, tenant: &str) -> Result<Vec<String>> {
-        let me = own_machine(actor, tenant)?;
-        let (tenant, id, actor_name) = (me.tenant.clone(), me.id.clone(), actor.audit_name());
+    /// A machine leaves the domain, proving its machine secret (a stolen
+    /// certificate alone cannot evict a host, and a host whose certificate
+    /// expired can still leave): in one transaction every certificate it
+    /// holds or obtained is revoked (cessationOfOperation), its secret
+    /// forgotten and its account disabled. Joining again needs a token
+    /// created for its host name with `--allow-rejoin`. Returns the serials
+    /// revoked.
+    pub async fn leave(
+        &self,
+        tenant: &str,
+        hostname: &str,
+        machine_secret: Zeroizing<String>,
+        source: IpAddr,
+    ) -> Result<Vec<String>> {
+        let work = self.leave_examined(tenant, hostname, machine_secret);
+        self.throttled_enrolment(tenant, source, "machine.leave", work).await
+    }
+
+    async fn leave_examined(
+        &self,
+        tenant: &str,
+        hostname: &str,
+        machine_secret: Zeroizing<String>,
+    ) -> Result<Vec<String>> {
+        let (tenant, hostname) = (tenant.to_string(), hostname.to_string());
         self.blocking(move |inner| {
-            let now = inner.now();
-            inner.tenant_write(&tenant, |tx, t| {
-                let mut m =
-                    tx.principal_by_id(&t.id, &id)?.ok_or_else(|| Error::forbidden("the machine no longer exists"))?;
+            let (machine, verified) = inner.check_machine_secret(&tenant, &hostname, &machine_secret)?;
+            let left = inner.store.write(|tx| -> Result<_> {
+                let t = tenant_by_domain(tx, &tenant)?;
+                let mut m = still_the_same(tx, &t, machine.as_ref().filter(|_| verified))?;
                 let reason = lightwell_ca::crl::RevocationReason::CessationOfOperation;
-                let mut revoked = inner.revoke_principal(tx, t, &m.id, reason)?;
-                for edge in tx.memberships_of(&t.id, &m.id)? {
-                    let Some(service) = tx.principal_by_id(&t.id, &edge.group_id)? else { continue };
-                    if service.kind != PrincipalKind::Service {
-                        continue;
-                    }
-                    let filter = lightwell_store::CertificateFilter {
-                        principal_id: Some(service.id.clone()),
-                        revoked: Some(false),
-                        ..Default::default()
-                    };
-                    let requested: Vec<_> = tx
-                        .list_certificates(&t.id, &filter)?
-                        .into_iter()
-                        .filter(|c| c.requester == actor_name)
-                        .map(|c| (c.serial, c.ca_id))
-                        .collect();
-                    revoked.extend(inner.revoke_serials(tx, t, &requested, reason)?);
-                }
-                m.password_hash = None;
-                m.enabled = false;
-                m.updated_at = now;
-                tx.update_principal(&m)?;
+                let revoked = inner.end_machine_identity(tx, &t, &mut m, reason, true)?;
+                let who = format!("machine:{}", m.name);
                 let detail = format!("revoked {}; machine secret forgotten; account disabled", revoked.join(" "));
-                inner.audit(
-                    tx,
-                    t,
-                    AuditEvent::success(actor_name.clone(), "machine.leave", m.name.clone()).with_detail(detail),
-                )?;
+                inner.audit(tx, &t, AuditEvent::success(who, "machine.leave", m.name.clone()).with_detail(detail))?;
                 Ok(revoked)
-            })
+            });
+            if let Err(e) = &left
+                && e.code == ErrorCode::InvalidCredentials
+            {
+                let ev =
+                    AuditEvent::failure(format!("machine:{}", short(&hostname)), "machine.leave", short(&hostname))
+                        .with_detail("wrong machine name or machine secret");
+                let _ = inner.audit_refusal(&tenant, ev);
+            }
+            left
         })
         .await
     }
@@ -553,26 +598,95 @@ struct Host<'a> {
 }
 
 impl Inner {
-    /// A machine's certificate was revoked for key compromise: its machine
-    /// secret may be in the same hands, so it is forgotten and the machine
-    /// must join again (with a token created with `--allow-rejoin`). Audited.
-    pub(in crate::service) fn forget_machine_secret(
+    /// Checks a machine's secret outside any transaction (an argon2id hash
+    /// of an earlier version needs a hashing permit): the machine as read
+    /// and whether the secret matched. An unknown machine costs the same.
+    fn check_machine_secret(
+        &self,
+        tenant: &str,
+        hostname: &str,
+        secret: &str,
+    ) -> Result<(Option<PrincipalRecord>, bool)> {
+        let machine = self.tenant_read(tenant, |tx, t| Ok(tx.principal(&t.id, PrincipalKind::Machine, hostname)?))?;
+        let verified = match machine.as_ref().and_then(|m| m.password_hash.as_deref()) {
+            Some(h) => verify_machine_secret(&self.hash_gate, secret, h)?,
+            None => {
+                verify_machine_secret(&self.hash_gate, secret, &hash_machine_secret("lw-unknown-machine"))?;
+                false
+            }
+        };
+        Ok((machine, verified))
+    }
+
+    /// Every certificate a machine holds or obtained (its own, and those it
+    /// requested for services it hosts or hosted), revoked with `reason`;
+    /// the serials revoked.
+    fn revoke_machine_certificates(
         &self,
         tx: &mut dyn Tx,
         t: &TenantRecord,
-        machine_id: &str,
-        actor_name: &str,
-    ) -> Result<()> {
-        let Some(mut m) = tx.principal_by_id(&t.id, machine_id)? else { return Ok(()) };
-        if m.kind != PrincipalKind::Machine || m.password_hash.is_none() {
-            return Ok(());
-        }
+        m: &PrincipalRecord,
+        reason: lightwell_ca::crl::RevocationReason,
+    ) -> Result<Vec<String>> {
+        let mut revoked = self.revoke_principal(tx, t, &m.id, reason)?;
+        let filter = lightwell_store::CertificateFilter {
+            requester: Some(authz::principal_name(PrincipalKind::Machine, &m.name)),
+            revoked: Some(false),
+            ..Default::default()
+        };
+        let requested: Vec<_> =
+            tx.list_certificates(&t.id, &filter)?.into_iter().map(|c| (c.serial, c.ca_id)).collect();
+        revoked.extend(self.revoke_serials(tx, t, &requested, reason)?);
+        Ok(revoked)
+    }
+
+    /// Ends a machine's identity: every certificate it holds or obtained is
+    /// revoked, its machine secret forgotten and its credential epoch bumped
+    /// (so nothing decided under the old identity is recorded), and, for a
+    /// machine that leaves, its account disabled. The caller audits.
+    fn end_machine_identity(
+        &self,
+        tx: &mut dyn Tx,
+        t: &TenantRecord,
+        m: &mut PrincipalRecord,
+        reason: lightwell_ca::crl::RevocationReason,
+        disable: bool,
+    ) -> Result<Vec<String>> {
+        let revoked = self.revoke_machine_certificates(tx, t, m, reason)?;
         m.password_hash = None;
+        m.credential_epoch += 1;
+        m.enabled &= !disable;
         m.updated_at = self.now();
-        tx.update_principal(&m)?;
-        let ev = AuditEvent::success(actor_name, "machine.forget_secret", m.name.clone())
-            .with_detail("a certificate of the machine was revoked for key compromise; it must join again");
-        self.audit(tx, t, ev)
+        tx.update_principal(m)?;
+        Ok(revoked)
+    }
+
+    /// A machine's certificate was revoked for key compromise: whoever has
+    /// its key may have renewed with it, obtained service certificates, and
+    /// taken its machine secret, so its whole identity ends — every
+    /// certificate it holds or obtained is revoked and its secret forgotten;
+    /// the host must join again (with a token created for it with
+    /// `--allow-rejoin`). Audited. Other principals are left as they are.
+    pub(in crate::service) fn compromised(
+        &self,
+        tx: &mut dyn Tx,
+        t: &TenantRecord,
+        principal_id: &str,
+        actor_name: &str,
+    ) -> Result<Vec<String>> {
+        let Some(mut m) = tx.principal_by_id(&t.id, principal_id)? else { return Ok(vec![]) };
+        if m.kind != PrincipalKind::Machine {
+            return Ok(vec![]);
+        }
+        let reason = lightwell_ca::crl::RevocationReason::KeyCompromise;
+        let revoked = self.end_machine_identity(tx, t, &mut m, reason, false)?;
+        let detail = format!(
+            "a certificate of the machine was revoked for key compromise: also revoked [{}], secret forgotten; it must join again",
+            revoked.join(" ")
+        );
+        let ev = AuditEvent::success(actor_name, "machine.forget_secret", m.name.clone()).with_detail(detail);
+        self.audit(tx, t, ev)?;
+        Ok(revoked)
     }
 
     /// The join in its transaction: decides everything first (the token or
@@ -636,7 +750,14 @@ impl Inner {
         machine.enabled = true;
         machine.password_hash = Some(host.secret_hash.to_string());
         machine.updated_at = now;
-        ensure_names_free(tx, t, &machine)?;
+        ensure_names_free(tx, t, existing.as_ref(), &machine).map_err(|e| match by_admin {
+            // A token holder learns only that the name is taken, not by whom.
+            false if e.code == ErrorCode::AlreadyExists => Error::new(
+                ErrorCode::AlreadyExists,
+                format!("the name {hostname:?} is already registered to another principal"),
+            ),
+            _ => e,
+        })?;
 
         // Decided: write.
         if let Some(mut record) = token {
@@ -645,8 +766,8 @@ impl Inner {
         }
         match existing {
             Some(_) => {
-                // The old identity is superseded: revoke what it holds.
-                self.revoke_principal(tx, t, &machine.id, lightwell_ca::crl::RevocationReason::Superseded)?;
+                // The old identity is superseded: revoke what it holds and obtained.
+                self.revoke_machine_certificates(tx, t, &machine, lightwell_ca::crl::RevocationReason::Superseded)?;
                 machine.credential_epoch += 1;
                 tx.update_principal(&machine)?;
             }

@@ -11,8 +11,8 @@ use lightwell_core::clock::rfc3339;
 use lightwell_core::{JoinRequest, NewJoinToken, TrustState};
 use lightwell_proto::{
     CreateJoinTokenRequest, CrlEntry, EnrollResponse, ErrorBody, JoinRequestBody, JoinResponse, JoinToken,
-    LeaveResponse, MachineDomains, MachineSecret, ReenrollRequest, RotateMachineSecretRequest, TrustRevision,
-    TrustStateBody,
+    LeaveRequest, LeaveResponse, MachineDomains, MachineSecret, ReenrollRequest, RotateMachineSecretRequest,
+    TrustRevision, TrustStateBody,
 };
 use lightwell_store::JoinTokenRecord;
 use serde::Deserialize;
@@ -167,21 +167,26 @@ pub(crate) async fn rotate_secret(
     ApiPath(tenant): ApiPath<String>,
     ApiJson(req): ApiJson<RotateMachineSecretRequest>,
 ) -> ApiResult<axum::Json<MachineSecret>> {
-    let secret = state.service.rotate_machine_secret(&actor, &tenant, Zeroizing::new(req.machine_secret)).await?;
+    let proposed = req.new_machine_secret.map(Zeroizing::new);
+    let secret =
+        state.service.rotate_machine_secret(&actor, &tenant, Zeroizing::new(req.machine_secret), proposed).await?;
     Ok(axum::Json(MachineSecret { machine_secret: secret.to_string() }))
 }
 
-/// Leave the domain (the calling machine, by its certificate): revokes its
-/// certificates and those it obtained for services it hosts, forgets its
-/// machine secret and disables its account.
+/// Leave the domain (a machine, by its machine secret): revokes every
+/// certificate it holds or obtained, forgets its machine secret and
+/// disables its account.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/leave", tag = "join", params(("tenant" = String, Path)),
-    responses((status = 200, body = LeaveResponse), (status = 403, body = ErrorBody)))]
+    request_body = LeaveRequest,
+    responses((status = 200, body = LeaveResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub(crate) async fn leave(
     State(state): State<AppState>,
-    Auth(actor): Auth,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiPath(tenant): ApiPath<String>,
+    ApiJson(req): ApiJson<LeaveRequest>,
 ) -> ApiResult<axum::Json<LeaveResponse>> {
-    Ok(axum::Json(LeaveResponse { revoked: state.service.leave(&actor, &tenant).await? }))
+    let secret = Zeroizing::new(req.machine_secret);
+    Ok(axum::Json(LeaveResponse { revoked: state.service.leave(&tenant, &req.hostname, secret, peer.ip()).await? }))
 }
 
 /// The DNS domains, besides the tenant's own, that machines' host names may lie inside.

@@ -91,7 +91,9 @@ pub fn certificates_filter_and_revoke(s: &dyn Store) {
     w(s, |tx| {
         tx.insert_certificate(&cert(&a, "4a01", "ca1", "p1"))?;
         tx.insert_certificate(&cert(&a, "4a02", "ca1", "p2"))?;
-        tx.insert_certificate(&cert(&a, "4a03", "ca2", "p1"))?;
+        let mut by_machine = cert(&a, "4a03", "ca2", "p1");
+        by_machine.requester = "machine:node1.ta.example".into();
+        tx.insert_certificate(&by_machine)?;
         tx.insert_certificate(&cert(&b, "4b01", "ca1", "p1"))
     });
     let serials = |f: CertificateFilter| -> Vec<String> {
@@ -100,6 +102,9 @@ pub fn certificates_filter_and_revoke(s: &dyn Store) {
     assert_eq!(serials(CertificateFilter::default()), ["4a01", "4a02", "4a03"]);
     assert_eq!(serials(CertificateFilter { ca_id: Some("ca1".into()), ..Default::default() }), ["4a01", "4a02"]);
     assert_eq!(serials(CertificateFilter { principal_id: Some("p1".into()), ..Default::default() }), ["4a01", "4a03"]);
+    let by = |r: &str| CertificateFilter { requester: Some(r.into()), ..Default::default() };
+    assert_eq!(serials(by("machine:node1.ta.example")), ["4a03"]);
+    assert_eq!(serials(by("user:administrator")), ["4a01", "4a02"]);
     assert!(!w(s, |tx| tx.revoke_certificate(&b, "4a01", 15, "key-compromise")), "tenant B cannot revoke A's");
     assert!(w(s, |tx| tx.revoke_certificate(&a, "4a01", 15, "key-compromise")));
     assert!(!w(s, |tx| tx.revoke_certificate(&a, "4a01", 16, "superseded")), "revoked once");

@@ -155,9 +155,10 @@ impl PgTx<'_> {
             "SELECT {CERT_COLUMNS} FROM certificates WHERE tenant_id = $1 \
              AND ($2::TEXT IS NULL OR ca_id = $2) AND ($3::TEXT IS NULL OR principal_id = $3) \
              AND ($4::BOOLEAN IS NULL OR ($4 AND revoked_at IS NOT NULL) OR (NOT $4 AND revoked_at IS NULL)) \
+             AND ($5::TEXT IS NULL OR requester = $5) \
              ORDER BY created_at, serial"
         );
-        let r = self.query(&sql, &[&tenant.as_str(), &f.ca_id, &f.principal_id, &f.revoked]);
+        let r = self.query(&sql, &[&tenant.as_str(), &f.ca_id, &f.principal_id, &f.revoked, &f.requester]);
         self.track(r)?.iter().map(cert_from_row).collect()
     }
 

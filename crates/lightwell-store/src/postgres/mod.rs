@@ -464,7 +464,12 @@ impl PgTx<'_> {
     /// Records the names `p` claims; `Conflict` naming the first one another
     /// principal holds (without aborting the transaction).
     fn pg_claim_names(&mut self, p: &PrincipalRecord) -> Result<(), StoreError> {
-        for name in p.claimed_names() {
+        self.pg_claim(p, p.claimed_names())
+    }
+
+    /// Records `names` as `p`'s; `Conflict` naming the first one another principal holds.
+    fn pg_claim(&mut self, p: &PrincipalRecord, names: std::collections::BTreeSet<String>) -> Result<(), StoreError> {
+        for name in names {
             let r = self.execute(
                 "INSERT INTO principal_names (tenant_id, name, principal_id) VALUES ($1, $2, $3) \
                  ON CONFLICT (tenant_id, name) DO NOTHING",
@@ -602,6 +607,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn update_principal(&mut self, p: &PrincipalRecord) -> Result<(), StoreError> {
+        let before = self.principal_by_id(&p.tenant_id, &p.id)?;
         let r = self.execute(
             "UPDATE principals SET display_name = $3, email = $4, hostnames = $5, ips = $6, enabled = $7, \
              password_hash = $8, credential_epoch = $9, failed_logins = $10, failure_window_start = $11, \
@@ -625,12 +631,15 @@ impl Tx for PgTx<'_> {
         if self.track(r)? == 0 {
             return Err(StoreError::Backend(format!("principal {} not found for update", p.id)));
         }
-        let r = self.execute(
-            "DELETE FROM principal_names WHERE tenant_id = $1 AND principal_id = $2",
-            &[&p.tenant_id.as_str(), &p.id],
-        );
-        self.track(r)?;
-        self.pg_claim_names(p)
+        let (dropped, added) = crate::claim_changes(before.as_ref(), p);
+        for name in dropped {
+            let r = self.execute(
+                "DELETE FROM principal_names WHERE tenant_id = $1 AND name = $2 AND principal_id = $3",
+                &[&p.tenant_id.as_str(), &name, &p.id],
+            );
+            self.track(r)?;
+        }
+        self.pg_claim(p, added)
     }
 
     fn delete_principal(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {

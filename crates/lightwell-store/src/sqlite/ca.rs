@@ -160,9 +160,11 @@ pub(super) fn list_certificates(
         "SELECT {CERT_COLUMNS} FROM certificates WHERE tenant_id = ?1 \
          AND (?2 IS NULL OR ca_id = ?2) AND (?3 IS NULL OR principal_id = ?3) \
          AND (?4 IS NULL OR (?4 = 1 AND revoked_at IS NOT NULL) OR (?4 = 0 AND revoked_at IS NULL)) \
+         AND (?5 IS NULL OR requester = ?5) \
          ORDER BY created_at, serial"
     ))?;
-    let rows = stmt.query_map(params![tenant.as_str(), f.ca_id, f.principal_id, f.revoked], cert_from_row)?;
+    let rows =
+        stmt.query_map(params![tenant.as_str(), f.ca_id, f.principal_id, f.revoked, f.requester], cert_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -116,7 +116,8 @@ impl Service {
     /// Imports an existing CA (a root or an intermediate) with its PKCS#8
     /// private key. Refused unless the certificate is a CA that may sign
     /// CRLs, is valid now, and the key is its key. A root joins the trust
-    /// bundle; an intermediate may become the default issuing CA.
+    /// bundle; an intermediate may become the default issuing CA. Needs
+    /// Administrators: whoever brought the key keeps a copy.
     pub async fn import_ca(
         &self,
         actor: &Actor,
@@ -126,7 +127,7 @@ impl Service {
         name: Option<&str>,
         make_default: bool,
     ) -> Result<CaView> {
-        authz::check(actor, Some(tenant), Permission::ManageCa)?;
+        authz::check(actor, Some(tenant), Permission::CaKeyHeldOutside)?;
         let name = name.map(|n| AccountName::parse(n).map(|n| n.as_str().to_string())).transpose()?;
         let certificate = CaCertificate::from_pem(certificate_pem).map_err(byo_error)?;
         let key = SigningKey::from_pem(&key_pem).map_err(byo_error)?;

@@ -172,8 +172,9 @@ impl Service {
                 let ev = AuditEvent::success(actor.audit_name(), "certificate.revoke", serial.clone())
                     .with_detail(format!("reason {reason}"));
                 inner.audit(tx, t, ev)?;
+                let mut revoked = revoked;
                 if reason == RevocationReason::KeyCompromise {
-                    inner.forget_machine_secret(tx, t, &cert.principal_id, &actor.audit_name())?;
+                    revoked.extend(inner.compromised(tx, t, &cert.principal_id, &actor.audit_name())?);
                 }
                 Ok(revoked)
             })
@@ -208,8 +209,9 @@ impl Service {
                     t,
                     AuditEvent::success(actor_name.clone(), "certificate.revoke", target).with_detail(detail),
                 )?;
+                let mut revoked = revoked;
                 if reason == RevocationReason::KeyCompromise {
-                    inner.forget_machine_secret(tx, t, &p.id, &actor_name)?;
+                    revoked.extend(inner.compromised(tx, t, &p.id, &actor_name)?);
                 }
                 Ok(revoked)
             })

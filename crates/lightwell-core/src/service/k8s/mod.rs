@@ -24,6 +24,7 @@ use zeroize::Zeroizing;
 
 use super::ca::parse_name_constraints;
 use super::ca::{Binding, CaView, CertificateView, checked_ttl, refuse_extras};
+use super::directory::check_machine_name;
 use super::{Inner, Service, policy_of, short, tenant_by_domain};
 use crate::audit::AuditEvent;
 use crate::authz::{self, Actor, Permission};
@@ -274,6 +275,47 @@ fn cluster_constraints(
     let mut constraints = parse_name_constraints(&entries)?;
     constraints.no_uri_or_email = exportable;
     Ok((entries, constraints))
+}
+
+/// Control-plane hosts name the cluster's own machines, not anyone else:
+/// each host name is a fully qualified name inside the tenant's domains
+/// that no principal claims, or that a node of this cluster does; each
+/// address belongs to no principal but a node of this cluster. (Control-plane
+/// certificates carry these names and addresses, and the etcd ones the first
+/// as CN; under the tenant root they must not impersonate a user, another
+/// machine or a service.)
+fn control_plane_is_the_clusters(
+    tx: &mut dyn Tx,
+    t: &TenantRecord,
+    spec: &ClusterSpec,
+    hosts: &subjects::ControlPlane,
+) -> Result<()> {
+    let refuse = |what: String| super::ca::refuse(format!("control-plane host {what}"));
+    for name in hosts.names() {
+        check_machine_name(t, &Hostname::parse(name)?).map_err(|e| refuse(e.message))?;
+        if let Some(owner) = tx.name_owner(&t.id, name)?
+            && !spec.nodes.contains(&owner)
+        {
+            return Err(refuse(format!("{name:?} is registered to a principal that is not a node of this cluster")));
+        }
+    }
+    if !hosts.ips().is_empty() {
+        for kind in [PrincipalKind::Machine, PrincipalKind::Service] {
+            for p in tx.list_principals(&t.id, Some(kind))? {
+                if spec.nodes.contains(&p.id) {
+                    continue;
+                }
+                if let Some(ip) = hosts.ips().iter().find(|ip| p.ips.iter().any(|own| own.parse().ok() == Some(**ip))) {
+                    return Err(refuse(format!(
+                        "{ip} is registered to {} {}, not a node of this cluster",
+                        kind.as_str(),
+                        p.name
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn parse_group_mapping(tx: &mut dyn Tx, t: &TenantRecord, mapping: &[String]) -> Result<Vec<(String, String)>> {
@@ -605,6 +647,7 @@ impl Service {
                         principal_id: Some(m.id.clone()),
                         ca_id: Some(spec.ca_id.clone()),
                         revoked: Some(false),
+                        ..Default::default()
                     };
                     let certs: Vec<_> =
                         tx.list_certificates(&t.id, &filter)?.into_iter().map(|c| (c.serial, c.ca_id)).collect();
@@ -644,6 +687,7 @@ impl Service {
                 let outcome = parsed.clone().and_then(|csr| {
                     let (_, spec) = load_cluster(tx, &t, &cluster)?;
                     refuse_extras(&csr)?;
+                    control_plane_is_the_clusters(tx, &t, &spec, &hosts)?;
                     let (binding, ca_id) = subjects::component(&spec, req.component, &hosts)?;
                     subjects::within(&csr, &binding.subject)?;
                     let policy = policy_of(&t).ca;
@@ -678,7 +722,7 @@ impl Service {
         tenant: &str,
         cluster: &str,
     ) -> Result<(String, Zeroizing<String>)> {
-        authz::check(actor, Some(tenant), Permission::ExportCaKey)?;
+        authz::check(actor, Some(tenant), Permission::CaKeyHeldOutside)?;
         let (actor_name, tenant, cluster) = (actor.audit_name(), tenant.to_string(), cluster.to_string());
         self.blocking(move |inner| {
             inner.tenant_write(&tenant, |tx, t| {

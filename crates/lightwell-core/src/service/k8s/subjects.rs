@@ -147,6 +147,16 @@ impl ControlPlane {
         Ok(cp)
     }
 
+    /// The host names given.
+    pub(super) fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The addresses given.
+    pub(super) fn ips(&self) -> &[IpAddr] {
+        &self.ips
+    }
+
     /// kubeadm's node name: the first host name, else the first address.
     fn node_name(&self) -> Option<String> {
         self.names.first().cloned().or_else(|| self.ips.first().map(IpAddr::to_string))
