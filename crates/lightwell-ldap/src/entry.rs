@@ -245,7 +245,11 @@ fn principal_entry(tenant: &str, parent: &str, v: &PrincipalView) -> Entry {
     e.add("displayName", p.display_name.iter().cloned().collect());
     e.add("mail", p.email.iter().cloned().collect());
     if let Some(members) = &v.members {
-        e.add("member", members.iter().map(|(k, n)| tree::object_dn(tenant, *k, n)).collect());
+        // A group's members are `member`; a service's hosts are `seeAlso`, so
+        // an LDAP client walking `member` for nested groups never counts a
+        // host as a member of the service's groups.
+        let attribute = if p.kind == PrincipalKind::Service { "seeAlso" } else { "member" };
+        e.add(attribute, members.iter().map(|(k, n)| tree::object_dn(tenant, *k, n)).collect());
     }
     if matches!(p.kind, PrincipalKind::Machine | PrincipalKind::Service) {
         e.add("dNSHostName", p.hostnames.clone());

@@ -57,6 +57,20 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     service.set_crl_sync_limit(settings.crl_sync_limit);
     service.set_login_throttle(settings.login_throttle);
+    let lockout = lightwell_core::policy::LockoutPolicy::default();
+    let throttle = settings.login_throttle;
+    if throttle.max_failures == 0
+        || i64::from(throttle.max_failures) >= lockout.max_failures
+        || throttle.window_secs < lockout.window_secs
+    {
+        tracing::warn!(
+            login_throttle_failures = throttle.max_failures,
+            login_throttle_window_secs = throttle.window_secs,
+            lockout_failures = lockout.max_failures,
+            lockout_window_secs = lockout.window_secs,
+            "the login throttle no longer stops one address from locking an account (it needs fewer failures than the lockout, over at least its window)"
+        );
+    }
     if let Some(n) = settings.password_hashing_concurrency {
         service.set_password_hashing_concurrency(n);
     }

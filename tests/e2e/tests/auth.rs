@@ -82,7 +82,10 @@ async fn tokens_stop_working_after_password_change_disable_delete_logout_and_exp
     let bad = SetPasswordRequest { new_password: "Rabbit-Hole-2!".into(), old_password: Some("nope".into()) };
     assert_eq!(alice.set_password(T, "alice", &bad).await.unwrap_err().code(), Some(ErrorCode::InvalidCredentials));
     let missing = SetPasswordRequest { new_password: "Rabbit-Hole-2!".into(), old_password: None };
-    assert_eq!(alice.set_password(T, "alice", &missing).await.unwrap_err().code(), Some(ErrorCode::InvalidCredentials));
+    // Without the current password: told it is needed (not that it is wrong).
+    let err = alice.set_password(T, "alice", &missing).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::InvalidRequest), "{err}");
+    assert!(err.to_string().contains("needs the current one"), "{err}");
     let good =
         SetPasswordRequest { new_password: "Rabbit-Hole-2!".into(), old_password: Some("Rabbit-Hole-1!".into()) };
     alice.set_password(T, "alice", &good).await.unwrap();

@@ -221,6 +221,24 @@ async fn a_machine_hosting_a_service_gains_none_of_its_groups() {
     // The directory shows the same: the machine is in DomainClients only.
     let shown = admin.principal(T, "machines", HOST).await.unwrap();
     assert_eq!(shown.member_of, ["DomainClients"]);
+    // And LDAP: the service lists its host under seeAlso, not member, so a
+    // client that walks member for nested groups cannot count the machine
+    // in the service's groups; the machine's memberOf has DomainClients only.
+    let search = |base: &str, attrs: &[&str]| {
+        let mut args = vec!["-x", "-H", "", "-D", "uid=administrator,cn=Users,dc=corp,dc=example"];
+        let url = server.ldaps_url();
+        args[2] = &url;
+        args.extend(["-w", pki::ADMIN_PASSWORD, "-LLL", "-b", base, "-s", "base", "(objectClass=*)"]);
+        args.extend(attrs);
+        let out = server.ldap_tool("ldapsearch", &args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).replace("\n ", "")
+    };
+    let service = search("cn=ops-agent,cn=Services,dc=corp,dc=example", &["member", "seeAlso", "memberOf"]);
+    assert!(!service.contains("member: "), "{service}");
+    assert!(service.contains(&format!("seeAlso: cn={HOST},ou=Computers,dc=corp,dc=example")), "{service}");
+    let machine = search(&format!("cn={HOST},ou=Computers,dc=corp,dc=example"), &["memberOf"]);
+    assert!(machine.contains("memberOf: cn=DomainClients") && !machine.contains("Administrators"), "{machine}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -20,7 +20,7 @@ use lightwell_proto::ErrorCode;
 use lightwell_store::{Store, StoreExt, TenantRecord, Tx};
 
 pub use self::audit_ops::SealReport;
-pub use self::auth::{DEFAULT_LOGIN_THROTTLE, LoginScope, LoginSuccess, SessionCheck};
+pub use self::auth::{DEFAULT_ACCOUNT_THROTTLE, DEFAULT_LOGIN_THROTTLE, LoginScope, LoginSuccess, SessionCheck};
 pub use self::ca::{
     CaInfo, CaRequestView, CaView, CertificateView, IssueRequest, MaintenanceReport, Requester, SignerPass,
     parse_key_type, parse_reason, parse_ttl,
@@ -60,6 +60,8 @@ struct Inner {
     hash_gate: HashGate,
     /// Failed logins by caller address (this replica's own count).
     login_sources: Throttle,
+    /// Failed logins per account (tenant and user name), from all addresses.
+    login_accounts: Throttle,
     /// Failed joins and re-enrolments per caller address.
     enrolment_sources: Throttle,
     /// One audit record per address and window once it is throttled.
@@ -106,6 +108,7 @@ impl Service {
                 dummy_hash,
                 hash_gate,
                 login_sources: Throttle::new(DEFAULT_LOGIN_THROTTLE),
+                login_accounts: Throttle::new(DEFAULT_ACCOUNT_THROTTLE),
                 enrolment_sources: Throttle::new(DEFAULT_ENROLMENT_THROTTLE),
                 enrolment_notices: Throttle::new(join::notice_limit(DEFAULT_ENROLMENT_THROTTLE)),
                 kek,
