@@ -41,6 +41,14 @@ impl Error {
         self
     }
 
+    /// Whether the server failed to decide the request (the database is
+    /// down, something broke, no capacity): such a failure is no refusal —
+    /// it is not audited as one, does not count toward a throttle, and
+    /// aborts the transaction it happened in.
+    pub fn is_undecided(&self) -> bool {
+        matches!(self.code, ErrorCode::Internal | ErrorCode::Unavailable | ErrorCode::Overloaded)
+    }
+
     /// `invalid_request`.
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidRequest, message)

@@ -1,10 +1,10 @@
 //! Bind: simple (a DN or `user@domain` with a password) goes through
 //! `Service::login` with the connection's peer address, so a failed bind is
 //! audited and counts toward the same lockout and address throttle as a
-//! REST login. SASL EXTERNAL is plumbed (the connection keeps
-//! the TLS client certificate chain) but refused: mapping a certificate to a
-//! principal belongs to the service layer and needs the tenant's CAs, which
-//! this build does not have yet.
+//! REST login. SASL EXTERNAL binds with the connection's TLS client
+//! certificate through `Service::authenticate_certificate` (the service
+//! decides: issued by the tenant's CA, unrevoked, requested by its
+//! principal itself, principal enabled), checked again before every operation.
 
 use ldap3_proto::proto::{LdapBindCred, LdapBindRequest, LdapBindResponse, LdapResultCode};
 use lightwell_core::{LoginScope, PrincipalKind};

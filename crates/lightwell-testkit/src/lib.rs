@@ -331,6 +331,14 @@ impl TestServer {
         self.mtls(None)
     }
 
+    /// An HTTPS client presenting the private key in `key` (PEM file) and the
+    /// certificate chain `chain` (PEM): mutual TLS as that identity.
+    pub fn mtls_as(&self, key: &Path, chain: &str) -> reqwest::Client {
+        let mut identity = std::fs::read(key).unwrap();
+        identity.extend_from_slice(chain.as_bytes());
+        self.mtls(Some(&identity))
+    }
+
     /// Like [`TestServer::raw`], with connections from the local address
     /// `source` (on Linux any address of 127/8 is the loopback interface),
     /// so the server sees a caller of its own: for per-address limits.

@@ -3,7 +3,7 @@
 //! the attack and checks that it is refused and that nothing changed.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use lightwell_client::{Client, ClientError};
 use lightwell_proto::{CreateJoinTokenRequest, JoinRequestBody, JoinResponse, ReenrollRequest, RevokeRequest};
@@ -60,13 +60,6 @@ fn serial_of(pem: &str) -> String {
     let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
     let (_, cert) = X509Certificate::from_der(&pem.contents).unwrap();
     cert.raw_serial().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// An mTLS client holding `key` and `chain`.
-fn mtls(server: &TestServer, key: &Path, chain: &str) -> reqwest::Client {
-    let mut identity = std::fs::read(key).unwrap();
-    identity.extend_from_slice(chain.as_bytes());
-    server.mtls(Some(&identity))
 }
 
 /// Joins `host` over REST with a fresh key; returns the response and the key.
@@ -144,7 +137,8 @@ async fn a_machine_certificate_carries_only_the_addresses_its_token_binds_and_it
     // An administrator approves another address; the next renewal carries it.
     pki::admin_cli(&server, T).ok(&["machine", "update", host, "--ip", "192.168.1.10", "--ip", "10.0.0.5"]);
     let (_, csr) = files.csr("renew", "ec:P-256", &format!("/CN={host}"), &[]);
-    let resp = mtls(&server, &key, &joined.chain)
+    let resp = server
+        .mtls_as(&key, &joined.chain)
         .post(format!("{}/v1/tenants/{T}/certificates", server.url()))
         .json(&serde_json::json!({ "csr": csr }))
         .send()
@@ -276,7 +270,7 @@ async fn a_stolen_machine_certificate_cannot_take_over_the_machine_secret() {
     let host = "node1.corp.example";
     let secret = token(&admin, CreateJoinTokenRequest { hostname: Some(host.into()), ..Default::default() }).await;
     let (joined, key) = join(&server, &files, &secret, host, &[]).await;
-    let thief = mtls(&server, &key, &joined.chain);
+    let thief = server.mtls_as(&key, &joined.chain);
     let rotate = |client: reqwest::Client, body: serde_json::Value| {
         let url = format!("{}/v1/tenants/{T}/machine-secret", server.url());
         async move {
@@ -322,7 +316,7 @@ async fn a_stolen_machine_certificate_cannot_take_over_the_machine_secret() {
         .unwrap();
     assert_eq!(resp.status(), 201);
     let renewed: serde_json::Value = resp.json().await.unwrap();
-    let thief2 = mtls(&server, &thief_key, renewed["chain_pem"].as_str().unwrap());
+    let thief2 = server.mtls_as(&thief_key, renewed["chain_pem"].as_str().unwrap());
 
     // The administrator revokes the stolen certificate for key compromise:
     // the machine's whole identity ends — the thief's renewal too, and the

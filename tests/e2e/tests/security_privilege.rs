@@ -61,15 +61,9 @@ fn rand_suffix() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
-fn mtls(server: &TestServer, key: &Path, chain: &str) -> reqwest::Client {
-    let mut identity = std::fs::read(key).unwrap();
-    identity.extend_from_slice(chain.as_bytes());
-    server.mtls(Some(&identity))
-}
-
 /// `GET /v1/whoami` with a client certificate: the status and the body.
 async fn whoami(server: &TestServer, key: &Path, chain: &str) -> (u16, serde_json::Value) {
-    let resp = mtls(server, key, chain).get(format!("{}/v1/whoami", server.url())).send().await.unwrap();
+    let resp = server.mtls_as(key, chain).get(format!("{}/v1/whoami", server.url())).send().await.unwrap();
     (resp.status().as_u16(), resp.json().await.unwrap())
 }
 
@@ -99,7 +93,7 @@ async fn joined_machine(server: &TestServer, admin: &Client, files: &Files) -> (
     let (key, csr) = files.csr("machine", "ec:P-256", &format!("/CN={HOST}"), &[]);
     let body = JoinRequestBody { token: Some(token), hostname: HOST.into(), ips: vec![], csr };
     let joined = server.client().join(T, &body).await.unwrap();
-    (mtls(server, &key, &joined.chain), joined.chain, key)
+    (server.mtls_as(&key, &joined.chain), joined.chain, key)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -259,6 +253,12 @@ async fn an_exported_cluster_ca_key_leaves_only_to_administrators_and_signs_no_s
         "--api-server",
         "https://cp1.corp.example:6443",
     ]);
+    // Its constraints may not cover the tenant's own names.
+    for wide in ["corp.example", ".corp.example", "example"] {
+        let err =
+            carol.fails_with(&["k8s", "cluster", "create", "wide", "--allow-ca-key-export", "--name-constraint", wide]);
+        assert_eq!(err, "policy_violation", "{wide}");
+    }
     let shown = carol.json(&["k8s", "cluster", "show", "own"]);
     let constraints: Vec<&str> =
         shown["name_constraints"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();

@@ -29,7 +29,13 @@ pub(crate) async fn audit(ctx: &Context, cmd: AuditCommand, json: bool) -> anyho
             let mut v = client.audit_verify(tenant.as_deref()).await?;
             let mut file_note = String::new();
             if let Some(path) = &checkpoints {
-                let lines = read_checkpoints(path, tenant.as_deref())?;
+                // Lines name a tenant by its id: a tenant deleted and made
+                // again with the same domain has lines of its own.
+                let tenant_id = match tenant.as_deref() {
+                    Some(d) => Some(client.tenant(d).await?.id),
+                    None => None,
+                };
+                let lines = read_checkpoints(path, tenant_id.as_deref())?;
                 if v.valid {
                     check_against(&client, tenant.as_deref(), &lines, &mut v).await?;
                 }
@@ -64,15 +70,15 @@ pub(crate) async fn audit(ctx: &Context, cmd: AuditCommand, json: bool) -> anyho
 }
 
 /// The lines of a checkpoint file about one chain: the tenant with this
-/// domain, or the system chain.
-fn read_checkpoints(path: &Path, tenant: Option<&str>) -> anyhow::Result<Vec<AuditCheckpointLine>> {
+/// id, or the system chain.
+fn read_checkpoints(path: &Path, tenant_id: Option<&str>) -> anyhow::Result<Vec<AuditCheckpointLine>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut lines = Vec::new();
     for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let line: AuditCheckpointLine = serde_json::from_str(l)
             .with_context(|| format!("{} line {}: not a checkpoint line", path.display(), i + 1))?;
-        let ours = match tenant {
-            Some(d) => line.chain == "tenant" && line.domain.eq_ignore_ascii_case(d),
+        let ours = match tenant_id {
+            Some(id) => line.chain == "tenant" && line.tenant_id == id,
             None => line.chain == "system",
         };
         if ours {

@@ -198,7 +198,7 @@ impl Service {
 
 /// Whether a failed login was judged (rather than not examined).
 fn decided(e: &Error) -> bool {
-    !matches!(e.code, ErrorCode::Unavailable | ErrorCode::Internal | ErrorCode::Overloaded)
+    !e.is_undecided()
 }
 
 impl Inner {

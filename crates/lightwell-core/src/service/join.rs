@@ -333,7 +333,8 @@ impl Service {
                 Ok((machine, certificate, trust, unapproved))
             });
             if let Err(e) = &joined
-                && !matches!(e.code, ErrorCode::Internal | ErrorCode::Unavailable | ErrorCode::TenantNotFound)
+                && !e.is_undecided()
+                && e.code != ErrorCode::TenantNotFound
             {
                 let who = admin.clone().unwrap_or_else(|| "anonymous".into());
                 let ev = AuditEvent::failure(who, "machine.join", hostname.as_str().to_string()).with_detail(format!(
@@ -395,9 +396,7 @@ impl Service {
             return Err(Error::new(ErrorCode::TooManyRequests, message).with_retry_after(t.retry_after_secs));
         }
         let result = work.await;
-        let undecided =
-            |e: &Error| matches!(e.code, ErrorCode::Internal | ErrorCode::Unavailable | ErrorCode::Overloaded);
-        if result.as_ref().is_ok() || result.as_ref().is_err_and(undecided) {
+        if result.as_ref().is_ok() || result.as_ref().is_err_and(Error::is_undecided) {
             self.inner.enrolment_sources.refund(&key);
         }
         result
@@ -443,7 +442,7 @@ impl Service {
                         )?;
                         Ok(Ok((view, trust_state_in(tx, &t)?)))
                     }
-                    Err(e) if matches!(e.code, ErrorCode::Internal | ErrorCode::Unavailable) => Err(e),
+                    Err(e) if e.is_undecided() => Err(e),
                     Err(e) => Ok(Err(e)),
                 }
             })

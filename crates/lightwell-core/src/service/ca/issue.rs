@@ -168,7 +168,7 @@ impl Inner {
                 self.audit(tx, t, AuditEvent::success(actor_name, "certificate.issue", target).with_detail(detail))?;
                 Ok(Ok(view))
             }
-            Err(e) if matches!(e.code, ErrorCode::Internal | ErrorCode::Unavailable) => Err(e),
+            Err(e) if e.is_undecided() => Err(e),
             Err(e) => {
                 let ev = AuditEvent::failure(actor_name, "certificate.issue", target).with_detail(format!(
                     "{}: {}",

@@ -277,6 +277,24 @@ fn cluster_constraints(
     Ok((entries, constraints))
 }
 
+/// An exportable cluster CA's key signs whatever its constraints allow, so
+/// they must not cover the whole tenant: no DNS constraint may be the
+/// tenant's domain, a domain its machines are named in, or a parent of one.
+fn exportable_constraints_spare_the_tenant(t: &TenantRecord, constraints: &NameConstraints) -> Result<()> {
+    let policy = policy_of(t);
+    let domains: Vec<&str> =
+        std::iter::once(t.domain.as_str()).chain(policy.machine_domains.iter().map(String::as_str)).collect();
+    for c in &constraints.dns {
+        let base = c.trim_start_matches('.').to_ascii_lowercase();
+        if let Some(d) = domains.iter().find(|d| **d == base || d.ends_with(&format!(".{base}"))) {
+            return Err(super::ca::refuse(format!(
+                "name constraint {c:?} covers {d}, where the tenant's machines are named; a cluster whose CA key may be exported is constrained to names of its own (for example .prod.{d})"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Control-plane hosts name the cluster's own machines, not anyone else:
 /// each host name is a fully qualified name inside the tenant's domains
 /// that no principal claims, or that a node of this cluster does; each
@@ -464,6 +482,9 @@ impl Service {
         let (actor_name, tenant) = (actor.audit_name(), tenant.to_string());
         self.blocking(move |inner| {
             let (t, root, root_issuer) = inner.active_root(&tenant)?;
+            if new.allow_ca_key_export {
+                exportable_constraints_spare_the_tenant(&t, &constraints)?;
+            }
             let id = uuid::Uuid::new_v4().to_string();
             let tag = &id[..6];
             let mut cas = Vec::new();
