@@ -19,7 +19,7 @@ pub use error::{Error, Result};
 pub use service::*;
 
 /// Re-exported so front ends name store types through the service layer.
-pub use lightwell_store::{PrincipalKind, PrincipalRecord, TenantId, TenantRecord};
+pub use lightwell_store::{PrincipalKind, TenantId};
 
 /// Observes security-relevant events, for metrics. The server implements it
 /// with Prometheus counters; the default does nothing.

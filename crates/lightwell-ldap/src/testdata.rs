@@ -1,12 +1,11 @@
 //! A small directory for unit tests.
 #![allow(clippy::unwrap_used)]
 
-use lightwell_core::{DirectorySnapshot, PrincipalKind, PrincipalRecord, PrincipalView, TenantId, TenantRecord};
+use lightwell_core::{DirectorySnapshot, Principal, PrincipalKind, PrincipalView, Tenant, TenantId};
 
-fn record(kind: PrincipalKind, name: &str) -> PrincipalRecord {
-    PrincipalRecord {
+fn record(kind: PrincipalKind, name: &str) -> Principal {
+    Principal {
         id: format!("00000000-0000-4000-8000-{:012}", name.len()),
-        tenant_id: TenantId::new("t1"),
         kind,
         name: name.into(),
         display_name: None,
@@ -15,11 +14,6 @@ fn record(kind: PrincipalKind, name: &str) -> PrincipalRecord {
         ips: vec![],
         enabled: true,
         builtin: false,
-        password_hash: Some("$argon2id$secret".into()),
-        credential_epoch: 1,
-        failed_logins: 0,
-        failure_window_start: None,
-        locked_until: None,
         created_at: 1_790_000_000,
         updated_at: 1_790_000_100,
     }
@@ -34,8 +28,8 @@ pub(crate) fn snapshot() -> DirectorySnapshot {
     let mut node = record(PrincipalKind::Machine, "node1.corp.example");
     node.hostnames = vec!["node1.corp.example".into()];
     node.ips = vec!["10.0.0.1".into()];
-    let view = |r: PrincipalRecord, member_of: &[&str], members: Option<Vec<(PrincipalKind, String)>>| PrincipalView {
-        principal: lightwell_core::Principal::from(&r),
+    let view = |r: Principal, member_of: &[&str], members: Option<Vec<(PrincipalKind, String)>>| PrincipalView {
+        principal: r,
         member_of: member_of.iter().map(|s| s.to_string()).collect(),
         members,
         locked: false,
@@ -44,10 +38,10 @@ pub(crate) fn snapshot() -> DirectorySnapshot {
     DirectorySnapshot {
         version: lightwell_core::DirectoryVersion { tenant_id: tenant_id.clone(), revision: 1 },
         valid_until: None,
-        tenant: TenantRecord {
+        tenant: Tenant {
             id: tenant_id,
             domain: "corp.example".into(),
-            policy: "{}".into(),
+            policy: Default::default(),
             created_at: 1_780_000_000,
         },
         principals: vec![
@@ -83,12 +77,7 @@ pub(crate) fn with_groups(n: usize) -> DirectorySnapshot {
     for i in 0..n {
         let mut r = record(PrincipalKind::Group, &format!("group{i}"));
         r.id = format!("00000000-0000-4000-9000-{i:012}");
-        snap.principals.push(PrincipalView {
-            principal: lightwell_core::Principal::from(&r),
-            member_of: vec![],
-            members: Some(vec![]),
-            locked: false,
-        });
+        snap.principals.push(PrincipalView { principal: r, member_of: vec![], members: Some(vec![]), locked: false });
     }
     snap
 }

@@ -17,14 +17,15 @@
 
 use std::net::IpAddr;
 
+use crate::service::Tenant;
 use base64::Engine as _;
 use lightwell_proto::ErrorCode;
-use lightwell_store::{PrincipalKind, PrincipalRecord, SessionRecord, StoreExt, TenantId, TenantRecord, Tx};
+use lightwell_store::{PrincipalKind, PrincipalRecord, SessionRecord, StoreExt, TenantId, Tx};
 use zeroize::Zeroizing;
 
 use super::DirectoryVersion;
 use super::graph::Graph;
-use super::{Inner, Service, policy_of, short, tenant_by_domain};
+use super::{Inner, Service, short, tenant_by_domain};
 use crate::audit::AuditEvent;
 use crate::authz::{Actor, OPERATOR, PrincipalActor};
 use crate::password::HashPermit;
@@ -86,7 +87,7 @@ fn bad_credentials() -> Error {
 
 /// The audit chain and policy a login is judged under.
 struct Realm {
-    tenant: Option<TenantRecord>,
+    tenant: Option<Tenant>,
     scope: TenantId,
     policy: TenantPolicy,
 }
@@ -97,7 +98,7 @@ impl Realm {
             LoginScope::System => Self { tenant: None, scope: TenantId::system(), policy: TenantPolicy::default() },
             LoginScope::Tenant(domain) => {
                 let t = tenant_by_domain(tx, domain)?;
-                Self { scope: t.id.clone(), policy: policy_of(&t), tenant: Some(t) }
+                Self { scope: t.id.clone(), policy: t.policy.clone(), tenant: Some(t) }
             }
         })
     }
@@ -350,7 +351,7 @@ impl Inner {
             let (tenant, version) = if session.tenant_id.is_system() {
                 (None, None)
             } else {
-                let t = tx.tenant(&session.tenant_id)?.ok_or_else(invalid)?;
+                let t = tx.tenant(&session.tenant_id)?.map(|r| Tenant::from(&r)).ok_or_else(invalid)?;
                 let version = DirectoryVersion { revision: tx.directory_revision(&t.id)?, tenant_id: t.id.clone() };
                 (Some(t), Some(version))
             };
@@ -377,7 +378,7 @@ pub(super) fn locked() -> Error {
 }
 
 /// The actor a principal acts as, with its groups resolved.
-pub(super) fn actor_for(tx: &mut dyn Tx, tenant: Option<&TenantRecord>, p: &PrincipalRecord) -> Result<Actor> {
+pub(super) fn actor_for(tx: &mut dyn Tx, tenant: Option<&Tenant>, p: &PrincipalRecord) -> Result<Actor> {
     match tenant {
         None => Ok(Actor::Operator { id: p.id.clone() }),
         Some(t) => {

@@ -1,12 +1,14 @@
 //! Users, groups, machines and services of a tenant.
 
+use crate::service::Tenant;
 use lightwell_proto::ErrorCode;
-use lightwell_store::{PrincipalKind, PrincipalRecord, StoreExt, TenantRecord, Tx};
+use lightwell_store::{PrincipalKind, PrincipalRecord, StoreExt, Tx};
 use zeroize::Zeroizing;
 
+use super::ca::CredentialChange;
 use super::graph::Graph;
 use super::tenants::new_principal;
-use super::{Inner, Service, policy_of, short, tenant_by_domain};
+use super::{Inner, Service, short, tenant_by_domain};
 use crate::audit::AuditEvent;
 use crate::authz::{self, Actor, DOMAIN_CLIENTS, Permission, USERS};
 use crate::names::{AccountName, Hostname, PrincipalRef, parse_display_name, parse_email, parse_ip};
@@ -114,7 +116,7 @@ fn not_found(kind: PrincipalKind, name: &str) -> Error {
     Error::new(ErrorCode::PrincipalNotFound, format!("no {} {:?}", kind.as_str(), short(name)))
 }
 
-pub(super) fn find(tx: &mut dyn Tx, t: &TenantRecord, kind: PrincipalKind, name: &str) -> Result<PrincipalRecord> {
+pub(super) fn find(tx: &mut dyn Tx, t: &Tenant, kind: PrincipalKind, name: &str) -> Result<PrincipalRecord> {
     tx.principal(&t.id, kind, name)?.ok_or_else(|| not_found(kind, name))
 }
 
@@ -127,7 +129,7 @@ pub(super) fn view(graph: &Graph, p: &PrincipalRecord, now: i64) -> PrincipalVie
     }
 }
 
-pub(super) fn view_of(tx: &mut dyn Tx, t: &TenantRecord, p: &PrincipalRecord, now: i64) -> Result<PrincipalView> {
+pub(super) fn view_of(tx: &mut dyn Tx, t: &Tenant, p: &PrincipalRecord, now: i64) -> Result<PrincipalView> {
     Ok(view(&Graph::load(tx, &t.id)?, p, now))
 }
 
@@ -135,7 +137,7 @@ pub(super) fn view_of(tx: &mut dyn Tx, t: &TenantRecord, p: &PrincipalRecord, no
 /// name — the one principal of the tenant with that name (names are unique
 /// across users, services and machines; a group of the same name makes the
 /// name ambiguous, and the error lists the candidates).
-pub(super) fn resolve(tx: &mut dyn Tx, t: &TenantRecord, r: &PrincipalRef) -> Result<PrincipalRecord> {
+pub(super) fn resolve(tx: &mut dyn Tx, t: &Tenant, r: &PrincipalRef) -> Result<PrincipalRecord> {
     if let Some(kind) = r.kind {
         return find(tx, t, kind, &r.name);
     }
@@ -162,8 +164,8 @@ pub(super) fn resolve(tx: &mut dyn Tx, t: &TenantRecord, r: &PrincipalRef) -> Re
 /// Checks that a machine's host name is a fully qualified name inside the
 /// tenant's domain or one its policy lists (`machine_domains`): a machine can
 /// never be called `administrator`, nor anything outside the tenant.
-pub(super) fn check_machine_name(t: &TenantRecord, name: &Hostname) -> Result<()> {
-    let policy = policy_of(t);
+pub(super) fn check_machine_name(t: &Tenant, name: &Hostname) -> Result<()> {
+    let policy = t.policy.clone();
     let mut domains = std::iter::once(t.domain.as_str()).chain(policy.machine_domains.iter().map(String::as_str));
     if domains.any(|d| name.is_inside(d)) {
         return Ok(());
@@ -185,7 +187,7 @@ pub(super) fn check_machine_name(t: &TenantRecord, name: &Hostname) -> Result<()
 /// this check names the owner. `before` is the principal as stored, for an update.
 pub(super) fn ensure_names_free(
     tx: &mut dyn Tx,
-    t: &TenantRecord,
+    t: &Tenant,
     before: Option<&PrincipalRecord>,
     p: &PrincipalRecord,
 ) -> Result<()> {
@@ -244,7 +246,7 @@ impl Inner {
     pub(super) fn tenant_write<T>(
         &self,
         domain: &str,
-        mut f: impl FnMut(&mut dyn Tx, &TenantRecord) -> Result<T>,
+        mut f: impl FnMut(&mut dyn Tx, &Tenant) -> Result<T>,
     ) -> Result<T> {
         self.store.write(|tx| {
             let t = tenant_by_domain(tx, domain)?;
@@ -259,7 +261,7 @@ impl Inner {
     pub(super) fn tenant_read<T>(
         &self,
         domain: &str,
-        mut f: impl FnMut(&mut dyn Tx, &TenantRecord) -> Result<T>,
+        mut f: impl FnMut(&mut dyn Tx, &Tenant) -> Result<T>,
     ) -> Result<T> {
         self.store.read(|tx| {
             let t = tenant_by_domain(tx, domain)?;
@@ -312,7 +314,7 @@ impl Inner {
     fn membership_in_tx(
         &self,
         tx: &mut dyn Tx,
-        t: &TenantRecord,
+        t: &Tenant,
         actor_name: &str,
         g: &PrincipalRecord,
         member_kind: PrincipalKind,
@@ -425,7 +427,7 @@ impl Service {
         self.blocking(move |inner| {
             let hash = match (&new.password, permit) {
                 (Some(pw), Some(permit)) => {
-                    let policy = inner.tenant_read(&tenant, |_, t| Ok(policy_of(t)))?;
+                    let policy = inner.tenant_read(&tenant, |_, t| Ok(t.policy.clone()))?;
                     password::check_policy(&policy.password, &name, pw)?;
                     Some(permit.hash(pw)?)
                 }
@@ -602,7 +604,7 @@ impl Service {
                 if p.builtin {
                     return Err(Error::new(ErrorCode::BuiltinProtected, format!("{} is built in", p.name)));
                 }
-                inner.revoke_on_credential_change(tx, t, &p, &actor_name, "principal deleted")?;
+                inner.revoke_on_credential_change(tx, t, &p, &actor_name, CredentialChange::Deleted)?;
                 tx.delete_principal(&t.id, &p.id)?;
                 let ev = AuditEvent::success(actor_name.clone(), "principal.delete", p.name.clone())
                     .with_detail(kind.as_str());
@@ -628,7 +630,7 @@ impl Service {
         let permit = self.hash_permit().await?;
         self.blocking(move |inner| {
             let (target, policy) =
-                inner.tenant_read(&tenant, |tx, t| Ok((find(tx, t, PrincipalKind::User, &name)?, policy_of(t))))?;
+                inner.tenant_read(&tenant, |tx, t| Ok((find(tx, t, PrincipalKind::User, &name)?, t.policy.clone())))?;
             authz::check(&actor, Some(&tenant), Permission::ChangePassword(&target.id))?;
             let own = matches!(&actor, Actor::Principal(p) if p.id == target.id);
             if own {
@@ -659,7 +661,7 @@ impl Service {
                 p.updated_at = now;
                 tx.update_principal(&p)?;
                 tx.delete_sessions_of(&t.id, &p.id)?;
-                inner.revoke_on_credential_change(tx, t, &p, &actor.audit_name(), "password changed")?;
+                inner.revoke_on_credential_change(tx, t, &p, &actor.audit_name(), CredentialChange::Password)?;
                 let action = if own { "user.password_change" } else { "user.password_reset" };
                 inner.audit(tx, t, AuditEvent::success(actor.audit_name(), action, p.name.clone()))
             })
@@ -690,7 +692,7 @@ impl Service {
                 tx.update_principal(&p)?;
                 if !enabled {
                     tx.delete_sessions_of(&t.id, &p.id)?;
-                    inner.revoke_on_credential_change(tx, t, &p, &actor_name, "principal disabled")?;
+                    inner.revoke_on_credential_change(tx, t, &p, &actor_name, CredentialChange::Disabled)?;
                 }
                 let action = if enabled { "principal.enable" } else { "principal.disable" };
                 inner.audit(

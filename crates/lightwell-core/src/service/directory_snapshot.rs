@@ -10,7 +10,8 @@
 
 use std::collections::BTreeMap;
 
-use lightwell_store::{CaStatus, CertificateFilter, StoreExt, TenantId, TenantRecord};
+use crate::service::Tenant;
+use lightwell_store::{CaStatus, CertificateFilter, StoreExt, TenantId};
 
 use super::directory::{PrincipalView, view};
 use super::graph::Graph;
@@ -36,7 +37,7 @@ pub struct DirectorySnapshot {
     /// then on the snapshot is out of date even if nothing was written.
     pub valid_until: Option<i64>,
     /// The tenant (its id, domain and creation time; the policy is not for display).
-    pub tenant: TenantRecord,
+    pub tenant: Tenant,
     /// Every principal of the tenant, ordered by kind and name, with
     /// member-of resolved through nesting and the direct members of groups.
     pub principals: Vec<PrincipalView>,

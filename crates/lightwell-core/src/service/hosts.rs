@@ -4,8 +4,9 @@
 //! Stored as membership edges from the service to the machine; only groups
 //! confer membership, so hosting a service grants nothing else.
 
+use crate::service::Tenant;
 use lightwell_proto::ErrorCode;
-use lightwell_store::{PrincipalKind, StoreError, TenantRecord, Tx};
+use lightwell_store::{PrincipalKind, StoreError, Tx};
 
 use super::Service;
 use super::directory::{PrincipalView, find, view_of};
@@ -14,7 +15,7 @@ use crate::authz::{self, Actor, Permission};
 use crate::{Error, Result};
 
 /// Whether `machine` is a host of `service`.
-pub(super) fn hosts_service(tx: &mut dyn Tx, t: &TenantRecord, service_id: &str, machine_id: &str) -> Result<bool> {
+pub(super) fn hosts_service(tx: &mut dyn Tx, t: &Tenant, service_id: &str, machine_id: &str) -> Result<bool> {
     Ok(tx.memberships_of(&t.id, machine_id)?.iter().any(|m| m.group_id == service_id))
 }
 

@@ -4,12 +4,11 @@
 
 use std::net::IpAddr;
 
+use crate::service::Tenant;
 use base64::Engine as _;
 use lightwell_ca::csr::CertificateRequest;
 use lightwell_proto::ErrorCode;
-use lightwell_store::{
-    CaStatus, JoinTokenRecord, PrincipalKind, PrincipalRecord, StoreExt, TenantId, TenantRecord, Tx,
-};
+use lightwell_store::{CaStatus, JoinTokenRecord, PrincipalKind, PrincipalRecord, StoreExt, TenantId, Tx};
 use zeroize::Zeroizing;
 
 use super::ca::{CertificateView, IssueRequest, bundle_roots};
@@ -132,7 +131,7 @@ fn verify_machine_secret(gate: &HashGate, secret: &str, stored: &str) -> Result<
 /// now, if its secret and identity are still the ones verified (a rotation,
 /// a compromise or a re-join in between refuses); otherwise the answer to
 /// a wrong secret.
-fn still_the_same(tx: &mut dyn Tx, t: &TenantRecord, verified: Option<&PrincipalRecord>) -> Result<PrincipalRecord> {
+fn still_the_same(tx: &mut dyn Tx, t: &Tenant, verified: Option<&PrincipalRecord>) -> Result<PrincipalRecord> {
     let denied = || Error::new(ErrorCode::InvalidCredentials, "wrong machine name or machine secret");
     let m = verified.ok_or_else(denied)?;
     let now = tx.principal_by_id(&t.id, &m.id)?.ok_or_else(denied)?;
@@ -169,7 +168,7 @@ fn bad_token(why: &str) -> Error {
     Error::new(ErrorCode::InvalidJoinToken, format!("the join token is not valid: {why}"))
 }
 
-fn machine_actor(t: &TenantRecord, m: &PrincipalRecord) -> Actor {
+fn machine_actor(t: &Tenant, m: &PrincipalRecord) -> Actor {
     Actor::Principal(PrincipalActor {
         tenant_id: t.id.clone(),
         tenant: t.domain.clone(),
@@ -181,7 +180,7 @@ fn machine_actor(t: &TenantRecord, m: &PrincipalRecord) -> Actor {
 }
 
 /// Reads the trust state inside a transaction.
-pub(super) fn trust_state_in(tx: &mut dyn Tx, t: &TenantRecord) -> Result<TrustState> {
+pub(super) fn trust_state_in(tx: &mut dyn Tx, t: &Tenant) -> Result<TrustState> {
     let roots = bundle_roots(tx, t)?.into_iter().map(|c| c.cert_der).collect();
     let mut crls = Vec::new();
     for ca in tx.list_cas(&t.id)? {
@@ -623,7 +622,7 @@ impl Inner {
     fn revoke_machine_certificates(
         &self,
         tx: &mut dyn Tx,
-        t: &TenantRecord,
+        t: &Tenant,
         m: &PrincipalRecord,
         reason: lightwell_ca::crl::RevocationReason,
     ) -> Result<Vec<String>> {
@@ -646,7 +645,7 @@ impl Inner {
     fn end_machine_identity(
         &self,
         tx: &mut dyn Tx,
-        t: &TenantRecord,
+        t: &Tenant,
         m: &mut PrincipalRecord,
         reason: lightwell_ca::crl::RevocationReason,
         disable: bool,
@@ -669,7 +668,7 @@ impl Inner {
     pub(in crate::service) fn compromised(
         &self,
         tx: &mut dyn Tx,
-        t: &TenantRecord,
+        t: &Tenant,
         principal_id: &str,
         actor_name: &str,
     ) -> Result<Vec<String>> {
@@ -695,7 +694,7 @@ impl Inner {
     fn join_in_tx(
         &self,
         tx: &mut dyn Tx,
-        t: &TenantRecord,
+        t: &Tenant,
         by_admin: bool,
         req: &JoinRequest,
         host: &Host<'_>,

@@ -17,13 +17,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use lightwell_ca::kek::Kek;
 use lightwell_proto::ErrorCode;
-use lightwell_store::{Store, StoreExt, TenantRecord, Tx};
+use lightwell_store::{Store, StoreExt, Tx};
 
 pub use self::audit_ops::SealReport;
 pub use self::auth::{DEFAULT_ACCOUNT_THROTTLE, DEFAULT_LOGIN_THROTTLE, LoginScope, LoginSuccess, SessionCheck};
 pub use self::ca::{
-    CaInfo, CaRequestView, CaView, CertificateView, IssueRequest, MaintenanceReport, Requester, SignerPass,
-    parse_key_type, parse_reason, parse_ttl,
+    CaInfo, CaRequestView, CaView, CertificateUse, CertificateView, IssueRequest, MaintenanceReport, Requester,
+    SignerPass, parse_key_type, parse_reason, parse_ttl,
 };
 pub use self::directory::{Modification, NewHostPrincipal, NewUser, Principal, PrincipalPatch, PrincipalView};
 pub use self::directory_snapshot::{CaObject, DirectorySnapshot, DirectoryVersion};
@@ -32,12 +32,12 @@ pub use self::join::{
     TrustState,
 };
 pub use self::k8s::{ClusterView, Component, ComponentRequest, NewCluster};
+pub use self::tenants::Tenant;
 use crate::audit::{AuditEvent, AuditLog};
 pub use crate::audit::{ChainHead, CheckpointReport, CheckpointSink, Verification};
 use crate::clock::Clock;
 use crate::names::DomainName;
 use crate::password::{HashGate, HashPermit};
-use crate::policy::TenantPolicy;
 use crate::throttle::{Throttle, ThrottleLimit};
 use crate::{Error, Observer, Result};
 
@@ -198,7 +198,7 @@ impl Inner {
         self.store.write(|tx| f(tx))?
     }
 
-    fn audit(&self, tx: &mut dyn Tx, tenant: &TenantRecord, ev: AuditEvent) -> Result<()> {
+    fn audit(&self, tx: &mut dyn Tx, tenant: &Tenant, ev: AuditEvent) -> Result<()> {
         self.audit.append(tx, &tenant.id, self.now(), ev).map_err(Error::from)
     }
 
@@ -214,15 +214,12 @@ impl Inner {
 }
 
 /// Finds a tenant by its domain, or `tenant_not_found`.
-fn tenant_by_domain(tx: &mut dyn Tx, domain: &str) -> Result<TenantRecord> {
+fn tenant_by_domain(tx: &mut dyn Tx, domain: &str) -> Result<Tenant> {
     let domain = DomainName::parse(domain)
         .map_err(|_| Error::new(ErrorCode::TenantNotFound, format!("no tenant {:?}", short(domain))))?;
     tx.tenant_by_domain(domain.as_str())?
+        .map(|r| Tenant::from(&r))
         .ok_or_else(|| Error::new(ErrorCode::TenantNotFound, format!("no tenant {:?}", domain.as_str())))
-}
-
-fn policy_of(tenant: &TenantRecord) -> TenantPolicy {
-    TenantPolicy::from_json(&tenant.policy)
 }
 
 /// At most 64 characters of caller input, for error messages.

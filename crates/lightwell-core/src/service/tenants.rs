@@ -4,12 +4,37 @@ use lightwell_proto::ErrorCode;
 use lightwell_store::{PrincipalKind, PrincipalRecord, StoreExt, TenantId, TenantRecord};
 use zeroize::Zeroizing;
 
-use super::{Service, policy_of, short, tenant_by_domain};
+use super::{Service, short, tenant_by_domain};
 use crate::audit::AuditEvent;
 use crate::authz::{self, ADMINISTRATORS, Actor, BUILTIN_GROUPS, FIRST_ADMIN, OPERATOR, Permission, USERS};
 use crate::names::DomainName;
 use crate::policy::TenantPolicy;
 use crate::{Error, Result, password};
+
+/// A tenant as the service works with it: its policy parsed once, where it
+/// is read from the store (the stored row keeps it as JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    /// Stable id (UUID).
+    pub id: TenantId,
+    /// The DNS domain naming the tenant, lower case.
+    pub domain: String,
+    /// Its policy.
+    pub policy: TenantPolicy,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+impl From<&TenantRecord> for Tenant {
+    fn from(r: &TenantRecord) -> Self {
+        Self {
+            id: r.id.clone(),
+            domain: r.domain.clone(),
+            policy: TenantPolicy::from_json(&r.policy),
+            created_at: r.created_at,
+        }
+    }
+}
 
 /// A new principal record with defaults.
 pub(super) fn new_principal(tenant: &TenantId, kind: PrincipalKind, name: &str, now: i64) -> PrincipalRecord {
@@ -77,7 +102,7 @@ impl Service {
         domain: &str,
         admin_password: Option<Zeroizing<String>>,
         key_type: Option<&str>,
-    ) -> Result<(TenantRecord, Option<Zeroizing<String>>)> {
+    ) -> Result<(Tenant, Option<Zeroizing<String>>)> {
         authz::check(actor, None, Permission::ManageTenants)?;
         let domain = DomainName::parse(domain)?;
         let key_type = super::parse_key_type(key_type)?;
@@ -102,14 +127,15 @@ impl Service {
                     policy: policy.to_json(),
                     created_at: now,
                 };
+                let t = Tenant::from(&tenant);
                 // The tenant's root and default issuing CA, stored in the same transaction.
-                let cas = inner.build_tenant_hierarchy(&tenant, key_type)?;
+                let cas = inner.build_tenant_hierarchy(&t, key_type)?;
                 inner.store.write(|tx| {
                     if tx.tenant_by_domain(&tenant.domain)?.is_some() {
                         return Err(Error::new(ErrorCode::AlreadyExists, format!("tenant {} exists", tenant.domain)));
                     }
                     tx.insert_tenant(&tenant)?;
-                    inner.store_cas(tx, &tenant, &cas)?;
+                    inner.store_cas(tx, &t, &cas)?;
                     let mut groups = Vec::new();
                     for name in BUILTIN_GROUPS {
                         let mut g = new_principal(&tenant.id, PrincipalKind::Group, name, now);
@@ -134,17 +160,17 @@ impl Service {
             })
             .await?;
         let (record, password, generated) = tenant;
-        Ok((record, generated.then_some(password)))
+        Ok((Tenant::from(&record), generated.then_some(password)))
     }
 
     /// Lists tenants (operator only).
-    pub async fn list_tenants(&self, actor: &Actor) -> Result<Vec<TenantRecord>> {
+    pub async fn list_tenants(&self, actor: &Actor) -> Result<Vec<Tenant>> {
         authz::check(actor, None, Permission::ManageTenants)?;
-        self.blocking(|inner| inner.store.read(|tx| tx.list_tenants().map_err(Error::from))).await
+        self.blocking(|inner| inner.store.read(|tx| Ok(tx.list_tenants()?.iter().map(Tenant::from).collect()))).await
     }
 
     /// Shows one tenant: to the operator, and to the tenant's own principals.
-    pub async fn tenant(&self, actor: &Actor, domain: &str) -> Result<TenantRecord> {
+    pub async fn tenant(&self, actor: &Actor, domain: &str) -> Result<Tenant> {
         if authz::check(actor, Some(domain), Permission::ManageTenants).is_err() {
             authz::check(actor, Some(domain), Permission::ReadDirectory)?;
         }
@@ -157,7 +183,7 @@ impl Service {
     pub async fn machine_domains(&self, actor: &Actor, tenant: &str) -> Result<Vec<String>> {
         authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
         let tenant = tenant.to_string();
-        self.blocking(move |inner| inner.tenant_read(&tenant, |_, t| Ok(policy_of(t).machine_domains))).await
+        self.blocking(move |inner| inner.tenant_read(&tenant, |_, t| Ok(t.policy.machine_domains.clone()))).await
     }
 
     /// Replaces those domains (Administrators). Machines already joined keep
@@ -177,7 +203,7 @@ impl Service {
         let (actor_name, tenant) = (actor.audit_name(), tenant.to_string());
         self.blocking(move |inner| {
             inner.tenant_write(&tenant, |tx, t| {
-                let mut policy = policy_of(t);
+                let mut policy = t.policy.clone();
                 policy.machine_domains = parsed.clone();
                 tx.update_tenant_policy(&t.id, &policy.to_json())?;
                 let ev = AuditEvent::success(actor_name.clone(), "tenant.machine_domains", t.domain.clone())

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use lightwell_core::TenantRecord;
+use lightwell_core::Tenant as TenantInfo;
 use lightwell_core::clock::rfc3339;
 use lightwell_core::names::DomainName;
 use lightwell_proto::{CreateTenantRequest, CreateTenantResponse, ErrorBody, Tenant};
@@ -12,7 +12,7 @@ use super::AppState;
 use super::auth::Auth;
 use super::error::{ApiJson, ApiPath, ApiResult};
 
-pub(crate) fn tenant(t: &TenantRecord) -> Tenant {
+pub(crate) fn tenant(t: &TenantInfo) -> Tenant {
     Tenant {
         domain: t.domain.clone(),
         id: t.id.as_str().to_string(),

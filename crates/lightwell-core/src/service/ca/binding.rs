@@ -37,9 +37,60 @@ pub(in crate::service) struct Binding {
     pub(in crate::service) subject: LeafSubject,
     /// Key usage and extended key usage.
     pub(in crate::service) profile: Profile,
-    /// The profile name recorded with the certificate (`server`, `k8s-node`, ...).
-    pub(in crate::service) label: &'static str,
+    /// What the certificate is for, recorded with it as its profile label.
+    pub(in crate::service) usage: CertificateUse,
     pub(in crate::service) ttl_secs: i64,
+}
+
+/// What a certificate is for, recorded with it as its profile label
+/// (`server`, `k8s-node`, `k8s-apiserver`, ...): the one place that knows
+/// the labels and what each may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateUse {
+    /// A directory principal's own certificate: server, client or both.
+    Directory(Profile),
+    /// A kubelet's client certificate (`k8s-node`).
+    KubeletClient,
+    /// A kubelet's serving certificate (`k8s-node-serving`).
+    KubeletServing,
+    /// A kubeconfig's user certificate (`k8s-user`).
+    KubernetesUser,
+    /// A control-plane component's certificate (`k8s-apiserver`, ...).
+    ControlPlane(crate::service::Component),
+}
+
+impl CertificateUse {
+    /// The label recorded with the certificate.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Directory(p) => p.as_str(),
+            Self::KubeletClient => "k8s-node",
+            Self::KubeletServing => "k8s-node-serving",
+            Self::KubernetesUser => "k8s-user",
+            Self::ControlPlane(c) => c.label(),
+        }
+    }
+
+    /// The use a recorded label names; `None` for a label this build does
+    /// not know (which then authenticates nothing).
+    pub fn parse(label: &str) -> Option<Self> {
+        if let Ok(p) = label.parse::<Profile>() {
+            return Some(Self::Directory(p));
+        }
+        [Self::KubeletClient, Self::KubeletServing, Self::KubernetesUser]
+            .into_iter()
+            .chain(crate::service::Component::ALL.into_iter().map(Self::ControlPlane))
+            .find(|u| u.label() == label)
+    }
+
+    /// Whether a certificate of this use authenticates its principal to
+    /// Lightwell (REST mutual TLS, LDAP SASL EXTERNAL): only a directory
+    /// principal's own; Kubernetes identities (kubeconfigs, kubelet and
+    /// control-plane certificates) are for their cluster, and a copied
+    /// kubeconfig must not be a Lightwell credential.
+    pub fn authenticates(self) -> bool {
+        matches!(self, Self::Directory(_))
+    }
 }
 
 pub(in crate::service) fn refuse(message: impl Into<String>) -> Error {
@@ -226,7 +277,7 @@ pub(super) fn bind(
     }
     let default_ttl = if kind == PrincipalKind::User { policy.user_ttl_secs } else { policy.host_ttl_secs };
     let ttl_secs = checked_ttl(ttl_secs.unwrap_or(default_ttl), policy)?;
-    Ok(Binding { subject, profile, label: profile.as_str(), ttl_secs })
+    Ok(Binding { subject, profile, usage: CertificateUse::Directory(profile), ttl_secs })
 }
 
 #[cfg(test)]
@@ -276,6 +327,7 @@ mod tests {
         assert_eq!(ok.subject.organizational_unit.as_deref(), Some("machine"), "the kind is in the subject");
         assert_eq!(ok.subject.spiffe_id.unwrap().as_str(), "spiffe://corp.example/machine/node1.corp.example");
         assert_eq!((ok.profile, ok.ttl_secs), (Profile::ServerClient, 24 * 3600));
+        assert_eq!(ok.usage, CertificateUse::Directory(Profile::ServerClient));
         let other = csr(&["node2.corp.example"], "node1.corp.example");
         assert_eq!(code(bind(&other, &m, "corp.example", None, None, &policy)), ErrorCode::PolicyViolation);
         let wildcard = csr(&["*.corp.example"], "node1.corp.example");
@@ -305,6 +357,26 @@ mod tests {
             code(bind(&csr(&[], "alice"), &u, "corp.example", None, Some(31 * 86400), &policy)),
             ErrorCode::PolicyViolation
         );
+    }
+
+    #[test]
+    fn every_use_has_one_label_and_only_directory_certificates_authenticate() {
+        let all: Vec<CertificateUse> = Profile::ALL
+            .into_iter()
+            .map(CertificateUse::Directory)
+            .chain([CertificateUse::KubeletClient, CertificateUse::KubeletServing, CertificateUse::KubernetesUser])
+            .chain(crate::service::Component::ALL.into_iter().map(CertificateUse::ControlPlane))
+            .collect();
+        let mut labels: Vec<&str> = all.iter().map(|u| u.label()).collect();
+        for u in &all {
+            assert_eq!(CertificateUse::parse(u.label()), Some(*u));
+            assert_eq!(u.authenticates(), !u.label().starts_with("k8s-"), "{u:?}");
+        }
+        labels.sort();
+        labels.dedup();
+        assert_eq!(labels.len(), all.len(), "labels are unique");
+        assert_eq!(CertificateUse::parse("k8s-something-new"), None);
+        assert_eq!(CertificateUse::parse(""), None);
     }
 
     #[test]

@@ -3,15 +3,16 @@
 
 use std::sync::Arc;
 
+use crate::service::Tenant;
 use lightwell_ca::ca::{self, CaSpec, ParentLinks};
 use lightwell_ca::constraints::{IpRange, NameConstraints};
 use lightwell_ca::crl::{self, CrlSpec, RevocationReason, RevokedCertificate};
 use lightwell_ca::{CaCertificate, Issuer, KeyAlgorithm, Serial, SigningKey};
 use lightwell_proto::ErrorCode;
-use lightwell_store::{CaRecord, CaRole, CaStatus, CrlRecord, TenantRecord, Tx};
+use lightwell_store::{CaRecord, CaRole, CaStatus, CrlRecord, Tx};
 use time::{Duration, OffsetDateTime};
 
-use super::super::{Inner, policy_of, short};
+use super::super::{Inner, short};
 use super::trust::TrustChange;
 use crate::names::Hostname;
 use crate::{Error, Result};
@@ -99,7 +100,7 @@ impl Inner {
 
     /// The tenant and its active root with the root's unsealed key, for
     /// building issuing CAs under it (outside the write transaction).
-    pub(in crate::service) fn active_root(&self, tenant: &str) -> Result<(TenantRecord, CaRecord, Arc<Issuer>)> {
+    pub(in crate::service) fn active_root(&self, tenant: &str) -> Result<(Tenant, CaRecord, Arc<Issuer>)> {
         let (t, root) = self.tenant_read(tenant, |tx, t| {
             let root = tx
                 .list_cas(&t.id)?
@@ -147,7 +148,7 @@ impl Inner {
 
     pub(super) fn record(
         &self,
-        tenant: &TenantRecord,
+        tenant: &Tenant,
         id: String,
         name: &str,
         issuer: &Issuer,
@@ -172,7 +173,7 @@ impl Inner {
     }
 
     /// Builds a self-signed root (no storage).
-    pub(super) fn build_root(&self, tenant: &TenantRecord, name: &str, key_type: KeyAlgorithm) -> Result<NewCa> {
+    pub(super) fn build_root(&self, tenant: &Tenant, name: &str, key_type: KeyAlgorithm) -> Result<NewCa> {
         let key = SigningKey::generate(key_type).map_err(ca_error)?;
         let spec = CaSpec::root(&tenant.domain, &format!("{} {name} CA", tenant.domain));
         let issuer = ca::create_root(&spec, key, self.now_time()).map_err(ca_error)?;
@@ -183,7 +184,7 @@ impl Inner {
     /// Builds an issuing CA under `parent` (no storage).
     pub(in crate::service) fn build_intermediate(
         &self,
-        tenant: &TenantRecord,
+        tenant: &Tenant,
         parent: &CaRecord,
         parent_issuer: &Issuer,
         name: &str,
@@ -209,7 +210,7 @@ impl Inner {
     /// slow key generation (RSA) stays outside the write transaction.
     pub(in crate::service) fn build_tenant_hierarchy(
         &self,
-        tenant: &TenantRecord,
+        tenant: &Tenant,
         key_type: KeyAlgorithm,
     ) -> Result<Vec<CaRecord>> {
         self.build_hierarchy(tenant, key_type, ROOT_NAME, ISSUING_NAME)
@@ -218,7 +219,7 @@ impl Inner {
     /// Builds a root and its default issuing CA (no storage).
     pub(super) fn build_hierarchy(
         &self,
-        tenant: &TenantRecord,
+        tenant: &Tenant,
         key_type: KeyAlgorithm,
         root_name: &str,
         issuing_name: &str,
@@ -237,7 +238,7 @@ impl Inner {
     }
 
     /// Stores new CAs and signs their first CRLs.
-    pub(in crate::service) fn store_cas(&self, tx: &mut dyn Tx, tenant: &TenantRecord, cas: &[CaRecord]) -> Result<()> {
+    pub(in crate::service) fn store_cas(&self, tx: &mut dyn Tx, tenant: &Tenant, cas: &[CaRecord]) -> Result<()> {
         for ca in cas {
             self.apply_trust_change(tx, tenant, TrustChange::NewCa(ca))?;
         }
@@ -250,7 +251,7 @@ impl Inner {
     /// Signs and stores a fresh CRL for a CA with the next CRL Number, all
     /// in the caller's transaction. The CRL lists every revocation the
     /// transaction sees, so any mark of the CA as pending goes.
-    pub(super) fn regenerate_crl(&self, tx: &mut dyn Tx, tenant: &TenantRecord, ca_id: &str) -> Result<CrlRecord> {
+    pub(super) fn regenerate_crl(&self, tx: &mut dyn Tx, tenant: &Tenant, ca_id: &str) -> Result<CrlRecord> {
         let ca = tx.ca(&tenant.id, ca_id)?.ok_or_else(|| Error::internal(format!("CA {ca_id} vanished")))?;
         let now = self.now();
         let revoked = self.crl_entries(tx, tenant, &ca, now)?;
@@ -265,7 +266,7 @@ impl Inner {
     pub(super) fn crl_entries(
         &self,
         tx: &mut dyn Tx,
-        tenant: &TenantRecord,
+        tenant: &Tenant,
         ca: &CaRecord,
         now: i64,
     ) -> Result<Vec<RevokedCertificate>> {
@@ -297,14 +298,14 @@ impl Inner {
     /// needed). An issuing CA's CRL names its own URL as Issuing Distribution Point.
     pub(super) fn sign_crl(
         &self,
-        tenant: &TenantRecord,
+        tenant: &Tenant,
         ca: &CaRecord,
         revoked: &[RevokedCertificate],
         now: i64,
     ) -> Result<CrlRecord> {
         let issuer = self.issuer(ca)?;
         let this_update = unix(now)?;
-        let next_update = this_update + Duration::seconds(policy_of(tenant).ca.crl_validity_secs.max(3600));
+        let next_update = this_update + Duration::seconds(tenant.policy.clone().ca.crl_validity_secs.max(3600));
         let url = crl_url(&self.pki_base(), &tenant.domain, &ca.id);
         let number = ca.next_crl_number;
         let spec = CrlSpec {
@@ -330,7 +331,7 @@ impl Inner {
     pub(super) fn store_crl(
         &self,
         tx: &mut dyn Tx,
-        tenant: &TenantRecord,
+        tenant: &Tenant,
         mut ca: CaRecord,
         record: &CrlRecord,
     ) -> Result<()> {

@@ -4,10 +4,11 @@
 //! installed. Keys are sealed under the KEK like generated ones; nothing here
 //! returns or logs a key.
 
+use crate::service::Tenant;
 use lightwell_ca::ca::{self, CaSpec};
 use lightwell_ca::{CaCertificate, Issuer, KeyAlgorithm, SigningKey, pem};
 use lightwell_proto::ErrorCode;
-use lightwell_store::{CaRecord, CaRequestRecord, CaRole, CaStatus, StoreError, TenantRecord, Tx};
+use lightwell_store::{CaRecord, CaRequestRecord, CaRole, CaStatus, StoreError, Tx};
 use zeroize::Zeroizing;
 
 use super::hierarchy::ca_error;
@@ -55,7 +56,7 @@ fn check_usable(issuer: &Issuer) -> Result<()> {
     Ok(())
 }
 
-fn check_name_free(tx: &mut dyn Tx, t: &TenantRecord, name: &str) -> Result<()> {
+fn check_name_free(tx: &mut dyn Tx, t: &Tenant, name: &str) -> Result<()> {
     let taken =
         tx.list_cas(&t.id)?.iter().any(|c| c.name.eq_ignore_ascii_case(name)) || tx.ca_request(&t.id, name)?.is_some();
     if taken {
@@ -66,7 +67,7 @@ fn check_name_free(tx: &mut dyn Tx, t: &TenantRecord, name: &str) -> Result<()> 
 
 impl Inner {
     /// Makes `ca_id` the only default issuing CA of the tenant.
-    pub(super) fn set_default_issuer(&self, tx: &mut dyn Tx, t: &TenantRecord, ca_id: &str) -> Result<()> {
+    pub(super) fn set_default_issuer(&self, tx: &mut dyn Tx, t: &Tenant, ca_id: &str) -> Result<()> {
         for mut ca in tx.list_cas(&t.id)? {
             let should = ca.id == ca_id;
             if ca.is_default != should {
@@ -82,7 +83,7 @@ impl Inner {
     fn store_external_ca(
         &self,
         tx: &mut dyn Tx,
-        t: &TenantRecord,
+        t: &Tenant,
         record: &CaRecord,
         make_default: bool,
         (actor, action): (&str, &'static str),
@@ -104,7 +105,7 @@ impl Inner {
 
     /// A CA record for an issuer from outside: a root if self-issued, else an
     /// intermediate whose parent lives outside Lightwell.
-    fn external_record(&self, t: &TenantRecord, id: String, name: &str, issuer: &Issuer) -> Result<CaRecord> {
+    fn external_record(&self, t: &Tenant, id: String, name: &str, issuer: &Issuer) -> Result<CaRecord> {
         let mut record = self.record(t, id, name, issuer, None)?;
         record.role = if issuer.certificate().is_self_issued() { CaRole::Root } else { CaRole::Intermediate };
         record.status = CaStatus::Active;

@@ -1,12 +1,11 @@
 //! Issuance: a CSR in, a recorded certificate out.
 
+use crate::service::Tenant;
 use lightwell_ca::Serial;
 use lightwell_ca::csr::CertificateRequest;
 use lightwell_ca::leaf::{self, LeafRequest};
 use lightwell_proto::ErrorCode;
-use lightwell_store::{
-    CaRecord, CaStatus, CertificateRecord, PrincipalKind, PrincipalRecord, StoreExt, TenantRecord, Tx,
-};
+use lightwell_store::{CaRecord, CaStatus, CertificateRecord, PrincipalKind, PrincipalRecord, StoreExt, Tx};
 use time::Duration;
 
 use super::binding::{Binding, bind};
@@ -17,7 +16,7 @@ use crate::authz::{self, Actor, Permission, Rank};
 use crate::names::PrincipalRef;
 use crate::service::directory::resolve;
 use crate::service::graph::Graph;
-use crate::service::{Inner, policy_of, short};
+use crate::service::{Inner, short};
 use crate::{Error, Result};
 
 /// notBefore is backdated this much for clock skew.
@@ -151,7 +150,7 @@ impl Inner {
     pub(in crate::service) fn audit_issuance(
         &self,
         tx: &mut dyn Tx,
-        t: &TenantRecord,
+        t: &Tenant,
         actor_name: &str,
         target: String,
         outcome: Result<CertificateView>,
@@ -186,7 +185,7 @@ impl Inner {
     pub(in crate::service) fn issue_in_tx(
         &self,
         tx: &mut dyn Tx,
-        t: &TenantRecord,
+        t: &Tenant,
         actor: &Actor,
         csr: &CertificateRequest,
         req: &IssueRequest,
@@ -201,7 +200,7 @@ impl Inner {
     fn prepare_issue(
         &self,
         tx: &mut dyn Tx,
-        t: &TenantRecord,
+        t: &Tenant,
         actor: &Actor,
         csr: &CertificateRequest,
         req: &IssueRequest,
@@ -216,13 +215,13 @@ impl Inner {
     fn decide(
         &self,
         tx: &mut dyn Tx,
-        t: &TenantRecord,
+        t: &Tenant,
         actor: &Actor,
         csr: &CertificateRequest,
         req: &IssueRequest,
     ) -> Result<Decision> {
         let principal = self.subject_principal(tx, t, actor, req)?;
-        let policy = policy_of(t).ca;
+        let policy = t.policy.clone().ca;
         let (binding, ca) = match &req.cluster {
             Some(cluster) => self.bind_k8s(tx, t, cluster, csr, &principal, req.profile.as_deref(), req.ttl_secs)?,
             None => {
@@ -245,7 +244,7 @@ impl Inner {
 
     fn sign_prepared(
         &self,
-        t: &TenantRecord,
+        t: &Tenant,
         actor: &Actor,
         csr: &CertificateRequest,
         p: Prepared,
@@ -269,7 +268,7 @@ impl Inner {
     fn record_signed(
         &self,
         tx: &mut dyn Tx,
-        t: &TenantRecord,
+        t: &Tenant,
         actor: &Actor,
         csr: &CertificateRequest,
         req: &IssueRequest,
@@ -312,7 +311,7 @@ impl Inner {
     pub(in crate::service) fn sign_and_record(
         &self,
         tx: &mut dyn Tx,
-        t: &TenantRecord,
+        t: &Tenant,
         actor: &Actor,
         principal: &PrincipalRecord,
         csr: &CertificateRequest,
@@ -328,7 +327,7 @@ impl Inner {
     /// Signs what the policy bound with `ca`: the certificate and the record to store.
     fn sign_leaf(
         &self,
-        t: &TenantRecord,
+        t: &Tenant,
         actor: &Actor,
         principal: &PrincipalRecord,
         csr: &CertificateRequest,
@@ -366,7 +365,7 @@ impl Inner {
             principal_id: principal.id.clone(),
             principal_kind: principal.kind,
             principal_name: principal.name.clone(),
-            profile: binding.label.to_string(),
+            profile: binding.usage.label().to_string(),
             der,
             not_before: not_before.unix_timestamp(),
             not_after: not_after.unix_timestamp(),
@@ -378,7 +377,7 @@ impl Inner {
     }
 
     /// Stores an issued certificate in the transaction.
-    fn record_certificate(&self, tx: &mut dyn Tx, t: &TenantRecord, record: &CertificateRecord) -> Result<()> {
+    fn record_certificate(&self, tx: &mut dyn Tx, t: &Tenant, record: &CertificateRecord) -> Result<()> {
         // A serial collision (2^-120) surfaces as a conflict and nothing is issued.
         tx.insert_certificate(record)?;
         // Users' certificates are directory attributes (userCertificate); a
@@ -391,7 +390,7 @@ impl Inner {
     pub(in crate::service) fn subject_principal(
         &self,
         tx: &mut dyn Tx,
-        t: &TenantRecord,
+        t: &Tenant,
         actor: &Actor,
         req: &IssueRequest,
     ) -> Result<PrincipalRecord> {
@@ -492,7 +491,7 @@ mod tests {
             (t.clone(), inner.sign_prepared(&t, &alice, &csr, prepared, None).unwrap())
         };
         let csr = CertificateRequest::parse(&req.csr).unwrap();
-        let stored = |t: &TenantRecord, serial: &str| {
+        let stored = |t: &Tenant, serial: &str| {
             inner.store.read(|tx| Ok::<_, Error>(tx.certificate(&t.id, serial)?)).unwrap().is_some()
         };
 

@@ -13,11 +13,13 @@ mod rotate;
 mod signer;
 mod trust;
 
+use crate::service::Tenant;
 use lightwell_ca::crl::RevocationReason;
 use lightwell_ca::{CaCertificate, KeyAlgorithm};
 use lightwell_proto::ErrorCode;
-use lightwell_store::{CaRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlRecord, TenantRecord, Tx};
+use lightwell_store::{CaRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlRecord, Tx};
 
+pub use self::binding::CertificateUse;
 pub use self::binding::parse_ttl;
 pub(in crate::service) use self::binding::{Binding, checked_ttl, refuse, refuse_extras};
 pub(in crate::service) use self::hierarchy::{CachedIssuer, ca_error, parse_name_constraints};
@@ -25,6 +27,7 @@ use self::hierarchy::{cert_url, crl_url};
 pub use self::import::CaRequestView;
 pub use self::issue::{IssueRequest, Requester};
 pub(in crate::service) use self::mtls::VerifiedChain;
+pub(in crate::service) use self::revoke::CredentialChange;
 pub use self::rotate::MaintenanceReport;
 pub use self::signer::SignerPass;
 pub(in crate::service) use self::signer::take_wake as take_signer_wake;
@@ -120,7 +123,7 @@ pub fn parse_key_type(key_type: Option<&str>) -> Result<KeyAlgorithm> {
 }
 
 /// The roots peers of a tenant should trust: the trust bundle.
-pub(in crate::service) fn bundle_roots(tx: &mut dyn Tx, t: &TenantRecord) -> Result<Vec<CaRecord>> {
+pub(in crate::service) fn bundle_roots(tx: &mut dyn Tx, t: &Tenant) -> Result<Vec<CaRecord>> {
     Ok(tx
         .list_cas(&t.id)?
         .into_iter()
@@ -135,7 +138,7 @@ fn ca_not_found(name: &str) -> Error {
 }
 
 /// Finds a CA of the tenant by name (any case) or id.
-fn find_ca(tx: &mut dyn Tx, t: &TenantRecord, name_or_id: &str) -> Result<CaRecord> {
+fn find_ca(tx: &mut dyn Tx, t: &Tenant, name_or_id: &str) -> Result<CaRecord> {
     tx.list_cas(&t.id)?
         .into_iter()
         .find(|c| c.id == name_or_id || c.name.eq_ignore_ascii_case(name_or_id))
@@ -143,7 +146,7 @@ fn find_ca(tx: &mut dyn Tx, t: &TenantRecord, name_or_id: &str) -> Result<CaReco
 }
 
 impl super::Inner {
-    pub(in crate::service) fn ca_view(&self, tx: &mut dyn Tx, t: &TenantRecord, ca: CaRecord) -> Result<CaView> {
+    pub(in crate::service) fn ca_view(&self, tx: &mut dyn Tx, t: &Tenant, ca: CaRecord) -> Result<CaView> {
         let parent_name = match &ca.parent_id {
             Some(id) => tx.ca(&t.id, id)?.map(|p| p.name),
             None => None,
@@ -158,19 +161,14 @@ impl super::Inner {
         })
     }
 
-    fn certificate_view(&self, tx: &mut dyn Tx, t: &TenantRecord, c: CertificateRecord) -> Result<CertificateView> {
+    fn certificate_view(&self, tx: &mut dyn Tx, t: &Tenant, c: CertificateRecord) -> Result<CertificateView> {
         let ca_name = tx.ca(&t.id, &c.ca_id)?.map(|ca| ca.name).unwrap_or_default();
         let intermediates = self.intermediates(tx, t, &c.ca_id)?;
         Ok(CertificateView { record: c, ca_name, intermediates })
     }
 
     /// Certificates between a leaf issued by `ca` and its root (root excluded).
-    pub(in crate::service) fn intermediates(
-        &self,
-        tx: &mut dyn Tx,
-        t: &TenantRecord,
-        ca_id: &str,
-    ) -> Result<Vec<Vec<u8>>> {
+    pub(in crate::service) fn intermediates(&self, tx: &mut dyn Tx, t: &Tenant, ca_id: &str) -> Result<Vec<Vec<u8>>> {
         let mut chain = Vec::new();
         let mut next = Some(ca_id.to_string());
         while let Some(id) = next {

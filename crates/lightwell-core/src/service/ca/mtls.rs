@@ -11,7 +11,7 @@ use lightwell_store::{CaRole, CaStatus, StoreExt, TenantId, Tx};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use x509_parser::extensions::GeneralName;
 
-use super::Service;
+use super::{CertificateUse, Service};
 use crate::authz::{Actor, principal_name};
 use crate::service::auth::actor_for;
 use crate::service::{Inner, tenant_by_domain};
@@ -109,10 +109,10 @@ impl Inner {
         if record.revoked_at.is_some() {
             return Err(invalid("it is revoked"));
         }
-        // Kubernetes identities (kubeconfigs, kubelet and control-plane certificates) are for
-        // the cluster only: a copied kubeconfig must not be a Lightwell credential.
-        if record.profile.starts_with("k8s-") {
-            return Err(invalid("it is a Kubernetes certificate, valid for its cluster only"));
+        match CertificateUse::parse(&record.profile) {
+            Some(u) if u.authenticates() => {}
+            Some(_) => return Err(invalid("it is a Kubernetes certificate, valid for its cluster only")),
+            None => return Err(invalid("it was issued for a use this server does not know")),
         }
         let trust_revision = tx.trust_revision(&t.id)?;
         let verified = cached.as_ref().is_some_and(|c| {

@@ -8,16 +8,17 @@
 
 use std::collections::BTreeSet;
 
+use crate::service::Tenant;
 use lightwell_ca::crl::RevocationReason;
 use lightwell_proto::ErrorCode;
-use lightwell_store::{CaRecord, CaRole, CaStatus, CertificateFilter, PrincipalRecord, StoreExt, TenantRecord, Tx};
+use lightwell_store::{CaRecord, CaRole, CaStatus, CertificateFilter, PrincipalRecord, StoreExt, Tx};
 
 use super::trust::TrustChange;
 use super::{Service, find_ca, parse_reason};
 use crate::audit::AuditEvent;
 use crate::authz::{self, Actor, Permission};
 use crate::names::PrincipalRef;
-use crate::service::{Inner, policy_of, short};
+use crate::service::{Inner, short};
 use crate::{Error, Result};
 
 impl Inner {
@@ -27,7 +28,7 @@ impl Inner {
     pub(in crate::service) fn revoke_serials(
         &self,
         tx: &mut dyn Tx,
-        t: &TenantRecord,
+        t: &Tenant,
         certs: &[(String, String)],
         reason: RevocationReason,
     ) -> Result<Vec<String>> {
@@ -51,7 +52,7 @@ impl Inner {
     /// large, marks it for the CRL signer, which re-signs it outside any
     /// write transaction right after the commit. Signing a million entries
     /// takes seconds, and every writer of the store would wait for it.
-    pub(in crate::service) fn crl_changed(&self, tx: &mut dyn Tx, t: &TenantRecord, ca_id: &str) -> Result<()> {
+    pub(in crate::service) fn crl_changed(&self, tx: &mut dyn Tx, t: &Tenant, ca_id: &str) -> Result<()> {
         let now = self.now();
         if tx.revoked_entries_exceed(&t.id, ca_id, now, self.crl_sync_limit())? {
             tx.mark_crl_pending(&t.id, ca_id, now)?;
@@ -67,7 +68,7 @@ impl Inner {
     pub(in crate::service) fn revoke_ca_in_tx(
         &self,
         tx: &mut dyn Tx,
-        t: &TenantRecord,
+        t: &Tenant,
         mut ca: CaRecord,
         reason: RevocationReason,
     ) -> Result<Vec<String>> {
@@ -99,7 +100,7 @@ impl Inner {
     pub(in crate::service) fn revoke_principal(
         &self,
         tx: &mut dyn Tx,
-        t: &TenantRecord,
+        t: &Tenant,
         principal_id: &str,
         reason: RevocationReason,
     ) -> Result<Vec<String>> {
@@ -118,23 +119,52 @@ impl Inner {
     pub(in crate::service) fn revoke_on_credential_change(
         &self,
         tx: &mut dyn Tx,
-        t: &TenantRecord,
+        t: &Tenant,
         p: &PrincipalRecord,
         actor: &str,
-        why: &str,
+        cause: CredentialChange,
     ) -> Result<()> {
-        if !policy_of(t).ca.revoke_on_credential_change {
+        if !t.policy.ca.revoke_on_credential_change {
             return Ok(());
         }
-        let reason =
-            if why == "password changed" { RevocationReason::Superseded } else { RevocationReason::PrivilegeWithdrawn };
+        let reason = cause.reason();
         let revoked = self.revoke_principal(tx, t, &p.id, reason)?;
         if !revoked.is_empty() {
             let target = format!("{}:{}", p.kind.as_str(), p.name);
-            let detail = format!("{why}; reason {reason}; serials {}", revoked.join(" "));
+            let detail = format!("{}; reason {reason}; serials {}", cause.as_str(), revoked.join(" "));
             self.audit(tx, t, AuditEvent::success(actor, "certificate.revoke", target).with_detail(detail))?;
         }
         Ok(())
+    }
+}
+
+/// Why a principal's credentials changed, which revokes its certificates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::service) enum CredentialChange {
+    /// Its password was changed or reset: the old certificates are superseded.
+    Password,
+    /// It was disabled.
+    Disabled,
+    /// It was deleted.
+    Deleted,
+}
+
+impl CredentialChange {
+    /// The RFC 5280 reason the revocation carries.
+    fn reason(self) -> RevocationReason {
+        match self {
+            Self::Password => RevocationReason::Superseded,
+            Self::Disabled | Self::Deleted => RevocationReason::PrivilegeWithdrawn,
+        }
+    }
+
+    /// How the audit record says it.
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password changed",
+            Self::Disabled => "principal disabled",
+            Self::Deleted => "principal deleted",
+        }
     }
 }
 
@@ -257,6 +287,7 @@ impl Service {
     pub async fn refresh_crls(&self) -> Result<usize> {
         self.blocking(|inner| {
             let tenants = inner.store.read(|tx| tx.list_tenants().map_err(Error::from))?;
+            let tenants: Vec<Tenant> = tenants.iter().map(Tenant::from).collect();
             let mut count = 0;
             for tenant in tenants {
                 count += inner.store.write(|tx| {

@@ -5,15 +5,16 @@
 //!
 //! Lifecycle of a root: `pending` → `active` → `superseded` → `retired`.
 
+use crate::service::Tenant;
 use lightwell_ca::{CaCertificate, KeyAlgorithm, PublicKey, PublicKeyAlgorithm};
 use lightwell_proto::ErrorCode;
-use lightwell_store::{CaRecord, CaRole, CaStatus, CertificateFilter, StoreExt, TenantRecord, Tx};
+use lightwell_store::{CaRecord, CaRole, CaStatus, CertificateFilter, StoreExt, Tx};
 
 use super::trust::TrustChange;
 use super::{CaView, Service, parse_key_type};
 use crate::audit::AuditEvent;
 use crate::authz::{self, Actor, Permission};
-use crate::service::{Inner, policy_of};
+use crate::service::Inner;
 use crate::{Error, Result};
 
 /// Actor name of changes made by the background job.
@@ -71,7 +72,7 @@ pub(super) fn key_type_of(cert_der: &[u8]) -> Option<KeyAlgorithm> {
 }
 
 /// `root-N` / `issuing-N` with the smallest N ≥ 2 that names no CA yet.
-fn rotation_names(tx: &mut dyn Tx, t: &TenantRecord, cas: &[CaRecord]) -> Result<(String, String)> {
+fn rotation_names(tx: &mut dyn Tx, t: &Tenant, cas: &[CaRecord]) -> Result<(String, String)> {
     let taken = |name: &str| cas.iter().any(|c| c.name.eq_ignore_ascii_case(name));
     let mut n = cas.iter().filter(|c| c.role == CaRole::Root).count().max(1) + 1;
     loop {
@@ -102,7 +103,7 @@ impl Inner {
     /// Moves issuance to a pending rotation: the new root and issuing CA
     /// become active (the issuing CA the default), every active CA under the
     /// old roots becomes superseded. Both roots stay in the trust bundle.
-    fn activate_rotation(&self, tx: &mut dyn Tx, t: &TenantRecord, pending: &Pending) -> Result<()> {
+    fn activate_rotation(&self, tx: &mut dyn Tx, t: &Tenant, pending: &Pending) -> Result<()> {
         let new_root = pending.root.id.as_str();
         let new_issuing = pending.issuing.as_ref().map(|c| c.id.as_str());
         let cas = tx.list_cas(&t.id)?;
@@ -134,7 +135,7 @@ impl Inner {
 
     /// Retires superseded roots (and every CA under them) whose certificates
     /// have all expired. Returns the names of the retired roots.
-    fn retire_expired_roots(&self, tx: &mut dyn Tx, t: &TenantRecord) -> Result<Vec<String>> {
+    fn retire_expired_roots(&self, tx: &mut dyn Tx, t: &Tenant) -> Result<Vec<String>> {
         let now = self.now();
         let cas = tx.list_cas(&t.id)?;
         let mut retired = Vec::new();
@@ -165,10 +166,10 @@ impl Inner {
 
     /// The background job's part for one tenant: activates a rotation whose
     /// overlap elapsed and retires roots with nothing unexpired under them.
-    fn advance_rotation(&self, tx: &mut dyn Tx, t: &TenantRecord) -> Result<(usize, usize)> {
+    fn advance_rotation(&self, tx: &mut dyn Tx, t: &Tenant) -> Result<(usize, usize)> {
         let mut activated = 0;
         if let Some(pending) = pending_rotation(&tx.list_cas(&t.id)?) {
-            let overlap = policy_of(t).ca.rotation_overlap_secs.max(0);
+            let overlap = t.policy.clone().ca.rotation_overlap_secs.max(0);
             if pending.root.created_at.saturating_add(overlap) <= self.now() {
                 self.activate_rotation(tx, t, &pending)?;
                 let detail = format!("overlap of {overlap} s elapsed");
@@ -271,6 +272,7 @@ impl Service {
         let mut report = self
             .blocking(|inner| {
                 let tenants = inner.store.read(|tx| tx.list_tenants().map_err(Error::from))?;
+                let tenants: Vec<Tenant> = tenants.iter().map(Tenant::from).collect();
                 let mut report = MaintenanceReport::default();
                 for tenant in tenants {
                     let (activated, retired) = inner.store.write(|tx| inner.advance_rotation(tx, &tenant))?;
@@ -287,7 +289,7 @@ impl Service {
 
 impl Inner {
     /// The root `root_id` and then the CAs directly under it, as views.
-    fn rotation_views(&self, tx: &mut dyn Tx, t: &TenantRecord, root_id: &str) -> Result<Vec<CaView>> {
+    fn rotation_views(&self, tx: &mut dyn Tx, t: &Tenant, root_id: &str) -> Result<Vec<CaView>> {
         let mut cas: Vec<CaRecord> = tx
             .list_cas(&t.id)?
             .into_iter()

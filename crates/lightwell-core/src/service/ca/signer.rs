@@ -19,7 +19,7 @@ use std::time::Duration;
 use lightwell_store::{CrlPending, StoreExt, TenantId};
 use tokio::sync::watch;
 
-use crate::service::{Inner, Service};
+use crate::service::{Inner, Service, Tenant};
 use crate::{Error, Result};
 
 /// How often the signer looks for marks nobody woke it for (left by a
@@ -77,7 +77,7 @@ impl Inner {
             let Some(mark) = tx.pending_crls(tenant_id)?.into_iter().find(|m| m.ca_id == ca_id) else {
                 return Ok(None);
             };
-            let Some(t) = tx.tenant(tenant_id)? else { return Ok(Some((mark, None))) };
+            let Some(t) = tx.tenant(tenant_id)?.map(|r| Tenant::from(&r)) else { return Ok(Some((mark, None))) };
             let ca = tx.ca(&t.id, ca_id)?;
             let now = self.now();
             let revoked = match &ca {

@@ -4,8 +4,9 @@
 //! transaction as the change; keeping every such write here means there is
 //! exactly one place to bump it.
 
+use crate::service::Tenant;
 use lightwell_proto::ErrorCode;
-use lightwell_store::{CaRecord, CrlRecord, StoreError, TenantRecord, Tx};
+use lightwell_store::{CaRecord, CrlRecord, StoreError, Tx};
 
 use crate::service::Inner;
 use crate::{Error, Result};
@@ -24,12 +25,7 @@ pub(super) enum TrustChange<'a> {
 impl Inner {
     /// Writes a change of the tenant's trust bundle or CRLs. Every such write
     /// of the CA service goes through here, inside the caller's transaction.
-    pub(super) fn apply_trust_change(
-        &self,
-        tx: &mut dyn Tx,
-        tenant: &TenantRecord,
-        change: TrustChange<'_>,
-    ) -> Result<()> {
+    pub(super) fn apply_trust_change(&self, tx: &mut dyn Tx, tenant: &Tenant, change: TrustChange<'_>) -> Result<()> {
         // Agents watch this number: every change of a CA or a CRL is a trust change.
         tx.bump_trust_revision(&tenant.id)?;
         // CA certificates and CRLs are directory entries too (cn=Configuration).

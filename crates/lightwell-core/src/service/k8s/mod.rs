@@ -15,17 +15,18 @@ mod subjects;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use crate::service::Tenant;
 use lightwell_ca::crl::RevocationReason;
 use lightwell_ca::csr::CertificateRequest;
 use lightwell_proto::ErrorCode;
-use lightwell_store::{CertificateFilter, K8sClusterRecord, PrincipalKind, PrincipalRecord, TenantRecord, Tx};
+use lightwell_store::{CertificateFilter, K8sClusterRecord, PrincipalKind, PrincipalRecord, Tx};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::ca::parse_name_constraints;
 use super::ca::{Binding, CaView, CertificateView, checked_ttl, refuse_extras};
+use super::ca::{CertificateUse, parse_name_constraints};
 use super::directory::check_machine_name;
-use super::{Inner, Service, policy_of, short, tenant_by_domain};
+use super::{Inner, Service, short, tenant_by_domain};
 use crate::audit::AuditEvent;
 use crate::authz::{self, Actor, Permission};
 use crate::names::{AccountName, Hostname};
@@ -128,7 +129,7 @@ fn cluster_not_found(name: &str) -> Error {
 }
 
 /// Loads a cluster and its spec.
-pub(super) fn load_cluster(tx: &mut dyn Tx, t: &TenantRecord, name: &str) -> Result<(K8sClusterRecord, ClusterSpec)> {
+pub(super) fn load_cluster(tx: &mut dyn Tx, t: &Tenant, name: &str) -> Result<(K8sClusterRecord, ClusterSpec)> {
     let record = tx.k8s_cluster(&t.id, name)?.ok_or_else(|| cluster_not_found(name))?;
     let spec = serde_json::from_str(&record.spec).map_err(Error::internal)?;
     Ok((record, spec))
@@ -280,8 +281,8 @@ fn cluster_constraints(
 /// An exportable cluster CA's key signs whatever its constraints allow, so
 /// they must not cover the whole tenant: no DNS constraint may be the
 /// tenant's domain, a domain its machines are named in, or a parent of one.
-fn exportable_constraints_spare_the_tenant(t: &TenantRecord, constraints: &NameConstraints) -> Result<()> {
-    let policy = policy_of(t);
+fn exportable_constraints_spare_the_tenant(t: &Tenant, constraints: &NameConstraints) -> Result<()> {
+    let policy = t.policy.clone();
     let domains: Vec<&str> =
         std::iter::once(t.domain.as_str()).chain(policy.machine_domains.iter().map(String::as_str)).collect();
     for c in &constraints.dns {
@@ -304,7 +305,7 @@ fn exportable_constraints_spare_the_tenant(t: &TenantRecord, constraints: &NameC
 /// machine or a service.)
 fn control_plane_is_the_clusters(
     tx: &mut dyn Tx,
-    t: &TenantRecord,
+    t: &Tenant,
     spec: &ClusterSpec,
     hosts: &subjects::ControlPlane,
 ) -> Result<()> {
@@ -336,7 +337,7 @@ fn control_plane_is_the_clusters(
     Ok(())
 }
 
-fn parse_group_mapping(tx: &mut dyn Tx, t: &TenantRecord, mapping: &[String]) -> Result<Vec<(String, String)>> {
+fn parse_group_mapping(tx: &mut dyn Tx, t: &Tenant, mapping: &[String]) -> Result<Vec<(String, String)>> {
     let mut out: Vec<(String, String)> = Vec::new();
     for m in mapping {
         let (dir, k8s) = m.split_once('=').unwrap_or((m.as_str(), m.as_str()));
@@ -363,7 +364,7 @@ fn parse_group_mapping(tx: &mut dyn Tx, t: &TenantRecord, mapping: &[String]) ->
 }
 
 impl Inner {
-    fn cluster_view(&self, tx: &mut dyn Tx, t: &TenantRecord, record: &K8sClusterRecord) -> Result<ClusterView> {
+    fn cluster_view(&self, tx: &mut dyn Tx, t: &Tenant, record: &K8sClusterRecord) -> Result<ClusterView> {
         let spec: ClusterSpec = serde_json::from_str(&record.spec).map_err(Error::internal)?;
         let mut ca_view = |id: &str| -> Result<CaView> {
             let ca = tx.ca(&t.id, id)?.ok_or_else(|| Error::internal(format!("cluster CA {id} vanished")))?;
@@ -401,7 +402,7 @@ impl Inner {
     pub(in crate::service) fn bind_k8s(
         &self,
         tx: &mut dyn Tx,
-        t: &TenantRecord,
+        t: &Tenant,
         cluster: &str,
         csr: &CertificateRequest,
         principal: &PrincipalRecord,
@@ -410,10 +411,11 @@ impl Inner {
     ) -> Result<(Binding, lightwell_store::CaRecord)> {
         let (record, spec) = load_cluster(tx, t, cluster)?;
         refuse_extras(csr)?;
-        let policy = policy_of(t).ca;
+        let policy = t.policy.clone().ca;
         let kind = principal.kind;
-        let bound = match profile {
-            Some(p @ ("k8s-node" | "k8s-node-serving")) => {
+        let bound = match profile.and_then(CertificateUse::parse) {
+            Some(u @ (CertificateUse::KubeletClient | CertificateUse::KubeletServing)) => {
+                let p = u.label();
                 if kind != PrincipalKind::Machine {
                     return Err(super::ca::refuse(format!("profile {p} is for joined machines only")));
                 }
@@ -423,19 +425,19 @@ impl Inner {
                         principal.name, record.name, record.name, principal.name
                     )));
                 }
-                subjects::node(&t.domain, principal, p == "k8s-node-serving", &spec)?
+                subjects::node(&t.domain, principal, u == CertificateUse::KubeletServing, &spec)?
             }
-            Some("k8s-user") => {
+            Some(CertificateUse::KubernetesUser) => {
                 if kind != PrincipalKind::User {
                     return Err(super::ca::refuse("profile k8s-user is for users only"));
                 }
                 let groups = super::graph::Graph::load_ancestry(tx, &t.id, &principal.id)?.member_of(&principal.id);
                 subjects::user(&t.domain, principal, &mapped_groups(&groups, &spec.group_mapping))?
             }
-            other => {
+            _ => {
                 return Err(Error::invalid(format!(
                     "with a cluster the profile is k8s-node, k8s-node-serving or k8s-user, not {:?}",
-                    short(other.unwrap_or_default())
+                    short(profile.unwrap_or_default())
                 )));
             }
         };
@@ -711,7 +713,7 @@ impl Service {
                     control_plane_is_the_clusters(tx, &t, &spec, &hosts)?;
                     let (binding, ca_id) = subjects::component(&spec, req.component, &hosts)?;
                     subjects::within(&csr, &binding.subject)?;
-                    let policy = policy_of(&t).ca;
+                    let policy = t.policy.clone().ca;
                     let ttl_secs = checked_ttl(req.ttl_secs.unwrap_or(policy.max_ttl_secs), &policy)?;
                     let service =
                         tx.principal_by_id(&t.id, &spec.service_id)?.filter(|p| p.enabled).ok_or_else(|| {

@@ -16,7 +16,7 @@ use lightwell_store::PrincipalRecord;
 
 use super::ClusterSpec;
 use crate::names::Hostname;
-use crate::service::ca::{Binding, refuse};
+use crate::service::ca::{Binding, CertificateUse, refuse};
 use crate::service::short;
 use crate::{Error, Result};
 
@@ -86,7 +86,7 @@ impl Component {
     }
 
     /// The profile recorded with the certificate.
-    fn label(self) -> &'static str {
+    pub(in crate::service) fn label(self) -> &'static str {
         match self {
             Self::ApiServer => "k8s-apiserver",
             Self::ApiServerKubeletClient => "k8s-apiserver-kubelet-client",
@@ -239,7 +239,7 @@ pub(super) fn component(spec: &ClusterSpec, c: Component, hosts: &ControlPlane) 
             (subject(&format!("system:node:{}", need_host()?), &["system:nodes"]), Profile::Client, &spec.ca_id)
         }
     };
-    Ok((Binding { subject, profile, label: c.label(), ttl_secs: 0 }, ca.clone()))
+    Ok((Binding { subject, profile, usage: CertificateUse::ControlPlane(c), ttl_secs: 0 }, ca.clone()))
 }
 
 fn spiffe_of(domain: &str, p: &PrincipalRecord) -> Result<SpiffeId> {
@@ -256,7 +256,7 @@ fn spiffe_of(domain: &str, p: &PrincipalRecord) -> Result<SpiffeId> {
 pub(super) fn node(domain: &str, machine: &PrincipalRecord, serving: bool, spec: &ClusterSpec) -> Result<Binding> {
     let mut s = subject(&format!("system:node:{}", machine.name), &["system:nodes"]);
     s.spiffe_id = Some(spiffe_of(domain, machine)?);
-    let (profile, label) = if serving {
+    let (profile, usage) = if serving {
         s.dns_names = machine.hostnames.clone();
         s.ip_addresses = machine.ips.iter().filter_map(|ip| ip.parse().ok()).collect();
         let api_host = spec.api_server.as_deref().map(super::parse_api_server).transpose()?.map(|(_, h)| h);
@@ -275,11 +275,11 @@ pub(super) fn node(domain: &str, machine: &PrincipalRecord, serving: bool, spec:
                 machine.name, spec.service_cidr
             )));
         }
-        (Profile::Server, "k8s-node-serving")
+        (Profile::Server, CertificateUse::KubeletServing)
     } else {
-        (Profile::Client, "k8s-node")
+        (Profile::Client, CertificateUse::KubeletClient)
     };
-    Ok(Binding { subject: s, profile, label, ttl_secs: 0 })
+    Ok(Binding { subject: s, profile, usage, ttl_secs: 0 })
 }
 
 /// A user's client certificate: CN the user name, O the (mapped) groups.
@@ -287,7 +287,7 @@ pub(super) fn user(domain: &str, user: &PrincipalRecord, groups: &[String]) -> R
     let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
     let mut s = subject(&user.name, &groups);
     s.spiffe_id = Some(spiffe_of(domain, user)?);
-    Ok(Binding { subject: s, profile: Profile::Client, label: "k8s-user", ttl_secs: 0 })
+    Ok(Binding { subject: s, profile: Profile::Client, usage: CertificateUse::KubernetesUser, ttl_secs: 0 })
 }
 
 /// Refuses a CSR that asks for anything beyond `decided`: another CN, an O,
