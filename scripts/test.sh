@@ -46,6 +46,7 @@ fi
 # Build every binary once; the end-to-end tests run the real lightwelld and lightwell.
 cargo build --workspace --all-targets --locked
 if cargo nextest --version >/dev/null 2>&1; then
+  # Per-test deadlines come from .config/nextest.toml, which nextest reads here.
   cargo nextest run --workspace --locked --no-fail-fast "$@"
   # nextest does not run doctests.
   cargo test --workspace --locked --doc

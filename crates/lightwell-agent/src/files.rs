@@ -73,19 +73,72 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary files left");
     }
 
+    /// A tmpfs of `size` mounted on a fresh directory, unmounted on drop.
+    /// `None` where this process may not mount (not root, or no CAP_SYS_ADMIN).
+    struct SmallDisk {
+        dir: tempfile::TempDir,
+    }
+
+    impl SmallDisk {
+        fn mount(size: &str) -> Option<Self> {
+            let dir = tempfile::tempdir().unwrap();
+            let mounted = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "tmpfs"])
+                .arg(dir.path())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            mounted.then_some(Self { dir })
+        }
+    }
+
+    impl Drop for SmallDisk {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.dir.path()).status();
+        }
+    }
+
+    fn assert_kept(path: &Path, old: &[u8]) {
+        let now = std::fs::read(path).unwrap();
+        assert!(now == old, "the old bytes are kept, not {} other bytes", now.len());
+    }
+
+    fn names(dir: &Path) -> Vec<std::ffi::OsString> {
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name()).collect()
+    }
+
+    /// The replacement of `bundle.pem` itself fails part-way: the disk fills
+    /// up while the new contents are written (a 64 KiB tmpfs, as root), or,
+    /// where this process cannot mount one, its directory is read-only.
+    /// Either way the old bytes stay and no temporary file is left.
     #[test]
     fn a_failed_write_keeps_the_old_file() {
+        let old = b"-----BEGIN CERTIFICATE-----\nold\n-----END CERTIFICATE-----\n";
+        if let Some(disk) = SmallDisk::mount("64k") {
+            let path = disk.dir.path().join("bundle.pem");
+            write_atomic(&path, old, 0o644).unwrap();
+            let err = write_atomic(&path, &vec![b'x'; 1 << 20], 0o644).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::StorageFull, "{err}");
+            assert_kept(&path, old);
+            assert_eq!(names(disk.dir.path()), ["bundle.pem"], "no temporary file is left");
+            // The space the failed write took is free again: a small write succeeds.
+            write_atomic(&path, b"new", 0o644).unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), b"new");
+            return;
+        }
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bundle.pem");
-        write_atomic(&path, b"old", 0o644).unwrap();
-        // A directory where the file should go makes the rename fail.
-        let blocked = dir.path().join("blocked");
-        std::fs::create_dir(&blocked).unwrap();
-        std::fs::write(blocked.join("x"), b"").unwrap();
-        assert!(write_atomic(&blocked, b"new", 0o644).is_err());
-        assert_eq!(std::fs::read(&path).unwrap(), b"old");
-        let leftovers: Vec<_> =
-            std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
-        assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+        write_atomic(&path, old, 0o644).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o555)).unwrap();
+        let result = write_atomic(&path, b"new", 0o644);
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(
+            result.is_err(),
+            "a read-only directory refused nothing: root without CAP_SYS_ADMIN can neither mount a tmpfs \
+             nor be refused by permissions; run this test as root with CAP_SYS_ADMIN or as another user"
+        );
+        assert_eq!(result.unwrap_err().kind(), std::io::ErrorKind::PermissionDenied);
+        assert_kept(&path, old);
+        assert_eq!(names(dir.path()), ["bundle.pem"], "no temporary file is left");
     }
 }

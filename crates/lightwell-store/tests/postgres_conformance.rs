@@ -44,8 +44,17 @@ fn a_committed_trust_change_is_notified_to_every_listener_and_a_rolled_back_one_
             let _ = tx.send(t.map(|t| t.as_str().to_string()));
         }))
         .expect("PostgreSQL supports change notifications");
-    // The listener connects in the background; a change made before it LISTENs would be missed.
-    std::thread::sleep(Duration::from_millis(500));
+    // The listener connects in the background, and a change committed
+    // before it LISTENs is not delivered: commit probes until one arrives.
+    let started = std::time::Instant::now();
+    loop {
+        a.write(|tx| tx.bump_trust_revision(&TenantId::new("t-probe")).map(drop)).unwrap();
+        if let Ok(got) = rx.recv_timeout(Duration::from_millis(100)) {
+            assert_eq!(got.as_deref(), Some("t-probe"));
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the listener never received a notification");
+    }
 
     let rolled_back: Result<(), StoreError> = a.write(|tx| {
         tx.bump_trust_revision(&TenantId::new("t-rollback"))?;
@@ -53,7 +62,14 @@ fn a_committed_trust_change_is_notified_to_every_listener_and_a_rolled_back_one_
     });
     assert!(rolled_back.is_err());
     a.write(|tx| tx.bump_trust_revision(&TenantId::new("t1")).map(drop)).unwrap();
-    let got = rx.recv_timeout(Duration::from_secs(5)).expect("a notification");
+    // Notifications arrive in commit order: late probes, then t1, and the
+    // rolled-back change (aborted between them) never.
+    let got = loop {
+        let got = rx.recv_timeout(Duration::from_secs(5)).expect("a notification");
+        if got.as_deref() != Some("t-probe") {
+            break got;
+        }
+    };
     assert_eq!(got.as_deref(), Some("t1"), "only the committed change is notified");
     assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
 }

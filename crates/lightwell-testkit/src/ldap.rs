@@ -143,15 +143,18 @@ impl RawLdap {
         }
     }
 
-    /// Expects a notice of disconnection (or a plain close), then the close.
-    pub async fn expect_disconnect(&mut self) -> Option<LdapResultCode> {
-        let msg = self.recv().await?;
-        assert_eq!(msg.msgid, 0, "{msg:?}");
-        let LdapOp::ExtendedResponse(res) = msg.op else { panic!("{msg:?}") };
-        assert_eq!(res.name.as_deref(), Some(NOTICE_OF_DISCONNECTION));
-        assert_ne!(res.res.code, LdapResultCode::Success);
+    /// Expects the unsolicited notice of disconnection (RFC 4511 section
+    /// 4.4.1: message id 0, the notice's OID, a result code other than
+    /// success), then the close; returns the notice's result code. A close
+    /// or reset without the notice, or any other message, fails the test.
+    pub async fn expect_disconnect(&mut self) -> LdapResultCode {
+        let msg = self.recv().await.expect("the server closed the connection without a notice of disconnection");
+        assert_eq!(msg.msgid, 0, "a notice of disconnection has message id 0: {msg:?}");
+        let LdapOp::ExtendedResponse(res) = msg.op else { panic!("not a notice of disconnection: {msg:?}") };
+        assert_eq!(res.name.as_deref(), Some(NOTICE_OF_DISCONNECTION), "{res:?}");
+        assert_ne!(res.res.code, LdapResultCode::Success, "{res:?}");
         assert!(self.recv().await.is_none(), "closed after the notice");
-        Some(res.res.code)
+        res.res.code
     }
 
     /// Non-blocking check: has the server closed this connection?

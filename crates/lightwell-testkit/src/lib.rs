@@ -404,6 +404,16 @@ impl TestServer {
         tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)).connect(name, tcp).await.unwrap()
     }
 
+    /// The value of the unlabelled metric `name` on `/metrics` (counters
+    /// carry the `_total` suffix: `lightwell_lockouts_total`); panics if the
+    /// server does not report it.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self.raw().get(format!("{}/metrics", self.url())).send().await.unwrap().text().await.unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+    }
+
     /// The server's resident memory in KiB (`VmRSS` of `/proc/PID/status`).
     pub fn rss_kib(&self) -> u64 {
         rss_kib(self.pid().expect("the server is running")).expect("the server is running")

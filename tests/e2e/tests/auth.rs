@@ -140,16 +140,67 @@ async fn weak_passwords_are_refused_with_the_rule_that_failed() {
     assert_eq!(login_code(&server, "alice", "Rabbit-Hole-1!").await, None, "password unchanged");
 }
 
+/// Every audit record `token` may read (`/v1/audit` when `tenant` is
+/// `None`), as the server sent it: one JSON object per record.
+async fn raw_audit(
+    server: &TestServer,
+    token: &str,
+    tenant: Option<&str>,
+) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let path = match tenant {
+        Some(t) => format!("/v1/tenants/{t}/audit"),
+        None => "/v1/audit".into(),
+    };
+    let resp =
+        server.raw().get(format!("{}{path}?after=0&limit=1000", server.url())).bearer_auth(token).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "GET {path}");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    body.as_array().unwrap().iter().map(|r| r.as_object().unwrap().clone()).collect()
+}
+
 #[tokio::test]
 async fn authentication_failures_are_audited() {
+    // Distinctive passwords (nothing JSON would escape), so a match anywhere is a leak.
+    const ALICE_PW: &str = "Vorpal-Blade-Snicker-Snack-4711";
+    const WRONG_PW: &str = "Tulgey-Wood-Burbled-Frumious-0815";
+    const GHOST_PW: &str = "Mimsy-Borogoves-Outgrabe-Brillig-2323";
+    const RESET_PW: &str = "Tumtum-Tree-Uffish-Thought-9042";
     let server = TestServer::start();
-    let admin = tenant_with_user(&server, "alice", "Rabbit-Hole-1!").await;
-    login_code(&server, "alice", "wrong").await;
-    login_code(&server, "ghost", "wrong").await;
+    let admin = tenant_with_user(&server, "alice", ALICE_PW).await;
+    assert_eq!(login_code(&server, "alice", WRONG_PW).await, Some(ErrorCode::InvalidCredentials));
+    assert_eq!(login_code(&server, "ghost", GHOST_PW).await, Some(ErrorCode::InvalidCredentials));
+    assert_eq!(login_code(&server, "alice", ALICE_PW).await, None);
+    let reset = SetPasswordRequest { new_password: RESET_PW.into(), old_password: None };
+    admin.set_password(T, "alice", &reset).await.unwrap();
+    let tenant_token = server.client().login(T, "administrator", ADMIN_PW).await.unwrap().token;
+
     let records = admin.audit(Some(T), 0, 1000).await.unwrap();
     let failures: Vec<_> = records.iter().filter(|r| r.action == "login" && r.outcome == "failure").collect();
     assert_eq!(failures.len(), 2, "{records:#?}");
     assert!(failures.iter().any(|r| r.target == "alice" && r.detail == "wrong password"));
     assert!(failures.iter().any(|r| r.target == "ghost" && r.detail == "unknown user"));
-    assert!(records.iter().all(|r| !r.detail.contains("wrong\"")), "no password material in audit details");
+
+    // No password, right or wrong, in any field of any record of the
+    // tenant's or the system's chain, nor anywhere in the server's log.
+    let passwords = [ADMIN_PW, ALICE_PW, WRONG_PW, GHOST_PW, RESET_PW];
+    let operator_token = server.client().operator_login("operator", &server.operator_password()).await.unwrap().token;
+    let mut all = raw_audit(&server, &tenant_token, Some(T)).await;
+    assert_eq!(all.len(), records.len());
+    all.extend(raw_audit(&server, &operator_token, None).await);
+    for record in &all {
+        for field in ["actor", "action", "target", "outcome", "detail"] {
+            assert!(record.contains_key(field), "{field} missing from {record:?}");
+        }
+        for (field, value) in record {
+            let text = value.as_str().map_or_else(|| value.to_string(), str::to_string);
+            for pw in passwords {
+                assert!(!text.contains(pw), "password material in audit field {field}: {record:?}");
+            }
+        }
+    }
+    let log = server.output();
+    assert!(!log.is_empty());
+    for pw in passwords {
+        assert!(!log.contains(pw), "password material in the server log:\n{log}");
+    }
 }

@@ -63,7 +63,15 @@ async fn kill_9_under_a_stream_of_writes_loses_no_acknowledged_write() {
         }));
     }
     // Let writes flow, then pull the plug without warning.
+    let started = std::time::Instant::now();
     while acked.lock().unwrap().len() < 40 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120) && !writers.iter().all(|w| w.is_finished()),
+            "40 writes were never acknowledged: {} in {:?}, {} writers left",
+            acked.lock().unwrap().len(),
+            started.elapsed(),
+            writers.iter().filter(|w| !w.is_finished()).count()
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     server.kill9();

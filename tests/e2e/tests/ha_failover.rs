@@ -17,19 +17,21 @@ use lightwell_testkit::pki::{self, Files};
 
 const T: &str = "corp.example";
 
-/// What the load generator saw: acknowledged serials with when, and the time of every failure.
+/// What the load generator saw: acknowledged serials with when and the
+/// index of the server the worker tries first, and the time of every failure.
 #[derive(Debug, Default)]
 struct Load {
-    acked: Vec<(Instant, String)>,
+    acked: Vec<(Instant, usize, String)>,
     failures: Vec<(Instant, String)>,
 }
 
-/// Issues certificates through `client` until `stop`, recording every answer.
-async fn issue_until(client: Client, csr: String, stop: Arc<AtomicBool>, load: Arc<Mutex<Load>>) {
+/// Issues certificates through `client` (which tries server `first` first)
+/// until `stop`, recording every answer.
+async fn issue_until(client: Client, first: usize, csr: String, stop: Arc<AtomicBool>, load: Arc<Mutex<Load>>) {
     let req = IssueCertificateRequest { csr, ..Default::default() };
     while !stop.load(Ordering::SeqCst) {
         match client.issue_certificate(T, &req).await {
-            Ok(cert) => load.lock().unwrap().acked.push((Instant::now(), cert.serial)),
+            Ok(cert) => load.lock().unwrap().acked.push((Instant::now(), first, cert.serial)),
             Err(e) => {
                 load.lock().unwrap().failures.push((Instant::now(), e.to_string()));
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -52,7 +54,7 @@ fn start_load(
             let mut order: Vec<&TestServer> = servers.to_vec();
             order.rotate_left(i % servers.len());
             let client = ha::failover_client(&order).with_token(token.to_string());
-            tokio::spawn(issue_until(client, csr.to_string(), stop.clone(), load.clone()))
+            tokio::spawn(issue_until(client, i % servers.len(), csr.to_string(), stop.clone(), load.clone()))
         })
         .collect();
     (stop, load, tasks)
@@ -122,7 +124,7 @@ async fn kill_9_of_one_replica_under_load_clients_and_agents_carry_on_through_th
     let revoker = ha::failover_client(&[&r[1], &r[0]]).with_token(token.clone());
     let mut crl_numbers = Vec::new();
     let mut revoked = Vec::new();
-    let early: Vec<String> = load.lock().unwrap().acked.iter().take(3).map(|(_, s)| s.clone()).collect();
+    let early: Vec<String> = load.lock().unwrap().acked.iter().take(3).map(|(_, _, s)| s.clone()).collect();
     for serial in early {
         let req = RevokeRequest { reason: Some("superseded".into()), principal: None };
         revoker.revoke_certificate(T, &serial, &req).await.unwrap();
@@ -134,7 +136,7 @@ async fn kill_9_of_one_replica_under_load_clients_and_agents_carry_on_through_th
     r[0].kill9();
     let before = acked_count(&load);
     wait_for_acks(&load, before + 40).await;
-    let late: Vec<String> = load.lock().unwrap().acked.iter().rev().take(3).map(|(_, s)| s.clone()).collect();
+    let late: Vec<String> = load.lock().unwrap().acked.iter().rev().take(3).map(|(_, _, s)| s.clone()).collect();
     for serial in late {
         let req = RevokeRequest { reason: Some("superseded".into()), principal: None };
         revoker.revoke_certificate(T, &serial, &req).await.unwrap();
@@ -155,26 +157,30 @@ async fn kill_9_of_one_replica_under_load_clients_and_agents_carry_on_through_th
     sampler.join().unwrap();
     assert!(node.agent_running());
 
-    // Clients carried on within 2 s: the first issuance after the kill.
+    // Clients carried on at once, not after a timeout: the first issuance
+    // after the kill by a worker that tries the killed replica first (the
+    // others never needed to fail over) came before the client's connect
+    // timeout (10 s) could have fired, with room for a loaded two-core machine.
     let load = std::mem::take(&mut *load.lock().unwrap());
-    let resumed = load.acked.iter().map(|(t, _)| *t).filter(|t| *t > killed_at).min().unwrap();
+    let resumed = load.acked.iter().filter(|(t, first, _)| *first == 0 && *t > killed_at).map(|(t, _, _)| *t).min();
+    let resumed = resumed.expect("the workers that tried the killed replica first carried on");
     let gap = resumed - killed_at;
     let failed: BTreeSet<&str> =
         load.failures.iter().filter(|(t, _)| *t > killed_at).map(|(_, e)| e.as_str()).collect();
     eprintln!(
-        "after kill -9: first issuance {gap:?} later; {} issued in all; {} failed calls before the kill, {} after: {failed:?}",
+        "after kill -9: first issuance through the killed replica's workers {gap:?} later; {} issued in all; {} failed calls before the kill, {} after: {failed:?}",
         load.acked.len(),
         load.failures.iter().filter(|(t, _)| *t <= killed_at).count(),
         load.failures.iter().filter(|(t, _)| *t > killed_at).count(),
     );
-    assert!(gap < Duration::from_secs(2), "clients took {gap:?} to carry on");
+    assert!(gap < Duration::from_secs(5), "clients took {gap:?} to carry on");
 
     // Every certificate any client or the agent received is in the database, once.
     let survivor = r[1].login(T, "administrator", pki::ADMIN_PASSWORD).await;
     let listed = survivor.list_certificates(T, None).await.unwrap();
     let in_db: BTreeSet<String> = listed.iter().map(|c| serial_key(&c.serial)).collect();
     assert_eq!(in_db.len(), listed.len(), "no serial appears twice");
-    let received: Vec<String> = load.acked.iter().map(|(_, s)| serial_key(s)).collect();
+    let received: Vec<String> = load.acked.iter().map(|(_, _, s)| serial_key(s)).collect();
     let unique: BTreeSet<&String> = received.iter().collect();
     assert_eq!(unique.len(), received.len(), "no serial was handed out twice");
     let agent_serials: Vec<String> = agent_certs.lock().unwrap().iter().map(|pem| pem_serial(pem)).collect();
@@ -208,7 +214,7 @@ async fn kill_9_of_a_single_sqlite_node_under_load_loses_no_acknowledged_issuanc
     let in_db: BTreeSet<String> =
         admin.list_certificates(T, None).await.unwrap().iter().map(|c| serial_key(&c.serial)).collect();
     let load = std::mem::take(&mut *load.lock().unwrap());
-    let lost: Vec<_> = load.acked.iter().map(|(_, s)| serial_key(s)).filter(|s| !in_db.contains(s)).collect();
+    let lost: Vec<_> = load.acked.iter().map(|(_, _, s)| serial_key(s)).filter(|s| !in_db.contains(s)).collect();
     assert!(lost.is_empty(), "acknowledged issuances lost after kill -9: {lost:?}");
     assert!(admin.audit_verify(Some(T)).await.unwrap().valid, "the audit chain survived the crash");
 }

@@ -65,7 +65,11 @@ async fn lightwelld_survives_a_postgres_restart_and_fails_cleanly_meanwhile() {
         "ready again after the database returned"
     );
     // Nothing from the outage was half-applied; new work goes through.
-    assert!(admin.principal(T, "users", "during").await.is_err(), "the refused user does not exist");
+    assert_eq!(
+        admin.principal(T, "users", "during").await.unwrap_err().code(),
+        Some(ErrorCode::PrincipalNotFound),
+        "the refused user does not exist"
+    );
     assert_eq!(admin.list_certificates(T, None).await.unwrap().len(), certs_before);
     admin.create_principal(T, "users", &user("after")).await.unwrap();
     admin.issue_certificate(T, &issue).await.unwrap();

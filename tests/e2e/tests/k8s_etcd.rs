@@ -84,8 +84,23 @@ impl Etcd {
             .args(args))
     }
 
-    fn pids(&self) -> Vec<u32> {
-        self.members.iter().map(Child::id).collect()
+    /// Checks that each of the three members started at the beginning is
+    /// still running (none exited, so none was restarted) and reports
+    /// itself healthy on its own endpoint.
+    fn assert_alive_and_healthy(&mut self, pki: &Path, cert: &Path, key: &Path) {
+        for (i, m) in self.members.iter_mut().enumerate() {
+            assert_eq!(m.try_wait().unwrap(), None, "etcd member m{i} (pid {}) exited", m.id());
+        }
+        let (ok, out) = self.ctl(pki, cert, key, &["endpoint", "health", "-w", "json"]);
+        assert!(ok, "endpoint health: {out}");
+        let json = out.lines().find(|l| l.starts_with('[')).unwrap_or_else(|| panic!("endpoint health: {out}"));
+        let health: Vec<serde_json::Value> = serde_json::from_str(json).unwrap();
+        let mut healthy: Vec<&str> =
+            health.iter().filter(|h| h["health"] == true).map(|h| h["endpoint"].as_str().unwrap()).collect();
+        healthy.sort_unstable();
+        let mut endpoints: Vec<&str> = self.endpoints.split(',').collect();
+        endpoints.sort_unstable();
+        assert_eq!(healthy, endpoints, "every member is healthy: {out}");
     }
 }
 
@@ -145,7 +160,7 @@ async fn etcd_runs_on_the_exported_pki_and_refuses_what_lightwell_revoked() {
     let crl = host.state.join("crl").join(format!("{}.crl.pem", cluster["etcd_ca_id"].as_str().unwrap()));
     assert!(crl.is_file(), "the agent wrote the etcd CA's CRL at {}", crl.display());
 
-    let etcd = Etcd::start(&dir, &pki_dir, &crl);
+    let mut etcd = Etcd::start(&dir, &pki_dir, &crl);
     let client = (pki_dir.join("apiserver-etcd-client.crt"), pki_dir.join("apiserver-etcd-client.key"));
     let health = (pki_dir.join("etcd/healthcheck-client.crt"), pki_dir.join("etcd/healthcheck-client.key"));
     assert!(
@@ -179,13 +194,12 @@ async fn etcd_runs_on_the_exported_pki_and_refuses_what_lightwell_revoked() {
         text.to_ascii_uppercase().contains(&serial.to_ascii_uppercase())
     });
     assert!(synced, "the agent did not write the new CRL");
-    let pids = etcd.pids();
     let (ok, out) = etcd.ctl(&pki_dir, &client.0, &client.1, &["get", "/registry/demo"]);
     assert!(!ok, "the revoked certificate must be refused: {out}");
     // Not revoked: still accepted, by the same etcd processes (no restart was needed).
     let (ok, out) = etcd.ctl(&pki_dir, &health.0, &health.1, &["get", "/registry/demo", "--print-value-only"]);
     assert!(ok && out.trim() == "lightwell", "{out}");
-    assert_eq!(etcd.pids(), pids);
+    etcd.assert_alive_and_healthy(&pki_dir, &health.0, &health.1);
 }
 
 /// The serial of a PEM certificate, lower-case hex without separators (as the API names it).

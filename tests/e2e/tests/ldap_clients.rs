@@ -368,8 +368,8 @@ async fn administrators_write_users_groups_and_membership_through_ldap() {
          add: member\nmember: uid=nobody,cn=Users,dc=corp,dc=example\n",
     );
     assert_eq!(code, 19);
-    assert!(admin.principal(T, "users", "dan").await.is_err());
-    assert!(admin.principal(T, "groups", "ghosts").await.is_err());
+    assert_eq!(admin.principal(T, "users", "dan").await.unwrap_err().code(), Some(ErrorCode::PrincipalNotFound));
+    assert_eq!(admin.principal(T, "groups", "ghosts").await.unwrap_err().code(), Some(ErrorCode::PrincipalNotFound));
     assert_eq!(admin.principal(T, "groups", "ops").await.unwrap().display_name.as_deref(), Some("Operations"));
     // A modify whose last part fails only when applied (a member that would make a cycle:
     // ops contains engineers) changes nothing at all: its parts are one transaction.
@@ -388,7 +388,7 @@ async fn administrators_write_users_groups_and_membership_through_ldap() {
             text(&server.ldap_tool("ldapdelete", &["-x", "-H", &url, "-D", ADMIN_DN, "-w", ADMIN_PW, dn]));
         assert_eq!(code, 0, "{dn}: {stderr}");
     }
-    assert!(admin.principal(T, "users", "carol").await.is_err());
+    assert_eq!(admin.principal(T, "users", "carol").await.unwrap_err().code(), Some(ErrorCode::PrincipalNotFound));
     let (code, _, _) = text(&server.ldap_tool(
         "ldapdelete",
         &["-x", "-H", &url, "-D", ADMIN_DN, "-w", ADMIN_PW, "cn=Administrators,cn=Groups,dc=corp,dc=example"],

@@ -1,6 +1,6 @@
 //! Hostile input on the LDAP listener: every case ends in an LDAP error
-//! result or a closed connection, and the server keeps serving everyone
-//! else. Raw bytes over TCP (the StartTLS port needs no TLS for the root
+//! result, or in a notice of disconnection with `protocolError` and then the
+//! close, and the server keeps serving everyone else. Raw bytes over TCP (the StartTLS port needs no TLS for the root
 //! DSE), decoded with ldap3_proto's codec.
 #![allow(clippy::unwrap_used)]
 
@@ -68,7 +68,7 @@ async fn malformed_ber_gets_a_notice_of_disconnection() {
     ] {
         let mut c = Conn::connect(server.ldap_addr()).await;
         c.send(garbage).await;
-        c.expect_disconnect().await;
+        assert_eq!(c.expect_disconnect().await, LdapResultCode::ProtocolError, "after {garbage:?}");
     }
     still_serves(&server).await;
 }
@@ -80,7 +80,7 @@ async fn a_message_over_the_size_limit_is_refused_from_its_header() {
     // Announces 2 MiB; the server must not wait for (or buffer) it.
     c.send(&[0x30, 0x84, 0x00, 0x20, 0x00, 0x00]).await;
     c.send(&vec![0x04; 64 * 1024]).await;
-    c.expect_disconnect().await;
+    assert_eq!(c.expect_disconnect().await, LdapResultCode::ProtocolError);
     still_serves(&server).await;
 }
 
@@ -96,7 +96,7 @@ async fn deeply_nested_filters_are_refused() {
     // 10,000 deep: refused before it is decoded.
     let mut c = Conn::connect(server.ldap_addr()).await;
     c.send(&nested_search(3, 10_000)).await;
-    c.expect_disconnect().await;
+    assert_eq!(c.expect_disconnect().await, LdapResultCode::ProtocolError);
     still_serves(&server).await;
 }
 
@@ -132,10 +132,18 @@ async fn a_connection_flood_from_one_address_does_not_starve_others() {
     for _ in 0..300 {
         flood.push(TcpStream::connect(addr).await.unwrap());
     }
-    // Connections over the per-address limit (256) are closed at once.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let closed = flood.iter().filter(|s| matches!(s.try_read(&mut [0u8; 1]), Ok(0))).count();
-    assert!(closed >= 300 - 256, "only {closed} of the excess connections were refused");
+    // Connections over the per-address limit (256) are closed at once: wait
+    // until they are (a loaded machine may take a while to accept them all).
+    let closed = || flood.iter().filter(|s| matches!(s.try_read(&mut [0u8; 1]), Ok(0))).count();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while closed() < 300 - 256 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "after 30 s only {} of the excess connections were refused",
+            closed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // Another client (another loopback address) is served meanwhile, and the API too.
     let socket = TcpSocket::new_v4().unwrap();

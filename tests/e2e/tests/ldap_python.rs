@@ -65,7 +65,11 @@ async fn the_python_ldap3_client_reads_writes_pages_and_changes_passwords() {
     // The LDAP password change is the REST one: old sessions end, the new password logs in.
     assert_eq!(rest_alice.whoami().await.unwrap_err().code(), Some(ErrorCode::InvalidToken));
     server.login(T, "alice", ALICE_NEW_PW).await;
-    assert!(admin.principal(T, "groups", "pyteam").await.is_err(), "deleted over LDAP");
+    assert_eq!(
+        admin.principal(T, "groups", "pyteam").await.unwrap_err().code(),
+        Some(ErrorCode::PrincipalNotFound),
+        "deleted over LDAP"
+    );
     let audit = admin.audit(Some(T), 0, 1000).await.unwrap();
     assert!(audit.iter().any(|a| a.action == "group.create" && a.target == "pyteam"), "{audit:?}");
 }
