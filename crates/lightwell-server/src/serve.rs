@@ -46,6 +46,9 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let observer: Arc<dyn Observer> = metrics.clone();
     let service = Service::new(store, clock, &kek, observer)?;
     drop(kek);
+    // Before anything is written: a wrong KEK would otherwise start a server
+    // that fails every audited change and every CA key unsealing.
+    service.check_kek().await.with_context(|| format!("{}", settings.kek_file.display()))?;
     service.set_crl_sync_limit(settings.crl_sync_limit);
     service.set_login_throttle(settings.login_throttle);
     if let Some(n) = settings.password_hashing_concurrency {

@@ -414,10 +414,54 @@ impl TestServer {
         builder.build().unwrap()
     }
 
+    /// A metric of `/metrics` (summed over its label sets; 0 when absent),
+    /// e.g. `lightwell_crl_background_discarded_total`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self.raw().get(format!("{}/metrics", self.url())).send().await.unwrap().text().await.unwrap();
+        text.lines()
+            .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{')))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     /// A CLI runner with its own (empty) configuration dir.
     pub fn cli(&self) -> Cli {
         Cli::new(tempfile::tempdir().unwrap())
     }
+}
+
+/// Runs `lightwelld` on `data_dir` with `extra` arguments (listeners on
+/// free loopback ports) when it is expected to refuse to start: its output
+/// once it exited, or `None` if it was still running after 30 s (it is then
+/// killed).
+pub fn lightwelld_refusal(data_dir: &Path, extra: &[&str]) -> Option<Output> {
+    let logs = tempfile::tempdir().unwrap();
+    let (out, err) = (logs.path().join("stdout"), logs.path().join("stderr"));
+    let mut child = Command::new(bin("lightwelld"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--listen-api", "127.0.0.1:0", "--listen-pki", "127.0.0.1:0"])
+        .args(["--listen-ldaps", "127.0.0.1:0", "--listen-ldap", "127.0.0.1:0"])
+        .args(extra)
+        .env("LIGHTWELL_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Some(Output { status, stdout: std::fs::read(&out).unwrap(), stderr: std::fs::read(&err).unwrap() })
 }
 
 /// The resident memory of process `pid` in KiB (`VmRSS`), while it runs.
