@@ -45,7 +45,7 @@ fn files_of(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .map(Result::unwrap)
         .filter(|e| e.file_type().unwrap().is_file())
         .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
-        .filter(|(name, bytes)| !name.ends_with("-shm") && !(name.ends_with("-wal") && bytes.is_empty()))
+        .filter(|(name, bytes)| !(name.ends_with("-shm") || (name.ends_with("-wal") && bytes.is_empty())))
         .collect()
 }
 
