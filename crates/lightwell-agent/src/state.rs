@@ -58,7 +58,9 @@ fn write_if_changed(
     changed: &mut Vec<PathBuf>,
 ) -> std::io::Result<()> {
     if std::fs::read(path).ok().as_deref() != Some(contents) {
-        files::replace(path, contents, mode, durability)?;
+        // The agent's log names the file a full or read-only disk refused.
+        files::replace(path, contents, mode, durability)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))?;
         changed.push(path.to_path_buf());
     }
     Ok(())

@@ -193,6 +193,15 @@ impl AuditLog {
         }
     }
 
+    /// Whether the system chain was written under this key: its first
+    /// record (written at `lightwelld init`) verifies. `None` while the chain
+    /// is empty. A server given another installation's KEK would otherwise
+    /// start, then fail every audited change and every CA key unsealing.
+    pub fn keys_system_chain(&self, tx: &mut dyn Tx) -> Result<Option<bool>, StoreError> {
+        let first = tx.list_audit(&TenantId::system(), 0, 1)?.into_iter().next();
+        Ok(first.map(|r| same_mac(&r.hash, &self.mac(&r))))
+    }
+
     /// Appends an event to `scope`'s chain inside the caller's transaction.
     /// Refuses (`Corrupt`) to extend a head whose MAC does not verify: the
     /// new record would otherwise hide that records were cut off.

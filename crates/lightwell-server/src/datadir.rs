@@ -52,13 +52,26 @@ fn write_public(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
 
 /// Reads the KEK from its file.
 pub(crate) fn load_kek(path: &Path) -> anyhow::Result<Kek> {
+    if !path.exists() {
+        bail!(
+            "the key-encryption key {} is missing: restore it from your backup (every CA key and the audit chains \
+             are sealed under it; `lightwelld init` would make a new one that opens nothing)",
+            path.display()
+        );
+    }
     let text = Zeroizing::new(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?);
     Kek::from_file_contents(&text).with_context(|| format!("{} is not a valid key-encryption key", path.display()))
 }
 
-/// Whether `dir` has been initialized.
+/// Files `init` writes; any one of them means `dir` was initialized.
+const INIT_FILES: &[&str] =
+    &[KEK_FILE, SERVER_CA_FILE, SERVER_CA_KEY_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, OPERATOR_PASSWORD_FILE];
+
+/// Whether `dir` has been initialized: it holds a file `init` writes, so a
+/// data dir that lost its KEK is not taken for a new one (and re-initialized
+/// over its server CA).
 pub(crate) fn is_initialized(dir: &Path) -> bool {
-    dir.join(KEK_FILE).exists()
+    INIT_FILES.iter().any(|f| dir.join(f).exists())
 }
 
 fn host_name() -> Option<String> {
@@ -76,7 +89,7 @@ pub(crate) struct Initialized {
 /// Creates and fills a data dir. Refuses a dir that is already initialized.
 pub(crate) async fn initialize(dir: &Path, database: &Database, extra_sans: &[String]) -> anyhow::Result<Initialized> {
     if is_initialized(dir) {
-        bail!("{} is already initialized (it has {KEK_FILE})", dir.display());
+        bail!("{} is already initialized (it holds files of `lightwelld init`)", dir.display());
     }
     std::fs::DirBuilder::new()
         .recursive(true)

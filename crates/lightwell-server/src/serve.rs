@@ -55,6 +55,9 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             dir.display()
         );
     }
+    // Before anything is written: a wrong KEK would otherwise start a server
+    // that fails every audited change and every CA key unsealing.
+    service.check_kek().await.with_context(|| format!("{}", settings.kek_file.display()))?;
     service.set_crl_sync_limit(settings.crl_sync_limit);
     service.set_login_throttle(settings.login_throttle);
     let lockout = lightwell_core::policy::LockoutPolicy::default();

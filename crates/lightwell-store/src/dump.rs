@@ -198,6 +198,13 @@ pub(crate) const TABLES: &[TableSpec] = &[
     },
 ];
 
+/// Every table holding data, parents first, with its columns in schema
+/// order: what `lightwelld migrate` copies and what deleting a tenant must
+/// empty of its rows (tests walk it table by table).
+pub fn tables() -> impl Iterator<Item = (&'static str, Vec<&'static str>)> {
+    TABLES.iter().map(|t| (t.name, t.columns.iter().map(|(c, _)| *c).collect()))
+}
+
 impl TableSpec {
     /// `a, b, c` for a SELECT or INSERT.
     pub(crate) fn column_list(&self) -> String {

@@ -26,7 +26,7 @@ pub mod sqlite;
 
 pub use ca_records::*;
 pub use changes::{ChangeCallback, ChangeSubscription};
-pub use dump::{Dump, TableDump, Value};
+pub use dump::{Dump, TableDump, Value, tables};
 pub use join_records::*;
 pub use k8s_records::*;
 pub use records::*;

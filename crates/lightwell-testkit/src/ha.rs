@@ -41,6 +41,19 @@ pub fn failover_client(servers: &[&TestServer]) -> Client {
     Client::with_servers(&urls, &Trust::CaPem(pem), None).unwrap()
 }
 
+/// Asserts that the audit chains of `tenants` (administrator password
+/// [`crate::pki::ADMIN_PASSWORD`]) and the system chain verify on `server`:
+/// how a high-availability test ends, whatever the replicas went through.
+pub async fn assert_audit_verifies(server: &TestServer, tenants: &[&str]) {
+    for tenant in tenants {
+        let admin = server.login(tenant, "administrator", crate::pki::ADMIN_PASSWORD).await;
+        let v = admin.audit_verify(Some(tenant)).await.unwrap();
+        assert!(v.valid, "the audit chain of {tenant} on {}: {v:?}", server.url());
+    }
+    let v = server.operator().await.audit_verify(None).await.unwrap();
+    assert!(v.valid, "the system audit chain on {}: {v:?}", server.url());
+}
+
 /// What a CRL says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrlInfo {

@@ -404,16 +404,6 @@ impl TestServer {
         tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)).connect(name, tcp).await.unwrap()
     }
 
-    /// The value of the unlabelled metric `name` on `/metrics` (counters
-    /// carry the `_total` suffix: `lightwell_lockouts_total`); panics if the
-    /// server does not report it.
-    pub async fn metric(&self, name: &str) -> f64 {
-        let text = self.raw().get(format!("{}/metrics", self.url())).send().await.unwrap().text().await.unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
-    }
-
     /// The server's resident memory in KiB (`VmRSS` of `/proc/PID/status`).
     pub fn rss_kib(&self) -> u64 {
         rss_kib(self.pid().expect("the server is running")).expect("the server is running")
@@ -432,10 +422,61 @@ impl TestServer {
         builder.build().unwrap()
     }
 
+    /// The metric `name` of `/metrics`, summed over its label sets (counters
+    /// carry the `_total` suffix: `lightwell_lockouts_total`; a labelled
+    /// family nobody has used yet reads 0); panics if the server does not
+    /// declare the metric at all, so a renamed metric cannot read as 0.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self.raw().get(format!("{}/metrics", self.url())).send().await.unwrap().text().await.unwrap();
+        let family = name.strip_suffix("_total").unwrap_or(name);
+        assert!(
+            text.lines().any(|l| l.strip_prefix("# TYPE ").and_then(|t| t.split(' ').next()) == Some(family)),
+            "no metric {name} in:\n{text}"
+        );
+        text.lines()
+            .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{')))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     /// A CLI runner with its own (empty) configuration dir.
     pub fn cli(&self) -> Cli {
         Cli::new(tempfile::tempdir().unwrap())
     }
+}
+
+/// Runs `lightwelld` on `data_dir` with `extra` arguments (listeners on
+/// free loopback ports) when it is expected to refuse to start: its output
+/// once it exited, or `None` if it was still running after 30 s (it is then
+/// killed).
+pub fn lightwelld_refusal(data_dir: &Path, extra: &[&str]) -> Option<Output> {
+    let logs = tempfile::tempdir().unwrap();
+    let (out, err) = (logs.path().join("stdout"), logs.path().join("stderr"));
+    let mut child = Command::new(bin("lightwelld"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--listen-api", "127.0.0.1:0", "--listen-pki", "127.0.0.1:0"])
+        .args(["--listen-ldaps", "127.0.0.1:0", "--listen-ldap", "127.0.0.1:0"])
+        .args(extra)
+        .env("LIGHTWELL_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Some(Output { status, stdout: std::fs::read(&out).unwrap(), stderr: std::fs::read(&err).unwrap() })
 }
 
 /// The resident memory of process `pid` in KiB (`VmRSS`), while it runs.

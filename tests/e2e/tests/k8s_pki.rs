@@ -114,6 +114,164 @@ const KUBEADM: &[Kubeadm] = &[
     },
 ];
 
+// kubeadm cannot run here: the test machines have no network to fetch it and
+// no kubeadm binary, so `KUBEADM` is a hand copy that `kubeadm init phase
+// certs` never checks. It is cross-checked instead, file by file and usage by
+// usage, against an independent list: the Kubernetes documentation's "PKI
+// certificates and requirements"
+// (https://kubernetes.io/docs/setup/best-practices/certificates/; source
+// kubernetes/website, content/en/docs/setup/best-practices/certificates.md):
+// its "All certificates" table (default CN, parent CA, O, kind, hosts)
+// joined with its "Certificate paths" table (recommended cert path), and its
+// "Required CAs" table for where each parent CA's certificate lives.
+
+/// One row of the documentation's certificate list.
+struct Documented {
+    path: &'static str,
+    cn: &'static str,
+    parent: &'static str,
+    o: &'static [&'static str],
+    /// `kind`: server and/or client (serverAuth, clientAuth).
+    server: bool,
+    client: bool,
+    /// `hosts (SAN)`, with the documentation's placeholders filled in for this
+    /// cluster: `<hostname>` is CP, `<Host_IP>` and `<advertise_IP>` are
+    /// CP_IP, footnote [1] is the load balancer's name and the service names.
+    hosts: &'static [&'static str],
+}
+
+/// The documentation's "All certificates" table, by "Certificate paths".
+const DOCUMENTED: &[Documented] = &[
+    Documented {
+        path: "etcd/server.crt",
+        cn: "kube-etcd",
+        parent: "etcd-ca",
+        o: &[],
+        server: true,
+        client: true,
+        hosts: &["localhost", "127.0.0.1"],
+    },
+    Documented {
+        path: "etcd/peer.crt",
+        cn: "kube-etcd-peer",
+        parent: "etcd-ca",
+        o: &[],
+        server: true,
+        client: true,
+        hosts: &[CP, CP_IP, "localhost", "127.0.0.1"],
+    },
+    Documented {
+        path: "etcd/healthcheck-client.crt",
+        cn: "kube-etcd-healthcheck-client",
+        parent: "etcd-ca",
+        o: &[],
+        server: false,
+        client: true,
+        hosts: &[],
+    },
+    Documented {
+        path: "apiserver-etcd-client.crt",
+        cn: "kube-apiserver-etcd-client",
+        parent: "etcd-ca",
+        o: &["system:masters"],
+        server: false,
+        client: true,
+        hosts: &[],
+    },
+    Documented {
+        path: "apiserver.crt",
+        cn: "kube-apiserver",
+        parent: "kubernetes-ca",
+        o: &[],
+        server: true,
+        client: false,
+        hosts: &[
+            CP,
+            CP_IP,
+            "k8s.corp.example",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster",
+            "kubernetes.default.svc.cluster.local",
+        ],
+    },
+    Documented {
+        path: "apiserver-kubelet-client.crt",
+        cn: "kube-apiserver-kubelet-client",
+        parent: "kubernetes-ca",
+        o: &["system:masters"],
+        server: false,
+        client: true,
+        hosts: &[],
+    },
+    Documented {
+        path: "front-proxy-client.crt",
+        cn: "front-proxy-client",
+        parent: "kubernetes-front-proxy-ca",
+        o: &[],
+        server: false,
+        client: true,
+        hosts: &[],
+    },
+];
+
+/// The documentation's "Required CAs": where each parent CA's certificate is.
+const DOCUMENTED_CAS: &[(&str, &str)] =
+    &[("kubernetes-ca", "ca.crt"), ("etcd-ca", "etcd/ca.crt"), ("kubernetes-front-proxy-ca", "front-proxy-ca.crt")];
+
+/// Where kubeadm (v1.29 and later, which `KUBEADM` follows) differs from the
+/// documentation's table, field by field, and why. Anything else that differs fails.
+const DEPARTURES: &[(&str, &str, &str)] = &[
+    ("etcd/server.crt", "cn", "kubeadm names it after the node (setCommonNameToNodeName in certlist.go)"),
+    ("etcd/peer.crt", "cn", "kubeadm names it after the node (setCommonNameToNodeName in certlist.go)"),
+    (
+        "apiserver-kubelet-client.crt",
+        "o",
+        "kubeadm 1.29 moved it from system:masters to the less privileged kubeadm:cluster-admins",
+    ),
+    (
+        "apiserver-etcd-client.crt",
+        "o",
+        "kubeadm 1.29 dropped system:masters from the etcd client certificates (etcd authorizes by CN)",
+    ),
+];
+
+/// Documented SANs kubeadm does not add, and why.
+const NOT_ADDED: &[(&str, &str, &str)] = &[(
+    "apiserver.crt",
+    "kubernetes.default.svc.cluster",
+    "footnote [1] lists it; kubeadm adds kubernetes.default.svc.<dnsDomain> only (GetAPIServerAltNames)",
+)];
+
+fn departs(path: &str, field: &str) -> bool {
+    DEPARTURES.iter().any(|(p, f, _)| *p == path && *f == field)
+}
+
+#[test]
+fn kubeadms_hand_copied_table_agrees_with_the_kubernetes_documentation_by_file_and_usage() {
+    let documented: Vec<&str> = DOCUMENTED.iter().map(|d| d.path).collect();
+    let copied: Vec<&str> = KUBEADM.iter().map(|k| k.file).collect();
+    let (mut a, mut b) = (documented.clone(), copied.clone());
+    a.sort_unstable();
+    b.sort_unstable();
+    assert_eq!(a, b, "the same certificate files");
+    for doc in DOCUMENTED {
+        let k = KUBEADM.iter().find(|k| k.file == doc.path).unwrap();
+        let what = doc.path;
+        assert_eq!((k.server, k.client), (doc.server, doc.client), "{what}: the same usage (kind)");
+        let ca = DOCUMENTED_CAS.iter().find(|(name, _)| *name == doc.parent).unwrap().1;
+        assert_eq!(k.ca, ca, "{what}: the same parent CA ({})", doc.parent);
+        assert_eq!(k.cn == doc.cn, !departs(what, "cn"), "{what}: CN {} here, {} documented", k.cn, doc.cn);
+        assert_eq!(k.o == doc.o, !departs(what, "o"), "{what}: O {:?} here, {:?} documented", k.o, doc.o);
+        // Extra SANs on server certificates are allowed by the documentation; missing ones are not.
+        let sans: Vec<&str> = k.dns.iter().chain(k.ips).copied().collect();
+        let missing: Vec<&str> = doc.hosts.iter().copied().filter(|h| !sans.contains(h)).collect();
+        let known: Vec<&str> = NOT_ADDED.iter().filter(|(p, _, _)| *p == what).map(|(_, h, _)| *h).collect();
+        assert_eq!(missing, known, "{what}: documented SANs missing");
+    }
+}
+
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
 }

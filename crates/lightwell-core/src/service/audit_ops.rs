@@ -79,6 +79,22 @@ impl Service {
         self.checkpoint_audit().await
     }
 
+    /// Refuses to run with a key-encryption key other than the one the
+    /// database was written under (checked on the system audit chain's
+    /// first record, before anything is written). Run at start.
+    pub async fn check_kek(&self) -> Result<()> {
+        self.blocking(|inner| match inner.store.read(|tx| inner.audit.keys_system_chain(tx))? {
+            Some(false) => Err(Error::new(
+                lightwell_proto::ErrorCode::Internal,
+                "the key-encryption key does not match this database: the system audit chain's first record \
+                     does not verify under it (a KEK from another installation, or a replica given another KEK); \
+                     every replica must use the KEK of `lightwelld init`",
+            )),
+            Some(true) | None => Ok(()),
+        })
+        .await
+    }
+
     /// Seals the heads that carry no MAC (written before heads had one),
     /// each after verifying its chain; the system chain first, since each
     /// sealing of a tenant head is recorded there. Run at start.
