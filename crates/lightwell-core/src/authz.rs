@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 
 use lightwell_store::{PrincipalKind, TenantId};
 
-use crate::{Error, Result};
+use crate::{Error, PrincipalId, Result};
 
 /// Built-in group: tenant administrators.
 pub const ADMINISTRATORS: &str = "Administrators";
@@ -45,7 +45,7 @@ pub enum Actor {
     /// The system operator.
     Operator {
         /// Principal id of the operator.
-        id: String,
+        id: PrincipalId,
     },
     /// A principal of a tenant.
     Principal(PrincipalActor),
@@ -59,7 +59,7 @@ pub struct PrincipalActor {
     /// Tenant domain.
     pub tenant: String,
     /// Principal id.
-    pub id: String,
+    pub id: PrincipalId,
     /// Principal kind.
     pub kind: PrincipalKind,
     /// Principal name.
@@ -182,7 +182,7 @@ mod tests {
         Actor::Principal(PrincipalActor {
             tenant_id: TenantId::new(format!("id-{tenant}")),
             tenant: tenant.into(),
-            id: "p1".into(),
+            id: PrincipalId::stored("p1"),
             kind: PrincipalKind::User,
             name: "alice".into(),
             groups: groups.iter().map(|g| g.to_string()).collect(),
@@ -191,7 +191,7 @@ mod tests {
 
     #[test]
     fn permission_table() {
-        let op = Actor::Operator { id: "op".into() };
+        let op = Actor::Operator { id: PrincipalId::stored("op") };
         let admin_a = principal("a.example", &[ADMINISTRATORS, USERS]);
         let user_a = principal("a.example", &[USERS]);
         let cases: &[(&Actor, Option<&str>, Permission<'_>, bool)] = &[

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod authz;
 pub mod clock;
 mod error;
+pub mod ids;
 pub mod lockout;
 pub mod names;
 pub mod password;
@@ -16,10 +17,11 @@ mod service;
 pub mod throttle;
 
 pub use error::{Error, Result};
+pub use ids::{CaId, PrincipalId};
 pub use service::*;
 
 /// Re-exported so front ends name store types through the service layer.
-pub use lightwell_store::{PrincipalKind, TenantId};
+pub use lightwell_store::{AuditRecord, PrincipalKind, TenantId};
 
 /// Observes security-relevant events, for metrics. The server implements it
 /// with Prometheus counters; the default does nothing.

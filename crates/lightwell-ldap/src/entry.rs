@@ -185,7 +185,10 @@ pub(crate) fn tenant_entries(snap: &DirectorySnapshot) -> Vec<Entry> {
         for p in snap.principals.iter().filter(|p| p.principal.kind == c.kind()) {
             let mut e = principal_entry(tenant, &parent, p);
             if p.principal.kind == PrincipalKind::User {
-                e.add_binary("userCertificate", snap.certificates.get(&p.principal.id).cloned().unwrap_or_default());
+                e.add_binary(
+                    "userCertificate",
+                    snap.certificates.get(p.principal.id.as_str()).cloned().unwrap_or_default(),
+                );
             }
             out.push(e);
         }
@@ -256,7 +259,7 @@ fn principal_entry(tenant: &str, parent: &str, v: &PrincipalView) -> Entry {
         e.add("ipHostNumber", p.ips.clone());
     }
     e.add("memberOf", v.member_of.iter().map(|g| tree::object_dn(tenant, PrincipalKind::Group, g)).collect());
-    e.operational(Some(&p.id), p.created_at, p.updated_at, true);
+    e.operational(Some(p.id.as_str()), p.created_at, p.updated_at, true);
     e
 }
 

@@ -19,6 +19,41 @@
 //! | `tree`, `dn`, `entry`, `schema` | the namespace, DNs, entries, the schema |
 //! | `extended` | StartTLS, Who am I?, Password Modify |
 //! | `write` | add, modify, delete |
+//!
+//! # What a front end can see
+//!
+//! A front end works on the service layer's views, which hold no secret:
+//! it cannot name a store row, nor read a password hash, a sealed CA key or
+//! a token's hash from what the service returns. The checks below compile
+//! against this crate's dependencies (the service layer and the protocol
+//! types) and must fail with the error named; the first shows the same
+//! reads compile where a field is public.
+//!
+//! ```
+//! fn shown(p: &lightwell_core::Principal, c: &lightwell_core::CaInfo, t: &lightwell_core::JoinTokenInfo) -> usize {
+//!     p.name.len() + c.cert_der.len() + t.id.len()
+//! }
+//! ```
+//!
+//! ```compile_fail,E0432
+//! use lightwell_core::PrincipalRecord;
+//! ```
+//!
+//! ```compile_fail,E0433
+//! fn row(p: &lightwell_store::PrincipalRecord) -> Option<&String> { p.password_hash.as_ref() }
+//! ```
+//!
+//! ```compile_fail,E0609
+//! fn hash(p: &lightwell_core::Principal) -> Option<&String> { p.password_hash.as_ref() }
+//! ```
+//!
+//! ```compile_fail,E0609
+//! fn key(c: &lightwell_core::CaInfo) -> &[u8] { &c.sealed_key }
+//! ```
+//!
+//! ```compile_fail,E0609
+//! fn digest(t: &lightwell_core::JoinTokenInfo) -> &[u8] { &t.token_hash }
+//! ```
 #![forbid(unsafe_code)]
 
 mod bind;

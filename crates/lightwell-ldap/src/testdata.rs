@@ -5,7 +5,7 @@ use lightwell_core::{DirectorySnapshot, Principal, PrincipalKind, PrincipalView,
 
 fn record(kind: PrincipalKind, name: &str) -> Principal {
     Principal {
-        id: format!("00000000-0000-4000-8000-{:012}", name.len()),
+        id: lightwell_core::PrincipalId::parse(&format!("00000000-0000-4000-8000-{:012}", name.len())).unwrap(),
         kind,
         name: name.into(),
         display_name: None,
@@ -76,7 +76,7 @@ pub(crate) fn with_groups(n: usize) -> DirectorySnapshot {
     let mut snap = snapshot();
     for i in 0..n {
         let mut r = record(PrincipalKind::Group, &format!("group{i}"));
-        r.id = format!("00000000-0000-4000-9000-{i:012}");
+        r.id = lightwell_core::PrincipalId::parse(&format!("00000000-0000-4000-9000-{i:012}")).unwrap();
         snap.principals.push(PrincipalView { principal: r, member_of: vec![], members: Some(vec![]), locked: false });
     }
     snap

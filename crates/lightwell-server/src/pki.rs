@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use lightwell_core::Service;
+use lightwell_core::{CaId, Service};
 
 /// The router of the PKI listener.
 pub(crate) fn router(service: Service) -> Router {
@@ -19,12 +19,15 @@ pub(crate) fn router(service: Service) -> Router {
 }
 
 async fn ca_file(State(service): State<Service>, Path((tenant, file)): Path<(String, String)>) -> Response {
-    let result = if let Some(id) = file.strip_suffix(".crl") {
-        service.public_crl(&tenant, id).await.map(|der| ("application/pkix-crl", der))
-    } else if let Some(id) = file.strip_suffix(".crt") {
-        service.public_ca_certificate(&tenant, id).await.map(|der| ("application/pkix-cert", der))
-    } else {
-        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    let not_found = || (StatusCode::NOT_FOUND, "not found\n").into_response();
+    // The id is parsed here, where it arrives: a name that is no CA id
+    // never reaches a query.
+    let Some((id, kind)) = file.rsplit_once('.') else { return not_found() };
+    let Ok(id) = CaId::parse(id) else { return not_found() };
+    let result = match kind {
+        "crl" => service.public_crl(&tenant, &id).await.map(|der| ("application/pkix-crl", der)),
+        "crt" => service.public_ca_certificate(&tenant, &id).await.map(|der| ("application/pkix-cert", der)),
+        _ => return not_found(),
     };
     match result {
         // Short caching: a revocation re-signs the CRL at once, and peers should see it soon.

@@ -3,7 +3,7 @@
 use crate::TenantId;
 
 /// A join token. Only the SHA-256 of the secret is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct JoinTokenRecord {
     /// Stable id (shown in listings, used to revoke).
     pub id: String,
@@ -28,4 +28,20 @@ pub struct JoinTokenRecord {
     pub created_by: String,
     /// Creation time.
     pub created_at: i64,
+}
+
+impl std::fmt::Debug for JoinTokenRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token's hash is its lookup key: left out of logs.
+        f.debug_struct("JoinTokenRecord")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("hostname", &self.hostname)
+            .field("ips", &self.ips)
+            .field("uses_left", &self.uses_left)
+            .field("expires_at", &self.expires_at)
+            .field("revoked", &self.revoked)
+            .field("allow_rejoin", &self.allow_rejoin)
+            .finish_non_exhaustive()
+    }
 }

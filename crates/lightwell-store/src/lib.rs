@@ -386,3 +386,93 @@ pub trait Tx {
     /// Deletes a cluster; returns whether it existed.
     fn delete_k8s_cluster(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
 }
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    /// Every row that holds a secret, or what stands in for one (a password
+    /// hash, a sealed key, a token's hash), leaves it out of `Debug`, so no
+    /// log line or panic message carries it.
+    #[test]
+    fn rows_holding_secrets_leave_them_out_of_debug() {
+        let secret = "SECRET-6a1f";
+        let bytes = secret.as_bytes().to_vec();
+        let tenant = TenantId::new("t");
+        let principal = PrincipalRecord {
+            id: "p".into(),
+            tenant_id: tenant.clone(),
+            kind: PrincipalKind::User,
+            name: "alice".into(),
+            display_name: None,
+            email: None,
+            hostnames: vec![],
+            ips: vec![],
+            enabled: true,
+            builtin: false,
+            password_hash: Some(secret.into()),
+            credential_epoch: 0,
+            failed_logins: 0,
+            failure_window_start: None,
+            locked_until: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let ca = CaRecord {
+            id: "c".into(),
+            tenant_id: tenant.clone(),
+            name: "issuing".into(),
+            parent_id: None,
+            role: CaRole::Root,
+            cert_der: vec![],
+            sealed_key: bytes.clone(),
+            status: CaStatus::Active,
+            is_default: true,
+            next_crl_number: 1,
+            revoked_at: None,
+            revocation_reason: None,
+            created_at: 0,
+        };
+        let request = CaRequestRecord {
+            id: "r".into(),
+            tenant_id: tenant.clone(),
+            name: "ext".into(),
+            csr_der: vec![],
+            sealed_key: bytes.clone(),
+            created_at: 0,
+        };
+        let session = SessionRecord {
+            token_hash: bytes.clone(),
+            tenant_id: tenant.clone(),
+            principal_id: "p".into(),
+            credential_epoch: 0,
+            created_at: 0,
+            expires_at: 0,
+        };
+        let token = JoinTokenRecord {
+            id: "j".into(),
+            tenant_id: tenant,
+            token_hash: bytes.clone(),
+            hostname: None,
+            ips: vec![],
+            uses_left: 1,
+            expires_at: 0,
+            revoked: false,
+            allow_rejoin: false,
+            created_by: "user:admin".into(),
+            created_at: 0,
+        };
+        let as_bytes = format!("{bytes:?}");
+        let inner = &as_bytes[1..as_bytes.len() - 1];
+        for shown in [
+            format!("{principal:?}"),
+            format!("{ca:?}"),
+            format!("{request:?}"),
+            format!("{session:?}"),
+            format!("{token:?}"),
+        ] {
+            assert!(!shown.contains(secret) && !shown.contains(inner), "a secret in {shown}");
+            assert!(shown.ends_with(".. }"), "redacted rows say they leave fields out: {shown}");
+        }
+    }
+}

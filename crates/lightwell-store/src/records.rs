@@ -162,7 +162,7 @@ pub struct Membership {
 }
 
 /// A login session: a bearer token, of which only the SHA-256 is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     /// SHA-256 of the token.
     pub token_hash: Vec<u8>,
@@ -176,6 +176,19 @@ pub struct SessionRecord {
     pub created_at: i64,
     /// Expiry time.
     pub expires_at: i64,
+}
+
+impl std::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token's hash is its lookup key: left out of logs.
+        f.debug_struct("SessionRecord")
+            .field("tenant_id", &self.tenant_id)
+            .field("principal_id", &self.principal_id)
+            .field("credential_epoch", &self.credential_epoch)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One record of a hash-chained audit log.

@@ -31,7 +31,7 @@ use crate::authz::{Actor, OPERATOR, PrincipalActor};
 use crate::password::HashPermit;
 use crate::policy::TenantPolicy;
 use crate::throttle::{ThrottleLimit, address_key};
-use crate::{Error, Result, lockout};
+use crate::{Error, PrincipalId, Result, lockout};
 
 /// Failed logins per caller address: 3 within any 180 s, for at most 65,536
 /// addresses. With the default lockout (5 within 180 s) one address can
@@ -380,13 +380,13 @@ pub(super) fn locked() -> Error {
 /// The actor a principal acts as, with its groups resolved.
 pub(super) fn actor_for(tx: &mut dyn Tx, tenant: Option<&Tenant>, p: &PrincipalRecord) -> Result<Actor> {
     match tenant {
-        None => Ok(Actor::Operator { id: p.id.clone() }),
+        None => Ok(Actor::Operator { id: PrincipalId::stored(&p.id) }),
         Some(t) => {
             let graph = Graph::load_ancestry(tx, &t.id, &p.id)?;
             Ok(Actor::Principal(PrincipalActor {
                 tenant_id: t.id.clone(),
                 tenant: t.domain.clone(),
-                id: p.id.clone(),
+                id: PrincipalId::stored(&p.id),
                 kind: p.kind,
                 name: p.name.clone(),
                 groups: graph.member_of(&p.id),

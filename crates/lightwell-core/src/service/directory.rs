@@ -12,14 +12,14 @@ use super::{Inner, Service, short, tenant_by_domain};
 use crate::audit::AuditEvent;
 use crate::authz::{self, Actor, DOMAIN_CLIENTS, Permission, USERS};
 use crate::names::{AccountName, Hostname, PrincipalRef, parse_display_name, parse_email, parse_ip};
-use crate::{Error, Result, lockout, password};
+use crate::{Error, PrincipalId, Result, lockout, password};
 
 /// A principal as front ends may see it: everything but its credentials
 /// (password hash, machine secret digest) and lockout counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    /// Stable id (UUID).
-    pub id: String,
+    /// Stable id.
+    pub id: PrincipalId,
     /// Kind of principal.
     pub kind: PrincipalKind,
     /// Name, unique per tenant and kind.
@@ -45,7 +45,7 @@ pub struct Principal {
 impl From<&PrincipalRecord> for Principal {
     fn from(r: &PrincipalRecord) -> Self {
         Self {
-            id: r.id.clone(),
+            id: PrincipalId::stored(&r.id),
             kind: r.kind,
             name: r.name.clone(),
             display_name: r.display_name.clone(),

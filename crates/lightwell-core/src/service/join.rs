@@ -172,7 +172,7 @@ fn machine_actor(t: &Tenant, m: &PrincipalRecord) -> Actor {
     Actor::Principal(PrincipalActor {
         tenant_id: t.id.clone(),
         tenant: t.domain.clone(),
-        id: m.id.clone(),
+        id: crate::PrincipalId::stored(&m.id),
         kind: PrincipalKind::Machine,
         name: m.name.clone(),
         groups: Default::default(),
@@ -194,6 +194,45 @@ pub(super) fn trust_state_in(tx: &mut dyn Tx, t: &Tenant) -> Result<TrustState> 
     Ok(TrustState { revision: tx.trust_revision(&t.id)?, roots, crls })
 }
 
+/// A join token as front ends show it: everything but its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinTokenInfo {
+    /// Stable id (shown in listings, used to revoke).
+    pub id: String,
+    /// The only host name this token may join, if bound.
+    pub hostname: Option<String>,
+    /// The IP addresses a joining host may have in its certificate.
+    pub ips: Vec<String>,
+    /// Joins left.
+    pub uses_left: i64,
+    /// Expiry, Unix seconds.
+    pub expires_at: i64,
+    /// Revoked tokens are refused.
+    pub revoked: bool,
+    /// Whether the token may re-join a host name that already has a machine account.
+    pub allow_rejoin: bool,
+    /// Who created it.
+    pub created_by: String,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+impl From<JoinTokenRecord> for JoinTokenInfo {
+    fn from(r: JoinTokenRecord) -> Self {
+        Self {
+            id: r.id,
+            hostname: r.hostname,
+            ips: r.ips,
+            uses_left: r.uses_left,
+            expires_at: r.expires_at,
+            revoked: r.revoked,
+            allow_rejoin: r.allow_rejoin,
+            created_by: r.created_by,
+            created_at: r.created_at,
+        }
+    }
+}
+
 impl Service {
     /// Creates a join token (Administrators); returns it with its secret, shown once.
     pub async fn create_join_token(
@@ -201,7 +240,7 @@ impl Service {
         actor: &Actor,
         tenant: &str,
         new: NewJoinToken,
-    ) -> Result<(JoinTokenRecord, Zeroizing<String>)> {
+    ) -> Result<(JoinTokenInfo, Zeroizing<String>)> {
         authz::check(actor, Some(tenant), Permission::ManageDirectory)?;
         if !(60..=MAX_JOIN_TOKEN_TTL_SECS).contains(&new.ttl_secs) {
             return Err(Error::invalid("a join token lives between 1 minute and 30 days"));
@@ -253,16 +292,19 @@ impl Service {
                 )?;
                 Ok(record)
             })?;
-            Ok((record, token))
+            Ok((record.into(), token))
         })
         .await
     }
 
     /// Lists join tokens (Administrators); never their secrets.
-    pub async fn list_join_tokens(&self, actor: &Actor, tenant: &str) -> Result<Vec<JoinTokenRecord>> {
+    pub async fn list_join_tokens(&self, actor: &Actor, tenant: &str) -> Result<Vec<JoinTokenInfo>> {
         authz::check(actor, Some(tenant), Permission::ManageDirectory)?;
         let tenant = tenant.to_string();
-        self.blocking(move |inner| inner.tenant_read(&tenant, |tx, t| Ok(tx.list_join_tokens(&t.id)?))).await
+        self.blocking(move |inner| {
+            inner.tenant_read(&tenant, |tx, t| Ok(tx.list_join_tokens(&t.id)?.into_iter().map(Into::into).collect()))
+        })
+        .await
     }
 
     /// Revokes a join token (Administrators).

@@ -28,8 +28,8 @@ pub use self::ca::{
 pub use self::directory::{Modification, NewHostPrincipal, NewUser, Principal, PrincipalPatch, PrincipalView};
 pub use self::directory_snapshot::{CaObject, DirectorySnapshot, DirectoryVersion};
 pub use self::join::{
-    DEFAULT_ENROLMENT_THROTTLE, JoinRequest, Joined, MAX_JOIN_TOKEN_TTL_SECS, MAX_JOIN_TOKEN_USES, NewJoinToken,
-    TrustState,
+    DEFAULT_ENROLMENT_THROTTLE, JoinRequest, JoinTokenInfo, Joined, MAX_JOIN_TOKEN_TTL_SECS, MAX_JOIN_TOKEN_USES,
+    NewJoinToken, TrustState,
 };
 pub use self::k8s::{ClusterView, Component, ComponentRequest, NewCluster};
 pub use self::tenants::Tenant;

@@ -1,10 +1,10 @@
 //! Audit log: list and verify, per tenant and for the system chain.
 
 use axum::extract::State;
+use lightwell_core::AuditRecord;
 use lightwell_core::Verification;
 use lightwell_core::clock::rfc3339;
 use lightwell_proto::{AuditCheckpointRefusal, AuditCheckpointReport, AuditEntry, AuditVerification, ErrorBody};
-use lightwell_store::AuditRecord;
 use serde::Deserialize;
 
 use super::AppState;

@@ -28,7 +28,7 @@ pub(crate) fn ca_info(v: &CaView) -> CaInfo {
         .map(|k| k.algorithm().to_string())
         .unwrap_or_else(|_| "unknown".into());
     CaInfo {
-        id: v.info.id.clone(),
+        id: v.info.id.to_string(),
         name: v.info.name.clone(),
         role: v.info.role.as_str().into(),
         status: v.info.status.as_str().into(),
@@ -76,7 +76,7 @@ pub(crate) fn certificate_info(v: &CertificateView) -> CertificateInfo {
         not_after: rfc3339(r.not_after),
         requester: r.requester.clone(),
         revoked_at: r.revoked_at.map(rfc3339),
-        revocation_reason: r.revocation_reason.clone(),
+        revocation_reason: r.revocation_reason.as_ref().map(ToString::to_string),
         fingerprint: cert_fingerprint(&r.der),
         pem,
         chain_pem,
@@ -264,7 +264,7 @@ pub(crate) async fn trust_bundle(
     let roots = roots
         .iter()
         .map(|r| TrustAnchor {
-            id: r.info.id.clone(),
+            id: r.info.id.to_string(),
             name: r.info.name.clone(),
             status: r.info.status.as_str().into(),
             fingerprint: r.certificate.fingerprint(),

@@ -8,13 +8,12 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use lightwell_ca::pem;
 use lightwell_core::clock::rfc3339;
-use lightwell_core::{JoinRequest, NewJoinToken, TrustState};
+use lightwell_core::{JoinRequest, JoinTokenInfo, NewJoinToken, TrustState};
 use lightwell_proto::{
     CreateJoinTokenRequest, CrlEntry, EnrollResponse, ErrorBody, JoinRequestBody, JoinResponse, JoinToken,
     LeaveRequest, LeaveResponse, MachineDomains, MachineSecret, ReenrollRequest, RotateMachineSecretRequest,
     TrustRevision, TrustStateBody,
 };
-use lightwell_store::JoinTokenRecord;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -23,7 +22,7 @@ use super::auth::{Auth, bearer};
 use super::ca::decode_csr;
 use super::error::{ApiJson, ApiPath, ApiQuery, ApiResult};
 
-fn token_info(r: &JoinTokenRecord, secret: Option<String>) -> JoinToken {
+fn token_info(r: &JoinTokenInfo, secret: Option<String>) -> JoinToken {
     JoinToken {
         id: r.id.clone(),
         token: secret,

@@ -98,15 +98,24 @@ impl Service {
                 });
                 Ok::<_, Error>((actor, decided.map(|d| (d, authenticated_by))))
             })?;
+            // The audit target is the principal the request resolved to (a
+            // bare name names its kind here), else the request as written.
+            let actor_name = actor.audit_name();
+            let target = match (&decided, &req.principal) {
+                (Ok(((_, _, p), _)), Some(_)) => {
+                    let who = &p.decision.principal;
+                    format!("{}:{}", who.kind.as_str(), short(&who.name))
+                }
+                (_, Some(r)) => match r.kind {
+                    Some(kind) => format!("{}:{}", kind.as_str(), short(&r.name)),
+                    None => short(&r.name),
+                },
+                (_, None) => actor_name.clone(),
+            };
             let signed = decided.and_then(|((t, csr, prepared), authenticated_by)| {
                 let signed = inner.sign_prepared(&t, &actor, &csr, prepared, authenticated_by)?;
                 Ok((csr, signed))
             });
-            let actor_name = actor.audit_name();
-            let target = match &req.principal {
-                Some(r) => short(&r.to_string()),
-                None => actor_name.clone(),
-            };
             inner.write_committing_refusal(|tx| {
                 let t = super::super::tenant_by_domain(tx, &tenant)?;
                 let outcome = signed.clone().and_then(|(csr, s)| inner.record_signed(tx, &t, &actor, &csr, &req, s));
@@ -466,7 +475,7 @@ mod tests {
         let store = Arc::new(SqliteStore::open(&dir.path().join("lightwell.db")).unwrap());
         let kek = lightwell_ca::kek::Kek::generate().unwrap();
         let service = Service::new(store, Arc::new(SystemClock), &kek, Arc::new(NoopObserver)).unwrap();
-        let operator = Actor::Operator { id: "operator".into() };
+        let operator = Actor::Operator { id: crate::PrincipalId::stored("operator") };
         service.create_tenant(&operator, TENANT, Some(password("Quiet-harbor-0001")), None).await.unwrap();
         let login = |user: &str, pw: &str| {
             service.login(LoginScope::Tenant(TENANT.into()), user.into(), password(pw), LOCALHOST)

@@ -36,7 +36,7 @@ use super::{Service, short};
 use crate::audit::AuditEvent;
 use crate::authz::{self, Actor, Permission};
 use crate::names::PrincipalRef;
-use crate::{Error, Result};
+use crate::{CaId, Error, Result};
 
 /// A CA as front ends show it (never its key).
 #[derive(Debug, Clone)]
@@ -56,12 +56,12 @@ pub struct CaView {
 /// A CA as front ends may see it: everything but its sealed key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaInfo {
-    /// Stable id (UUID); part of the CA's plain-HTTP URLs.
-    pub id: String,
+    /// Stable id; part of the CA's plain-HTTP URLs.
+    pub id: CaId,
     /// Name, unique per tenant regardless of case.
     pub name: String,
     /// The CA that signed this one (`None` for a root).
-    pub parent_id: Option<String>,
+    pub parent_id: Option<CaId>,
     /// Root or intermediate.
     pub role: CaRole,
     /// The CA certificate, DER.
@@ -72,8 +72,8 @@ pub struct CaInfo {
     pub is_default: bool,
     /// When the CA was revoked.
     pub revoked_at: Option<i64>,
-    /// Why (a revocation reason name).
-    pub revocation_reason: Option<String>,
+    /// Why it was revoked.
+    pub revocation_reason: Option<RevocationReason>,
     /// Creation time.
     pub created_at: i64,
 }
@@ -81,15 +81,16 @@ pub struct CaInfo {
 impl From<CaRecord> for CaInfo {
     fn from(r: CaRecord) -> Self {
         Self {
-            id: r.id,
+            id: CaId::stored(r.id),
             name: r.name,
-            parent_id: r.parent_id,
+            parent_id: r.parent_id.map(CaId::stored),
             role: r.role,
             cert_der: r.cert_der,
             status: r.status,
             is_default: r.is_default,
             revoked_at: r.revoked_at,
-            revocation_reason: r.revocation_reason,
+            // The service writes only reason names it parses back.
+            revocation_reason: r.revocation_reason.and_then(|why| why.parse().ok()),
             created_at: r.created_at,
         }
     }
@@ -290,7 +291,7 @@ impl Service {
                     if filter.principal_id.as_ref().is_some_and(|id| id != &me.id) {
                         return Err(Error::forbidden("only CA administrators may list other principals' certificates"));
                     }
-                    filter.principal_id = Some(me.id.clone());
+                    filter.principal_id = Some(me.id.to_string());
                 }
                 let certs = tx.list_certificates(&t.id, &filter)?;
                 certs.into_iter().map(|c| inner.certificate_view(tx, t, c)).collect()
@@ -337,8 +338,8 @@ impl Service {
     }
 
     /// The latest CRL (DER) of a CA, by id, for the plain-HTTP PKI listener. Public.
-    pub async fn public_crl(&self, tenant: &str, ca_id: &str) -> Result<Vec<u8>> {
-        let (tenant, ca_id) = (tenant.to_string(), ca_id.to_string());
+    pub async fn public_crl(&self, tenant: &str, ca_id: &CaId) -> Result<Vec<u8>> {
+        let (tenant, ca_id) = (tenant.to_string(), ca_id.clone());
         self.blocking(move |inner| {
             inner
                 .tenant_read(&tenant, |tx, t| tx.crl(&t.id, &ca_id)?.map(|c| c.der).ok_or_else(|| ca_not_found(&ca_id)))
@@ -347,8 +348,8 @@ impl Service {
     }
 
     /// A CA certificate (DER), by id, for the plain-HTTP PKI listener. Public.
-    pub async fn public_ca_certificate(&self, tenant: &str, ca_id: &str) -> Result<Vec<u8>> {
-        let (tenant, ca_id) = (tenant.to_string(), ca_id.to_string());
+    pub async fn public_ca_certificate(&self, tenant: &str, ca_id: &CaId) -> Result<Vec<u8>> {
+        let (tenant, ca_id) = (tenant.to_string(), ca_id.clone());
         self.blocking(move |inner| {
             inner.tenant_read(&tenant, |tx, t| {
                 tx.ca(&t.id, &ca_id)?.map(|c| c.cert_der).ok_or_else(|| ca_not_found(&ca_id))

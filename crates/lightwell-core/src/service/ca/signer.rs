@@ -235,8 +235,8 @@ mod tests {
     }
 
     /// Creates the tenant; returns its administrator and its default issuing CA's id.
-    async fn tenant(service: &Service) -> (Actor, String) {
-        let operator = Actor::Operator { id: "operator".into() };
+    async fn tenant(service: &Service) -> (Actor, crate::CaId) {
+        let operator = Actor::Operator { id: crate::PrincipalId::stored("operator") };
         service.create_tenant(&operator, DOMAIN, Some(Zeroizing::new(PASSWORD.into())), None).await.unwrap();
         let admin = service
             .login(
@@ -254,7 +254,7 @@ mod tests {
 
     /// Records `n` certificates of the administrator issued by `ca_id` (rows
     /// only: nothing here reads a certificate's DER); returns their serials.
-    fn certificates(store: &dyn Store, admin: &Actor, ca_id: &str, n: usize) -> Vec<String> {
+    fn certificates(store: &dyn Store, admin: &Actor, ca_id: &crate::CaId, n: usize) -> Vec<String> {
         let Actor::Principal(p) = admin else { unreachable!() };
         let now = crate::clock::Clock::unix(&SystemClock);
         let serials: Vec<String> = (0..n).map(|_| lightwell_ca::Serial::random().unwrap().to_hex()).collect();
@@ -264,8 +264,8 @@ mod tests {
                     tx.insert_certificate(&CertificateRecord {
                         serial: serial.clone(),
                         tenant_id: p.tenant_id.clone(),
-                        ca_id: ca_id.into(),
-                        principal_id: p.id.clone(),
+                        ca_id: ca_id.to_string(),
+                        principal_id: p.id.to_string(),
                         principal_kind: PrincipalKind::User,
                         principal_name: p.name.clone(),
                         profile: "client".into(),
@@ -285,7 +285,7 @@ mod tests {
     }
 
     /// The CRL Number and the serials (lower-case hex) of the CRL served for `ca_id`.
-    async fn served(service: &Service, ca_id: &str) -> (u64, Vec<String>) {
+    async fn served(service: &Service, ca_id: &crate::CaId) -> (u64, Vec<String>) {
         let der = service.public_crl(DOMAIN, ca_id).await.unwrap();
         let (_, crl) = x509_parser::parse_x509_crl(&der).unwrap();
         let number = crl.crl_number().unwrap().to_u64_digits().first().copied().unwrap_or(0);
