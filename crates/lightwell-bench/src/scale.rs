@@ -1,6 +1,6 @@
 //! `lightwell-bench scale`: issuance throughput and server start-up time on
 //! an almost empty database, then on the same database after adding N
-//! certificates and M principals (seeded directly, see [`crate::seed`]), and
+//! certificates and M principals (seeded through the store's bulk inserts, see [`crate::seed`]), and
 //! the bytes the database grew by per certificate. Same server, same
 //! clients, same run.
 

@@ -8,11 +8,13 @@
 // Test support: a panic here is a failing conformance case, not a crashed server.
 #![allow(clippy::unwrap_used)]
 
+mod bulk;
 mod ca;
 mod dump;
 mod join;
 mod k8s;
 
+pub use self::bulk::*;
 pub use self::ca::*;
 pub use self::dump::*;
 pub use self::join::*;
@@ -38,7 +40,9 @@ macro_rules! conformance_tests {
             crls_replace_and_are_scoped, deleting_a_tenant_removes_its_ca_data, revoked_entries_are_a_cas_unexpired_revocations,
             revoked_entries_exceed_counts_a_cas_unexpired_revocations, crl_pending_marks_clear_by_generation_scoped_by_tenant,
             join_tokens_round_trip_scoped_by_tenant, trust_revisions_grow_per_tenant, directory_revisions_grow_per_tenant,
-            ca_requests_round_trip_scoped_by_tenant, k8s_clusters_round_trip_scoped_by_tenant);
+            ca_requests_round_trip_scoped_by_tenant, k8s_clusters_round_trip_scoped_by_tenant,
+            bulk_certificates_keep_the_invariants_of_one_row_writes, bulk_certificates_refuse_a_bad_row_and_change_nothing,
+            bulk_principals_claim_names_and_bump_the_directory_revision, bulk_principals_refuse_a_bad_row_and_change_nothing);
         $crate::conformance_tests!(@pairs $make; dump_round_trips_into_an_empty_store);
     };
     (@pairs $make:expr; $($case:ident),*) => {

@@ -311,6 +311,19 @@ impl SqliteTx<'_> {
         }
         Ok(())
     }
+
+    /// Runs `f` in a savepoint: if it fails, nothing it wrote stays, even
+    /// when the caller goes on with the transaction.
+    fn all_or_nothing(&mut self, f: impl FnOnce(&mut Self) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        self.tx.execute_batch("SAVEPOINT bulk")?;
+        match f(self) {
+            Ok(()) => Ok(self.tx.execute_batch("RELEASE bulk")?),
+            Err(e) => {
+                self.tx.execute_batch("ROLLBACK TO bulk; RELEASE bulk")?;
+                Err(e)
+            }
+        }
+    }
 }
 
 impl Tx for SqliteTx<'_> {
@@ -402,6 +415,19 @@ impl Tx for SqliteTx<'_> {
             ],
         )?;
         self.claim_names(p)
+    }
+
+    fn insert_principals(&mut self, tenant: &TenantId, principals: &[PrincipalRecord]) -> Result<(), StoreError> {
+        if principals.is_empty() {
+            return Ok(());
+        }
+        crate::bulk::check_principals(self, tenant, principals)?;
+        // One cached statement a row: SQLite runs in this process, so a
+        // row costs no round trip and batching statements gains little.
+        self.all_or_nothing(|tx| {
+            principals.iter().try_for_each(|p| tx.insert_principal(p))?;
+            crate::bulk::principals_written(tx, tenant)
+        })
     }
 
     fn principal(
@@ -659,6 +685,17 @@ impl Tx for SqliteTx<'_> {
 
     fn insert_certificate(&mut self, cert: &CertificateRecord) -> Result<(), StoreError> {
         ca::insert_certificate(self.tx, cert)
+    }
+
+    fn insert_certificates(&mut self, tenant: &TenantId, certs: &[CertificateRecord]) -> Result<(), StoreError> {
+        if certs.is_empty() {
+            return Ok(());
+        }
+        let revised = crate::bulk::check_certificates(self, tenant, certs)?;
+        self.all_or_nothing(|tx| {
+            certs.iter().try_for_each(|c| ca::insert_certificate(tx.tx, c))?;
+            crate::bulk::certificates_written(tx, tenant, revised)
+        })
     }
 
     fn certificate(&mut self, tenant: &TenantId, serial: &str) -> Result<Option<CertificateRecord>, StoreError> {

@@ -5,18 +5,18 @@
 //! Seeding Lightwell: creating 100,000 users through the REST API would
 //! hash 100,000 passwords with argon2id (about an hour on two CPUs), so the
 //! bench writes the rows straight into the running server's SQLite file
-//! through `lightwell-store` (the server's own code; SQLite allows a second
-//! writer process) in a few large transactions, with a hash made once by
+//! through `lightwell-store`'s bulk inserts (the server's own code; SQLite
+//! allows a second writer process) in a few large transactions, with a hash made once by
 //! `lightwell_core::password::HashPermit::hash` — the server's parameters. The seeded
 //! users get no audit records and are not in the built-in `Users` group;
-//! the directory revision is bumped so no cached tree survives. This path
+//! the bulk inserts bump the directory revision so no cached tree survives. This path
 //! is for the bench only.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use lightwell_store::sqlite::SqliteStore;
-use lightwell_store::{PrincipalKind, PrincipalRecord, StoreExt, TenantId};
+use lightwell_store::{PrincipalKind, PrincipalRecord, StoreExt};
 
 use crate::domain::TENANT;
 
@@ -105,7 +105,7 @@ impl Directory {
         };
         let groups: Vec<PrincipalRecord> =
             (0..self.groups).map(|g| record(PrincipalKind::Group, self.group_name(g), None, None)).collect();
-        store.write(|tx| groups.iter().try_for_each(|g| tx.insert_principal(g)))?;
+        store.write(|tx| tx.insert_principals(&tenant.id, &groups))?;
         for start in (0..self.users).step_by(BATCH) {
             let batch: Vec<PrincipalRecord> = (start..(start + BATCH).min(self.users))
                 .map(|u| {
@@ -114,18 +114,13 @@ impl Directory {
                 })
                 .collect();
             store.write(|tx| {
+                tx.insert_principals(&tenant.id, &batch)?;
                 for (u, p) in (start..).zip(&batch) {
-                    tx.insert_principal(p)?;
                     tx.add_member(&tenant.id, &groups[self.group_of(u)].id, &p.id)?;
                 }
                 Ok::<_, lightwell_store::StoreError>(())
             })?;
         }
-        bump(&store, &tenant.id)
+        Ok(())
     }
-}
-
-fn bump(store: &SqliteStore, tenant: &TenantId) -> Result<()> {
-    store.write(|tx| tx.bump_directory_revision(tenant))?;
-    Ok(())
 }

@@ -6,7 +6,7 @@ use crate::{
     PrincipalKind, Store, StoreError, StoreExt, TenantId,
 };
 
-fn ca(t: &TenantId, name: &str, role: CaRole) -> CaRecord {
+pub(super) fn ca(t: &TenantId, name: &str, role: CaRole) -> CaRecord {
     CaRecord {
         id: format!("{}-{name}", t.as_str()),
         tenant_id: t.clone(),
@@ -24,7 +24,7 @@ fn ca(t: &TenantId, name: &str, role: CaRole) -> CaRecord {
     }
 }
 
-fn cert(t: &TenantId, serial: &str, ca_id: &str, principal: &str) -> CertificateRecord {
+pub(super) fn cert(t: &TenantId, serial: &str, ca_id: &str, principal: &str) -> CertificateRecord {
     CertificateRecord {
         serial: serial.into(),
         tenant_id: t.clone(),

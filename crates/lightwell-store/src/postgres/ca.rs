@@ -136,6 +136,44 @@ impl PgTx<'_> {
         self.track(r).map(drop)
     }
 
+    /// Certificates a statement at a time, each statement a few thousand
+    /// rows sent as one array a column: one round trip per chunk, not per row.
+    pub(super) fn pg_insert_certificate_rows(&mut self, certs: &[CertificateRecord]) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO certificates ({CERT_COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
+             $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[], $9::bigint[], $10::bigint[], $11::text[], \
+             $12::bigint[], $13::bigint[], $14::text[])"
+        );
+        for chunk in certs.chunks(super::BULK_ROWS) {
+            let col = |f: fn(&CertificateRecord) -> &str| chunk.iter().map(f).collect::<Vec<_>>();
+            let num = |f: fn(&CertificateRecord) -> i64| chunk.iter().map(f).collect::<Vec<_>>();
+            let der: Vec<&[u8]> = chunk.iter().map(|c| c.der.as_slice()).collect();
+            let revoked_at: Vec<Option<i64>> = chunk.iter().map(|c| c.revoked_at).collect();
+            let reason: Vec<Option<&str>> = chunk.iter().map(|c| c.revocation_reason.as_deref()).collect();
+            let r = self.execute(
+                &sql,
+                &[
+                    &col(|c| &c.serial),
+                    &col(|c| c.tenant_id.as_str()),
+                    &col(|c| &c.ca_id),
+                    &col(|c| &c.principal_id),
+                    &col(|c| c.principal_kind.as_str()),
+                    &col(|c| &c.principal_name),
+                    &col(|c| &c.profile),
+                    &der,
+                    &num(|c| c.not_before),
+                    &num(|c| c.not_after),
+                    &col(|c| &c.requester),
+                    &num(|c| c.created_at),
+                    &revoked_at,
+                    &reason,
+                ],
+            );
+            self.track(r)?;
+        }
+        Ok(())
+    }
+
     pub(super) fn pg_certificate(
         &mut self,
         tenant: &TenantId,

@@ -50,6 +50,10 @@ const WRITER_LOCK: i64 = 0x4c57_5752;
 
 const MAX_ATTEMPTS: u32 = 30;
 
+/// Rows per statement of a bulk insert: big enough that round trips do not
+/// count, small enough that a statement's arrays stay a few megabytes.
+const BULK_ROWS: usize = 2_000;
+
 /// Backoff before retry `attempt`: doubling from 5 ms up to 100 ms, with
 /// ±50% jitter so the writers that collided do not collide again in step.
 fn retry_delay(attempt: u32) -> Duration {
@@ -483,6 +487,85 @@ impl PgTx<'_> {
     }
 }
 
+impl PgTx<'_> {
+    /// Runs `f` in a savepoint: if it fails, nothing it wrote stays and the
+    /// transaction stays usable (a failed statement would otherwise abort it).
+    fn all_or_nothing(&mut self, f: impl FnOnce(&mut Self) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let r = self.tx.batch_execute("SAVEPOINT bulk");
+        self.track(r)?;
+        let outcome = f(self);
+        let end = if outcome.is_ok() {
+            "RELEASE SAVEPOINT bulk"
+        } else {
+            "ROLLBACK TO SAVEPOINT bulk; RELEASE SAVEPOINT bulk"
+        };
+        let r = self.tx.batch_execute(end);
+        self.track(r)?;
+        outcome
+    }
+
+    /// Principals and their claimed names, a statement a chunk (see [`BULK_ROWS`]).
+    fn pg_insert_principal_rows(&mut self, principals: &[PrincipalRecord]) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO principals ({PRINCIPAL_COLUMNS}) SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], \
+             $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::boolean[], $10::boolean[], $11::text[], \
+             $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[])"
+        );
+        for chunk in principals.chunks(BULK_ROWS) {
+            let text = |f: fn(&PrincipalRecord) -> &str| chunk.iter().map(f).collect::<Vec<_>>();
+            let opt = |f: fn(&PrincipalRecord) -> Option<&str>| chunk.iter().map(f).collect::<Vec<_>>();
+            let flag = |f: fn(&PrincipalRecord) -> bool| chunk.iter().map(f).collect::<Vec<_>>();
+            let num = |f: fn(&PrincipalRecord) -> i64| chunk.iter().map(f).collect::<Vec<_>>();
+            let maybe = |f: fn(&PrincipalRecord) -> Option<i64>| chunk.iter().map(f).collect::<Vec<_>>();
+            let hostnames: Vec<String> = chunk.iter().map(|p| to_json(&p.hostnames)).collect();
+            let ips: Vec<String> = chunk.iter().map(|p| to_json(&p.ips)).collect();
+            let r = self.execute(
+                &sql,
+                &[
+                    &text(|p| &p.id),
+                    &text(|p| p.tenant_id.as_str()),
+                    &text(|p| p.kind.as_str()),
+                    &text(|p| &p.name),
+                    &opt(|p| p.display_name.as_deref()),
+                    &opt(|p| p.email.as_deref()),
+                    &hostnames,
+                    &ips,
+                    &flag(|p| p.enabled),
+                    &flag(|p| p.builtin),
+                    &opt(|p| p.password_hash.as_deref()),
+                    &num(|p| p.credential_epoch),
+                    &num(|p| p.failed_logins),
+                    &maybe(|p| p.failure_window_start),
+                    &maybe(|p| p.locked_until),
+                    &num(|p| p.created_at),
+                    &num(|p| p.updated_at),
+                ],
+            );
+            self.track(r)?;
+            let (mut names, mut owners) = (Vec::new(), Vec::new());
+            for p in chunk {
+                for name in p.claimed_names() {
+                    names.push(name);
+                    owners.push(p.id.as_str());
+                }
+            }
+            // A name taken before, or twice in the chunk, is not inserted: the first missing one is the conflict.
+            let r = self.query(
+                "INSERT INTO principal_names (tenant_id, name, principal_id) SELECT $1, * FROM UNNEST($2::text[], $3::text[]) \
+                 ON CONFLICT (tenant_id, name) DO NOTHING RETURNING name",
+                &[&chunk[0].tenant_id.as_str(), &names, &owners],
+            );
+            let claimed: std::collections::HashSet<String> = self.track(r)?.iter().map(|r| r.get(0)).collect();
+            if claimed.len() < names.len() {
+                let mut seen = std::collections::HashSet::new();
+                let taken = names.iter().find(|n| !claimed.contains(*n) || !seen.insert(n.as_str()));
+                return Err(crate::name_taken(taken.map_or("", String::as_str)));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Tx for PgTx<'_> {
     fn insert_tenant(&mut self, t: &TenantRecord) -> Result<(), StoreError> {
         let r = self.execute(
@@ -572,6 +655,17 @@ impl Tx for PgTx<'_> {
             &[&tenant.as_str(), &name.to_ascii_lowercase()],
         );
         Ok(self.track(r)?.map(|row| row.get(0)))
+    }
+
+    fn insert_principals(&mut self, tenant: &TenantId, principals: &[PrincipalRecord]) -> Result<(), StoreError> {
+        if principals.is_empty() {
+            return Ok(());
+        }
+        crate::bulk::check_principals(self, tenant, principals)?;
+        self.all_or_nothing(|tx| {
+            tx.pg_insert_principal_rows(principals)?;
+            crate::bulk::principals_written(tx, tenant)
+        })
     }
 
     fn principal(
@@ -813,6 +907,17 @@ impl Tx for PgTx<'_> {
 
     fn insert_certificate(&mut self, cert: &CertificateRecord) -> Result<(), StoreError> {
         self.pg_insert_certificate(cert)
+    }
+
+    fn insert_certificates(&mut self, tenant: &TenantId, certs: &[CertificateRecord]) -> Result<(), StoreError> {
+        if certs.is_empty() {
+            return Ok(());
+        }
+        let revised = crate::bulk::check_certificates(self, tenant, certs)?;
+        self.all_or_nothing(|tx| {
+            tx.pg_insert_certificate_rows(certs)?;
+            crate::bulk::certificates_written(tx, tenant, revised)
+        })
     }
 
     fn certificate(&mut self, tenant: &TenantId, serial: &str) -> Result<Option<CertificateRecord>, StoreError> {
