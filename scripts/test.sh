@@ -3,11 +3,12 @@
 # against the real binaries. As root it first installs, idempotently, the
 # system packages the tests drive (openssl, curl, PostgreSQL, OpenLDAP's
 # clients, etcd, kubectl, slapd for the LDAP benchmark's smoke run, cfssl for
-# the issuance benchmark's smoke run), pkilint and the Python ldap3 client.
+# the issuance benchmark's smoke run, nginx for the agent's crl.pem recipe),
+# pkilint and the Python ldap3 client.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(openssl curl ca-certificates postgresql ldap-utils slapd golang-cfssl etcd-server etcd-client)
+packages=(openssl curl ca-certificates postgresql ldap-utils slapd golang-cfssl etcd-server etcd-client nginx-light)
 command -v python3 >/dev/null || packages+=(python3 python3-pip)
 # Debian's kubectl; a kubectl already installed from elsewhere does as well.
 command -v kubectl >/dev/null || packages+=(kubernetes-client)

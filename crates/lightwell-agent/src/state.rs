@@ -3,6 +3,7 @@
 //! ```text
 //! agent.toml        key.pem  cert.pem  chain.pem  (leaf + intermediates)
 //! bundle.pem        (trusted roots)   crl/<ca-id>.crl.pem   capath/ (HASH.0, HASH.rN)
+//! crl.pem           (every CRL above, concatenated: nginx `ssl_crl`, HAProxy `crl-file`)
 //! machine.secret    (fallback credential to re-enrol after expiry or revocation)
 //! server-ca.pem     (how the agent trusts the server)
 //! ```
@@ -96,6 +97,14 @@ impl StateDir {
     pub fn bundle(&self) -> PathBuf {
         self.root.join("bundle.pem")
     }
+    /// `crl.pem`: every CRL of the tenant's CAs in one file. TLS servers
+    /// that check the whole chain (nginx's `ssl_crl` sets OpenSSL's
+    /// `CRL_CHECK_ALL`) refuse every client when the CRL of any CA in its
+    /// chain is missing, so one issuing CA's file is not enough for them.
+    pub fn crl_bundle(&self) -> PathBuf {
+        self.root.join("crl.pem")
+    }
+
     /// `crl/`.
     pub fn crl_dir(&self) -> PathBuf {
         self.root.join("crl")
@@ -172,6 +181,10 @@ impl StateDir {
                 changed.push(path);
             }
         }
+        // Written after the per-CA files, in the server's order, so a hook
+        // that reads it sees the same CRLs.
+        let all: String = crls.iter().map(|crl| pem::encode("X509 CRL", &crl.der)).collect();
+        write_if_changed(&self.crl_bundle(), all.as_bytes(), 0o644, Durability::Atomic, &mut changed)?;
         let crl_ders: Vec<Vec<u8>> = crls.iter().map(|c| c.der.clone()).collect();
         let layout = capath::layout(roots, &crl_ders)?;
         for name in capath::sync(&self.capath(), &layout)? {
