@@ -220,4 +220,7 @@ async fn revocations_on_two_replicas_reach_both_crls_through_concurrent_signers(
     let b = crl_info(&fetch_crl(&r[1], T, &ca).await);
     assert_eq!(a, b);
     assert_eq!(a.number, before + builds, "no further build once both listed every revocation");
+    for replica in r.iter() {
+        ha::assert_audit_verifies(replica, &[T]).await;
+    }
 }

@@ -50,6 +50,9 @@ async fn a_login_token_from_one_replica_works_on_the_other() {
     // Logging out on the second replica ends the session on the first.
     on_second.logout().await.unwrap();
     assert_eq!(r[0].client().with_token(token).whoami().await.unwrap_err().code(), Some(ErrorCode::InvalidToken));
+    for replica in r.iter() {
+        ha::assert_audit_verifies(replica, &[T]).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -91,6 +94,8 @@ async fn an_agent_watching_replica_a_is_pushed_a_revocation_made_on_replica_b() 
     assert!(*best < Duration::from_secs(3), "best {best:?} of {took:?}");
     assert!(*worst < Duration::from_secs(10), "worst {worst:?} of {took:?}");
     assert!(node.agent_running());
+    ha::assert_audit_verifies(a, &[T]).await;
+    ha::assert_audit_verifies(b, &[T]).await;
 }
 
 /// Samples a replica's CRL until it lists every serial of `wanted`; each
@@ -186,4 +191,7 @@ async fn concurrent_revocations_on_both_replicas_reach_every_crl_and_crl_numbers
     let last = *by_number.keys().last().unwrap();
     assert!(last >= first + 20, "twenty revocations made twenty new CRLs: {first} -> {last}");
     eprintln!("CRL numbers observed: {:?}", by_number.keys().collect::<Vec<_>>());
+    for replica in r.iter() {
+        ha::assert_audit_verifies(replica, &[T]).await;
+    }
 }
