@@ -21,8 +21,8 @@ pub const SERVER_CA_VALIDITY: Duration = Duration::days(3650);
 /// Lifetime of the server's TLS certificate.
 pub const SERVER_CERT_VALIDITY: Duration = Duration::days(825);
 
-/// A freshly generated server CA. The private key is PKCS#8 DER, zeroized on drop.
-#[derive(Debug)]
+/// A freshly generated server CA. The private key is PKCS#8 DER, zeroized on
+/// drop and left out of `Debug`.
 pub struct GeneratedCa {
     /// PEM of the CA certificate (`server-ca.pem`).
     pub cert_pem: String,
@@ -32,13 +32,24 @@ pub struct GeneratedCa {
     pub key_pkcs8: Zeroizing<Vec<u8>>,
 }
 
-/// A server TLS certificate and its key, both PEM.
-#[derive(Debug)]
+/// A server TLS certificate and its key, both PEM; the key is left out of `Debug`.
 pub struct ServerCert {
     /// PEM of the leaf followed by the server CA.
     pub chain_pem: String,
     /// PKCS#8 PEM of the leaf key.
     pub key_pem: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for GeneratedCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeneratedCa").field("cert_pem", &self.cert_pem).finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ServerCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerCert").field("chain_pem", &self.chain_pem).finish_non_exhaustive()
+    }
 }
 
 /// Generates the server CA (ECDSA P-256), valid from `now`.
@@ -115,6 +126,9 @@ mod tests {
         let leaf = issue_server_cert(&ca.cert_der, &ca.key_pkcs8, &["localhost".into()], &ips, now).unwrap();
         assert!(leaf.chain_pem.matches("BEGIN CERTIFICATE").count() == 2);
         assert!(leaf.key_pem.contains("BEGIN PRIVATE KEY"));
+        // Neither key reaches a log line through Debug.
+        let shown = format!("{ca:?} {leaf:?}");
+        assert!(!shown.contains("PRIVATE KEY") && !shown.contains(&format!("{:?}", &ca.key_pkcs8[..8])), "{shown}");
         let (_, pem) = x509_parser::pem::parse_x509_pem(leaf.chain_pem.as_bytes()).unwrap();
         let cert = pem.parse_x509().unwrap();
         let (_, ca_cert) = x509_parser::parse_x509_certificate(&ca.cert_der).unwrap();

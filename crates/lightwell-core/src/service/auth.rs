@@ -55,8 +55,7 @@ pub enum LoginScope {
     Tenant(String),
 }
 
-/// A successful login.
-#[derive(Debug)]
+/// A successful login. `Debug` leaves the token out.
 pub struct LoginSuccess {
     /// The bearer token (shown to the client once; only its hash is stored).
     pub token: Zeroizing<String>,
@@ -64,6 +63,15 @@ pub struct LoginSuccess {
     pub expires_at: i64,
     /// Who logged in.
     pub actor: Actor,
+}
+
+impl std::fmt::Debug for LoginSuccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginSuccess")
+            .field("expires_at", &self.expires_at)
+            .field("actor", &self.actor)
+            .finish_non_exhaustive()
+    }
 }
 
 const TOKEN_PREFIX: &str = "lw_";

@@ -74,7 +74,7 @@ pub struct PrincipalView {
 }
 
 /// A user to create.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct NewUser {
     /// Name.
     pub name: String,
@@ -84,6 +84,18 @@ pub struct NewUser {
     pub email: Option<String>,
     /// Display name.
     pub display_name: Option<String>,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The initial password is left out.
+        f.debug_struct("NewUser")
+            .field("name", &self.name)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("email", &self.email)
+            .field("display_name", &self.display_name)
+            .finish()
+    }
 }
 
 /// A machine or service to create.

@@ -56,8 +56,8 @@ pub struct NewJoinToken {
     pub allow_rejoin: bool,
 }
 
-/// A host asking to join.
-#[derive(Debug, Default)]
+/// A host asking to join. `Debug` leaves the token out.
+#[derive(Default)]
 pub struct JoinRequest {
     /// The join token (absent when an administrator joins with a bearer token).
     pub token: Option<Zeroizing<String>>,
@@ -80,8 +80,7 @@ pub struct TrustState {
     pub crls: Vec<(String, Vec<u8>)>,
 }
 
-/// What a successful join returns.
-#[derive(Debug)]
+/// What a successful join returns. `Debug` leaves the machine secret out.
 pub struct Joined {
     /// The machine account.
     pub machine: Principal,
@@ -95,6 +94,27 @@ pub struct Joined {
     pub machine_secret: Zeroizing<String>,
     /// The trust state at the time of the join.
     pub trust: TrustState,
+}
+
+impl std::fmt::Debug for JoinRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinRequest")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("hostname", &self.hostname)
+            .field("ips", &self.ips)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Joined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Joined")
+            .field("machine", &self.machine)
+            .field("unapproved_ips", &self.unapproved_ips)
+            .field("certificate", &self.certificate)
+            .field("trust_revision", &self.trust.revision)
+            .finish_non_exhaustive()
+    }
 }
 
 fn secret(prefix: &str) -> Result<Zeroizing<String>> {

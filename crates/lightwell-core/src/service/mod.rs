@@ -226,3 +226,30 @@ fn tenant_by_domain(tx: &mut dyn Tx, domain: &str) -> Result<Tenant> {
 fn short(s: &str) -> String {
     s.chars().take(64).collect()
 }
+
+#[cfg(test)]
+mod redaction_tests {
+    use zeroize::Zeroizing;
+
+    use super::*;
+    use crate::authz::Actor;
+
+    /// What the service hands out or takes in with a secret in it (a join
+    /// token, a machine secret, a session token, an initial password) leaves
+    /// the secret out of `Debug`.
+    #[test]
+    fn requests_and_results_holding_secrets_leave_them_out_of_debug() {
+        let secret = || Zeroizing::new("SECRET-91c4".to_string());
+        let join = JoinRequest { token: Some(secret()), hostname: "n1.corp.example".into(), ..Default::default() };
+        let login = LoginSuccess {
+            token: secret(),
+            expires_at: 0,
+            actor: Actor::Operator { id: crate::PrincipalId::stored("op") },
+        };
+        let user = NewUser { name: "alice".into(), password: Some(secret()), ..Default::default() };
+        for shown in [format!("{join:?}"), format!("{login:?}"), format!("{user:?}")] {
+            assert!(!shown.contains("SECRET-91c4"), "a secret in {shown}");
+        }
+        assert!(format!("{join:?}").contains("n1.corp.example"), "the rest is still shown");
+    }
+}
