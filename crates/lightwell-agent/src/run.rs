@@ -458,20 +458,37 @@ impl Agent {
         let resync_every = i64::try_from(self.config.resync_interval_secs).unwrap_or(300);
         let mut next_resync = self.now() + resync_every;
         let mut backoff = Duration::from_secs(1);
+        // A failing renewal backs off on its own, so trust changes keep arriving meanwhile.
+        let (mut renew_backoff, mut renew_retry) = (Duration::from_secs(1), None::<tokio::time::Instant>);
         let mut watch = self.watch_owned();
         loop {
             let (now, due) = (self.now(), self.next_due()?);
+            // A clock stepped back does not put the next resync further off than its interval.
+            next_resync = next_resync.min(now + resync_every);
+            let renew_in = match renew_retry {
+                Some(at) if now >= due => at.saturating_duration_since(tokio::time::Instant::now()),
+                _ => Duration::from_secs(u64::try_from(due - now).unwrap_or(0)),
+            };
+            if now >= due && renew_in.is_zero() {
+                match self.renew_due().await {
+                    Ok(()) => (renew_backoff, renew_retry) = (Duration::from_secs(1), None),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "renewal failed; keeping the last good files and retrying");
+                        renew_retry = Some(tokio::time::Instant::now() + jittered(renew_backoff));
+                        renew_backoff = (renew_backoff * 2).min(MAX_BACKOFF);
+                    }
+                }
+                continue;
+            }
             let mut watched = false;
-            let step = if now >= due {
-                self.renew_due().await
-            } else if now >= next_resync {
+            let step = if now >= next_resync {
                 next_resync = now + resync_every;
                 match self.sync_trust().await {
                     Ok(()) => self.rotate_secret_if_due().await,
                     Err(e) => Err(e),
                 }
             } else {
-                let until = Duration::from_secs(u64::try_from(due.min(next_resync) - now).unwrap_or(0));
+                let resync_in = Duration::from_secs(u64::try_from(next_resync - now).unwrap_or(0));
                 tokio::select! {
                     revision = &mut watch => {
                         watched = true;
@@ -482,7 +499,7 @@ impl Agent {
                         }
                     }
                     // Wakes to read the clock again, leaving the long poll open.
-                    _ = tokio::time::sleep(until.min(self.clock.recheck_interval())) => continue,
+                    _ = tokio::time::sleep(renew_in.min(resync_in).min(self.clock.recheck_interval())) => continue,
                 }
             };
             match step {
@@ -499,9 +516,13 @@ impl Agent {
     }
 }
 
+/// `backoff` with ±50% jitter.
+fn jittered(backoff: Duration) -> Duration {
+    backoff.mul_f64(0.5 + jitter_fraction())
+}
+
 /// Sleeps for the current backoff with ±50% jitter, then doubles it (capped).
 async fn sleep_backoff(backoff: &mut Duration) {
-    let jittered = backoff.mul_f64(0.5 + jitter_fraction());
-    tokio::time::sleep(jittered).await;
+    tokio::time::sleep(jittered(*backoff)).await;
     *backoff = (*backoff * 2).min(MAX_BACKOFF);
 }

@@ -210,3 +210,47 @@ async fn the_machine_secret_rotates_when_due_and_not_before() {
     assert_eq!(err.code(), Some(ErrorCode::InvalidCredentials));
     host.server.client().reenroll(T, &reenroll(&rotated)).await.unwrap();
 }
+
+/// Whether one of the host's CRL files lists `serial` (lower-case hex).
+fn crl_lists(node: &Node, serial: &str) -> bool {
+    let Ok(dir) = std::fs::read_dir(node.state.join("crl")) else { return false };
+    dir.filter_map(Result::ok).any(|e| {
+        let pem = std::fs::read(e.path()).unwrap_or_default();
+        x509_parser::pem::Pem::iter_from_buffer(&pem).filter_map(Result::ok).any(|p| {
+            x509_parser::parse_x509_crl(&p.contents).is_ok_and(|(_, crl)| {
+                crl.iter_revoked_certificates().any(|r| {
+                    lightwell_ca::serial::Serial::from_bytes(r.raw_serial()).is_ok_and(|s| s.to_hex() == serial)
+                })
+            })
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_whose_renewal_keeps_failing_still_receives_revocations() {
+    let host = Host::joined().await;
+    let running = host.running_agent().await;
+    // Expired, and the machine secret is wrong: every renewal and re-enrolment fails.
+    std::fs::write(host.node.state.join("machine.secret"), "lwm_wrong\n").unwrap();
+    let (_, not_after) = validity(&host.cert()).unwrap();
+    host.move_clocks_to(not_after + 3600);
+    let admin = host.server.login(T, "administrator", pki::ADMIN_PASSWORD).await;
+    let refused = || async {
+        let audit = admin.audit(Some(T), 0, 1000).await.unwrap();
+        audit.iter().any(|r| r.action == "machine.reenroll" && r.outcome != "success")
+    };
+    let deadline = Instant::now() + ACT;
+    while !refused().await {
+        assert!(Instant::now() < deadline, "the agent never tried to re-enrol");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A revocation still reaches the host while its renewal backs off.
+    let (_, csr) = pki::Files::new().csr("c", "ec:P-256", "/CN=administrator", &[]);
+    let req = lightwell_proto::IssueCertificateRequest { csr, ..Default::default() };
+    let cert = admin.issue_certificate(T, &req).await.unwrap();
+    let revoke = lightwell_proto::RevokeRequest { reason: Some("key-compromise".into()), principal: None };
+    admin.revoke_certificate(T, &cert.serial, &revoke).await.unwrap();
+    assert!(wait_until(ACT, || crl_lists(&host.node, &cert.serial)), "the host's CRL lists {}", cert.serial);
+    running.abort();
+}
