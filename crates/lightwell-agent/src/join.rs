@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use lightwell_ca::clock::Clock;
 use lightwell_client::{Client, Trust};
 use lightwell_proto::{JoinRequestBody, TrustStateBody};
 
@@ -90,8 +91,9 @@ fn staging_dir(target: &Path) -> Result<PathBuf, AgentError> {
     Ok(target.with_file_name(format!(".{}.joining-{suffix}", name.to_string_lossy())))
 }
 
-/// Joins the domain and writes the state dir.
-pub async fn join(opts: &JoinOptions) -> Result<JoinOutcome, AgentError> {
+/// Joins the domain and writes the state dir; the machine secret's age
+/// starts at `clock`'s now.
+pub async fn join(opts: &JoinOptions, clock: &dyn Clock) -> Result<JoinOutcome, AgentError> {
     let target = &opts.state_dir;
     if target.join("agent.toml").exists() {
         return Err(AgentError::Other(format!(
@@ -153,7 +155,7 @@ pub async fn join(opts: &JoinOptions) -> Result<JoinOutcome, AgentError> {
             kubernetes: vec![],
         };
         config.save(&staging.config())?;
-        let issued = crate::run::now();
+        let issued = clock.unix();
         let status = crate::status::Status {
             revision: joined.trust.revision,
             last_secret_rotation: Some(issued),

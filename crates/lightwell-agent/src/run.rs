@@ -11,10 +11,18 @@
 //!   machine secret. The machine secret is rotated periodically.
 //! - Outages: every call fails over across the configured servers and
 //!   retries with exponential backoff and jitter; the last good files stay.
+//! - Time: every decision above reads the injected [`Clock`]; the loop
+//!   sleeps on a monotonic timer at most [`Clock::recheck_interval`] at a
+//!   time, so a jump of the clock (an NTP step, a resumed host, a test
+//!   moving it) is acted on without waiting out the old timer.
 
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
+use lightwell_ca::clock::{Clock, OffsetClock, SystemClock};
 use lightwell_client::{Client, ClientError, ClientIdentity, Trust};
 use lightwell_proto::{ErrorCode, IssueCertificateRequest, ReenrollRequest, TrustStateBody};
 use zeroize::Zeroizing;
@@ -47,12 +55,24 @@ struct Tracked {
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 const WATCH_TIMEOUT_SECS: u64 = 25;
 
-/// Current time, Unix seconds. `LIGHTWELL_CLOCK_OFFSET_SECS` shifts it, for
-/// end-to-end tests of expiry; it is logged when set.
-pub fn now() -> i64 {
-    let offset = std::env::var("LIGHTWELL_CLOCK_OFFSET_SECS").ok().and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-    time::OffsetDateTime::now_utc().unix_timestamp() + offset
+/// The agent's clock: the wall clock, or (TEST ONLY, for end-to-end tests
+/// of renewal, re-enrolment and secret rotation against the real binary)
+/// the wall clock shifted by `LIGHTWELL_CLOCK_OFFSET_SECS` seconds, which
+/// is logged as a warning.
+pub fn clock_from_env() -> Result<Arc<dyn Clock>, AgentError> {
+    let Some(offset) = std::env::var_os("LIGHTWELL_CLOCK_OFFSET_SECS") else {
+        return Ok(Arc::new(SystemClock));
+    };
+    let secs: i64 = offset
+        .to_str()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| AgentError::Other("LIGHTWELL_CLOCK_OFFSET_SECS must be a whole number of seconds".into()))?;
+    tracing::warn!(secs, "TEST ONLY: the agent's clock is shifted by LIGHTWELL_CLOCK_OFFSET_SECS");
+    Ok(Arc::new(OffsetClock::with_offset(secs)))
 }
+
+/// A pending long poll for the next trust revision.
+type Watch = Pin<Box<dyn Future<Output = Result<i64, AgentError>> + Send>>;
 
 fn jitter_fraction() -> f64 {
     lightwell_ca::random::bytes::<2>().map(|b| f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX)).unwrap_or(0.5)
@@ -66,11 +86,12 @@ pub struct Agent {
     trust: Trust,
     anonymous: Servers,
     status: Status,
+    clock: Arc<dyn Clock>,
 }
 
 impl Agent {
-    /// Loads the state dir.
-    pub fn load(state_dir: &Path) -> Result<Self, AgentError> {
+    /// Loads the state dir; every decision of this agent reads `clock`.
+    pub fn load(state_dir: &Path, clock: Arc<dyn Clock>) -> Result<Self, AgentError> {
         let state = StateDir::new(state_dir);
         let config = AgentConfig::load(&state.config())?;
         let trust = match &config.server_ca_fingerprint {
@@ -79,10 +100,12 @@ impl Agent {
         };
         let anonymous = Servers::new(&config.servers, &trust, None)?;
         let status = Status::load(&state);
-        if std::env::var_os("LIGHTWELL_CLOCK_OFFSET_SECS").is_some() {
-            tracing::warn!("TEST ONLY: the agent's clock is shifted by LIGHTWELL_CLOCK_OFFSET_SECS");
-        }
-        Ok(Self { state, config, trust, anonymous, status })
+        Ok(Self { state, config, trust, anonymous, status, clock })
+    }
+
+    /// The current time on the agent's clock, Unix seconds.
+    fn now(&self) -> i64 {
+        self.clock.unix()
     }
 
     fn mtls(&self) -> Result<Servers, AgentError> {
@@ -103,7 +126,7 @@ impl Agent {
         let (roots, crls) = trust_files(trust)?;
         let changed = self.state.write_trust(&roots, &crls)?;
         self.status.revision = trust.revision;
-        self.status.last_sync = Some(now());
+        self.status.last_sync = Some(self.now());
         self.status.save(&self.state)?;
         if !changed.is_empty() {
             tracing::info!(revision = trust.revision, files = changed.len(), "trust bundle and CRLs updated");
@@ -127,12 +150,20 @@ impl Agent {
 
     /// Waits (long poll) for the next trust revision; returns it.
     pub async fn watch(&self) -> Result<i64, AgentError> {
-        let (tenant, since) = (self.config.tenant.clone(), self.status.revision);
-        let r = self.anonymous.call(|c: Client| {
-            let tenant = tenant.clone();
-            async move { c.watch_trust(&tenant, since, WATCH_TIMEOUT_SECS).await }
-        });
-        Ok(r.await?.revision)
+        self.watch_owned().await
+    }
+
+    /// [`Agent::watch`] as a future that borrows nothing, so the agent can
+    /// renew while the long poll stays open.
+    fn watch_owned(&self) -> Watch {
+        let (servers, tenant, since) = (self.anonymous.clone(), self.config.tenant.clone(), self.status.revision);
+        Box::pin(async move {
+            let r = servers.call(|c: Client| {
+                let tenant = tenant.clone();
+                async move { c.watch_trust(&tenant, since, WATCH_TIMEOUT_SECS).await }
+            });
+            Ok(r.await?.revision)
+        })
     }
 
     /// When the machine certificate is due for renewal (Unix seconds).
@@ -155,7 +186,7 @@ impl Agent {
 
     /// When a tracked certificate is due: now if it is missing or unreadable.
     fn tracked_due(&self, c: &Tracked) -> i64 {
-        std::fs::read_to_string(&c.cert_path).ok().and_then(|pem| self.due(&pem)).unwrap_or_else(now)
+        std::fs::read_to_string(&c.cert_path).ok().and_then(|pem| self.due(&pem)).unwrap_or_else(|| self.now())
     }
 
     /// The next time any certificate is due.
@@ -260,14 +291,14 @@ impl Agent {
 
     /// Renews every certificate that is due: the machine's first, then tracked ones.
     pub async fn renew_due(&mut self) -> Result<(), AgentError> {
-        if now() >= self.renewal_due()? {
+        if self.now() >= self.renewal_due()? {
             self.renew().await?;
         }
         let mut first_error = None;
         // Each hook runs once, after all its certificates (a kubelet's client and serving) renewed.
         let mut hooks_due: Vec<(String, Vec<std::path::PathBuf>)> = Vec::new();
         for c in self.tracked() {
-            if now() < self.tracked_due(&c) {
+            if self.now() < self.tracked_due(&c) {
                 continue;
             }
             match self.renew_tracked(&c).await {
@@ -293,7 +324,7 @@ impl Agent {
 
     fn write_identity(&mut self, key: &str, cert: &str, chain: &str) -> Result<(), AgentError> {
         let changed = self.state.write_identity(Some(key), cert, chain)?;
-        self.status.last_renewal = Some(now());
+        self.status.last_renewal = Some(self.now());
         self.status.save(&self.state)?;
         if let Some(hook) = &self.config.hooks.on_identity_change {
             hooks::run(hook, self.state.root(), &changed);
@@ -352,7 +383,7 @@ impl Agent {
     pub async fn rotate_secret_if_due(&mut self) -> Result<(), AgentError> {
         // A secret of unknown age (no record) is rotated at the first opportunity.
         let last = self.status.last_secret_rotation.unwrap_or(0);
-        if now() - last < i64::try_from(self.config.secret_rotation_secs).unwrap_or(i64::MAX) {
+        if self.now() - last < i64::try_from(self.config.secret_rotation_secs).unwrap_or(i64::MAX) {
             return Ok(());
         }
         let tenant = self.config.tenant.clone();
@@ -378,7 +409,7 @@ impl Agent {
             .await?;
         files::write_atomic(&self.state.machine_secret(), format!("{}\n", fresh.machine_secret).as_bytes(), 0o600)?;
         let _ = std::fs::remove_file(&next_path);
-        self.status.last_secret_rotation = Some(now());
+        self.status.last_secret_rotation = Some(self.now());
         self.status.save(&self.state)?;
         tracing::info!("machine secret rotated");
         Ok(())
@@ -424,24 +455,51 @@ impl Agent {
                 }
             }
         }
-        let mut next_resync = now() + i64::try_from(self.config.resync_interval_secs).unwrap_or(300);
+        let resync_every = i64::try_from(self.config.resync_interval_secs).unwrap_or(300);
+        let mut next_resync = self.now() + resync_every;
         let mut backoff = Duration::from_secs(1);
+        // A failing renewal backs off on its own, so trust changes keep arriving meanwhile.
+        let (mut renew_backoff, mut renew_retry) = (Duration::from_secs(1), None::<tokio::time::Instant>);
+        let mut watch = self.watch_owned();
         loop {
-            let renew_in = Duration::from_secs(u64::try_from((self.next_due()? - now()).max(0)).unwrap_or(0));
-            let resync_in = Duration::from_secs(u64::try_from((next_resync - now()).max(0)).unwrap_or(0));
-            let step = tokio::select! {
-                watched = self.watch() => match watched {
-                    Ok(rev) if rev > self.status.revision => self.sync_trust().await,
-                    Ok(_) => Ok(()),
-                    Err(e) => Err(e),
-                },
-                _ = tokio::time::sleep(renew_in) => self.renew_due().await,
-                _ = tokio::time::sleep(resync_in) => {
-                    next_resync = now() + i64::try_from(self.config.resync_interval_secs).unwrap_or(300);
-                    match self.sync_trust().await {
-                        Ok(()) => self.rotate_secret_if_due().await,
-                        Err(e) => Err(e),
+            let (now, due) = (self.now(), self.next_due()?);
+            // A clock stepped back does not put the next resync further off than its interval.
+            next_resync = next_resync.min(now + resync_every);
+            let renew_in = match renew_retry {
+                Some(at) if now >= due => at.saturating_duration_since(tokio::time::Instant::now()),
+                _ => Duration::from_secs(u64::try_from(due - now).unwrap_or(0)),
+            };
+            if now >= due && renew_in.is_zero() {
+                match self.renew_due().await {
+                    Ok(()) => (renew_backoff, renew_retry) = (Duration::from_secs(1), None),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "renewal failed; keeping the last good files and retrying");
+                        renew_retry = Some(tokio::time::Instant::now() + jittered(renew_backoff));
+                        renew_backoff = (renew_backoff * 2).min(MAX_BACKOFF);
                     }
+                }
+                continue;
+            }
+            let mut watched = false;
+            let step = if now >= next_resync {
+                next_resync = now + resync_every;
+                match self.sync_trust().await {
+                    Ok(()) => self.rotate_secret_if_due().await,
+                    Err(e) => Err(e),
+                }
+            } else {
+                let resync_in = Duration::from_secs(u64::try_from(next_resync - now).unwrap_or(0));
+                tokio::select! {
+                    revision = &mut watch => {
+                        watched = true;
+                        match revision {
+                            Ok(rev) if rev > self.status.revision => self.sync_trust().await,
+                            Ok(_) => Ok(()),
+                            Err(e) => Err(e),
+                        }
+                    }
+                    // Wakes to read the clock again, leaving the long poll open.
+                    _ = tokio::time::sleep(renew_in.min(resync_in).min(self.clock.recheck_interval())) => continue,
                 }
             };
             match step {
@@ -451,13 +509,20 @@ impl Agent {
                     sleep_backoff(&mut backoff).await;
                 }
             }
+            if watched {
+                watch = self.watch_owned();
+            }
         }
     }
 }
 
+/// `backoff` with ±50% jitter.
+fn jittered(backoff: Duration) -> Duration {
+    backoff.mul_f64(0.5 + jitter_fraction())
+}
+
 /// Sleeps for the current backoff with ±50% jitter, then doubles it (capped).
 async fn sleep_backoff(backoff: &mut Duration) {
-    let jittered = backoff.mul_f64(0.5 + jitter_fraction());
-    tokio::time::sleep(jittered).await;
+    tokio::time::sleep(jittered(*backoff)).await;
     *backoff = (*backoff * 2).min(MAX_BACKOFF);
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use lightwell_agent::join::{JoinOptions, ServerTrust};
+use lightwell_ca::clock::SystemClock;
 use lightwell_client::Client;
 use lightwell_proto::{CreateJoinTokenRequest, CreateUserRequest, IssueCertificateRequest, RevokeRequest};
 use lightwell_testkit::TestServer;
@@ -132,8 +133,9 @@ impl Domain {
             joins.spawn(async move {
                 let _permit = permits.acquire_owned().await?;
                 let started = Instant::now();
-                let joined =
-                    lightwell_agent::join::join(&opts).await.with_context(|| format!("joining {}", opts.hostname))?;
+                let joined = lightwell_agent::join::join(&opts, &SystemClock)
+                    .await
+                    .with_context(|| format!("joining {}", opts.hostname))?;
                 anyhow::Ok((joined.state_dir, started.elapsed()))
             });
         }

@@ -14,6 +14,7 @@
 //! changed, so the bench can tell which revocation each write carries.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,7 @@ use anyhow::{Context, Result, bail};
 use lightwell_agent::AgentError;
 use lightwell_agent::run::Agent;
 use lightwell_agent::state::StateDir;
+use lightwell_ca::clock::SystemClock;
 use tokio::sync::{mpsc, watch};
 
 /// What an agent thread tells the bench.
@@ -81,7 +83,7 @@ async fn agent_loop(
     send: &dyn Fn(Event),
     mut stop: watch::Receiver<bool>,
 ) -> std::result::Result<(), AgentError> {
-    let mut agent = Agent::load(dir)?;
+    let mut agent = Agent::load(dir, Arc::new(SystemClock))?;
     let crl_dir = StateDir::new(dir).crl_dir();
     // The first sync opens the agent's connection, so every measured watch starts connected.
     agent.sync_trust().await?;

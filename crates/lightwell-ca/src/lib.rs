@@ -1,8 +1,10 @@
 //! Lightwell's certificate authority primitives.
 //!
 //! Everything here is pure and synchronous: no storage, no network, and the
-//! current time is always a parameter. The service layer (`lightwell-core`)
-//! decides *what* to issue; this crate computes it.
+//! current time is always a parameter (its source, the [`clock::Clock`]
+//! trait shared by the server and the agent, is defined here too). The
+//! service layer (`lightwell-core`) decides *what* to issue; this crate
+//! computes it.
 //!
 //! The path of a leaf: [`csr::CertificateRequest::parse`] reads and checks a
 //! PKCS#10 request, the service layer binds identity into a
@@ -16,6 +18,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod ca;
+pub mod clock;
 pub mod constraints;
 pub mod crl;
 pub mod csr;

@@ -604,7 +604,9 @@ async fn every_mutating_route_and_the_ca_job_leave_their_audit_record_and_the_ch
 
     // --- the host leaves ---
     run.row(
-        request("POST", "/v1/tenants/{tenant}/leave", format!("/v1/tenants/{T}/leave")).mtls(identity.as_bytes()),
+        request("POST", "/v1/tenants/{tenant}/leave", format!("/v1/tenants/{T}/leave"))
+            .mtls(identity.as_bytes())
+            .json(json!({ "hostname": NODE1, "machine_secret": rotated["machine_secret"] })),
         ok(tenant, "machine.leave", &format!("machine:{NODE1}"), NODE1),
     )
     .await;

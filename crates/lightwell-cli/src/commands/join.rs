@@ -2,7 +2,7 @@
 
 use anyhow::{Context as _, bail};
 use lightwell_agent::join::{JoinOptions, ServerTrust, join};
-use lightwell_agent::run::Agent;
+use lightwell_agent::run::{Agent, clock_from_env as agent_clock};
 use lightwell_agent::state::StateDir;
 use lightwell_agent::status::Status;
 use lightwell_client::Client;
@@ -63,7 +63,7 @@ pub(crate) async fn join_domain(global: &GlobalArgs, args: JoinArgs, json: bool)
         key_type: args.key_type,
         state_dir: args.state_dir,
     };
-    let outcome = join(&opts).await?;
+    let outcome = join(&opts, agent_clock()?.as_ref()).await?;
     let summary = serde_json::json!({
         "machine": outcome.machine,
         "state_dir": outcome.state_dir,
@@ -94,7 +94,7 @@ pub(crate) async fn agent(args: AgentArgs, json: bool) -> anyhow::Result<()> {
         tracing_subscriber::EnvFilter::try_new(std::env::var("LIGHTWELL_LOG").unwrap_or_else(|_| "info".into()))
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-    let mut agent = Agent::load(&args.state_dir)?;
+    let mut agent = Agent::load(&args.state_dir, agent_clock()?)?;
     if args.once {
         agent.once().await?;
         output::done(json, &format!("synced; trust revision {}", agent.revision()));
@@ -134,7 +134,7 @@ fn status(args: &AgentArgs, json: bool) -> anyhow::Result<()> {
         "servers": config.servers,
         "certificate_not_before": lightwell_core_time(not_before),
         "certificate_not_after": lightwell_core_time(not_after),
-        "renewal_due": lightwell_core_time(Agent::load(&args.state_dir)?.renewal_due()?),
+        "renewal_due": lightwell_core_time(Agent::load(&args.state_dir, agent_clock()?)?.renewal_due()?),
         "trust_revision": st.revision,
         "last_sync": fmt(st.last_sync),
         "last_renewal": fmt(st.last_renewal),
@@ -165,7 +165,7 @@ fn lightwell_core_time(unix: i64) -> String {
 /// its own certificate) and removes the state dir. The machine account stays
 /// until an administrator deletes it.
 pub(crate) async fn leave(args: LeaveArgs, json: bool) -> anyhow::Result<()> {
-    let agent = Agent::load(&args.state_dir).context("not joined (no readable state dir)")?;
+    let agent = Agent::load(&args.state_dir, agent_clock()?).context("not joined (no readable state dir)")?;
     // The host's identity must die with its files: unless forced, nothing is
     // removed until the server revoked its certificates and forgot its secret.
     let outcome = match agent.leave().await {
