@@ -195,7 +195,8 @@ impl AgentConfig {
         Ok(cfg)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    /// Checks the settings are usable (after [`crate::settings::AgentSettings`] changed them too).
+    pub(crate) fn validate(&self) -> Result<(), String> {
         if self.servers.is_empty() {
             return Err("servers must name at least one https:// URL".into());
         }

@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod join;
 pub mod run;
 pub mod servers;
+pub mod settings;
 pub mod state;
 pub mod status;
 

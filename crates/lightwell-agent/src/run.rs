@@ -27,7 +27,7 @@ use lightwell_client::{Client, ClientError, ClientIdentity, Trust};
 use lightwell_proto::{ErrorCode, IssueCertificateRequest, ReenrollRequest, TrustStateBody};
 use zeroize::Zeroizing;
 
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, ConfigError};
 use crate::enroll::{key_and_csr, validity};
 use crate::error::AgentError;
 use crate::join::trust_files;
@@ -92,8 +92,20 @@ pub struct Agent {
 impl Agent {
     /// Loads the state dir; every decision of this agent reads `clock`.
     pub fn load(state_dir: &Path, clock: Arc<dyn Clock>) -> Result<Self, AgentError> {
+        Self::load_with(state_dir, crate::settings::AgentSettings::default(), clock)
+    }
+
+    /// Loads the state dir, with `settings` (from flags and environment
+    /// variables) over what its `agent.toml` says.
+    pub fn load_with(
+        state_dir: &Path,
+        settings: crate::settings::AgentSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, AgentError> {
         let state = StateDir::new(state_dir);
-        let config = AgentConfig::load(&state.config())?;
+        let mut config = AgentConfig::load(&state.config())?;
+        settings.apply(&mut config);
+        config.validate().map_err(|message| ConfigError::Invalid { path: state.config(), message })?;
         let trust = match &config.server_ca_fingerprint {
             Some(fp) => Trust::fingerprint(fp)?,
             None => Trust::CaPem(std::fs::read(state.server_ca())?),

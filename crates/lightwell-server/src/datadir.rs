@@ -19,7 +19,7 @@ use anyhow::{Context, bail};
 use lightwell_ca::kek::Kek;
 use lightwell_ca::{fingerprint, server_tls};
 use lightwell_core::clock::{Clock, SystemClock};
-use lightwell_core::{NoopObserver, Service, password};
+use lightwell_core::{NoopObserver, Service, ServiceConfig, password};
 use zeroize::Zeroizing;
 
 use crate::config::{Database, InitArgs, default_data_dir};
@@ -128,7 +128,8 @@ pub(crate) async fn initialize(dir: &Path, database: &Database, extra_sans: &[St
 
     let operator_password = password::generate()?;
     write_private(&dir.join(OPERATOR_PASSWORD_FILE), format!("{}\n", &*operator_password).as_bytes())?;
-    let service = Service::new(database.open_async().await?, Arc::new(clock), &kek, Arc::new(NoopObserver))?;
+    let store = database.open_async().await?;
+    let service = Service::new(store, Arc::new(clock), &kek, Arc::new(NoopObserver), ServiceConfig::default())?;
     service.bootstrap_operator(operator_password).await?;
     Ok(Initialized { fingerprint: fingerprint::cert_fingerprint(&ca.cert_der) })
 }

@@ -39,7 +39,9 @@ pub fn main() -> ExitCode {
         match cli.command {
             Some(Command::Init(args)) => datadir::init_command(&args).await,
             Some(Command::Migrate(args)) => migrate::run(&args).await,
-            None => serve::run(cli.serve).await,
+            // The settings come from the command line and environment again,
+            // parsed as two layers (flags over environment) over the file.
+            None => serve::run(config::load(std::env::args_os(), std::env::vars_os())?).await,
         }
     });
     match result {

@@ -6,14 +6,14 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use axum::Router;
 use lightwell_core::clock::{Clock, SystemClock};
-use lightwell_core::{Observer, Service};
+use lightwell_core::{Observer, Service, ServiceConfig};
 use lightwell_store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::api::{self, AppState};
-use crate::config::ServeArgs;
+use crate::config::Settings;
 use crate::datadir;
 use crate::http_conn::{self, ConnectionCaps, HttpLimits, Peer};
 use crate::metrics::Metrics;
@@ -23,8 +23,7 @@ use crate::watch::WatchHub;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the server until SIGTERM or SIGINT.
-pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let settings = args.resolve()?;
+pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     // Handle SIGTERM from the start, so a stop sent right after start-up is graceful too.
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
@@ -42,9 +41,42 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(path) => Arc::new(crate::clock::FileOffsetClock::new(path.clone())),
         None => Arc::new(SystemClock),
     };
+    let tls_config = tls::server_config(&dir.join(datadir::SERVER_CERT_FILE), &dir.join(datadir::SERVER_KEY_FILE))?;
+    // Bound before the service is built: the PKI listener's address is the
+    // default base of the URLs the service puts into certificates. Nothing
+    // is accepted (or printed) before the checks below pass.
+    let api_listener =
+        TcpListener::bind(settings.listen_api).await.with_context(|| format!("binding {}", settings.listen_api))?;
+    let pki_listener =
+        TcpListener::bind(settings.listen_pki).await.with_context(|| format!("binding {}", settings.listen_pki))?;
+    let ldaps_listener =
+        TcpListener::bind(settings.listen_ldaps).await.with_context(|| format!("binding {}", settings.listen_ldaps))?;
+    let ldap_listener =
+        TcpListener::bind(settings.listen_ldap).await.with_context(|| format!("binding {}", settings.listen_ldap))?;
+    let pki_addr = pki_listener.local_addr()?;
+    let public_pki_url = settings.public_pki_url.clone().unwrap_or_else(|| {
+        let host = if pki_addr.ip().is_unspecified() { "localhost".to_string() } else { pki_addr.ip().to_string() };
+        let host = if host.contains(':') { format!("[{host}]") } else { host };
+        format!("http://{host}:{}", pki_addr.port())
+    });
+    let checkpoint_sink: Option<Arc<dyn lightwell_core::CheckpointSink>> = match &settings.audit_checkpoint_file {
+        Some(path) => Some(Arc::new(crate::checkpoint_file::CheckpointFile::open(path)?)),
+        None => None,
+    };
+    let defaults = ServiceConfig::default();
+    let config = ServiceConfig {
+        public_pki_url: public_pki_url.clone(),
+        crl_sync_limit: settings.crl_sync_limit,
+        login_throttle: settings.login_throttle,
+        password_hashing_concurrency: settings
+            .password_hashing_concurrency
+            .unwrap_or(defaults.password_hashing_concurrency),
+        checkpoint_sink,
+        ..defaults
+    };
     let metrics = Metrics::new();
     let observer: Arc<dyn Observer> = metrics.clone();
-    let service = Service::new(store, clock, &kek, observer)?;
+    let service = Service::new(store, clock, &kek, observer, config)?;
     drop(kek);
     // A data dir initialized against one database does not make another one
     // initialized: the operator `init` printed would not exist there.
@@ -58,8 +90,6 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Before anything is written: a wrong KEK would otherwise start a server
     // that fails every audited change and every CA key unsealing.
     service.check_kek().await.with_context(|| format!("{}", settings.kek_file.display()))?;
-    service.set_crl_sync_limit(settings.crl_sync_limit);
-    service.set_login_throttle(settings.login_throttle);
     let lockout = lightwell_core::policy::LockoutPolicy::default();
     let throttle = settings.login_throttle;
     if throttle.max_failures == 0
@@ -74,36 +104,14 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "the login throttle no longer stops one address from locking an account (it needs fewer failures than the lockout, over at least its window)"
         );
     }
-    if let Some(n) = settings.password_hashing_concurrency {
-        service.set_password_hashing_concurrency(n);
-    }
     seal_audit_heads(&service).await?;
-    if let Some(path) = &settings.audit_checkpoint_file {
-        service.set_checkpoint_sink(Arc::new(crate::checkpoint_file::CheckpointFile::open(path)?));
-    }
 
-    let tls_config = tls::server_config(&dir.join(datadir::SERVER_CERT_FILE), &dir.join(datadir::SERVER_KEY_FILE))?;
-    let api_listener =
-        TcpListener::bind(settings.listen_api).await.with_context(|| format!("binding {}", settings.listen_api))?;
-    let pki_listener =
-        TcpListener::bind(settings.listen_pki).await.with_context(|| format!("binding {}", settings.listen_pki))?;
-    let ldaps_listener =
-        TcpListener::bind(settings.listen_ldaps).await.with_context(|| format!("binding {}", settings.listen_ldaps))?;
-    let ldap_listener =
-        TcpListener::bind(settings.listen_ldap).await.with_context(|| format!("binding {}", settings.listen_ldap))?;
     let watch_hub = WatchHub::new(service.clone(), Duration::from_millis(100));
     let app = api::router(
         AppState { service: service.clone(), metrics: metrics.clone(), watch: watch_hub.clone() },
         settings.max_body_bytes,
         settings.request_timeout,
     );
-    let pki_addr = pki_listener.local_addr()?;
-    let public_pki_url = settings.public_pki_url.clone().unwrap_or_else(|| {
-        let host = if pki_addr.ip().is_unspecified() { "localhost".to_string() } else { pki_addr.ip().to_string() };
-        let host = if host.contains(':') { format!("[{host}]") } else { host };
-        format!("http://{host}:{}", pki_addr.port())
-    });
-    service.set_public_pki_url(&public_pki_url);
     let pki = api::pki_router(service.clone());
 
     println!("api: https://{}", api_listener.local_addr()?);

@@ -57,6 +57,8 @@ pub struct TestServer {
     pki_url: String,
     /// Extra arguments given at every start.
     extra_args: Vec<String>,
+    /// Environment variables set at every start (besides `LIGHTWELL_LOG`).
+    env: Vec<(String, String)>,
     /// Captured stdout and stderr lines of the current process.
     log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
@@ -94,15 +96,31 @@ impl TestServer {
         Self::start_in(root, &args)
     }
 
+    /// Like [`TestServer::start_with`], with `LIGHTWELL_*` environment
+    /// variables set for `lightwelld` as well (at every start).
+    pub fn start_with_env(env: &[(&str, &str)], extra: &[&str]) -> Self {
+        let root = Self::init(&[]);
+        Self::start_in_with_env(root, env, extra)
+    }
+
     fn init_and_start(init: &[&str], extra: &[&str]) -> Self {
+        Self::start_in(Self::init(init), extra)
+    }
+
+    /// A temporary root whose `data` is an initialized data dir.
+    fn init(init: &[&str]) -> tempfile::TempDir {
         let root = tempfile::tempdir().unwrap();
         let data = root.path().join("data");
         let out = Command::new(bin("lightwelld")).arg("init").arg("--data-dir").arg(&data).args(init).output().unwrap();
         assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
-        Self::start_in(root, extra)
+        root
     }
 
     fn start_in(root: tempfile::TempDir, extra: &[&str]) -> Self {
+        Self::start_in_with_env(root, &[], extra)
+    }
+
+    fn start_in_with_env(root: tempfile::TempDir, env: &[(&str, &str)], extra: &[&str]) -> Self {
         std::fs::write(root.path().join("clock-offset"), "0").unwrap();
         let mut server = Self {
             root,
@@ -112,6 +130,7 @@ impl TestServer {
             ldap_addr: "127.0.0.1:0".into(),
             pki_url: String::new(),
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             log: Default::default(),
         };
         server.spawn();
@@ -141,6 +160,7 @@ impl TestServer {
             .arg("--clock-offset-file")
             .arg(self.root.path().join("clock-offset"))
             .args(&self.extra_args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("LIGHTWELL_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

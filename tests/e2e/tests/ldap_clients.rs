@@ -143,6 +143,43 @@ async fn a_simple_bind_without_tls_is_refused_unless_the_configuration_allows_it
     assert_eq!(out.trim(), format!("dn:{ALICE_DN}"));
 }
 
+/// Configuration layers against the real binary: the file allows plaintext
+/// binds and names a public PKI URL, the environment replaces the URL (and
+/// allows plaintext binds too); then flags replace the URL again and turn
+/// plaintext binds off over both the file's and the environment's `true`.
+#[tokio::test]
+async fn a_flag_turns_off_what_the_file_and_the_environment_turned_on() {
+    let cfg = tempfile::NamedTempFile::new().unwrap();
+    let file = "ldap_allow_plaintext_bind = true\npublic_pki_url = \"http://file.example:8080\"\n";
+    std::fs::write(cfg.path(), file).unwrap();
+    let config = ["--config", cfg.path().to_str().unwrap()];
+    let env =
+        [("LIGHTWELL_PUBLIC_PKI_URL", "http://env.example:8080"), ("LIGHTWELL_LDAP_ALLOW_PLAINTEXT_BIND", "true")];
+    let bind = |server: &TestServer| {
+        text(&server.ldap_tool("ldapwhoami", &["-x", "-H", &server.ldap_url(), "-D", ALICE_DN, "-w", ALICE_PW]))
+    };
+
+    let on = TestServer::start_with_env(&env, &config);
+    corp(&on).await;
+    let printed =
+        |server: &TestServer, url: &str| server.output().lines().any(|l| l == format!("public pki url: {url}"));
+    assert!(printed(&on, "http://env.example:8080"), "the environment over the file: {}", on.output());
+    let (code, out, stderr) = bind(&on);
+    assert_eq!((code, out.trim()), (0, format!("dn:{ALICE_DN}").as_str()), "plaintext binds allowed: {stderr}");
+    drop(on);
+
+    let flags = [&config[..], &["--ldap-allow-plaintext-bind=false", "--public-pki-url", "http://flag.example:8080"]];
+    let off = TestServer::start_with_env(&env, &flags.concat());
+    corp(&off).await;
+    assert!(printed(&off, "http://flag.example:8080"), "a flag over the environment: {}", off.output());
+    let (code, _, stderr) = bind(&off);
+    assert_eq!(
+        code, 13,
+        "confidentialityRequired: the flag's false beats the file's and the environment's true: {stderr}"
+    );
+    assert!(stderr.contains("TLS"), "{stderr}");
+}
+
 #[tokio::test]
 async fn searches_apply_filters_scopes_and_attribute_selection() {
     let server = TestServer::start();

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use lightwell_agent::settings::{AgentSettings, StateDirArg};
 
 /// `lightwell join`.
 #[derive(Debug, Args)]
@@ -29,16 +30,19 @@ pub struct JoinArgs {
     #[arg(long, default_value = "p256")]
     pub key_type: String,
     /// The state dir to create.
-    #[arg(long, env = "LIGHTWELL_STATE_DIR", default_value = lightwell_agent::state::DEFAULT_STATE_DIR)]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub state: StateDirArg,
 }
 
 /// `lightwell agent`.
 #[derive(Debug, Args)]
 pub struct AgentArgs {
     /// The state dir written by `lightwell join`.
-    #[arg(long, env = "LIGHTWELL_STATE_DIR", default_value = lightwell_agent::state::DEFAULT_STATE_DIR, global = true)]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub state: StateDirArg,
+    /// Settings over the state dir's `agent.toml`.
+    #[command(flatten)]
+    pub settings: AgentSettings,
     /// Sync once (trust bundle, CRLs, renewal if due) and exit.
     #[arg(long)]
     pub once: bool,
@@ -58,8 +62,8 @@ pub enum AgentCommand {
 #[derive(Debug, Args)]
 pub struct LeaveArgs {
     /// The state dir to remove.
-    #[arg(long, env = "LIGHTWELL_STATE_DIR", default_value = lightwell_agent::state::DEFAULT_STATE_DIR)]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub state: StateDirArg,
     /// Remove the state dir even if the server could not be told (its
     /// certificates and machine secret then stay valid until an
     /// administrator revokes them).

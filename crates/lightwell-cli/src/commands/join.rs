@@ -61,7 +61,7 @@ pub(crate) async fn join_domain(global: &GlobalArgs, args: JoinArgs, json: bool)
         ips: args.ips,
         trust,
         key_type: args.key_type,
-        state_dir: args.state_dir,
+        state_dir: args.state.state_dir,
     };
     let outcome = join(&opts, agent_clock()?.as_ref()).await?;
     let summary = serde_json::json!({
@@ -94,7 +94,7 @@ pub(crate) async fn agent(args: AgentArgs, json: bool) -> anyhow::Result<()> {
         tracing_subscriber::EnvFilter::try_new(std::env::var("LIGHTWELL_LOG").unwrap_or_else(|_| "info".into()))
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-    let mut agent = Agent::load(&args.state_dir, agent_clock()?)?;
+    let mut agent = Agent::load_with(&args.state.state_dir, args.settings.clone(), agent_clock()?)?;
     if args.once {
         agent.once().await?;
         output::done(json, &format!("synced; trust revision {}", agent.revision()));
@@ -122,7 +122,7 @@ async fn shutdown() {
 }
 
 fn status(args: &AgentArgs, json: bool) -> anyhow::Result<()> {
-    let state = StateDir::new(&args.state_dir);
+    let state = StateDir::new(&args.state.state_dir);
     let config = lightwell_agent::config::AgentConfig::load(&state.config())?;
     let cert = std::fs::read_to_string(state.cert()).context("reading cert.pem")?;
     let (not_before, not_after) = lightwell_agent::enroll::validity(&cert).context("cert.pem does not parse")?;
@@ -134,7 +134,9 @@ fn status(args: &AgentArgs, json: bool) -> anyhow::Result<()> {
         "servers": config.servers,
         "certificate_not_before": lightwell_core_time(not_before),
         "certificate_not_after": lightwell_core_time(not_after),
-        "renewal_due": lightwell_core_time(Agent::load(&args.state_dir, agent_clock()?)?.renewal_due()?),
+        "renewal_due": lightwell_core_time(
+            Agent::load_with(&args.state.state_dir, args.settings.clone(), agent_clock()?)?.renewal_due()?
+        ),
         "trust_revision": st.revision,
         "last_sync": fmt(st.last_sync),
         "last_renewal": fmt(st.last_renewal),
@@ -165,7 +167,7 @@ fn lightwell_core_time(unix: i64) -> String {
 /// its own certificate) and removes the state dir. The machine account stays
 /// until an administrator deletes it.
 pub(crate) async fn leave(args: LeaveArgs, json: bool) -> anyhow::Result<()> {
-    let agent = Agent::load(&args.state_dir, agent_clock()?).context("not joined (no readable state dir)")?;
+    let agent = Agent::load(&args.state.state_dir, agent_clock()?).context("not joined (no readable state dir)")?;
     // The host's identity must die with its files: unless forced, nothing is
     // removed until the server revoked its certificates and forgot its secret.
     let outcome = match agent.leave().await {
@@ -176,11 +178,12 @@ pub(crate) async fn leave(args: LeaveArgs, json: bool) -> anyhow::Result<()> {
         }
         Err(e) => bail!(
             "could not leave the domain: {e}\nnothing was removed; try again, or use --force to remove {} anyway",
-            args.state_dir.display()
+            args.state.state_dir.display()
         ),
     };
-    std::fs::remove_dir_all(&args.state_dir).with_context(|| format!("removing {}", args.state_dir.display()))?;
-    output::done(json, &format!("left the domain: {outcome}; removed {}", args.state_dir.display()));
+    std::fs::remove_dir_all(&args.state.state_dir)
+        .with_context(|| format!("removing {}", args.state.state_dir.display()))?;
+    output::done(json, &format!("left the domain: {outcome}; removed {}", args.state.state_dir.display()));
     Ok(())
 }
 

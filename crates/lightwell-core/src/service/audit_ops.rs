@@ -1,11 +1,9 @@
 //! Reading, verifying, checkpointing and sealing audit chains.
 
-use std::sync::Arc;
-
 use lightwell_store::{AuditRecord, StoreExt, TenantId};
 
 use super::{Service, tenant_by_domain};
-use crate::audit::{CheckpointReport, CheckpointSink, Verification};
+use crate::audit::{CheckpointReport, Verification};
 use crate::authz::{self, Actor, Permission};
 use crate::{Error, Result};
 
@@ -52,18 +50,13 @@ impl Service {
         .await
     }
 
-    /// Copies every checkpoint run's heads to `sink` from now on (once; later calls are ignored).
-    pub fn set_checkpoint_sink(&self, sink: Arc<dyn CheckpointSink>) {
-        let _ = self.inner.checkpoint_sink.set(sink);
-    }
-
     /// Checkpoints every tenant chain whose head moved into the system chain
     /// (one transaction), then hands the verified heads to the checkpoint
     /// sink. The periodic job; any replica may run it at any time.
     pub async fn checkpoint_audit(&self) -> Result<CheckpointReport> {
         let report =
             self.blocking(|inner| inner.store.write(|tx| Ok(inner.audit.checkpoint(tx, inner.now())?))).await?;
-        if let Some(sink) = self.inner.checkpoint_sink.get() {
+        if let Some(sink) = &self.inner.checkpoint_sink {
             let (sink, heads, at) = (sink.clone(), report.heads.clone(), self.inner.now());
             self.blocking(move |_| {
                 sink.record(at, &heads).map_err(|e| Error::internal(format!("checkpoint sink: {e}")))

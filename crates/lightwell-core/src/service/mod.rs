@@ -13,7 +13,6 @@ mod k8s;
 mod tenants;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use lightwell_ca::kek::Kek;
 use lightwell_proto::ErrorCode;
@@ -69,17 +68,56 @@ struct Inner {
     /// Seals and unseals CA private keys (a private copy of the server's KEK).
     kek: Kek,
     /// Base of the plain-HTTP CRL and CA certificate URLs put into certificates.
-    pki_base: std::sync::RwLock<String>,
+    pki_base: String,
     /// Unsealed CA keys, by CA id, with the sealed key and certificate they came from.
     issuers: cache::Cache<String, ca::CachedIssuer>,
     /// Client-certificate chains verified, by leaf DER (see `ca::mtls`).
     chains: cache::Cache<Vec<u8>, ca::VerifiedChain>,
     /// Largest CRL (in entries) re-signed inside the revoking transaction.
-    crl_sync_limit: AtomicU64,
+    crl_sync_limit: u64,
     /// Wakes the CRL signer after a transaction marked a CRL pending.
     crl_wake: tokio::sync::Notify,
     /// Receives each audit checkpoint run's heads, if configured.
-    checkpoint_sink: std::sync::OnceLock<Arc<dyn CheckpointSink>>,
+    checkpoint_sink: Option<Arc<dyn CheckpointSink>>,
+}
+
+/// Everything a [`Service`] is configured with, complete before it is built
+/// (it never changes afterwards). `ServiceConfig::default()` is what tests
+/// and a server without settings get.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Base of the plain-HTTP CRL and CA certificate URLs put into
+    /// certificates and CRLs (`--public-pki-url`; a trailing `/` is
+    /// dropped). Certificates already issued keep their URLs.
+    pub public_pki_url: String,
+    /// Largest CRL (in entries) re-signed inside the revoking transaction
+    /// (`--crl-sync-limit`); larger ones are re-signed by the CRL signer
+    /// after the commit.
+    pub crl_sync_limit: u64,
+    /// Failed logins per caller address.
+    pub login_throttle: ThrottleLimit,
+    /// Failed logins per account, from all addresses together.
+    pub account_throttle: ThrottleLimit,
+    /// Failed joins and re-enrolments per caller address.
+    pub enrolment_throttle: ThrottleLimit,
+    /// Password hashes computed at once (at least 1); each holds 19 MiB while it runs.
+    pub password_hashing_concurrency: usize,
+    /// Receives each audit checkpoint run's heads (`--audit-checkpoint-file`).
+    pub checkpoint_sink: Option<Arc<dyn CheckpointSink>>,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            public_pki_url: "http://localhost:8080".into(),
+            crl_sync_limit: DEFAULT_CRL_SYNC_LIMIT,
+            login_throttle: DEFAULT_LOGIN_THROTTLE,
+            account_throttle: DEFAULT_ACCOUNT_THROTTLE,
+            enrolment_throttle: DEFAULT_ENROLMENT_THROTTLE,
+            password_hashing_concurrency: HashGate::default_concurrency(),
+            checkpoint_sink: None,
+        }
+    }
 }
 
 /// Default of `crl_sync_limit`. A CRL of a thousand entries signs in about
@@ -90,14 +128,29 @@ struct Inner {
 pub const DEFAULT_CRL_SYNC_LIMIT: u64 = 1000;
 
 impl Service {
-    /// Builds the service over a store. The KEK keys the audit chain and head MACs.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, kek: &Kek, observer: Arc<dyn Observer>) -> Result<Self> {
+    /// Builds the service over a store, configured once and for its whole
+    /// life by `config`. The KEK keys the audit chain and head MACs.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        kek: &Kek,
+        observer: Arc<dyn Observer>,
+        config: ServiceConfig,
+    ) -> Result<Self> {
+        let ServiceConfig {
+            public_pki_url,
+            crl_sync_limit,
+            login_throttle,
+            account_throttle,
+            enrolment_throttle,
+            password_hashing_concurrency,
+            checkpoint_sink,
+        } = config;
         let audit = AuditLog::new(kek);
-        let hash_gate = HashGate::default();
+        let hash_gate = HashGate::new(password_hashing_concurrency, crate::password::DEFAULT_WAIT);
         let dummy_hash = hash_gate.try_enter()?.hash(&crate::password::generate()?)?;
         // The service keeps its own copy: CA keys are sealed and unsealed for its whole life.
         let kek = Kek::from_file_contents(&kek.to_file_contents()).map_err(Error::internal)?;
-        let pki_base = std::sync::RwLock::new("http://localhost:8080".to_string());
         let (issuers, chains) = (cache::Cache::new(1024), cache::Cache::new(16_384));
         Ok(Self {
             inner: Arc::new(Inner {
@@ -107,17 +160,17 @@ impl Service {
                 observer,
                 dummy_hash,
                 hash_gate,
-                login_sources: Throttle::new(DEFAULT_LOGIN_THROTTLE),
-                login_accounts: Throttle::new(DEFAULT_ACCOUNT_THROTTLE),
-                enrolment_sources: Throttle::new(DEFAULT_ENROLMENT_THROTTLE),
-                enrolment_notices: Throttle::new(join::notice_limit(DEFAULT_ENROLMENT_THROTTLE)),
+                login_sources: Throttle::new(login_throttle),
+                login_accounts: Throttle::new(account_throttle),
+                enrolment_sources: Throttle::new(enrolment_throttle),
+                enrolment_notices: Throttle::new(join::notice_limit(enrolment_throttle)),
                 kek,
-                pki_base,
+                pki_base: public_pki_url.trim_end_matches('/').to_string(),
                 issuers,
                 chains,
-                crl_sync_limit: AtomicU64::new(DEFAULT_CRL_SYNC_LIMIT),
+                crl_sync_limit,
                 crl_wake: tokio::sync::Notify::new(),
-                checkpoint_sink: std::sync::OnceLock::new(),
+                checkpoint_sink,
             }),
         })
     }
@@ -125,25 +178,6 @@ impl Service {
     /// The clock decisions are made with.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock
-    }
-
-    /// Sets the limit on failed logins per caller address (default
-    /// [`DEFAULT_LOGIN_THROTTLE`]).
-    pub fn set_login_throttle(&self, limit: ThrottleLimit) {
-        self.inner.login_sources.set_limit(limit);
-    }
-
-    /// Sets the limit on failed joins and re-enrolments per caller address
-    /// (default [`DEFAULT_ENROLMENT_THROTTLE`]).
-    pub fn set_enrolment_throttle(&self, limit: ThrottleLimit) {
-        self.inner.enrolment_sources.set_limit(limit);
-        self.inner.enrolment_notices.set_limit(join::notice_limit(limit));
-    }
-
-    /// Sets how many password hashes may be computed at once (default
-    /// [`HashGate::default_concurrency`]); each holds 19 MiB while it runs.
-    pub fn set_password_hashing_concurrency(&self, concurrency: usize) {
-        self.inner.hash_gate.set_concurrency(concurrency);
     }
 
     /// Waits for a password-hashing permit (see [`HashGate::enter`]).
@@ -189,7 +223,7 @@ impl Inner {
     }
 
     fn crl_sync_limit(&self) -> u64 {
-        self.crl_sync_limit.load(Ordering::Relaxed)
+        self.crl_sync_limit
     }
 
     /// A write transaction whose closure may return a refusal that must still

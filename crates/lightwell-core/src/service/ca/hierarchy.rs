@@ -91,7 +91,7 @@ pub(in crate::service) fn parse_name_constraints(entries: &[String]) -> Result<N
 impl Inner {
     /// The base of the plain-HTTP PKI URLs.
     pub(in crate::service) fn pki_base(&self) -> String {
-        self.pki_base.read().map(|b| b.clone()).unwrap_or_else(|p| p.into_inner().clone())
+        self.pki_base.clone()
     }
 
     pub(in crate::service) fn now_time(&self) -> OffsetDateTime {

@@ -454,7 +454,7 @@ mod tests {
     use zeroize::Zeroizing;
 
     use super::*;
-    use crate::service::{LoginScope, NewUser};
+    use crate::service::{LoginScope, NewUser, ServiceConfig};
     use crate::{NoopObserver, clock::SystemClock};
 
     const LOCALHOST: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
@@ -474,7 +474,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("lightwell.db")).unwrap());
         let kek = lightwell_ca::kek::Kek::generate().unwrap();
-        let service = Service::new(store, Arc::new(SystemClock), &kek, Arc::new(NoopObserver)).unwrap();
+        let service =
+            Service::new(store, Arc::new(SystemClock), &kek, Arc::new(NoopObserver), ServiceConfig::default()).unwrap();
         let operator = Actor::Operator { id: crate::PrincipalId::stored("operator") };
         service.create_tenant(&operator, TENANT, Some(password("Quiet-harbor-0001")), None).await.unwrap();
         let login = |user: &str, pw: &str| {

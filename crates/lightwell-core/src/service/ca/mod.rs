@@ -185,13 +185,6 @@ impl super::Inner {
 }
 
 impl Service {
-    /// Sets the base of the plain-HTTP URLs put into certificates and CRLs
-    /// (`--public-pki-url`). Certificates already issued keep their URLs.
-    pub fn set_public_pki_url(&self, url: &str) {
-        let mut base = self.inner.pki_base.write().unwrap_or_else(|p| p.into_inner());
-        *base = url.trim_end_matches('/').to_string();
-    }
-
     /// The CAs of a tenant, oldest first.
     pub async fn list_cas(&self, actor: &Actor, tenant: &str) -> Result<Vec<CaView>> {
         authz::check(actor, Some(tenant), Permission::ReadDirectory)?;

@@ -148,13 +148,6 @@ impl Inner {
 }
 
 impl Service {
-    /// Sets how many entries a CRL may have and still be re-signed inside
-    /// the revoking transaction (`--crl-sync-limit`); larger ones are
-    /// re-signed by the CRL signer after the commit.
-    pub fn set_crl_sync_limit(&self, entries: u64) {
-        self.inner.crl_sync_limit.store(entries, std::sync::atomic::Ordering::Relaxed);
-    }
-
     /// One pass of the CRL signer over every pending CRL (what
     /// [`Service::run_crl_signer`] repeats).
     pub async fn sign_pending_crls(&self) -> Result<SignerPass> {
@@ -219,7 +212,7 @@ mod tests {
     use super::*;
     use crate::authz::Actor;
     use crate::clock::SystemClock;
-    use crate::{LoginScope, NoopObserver};
+    use crate::{LoginScope, NoopObserver, ServiceConfig};
 
     const LOCALHOST: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
@@ -229,8 +222,8 @@ mod tests {
     /// A service over the SQLite file `db`, as `lightwelld` builds it.
     fn service(db: &Path, kek: &Kek, crl_sync_limit: u64) -> (Service, Arc<dyn Store>) {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).unwrap());
-        let service = Service::new(store.clone(), Arc::new(SystemClock), kek, Arc::new(NoopObserver)).unwrap();
-        service.set_crl_sync_limit(crl_sync_limit);
+        let config = ServiceConfig { crl_sync_limit, ..ServiceConfig::default() };
+        let service = Service::new(store.clone(), Arc::new(SystemClock), kek, Arc::new(NoopObserver), config).unwrap();
         (service, store)
     }
 
