@@ -29,6 +29,9 @@ pub(crate) enum Role {
         svid: bool,
     },
     Ca,
+    /// A delegated OCSP responder: EKU id-kp-OCSPSigning only, keyUsage
+    /// digitalSignature, id-pkix-ocsp-nocheck.
+    OcspResponder,
 }
 
 /// What the lint compares the to-be-signed certificate against.
@@ -104,6 +107,31 @@ pub(crate) fn certificate(der: &[u8], expected: &Expected<'_>) -> Result<(), Err
             leaf_eku(eku, profile)?;
             leaf_names(&cert, expected.issuer, svid)?;
             leaf_pointers(&cert)?;
+        }
+        Role::OcspResponder => {
+            ensure(
+                !bc.ca && bc.path_len_constraint.is_none(),
+                LintRule::BasicConstraints,
+                "a responder must have cA false",
+            )?;
+            ensure(ku.flags == KU_DIGITAL_SIGNATURE, LintRule::KeyUsage, "a responder gets only digitalSignature")?;
+            let rule = LintRule::ExtendedKeyUsage;
+            let ext = eku.ok_or_else(|| fail(rule, "extension is missing"))?;
+            ensure(!ext.critical, rule, "must not be critical")?;
+            let ParsedExtension::ExtendedKeyUsage(eku) = ext.parsed_extension() else {
+                return Err(fail(rule, "unexpected content"));
+            };
+            let only_ocsp = eku.ocsp_signing
+                && !eku.any
+                && !eku.server_auth
+                && !eku.client_auth
+                && !eku.code_signing
+                && !eku.email_protection
+                && !eku.time_stamping
+                && eku.other.is_empty();
+            ensure(only_ocsp, rule, "a responder gets only id-kp-OCSPSigning")?;
+            let nocheck = exts.iter().filter(|e| e.oid.as_bytes() == crate::ocsp::OID_NOCHECK_CONTENT).count();
+            ensure(nocheck == 1, LintRule::OcspNoCheck, "id-pkix-ocsp-nocheck must appear once")?;
         }
     }
     Ok(())
