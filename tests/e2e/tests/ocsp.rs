@@ -200,3 +200,44 @@ async fn hostile_requests_are_refused_and_other_tenants_certificates_are_unknown
     let (ok, out) = openssl_ocsp(&url, &issuing, &bundle, &["-cert", leaf.to_str().unwrap()], &[]);
     assert!(ok && out.contains(": good") && out.contains("Response verify OK"), "{out}");
 }
+
+/// The OCSP URL a certificate names in its AIA (`openssl x509 -ocsp_uri`).
+fn ocsp_uri(cert: &Path) -> String {
+    let out = Command::new("openssl").args(["x509", "-noout", "-ocsp_uri", "-in"]).arg(cert).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[tokio::test]
+async fn leaves_name_the_responder_unless_the_tenant_policy_turns_it_off() {
+    let mut server = TestServer::start();
+    let admin = pki::tenant(&server, DOMAIN, None).await;
+    let files = Files::new();
+    let bundle = files.write("bundle.pem", admin.trust_bundle_pem(DOMAIN).await.unwrap());
+    let (_, leaf, issuing) = issue(&admin, &files, DOMAIN, "named").await;
+
+    // On by default: the URL in the certificate is the one that answers.
+    let named = ocsp_uri(&leaf);
+    assert_eq!(named, url(&server, DOMAIN), "the leaf's AIA names the tenant's responder");
+    let (ok, out) = openssl_ocsp(&named, &issuing, &bundle, &["-cert", leaf.to_str().unwrap()], &[]);
+    assert!(ok && out.contains(": good") && out.contains("Response verify OK"), "{out}");
+
+    // The tenant policy switch `ca.ocsp` (stored policy JSON) turned off:
+    // new leaves name no responder; the responder still answers.
+    assert!(server.stop());
+    {
+        let db = rusqlite::Connection::open(server.data_dir().join("lightwell.db")).unwrap();
+        let policy: String =
+            db.query_row("SELECT policy FROM tenants WHERE domain = ?1", [DOMAIN], |r| r.get(0)).unwrap();
+        let mut policy: serde_json::Value = serde_json::from_str(&policy).unwrap();
+        policy["ca"] = serde_json::json!({ "ocsp": false });
+        db.execute("UPDATE tenants SET policy = ?1 WHERE domain = ?2", [policy.to_string(), DOMAIN.to_string()])
+            .unwrap();
+    }
+    server.start_again();
+    let admin = server.login(DOMAIN, "administrator", pki::ADMIN_PASSWORD).await;
+    let (_, unnamed, _) = issue(&admin, &files, DOMAIN, "unnamed").await;
+    assert_eq!(ocsp_uri(&unnamed), "", "no OCSP URL once the policy turns it off");
+    let (ok, out) = openssl_ocsp(&url(&server, DOMAIN), &issuing, &bundle, &["-cert", unnamed.to_str().unwrap()], &[]);
+    assert!(ok && out.contains(": good"), "the responder answers either way: {out}");
+}
