@@ -65,6 +65,7 @@ impl LocalCa {
                 serial: &Serial::random()?,
                 crl_url: CRL_URL,
                 ca_issuers_url: CA_URL,
+                ocsp_url: None,
             },
         )?;
         Ok(der)

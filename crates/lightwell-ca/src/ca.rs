@@ -139,7 +139,7 @@ pub fn create_intermediate(
     let (mut params, subject) = spec.params(not_before, not_after)?;
     params.use_authority_key_identifier_extension = true;
     params.crl_distribution_points = vec![CrlDistributionPoint { uris: vec![http_url("CRL URL", links.crl_url)?] }];
-    params.custom_extensions.push(authority_info_access(&http_url("CA issuers URL", links.ca_issuers_url)?));
+    params.custom_extensions.push(authority_info_access(&http_url("CA issuers URL", links.ca_issuers_url)?, None));
     let der = sign_ca(&params, &subject, &key, &Signer::issuer(parent), Some(parent_cert))?;
     Issuer::new(CaCertificate::from_der(&der)?, key)
 }

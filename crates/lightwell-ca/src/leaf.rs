@@ -61,6 +61,9 @@ pub struct LeafRequest<'a> {
     pub crl_url: &'a str,
     /// The plain-HTTP URL of the issuing CA's certificate (AIA caIssuers).
     pub ca_issuers_url: &'a str,
+    /// The plain-HTTP URL of the OCSP responder that answers for this
+    /// certificate (AIA OCSP), if it is to name one.
+    pub ocsp_url: Option<&'a str>,
 }
 
 /// Issues a leaf certificate and returns its DER.
@@ -107,7 +110,9 @@ pub(crate) fn layout(issuer: &Issuer, request: &LeafRequest<'_>) -> Result<(Cert
     params.use_authority_key_identifier_extension = true;
     params.subject_alt_names = subject_alt_names(request.subject)?;
     params.crl_distribution_points = vec![CrlDistributionPoint { uris: vec![http_url("CRL URL", request.crl_url)?] }];
-    params.custom_extensions = vec![authority_info_access(&http_url("CA issuers URL", request.ca_issuers_url)?)];
+    let ocsp = request.ocsp_url.map(|url| http_url("OCSP URL", url)).transpose()?;
+    params.custom_extensions =
+        vec![authority_info_access(&http_url("CA issuers URL", request.ca_issuers_url)?, ocsp.as_deref())];
     let subject = subject_name(request.subject)?;
     params.distinguished_name = subject.to_rcgen();
     Ok((params, subject))

@@ -30,6 +30,7 @@ pub mod keys;
 pub mod leaf;
 pub mod lint;
 mod name;
+pub mod ocsp;
 pub mod openssl_hash;
 pub mod pem;
 pub mod profile;
@@ -181,6 +182,10 @@ pub enum Error {
         /// What exactly was wrong.
         detail: String,
     },
+    /// An OCSP request is not DER this responder reads, or breaks a limit
+    /// (size, number of CertIDs, hash algorithm, nonce length).
+    #[error("malformed OCSP request: {0}")]
+    MalformedOcspRequest(&'static str),
     /// Internal encoding went wrong; a bug, never caused by input.
     #[error("internal encoding error: {0}")]
     Encoding(&'static str),

@@ -1,6 +1,6 @@
 //! The URLs Lightwell writes into certificates and CRLs (CRL Distribution
-//! Point, AIA caIssuers, Issuing Distribution Point): plain-HTTP locations
-//! of a CA's CRL and certificate.
+//! Point, AIA caIssuers and OCSP, Issuing Distribution Point): plain-HTTP
+//! locations of a CA's CRL, its certificate and its tenant's OCSP responder.
 use rcgen::CustomExtension;
 
 use crate::Error;
@@ -10,6 +10,8 @@ use crate::der::{self, GENERAL_NAME_URI};
 const OID_AUTHORITY_INFO_ACCESS: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
 /// DER of id-ad-caIssuers (1.3.6.1.5.5.7.48.2).
 const CA_ISSUERS_OID_DER: &[u8] = &[0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
+/// DER of id-ad-ocsp (1.3.6.1.5.5.7.48.1).
+const OCSP_OID_DER: &[u8] = &[0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01];
 
 /// Checks a URL that goes into an IA5String: ASCII, http or https, no spaces.
 pub(crate) fn http_url(kind: &'static str, url: &str) -> Result<String, Error> {
@@ -23,10 +25,17 @@ pub(crate) fn http_url(kind: &'static str, url: &str) -> Result<String, Error> {
     Ok(url.to_owned())
 }
 
-/// AuthorityInfoAccessSyntax with one caIssuers AccessDescription (rcgen has no AIA support).
-pub(crate) fn authority_info_access(url: &str) -> CustomExtension {
-    let description = der::sequence(&[CA_ISSUERS_OID_DER, &der::tlv(GENERAL_NAME_URI, url.as_bytes())]);
-    CustomExtension::from_oid_content(OID_AUTHORITY_INFO_ACCESS, der::sequence(&[&description]))
+/// AuthorityInfoAccessSyntax with an OCSP AccessDescription, if given, then
+/// one caIssuers (rcgen has no AIA support).
+pub(crate) fn authority_info_access(ca_issuers: &str, ocsp: Option<&str>) -> CustomExtension {
+    let describe = |method: &[u8], url: &str| der::sequence(&[method, &der::tlv(GENERAL_NAME_URI, url.as_bytes())]);
+    let mut descriptions = Vec::new();
+    if let Some(url) = ocsp {
+        descriptions.push(describe(OCSP_OID_DER, url));
+    }
+    descriptions.push(describe(CA_ISSUERS_OID_DER, ca_issuers));
+    let parts: Vec<&[u8]> = descriptions.iter().map(Vec::as_slice).collect();
+    CustomExtension::from_oid_content(OID_AUTHORITY_INFO_ACCESS, der::sequence(&parts))
 }
 
 #[cfg(test)]

@@ -165,6 +165,7 @@ fn leaf_request<'a>(
         serial,
         crl_url: ISSUING_CRL_URL,
         ca_issuers_url: ISSUING_CERT_URL,
+        ocsp_url: None,
     }
 }
 

@@ -55,6 +55,9 @@ pub struct CaPolicy {
     /// How long a root rotation stays pending (both roots trusted, issuance
     /// on the old hierarchy) before the background job activates it, in seconds.
     pub rotation_overlap_secs: i64,
+    /// Name the tenant's OCSP responder (`/pki/{tenant}/ocsp`) in the AIA of
+    /// every leaf issued; the responder answers either way.
+    pub ocsp: bool,
 }
 
 impl Default for CaPolicy {
@@ -67,6 +70,7 @@ impl Default for CaPolicy {
             revoke_on_credential_change: true,
             allow_wildcards: false,
             rotation_overlap_secs: 7 * 24 * 3600,
+            ocsp: true,
         }
     }
 }

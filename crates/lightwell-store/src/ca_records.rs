@@ -195,6 +195,38 @@ pub struct CrlPending {
     pub marked_at: i64,
 }
 
+/// The delegated OCSP responder of a CA: a short-lived certificate the CA
+/// signed (EKU id-kp-OCSPSigning) and its key. One per CA; rotation replaces it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OcspResponderRecord {
+    /// The CA it answers for.
+    pub ca_id: String,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// The responder certificate, DER.
+    pub cert_der: Vec<u8>,
+    /// The PKCS#8 private key sealed under the KEK (context: `ocsp:` and the CA id).
+    pub sealed_key: Vec<u8>,
+    /// Start of the certificate's validity.
+    pub not_before: i64,
+    /// End of the certificate's validity.
+    pub not_after: i64,
+    /// When it was issued.
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for OcspResponderRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The sealed key is left out, as for `CaRecord`.
+        f.debug_struct("OcspResponderRecord")
+            .field("ca_id", &self.ca_id)
+            .field("tenant_id", &self.tenant_id)
+            .field("not_before", &self.not_before)
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
+    }
+}
+
 /// An intermediate whose key Lightwell generated and sealed, waiting for an
 /// enterprise CA to sign its CSR. Installing the signed certificate turns it
 /// into a [`CaRecord`] with the same id.

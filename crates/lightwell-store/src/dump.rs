@@ -152,6 +152,19 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order_by: "ca_id",
     },
     TableSpec {
+        name: "ocsp_responders",
+        columns: &[
+            ("ca_id", Text),
+            ("tenant_id", Text),
+            ("cert_der", Bytes),
+            ("sealed_key", Bytes),
+            ("not_before", Int),
+            ("not_after", Int),
+            ("created_at", Int),
+        ],
+        order_by: "ca_id",
+    },
+    TableSpec {
         name: "crl_pending",
         columns: &[("tenant_id", Text), ("ca_id", Text), ("generation", Int), ("marked_at", Int)],
         order_by: "tenant_id, ca_id",

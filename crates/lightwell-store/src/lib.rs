@@ -343,6 +343,13 @@ pub trait Tx {
         limit: u64,
     ) -> Result<bool, StoreError>;
 
+    // --- OCSP responders ---
+    /// Stores a CA's delegated OCSP responder, replacing the one before
+    /// (only within the same tenant).
+    fn put_ocsp_responder(&mut self, responder: &OcspResponderRecord) -> Result<(), StoreError>;
+    /// The current OCSP responder of a CA.
+    fn ocsp_responder(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<OcspResponderRecord>, StoreError>;
+
     // --- CRLs waiting to be re-signed ---
     /// Marks a CA's stored CRL as missing revocations: creates the mark
     /// (generation 1, marked at `at`) or increments the generation of the

@@ -19,8 +19,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavio
 
 use crate::{
     AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlPending, CrlRecord,
-    JoinTokenRecord, K8sClusterRecord, Membership, PrincipalKind, PrincipalRecord, RevokedEntry, SessionRecord, Store,
-    StoreError, TenantId, TenantRecord, Tx, TxMode,
+    JoinTokenRecord, K8sClusterRecord, Membership, OcspResponderRecord, PrincipalKind, PrincipalRecord, RevokedEntry,
+    SessionRecord, Store, StoreError, TenantId, TenantRecord, Tx, TxMode,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0008_crl_pending.sql"),
     include_str!("../migrations/sqlite/0009_principal_names.sql"),
     include_str!("../migrations/sqlite/0010_audit_head_mac.sql"),
+    include_str!("../migrations/sqlite/0011_ocsp_responders.sql"),
 ];
 
 /// The schema version this build writes.
@@ -731,6 +732,14 @@ impl Tx for SqliteTx<'_> {
 
     fn put_crl(&mut self, crl: &CrlRecord) -> Result<(), StoreError> {
         ca::put_crl(self.tx, crl)
+    }
+
+    fn put_ocsp_responder(&mut self, responder: &OcspResponderRecord) -> Result<(), StoreError> {
+        ca::put_ocsp_responder(self.tx, responder)
+    }
+
+    fn ocsp_responder(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<OcspResponderRecord>, StoreError> {
+        ca::ocsp_responder(self.tx, tenant, ca_id)
     }
 
     fn revoked_entries_exceed(

@@ -71,7 +71,23 @@ async fn populate(server: &TestServer, domain: &str) -> (Client, Vec<String>) {
         ..Default::default()
     };
     admin.create_cluster(domain, &req).await.unwrap();
-    let cas = admin.list_cas(domain).await.unwrap().into_iter().map(|c| c.id).collect();
+    let infos = admin.list_cas(domain).await.unwrap();
+    // An OCSP query gives the issuing CA its delegated responder (an `ocsp_responders` row).
+    let issuing = infos.iter().find(|c| c.is_default).unwrap();
+    let issuing = lightwell_ca::CaCertificate::from_pem(&issuing.pem).unwrap();
+    let serial = lightwell_ca::Serial::random().unwrap();
+    let id = lightwell_ca::ocsp::CertId::new(&issuing, &serial, lightwell_ca::ocsp::HashAlgorithm::Sha1);
+    let body = lightwell_ca::ocsp::OcspRequest::encode(&[id], None);
+    let url = format!("{}/pki/{domain}/ocsp", server.pki_url());
+    let resp = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/ocsp-request")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let cas = infos.into_iter().map(|c| c.id).collect();
     (admin, cas)
 }
 

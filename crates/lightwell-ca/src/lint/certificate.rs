@@ -4,10 +4,10 @@ use std::net::IpAddr;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension, X509Extension};
 use x509_parser::oid_registry::{
-    OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS, OID_PKIX_AUTHORITY_INFO_ACCESS, OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER,
-    OID_X509_EXT_BASIC_CONSTRAINTS, OID_X509_EXT_CRL_DISTRIBUTION_POINTS, OID_X509_EXT_EXTENDED_KEY_USAGE,
-    OID_X509_EXT_KEY_USAGE, OID_X509_EXT_NAME_CONSTRAINTS, OID_X509_EXT_SUBJECT_ALT_NAME,
-    OID_X509_EXT_SUBJECT_KEY_IDENTIFIER, Oid,
+    OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS, OID_PKIX_ACCESS_DESCRIPTOR_OCSP, OID_PKIX_AUTHORITY_INFO_ACCESS,
+    OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER, OID_X509_EXT_BASIC_CONSTRAINTS, OID_X509_EXT_CRL_DISTRIBUTION_POINTS,
+    OID_X509_EXT_EXTENDED_KEY_USAGE, OID_X509_EXT_KEY_USAGE, OID_X509_EXT_NAME_CONSTRAINTS,
+    OID_X509_EXT_SUBJECT_ALT_NAME, OID_X509_EXT_SUBJECT_KEY_IDENTIFIER, Oid,
 };
 use x509_parser::x509::X509Version;
 
@@ -29,6 +29,9 @@ pub(crate) enum Role {
         svid: bool,
     },
     Ca,
+    /// A delegated OCSP responder: EKU id-kp-OCSPSigning only, keyUsage
+    /// digitalSignature, id-pkix-ocsp-nocheck.
+    OcspResponder,
 }
 
 /// What the lint compares the to-be-signed certificate against.
@@ -104,6 +107,31 @@ pub(crate) fn certificate(der: &[u8], expected: &Expected<'_>) -> Result<(), Err
             leaf_eku(eku, profile)?;
             leaf_names(&cert, expected.issuer, svid)?;
             leaf_pointers(&cert)?;
+        }
+        Role::OcspResponder => {
+            ensure(
+                !bc.ca && bc.path_len_constraint.is_none(),
+                LintRule::BasicConstraints,
+                "a responder must have cA false",
+            )?;
+            ensure(ku.flags == KU_DIGITAL_SIGNATURE, LintRule::KeyUsage, "a responder gets only digitalSignature")?;
+            let rule = LintRule::ExtendedKeyUsage;
+            let ext = eku.ok_or_else(|| fail(rule, "extension is missing"))?;
+            ensure(!ext.critical, rule, "must not be critical")?;
+            let ParsedExtension::ExtendedKeyUsage(eku) = ext.parsed_extension() else {
+                return Err(fail(rule, "unexpected content"));
+            };
+            let only_ocsp = eku.ocsp_signing
+                && !eku.any
+                && !eku.server_auth
+                && !eku.client_auth
+                && !eku.code_signing
+                && !eku.email_protection
+                && !eku.time_stamping
+                && eku.other.is_empty();
+            ensure(only_ocsp, rule, "a responder gets only id-kp-OCSPSigning")?;
+            let nocheck = exts.iter().filter(|e| e.oid.as_bytes() == crate::ocsp::OID_NOCHECK_CONTENT).count();
+            ensure(nocheck == 1, LintRule::OcspNoCheck, "id-pkix-ocsp-nocheck must appear once")?;
         }
     }
     Ok(())
@@ -272,7 +300,12 @@ fn leaf_pointers(cert: &X509Certificate<'_>) -> Result<(), Error> {
     let has_ca_issuers = aia.accessdescs.iter().any(|d| {
         d.access_method == OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS && matches!(d.access_location, GeneralName::URI(_))
     });
-    ensure(has_ca_issuers, rule, "no caIssuers URI")
+    ensure(has_ca_issuers, rule, "no caIssuers URI")?;
+    // An OCSP location, when named, is one a client can reach over HTTP.
+    let ocsp_is_http = aia.accessdescs.iter().filter(|d| d.access_method == OID_PKIX_ACCESS_DESCRIPTOR_OCSP).all(
+        |d| matches!(d.access_location, GeneralName::URI(u) if u.starts_with("http://") || u.starts_with("https://")),
+    );
+    ensure(ocsp_is_http, rule, "an OCSP location that is not an http URI")
 }
 
 fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {
@@ -344,6 +377,7 @@ mod tests {
             serial: &serial,
             crl_url: "http://pki.corp.example/crl",
             ca_issuers_url: "http://pki.corp.example/ca",
+            ocsp_url: None,
         };
         let (mut params, name) = crate::leaf::layout(&issuer, &request).unwrap();
         spoil(&mut params);
@@ -360,6 +394,13 @@ mod tests {
     #[test]
     fn a_correct_leaf_passes() {
         lint_leaf(|_| {}).unwrap();
+        // With an OCSP location as well.
+        lint_leaf(|p| {
+            let aia =
+                crate::urls::authority_info_access("http://pki.corp.example/ca", Some("http://pki.corp.example/ocsp"));
+            p.custom_extensions = vec![aia];
+        })
+        .unwrap();
     }
 
     #[test]
@@ -399,6 +440,13 @@ mod tests {
             ),
             (LintRule::CrlDistributionPoint, Box::new(|p| p.crl_distribution_points.clear())),
             (LintRule::AuthorityInfoAccess, Box::new(|p| p.custom_extensions.clear())),
+            (
+                LintRule::AuthorityInfoAccess,
+                Box::new(|p| {
+                    let aia = crate::urls::authority_info_access("http://pki.corp.example/ca", Some("ldap://ocsp"));
+                    p.custom_extensions = vec![aia];
+                }),
+            ),
             (
                 LintRule::UnknownCriticalExtension,
                 Box::new(|p| {

@@ -57,6 +57,8 @@ pub enum LintRule {
     NameConstraints,
     /// No critical extension that Lightwell does not write.
     UnknownCriticalExtension,
+    /// A delegated OCSP responder carries id-pkix-ocsp-nocheck (RFC 6960 4.2.2.2.1).
+    OcspNoCheck,
     /// CRLs are version 2.
     CrlVersion,
     /// The CRL issuer is the CA's subject, byte for byte.
@@ -95,6 +97,7 @@ impl LintRule {
             Self::AuthorityInfoAccess => "authority-info-access",
             Self::NameConstraints => "name-constraints",
             Self::UnknownCriticalExtension => "unknown-critical-extension",
+            Self::OcspNoCheck => "ocsp-nocheck",
             Self::CrlVersion => "crl-version",
             Self::CrlIssuerName => "crl-issuer-name",
             Self::CrlUpdateTimes => "crl-update-times",
@@ -199,6 +202,7 @@ mod tests {
             LintRule::AuthorityInfoAccess,
             LintRule::NameConstraints,
             LintRule::UnknownCriticalExtension,
+            LintRule::OcspNoCheck,
             LintRule::CrlVersion,
             LintRule::CrlIssuerName,
             LintRule::CrlUpdateTimes,

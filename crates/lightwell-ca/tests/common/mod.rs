@@ -135,6 +135,7 @@ pub fn issue(
             serial: &serial,
             crl_url: ISSUING_CRL_URL,
             ca_issuers_url: ISSUING_CERT_URL,
+            ocsp_url: None,
         },
     )
     .expect("leaf issues");

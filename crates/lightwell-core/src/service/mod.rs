@@ -21,8 +21,8 @@ use lightwell_store::{Store, StoreExt, Tx};
 pub use self::audit_ops::SealReport;
 pub use self::auth::{DEFAULT_ACCOUNT_THROTTLE, DEFAULT_LOGIN_THROTTLE, LoginScope, LoginSuccess, SessionCheck};
 pub use self::ca::{
-    CaInfo, CaRequestView, CaView, CertificateUse, CertificateView, IssueRequest, MaintenanceReport, Requester,
-    SignerPass, parse_key_type, parse_reason, parse_ttl,
+    CaInfo, CaRequestView, CaView, CertificateUse, CertificateView, IssueRequest, MaintenanceReport, OcspAnswer,
+    Requester, SignerPass, parse_key_type, parse_reason, parse_ttl,
 };
 pub use self::directory::{Modification, NewHostPrincipal, NewUser, Principal, PrincipalPatch, PrincipalView};
 pub use self::directory_snapshot::{CaObject, DirectorySnapshot, DirectoryVersion};
@@ -73,6 +73,8 @@ struct Inner {
     issuers: cache::Cache<String, ca::CachedIssuer>,
     /// Client-certificate chains verified, by leaf DER (see `ca::mtls`).
     chains: cache::Cache<Vec<u8>, ca::VerifiedChain>,
+    /// Unsealed OCSP responder keys and pre-signed OCSP responses.
+    ocsp: ca::OcspState,
     /// Largest CRL (in entries) re-signed inside the revoking transaction.
     crl_sync_limit: u64,
     /// Wakes the CRL signer after a transaction marked a CRL pending.
@@ -168,6 +170,7 @@ impl Service {
                 pki_base: public_pki_url.trim_end_matches('/').to_string(),
                 issuers,
                 chains,
+                ocsp: ca::OcspState::default(),
                 crl_sync_limit,
                 crl_wake: tokio::sync::Notify::new(),
                 checkpoint_sink,

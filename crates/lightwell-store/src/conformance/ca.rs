@@ -3,7 +3,7 @@
 use super::{tenant, w};
 use crate::{
     CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlPending, CrlRecord,
-    PrincipalKind, Store, StoreError, StoreExt, TenantId,
+    OcspResponderRecord, PrincipalKind, Store, StoreError, StoreExt, TenantId,
 };
 
 pub(super) fn ca(t: &TenantId, name: &str, role: CaRole) -> CaRecord {
@@ -158,6 +158,29 @@ pub fn crls_replace_and_are_scoped(s: &dyn Store) {
     assert_eq!(w(s, |tx| tx.crl(&b, "ca1")), None);
 }
 
+/// A CA's OCSP responder replaces the one before, is visible only in its
+/// tenant, and another tenant cannot overwrite it.
+pub fn ocsp_responders_replace_and_are_scoped(s: &dyn Store) {
+    let (a, b) = (TenantId::new("ta"), TenantId::new("tb"));
+    let mk = |tenant: &TenantId, n: i64| OcspResponderRecord {
+        ca_id: "ca1".into(),
+        tenant_id: tenant.clone(),
+        cert_der: vec![n as u8],
+        sealed_key: vec![n as u8; 40],
+        not_before: n,
+        not_after: n + 100,
+        created_at: n,
+    };
+    assert_eq!(w(s, |tx| tx.ocsp_responder(&a, "ca1")), None);
+    w(s, |tx| tx.put_ocsp_responder(&mk(&a, 1)));
+    w(s, |tx| tx.put_ocsp_responder(&mk(&a, 2)));
+    assert_eq!(w(s, |tx| tx.ocsp_responder(&a, "ca1")), Some(mk(&a, 2)));
+    assert_eq!(w(s, |tx| tx.ocsp_responder(&b, "ca1")), None);
+    w(s, |tx| tx.put_ocsp_responder(&mk(&b, 3)));
+    assert_eq!(w(s, |tx| tx.ocsp_responder(&a, "ca1")), Some(mk(&a, 2)), "tenant B cannot replace A's responder");
+    assert_eq!(w(s, |tx| tx.ocsp_responder(&b, "ca1")), None);
+}
+
 /// Deleting a tenant removes its CAs, certificates and CRLs, and nothing of other tenants.
 pub fn deleting_a_tenant_removes_its_ca_data(s: &dyn Store) {
     let (ta, tb) = (tenant("a.example"), tenant("b.example"));
@@ -174,6 +197,15 @@ pub fn deleting_a_tenant_removes_its_ca_data(s: &dyn Store) {
                 der: vec![1],
                 this_update: 1,
                 next_update: 2,
+            })?;
+            tx.put_ocsp_responder(&OcspResponderRecord {
+                ca_id: root.id.clone(),
+                tenant_id: t.id.clone(),
+                cert_der: vec![1],
+                sealed_key: vec![1; 40],
+                not_before: 1,
+                not_after: 2,
+                created_at: 1,
             })
         });
     }
@@ -184,12 +216,14 @@ pub fn deleting_a_tenant_removes_its_ca_data(s: &dyn Store) {
             tx.list_cas(&ta.id)?,
             tx.list_certificates(&ta.id, &CertificateFilter::default())?,
             tx.crl(&ta.id, &a_root)?,
+            tx.ocsp_responder(&ta.id, &a_root)?,
         ))
     });
-    assert!(left.0.is_empty() && left.1.is_empty() && left.2.is_none());
+    assert!(left.0.is_empty() && left.1.is_empty() && left.2.is_none() && left.3.is_none());
     let b_root = format!("{}-root", tb.id.as_str());
     let b_left = w(s, |tx| Ok((tx.list_cas(&tb.id)?.len(), tx.certificate(&tb.id, "4b01")?, tx.crl(&tb.id, &b_root)?)));
     assert!(b_left.0 == 1 && b_left.1.is_some() && b_left.2.is_some(), "tenant B untouched");
+    assert!(w(s, |tx| tx.ocsp_responder(&tb.id, &b_root)).is_some(), "tenant B's responder untouched");
 }
 
 /// Intermediates waiting for a signature round-trip, are found by name in any

@@ -3,7 +3,7 @@
 use super::{audit, principal, tenant, w};
 use crate::{
     CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateRecord, CrlRecord, JoinTokenRecord, K8sClusterRecord,
-    PrincipalKind, SessionRecord, Store, StoreError, TenantId, Value,
+    OcspResponderRecord, PrincipalKind, SessionRecord, Store, StoreError, TenantId, Value,
 };
 
 /// Puts at least one row in every table, with NULLs, booleans and bytes.
@@ -72,6 +72,15 @@ fn fill(s: &dyn Store) {
             next_update: 115,
         })?;
         tx.mark_crl_pending(&id, &ca.id, 16)?;
+        tx.put_ocsp_responder(&OcspResponderRecord {
+            ca_id: ca.id.clone(),
+            tenant_id: id.clone(),
+            cert_der: vec![0x30, 2],
+            sealed_key: vec![9; 40],
+            not_before: 10,
+            not_after: 20,
+            created_at: 11,
+        })?;
         tx.insert_join_token(&JoinTokenRecord {
             id: "jt-1".into(),
             tenant_id: id.clone(),

@@ -20,8 +20,8 @@ use r2d2_postgres::PostgresConnectionManager;
 
 use crate::{
     AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlPending, CrlRecord,
-    JoinTokenRecord, K8sClusterRecord, Membership, PrincipalKind, PrincipalRecord, RevokedEntry, SessionRecord, Store,
-    StoreError, TenantId, TenantRecord, Tx, TxMode,
+    JoinTokenRecord, K8sClusterRecord, Membership, OcspResponderRecord, PrincipalKind, PrincipalRecord, RevokedEntry,
+    SessionRecord, Store, StoreError, TenantId, TenantRecord, Tx, TxMode,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0008_crl_pending.sql"),
     include_str!("../../migrations/postgres/0009_principal_names.sql"),
     include_str!("../../migrations/postgres/0010_audit_head_mac.sql"),
+    include_str!("../../migrations/postgres/0011_ocsp_responders.sql"),
 ];
 
 /// The schema version this build writes.
@@ -953,6 +954,14 @@ impl Tx for PgTx<'_> {
 
     fn put_crl(&mut self, crl: &CrlRecord) -> Result<(), StoreError> {
         self.pg_put_crl(crl)
+    }
+
+    fn put_ocsp_responder(&mut self, responder: &OcspResponderRecord) -> Result<(), StoreError> {
+        self.pg_put_ocsp_responder(responder)
+    }
+
+    fn ocsp_responder(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<OcspResponderRecord>, StoreError> {
+        self.pg_ocsp_responder(tenant, ca_id)
     }
 
     fn revoked_entries_exceed(

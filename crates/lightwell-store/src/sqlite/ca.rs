@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::{
     CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlPending, CrlRecord,
-    PrincipalKind, RevokedEntry, StoreError, TenantId,
+    OcspResponderRecord, PrincipalKind, RevokedEntry, StoreError, TenantId,
 };
 
 const CA_COLUMNS: &str = "id, tenant_id, name, parent_id, role, cert_der, sealed_key, status, is_default, \
@@ -279,10 +279,48 @@ pub(super) fn crl(tx: &Connection, tenant: &TenantId, ca_id: &str) -> Result<Opt
         .optional()?)
 }
 
+pub(super) fn put_ocsp_responder(tx: &Connection, r: &OcspResponderRecord) -> Result<(), StoreError> {
+    tx.exec(
+        "INSERT INTO ocsp_responders (ca_id, tenant_id, cert_der, sealed_key, not_before, not_after, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+         ON CONFLICT (ca_id) DO UPDATE SET cert_der = excluded.cert_der, sealed_key = excluded.sealed_key, \
+         not_before = excluded.not_before, not_after = excluded.not_after, created_at = excluded.created_at \
+         WHERE ocsp_responders.tenant_id = excluded.tenant_id",
+        params![r.ca_id, r.tenant_id.as_str(), r.cert_der, r.sealed_key, r.not_before, r.not_after, r.created_at],
+    )?;
+    Ok(())
+}
+
+pub(super) fn ocsp_responder(
+    tx: &Connection,
+    tenant: &TenantId,
+    ca_id: &str,
+) -> Result<Option<OcspResponderRecord>, StoreError> {
+    Ok(tx
+        .row(
+            "SELECT ca_id, tenant_id, cert_der, sealed_key, not_before, not_after, created_at FROM ocsp_responders \
+             WHERE tenant_id = ?1 AND ca_id = ?2",
+            params![tenant.as_str(), ca_id],
+            |r| {
+                Ok(OcspResponderRecord {
+                    ca_id: r.get(0)?,
+                    tenant_id: TenantId::new(r.get::<_, String>(1)?),
+                    cert_der: r.get(2)?,
+                    sealed_key: r.get(3)?,
+                    not_before: r.get(4)?,
+                    not_after: r.get(5)?,
+                    created_at: r.get(6)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
 /// Removes every CA row of a tenant (part of deleting the tenant).
 pub(super) fn delete_tenant_rows(tx: &Connection, tenant: &str) -> Result<(), StoreError> {
     for sql in [
         "DELETE FROM crls WHERE tenant_id = ?1",
+        "DELETE FROM ocsp_responders WHERE tenant_id = ?1",
         "DELETE FROM crl_pending WHERE tenant_id = ?1",
         "DELETE FROM certificates WHERE tenant_id = ?1",
         "DELETE FROM cas WHERE tenant_id = ?1",

@@ -32,6 +32,11 @@ pub(crate) fn cert_url(base: &str, domain: &str, ca_id: &str) -> String {
     format!("{}/pki/{domain}/ca/{ca_id}.crt", base.trim_end_matches('/'))
 }
 
+/// The tenant's OCSP responder on the PKI listener (AIA OCSP of its leaves).
+pub(crate) fn ocsp_url(base: &str, domain: &str) -> String {
+    format!("{}/pki/{domain}/ocsp", base.trim_end_matches('/'))
+}
+
 /// Maps errors of the CA primitives: input problems keep their meaning,
 /// everything else is internal.
 pub(in crate::service) fn ca_error(e: lightwell_ca::Error) -> Error {

@@ -9,7 +9,7 @@ use lightwell_store::{CaRecord, CaStatus, CertificateRecord, PrincipalKind, Prin
 use time::Duration;
 
 use super::binding::{Binding, bind};
-use super::hierarchy::{ca_error, cert_url, crl_url};
+use super::hierarchy::{ca_error, cert_url, crl_url, ocsp_url};
 use super::{CertificateView, Service};
 use crate::audit::AuditEvent;
 use crate::authz::{self, Actor, Permission, Rank};
@@ -352,6 +352,7 @@ impl Inner {
         let serial = Serial::random().map_err(Error::internal)?;
         let base = self.pki_base();
         let (crl, aia) = (crl_url(&base, &t.domain, &ca.id), cert_url(&base, &t.domain, &ca.id));
+        let ocsp = t.policy.ca.ocsp.then(|| ocsp_url(&base, &t.domain));
         let der = leaf::issue(
             &issuer,
             &LeafRequest {
@@ -363,6 +364,7 @@ impl Inner {
                 serial: &serial,
                 crl_url: &crl,
                 ca_issuers_url: &aia,
+                ocsp_url: ocsp.as_deref(),
             },
         )
         .map_err(ca_error)?;

@@ -29,6 +29,8 @@ pub struct MaintenanceReport {
     pub retired: usize,
     /// CRLs re-signed.
     pub crls: usize,
+    /// OCSP responder certificates issued (new CAs, or the old one half-way through its life).
+    pub ocsp_responders: usize,
 }
 
 /// A pending rotation: the new root and its issuing CA.
@@ -278,6 +280,7 @@ impl Service {
                     let (activated, retired) = inner.store.write(|tx| inner.advance_rotation(tx, &tenant))?;
                     report.activated += activated;
                     report.retired += retired;
+                    report.ocsp_responders += inner.rotate_ocsp_responders(&tenant)?;
                 }
                 Ok(report)
             })
