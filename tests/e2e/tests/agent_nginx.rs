@@ -5,6 +5,8 @@
 //! refuses it after the revocation with no step but the hook. The recipe
 //! that names one issuing CA's CRL (what docs/agent.md used to show) makes
 //! nginx refuse every client, because `ssl_crl` checks the whole chain.
+//! The same nginx staples Lightwell's OCSP response for the host's
+//! certificate (`ssl_stapling on; ssl_stapling_verify on;`).
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -26,10 +28,19 @@ struct Nginx {
 }
 
 impl Nginx {
-    /// Writes the configuration: one mTLS server per `(port, crl file)`.
-    fn new(prefix: &Path, state: &Path, servers: &[(u16, PathBuf)]) -> Self {
+    /// Writes the configuration: one mTLS server per `(port, crl file)`,
+    /// and on `stapling` a server without client certificates that staples
+    /// the OCSP response for its certificate, fetched from the URL the
+    /// certificate names and verified against the tenant bundle.
+    fn new(prefix: &Path, state: &Path, servers: &[(u16, PathBuf)], stapling: u16) -> Self {
         std::fs::create_dir_all(prefix.join("logs")).unwrap();
-        let mut blocks = String::new();
+        let mut blocks = format!(
+            "  server {{\n    listen 127.0.0.1:{stapling} ssl;\n    server_name {HOST};\n\
+             \x20   ssl_certificate {state}/chain.pem;\n    ssl_certificate_key {state}/key.pem;\n\
+             \x20   ssl_stapling on;\n    ssl_stapling_verify on;\n    ssl_trusted_certificate {state}/bundle.pem;\n\
+             \x20   location / {{ return 200 \"stapled\\n\"; }}\n  }}\n",
+            state = state.display(),
+        );
         for (port, crl) in servers {
             blocks.push_str(&format!(
                 "  server {{\n    listen 127.0.0.1:{port} ssl;\n    server_name {HOST};\n\
@@ -98,7 +109,7 @@ fn get(port: u16, bundle: &Path, client: &Identity) -> (u16, String) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn nginx_on_the_agents_crl_pem_accepts_a_client_and_refuses_it_after_revocation() {
+async fn nginx_on_the_agents_files_staples_ocsp_and_on_crl_pem_refuses_a_client_after_its_revocation() {
     let server = TestServer::start();
     let admin = pki::tenant(&server, T, None).await;
     pki::user(&server, &admin, T, "bob").await;
@@ -119,11 +130,12 @@ async fn nginx_on_the_agents_crl_pem_accepts_a_client_and_refuses_it_after_revoc
     let issuing = cas.iter().find(|c| c.is_default).unwrap();
 
     // Two servers: the agent's crl.pem, and the single issuing-CA CRL.
-    let (good, single) = (free_port(), free_port());
+    let (good, single, stapling) = (free_port(), free_port(), free_port());
     let nginx = Nginx::new(
         &dir.join("nginx"),
         &state,
         &[(good, state.join("crl.pem")), (single, state.join(format!("crl/{}.crl.pem", issuing.id)))],
+        stapling,
     );
     nginx.start();
     let agent_toml = state.join("agent.toml");
@@ -144,6 +156,29 @@ async fn nginx_on_the_agents_crl_pem_accepts_a_client_and_refuses_it_after_revoc
         Identity { cert: cert.clone(), chain: cert, key }
     };
     let bundle = state.join("bundle.pem");
+    // nginx fetches the OCSP response on a first handshake and staples it
+    // from then on: Lightwell's responder, named in the machine
+    // certificate's AIA, answers it, and nginx verified it (ssl_stapling_verify).
+    let stapled = || {
+        let out = Command::new("openssl")
+            .args(["s_client", "-status", "-servername", HOST, "-connect"])
+            .arg(format!("127.0.0.1:{stapling}"))
+            .arg("-CAfile")
+            .arg(&bundle)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || stapled().contains("OCSP Response Status: successful")),
+        "nginx staples an OCSP response:\n{}\nnginx log:\n{}",
+        stapled(),
+        std::fs::read_to_string(dir.join("nginx/logs/error.log")).unwrap_or_default()
+    );
+    let staple = stapled();
+    assert!(staple.contains("Cert Status: good"), "{staple}");
+    assert!(staple.contains("Verify return code: 0 (ok)"), "{staple}");
     let (status, body) = get(good, &bundle, &bob);
     assert_eq!(status, 200, "nginx on crl.pem accepts bob: {body}");
     assert!(body.contains("CN=bob"), "nginx saw bob's certificate: {body}");
