@@ -18,6 +18,7 @@ mod join;
 mod ldap;
 mod load;
 mod localca;
+mod ocsp;
 mod procfs;
 mod propagation;
 mod scale;
@@ -50,6 +51,8 @@ enum Command {
     Scale(scale::Options),
     /// LDAP search and bind throughput against OpenLDAP's slapd with the same directory.
     Ldap(ldap::Options),
+    /// OCSP responses per second and latency against OpenSSL's own responder.
+    Ocsp(ocsp::Options),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,6 +71,7 @@ fn main() -> anyhow::Result<()> {
             Command::Join(opts) => join::run(opts).await,
             Command::Scale(opts) => scale::run(opts).await,
             Command::Ldap(opts) => ldap::run(opts).await,
+            Command::Ocsp(opts) => ocsp::run(opts).await,
         }
     })
 }

@@ -91,3 +91,12 @@ fn scale_prints_rates_start_up_and_bytes_per_certificate() {
     has_line(&out, "scale db=full ", "start_s=");
     has_line(&out, "scale summary ", "ratio=");
 }
+
+#[test]
+fn ocsp_against_openssl_prints_both_responders_and_the_ratio() {
+    let out = bench(&["ocsp", "--certificates", "10", "--clients", "4", "--seconds", "1"]);
+    for server in ["lightwell", "openssl"] {
+        has_line(&out, &format!("ocsp server={server} "), "errors=0 server_cpu_ms_per_response=");
+    }
+    has_line(&out, "ocsp ratio_vs_openssl=", "target=");
+}
