@@ -13,6 +13,7 @@ pub mod join;
 pub mod run;
 pub mod servers;
 pub mod settings;
+pub mod staple;
 pub mod state;
 pub mod status;
 

@@ -34,7 +34,7 @@ use crate::join::trust_files;
 use crate::servers::Servers;
 use crate::state::StateDir;
 use crate::status::Status;
-use crate::{files, hooks};
+use crate::{files, hooks, staple};
 
 /// A certificate the agent keeps current besides the machine's own.
 #[derive(Debug, Clone)]
@@ -87,6 +87,8 @@ pub struct Agent {
     anonymous: Servers,
     status: Status,
     clock: Arc<dyn Clock>,
+    /// When `ocsp.der` is next refreshed (Unix seconds; 0: at the next pass).
+    staple_due: i64,
 }
 
 impl Agent {
@@ -112,7 +114,7 @@ impl Agent {
         };
         let anonymous = Servers::new(&config.servers, &trust, None)?;
         let status = Status::load(&state);
-        Ok(Self { state, config, trust, anonymous, status, clock })
+        Ok(Self { state, config, trust, anonymous, status, clock, staple_due: 0 })
     }
 
     /// The current time on the agent's clock, Unix seconds.
@@ -141,6 +143,8 @@ impl Agent {
         self.status.last_sync = Some(self.now());
         self.status.save(&self.state)?;
         if !changed.is_empty() {
+            // A revocation may be this host's: ask the responder again.
+            self.staple_due = 0;
             tracing::info!(revision = trust.revision, files = changed.len(), "trust bundle and CRLs updated");
             if let Some(hook) = &self.config.hooks.on_trust_change {
                 hooks::run(hook, self.state.root(), &changed);
@@ -336,6 +340,7 @@ impl Agent {
 
     fn write_identity(&mut self, key: &str, cert: &str, chain: &str) -> Result<(), AgentError> {
         let changed = self.state.write_identity(Some(key), cert, chain)?;
+        self.staple_due = 0;
         self.status.last_renewal = Some(self.now());
         self.status.save(&self.state)?;
         if let Some(hook) = &self.config.hooks.on_identity_change {
@@ -448,11 +453,61 @@ impl Agent {
         Ok(left.revoked)
     }
 
-    /// One pass: sync trust, renew if due, rotate the secret if due.
+    /// Refreshes `ocsp.der` when it is due: at start, after the machine
+    /// certificate or the trust state changed, and half-way to the kept
+    /// answer's nextUpdate. A responder that cannot be reached is retried in
+    /// a minute and leaves the last good file; it never fails the agent's
+    /// other work. Runs the identity hook when the file changed.
+    pub async fn refresh_staple_if_due(&mut self) {
+        let now = self.now();
+        if now < self.staple_due {
+            return;
+        }
+        let path = self.state.staple();
+        let request = std::fs::read(self.state.chain()).map_err(AgentError::from).and_then(|c| staple::request_for(&c));
+        let changed = match request {
+            Ok(None) => {
+                // The certificate names no responder: nothing to staple.
+                self.staple_due = now + 3600;
+                staple::remove(&path).unwrap_or(false)
+            }
+            Ok(Some(request)) => match staple::fetch(&request, now).await {
+                Ok((der, next_update)) => {
+                    self.staple_due = now + (next_update - now) / 2;
+                    let old = std::fs::read(&path).ok();
+                    match files::write_atomic(&path, &der, 0o644) {
+                        Ok(()) => old.as_deref() != Some(der.as_slice()),
+                        Err(e) => {
+                            tracing::warn!(file = %path.display(), error = %e, "writing ocsp.der failed");
+                            self.staple_due = now + 60;
+                            false
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "OCSP staple not refreshed; keeping the last good one");
+                    self.staple_due = now + 60;
+                    false
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "OCSP staple not refreshed");
+                self.staple_due = now + 60;
+                false
+            }
+        };
+        if changed && let Some(hook) = &self.config.hooks.on_identity_change {
+            hooks::run(hook, self.state.root(), &[path]);
+        }
+    }
+
+    /// One pass: sync trust, renew if due, rotate the secret if due, refresh the OCSP staple.
     pub async fn once(&mut self) -> Result<(), AgentError> {
         self.sync_trust().await?;
         self.renew_due().await?;
-        self.rotate_secret_if_due().await
+        self.rotate_secret_if_due().await?;
+        self.refresh_staple_if_due().await;
+        Ok(())
     }
 
     /// Runs until the process is stopped.
@@ -468,12 +523,15 @@ impl Agent {
             }
         }
         let resync_every = i64::try_from(self.config.resync_interval_secs).unwrap_or(300);
-        let mut next_resync = self.now() + resync_every;
+        // The interval counts from the last sync, not from the end of the
+        // first pass (which may have renewed, rotated and fetched the staple since).
+        let mut next_resync = self.status.last_sync.unwrap_or_else(|| self.now()) + resync_every;
         let mut backoff = Duration::from_secs(1);
         // A failing renewal backs off on its own, so trust changes keep arriving meanwhile.
         let (mut renew_backoff, mut renew_retry) = (Duration::from_secs(1), None::<tokio::time::Instant>);
         let mut watch = self.watch_owned();
         loop {
+            self.refresh_staple_if_due().await;
             let (now, due) = (self.now(), self.next_due()?);
             // A clock stepped back does not put the next resync further off than its interval.
             next_resync = next_resync.min(now + resync_every);

@@ -4,6 +4,7 @@
 //! agent.toml        key.pem  cert.pem  chain.pem  (leaf + intermediates)
 //! bundle.pem        (trusted roots)   crl/<ca-id>.crl.pem   capath/ (HASH.0, HASH.rN)
 //! crl.pem           (every CRL above, concatenated: nginx `ssl_crl`, HAProxy `crl-file`)
+//! ocsp.der          (the machine certificate's OCSP response, to staple from a file)
 //! machine.secret    (fallback credential to re-enrol after expiry or revocation)
 //! server-ca.pem     (how the agent trusts the server)
 //! ```
@@ -97,6 +98,11 @@ impl StateDir {
     pub fn bundle(&self) -> PathBuf {
         self.root.join("bundle.pem")
     }
+    /// `ocsp.der`: the machine certificate's OCSP response, to staple.
+    pub fn staple(&self) -> PathBuf {
+        self.root.join("ocsp.der")
+    }
+
     /// `crl.pem`: every CRL of the tenant's CAs in one file. TLS servers
     /// that check the whole chain (nginx's `ssl_crl` sets OpenSSL's
     /// `CRL_CHECK_ALL`) refuse every client when the CRL of any CA in its

@@ -69,7 +69,10 @@ fn requests(dir: &Path, issuer: &Path, serials: &[String]) -> Result<Vec<Vec<u8>
     for (i, serial) in serials.iter().enumerate() {
         let file = dir.join(format!("req-{i}.der"));
         let (issuer, file_arg) = (issuer.to_str().unwrap_or_default(), file.to_str().unwrap_or_default());
-        openssl(&["ocsp", "-issuer", issuer, "-serial", &format!("0x{serial}"), "-no_nonce", "-reqout", file_arg], dir)?;
+        openssl(
+            &["ocsp", "-issuer", issuer, "-serial", &format!("0x{serial}"), "-no_nonce", "-reqout", file_arg],
+            dir,
+        )?;
         out.push(std::fs::read(&file)?);
     }
     Ok(out)
@@ -146,8 +149,21 @@ impl OpensslResponder {
         std::fs::write(dir.join("rsp.ext"), "extendedKeyUsage=OCSPSigning\nkeyUsage=critical,digitalSignature\n")?;
         openssl(
             &[
-                "x509", "-req", "-in", "rsp.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
-                "-extfile", "rsp.ext", "-out", "rsp.pem",
+                "x509",
+                "-req",
+                "-in",
+                "rsp.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "rsp.ext",
+                "-out",
+                "rsp.pem",
             ],
             dir,
         )?;
@@ -155,7 +171,9 @@ impl OpensslResponder {
         for (i, serial) in serials.iter().enumerate() {
             let serial = serial.to_uppercase();
             if i % 10 == 0 {
-                index.push_str(&format!("R\t301231000000Z\t251201000000Z,keyCompromise\t{serial}\tunknown\t/CN=leaf{i}\n"));
+                index.push_str(&format!(
+                    "R\t301231000000Z\t251201000000Z,keyCompromise\t{serial}\tunknown\t/CN=leaf{i}\n"
+                ));
             } else {
                 index.push_str(&format!("V\t301231000000Z\t\t{serial}\tunknown\t/CN=leaf{i}\n"));
             }
@@ -163,7 +181,17 @@ impl OpensslResponder {
         std::fs::write(dir.join("index.txt"), index)?;
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).to_string();
         let child = Command::new("openssl")
-            .args(["ocsp", "-index", "index.txt", "-port", &port.to_string(), "-rsigner", "rsp.pem", "-rkey", "rsp.key"])
+            .args([
+                "ocsp",
+                "-index",
+                "index.txt",
+                "-port",
+                &port.to_string(),
+                "-rsigner",
+                "rsp.pem",
+                "-rkey",
+                "rsp.key",
+            ])
             .args(["-CA", "ca.pem", "-ndays", "1", "-multi", &workers])
             .current_dir(dir)
             .stdout(Stdio::null())
@@ -237,8 +265,10 @@ pub(crate) async fn run(opts: Options) -> Result<()> {
     let probe = reqwest::Client::new();
     let mut up = false;
     for _ in 0..100 {
-        let answer =
-            probe.post(&baseline_url).header("content-type", "application/ocsp-request").body(baseline_bodies[1].clone());
+        let answer = probe
+            .post(&baseline_url)
+            .header("content-type", "application/ocsp-request")
+            .body(baseline_bodies[1].clone());
         if answer.send().await.is_ok_and(|r| r.status() == 200) {
             up = true;
             break;
@@ -246,8 +276,7 @@ pub(crate) async fn run(opts: Options) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     ensure!(up, "openssl ocsp did not answer on port {port}");
-    let (ossl, ossl_cpu) =
-        measure(responder.child.id(), &baseline_url, baseline_bodies, opts.clients, window).await?;
+    let (ossl, ossl_cpu) = measure(responder.child.id(), &baseline_url, baseline_bodies, opts.clients, window).await?;
     println!("ocsp server=openssl {ossl} server_cpu_ms_per_response={ossl_cpu:.3}");
     if let Some(e) = &ossl.first_error {
         println!("ocsp server=openssl first_error={e:?}");

@@ -216,3 +216,71 @@ async fn nginx_on_the_agents_files_staples_ocsp_and_on_crl_pem_refuses_a_client_
     let (status, body) = get(good, &bundle, &carol);
     assert_eq!(status, 200, "nginx still accepts carol: {body}");
 }
+
+/// What `openssl ocsp` says of the host's `ocsp.der`, verified against the
+/// tenant bundle, for its `cert.pem`.
+fn staple_status(state: &Path) -> String {
+    let chain = std::fs::read_to_string(state.join("chain.pem")).unwrap();
+    let second = chain.match_indices("-----BEGIN CERTIFICATE-----").nth(1).unwrap().0;
+    let issuer = state.with_extension("issuer.pem");
+    std::fs::write(&issuer, &chain[second..]).unwrap();
+    let out = Command::new("openssl")
+        .args(["ocsp", "-respin"])
+        .arg(state.join("ocsp.der"))
+        .arg("-issuer")
+        .arg(&issuer)
+        .arg("-cert")
+        .arg(state.join("cert.pem"))
+        .arg("-CAfile")
+        .arg(state.join("bundle.pem"))
+        .output()
+        .unwrap();
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_agent_keeps_its_certificates_ocsp_response_to_staple_and_refreshes_it_on_revocation() {
+    let server = TestServer::start();
+    let admin = pki::tenant(&server, T, None).await;
+    let dir = server.scratch().join("hosts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut web = Node::new(&dir, HOST);
+    let req = CreateJoinTokenRequest { hostname: Some(HOST.into()), ..Default::default() };
+    let token = admin.create_join_token(T, &req).await.unwrap().token.unwrap();
+    let out = web.join(&server, T, Some(&token));
+    assert!(out.status.success(), "join: {}", String::from_utf8_lossy(&out.stderr));
+    let state = web.state.clone();
+    web.start_agent();
+
+    // The staple answers for the certificate beside it, signed by the
+    // tenant's responder: OpenSSL verifies it against the bundle.
+    assert!(
+        wait_until(Duration::from_secs(20), || state.join("ocsp.der").exists()),
+        "the agent wrote ocsp.der; its log:\n{}",
+        std::fs::read_to_string(web.agent_log()).unwrap_or_default()
+    );
+    let said = staple_status(&state);
+    assert!(said.contains("Response verify OK"), "{said}");
+    assert!(said.contains(": good"), "{said}");
+
+    // The machine certificate revoked: the pushed CRL makes the agent ask
+    // again, and the staple now says so (clients of a stapling server learn it).
+    let serial = {
+        let out = Command::new("openssl")
+            .args(["x509", "-noout", "-serial", "-in"])
+            .arg(state.join("cert.pem"))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().trim_start_matches("serial=").to_lowercase()
+    };
+    let reason = RevokeRequest { reason: Some("superseded".into()), principal: None };
+    admin.revoke_certificate(T, &serial, &reason).await.unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || staple_status(&state).contains(": revoked")),
+        "the staple follows the revocation: {}\nagent log:\n{}",
+        staple_status(&state),
+        std::fs::read_to_string(web.agent_log()).unwrap_or_default()
+    );
+    let said = staple_status(&state);
+    assert!(said.contains("Response verify OK") && said.contains("Reason: superseded"), "{said}");
+}

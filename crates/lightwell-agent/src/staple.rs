@@ -1,0 +1,140 @@
+//! The machine certificate's OCSP response, kept beside it as `ocsp.der`
+//! for TLS servers that staple from a file (HAProxy's `.ocsp` file, nginx's
+//! `ssl_stapling_file`).
+//!
+//! The agent asks the responder its certificate names (AIA id-ad-ocsp, the
+//! tenant's responder on the PKI listener) with one SHA-1 CertID and no
+//! nonce, as TLS servers do, and keeps the answer only if it is a
+//! successful response about exactly one certificate, with a nextUpdate
+//! still ahead; anything else leaves the last good file in place. A
+//! certificate that names no responder (the tenant's policy turned the URL
+//! off) has no `ocsp.der`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use lightwell_ca::ocsp::{CertId, HashAlgorithm, OcspRequest, ParsedResponse};
+use lightwell_ca::{CaCertificate, Serial};
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_OCSP;
+use x509_parser::prelude::FromDer;
+
+use crate::error::AgentError;
+
+/// The largest OCSP answer the agent reads.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// What to ask and where, read from `chain.pem` (leaf, then issuing CA).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StapleRequest {
+    /// The responder's URL, from the leaf's AIA.
+    pub url: String,
+    /// The DER OCSP request.
+    pub der: Vec<u8>,
+}
+
+/// The request for the leaf of `chain_pem`; `None` when the leaf names no
+/// OCSP responder.
+pub fn request_for(chain_pem: &[u8]) -> Result<Option<StapleRequest>, AgentError> {
+    let mut blocks = x509_parser::pem::Pem::iter_from_buffer(chain_pem);
+    let mut next = || -> Result<Vec<u8>, AgentError> {
+        match blocks.next() {
+            Some(Ok(pem)) if pem.label == "CERTIFICATE" => Ok(pem.contents),
+            _ => Err(AgentError::Other("chain.pem does not hold a leaf and its issuing CA".into())),
+        }
+    };
+    let (leaf_der, issuer_der) = (next()?, next()?);
+    let (_, leaf) = x509_parser::certificate::X509Certificate::from_der(&leaf_der)
+        .map_err(|e| AgentError::Other(format!("chain.pem: the leaf does not parse: {e}")))?;
+    let url = leaf.extensions().iter().find_map(|ext| match ext.parsed_extension() {
+        ParsedExtension::AuthorityInfoAccess(aia) => aia.accessdescs.iter().find_map(|d| match &d.access_location {
+            GeneralName::URI(uri) if d.access_method == OID_PKIX_ACCESS_DESCRIPTOR_OCSP => Some(uri.to_string()),
+            _ => None,
+        }),
+        _ => None,
+    });
+    let Some(url) = url.filter(|u| u.starts_with("http://") || u.starts_with("https://")) else { return Ok(None) };
+    let issuer = CaCertificate::from_der(&issuer_der)?;
+    let serial = Serial::from_bytes(leaf.raw_serial())?;
+    let id = CertId::new(&issuer, &serial, HashAlgorithm::Sha1);
+    Ok(Some(StapleRequest { url, der: OcspRequest::encode(&[id], None) }))
+}
+
+/// Checks an answer is worth stapling at `now` (Unix seconds); returns its
+/// nextUpdate.
+pub fn check(answer: &[u8], now: i64) -> Result<i64, AgentError> {
+    let refuse = |why: &str| AgentError::Other(format!("OCSP answer not kept: {why}"));
+    let parsed = ParsedResponse::parse(answer).map_err(|e| refuse(&e.to_string()))?;
+    if parsed.status != 0 {
+        return Err(refuse(&format!("response status {}", parsed.status)));
+    }
+    if parsed.cert_statuses.len() != 1 {
+        return Err(refuse("not about exactly one certificate"));
+    }
+    let next_update = parsed.next_update.ok_or_else(|| refuse("no nextUpdate"))?.unix_timestamp();
+    if next_update <= now {
+        return Err(refuse("already past its nextUpdate"));
+    }
+    Ok(next_update)
+}
+
+/// Asks the responder; returns the DER answer if [`check`] keeps it, with
+/// its nextUpdate.
+pub async fn fetch(request: &StapleRequest, now: i64) -> Result<(Vec<u8>, i64), AgentError> {
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| AgentError::Other(format!("OCSP client: {e}")))?;
+    let answer = client
+        .post(&request.url)
+        .header("content-type", "application/ocsp-request")
+        .body(request.der.clone())
+        .send()
+        .await
+        .map_err(|e| AgentError::Other(format!("asking the OCSP responder {}: {e}", request.url)))?;
+    if !answer.status().is_success() {
+        return Err(AgentError::Other(format!("the OCSP responder {} answered {}", request.url, answer.status())));
+    }
+    if answer.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
+        return Err(AgentError::Other("the OCSP answer is too large".into()));
+    }
+    let der = answer.bytes().await.map_err(|e| AgentError::Other(format!("reading the OCSP answer: {e}")))?;
+    if der.len() > MAX_RESPONSE_BYTES {
+        return Err(AgentError::Other("the OCSP answer is too large".into()));
+    }
+    let next_update = check(&der, now)?;
+    Ok((der.to_vec(), next_update))
+}
+
+/// Removes `ocsp.der` (a certificate that names no responder); returns
+/// whether there was one.
+pub fn remove(path: &Path) -> std::io::Result<bool> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_not_worth_stapling_are_refused() {
+        for hostile in [&b""[..], b"garbage", &[0x30, 0x03, 0x0a, 0x01, 0x00], &[0x30, 0x03, 0x0a, 0x01, 0x01]] {
+            assert!(check(hostile, 0).is_err(), "{hostile:?}");
+        }
+        // An error response (malformedRequest) is no staple.
+        assert!(
+            check(&lightwell_ca::ocsp::error_response(lightwell_ca::ocsp::ErrorStatus::MalformedRequest), 0).is_err()
+        );
+    }
+
+    #[test]
+    fn a_chain_without_an_issuer_is_refused() {
+        assert!(request_for(b"").is_err());
+        assert!(request_for(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").is_err());
+    }
+}
