@@ -178,6 +178,10 @@ pub enum Error {
         /// What exactly was wrong.
         detail: String,
     },
+    /// A CRL delta (from the network) does not apply to the CRL held, or
+    /// the CRL it makes does not verify: fetch the whole CRL instead.
+    #[error("CRL delta refused: {0}")]
+    CrlDelta(&'static str),
     /// Internal encoding went wrong; a bug, never caused by input.
     #[error("internal encoding error: {0}")]
     Encoding(&'static str),
