@@ -23,7 +23,7 @@ pub use self::audit_ops::SealReport;
 pub use self::auth::{DEFAULT_ACCOUNT_THROTTLE, DEFAULT_LOGIN_THROTTLE, LoginScope, LoginSuccess, SessionCheck};
 pub use self::ca::{
     CaInfo, CaRequestView, CaView, CertificateUse, CertificateView, IssueRequest, MaintenanceReport, Requester,
-    SignerPass, parse_key_type, parse_reason, parse_ttl,
+    DEFAULT_TRUST_CHANGE_WINDOW, SignerPass, TrustChanges, TrustUpdate, parse_key_type, parse_reason, parse_ttl,
 };
 pub use self::directory::{Modification, NewHostPrincipal, NewUser, Principal, PrincipalPatch, PrincipalView};
 pub use self::directory_snapshot::{CaObject, DirectorySnapshot, DirectoryVersion};
@@ -76,8 +76,12 @@ struct Inner {
     chains: cache::Cache<Vec<u8>, ca::VerifiedChain>,
     /// Largest CRL (in entries) re-signed inside the revoking transaction.
     crl_sync_limit: AtomicU64,
+    /// Trust revisions of changes kept per tenant (see `ca::trust`).
+    trust_change_window: AtomicU64,
     /// Wakes the CRL signer after a transaction marked a CRL pending.
     crl_wake: tokio::sync::Notify,
+    /// CRLs marked pending by this process (see `Service::blocking`).
+    crl_marks: AtomicU64,
     /// Receives each audit checkpoint run's heads, if configured.
     checkpoint_sink: std::sync::OnceLock<Arc<dyn CheckpointSink>>,
 }
@@ -116,7 +120,9 @@ impl Service {
                 issuers,
                 chains,
                 crl_sync_limit: AtomicU64::new(DEFAULT_CRL_SYNC_LIMIT),
+                trust_change_window: AtomicU64::new(DEFAULT_TRUST_CHANGE_WINDOW),
                 crl_wake: tokio::sync::Notify::new(),
+                crl_marks: AtomicU64::new(0),
                 checkpoint_sink: std::sync::OnceLock::new(),
             }),
         })
@@ -171,9 +177,14 @@ impl Service {
     async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Inner) -> Result<T> + Send + 'static) -> Result<T> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            ca::take_signer_wake();
+            // Work that marked a CRL pending wakes the signer once it has
+            // returned, its transaction committed; woken earlier, the signer
+            // could read before the commit and miss the mark. A mark made by
+            // concurrent work may wake it early too: harmless, as its own
+            // work wakes it again when it returns.
+            let marks = inner.crl_marks.load(Ordering::SeqCst);
             let out = f(&inner);
-            if ca::take_signer_wake() {
+            if inner.crl_marks.load(Ordering::SeqCst) != marks {
                 inner.crl_wake.notify_one();
             }
             out
@@ -190,6 +201,10 @@ impl Inner {
 
     fn crl_sync_limit(&self) -> u64 {
         self.crl_sync_limit.load(Ordering::Relaxed)
+    }
+
+    fn trust_change_window(&self) -> u64 {
+        self.trust_change_window.load(Ordering::Relaxed)
     }
 
     /// A write transaction whose closure may return a refusal that must still

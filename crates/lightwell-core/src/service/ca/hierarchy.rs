@@ -336,9 +336,8 @@ impl Inner {
         record: &CrlRecord,
     ) -> Result<()> {
         debug_assert_eq!(ca.next_crl_number, record.number);
-        self.apply_trust_change(tx, tenant, TrustChange::Crl(record))?;
         ca.next_crl_number = record.number + 1;
-        self.apply_trust_change(tx, tenant, TrustChange::CaUpdated(&ca))
+        self.apply_trust_change(tx, tenant, TrustChange::Crl { crl: record, ca: &ca })
     }
 }
 

@@ -30,7 +30,7 @@ pub(in crate::service) use self::mtls::VerifiedChain;
 pub(in crate::service) use self::revoke::CredentialChange;
 pub use self::rotate::MaintenanceReport;
 pub use self::signer::SignerPass;
-pub(in crate::service) use self::signer::take_wake as take_signer_wake;
+pub use self::trust::{DEFAULT_TRUST_CHANGE_WINDOW, TrustChanges, TrustUpdate};
 use self::trust::TrustChange;
 use super::{Service, short};
 use crate::audit::AuditEvent;

@@ -13,7 +13,6 @@
 //! marks at start and every `SCAN_INTERVAL`, and on PostgreSQL any
 //! replica may sign (the number check makes concurrent signers safe).
 
-use std::cell::Cell;
 use std::time::Duration;
 
 use lightwell_store::{CrlPending, StoreExt, TenantId};
@@ -32,24 +31,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// the revocation's answer is still being sent, and a burst's marks gather
 /// into one build. Small next to any build that takes this path.
 const WAKE_DELAY: Duration = Duration::from_millis(10);
-
-thread_local! {
-    /// Set when the transaction running on this thread marked a CRL pending.
-    static MARKED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Asks for the signer to be woken once the current transaction returns.
-/// The service runs each transaction on one blocking thread and wakes the
-/// signer when that work returns (see `Service::blocking`): woken earlier,
-/// the signer could read before the commit and miss the mark.
-pub(in crate::service) fn wake_after_commit() {
-    MARKED.with(|m| m.set(true));
-}
-
-/// Whether work on this thread asked for the signer since the last call.
-pub(in crate::service) fn take_wake() -> bool {
-    MARKED.with(|m| m.replace(false))
-}
 
 /// What one pass of the signer did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
