@@ -16,9 +16,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use lightwell_client::{Client, ClientError, ClientIdentity, Trust};
-use lightwell_proto::{ErrorCode, IssueCertificateRequest, ReenrollRequest, TrustStateBody};
+use lightwell_proto::{ErrorCode, IssueCertificateRequest, ReenrollRequest, TrustChangesBody, TrustStateBody};
 use zeroize::Zeroizing;
 
+use crate::changes::TrustFiles;
 use crate::config::AgentConfig;
 use crate::enroll::{key_and_csr, validity};
 use crate::error::AgentError;
@@ -101,12 +102,17 @@ impl Agent {
     /// Writes a trust state; runs the trust hook if files changed.
     fn apply_trust(&mut self, trust: &TrustStateBody) -> Result<(), AgentError> {
         let (roots, crls) = trust_files(trust)?;
-        let changed = self.state.write_trust(&roots, &crls)?;
-        self.status.revision = trust.revision;
+        self.write_trust(&TrustFiles { roots, crls }, trust.revision)
+    }
+
+    /// Writes the trust files of `revision`; runs the trust hook once if files changed.
+    fn write_trust(&mut self, trust: &TrustFiles, revision: i64) -> Result<(), AgentError> {
+        let changed = self.state.write_trust(&trust.roots, &trust.crls)?;
+        self.status.revision = revision;
         self.status.last_sync = Some(now());
         self.status.save(&self.state)?;
         if !changed.is_empty() {
-            tracing::info!(revision = trust.revision, files = changed.len(), "trust bundle and CRLs updated");
+            tracing::info!(revision, files = changed.len(), "trust bundle and CRLs updated");
             if let Some(hook) = &self.config.hooks.on_trust_change {
                 hooks::run(hook, self.state.root(), &changed);
             }
@@ -114,8 +120,9 @@ impl Agent {
         Ok(())
     }
 
-    /// Fetches and writes the bundle and CRLs.
+    /// Fetches and writes the bundle and CRLs: a full snapshot.
     pub async fn sync_trust(&mut self) -> Result<(), AgentError> {
+        tracing::info!(revision = self.status.revision, "fetching a trust snapshot");
         let tenant = self.config.tenant.clone();
         let trust = self.anonymous.call(|c: Client| {
             let tenant = tenant.clone();
@@ -123,6 +130,64 @@ impl Agent {
         });
         let trust = trust.await?;
         self.apply_trust(&trust)
+    }
+
+    /// Waits (long poll) for the changes after the revision on disk; the
+    /// answer carries them (or says a snapshot is needed).
+    pub async fn changes(&self) -> Result<TrustChangesBody, AgentError> {
+        self.changes_within(WATCH_TIMEOUT_SECS).await
+    }
+
+    async fn changes_within(&self, timeout_secs: u64) -> Result<TrustChangesBody, AgentError> {
+        let (tenant, since) = (self.config.tenant.clone(), self.status.revision);
+        let r = self.anonymous.call(|c: Client| {
+            let tenant = tenant.clone();
+            async move { c.trust_changes(&tenant, since, timeout_secs).await }
+        });
+        Ok(r.await?)
+    }
+
+    /// Brings the trust files up to date at start: from the changes since
+    /// the revision on disk (a snapshot only when the server no longer has
+    /// them all, or nothing was synced yet).
+    pub async fn catch_up(&mut self) -> Result<(), AgentError> {
+        if self.status.revision <= 0 {
+            return self.sync_trust().await;
+        }
+        // Answered at once when behind; up to date, after the shortest wait.
+        let answer = self.changes_within(1).await?;
+        self.apply_changes(&answer).await
+    }
+
+    /// Applies a `changes` answer to the files on disk; fetches a snapshot
+    /// when told to, or when a change does not apply (a CRL delta whose
+    /// base is not the CRL held, or whose result does not verify).
+    pub async fn apply_changes(&mut self, answer: &TrustChangesBody) -> Result<(), AgentError> {
+        if answer.snapshot_required {
+            tracing::info!(revision = answer.revision, "the server asks for a trust snapshot");
+            return self.sync_trust().await;
+        }
+        if answer.changes.is_empty() || answer.revision <= self.status.revision {
+            return Ok(());
+        }
+        let applied = self.state.read_trust().map_err(AgentError::from).and_then(|held| {
+            let known = crate::join::chain_cas(&self.state)?;
+            crate::changes::apply(&held, &known, &answer.changes)
+        });
+        match applied {
+            Ok(files) => {
+                tracing::info!(
+                    revision = answer.revision,
+                    changes = answer.changes.len(),
+                    "trust changes applied incrementally"
+                );
+                self.write_trust(&files, answer.revision)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "trust changes do not apply to the files held; fetching a snapshot");
+                self.sync_trust().await
+            }
+        }
     }
 
     /// Waits (long poll) for the next trust revision; returns it.
@@ -407,7 +472,7 @@ impl Agent {
 
     /// One pass: sync trust, renew if due, rotate the secret if due.
     pub async fn once(&mut self) -> Result<(), AgentError> {
-        self.sync_trust().await?;
+        self.catch_up().await?;
         self.renew_due().await?;
         self.rotate_secret_if_due().await
     }
@@ -430,9 +495,8 @@ impl Agent {
             let renew_in = Duration::from_secs(u64::try_from((self.next_due()? - now()).max(0)).unwrap_or(0));
             let resync_in = Duration::from_secs(u64::try_from((next_resync - now()).max(0)).unwrap_or(0));
             let step = tokio::select! {
-                watched = self.watch() => match watched {
-                    Ok(rev) if rev > self.status.revision => self.sync_trust().await,
-                    Ok(_) => Ok(()),
+                answer = self.changes() => match answer {
+                    Ok(answer) => self.apply_changes(&answer).await,
                     Err(e) => Err(e),
                 },
                 _ = tokio::time::sleep(renew_in) => self.renew_due().await,

@@ -59,6 +59,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // that fails every audited change and every CA key unsealing.
     service.check_kek().await.with_context(|| format!("{}", settings.kek_file.display()))?;
     service.set_crl_sync_limit(settings.crl_sync_limit);
+    service.set_trust_change_window(settings.trust_change_window);
     service.set_login_throttle(settings.login_throttle);
     let lockout = lightwell_core::policy::LockoutPolicy::default();
     let throttle = settings.login_throttle;
