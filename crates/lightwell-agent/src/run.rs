@@ -1,10 +1,13 @@
 //! `lightwell agent`: keeps a joined host current.
 //!
-//! - Trust: a long poll on the tenant's trust revision; when it grows, the
-//!   bundle and CRLs are fetched and written (bundle.pem, crl/, capath/) and
-//!   the trust hook runs. A full resync runs every `resync_interval_secs` as
-//!   a safety net, and a reconnecting agent compares revisions, so it misses
-//!   nothing.
+//! - Trust: a long poll on the changes after the tenant's trust revision on
+//!   disk; the answer carries them and they are applied to the files held
+//!   (see [`crate::changes`]) and written (bundle.pem, crl/, crl.pem,
+//!   capath/), and the trust hook runs once. When the server asks for it, or
+//!   a change does not apply, the whole trust state is fetched instead (a
+//!   snapshot). A full resync runs every `resync_interval_secs` as a safety
+//!   net, and a reconnecting agent asks for the changes since its revision,
+//!   so it misses nothing.
 //! - Identity: the machine certificate is renewed at `renew_at` of its
 //!   lifetime (with jitter) over mutual TLS with the current certificate; if
 //!   that certificate is expired or revoked, the agent re-enrols with its
@@ -156,7 +159,12 @@ impl Agent {
         }
         // Answered at once when behind; up to date, after the shortest wait.
         let answer = self.changes_within(1).await?;
-        self.apply_changes(&answer).await
+        if answer.snapshot_required || !answer.changes.is_empty() {
+            return self.apply_changes(&answer).await;
+        }
+        // Nothing changed: the files on disk are the server's, as of now.
+        self.status.last_sync = Some(now());
+        Ok(self.status.save(&self.state)?)
     }
 
     /// Applies a `changes` answer to the files on disk; fetches a snapshot
