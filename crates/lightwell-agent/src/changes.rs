@@ -79,7 +79,9 @@ pub fn apply(files: &TrustFiles, known_cas: &[Vec<u8>], changes: &[TrustChangeBo
                     None => next.crls.push(CrlFile { ca_id: change.ca_id.clone(), der }),
                 }
             }
-            other => return Err(refused(format!("unknown change kind {:?}", other.chars().take(32).collect::<String>()))),
+            other => {
+                return Err(refused(format!("unknown change kind {:?}", other.chars().take(32).collect::<String>())));
+            }
         }
     }
     Ok(next)
@@ -121,7 +123,13 @@ mod tests {
 
     fn crl(issuer: &Issuer, number: u64, revoked: &[RevokedCertificate]) -> Vec<u8> {
         let now = OffsetDateTime::now_utc() + time::Duration::seconds(number as i64);
-        let spec = CrlSpec { number, this_update: now, next_update: now + crl::DEFAULT_VALIDITY, distribution_point: None, revoked };
+        let spec = CrlSpec {
+            number,
+            this_update: now,
+            next_update: now + crl::DEFAULT_VALIDITY,
+            distribution_point: None,
+            revoked,
+        };
         crl::build(issuer, &spec).unwrap().into_der()
     }
 

@@ -166,13 +166,15 @@ impl StateDir {
         for entry in std::fs::read_dir(self.crl_dir())? {
             let name = entry?.file_name().to_string_lossy().into_owned();
             if let Some(ca_id) = name.strip_suffix(".crl.pem") {
-                let der = CertificateRevocationListDer::from_pem_file(self.crl_dir().join(&name)).map_err(|_| bad("a CRL file"))?;
+                let der = CertificateRevocationListDer::from_pem_file(self.crl_dir().join(&name))
+                    .map_err(|_| bad("a CRL file"))?;
                 files.push(CrlFile { ca_id: ca_id.to_string(), der: der.to_vec() });
             }
         }
         for der in CertificateRevocationListDer::pem_slice_iter(&all) {
             let der = der.map_err(|_| bad("crl.pem"))?;
-            let file = files.iter().position(|f| f.der == der.as_ref()).ok_or_else(|| bad("crl.pem and crl/ differ"))?;
+            let file =
+                files.iter().position(|f| f.der == der.as_ref()).ok_or_else(|| bad("crl.pem and crl/ differ"))?;
             crls.push(files.swap_remove(file));
         }
         if !files.is_empty() {

@@ -77,7 +77,11 @@ impl Patch {
     }
 
     fn to_der(&self) -> Vec<u8> {
-        der::sequence(&[&uint(self.keep_prefix as u64), &uint(self.keep_suffix as u64), &der::tlv(OCTET_STRING, &self.middle)])
+        der::sequence(&[
+            &uint(self.keep_prefix as u64),
+            &uint(self.keep_suffix as u64),
+            &der::tlv(OCTET_STRING, &self.middle),
+        ])
     }
 
     fn from_der(input: &[u8]) -> Result<(Self, &[u8]), Error> {
@@ -278,8 +282,8 @@ pub const NOT_THE_ISSUER: &str = "the CRL is not issued by that CA";
 /// Checks that `crl` is signed by the CA whose certificate is `issuer_der`
 /// and names it as issuer.
 pub fn verify(crl: &[u8], issuer_der: &[u8]) -> Result<(), Error> {
-    let (_, cert) =
-        x509_parser::parse_x509_certificate(issuer_der).map_err(|_| Error::CrlDelta("the CA certificate is unreadable"))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(issuer_der)
+        .map_err(|_| Error::CrlDelta("the CA certificate is unreadable"))?;
     let (rest, parsed) = x509_parser::parse_x509_crl(crl).map_err(|_| Error::CrlDelta("the CRL is unreadable"))?;
     if !rest.is_empty() || parsed.tbs_cert_list.issuer.as_raw() != cert.subject().as_raw() {
         return Err(Error::CrlDelta(NOT_THE_ISSUER));
@@ -393,10 +397,15 @@ mod tests {
         let mut pool = entries(3000);
         let mut current: Vec<RevokedCertificate> = pool.drain(..1000).collect();
         let mut previous = crl(&issuer, 1, &current);
-        for (round, (add, remove)) in [(1, 0), (0, 1), (50, 20), (0, 0), (200, 999), (0, 250), (700, 0)].iter().enumerate()
+        for (round, (add, remove)) in
+            [(1, 0), (0, 1), (50, 20), (0, 0), (200, 999), (0, 250), (700, 0)].iter().enumerate()
         {
-            let mut next: Vec<RevokedCertificate> =
-                current.iter().enumerate().filter(|(i, _)| i % 5 != 0 || *i / 5 >= *remove).map(|(_, e)| e.clone()).collect();
+            let mut next: Vec<RevokedCertificate> = current
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % 5 != 0 || *i / 5 >= *remove)
+                .map(|(_, e)| e.clone())
+                .collect();
             next.extend(pool.drain(..*add));
             next.reverse();
             let number = round as u64 + 2;

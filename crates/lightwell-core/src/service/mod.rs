@@ -22,8 +22,8 @@ use lightwell_store::{Store, StoreExt, Tx};
 pub use self::audit_ops::SealReport;
 pub use self::auth::{DEFAULT_ACCOUNT_THROTTLE, DEFAULT_LOGIN_THROTTLE, LoginScope, LoginSuccess, SessionCheck};
 pub use self::ca::{
-    CaInfo, CaRequestView, CaView, CertificateUse, CertificateView, IssueRequest, MaintenanceReport, Requester,
-    DEFAULT_TRUST_CHANGE_WINDOW, SignerPass, TrustChanges, TrustUpdate, parse_key_type, parse_reason, parse_ttl,
+    CaInfo, CaRequestView, CaView, CertificateUse, CertificateView, DEFAULT_TRUST_CHANGE_WINDOW, IssueRequest,
+    MaintenanceReport, Requester, SignerPass, TrustChanges, TrustUpdate, parse_key_type, parse_reason, parse_ttl,
 };
 pub use self::directory::{Modification, NewHostPrincipal, NewUser, Principal, PrincipalPatch, PrincipalView};
 pub use self::directory_snapshot::{CaObject, DirectorySnapshot, DirectoryVersion};

@@ -71,10 +71,7 @@ pub fn trust_changes_are_kept_per_revision_pruned_and_scoped_by_tenant(s: &dyn S
         w(s, |tx| tx.insert_trust_change(&a, revision, format!("a{revision}").as_bytes()));
     }
     w(s, |tx| tx.insert_trust_change(&b, 1, b"b1"));
-    assert!(matches!(
-        s.write(|tx| tx.insert_trust_change(&a, 3, b"again")),
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(matches!(s.write(|tx| tx.insert_trust_change(&a, 3, b"again")), Err(StoreError::Conflict(_))));
     let since = |t: &TenantId, r: i64| w(s, |tx| tx.trust_changes_since(t, r));
     assert_eq!(since(&a, 3), vec![(4, b"a4".to_vec()), (5, b"a5".to_vec())]);
     assert_eq!(since(&a, 0).len(), 5);

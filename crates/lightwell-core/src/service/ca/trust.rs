@@ -15,8 +15,8 @@ use lightwell_proto::ErrorCode;
 use lightwell_store::{CaRecord, CaRole, CaStatus, CrlRecord, StoreError, TenantId, Tx};
 use serde::{Deserialize, Serialize};
 
-use crate::service::{Service, Tenant};
 use crate::service::Inner;
+use crate::service::{Service, Tenant};
 use crate::{Error, Result};
 
 /// A CRL at most this large (DER octets) is recorded whole: a delta would
@@ -166,15 +166,15 @@ fn ca_update(tx: &mut dyn Tx, tenant: &Tenant, ca: &CaRecord) -> Result<TrustUpd
 /// A CRL change as recorded: a delta from the CRL before it if that is
 /// worth it and reproduces the new CRL exactly, else the CRL whole.
 fn crl_update(previous: Option<&CrlRecord>, crl: &CrlRecord) -> TrustUpdate {
-    let delta = previous
-        .filter(|p| crl.der.len() > WHOLE_CRL_LIMIT && p.number + 1 == crl.number)
-        .and_then(|p| match CrlDelta::between(&p.der, &crl.der) {
+    let delta = previous.filter(|p| crl.der.len() > WHOLE_CRL_LIMIT && p.number + 1 == crl.number).and_then(|p| {
+        match CrlDelta::between(&p.der, &crl.der) {
             Ok(delta) => Some(delta.to_der()),
             Err(e) => {
                 tracing::warn!(ca = %crl.ca_id, error = %e, "CRL recorded whole: no delta from the previous one");
                 None
             }
-        });
+        }
+    });
     let whole = delta.is_none().then(|| crl.der.clone());
     TrustUpdate::Crl { ca_id: crl.ca_id.clone(), number: crl.number, crl: whole, delta }
 }
@@ -184,8 +184,7 @@ impl Service {
     /// that the caller must fetch the whole state. Public, as the trust state is.
     pub async fn trust_changes(&self, tenant: &str, since: i64) -> Result<TrustChanges> {
         let tenant = tenant.to_string();
-        self.blocking(move |inner| inner.tenant_read(&tenant, |tx, t| Inner::trust_changes_in(tx, &t.id, since)))
-            .await
+        self.blocking(move |inner| inner.tenant_read(&tenant, |tx, t| Inner::trust_changes_in(tx, &t.id, since))).await
     }
 
     /// Sets how many trust revisions of changes are kept per tenant
