@@ -6,7 +6,7 @@
 //! [`crate::fleet`]), and then R certificates, issued before the agents
 //! started, are revoked one after another. For each revocation the clock
 //! starts just before the revoke call and stops, per agent, when that agent's
-//! `sync_trust` has written a CRL listing the revoked serial.
+//! `apply_changes` (or a snapshot) has written a CRL listing the revoked serial.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -180,7 +180,7 @@ pub(crate) async fn run(opts: Options) -> Result<()> {
     // Where the time goes: until the watch returns (the server's poll and
     // fan-out), then the agent's own fetch and fsynced writes.
     if let (Some(w), Some(s)) = (Summary::of(&woke), Summary::of(&syncing)) {
-        println!("propagation agents={n} breakdown watch_returned: {w} | sync_trust: {s}");
+        println!("propagation agents={n} breakdown watch_returned: {w} | apply_changes: {s}");
     }
     println!("{}", procfs::machine_line("after"));
     Ok(())
