@@ -82,6 +82,9 @@ struct Inner {
     crl_wake: tokio::sync::Notify,
     /// CRLs marked pending by this process (see `Service::blocking`).
     crl_marks: AtomicU64,
+    /// Trust changes written by this process, and who waits for their commit.
+    trust_changes_made: AtomicU64,
+    trust_wake: tokio::sync::Notify,
     /// Receives each audit checkpoint run's heads, if configured.
     checkpoint_sink: std::sync::OnceLock<Arc<dyn CheckpointSink>>,
 }
@@ -123,6 +126,8 @@ impl Service {
                 trust_change_window: AtomicU64::new(DEFAULT_TRUST_CHANGE_WINDOW),
                 crl_wake: tokio::sync::Notify::new(),
                 crl_marks: AtomicU64::new(0),
+                trust_changes_made: AtomicU64::new(0),
+                trust_wake: tokio::sync::Notify::new(),
                 checkpoint_sink: std::sync::OnceLock::new(),
             }),
         })
@@ -183,9 +188,14 @@ impl Service {
             // concurrent work may wake it early too: harmless, as its own
             // work wakes it again when it returns.
             let marks = inner.crl_marks.load(Ordering::SeqCst);
+            let trust = inner.trust_changes_made.load(Ordering::SeqCst);
             let out = f(&inner);
             if inner.crl_marks.load(Ordering::SeqCst) != marks {
                 inner.crl_wake.notify_one();
+            }
+            // The same for trust changes and the watch hub (`Service::trust_committed`).
+            if inner.trust_changes_made.load(Ordering::SeqCst) != trust {
+                inner.trust_wake.notify_one();
             }
             out
         })

@@ -123,6 +123,8 @@ impl Inner {
         };
         let body = serde_json::to_vec(&update).map_err(Error::internal)?;
         tx.insert_trust_change(&tenant.id, revision, &body)?;
+        // Watchers here are woken once this work returns, after the commit (`Service::blocking`).
+        self.trust_changes_made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let window = i64::try_from(self.trust_change_window()).unwrap_or(i64::MAX);
         if revision > window {
             tx.prune_trust_changes(&tenant.id, revision - window)?;
@@ -185,6 +187,13 @@ impl Service {
     pub async fn trust_changes(&self, tenant: &str, since: i64) -> Result<TrustChanges> {
         let tenant = tenant.to_string();
         self.blocking(move |inner| inner.tenant_read(&tenant, |tx, t| Inner::trust_changes_in(tx, &t.id, since))).await
+    }
+
+    /// Resolves after work of this process that changed a tenant's trust
+    /// has returned, its transaction committed (changes committed by other
+    /// replicas arrive through [`Service::subscribe_trust_changes`]).
+    pub async fn trust_committed(&self) {
+        self.inner.trust_wake.notified().await;
     }
 
     /// Sets how many trust revisions of changes are kept per tenant
