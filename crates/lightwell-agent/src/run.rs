@@ -158,7 +158,10 @@ impl Agent {
             return self.sync_trust().await;
         }
         // Answered at once when behind; up to date, after the shortest wait.
-        let answer = self.changes_within(1).await?;
+        let answer = match self.changes_within(1).await {
+            Err(e) if predates_changes(&e) => return self.sync_trust().await,
+            other => other?,
+        };
         if answer.snapshot_required || !answer.changes.is_empty() {
             return self.apply_changes(&answer).await;
         }
@@ -505,6 +508,12 @@ impl Agent {
             let step = tokio::select! {
                 answer = self.changes() => match answer {
                     Ok(answer) => self.apply_changes(&answer).await,
+                    // A server from before the change feed: its watch, then a snapshot.
+                    Err(e) if predates_changes(&e) => match self.watch().await {
+                        Ok(rev) if rev > self.status.revision => self.sync_trust().await,
+                        Ok(_) => Ok(()),
+                        Err(e) => Err(e),
+                    },
                     Err(e) => Err(e),
                 },
                 _ = tokio::time::sleep(renew_in) => self.renew_due().await,
@@ -525,6 +534,12 @@ impl Agent {
             }
         }
     }
+}
+
+/// Whether a server refused `GET .../trust/changes` as an unknown route (it
+/// predates the change feed; an unknown tenant is `tenant_not_found`).
+fn predates_changes(e: &AgentError) -> bool {
+    matches!(e, AgentError::Server(e) if e.code() == Some(ErrorCode::NotFound))
 }
 
 /// Sleeps for the current backoff with ±50% jitter, then doubles it (capped).
