@@ -65,9 +65,11 @@ impl Inner {
                 Some(ca) => self.crl_entries(tx, &t, ca, now)?,
                 None => Vec::new(),
             };
-            Ok::<_, Error>(Some((mark, Some((t, ca, revoked, now)))))
+            // The CRL this one replaces, for the recorded delta (see below).
+            let previous = tx.crl(&t.id, ca_id)?;
+            Ok::<_, Error>(Some((mark, Some((t, ca, revoked, now, previous)))))
         })?;
-        let (generation, (t, ca, revoked, now)) = match read {
+        let (generation, (t, ca, revoked, now, previous)) = match read {
             None => return Ok(Outcome::Gone),
             Some((CrlPending { generation, .. }, Some(found))) => (generation, found),
             // The tenant or the CA went (tenant deletion removes its marks; this is belt and braces).
@@ -82,12 +84,18 @@ impl Inner {
         };
         let record = self.sign_crl(&t, &ca, &revoked, now)?;
         drop(revoked);
+        // The trust change, a delta from the CRL read with the CA (numbered one
+        // less, read in the same transaction), computed here rather than in
+        // the write transaction: at a million entries it takes a while. The
+        // number check below proves that CRL is still the one stored.
+        let update = super::trust::crl_update(previous.as_ref(), &record);
+        drop(previous);
         self.store.write(|tx| {
             let Some(current) = tx.ca(&t.id, ca_id)? else { return Ok(Outcome::Gone) };
             if current.next_crl_number != record.number {
                 return Ok(Outcome::Discarded);
             }
-            self.store_crl(tx, &t, current, &record)?;
+            self.store_crl(tx, &t, current, &record, Some(&update))?;
             tx.clear_crl_pending(&t.id, ca_id, Some(generation))?;
             Ok(Outcome::Signed)
         })

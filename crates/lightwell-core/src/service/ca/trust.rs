@@ -33,8 +33,12 @@ pub(super) enum TrustChange<'a> {
     NewCa(&'a CaRecord),
     /// A CA's status or default flag changed; a root may join or leave the trust bundle.
     CaUpdated(&'a CaRecord),
-    /// A CA's CRL was re-signed; `ca` is the CA with its next CRL Number advanced.
-    Crl { crl: &'a CrlRecord, ca: &'a CaRecord },
+    /// A CA's CRL was re-signed; `ca` is the CA with its next CRL Number
+    /// advanced. `update` is the change as recorded when the caller computed
+    /// it outside the transaction (from the CRL numbered one less, which the
+    /// caller's CRL Number check proves is still the one stored); else it is
+    /// computed here, from the stored CRL.
+    Crl { crl: &'a CrlRecord, ca: &'a CaRecord, update: Option<&'a TrustUpdate> },
 }
 
 /// What changed at one trust revision, as agents receive it.
@@ -112,13 +116,16 @@ impl Inner {
                 tx.update_ca(ca)?;
                 ca_update(tx, tenant, ca)?
             }
-            TrustChange::Crl { crl, ca } => {
+            TrustChange::Crl { crl, ca, update } => {
                 debug_assert_eq!(crl.tenant_id, tenant.id);
                 debug_assert_eq!(crl.ca_id, ca.id);
-                let previous = tx.crl(&tenant.id, &crl.ca_id)?;
+                let update = match update {
+                    Some(update) => update.clone(),
+                    None => crl_update(tx.crl(&tenant.id, &crl.ca_id)?.as_ref(), crl),
+                };
                 tx.put_crl(crl)?;
                 tx.update_ca(ca)?;
-                crl_update(previous.as_ref(), crl)
+                update
             }
         };
         let body = serde_json::to_vec(&update).map_err(Error::internal)?;
@@ -167,7 +174,7 @@ fn ca_update(tx: &mut dyn Tx, tenant: &Tenant, ca: &CaRecord) -> Result<TrustUpd
 
 /// A CRL change as recorded: a delta from the CRL before it if that is
 /// worth it and reproduces the new CRL exactly, else the CRL whole.
-fn crl_update(previous: Option<&CrlRecord>, crl: &CrlRecord) -> TrustUpdate {
+pub(super) fn crl_update(previous: Option<&CrlRecord>, crl: &CrlRecord) -> TrustUpdate {
     let delta = previous.filter(|p| crl.der.len() > WHOLE_CRL_LIMIT && p.number + 1 == crl.number).and_then(|p| {
         match CrlDelta::between(&p.der, &crl.der) {
             Ok(delta) => Some(delta.to_der()),
