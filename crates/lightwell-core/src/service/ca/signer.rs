@@ -292,6 +292,43 @@ mod tests {
         store.read(|tx| tx.pending_crls(&p.tenant_id)).unwrap()
     }
 
+    /// The one change recorded after `since`, which must be a CRL delta of `ca`.
+    async fn recorded_delta(service: &Service, ca: &crate::CaId, since: i64) -> Vec<u8> {
+        let crate::TrustChanges::Changes { changes, .. } = service.trust_changes(DOMAIN, since).await.unwrap() else {
+            panic!("snapshot required after {since}")
+        };
+        let [crate::TrustUpdate::Crl { ca_id, crl: None, delta: Some(delta), .. }] = &changes[..] else {
+            panic!("not one CRL delta: {changes:?}")
+        };
+        assert_eq!(ca_id, ca.as_str());
+        delta.clone()
+    }
+
+    #[tokio::test]
+    async fn a_re_signed_crl_is_recorded_as_a_delta_that_rebuilds_the_served_crl_inline_and_in_the_signer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (service, store) = service(&dir.path().join("lw.db"), &Kek::generate().unwrap(), 101);
+        let (admin, ca) = tenant(&service).await;
+        let serials = certificates(&*store, &admin, &ca, 102);
+        for serial in &serials[..100] {
+            service.revoke_certificate(&admin, DOMAIN, serial, None).await.unwrap();
+        }
+        service.sign_pending_crls().await.unwrap();
+        // Inline (101 entries, the limit), then past it (the signer).
+        for (serial, by_signer) in serials[100..].iter().zip([0, 1]) {
+            let base = service.public_crl(DOMAIN, &ca).await.unwrap();
+            let (_, since) = service.trust_revision(DOMAIN).await.unwrap();
+            service.revoke_certificate(&admin, DOMAIN, serial, None).await.unwrap();
+            assert_eq!(service.sign_pending_crls().await.unwrap().signed, by_signer);
+            let delta =
+                lightwell_ca::crl::delta::CrlDelta::from_der(&recorded_delta(&service, &ca, since).await).unwrap();
+            let served = service.public_crl(DOMAIN, &ca).await.unwrap();
+            assert!(base.len() > 2048);
+            assert!(delta.apply(&base).unwrap() == served, "the delta rebuilds the served CRL");
+            assert!(delta.to_der().len() < 300);
+        }
+    }
+
     #[tokio::test]
     async fn small_crls_are_still_re_signed_inside_the_revoking_transaction() {
         let dir = tempfile::tempdir().unwrap();
