@@ -85,6 +85,19 @@ pub fn trust_files(trust: &TrustStateBody) -> Result<(Vec<Vec<u8>>, Vec<CrlFile>
     Ok((roots, crls))
 }
 
+/// The CA certificates of the machine's chain (chain.pem without the leaf):
+/// issuers whose CRL signatures the agent can check.
+pub fn chain_cas(state: &StateDir) -> Result<Vec<Vec<u8>>, AgentError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let chain = std::fs::read(state.chain())?;
+    let certs = CertificateDer::pem_slice_iter(&chain)
+        .skip(1)
+        .map(|c| c.map(|c| c.to_vec()).map_err(|_| AgentError::Other("chain.pem is malformed".into())))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(certs)
+}
+
 fn staging_dir(target: &Path) -> Result<PathBuf, AgentError> {
     let name = target.file_name().ok_or_else(|| AgentError::Other("state dir has no name".into()))?;
     let suffix = hex::encode(lightwell_ca::random::bytes::<4>()?);

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod capath;
+pub mod changes;
 pub mod config;
 pub mod enroll;
 mod error;

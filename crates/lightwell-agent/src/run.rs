@@ -24,9 +24,10 @@ use std::time::Duration;
 
 use lightwell_ca::clock::{Clock, OffsetClock, SystemClock};
 use lightwell_client::{Client, ClientError, ClientIdentity, Trust};
-use lightwell_proto::{ErrorCode, IssueCertificateRequest, ReenrollRequest, TrustStateBody};
+use lightwell_proto::{ErrorCode, IssueCertificateRequest, ReenrollRequest, TrustChangesBody, TrustStateBody};
 use zeroize::Zeroizing;
 
+use crate::changes::TrustFiles;
 use crate::config::{AgentConfig, ConfigError};
 use crate::enroll::{key_and_csr, validity};
 use crate::error::AgentError;
@@ -72,7 +73,7 @@ pub fn clock_from_env() -> Result<Arc<dyn Clock>, AgentError> {
 }
 
 /// A pending long poll for the next trust revision.
-type Watch = Pin<Box<dyn Future<Output = Result<i64, AgentError>> + Send>>;
+type Watch = Pin<Box<dyn Future<Output = Result<TrustChangesBody, AgentError>> + Send>>;
 
 fn jitter_fraction() -> f64 {
     lightwell_ca::random::bytes::<2>().map(|b| f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX)).unwrap_or(0.5)
@@ -138,14 +139,19 @@ impl Agent {
     /// Writes a trust state; runs the trust hook if files changed.
     fn apply_trust(&mut self, trust: &TrustStateBody) -> Result<(), AgentError> {
         let (roots, crls) = trust_files(trust)?;
-        let changed = self.state.write_trust(&roots, &crls)?;
-        self.status.revision = trust.revision;
+        self.write_trust(&TrustFiles { roots, crls }, trust.revision)
+    }
+
+    /// Writes the trust files of `revision`; runs the trust hook once if files changed.
+    fn write_trust(&mut self, trust: &TrustFiles, revision: i64) -> Result<(), AgentError> {
+        let changed = self.state.write_trust(&trust.roots, &trust.crls)?;
+        self.status.revision = revision;
         self.status.last_sync = Some(self.now());
         self.status.save(&self.state)?;
         if !changed.is_empty() {
             // A revocation may be this host's: ask the responder again.
             self.staple_due = 0;
-            tracing::info!(revision = trust.revision, files = changed.len(), "trust bundle and CRLs updated");
+            tracing::info!(revision, files = changed.len(), "trust bundle and CRLs updated");
             if let Some(hook) = &self.config.hooks.on_trust_change {
                 hooks::run(hook, self.state.root(), &changed);
             }
@@ -153,8 +159,9 @@ impl Agent {
         Ok(())
     }
 
-    /// Fetches and writes the bundle and CRLs.
+    /// Fetches and writes the bundle and CRLs: a full snapshot.
     pub async fn sync_trust(&mut self) -> Result<(), AgentError> {
+        tracing::info!(revision = self.status.revision, "fetching a trust snapshot");
         let tenant = self.config.tenant.clone();
         let trust = self.anonymous.call(|c: Client| {
             let tenant = tenant.clone();
@@ -164,22 +171,94 @@ impl Agent {
         self.apply_trust(&trust)
     }
 
-    /// Waits (long poll) for the next trust revision; returns it.
-    pub async fn watch(&self) -> Result<i64, AgentError> {
-        self.watch_owned().await
+    /// Waits (long poll) for the changes after the revision on disk; the
+    /// answer carries them (or says a snapshot is needed).
+    pub async fn changes(&self) -> Result<TrustChangesBody, AgentError> {
+        self.changes_owned(WATCH_TIMEOUT_SECS).await
     }
 
-    /// [`Agent::watch`] as a future that borrows nothing, so the agent can
-    /// renew while the long poll stays open.
-    fn watch_owned(&self) -> Watch {
+    /// [`Agent::changes`] as a future that borrows nothing, so the agent can
+    /// renew while the long poll stays open. Against a server from before
+    /// the change feed (the route is unknown) it long-polls the old watch and
+    /// answers "snapshot required" when the revision moved.
+    fn changes_owned(&self, timeout_secs: u64) -> Watch {
         let (servers, tenant, since) = (self.anonymous.clone(), self.config.tenant.clone(), self.status.revision);
         Box::pin(async move {
             let r = servers.call(|c: Client| {
                 let tenant = tenant.clone();
-                async move { c.watch_trust(&tenant, since, WATCH_TIMEOUT_SECS).await }
+                async move { c.trust_changes(&tenant, since, timeout_secs).await }
             });
-            Ok(r.await?.revision)
+            match r.await.map_err(AgentError::from) {
+                Err(e) if predates_changes(&e) => {
+                    let watched = servers.call(|c: Client| {
+                        let tenant = tenant.clone();
+                        async move { c.watch_trust(&tenant, since, timeout_secs).await }
+                    });
+                    let revision = watched.await?.revision;
+                    Ok(TrustChangesBody { revision, snapshot_required: revision > since, changes: Vec::new() })
+                }
+                other => other,
+            }
         })
+    }
+
+    /// Waits (long poll) for the next trust revision (the watch older
+    /// servers answer); returns it.
+    pub async fn watch(&self) -> Result<i64, AgentError> {
+        let (tenant, since) = (self.config.tenant.clone(), self.status.revision);
+        let r = self.anonymous.call(|c: Client| {
+            let tenant = tenant.clone();
+            async move { c.watch_trust(&tenant, since, WATCH_TIMEOUT_SECS).await }
+        });
+        Ok(r.await?.revision)
+    }
+
+    /// Brings the trust files up to date at start: from the changes since
+    /// the revision on disk (a snapshot only when the server no longer has
+    /// them all, or nothing was synced yet).
+    pub async fn catch_up(&mut self) -> Result<(), AgentError> {
+        if self.status.revision <= 0 {
+            return self.sync_trust().await;
+        }
+        // Answered at once when behind; up to date, after the shortest wait.
+        let answer = self.changes_owned(1).await?;
+        if answer.snapshot_required || !answer.changes.is_empty() {
+            return self.apply_changes(&answer).await;
+        }
+        // Nothing changed: the files on disk are the server's, as of now.
+        self.status.last_sync = Some(self.now());
+        Ok(self.status.save(&self.state)?)
+    }
+
+    /// Applies a `changes` answer to the files on disk; fetches a snapshot
+    /// when told to, or when a change does not apply (a CRL delta whose
+    /// base is not the CRL held, or whose result does not verify).
+    pub async fn apply_changes(&mut self, answer: &TrustChangesBody) -> Result<(), AgentError> {
+        if answer.snapshot_required {
+            tracing::info!(revision = answer.revision, "the server asks for a trust snapshot");
+            return self.sync_trust().await;
+        }
+        if answer.changes.is_empty() || answer.revision <= self.status.revision {
+            return Ok(());
+        }
+        let applied = self.state.read_trust().map_err(AgentError::from).and_then(|held| {
+            let known = crate::join::chain_cas(&self.state)?;
+            crate::changes::apply(&held, &known, &answer.changes)
+        });
+        match applied {
+            Ok(files) => {
+                tracing::info!(
+                    revision = answer.revision,
+                    changes = answer.changes.len(),
+                    "trust changes applied incrementally"
+                );
+                self.write_trust(&files, answer.revision)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "trust changes do not apply to the files held; fetching a snapshot");
+                self.sync_trust().await
+            }
+        }
     }
 
     /// When the machine certificate is due for renewal (Unix seconds).
@@ -503,7 +582,7 @@ impl Agent {
 
     /// One pass: sync trust, renew if due, rotate the secret if due, refresh the OCSP staple.
     pub async fn once(&mut self) -> Result<(), AgentError> {
-        self.sync_trust().await?;
+        self.catch_up().await?;
         self.renew_due().await?;
         self.rotate_secret_if_due().await?;
         self.refresh_staple_if_due().await;
@@ -529,7 +608,7 @@ impl Agent {
         let mut backoff = Duration::from_secs(1);
         // A failing renewal backs off on its own, so trust changes keep arriving meanwhile.
         let (mut renew_backoff, mut renew_retry) = (Duration::from_secs(1), None::<tokio::time::Instant>);
-        let mut watch = self.watch_owned();
+        let mut watch = self.changes_owned(WATCH_TIMEOUT_SECS);
         loop {
             self.refresh_staple_if_due().await;
             let (now, due) = (self.now(), self.next_due()?);
@@ -560,11 +639,10 @@ impl Agent {
             } else {
                 let resync_in = Duration::from_secs(u64::try_from(next_resync - now).unwrap_or(0));
                 tokio::select! {
-                    revision = &mut watch => {
+                    answer = &mut watch => {
                         watched = true;
-                        match revision {
-                            Ok(rev) if rev > self.status.revision => self.sync_trust().await,
-                            Ok(_) => Ok(()),
+                        match answer {
+                            Ok(answer) => self.apply_changes(&answer).await,
                             Err(e) => Err(e),
                         }
                     }
@@ -580,10 +658,16 @@ impl Agent {
                 }
             }
             if watched {
-                watch = self.watch_owned();
+                watch = self.changes_owned(WATCH_TIMEOUT_SECS);
             }
         }
     }
+}
+
+/// Whether a server refused `GET .../trust/changes` as an unknown route (it
+/// predates the change feed; an unknown tenant is `tenant_not_found`).
+fn predates_changes(e: &AgentError) -> bool {
+    matches!(e, AgentError::Server(e) if e.code() == Some(ErrorCode::NotFound))
 }
 
 /// `backoff` with ±50% jitter.

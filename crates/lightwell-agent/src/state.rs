@@ -156,6 +156,39 @@ impl StateDir {
         files::write_atomic(&self.machine_secret(), format!("{secret}\n").as_bytes(), 0o600)
     }
 
+    /// Reads back the trust files [`StateDir::write_trust`] wrote: the roots
+    /// of bundle.pem and the CRLs of crl/, in crl.pem's order.
+    pub fn read_trust(&self) -> Result<crate::changes::TrustFiles, StateError> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, CertificateRevocationListDer};
+        let bad = |what: &'static str| StateError::Pki(lightwell_ca::Error::Malformed(what));
+        let bundle = std::fs::read(self.bundle())?;
+        let roots = CertificateDer::pem_slice_iter(&bundle)
+            .map(|c| c.map(|c| c.to_vec()).map_err(|_| bad("bundle.pem")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let all = std::fs::read(self.crl_bundle())?;
+        let mut crls = Vec::new();
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(self.crl_dir())? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if let Some(ca_id) = name.strip_suffix(".crl.pem") {
+                let der = CertificateRevocationListDer::from_pem_file(self.crl_dir().join(&name))
+                    .map_err(|_| bad("a CRL file"))?;
+                files.push(CrlFile { ca_id: ca_id.to_string(), der: der.to_vec() });
+            }
+        }
+        for der in CertificateRevocationListDer::pem_slice_iter(&all) {
+            let der = der.map_err(|_| bad("crl.pem"))?;
+            let file =
+                files.iter().position(|f| f.der == der.as_ref()).ok_or_else(|| bad("crl.pem and crl/ differ"))?;
+            crls.push(files.swap_remove(file));
+        }
+        if !files.is_empty() {
+            return Err(bad("crl.pem and crl/ differ"));
+        }
+        Ok(crate::changes::TrustFiles { roots, crls })
+    }
+
     /// Writes the trust bundle (roots, DER), the CRLs, and the hashed CApath
     /// (roots and CRLs; intermediates come from peers' chains). Removes CRL
     /// files of CAs no longer listed. Returns the files that changed.

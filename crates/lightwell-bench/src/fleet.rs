@@ -4,8 +4,8 @@
 //! runtime — what `lightwell agent` itself runs on — so one agent's blocking
 //! file writes (every write is fsynced) never stall another, as with separate
 //! processes. Each agent loads its state dir with the real
-//! [`Agent::load`] and loops over the real long-poll [`Agent::watch`] and
-//! [`Agent::sync_trust`], which writes `bundle.pem`, `crl/` and the hashed
+//! [`Agent::load`] and loops over the real long-poll [`Agent::changes`] and
+//! [`Agent::apply_changes`] (a snapshot through [`Agent::sync_trust`] when told), which writes `bundle.pem`, `crl/` and the hashed
 //! `capath/`. Renewal and hooks are left out: this fleet measures the trust
 //! path only.
 //!
@@ -91,13 +91,13 @@ async fn agent_loop(
     send(Event::Ready);
     loop {
         let step = tokio::select! {
-            watched = agent.watch() => watched,
+            answer = agent.changes() => answer,
             _ = stop.changed() => return Ok(()),
         };
         let woke = Instant::now();
         let step = match step {
-            Ok(revision) if revision > agent.revision() => agent.sync_trust().await,
-            other => other.map(drop),
+            Ok(answer) => agent.apply_changes(&answer).await,
+            Err(e) => Err(e),
         };
         match step {
             Ok(()) => {

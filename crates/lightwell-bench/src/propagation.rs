@@ -6,7 +6,7 @@
 //! [`crate::fleet`]), and then R certificates, issued before the agents
 //! started, are revoked one after another. For each revocation the clock
 //! starts just before the revoke call and stops, per agent, when that agent's
-//! `sync_trust` has written a CRL listing the revoked serial.
+//! `apply_changes` (or a snapshot) has written a CRL listing the revoked serial.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -16,6 +16,7 @@ use anyhow::{Context, Result, ensure};
 use crate::domain::Domain;
 use crate::fleet::Fleet;
 use crate::procfs;
+use crate::seed::{self, Seed};
 use crate::stats::Summary;
 
 /// The target of issues 4 and 8: p99 under 1 s at 1,000 agents.
@@ -41,6 +42,11 @@ pub(crate) struct Options {
     /// beside the server's data dir.
     #[arg(long)]
     hosts_dir: Option<PathBuf>,
+    /// Revoked certificates seeded into the store before the hosts join, so
+    /// each revocation re-signs a CRL of that many entries (what the bytes
+    /// per agent per revocation depend on).
+    #[arg(long, default_value_t = 0)]
+    seed_revoked: usize,
 }
 
 /// The pause after revocation `k`: a quiet moment, so one revocation's
@@ -53,13 +59,57 @@ fn pause(k: usize) -> Duration {
     Duration::from_millis(500) + Duration::from_secs_f64(0.1 * phase)
 }
 
+/// Stops the server, seeds `n` revoked certificates, starts it again and
+/// waits until its CRL lists them (the signer re-signs it at start).
+async fn seed_revoked(mut domain: Domain, n: usize) -> Result<Domain> {
+    domain.server.stop();
+    let db = domain.server.data_dir().join("lightwell.db");
+    let add = Seed { certificates: n, revoked: true, users: 0 };
+    tokio::task::spawn_blocking(move || seed::seed(&db, add, crate::domain::USER)).await??;
+    let mut server = domain.server;
+    domain.server = tokio::task::spawn_blocking(move || {
+        server.start_again();
+        server
+    })
+    .await?;
+    let ca = domain.admin.list_cas(crate::domain::TENANT).await?.into_iter().find(|c| c.is_default);
+    let ca = ca.context("no default issuing CA")?;
+    let url = format!("{}/pki/{}/ca/{}.crl", domain.server.pki_url(), crate::domain::TENANT, ca.id);
+    for _ in 0..1200 {
+        let crl = reqwest::get(&url).await?.error_for_status()?.bytes().await?;
+        // About 40 octets an entry.
+        if crl.len() > n * 30 {
+            println!("propagation seeded revoked={n} crl_bytes={}", crl.len());
+            return Ok(domain);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("the CRL never listed the {n} seeded revocations")
+}
+
+/// The tenant's trust revision and the size of an answer: the whole trust
+/// state (`GET .../trust`), or with `since` the changes after it.
+async fn trust_answer(domain: &Domain, since: Option<i64>) -> Result<(i64, usize)> {
+    let base = format!("{}/v1/tenants/{}/trust", domain.server.url(), crate::domain::TENANT);
+    let url = match since {
+        None => base,
+        Some(since) => format!("{base}/changes?since={since}&timeout_secs=1"),
+    };
+    let body = domain.server.raw().get(&url).send().await?.error_for_status()?.bytes().await?;
+    let revision = serde_json::from_slice::<serde_json::Value>(&body)?["revision"].as_i64().context("no revision")?;
+    Ok((revision, body.len()))
+}
+
 /// Runs the benchmark and prints its figures.
 pub(crate) async fn run(opts: Options) -> Result<()> {
     ensure!(opts.agents >= 1 && opts.revocations >= 1, "need at least one agent and one revocation");
     let n = opts.agents;
     println!("{}", procfs::machine_line("before"));
-    let domain = Domain::start(n, opts.hosts_dir.as_deref()).await?;
+    let mut domain = Domain::start(n, opts.hosts_dir.as_deref()).await?;
     let serials = domain.user_certificates(opts.revocations).await?;
+    if opts.seed_revoked > 0 {
+        domain = seed_revoked(domain, opts.seed_revoked).await?;
+    }
 
     let started = Instant::now();
     let (dirs, join_latencies) = domain.join_hosts(0..n, opts.join_concurrency).await?;
@@ -81,7 +131,9 @@ pub(crate) async fn run(opts: Options) -> Result<()> {
     let timeout = Duration::from_secs(opts.timeout_secs);
     let (mut all, mut woke, mut syncing) = (Vec::new(), Vec::new(), Vec::new());
     let mut missed = 0;
+    let mut bytes = Vec::new();
     for (k, serial) in serials.iter().enumerate() {
+        let (before, _) = trust_answer(&domain, None).await?;
         let start = Instant::now();
         domain.revoke(serial).await?;
         let ack = start.elapsed();
@@ -98,7 +150,22 @@ pub(crate) async fn run(opts: Options) -> Result<()> {
             ack.as_secs_f64() * 1000.0
         );
         all.extend(got);
+        // What each agent received for this revocation: the changes since the
+        // revision before it, against the whole trust state the previous
+        // agent (watch, then GET /trust) fetched.
+        let (_, full) = trust_answer(&domain, None).await?;
+        let (_, change) = trust_answer(&domain, Some(before)).await?;
+        println!("propagation revocation={} bytes_per_agent full_fetch={full} change={change}", k + 1);
+        bytes.push((full, change));
         tokio::time::sleep(pause(k)).await;
+    }
+    if !bytes.is_empty() {
+        let mean = |f: fn(&(usize, usize)) -> usize| bytes.iter().map(f).sum::<usize>() / bytes.len();
+        println!(
+            "propagation agents={n} bytes_per_agent_per_revocation full_fetch={} change={}",
+            mean(|b| b.0),
+            mean(|b| b.1)
+        );
     }
 
     let errors = fleet.errors();
@@ -113,7 +180,7 @@ pub(crate) async fn run(opts: Options) -> Result<()> {
     // Where the time goes: until the watch returns (the server's poll and
     // fan-out), then the agent's own fetch and fsynced writes.
     if let (Some(w), Some(s)) = (Summary::of(&woke), Summary::of(&syncing)) {
-        println!("propagation agents={n} breakdown watch_returned: {w} | sync_trust: {s}");
+        println!("propagation agents={n} breakdown watch_returned: {w} | apply_changes: {s}");
     }
     println!("{}", procfs::machine_line("after"));
     Ok(())

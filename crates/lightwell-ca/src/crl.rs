@@ -19,6 +19,7 @@ use crate::signing::{Signer, ToBeSigned};
 use crate::urls::http_url;
 use crate::{Error, lint, timestamp};
 
+pub mod delta;
 mod entries;
 
 pub(crate) use entries::EntryList;
@@ -191,11 +192,35 @@ pub fn build(issuer: &Issuer, spec: &CrlSpec<'_>) -> Result<Crl, Error> {
     Ok(Crl { der: tbs.sign(issuer.key())? })
 }
 
-/// The to-be-signed CRL and its checked distribution point URL.
+/// The to-be-signed CRL and its checked distribution point URL. Entries are
+/// written in canonical order (by serial number, see [`canonical_order`])
+/// whatever order `spec` lists them in: the CRL is then a function of the
+/// entry *set*, which is what lets an agent rebuild it byte for byte from
+/// its previous CRL and a [`delta::CrlDelta`].
 pub(crate) fn to_be_signed(issuer: &Issuer, spec: &CrlSpec<'_>) -> Result<(ToBeSigned, Option<String>), Error> {
     let (params, url) = layout(issuer, spec)?;
-    let entries = EntryList::new(spec.revoked)?;
+    let sorted;
+    let revoked = if spec.revoked.is_sorted_by(|a, b| canonical_order(&a.serial, &b.serial).is_le()) {
+        spec.revoked
+    } else {
+        let mut copy = spec.revoked.to_vec();
+        // Stable: a (malformed) list naming a serial twice still has one encoding.
+        copy.sort_by(|a, b| canonical_order(&a.serial, &b.serial));
+        sorted = copy;
+        &sorted
+    };
+    let entries = EntryList::new(revoked)?;
     Ok((ToBeSigned::crl(&params, &Signer::issuer(issuer), &entries)?, url))
+}
+
+/// The order of a CRL's entries: by serial number, numerically (a serial's
+/// content octets are a minimal positive INTEGER, so shorter is smaller).
+pub fn canonical_order(a: &Serial, b: &Serial) -> std::cmp::Ordering {
+    serial_order(a.as_bytes(), b.as_bytes())
+}
+
+fn serial_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 /// The CRL parameters, without entries, and the checked distribution point URL.
@@ -319,18 +344,43 @@ mod tests {
             revoked_at: datetime!(2026-11-27 01:00:00 UTC),
             reason,
         }));
+        sorted(entries)
+    }
+
+    /// In the order a CRL lists them, so rcgen's layout (which keeps the
+    /// given order) and x509-parser's reading line up with ours.
+    fn sorted(mut entries: Vec<RevokedCertificate>) -> Vec<RevokedCertificate> {
+        entries.sort_by(|a, b| canonical_order(&a.serial, &b.serial));
         entries
+    }
+
+    #[test]
+    fn entries_are_written_in_serial_order_whatever_order_they_come_in() {
+        let issuer = root();
+        let entries = many_entries();
+        let mut shuffled = entries.clone();
+        shuffled.reverse();
+        shuffled.swap(3, 60_000);
+        let a = build(&issuer, &spec(&shuffled, None)).unwrap();
+        let (ours, _) = to_be_signed(&issuer, &spec(&sorted(entries), None)).unwrap();
+        let (theirs, _) = to_be_signed(&issuer, &spec(&shuffled, None)).unwrap();
+        assert!(ours.tbs() == theirs.tbs());
+        let (_, parsed) = x509_parser::parse_x509_crl(a.der()).unwrap();
+        let serials: Vec<_> = parsed.iter_revoked_certificates().map(|r| r.raw_serial().to_vec()).collect();
+        assert!(serials.is_sorted_by(|a, b| serial_order(a, b).is_le()));
     }
 
     /// 70,000 entries: the list and the TBS need three length octets.
     fn many_entries() -> Vec<RevokedCertificate> {
-        (0..70_000)
-            .map(|i| RevokedCertificate {
-                serial: Serial::random().unwrap(),
-                revoked_at: datetime!(2026-01-01 00:00:00 UTC) + Duration::seconds(i),
-                reason: RevocationReason::ALL[i as usize % RevocationReason::ALL.len()],
-            })
-            .collect()
+        sorted(
+            (0..70_000)
+                .map(|i| RevokedCertificate {
+                    serial: Serial::random().unwrap(),
+                    revoked_at: datetime!(2026-01-01 00:00:00 UTC) + Duration::seconds(i),
+                    reason: RevocationReason::ALL[i as usize % RevocationReason::ALL.len()],
+                })
+                .collect(),
+        )
     }
 
     #[test]

@@ -186,6 +186,10 @@ pub enum Error {
     /// (size, number of CertIDs, hash algorithm, nonce length).
     #[error("malformed OCSP request: {0}")]
     MalformedOcspRequest(&'static str),
+    /// A CRL delta (from the network) does not apply to the CRL held, or
+    /// the CRL it makes does not verify: fetch the whole CRL instead.
+    #[error("CRL delta refused: {0}")]
+    CrlDelta(&'static str),
     /// Internal encoding went wrong; a bug, never caused by input.
     #[error("internal encoding error: {0}")]
     Encoding(&'static str),

@@ -3,7 +3,7 @@
 use lightwell_proto::{
     AddServiceHostRequest, CreateJoinTokenRequest, EnrollResponse, JoinRequestBody, JoinResponse, JoinToken,
     LeaveRequest, LeaveResponse, MachineDomains, MachineSecret, Principal, ReenrollRequest, RotateMachineSecretRequest,
-    TrustRevision, TrustStateBody,
+    TrustChangesBody, TrustRevision, TrustStateBody,
 };
 use reqwest::Method;
 
@@ -69,6 +69,13 @@ impl Client {
     pub async fn watch_trust(&self, tenant: &str, since: i64, timeout_secs: u64) -> Result<TrustRevision> {
         let query = [("since", since.to_string()), ("timeout_secs", timeout_secs.to_string())];
         self.call::<(), _>(Method::GET, &["v1", "tenants", tenant, "trust", "watch"], &query, None).await
+    }
+
+    /// What changed in the trust state after `since` (long poll, at most
+    /// `timeout_secs`), or that the caller must fetch it whole.
+    pub async fn trust_changes(&self, tenant: &str, since: i64, timeout_secs: u64) -> Result<TrustChangesBody> {
+        let query = [("since", since.to_string()), ("timeout_secs", timeout_secs.to_string())];
+        self.call::<(), _>(Method::GET, &["v1", "tenants", tenant, "trust", "changes"], &query, None).await
     }
 
     /// Lets a machine hold a service's identity (Administrators).

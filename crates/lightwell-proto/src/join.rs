@@ -193,6 +193,55 @@ api_type! {
     }
 }
 
+api_type! {
+    /// `GET /v1/tenants/{tenant}/trust/changes?since=N`: what changed after
+    /// revision N (a long poll: answered once there is something), or that
+    /// the caller must fetch the whole trust state (`GET .../trust`).
+    pub struct TrustChangesBody {
+        /// The revision the changes lead to (the current one).
+        pub revision: i64,
+        /// N is older than the changes the server keeps, or not a revision
+        /// it had: fetch the whole trust state.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pub snapshot_required: bool,
+        /// One change per revision after N, oldest first.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub changes: Vec<TrustChangeBody>,
+    }
+}
+
+api_type! {
+    /// One trust change. `kind` `ca`: a CA was added or changed
+    /// (`certificate`, `bundle`, `crl_cas`). `kind` `crl`: a CA's CRL was
+    /// re-signed (`number` and either `crl` or `delta`). Binary values are
+    /// base64 DER.
+    pub struct TrustChangeBody {
+        /// `ca` or `crl`.
+        pub kind: String,
+        /// The CA.
+        pub ca_id: String,
+        /// `ca`: the CA certificate.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub certificate: Option<String>,
+        /// `ca`: the trust bundle after the change (root certificates).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub bundle: Option<Vec<String>>,
+        /// `ca`: the CAs whose CRLs the trust state lists, in its order.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub crl_cas: Option<Vec<String>>,
+        /// `crl`: the new CRL Number.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub number: Option<i64>,
+        /// `crl`: the new CRL whole.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub crl: Option<String>,
+        /// `crl`: else the delta from the CRL numbered `number - 1`
+        /// (lightwell-ca's `CrlDelta`, DER).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub delta: Option<String>,
+    }
+}
+
 request_type! {
     /// `POST /v1/tenants/{tenant}/services/{name}/hosts`: let a machine hold the service's identity.
     pub struct AddServiceHostRequest {

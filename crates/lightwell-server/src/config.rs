@@ -273,6 +273,11 @@ layered! {
         /// revocation is acknowledged. Hidden: tests set it low to exercise that path.
         #[arg(long, env = "LIGHTWELL_CRL_SYNC_LIMIT", hide = true)]
         pub crl_sync_limit: Option<u64>,
+        /// Trust revisions of changes kept per tenant for agents to catch up
+        /// from (default 1000); an agent further behind fetches the whole trust
+        /// state. Hidden: tests set it low to exercise that path.
+        #[arg(long, env = "LIGHTWELL_TRUST_CHANGE_WINDOW", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+        pub trust_change_window: Option<u64>,
     }
     secrets { database => database_file }
 }
@@ -373,6 +378,7 @@ pub(crate) struct Settings {
     pub(crate) audit_checkpoint_interval: Duration,
     pub(crate) audit_checkpoint_file: Option<PathBuf>,
     pub(crate) crl_sync_limit: u64,
+    pub(crate) trust_change_window: u64,
 }
 
 /// The default data dir: `/var/lib/lightwelld`, or `~/.lightwell-dev` with `--dev`.
@@ -467,6 +473,7 @@ impl ServerConfig {
             audit_checkpoint_interval: secs(c.audit_checkpoint_interval_secs, Duration::from_secs(300)),
             audit_checkpoint_file: c.audit_checkpoint_file,
             crl_sync_limit: c.crl_sync_limit.unwrap_or(lightwell_core::DEFAULT_CRL_SYNC_LIMIT),
+            trust_change_window: c.trust_change_window.unwrap_or(lightwell_core::DEFAULT_TRUST_CHANGE_WINDOW),
             database,
             data_dir,
         })
@@ -525,6 +532,17 @@ mod tests {
             .resolve()
             .unwrap_err();
         assert!(!format!("{err:#}").contains("secret"), "the URL's password is never echoed");
+    }
+
+    #[test]
+    fn the_trust_change_window_is_a_hidden_positive_number() {
+        let cli = Cli::try_parse_from(["lightwelld", "--trust-change-window", "100"]).unwrap();
+        assert_eq!(cli.serve.resolve().unwrap().trust_change_window, 100);
+        let default = Cli::try_parse_from(["lightwelld"]).unwrap().serve.resolve().unwrap();
+        assert_eq!(default.trust_change_window, lightwell_core::DEFAULT_TRUST_CHANGE_WINDOW);
+        for bad in ["0", "many", "-1", ""] {
+            assert!(Cli::try_parse_from(["lightwelld", "--trust-change-window", bad]).is_err(), "{bad:?} is refused");
+        }
     }
 
     #[test]
@@ -683,6 +701,7 @@ mod tests {
             ("audit_checkpoint_interval_secs", "16"),
             ("audit_checkpoint_file", "/var/log/cp.jsonl"),
             ("crl_sync_limit", "17"),
+            ("trust_change_window", "18"),
         ]
         .into();
         let declared = ServerConfig::augment_args(clap::Command::new("lightwelld"));

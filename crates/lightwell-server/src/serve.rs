@@ -72,6 +72,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             .password_hashing_concurrency
             .unwrap_or(defaults.password_hashing_concurrency),
         checkpoint_sink,
+        trust_change_window: settings.trust_change_window,
         ..defaults
     };
     let metrics = Metrics::new();

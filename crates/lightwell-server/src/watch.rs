@@ -3,8 +3,9 @@
 //!
 //! One background task reads every tenant's revision from the database and
 //! wakes the watchers of the tenants whose revision grew. It reads as soon as
-//! the store reports a change (LISTEN/NOTIFY on PostgreSQL: a change
-//! committed by any replica) and every 100 ms regardless — the safety net for
+//! a trust change of this process has committed (`Service::trust_committed`),
+//! as soon as the store reports one (LISTEN/NOTIFY on PostgreSQL: a change
+//! committed by any replica), and every 100 ms regardless — the safety net for
 //! a lost notification and the only path on SQLite. Reading the database
 //! rather than trusting in-process events is what lets a change committed by
 //! another replica reach agents connected here.
@@ -66,6 +67,7 @@ impl WatchHub {
             tokio::select! {
                 _ = tokio::time::sleep(self.interval) => {}
                 _ = changed.notified() => {}
+                _ = self.service.trust_committed() => {}
                 _ = stop.changed() => return,
             }
             match self.service.trust_revisions().await {

@@ -39,7 +39,8 @@ macro_rules! conformance_tests {
             cas_round_trip_scoped_by_tenant, certificate_serials_are_unique, certificates_filter_and_revoke,
             crls_replace_and_are_scoped, ocsp_responders_replace_and_are_scoped, deleting_a_tenant_removes_its_ca_data, revoked_entries_are_a_cas_unexpired_revocations,
             revoked_entries_exceed_counts_a_cas_unexpired_revocations, crl_pending_marks_clear_by_generation_scoped_by_tenant,
-            join_tokens_round_trip_scoped_by_tenant, trust_revisions_grow_per_tenant, directory_revisions_grow_per_tenant,
+            join_tokens_round_trip_scoped_by_tenant, trust_revisions_grow_per_tenant,
+            trust_changes_are_kept_per_revision_pruned_and_scoped_by_tenant, directory_revisions_grow_per_tenant,
             ca_requests_round_trip_scoped_by_tenant, k8s_clusters_round_trip_scoped_by_tenant,
             bulk_certificates_keep_the_invariants_of_one_row_writes, bulk_certificates_refuse_a_bad_row_and_change_nothing,
             bulk_principals_claim_names_and_bump_the_directory_revision, bulk_principals_refuse_a_bad_row_and_change_nothing);

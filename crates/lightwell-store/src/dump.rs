@@ -170,6 +170,11 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order_by: "tenant_id, ca_id",
     },
     TableSpec {
+        name: "trust_changes",
+        columns: &[("tenant_id", Text), ("revision", Int), ("body", Bytes)],
+        order_by: "tenant_id, revision",
+    },
+    TableSpec {
         name: "join_tokens",
         columns: &[
             ("id", Text),

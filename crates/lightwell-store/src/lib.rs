@@ -387,6 +387,13 @@ pub trait Tx {
     fn bump_trust_revision(&mut self, tenant: &TenantId) -> Result<i64, StoreError>;
     /// Every tenant's trust revision.
     fn trust_revisions(&mut self) -> Result<Vec<(TenantId, i64)>, StoreError>;
+    /// Records what changed at a trust revision (an opaque body the service
+    /// layer encodes); `Conflict` if that revision has a record.
+    fn insert_trust_change(&mut self, tenant: &TenantId, revision: i64, body: &[u8]) -> Result<(), StoreError>;
+    /// The recorded changes after `since`, oldest first, as (revision, body).
+    fn trust_changes_since(&mut self, tenant: &TenantId, since: i64) -> Result<Vec<(i64, Vec<u8>)>, StoreError>;
+    /// Forgets the tenant's changes at or before `revision`.
+    fn prune_trust_changes(&mut self, tenant: &TenantId, revision: i64) -> Result<(), StoreError>;
 
     // --- directory revision ---
     /// The tenant's directory revision (0 before the first change): readers

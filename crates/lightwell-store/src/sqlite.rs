@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0009_principal_names.sql"),
     include_str!("../migrations/sqlite/0010_audit_head_mac.sql"),
     include_str!("../migrations/sqlite/0011_ocsp_responders.sql"),
+    include_str!("../migrations/sqlite/0012_trust_changes.sql"),
 ];
 
 /// The schema version this build writes.
@@ -815,6 +816,18 @@ impl Tx for SqliteTx<'_> {
 
     fn trust_revisions(&mut self) -> Result<Vec<(TenantId, i64)>, StoreError> {
         join::trust_revisions(self.tx)
+    }
+
+    fn insert_trust_change(&mut self, tenant: &TenantId, revision: i64, body: &[u8]) -> Result<(), StoreError> {
+        join::insert_trust_change(self.tx, tenant, revision, body)
+    }
+
+    fn trust_changes_since(&mut self, tenant: &TenantId, since: i64) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        join::trust_changes_since(self.tx, tenant, since)
+    }
+
+    fn prune_trust_changes(&mut self, tenant: &TenantId, revision: i64) -> Result<(), StoreError> {
+        join::prune_trust_changes(self.tx, tenant, revision)
     }
 
     fn insert_ca_request(&mut self, req: &CaRequestRecord) -> Result<(), StoreError> {

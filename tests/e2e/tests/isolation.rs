@@ -225,7 +225,7 @@ mod every_route {
     /// Routes anyone may call without credentials, by design: the trust
     /// state is published anyway (also as CRLs and CA certificates over
     /// plain HTTP).
-    const PUBLIC: &[&str] = &["/trust", "/trust-bundle", "/trust/watch"];
+    const PUBLIC: &[&str] = &["/trust", "/trust-bundle", "/trust/watch", "/trust/changes"];
 
     /// What a route answers someone of another tenant: (status, code).
     fn expected(rest: &str, by_certificate: bool) -> (u16, &'static str) {
@@ -305,7 +305,7 @@ mod every_route {
             for method in ops.as_object().unwrap().keys() {
                 let method: Method = method.to_uppercase().parse().unwrap();
                 for (path, body) in expand(&method, template, &ctx) {
-                    let url = if rest == "/trust/watch" {
+                    let url = if rest == "/trust/watch" || rest == "/trust/changes" {
                         format!("{}{path}?since=0&timeout_secs=1", server.url())
                     } else {
                         format!("{}{path}", server.url())

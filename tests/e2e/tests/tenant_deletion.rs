@@ -209,7 +209,7 @@ async fn deleting_a_tenant_empties_every_table_of_it_and_every_listener_forgets_
     assert_eq!(resp.status().as_u16(), 404);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "tenant_not_found", "{body}");
-    for path in ["/trust", "/trust/watch?since=0", "/trust-bundle"] {
+    for path in ["/trust", "/trust/watch?since=0", "/trust/changes?since=0", "/trust-bundle"] {
         let resp = raw.get(api(path)).send().await.unwrap();
         assert_eq!(resp.status().as_u16(), 404, "GET {path}");
         let body: serde_json::Value = resp.json().await.unwrap();

@@ -13,6 +13,7 @@ mod k8s;
 mod tenants;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use lightwell_ca::kek::Kek;
 use lightwell_proto::ErrorCode;
@@ -21,8 +22,9 @@ use lightwell_store::{Store, StoreExt, Tx};
 pub use self::audit_ops::SealReport;
 pub use self::auth::{DEFAULT_ACCOUNT_THROTTLE, DEFAULT_LOGIN_THROTTLE, LoginScope, LoginSuccess, SessionCheck};
 pub use self::ca::{
-    CaInfo, CaRequestView, CaView, CertificateUse, CertificateView, IssueRequest, MaintenanceReport, OcspAnswer,
-    Requester, SignerPass, parse_key_type, parse_reason, parse_ttl,
+    CaInfo, CaRequestView, CaView, CertificateUse, CertificateView, DEFAULT_TRUST_CHANGE_WINDOW, IssueRequest,
+    MaintenanceReport, OcspAnswer, Requester, SignerPass, TrustChanges, TrustUpdate, parse_key_type, parse_reason,
+    parse_ttl,
 };
 pub use self::directory::{Modification, NewHostPrincipal, NewUser, Principal, PrincipalPatch, PrincipalView};
 pub use self::directory_snapshot::{CaObject, DirectorySnapshot, DirectoryVersion};
@@ -77,8 +79,15 @@ struct Inner {
     ocsp: ca::OcspState,
     /// Largest CRL (in entries) re-signed inside the revoking transaction.
     crl_sync_limit: u64,
+    /// Trust revisions of changes kept per tenant (see `ca::trust`).
+    trust_change_window: u64,
     /// Wakes the CRL signer after a transaction marked a CRL pending.
     crl_wake: tokio::sync::Notify,
+    /// CRLs marked pending by this process (see `Service::blocking`).
+    crl_marks: AtomicU64,
+    /// Trust changes written by this process, and who waits for their commit.
+    trust_changes_made: AtomicU64,
+    trust_wake: tokio::sync::Notify,
     /// Receives each audit checkpoint run's heads, if configured.
     checkpoint_sink: Option<Arc<dyn CheckpointSink>>,
 }
@@ -106,6 +115,10 @@ pub struct ServiceConfig {
     pub password_hashing_concurrency: usize,
     /// Receives each audit checkpoint run's heads (`--audit-checkpoint-file`).
     pub checkpoint_sink: Option<Arc<dyn CheckpointSink>>,
+    /// Trust revisions of changes kept per tenant for agents to catch up
+    /// from (`--trust-change-window`, at least 1); an agent further behind
+    /// fetches the whole trust state.
+    pub trust_change_window: u64,
 }
 
 impl Default for ServiceConfig {
@@ -118,6 +131,7 @@ impl Default for ServiceConfig {
             enrolment_throttle: DEFAULT_ENROLMENT_THROTTLE,
             password_hashing_concurrency: HashGate::default_concurrency(),
             checkpoint_sink: None,
+            trust_change_window: DEFAULT_TRUST_CHANGE_WINDOW,
         }
     }
 }
@@ -147,6 +161,7 @@ impl Service {
             enrolment_throttle,
             password_hashing_concurrency,
             checkpoint_sink,
+            trust_change_window,
         } = config;
         let audit = AuditLog::new(kek);
         let hash_gate = HashGate::new(password_hashing_concurrency, crate::password::DEFAULT_WAIT);
@@ -172,7 +187,11 @@ impl Service {
                 chains,
                 ocsp: ca::OcspState::default(),
                 crl_sync_limit,
+                trust_change_window: trust_change_window.max(1),
                 crl_wake: tokio::sync::Notify::new(),
+                crl_marks: AtomicU64::new(0),
+                trust_changes_made: AtomicU64::new(0),
+                trust_wake: tokio::sync::Notify::new(),
                 checkpoint_sink,
             }),
         })
@@ -208,10 +227,20 @@ impl Service {
     async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Inner) -> Result<T> + Send + 'static) -> Result<T> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            ca::take_signer_wake();
+            // Work that marked a CRL pending wakes the signer once it has
+            // returned, its transaction committed; woken earlier, the signer
+            // could read before the commit and miss the mark. A mark made by
+            // concurrent work may wake it early too: harmless, as its own
+            // work wakes it again when it returns.
+            let marks = inner.crl_marks.load(Ordering::SeqCst);
+            let trust = inner.trust_changes_made.load(Ordering::SeqCst);
             let out = f(&inner);
-            if ca::take_signer_wake() {
+            if inner.crl_marks.load(Ordering::SeqCst) != marks {
                 inner.crl_wake.notify_one();
+            }
+            // The same for trust changes and the watch hub (`Service::trust_committed`).
+            if inner.trust_changes_made.load(Ordering::SeqCst) != trust {
+                inner.trust_wake.notify_one();
             }
             out
         })
@@ -227,6 +256,10 @@ impl Inner {
 
     fn crl_sync_limit(&self) -> u64 {
         self.crl_sync_limit
+    }
+
+    fn trust_change_window(&self) -> u64 {
+        self.trust_change_window
     }
 
     /// A write transaction whose closure may return a refusal that must still

@@ -8,11 +8,11 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use lightwell_ca::pem;
 use lightwell_core::clock::rfc3339;
-use lightwell_core::{JoinRequest, JoinTokenInfo, NewJoinToken, TrustState};
+use lightwell_core::{JoinRequest, JoinTokenInfo, NewJoinToken, TrustChanges, TrustState, TrustUpdate};
 use lightwell_proto::{
     CreateJoinTokenRequest, CrlEntry, EnrollResponse, ErrorBody, JoinRequestBody, JoinResponse, JoinToken,
     LeaveRequest, LeaveResponse, MachineDomains, MachineSecret, ReenrollRequest, RotateMachineSecretRequest,
-    TrustRevision, TrustStateBody,
+    TrustChangeBody, TrustChangesBody, TrustRevision, TrustStateBody,
 };
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -246,4 +246,65 @@ pub(crate) async fn watch(
     let timeout = Duration::from_secs(q.timeout_secs.unwrap_or(25).clamp(1, 25));
     let revision = state.watch.wait(&tenant_id, current, q.since, timeout).await;
     Ok(axum::Json(TrustRevision { revision }))
+}
+
+/// What changed after `since` (long poll): waits like `/trust/watch`, then
+/// answers in the same round trip with the changes — new and changed CA
+/// certificates, CRLs as deltas (or whole when small) — or tells the caller
+/// to fetch the whole trust state. Public.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/trust/changes", tag = "join", params(("tenant" = String, Path), WatchQuery),
+    responses((status = 200, body = TrustChangesBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn changes(
+    State(state): State<AppState>,
+    ApiPath(tenant): ApiPath<String>,
+    ApiQuery(q): ApiQuery<WatchQuery>,
+) -> ApiResult<axum::Json<TrustChangesBody>> {
+    let (tenant_id, current) = state.service.trust_revision(&tenant).await?;
+    let timeout = Duration::from_secs(q.timeout_secs.unwrap_or(25).clamp(1, 25));
+    // A `since` ahead of the server (a restored database) is answered at once: snapshot.
+    if (0..=current).contains(&q.since) {
+        state.watch.wait(&tenant_id, current, q.since, timeout).await;
+    }
+    let body = match state.service.trust_changes(&tenant, q.since).await? {
+        TrustChanges::Changes { revision, changes } => {
+            TrustChangesBody { revision, snapshot_required: false, changes: changes.iter().map(change_body).collect() }
+        }
+        TrustChanges::SnapshotRequired { revision } => {
+            TrustChangesBody { revision, snapshot_required: true, changes: Vec::new() }
+        }
+    };
+    Ok(axum::Json(body))
+}
+
+fn change_body(change: &TrustUpdate) -> TrustChangeBody {
+    use base64::Engine as _;
+    let b64 = |der: &[u8]| base64::engine::general_purpose::STANDARD.encode(der);
+    let empty = TrustChangeBody {
+        kind: String::new(),
+        ca_id: String::new(),
+        certificate: None,
+        bundle: None,
+        crl_cas: None,
+        number: None,
+        crl: None,
+        delta: None,
+    };
+    match change {
+        TrustUpdate::Ca { ca_id, certificate, bundle, crl_cas } => TrustChangeBody {
+            kind: "ca".into(),
+            ca_id: ca_id.clone(),
+            certificate: Some(b64(certificate)),
+            bundle: Some(bundle.iter().map(|der| b64(der)).collect()),
+            crl_cas: Some(crl_cas.clone()),
+            ..empty
+        },
+        TrustUpdate::Crl { ca_id, number, crl, delta } => TrustChangeBody {
+            kind: "crl".into(),
+            ca_id: ca_id.clone(),
+            number: Some(*number),
+            crl: crl.as_deref().map(b64),
+            delta: delta.as_deref().map(b64),
+            ..empty
+        },
+    }
 }

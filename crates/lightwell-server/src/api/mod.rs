@@ -91,6 +91,7 @@ pub(crate) fn router(state: AppState, max_body: usize, timeout: Duration) -> Rou
         .routes(routes!(join::machine_domains, join::set_machine_domains))
         .routes(routes!(join::trust))
         .routes(routes!(join::watch))
+        .routes(routes!(join::changes))
         .routes(routes!(k8s::create, k8s::list))
         .routes(routes!(k8s::show, k8s::delete))
         .routes(routes!(k8s::add_node))

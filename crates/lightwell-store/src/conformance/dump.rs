@@ -94,7 +94,8 @@ fn fill(s: &dyn Store) {
             created_by: "user:administrator".into(),
             created_at: 12,
         })?;
-        tx.bump_trust_revision(&id)?;
+        let revision = tx.bump_trust_revision(&id)?;
+        tx.insert_trust_change(&id, revision, b"{\"crl\":{}}")?;
         tx.bump_directory_revision(&id)?;
         tx.insert_ca_request(&CaRequestRecord {
             id: "req-1".into(),

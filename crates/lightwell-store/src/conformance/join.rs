@@ -63,6 +63,27 @@ pub fn trust_revisions_grow_per_tenant(s: &dyn Store) {
     assert_eq!(w(s, |tx| tx.trust_revision(&b)), 1);
 }
 
+/// Trust changes are kept per tenant and revision, read after a revision in
+/// order, pruned up to a revision, and go with the tenant.
+pub fn trust_changes_are_kept_per_revision_pruned_and_scoped_by_tenant(s: &dyn Store) {
+    let (a, b) = (TenantId::new("ta"), TenantId::new("tb"));
+    for revision in 1..=5 {
+        w(s, |tx| tx.insert_trust_change(&a, revision, format!("a{revision}").as_bytes()));
+    }
+    w(s, |tx| tx.insert_trust_change(&b, 1, b"b1"));
+    assert!(matches!(s.write(|tx| tx.insert_trust_change(&a, 3, b"again")), Err(StoreError::Conflict(_))));
+    let since = |t: &TenantId, r: i64| w(s, |tx| tx.trust_changes_since(t, r));
+    assert_eq!(since(&a, 3), vec![(4, b"a4".to_vec()), (5, b"a5".to_vec())]);
+    assert_eq!(since(&a, 0).len(), 5);
+    assert!(since(&a, 5).is_empty());
+    w(s, |tx| tx.prune_trust_changes(&a, 2));
+    assert_eq!(since(&a, 0).iter().map(|(r, _)| *r).collect::<Vec<_>>(), vec![3, 4, 5]);
+    assert_eq!(since(&b, 0), vec![(1, b"b1".to_vec())]);
+    w(s, |tx| tx.delete_tenant(&a));
+    assert!(since(&a, 0).is_empty());
+    assert_eq!(since(&b, 0).len(), 1);
+}
+
 /// Directory revisions start at 0, only grow, are per tenant, are separate
 /// from trust revisions, and go with the tenant.
 pub fn directory_revisions_grow_per_tenant(s: &dyn Store) {

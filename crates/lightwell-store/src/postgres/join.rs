@@ -112,7 +112,7 @@ impl PgTx<'_> {
 
     /// Removes a tenant's join rows (part of deleting the tenant).
     pub(super) fn pg_delete_tenant_join_rows(&mut self, tenant: &str) -> Result<(), StoreError> {
-        for table in ["join_tokens", TRUST, DIRECTORY] {
+        for table in ["join_tokens", "trust_changes", TRUST, DIRECTORY] {
             let r = self.execute(&format!("DELETE FROM {table} WHERE tenant_id = $1"), &[&tenant]);
             self.track(r)?;
         }

@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0009_principal_names.sql"),
     include_str!("../../migrations/postgres/0010_audit_head_mac.sql"),
     include_str!("../../migrations/postgres/0011_ocsp_responders.sql"),
+    include_str!("../../migrations/postgres/0012_trust_changes.sql"),
 ];
 
 /// The schema version this build writes.
@@ -1037,6 +1038,32 @@ impl Tx for PgTx<'_> {
 
     fn trust_revisions(&mut self) -> Result<Vec<(TenantId, i64)>, StoreError> {
         self.pg_trust_revisions()
+    }
+
+    fn insert_trust_change(&mut self, tenant: &TenantId, revision: i64, body: &[u8]) -> Result<(), StoreError> {
+        let r = self.execute(
+            "INSERT INTO trust_changes (tenant_id, revision, body) VALUES ($1, $2, $3)",
+            &[&tenant.as_str(), &revision, &body],
+        );
+        self.track(r)?;
+        Ok(())
+    }
+
+    fn trust_changes_since(&mut self, tenant: &TenantId, since: i64) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        let r = self.query(
+            "SELECT revision, body FROM trust_changes WHERE tenant_id = $1 AND revision > $2 ORDER BY revision",
+            &[&tenant.as_str(), &since],
+        );
+        Ok(self.track(r)?.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    fn prune_trust_changes(&mut self, tenant: &TenantId, revision: i64) -> Result<(), StoreError> {
+        let r = self.execute(
+            "DELETE FROM trust_changes WHERE tenant_id = $1 AND revision <= $2",
+            &[&tenant.as_str(), &revision],
+        );
+        self.track(r)?;
+        Ok(())
     }
 
     fn insert_ca_request(&mut self, req: &CaRequestRecord) -> Result<(), StoreError> {

@@ -101,9 +101,40 @@ pub(super) fn trust_revisions(tx: &Connection) -> Result<Vec<(TenantId, i64)>, S
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+pub(super) fn insert_trust_change(
+    tx: &Connection,
+    tenant: &TenantId,
+    revision: i64,
+    body: &[u8],
+) -> Result<(), StoreError> {
+    tx.exec(
+        "INSERT INTO trust_changes (tenant_id, revision, body) VALUES (?1, ?2, ?3)",
+        params![tenant.as_str(), revision, body],
+    )?;
+    Ok(())
+}
+
+pub(super) fn trust_changes_since(
+    tx: &Connection,
+    tenant: &TenantId,
+    since: i64,
+) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT revision, body FROM trust_changes WHERE tenant_id = ?1 AND revision > ?2 ORDER BY revision",
+    )?;
+    let rows = stmt.query_map(params![tenant.as_str(), since], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn prune_trust_changes(tx: &Connection, tenant: &TenantId, revision: i64) -> Result<(), StoreError> {
+    tx.exec("DELETE FROM trust_changes WHERE tenant_id = ?1 AND revision <= ?2", params![tenant.as_str(), revision])?;
+    Ok(())
+}
+
 /// Removes a tenant's join rows (part of deleting the tenant).
 pub(super) fn delete_tenant_rows(tx: &Connection, tenant: &str) -> Result<(), StoreError> {
     tx.exec("DELETE FROM join_tokens WHERE tenant_id = ?1", params![tenant])?;
+    tx.exec("DELETE FROM trust_changes WHERE tenant_id = ?1", params![tenant])?;
     for table in [TRUST, DIRECTORY] {
         tx.exec(&format!("DELETE FROM {table} WHERE tenant_id = ?1"), params![tenant])?;
     }

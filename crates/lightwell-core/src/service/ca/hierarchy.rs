@@ -13,7 +13,7 @@ use lightwell_store::{CaRecord, CaRole, CaStatus, CrlRecord, Tx};
 use time::{Duration, OffsetDateTime};
 
 use super::super::{Inner, short};
-use super::trust::TrustChange;
+use super::trust::{TrustChange, TrustUpdate};
 use crate::names::Hostname;
 use crate::{Error, Result};
 
@@ -261,7 +261,7 @@ impl Inner {
         let now = self.now();
         let revoked = self.crl_entries(tx, tenant, &ca, now)?;
         let record = self.sign_crl(tenant, &ca, &revoked, now)?;
-        self.store_crl(tx, tenant, ca, &record)?;
+        self.store_crl(tx, tenant, ca, &record, None)?;
         tx.clear_crl_pending(&tenant.id, ca_id, None)?;
         Ok(record)
     }
@@ -339,11 +339,11 @@ impl Inner {
         tenant: &Tenant,
         mut ca: CaRecord,
         record: &CrlRecord,
+        update: Option<&TrustUpdate>,
     ) -> Result<()> {
         debug_assert_eq!(ca.next_crl_number, record.number);
-        self.apply_trust_change(tx, tenant, TrustChange::Crl(record))?;
         ca.next_crl_number = record.number + 1;
-        self.apply_trust_change(tx, tenant, TrustChange::CaUpdated(&ca))
+        self.apply_trust_change(tx, tenant, TrustChange::Crl { crl: record, ca: &ca, update })
     }
 }
 

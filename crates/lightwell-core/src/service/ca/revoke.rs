@@ -7,6 +7,7 @@
 //! right after.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
 
 use crate::service::Tenant;
 use lightwell_ca::crl::RevocationReason;
@@ -56,7 +57,8 @@ impl Inner {
         let now = self.now();
         if tx.revoked_entries_exceed(&t.id, ca_id, now, self.crl_sync_limit())? {
             tx.mark_crl_pending(&t.id, ca_id, now)?;
-            super::signer::wake_after_commit();
+            // The signer is woken once this work returns, after the commit (`Service::blocking`).
+            self.crl_marks.fetch_add(1, Ordering::SeqCst);
             Ok(())
         } else {
             self.regenerate_crl(tx, t, ca_id).map(drop)

@@ -13,7 +13,6 @@
 //! marks at start and every `SCAN_INTERVAL`, and on PostgreSQL any
 //! replica may sign (the number check makes concurrent signers safe).
 
-use std::cell::Cell;
 use std::time::Duration;
 
 use lightwell_store::{CrlPending, StoreExt, TenantId};
@@ -32,24 +31,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// the revocation's answer is still being sent, and a burst's marks gather
 /// into one build. Small next to any build that takes this path.
 const WAKE_DELAY: Duration = Duration::from_millis(10);
-
-thread_local! {
-    /// Set when the transaction running on this thread marked a CRL pending.
-    static MARKED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Asks for the signer to be woken once the current transaction returns.
-/// The service runs each transaction on one blocking thread and wakes the
-/// signer when that work returns (see `Service::blocking`): woken earlier,
-/// the signer could read before the commit and miss the mark.
-pub(in crate::service) fn wake_after_commit() {
-    MARKED.with(|m| m.set(true));
-}
-
-/// Whether work on this thread asked for the signer since the last call.
-pub(in crate::service) fn take_wake() -> bool {
-    MARKED.with(|m| m.replace(false))
-}
 
 /// What one pass of the signer did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -84,9 +65,11 @@ impl Inner {
                 Some(ca) => self.crl_entries(tx, &t, ca, now)?,
                 None => Vec::new(),
             };
-            Ok::<_, Error>(Some((mark, Some((t, ca, revoked, now)))))
+            // The CRL this one replaces, for the recorded delta (see below).
+            let previous = tx.crl(&t.id, ca_id)?;
+            Ok::<_, Error>(Some((mark, Some((t, ca, revoked, now, previous)))))
         })?;
-        let (generation, (t, ca, revoked, now)) = match read {
+        let (generation, (t, ca, revoked, now, previous)) = match read {
             None => return Ok(Outcome::Gone),
             Some((CrlPending { generation, .. }, Some(found))) => (generation, found),
             // The tenant or the CA went (tenant deletion removes its marks; this is belt and braces).
@@ -101,12 +84,18 @@ impl Inner {
         };
         let record = self.sign_crl(&t, &ca, &revoked, now)?;
         drop(revoked);
+        // The trust change, a delta from the CRL read with the CA (numbered one
+        // less, read in the same transaction), computed here rather than in
+        // the write transaction: at a million entries it takes a while. The
+        // number check below proves that CRL is still the one stored.
+        let update = super::trust::crl_update(previous.as_ref(), &record);
+        drop(previous);
         self.store.write(|tx| {
             let Some(current) = tx.ca(&t.id, ca_id)? else { return Ok(Outcome::Gone) };
             if current.next_crl_number != record.number {
                 return Ok(Outcome::Discarded);
             }
-            self.store_crl(tx, &t, current, &record)?;
+            self.store_crl(tx, &t, current, &record, Some(&update))?;
             tx.clear_crl_pending(&t.id, ca_id, Some(generation))?;
             Ok(Outcome::Signed)
         })
@@ -294,6 +283,43 @@ mod tests {
     fn pending(store: &dyn Store, admin: &Actor) -> Vec<CrlPending> {
         let Actor::Principal(p) = admin else { unreachable!() };
         store.read(|tx| tx.pending_crls(&p.tenant_id)).unwrap()
+    }
+
+    /// The one change recorded after `since`, which must be a CRL delta of `ca`.
+    async fn recorded_delta(service: &Service, ca: &crate::CaId, since: i64) -> Vec<u8> {
+        let crate::TrustChanges::Changes { changes, .. } = service.trust_changes(DOMAIN, since).await.unwrap() else {
+            panic!("snapshot required after {since}")
+        };
+        let [crate::TrustUpdate::Crl { ca_id, crl: None, delta: Some(delta), .. }] = &changes[..] else {
+            panic!("not one CRL delta: {changes:?}")
+        };
+        assert_eq!(ca_id, ca.as_str());
+        delta.clone()
+    }
+
+    #[tokio::test]
+    async fn a_re_signed_crl_is_recorded_as_a_delta_that_rebuilds_the_served_crl_inline_and_in_the_signer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (service, store) = service(&dir.path().join("lw.db"), &Kek::generate().unwrap(), 101);
+        let (admin, ca) = tenant(&service).await;
+        let serials = certificates(&*store, &admin, &ca, 102);
+        for serial in &serials[..100] {
+            service.revoke_certificate(&admin, DOMAIN, serial, None).await.unwrap();
+        }
+        service.sign_pending_crls().await.unwrap();
+        // Inline (101 entries, the limit), then past it (the signer).
+        for (serial, by_signer) in serials[100..].iter().zip([0, 1]) {
+            let base = service.public_crl(DOMAIN, &ca).await.unwrap();
+            let (_, since) = service.trust_revision(DOMAIN).await.unwrap();
+            service.revoke_certificate(&admin, DOMAIN, serial, None).await.unwrap();
+            assert_eq!(service.sign_pending_crls().await.unwrap().signed, by_signer);
+            let delta =
+                lightwell_ca::crl::delta::CrlDelta::from_der(&recorded_delta(&service, &ca, since).await).unwrap();
+            let served = service.public_crl(DOMAIN, &ca).await.unwrap();
+            assert!(base.len() > 2048);
+            assert!(delta.apply(&base).unwrap() == served, "the delta rebuilds the served CRL");
+            assert!(delta.to_der().len() < 300);
+        }
     }
 
     #[tokio::test]
