@@ -5,8 +5,10 @@
 //! The agent asks the responder its certificate names (AIA id-ad-ocsp, the
 //! tenant's responder on the PKI listener) with one SHA-1 CertID and no
 //! nonce, as TLS servers do, and keeps the answer only if it is a
-//! successful response about exactly one certificate, with a nextUpdate
-//! still ahead; anything else leaves the last good file in place. A
+//! successful response about exactly one certificate, good or revoked, with
+//! a nextUpdate still ahead, at most 64 KiB; anything else leaves the last
+//! good file in place. The signature is not checked here (the TLS clients
+//! a server staples it for check it). A
 //! certificate that names no responder (the tenant's policy turned the URL
 //! off) has no `ocsp.der`.
 
@@ -71,6 +73,10 @@ pub fn check(answer: &[u8], now: i64) -> Result<i64, AgentError> {
     if parsed.cert_statuses.len() != 1 {
         return Err(refuse("not about exactly one certificate"));
     }
+    // good (0) or revoked (1): `unknown` is nothing a client should be handed.
+    if parsed.cert_statuses[0] > 1 {
+        return Err(refuse("the responder does not know the certificate"));
+    }
     let next_update = parsed.next_update.ok_or_else(|| refuse("no nextUpdate"))?.unix_timestamp();
     if next_update <= now {
         return Err(refuse("already past its nextUpdate"));
@@ -96,15 +102,23 @@ pub async fn fetch(request: &StapleRequest, now: i64) -> Result<(Vec<u8>, i64), 
     if !answer.status().is_success() {
         return Err(AgentError::Other(format!("the OCSP responder {} answered {}", request.url, answer.status())));
     }
+    let too_large = || AgentError::Other("the OCSP answer is too large".into());
     if answer.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
-        return Err(AgentError::Other("the OCSP answer is too large".into()));
+        return Err(too_large());
     }
-    let der = answer.bytes().await.map_err(|e| AgentError::Other(format!("reading the OCSP answer: {e}")))?;
-    if der.len() > MAX_RESPONSE_BYTES {
-        return Err(AgentError::Other("the OCSP answer is too large".into()));
+    // Read chunk by chunk so a body without a length cannot grow past the cap.
+    let mut der = Vec::new();
+    let mut answer = answer;
+    while let Some(chunk) =
+        answer.chunk().await.map_err(|e| AgentError::Other(format!("reading the OCSP answer: {e}")))?
+    {
+        if der.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(too_large());
+        }
+        der.extend_from_slice(&chunk);
     }
     let next_update = check(&der, now)?;
-    Ok((der.to_vec(), next_update))
+    Ok((der, next_update))
 }
 
 /// Removes `ocsp.der` (a certificate that names no responder); returns

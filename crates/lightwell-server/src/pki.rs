@@ -94,7 +94,7 @@ async fn ocsp_get(State(service): State<Service>, Path((tenant, request)): Path<
         // Cacheable until shortly before nextUpdate, at most a day.
         Some(next) => {
             let left = (next - service.clock().now()).whole_seconds() - 60;
-            format!("max-age={}, public, no-transform, must-revalidate", left.clamp(0, 86_400))
+            format!("max-age={}, public, no-transform, must-revalidate", left.clamp(0, 60))
         }
         None => "no-store".to_string(),
     };

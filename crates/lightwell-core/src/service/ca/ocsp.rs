@@ -138,6 +138,11 @@ impl Inner {
                 .or_else(|| cas.iter().map(|(c, _)| c).find(|c| c.is_default && c.status == CaStatus::Active))
                 .cloned()
                 .ok_or_else(|| Error::new(ErrorCode::CaUnavailable, "the tenant has no CA that answers OCSP"))?;
+            // A revoked CA's leaves are never answered `good` (its own CRL,
+            // the parent's, lists it): `unauthorized`, and no new responder.
+            if signer.status == CaStatus::Revoked {
+                return Err(Error::new(ErrorCode::CaUnavailable, "a revoked CA answers no OCSP"));
+            }
             let mut statuses = Vec::with_capacity(request.cert_ids().len());
             for id in request.cert_ids() {
                 let status = match (named(id), id.serial()) {
@@ -187,7 +192,7 @@ impl Inner {
     fn responder(&self, t: &Tenant, ca: &CaRecord, now: OffsetDateTime) -> Result<Arc<Responder>> {
         let stored = self.store.read(|tx| tx.ocsp_responder(&t.id, &ca.id).map_err(Error::from))?;
         let record = match stored {
-            Some(r) if !needs_rotation(&r, now) => r,
+            Some(r) if !needs_rotation(&r, ca_not_after(ca).unwrap_or(i64::MAX), now) => r,
             _ => self.rotate_responder(t, ca, now)?,
         };
         if let Some(hit) = self.ocsp.responders.get(&record.ca_id)
@@ -231,8 +236,11 @@ impl Inner {
         let now = self.now_time();
         let due: Vec<CaRecord> = self.store.read(|tx| {
             let mut due = Vec::new();
-            for ca in tx.list_cas(&t.id)?.into_iter().filter(answers) {
-                if tx.ocsp_responder(&t.id, &ca.id)?.is_none_or(|r| needs_rotation(&r, now)) {
+            // A revoked CA answers nothing (see `ocsp`), and an expired one
+            // cannot sign: neither gets a responder.
+            for ca in tx.list_cas(&t.id)?.into_iter().filter(answers).filter(|c| c.status != CaStatus::Revoked) {
+                let Some(ends) = ca_not_after(&ca).filter(|ends| *ends > now.unix_timestamp()) else { continue };
+                if tx.ocsp_responder(&t.id, &ca.id)?.is_none_or(|r| needs_rotation(&r, ends, now)) {
                     due.push(ca);
                 }
             }
@@ -245,9 +253,20 @@ impl Inner {
     }
 }
 
-/// Past half of its life, or ending within a response's validity.
-fn needs_rotation(r: &OcspResponderRecord, now: OffsetDateTime) -> bool {
+/// When the CA's certificate ends (Unix seconds).
+fn ca_not_after(ca: &CaRecord) -> Option<i64> {
+    CaCertificate::from_der(&ca.cert_der).ok().map(|c| c.not_after().unix_timestamp())
+}
+
+/// Past half of its life, or ending within a response's validity — unless
+/// it already ends with its CA (a new one could end no later), in which case
+/// only once it has ended: otherwise, in a CA's last day, every query would
+/// issue a responder.
+fn needs_rotation(r: &OcspResponderRecord, ca_not_after: i64, now: OffsetDateTime) -> bool {
     let now = now.unix_timestamp();
+    if r.not_after >= ca_not_after {
+        return now >= r.not_after;
+    }
     let half = r.not_before + (r.not_after - r.not_before) / 2;
     now >= half || now + RESPONSE_VALIDITY.whole_seconds() >= r.not_after
 }
@@ -265,4 +284,35 @@ fn status_of(tx: &mut dyn Tx, t: &Tenant, ca_id: &str, serial: &str) -> Result<C
             CertStatus::Revoked { at: unix(at)?, reason: reason.unwrap_or_default() }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn responder(not_before: i64, not_after: i64) -> OcspResponderRecord {
+        OcspResponderRecord {
+            ca_id: "ca".into(),
+            tenant_id: lightwell_store::TenantId::new("t"),
+            cert_der: Vec::new(),
+            sealed_key: Vec::new(),
+            not_before,
+            not_after,
+            created_at: not_before,
+        }
+    }
+
+    #[test]
+    fn a_responder_rotates_at_half_life_but_not_again_and_again_in_its_cas_last_day() {
+        let at = |t: i64| OffsetDateTime::from_unix_timestamp(t).unwrap();
+        let week = 7 * 86_400;
+        let r = responder(0, week);
+        assert!(!needs_rotation(&r, 10 * week, at(week / 2 - 1)), "before half-life");
+        assert!(needs_rotation(&r, 10 * week, at(week / 2)), "at half-life");
+        // The CA ends in 12 h: the responder already ends with it, and a new
+        // one could end no later. It is kept until it ends, not re-issued per query.
+        let last = responder(0, 3_600 * 12);
+        assert!(!needs_rotation(&last, 3_600 * 12, at(3_600 * 11)), "kept in the CA's last hours");
+        assert!(needs_rotation(&last, 3_600 * 12, at(3_600 * 12)), "replaced once it ended");
+    }
 }

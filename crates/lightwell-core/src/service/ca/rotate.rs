@@ -280,7 +280,12 @@ impl Service {
                     let (activated, retired) = inner.store.write(|tx| inner.advance_rotation(tx, &tenant))?;
                     report.activated += activated;
                     report.retired += retired;
-                    report.ocsp_responders += inner.rotate_ocsp_responders(&tenant)?;
+                    // A responder that cannot be issued must not stop the
+                    // job (CRL refresh included) for every tenant.
+                    match inner.rotate_ocsp_responders(&tenant) {
+                        Ok(n) => report.ocsp_responders += n,
+                        Err(e) => tracing::warn!(tenant = %tenant.domain, error = %e, "OCSP responders not rotated"),
+                    }
                 }
                 Ok(report)
             })
