@@ -51,10 +51,9 @@ pub(crate) struct Options {
     seconds: u64,
 }
 
-/// OCSPResponse status of a DER answer (`30 LL 0a 01 SS`): 0 is successful.
+/// OCSPResponse status of a DER answer: 0 is successful.
 fn response_status(der: &[u8]) -> Option<u8> {
-    let at = der.windows(2).position(|w| w == [0x0a, 0x01])?;
-    der.get(at + 2).copied()
+    lightwell_ca::ocsp::ParsedResponse::parse(der).ok().map(|r| r.status)
 }
 
 fn openssl(args: &[&str], dir: &Path) -> Result<()> {

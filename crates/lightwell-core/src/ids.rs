@@ -16,8 +16,18 @@ macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
+        #[serde(into = "String", try_from = "String")]
         pub struct $name(String);
+
+        /// Deserializing parses, as [`Self::parse`] does: an id read from
+        /// JSON is checked like one from a URL.
+        impl TryFrom<String> for $name {
+            type Error = Error;
+
+            fn try_from(s: String) -> Result<Self> {
+                Self::parse(&s)
+            }
+        }
 
         impl $name {
             /// Parses an id that arrived from outside: a UUID, in any case;
@@ -118,8 +128,10 @@ mod tests {
     }
 
     #[test]
-    fn ids_serialize_as_the_plain_string() {
+    fn ids_serialize_as_the_plain_string_and_deserialize_only_when_they_parse() {
         let id = PrincipalId::stored("6f9619ff-8b86-d011-b42d-00c04fc964ff");
         assert_eq!(serde_json::to_string(&id).unwrap(), "\"6f9619ff-8b86-d011-b42d-00c04fc964ff\"");
+        assert_eq!(serde_json::from_str::<PrincipalId>("\"6F9619FF-8B86-D011-B42D-00C04FC964FF\"").unwrap(), id);
+        assert!(serde_json::from_str::<CaId>("\"../../etc/passwd\"").is_err());
     }
 }

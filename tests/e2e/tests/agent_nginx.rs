@@ -108,18 +108,38 @@ fn get(port: u16, bundle: &Path, client: &Identity) -> (u16, String) {
     (code.trim().parse().unwrap_or(0), body.to_string())
 }
 
+/// A host `HOST` joined with a token bound to its name; returns the hosts dir and the node.
+async fn joined_host(server: &TestServer, admin: &lightwell_client::Client) -> (PathBuf, Node) {
+    let dir = server.scratch().join("hosts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let web = Node::new(&dir, HOST);
+    let req = CreateJoinTokenRequest { hostname: Some(HOST.into()), ..Default::default() };
+    let token = admin.create_join_token(T, &req).await.unwrap().token.unwrap();
+    let out = web.join(server, T, Some(&token));
+    assert!(out.status.success(), "join: {}", String::from_utf8_lossy(&out.stderr));
+    (dir, web)
+}
+
+/// A user's certificate, requested with the CLI after a password login; the key is made locally.
+fn user_identity(server: &TestServer, dir: &Path, user: &str) -> Identity {
+    let cli = pki::login_cli(server, T, user, USER_PASSWORD);
+    let (key, cert) = (dir.join(format!("{user}.key")), dir.join(format!("{user}.pem")));
+    cli.ok(&["cert", "request", "--key-out", key.to_str().unwrap(), "--out", cert.to_str().unwrap()]);
+    Identity { cert: cert.clone(), chain: cert, key }
+}
+
+/// A certificate's serial, lower-case hex, as OpenSSL reads it.
+fn serial_of(cert: &Path) -> String {
+    let out = Command::new("openssl").args(["x509", "-noout", "-serial", "-in"]).arg(cert).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().trim_start_matches("serial=").to_lowercase()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn nginx_on_the_agents_files_staples_ocsp_and_on_crl_pem_refuses_a_client_after_its_revocation() {
     let server = TestServer::start();
     let admin = pki::tenant(&server, T, None).await;
     pki::user(&server, &admin, T, "bob").await;
-    let dir = server.scratch().join("hosts");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut web = Node::new(&dir, HOST);
-    let req = CreateJoinTokenRequest { hostname: Some(HOST.into()), ..Default::default() };
-    let token = admin.create_join_token(T, &req).await.unwrap().token.unwrap();
-    let out = web.join(&server, T, Some(&token));
-    assert!(out.status.success(), "join: {}", String::from_utf8_lossy(&out.stderr));
+    let (dir, mut web) = joined_host(&server, &admin).await;
     let state = web.state.clone();
 
     // The tenant has a root and an issuing CA: crl.pem holds both CRLs.
@@ -149,12 +169,7 @@ async fn nginx_on_the_agents_files_staples_ocsp_and_on_crl_pem_refuses_a_client_
     std::fs::write(&agent_toml, config).unwrap();
     web.start_agent();
 
-    let bob = {
-        let cli = pki::login_cli(&server, T, "bob", USER_PASSWORD);
-        let (key, cert) = (dir.join("bob.key"), dir.join("bob.pem"));
-        cli.ok(&["cert", "request", "--key-out", key.to_str().unwrap(), "--out", cert.to_str().unwrap()]);
-        Identity { cert: cert.clone(), chain: cert, key }
-    };
+    let bob = user_identity(&server, &dir, "bob");
     let bundle = state.join("bundle.pem");
     // nginx fetches the OCSP response on a first handshake and staples it
     // from then on: Lightwell's responder, named in the machine
@@ -187,10 +202,7 @@ async fn nginx_on_the_agents_files_staples_ocsp_and_on_crl_pem_refuses_a_client_
     assert!(body.contains("SSL certificate error"), "{body}");
 
     // The revocation: nothing but the agent (its push and its hook) runs.
-    let serial = {
-        let out = Command::new("openssl").args(["x509", "-noout", "-serial", "-in"]).arg(&bob.cert).output().unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().trim_start_matches("serial=").to_lowercase()
-    };
+    let serial = serial_of(&bob.cert);
     let reloads = nginx.reloads();
     let revoked_at = Instant::now();
     let reason = RevokeRequest { reason: Some("key-compromise".into()), principal: None };
@@ -207,12 +219,7 @@ async fn nginx_on_the_agents_files_staples_ocsp_and_on_crl_pem_refuses_a_client_
 
     // Another user's certificate is still accepted: the refusal is the revocation.
     pki::user(&server, &admin, T, "carol").await;
-    let carol = {
-        let cli = pki::login_cli(&server, T, "carol", USER_PASSWORD);
-        let (key, cert) = (dir.join("carol.key"), dir.join("carol.pem"));
-        cli.ok(&["cert", "request", "--key-out", key.to_str().unwrap(), "--out", cert.to_str().unwrap()]);
-        Identity { cert: cert.clone(), chain: cert, key }
-    };
+    let carol = user_identity(&server, &dir, "carol");
     let (status, body) = get(good, &bundle, &carol);
     assert_eq!(status, 200, "nginx still accepts carol: {body}");
 }
@@ -242,13 +249,7 @@ fn staple_status(state: &Path) -> String {
 async fn the_agent_keeps_its_certificates_ocsp_response_to_staple_and_refreshes_it_on_revocation() {
     let server = TestServer::start();
     let admin = pki::tenant(&server, T, None).await;
-    let dir = server.scratch().join("hosts");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut web = Node::new(&dir, HOST);
-    let req = CreateJoinTokenRequest { hostname: Some(HOST.into()), ..Default::default() };
-    let token = admin.create_join_token(T, &req).await.unwrap().token.unwrap();
-    let out = web.join(&server, T, Some(&token));
-    assert!(out.status.success(), "join: {}", String::from_utf8_lossy(&out.stderr));
+    let (_, mut web) = joined_host(&server, &admin).await;
     let state = web.state.clone();
     web.start_agent();
 
@@ -265,14 +266,7 @@ async fn the_agent_keeps_its_certificates_ocsp_response_to_staple_and_refreshes_
 
     // The machine certificate revoked: the pushed CRL makes the agent ask
     // again, and the staple now says so (clients of a stapling server learn it).
-    let serial = {
-        let out = Command::new("openssl")
-            .args(["x509", "-noout", "-serial", "-in"])
-            .arg(state.join("cert.pem"))
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().trim_start_matches("serial=").to_lowercase()
-    };
+    let serial = serial_of(&state.join("cert.pem"));
     let reason = RevokeRequest { reason: Some("superseded".into()), principal: None };
     admin.revoke_certificate(T, &serial, &reason).await.unwrap();
     assert!(
