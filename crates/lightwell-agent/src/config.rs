@@ -8,6 +8,8 @@
 //! key_type = "p256"
 //! renew_at = 0.6667            # fraction of the lifetime after which to renew
 //! resync_interval_secs = 300   # full resync even without pushed changes
+//! workload_socket = "/run/lightwell/agent.sock"  # SPIFFE Workload API; "none" turns it off
+//! workload_connections_per_uid = 256
 //!
 //! [hooks]
 //! on_trust_change = "systemctl reload nginx"     # bundle or CRLs changed
@@ -82,6 +84,12 @@ pub struct AgentConfig {
     /// Seconds between full resyncs of the trust bundle and CRLs.
     #[serde(default = "default_resync")]
     pub resync_interval_secs: u64,
+    /// The SPIFFE Workload API's Unix socket; `none` serves no Workload API.
+    #[serde(default = "default_workload_socket", skip_serializing_if = "is_default_workload_socket")]
+    pub workload_socket: String,
+    /// Workload API connections one uid may hold open at once.
+    #[serde(default = "default_connections_per_uid", skip_serializing_if = "is_default_connections_per_uid")]
+    pub workload_connections_per_uid: usize,
     /// Reload hooks.
     #[serde(default)]
     pub hooks: Hooks,
@@ -99,6 +107,25 @@ fn default_renew_at() -> f64 {
 
 fn default_resync() -> u64 {
     300
+}
+
+/// Where the Workload API listens unless configured otherwise (SPIRE's agent uses /tmp/spire-agent/public/api.sock).
+pub const DEFAULT_WORKLOAD_SOCKET: &str = "/run/lightwell/agent.sock";
+
+fn default_workload_socket() -> String {
+    DEFAULT_WORKLOAD_SOCKET.into()
+}
+
+fn is_default_workload_socket(s: &str) -> bool {
+    s == DEFAULT_WORKLOAD_SOCKET
+}
+
+fn default_connections_per_uid() -> usize {
+    256
+}
+
+fn is_default_connections_per_uid(n: &usize) -> bool {
+    *n == default_connections_per_uid()
 }
 
 fn default_secret_rotation() -> u64 {
@@ -208,6 +235,16 @@ impl AgentConfig {
         }
         if self.resync_interval_secs < 10 {
             return Err("resync_interval_secs must be at least 10".into());
+        }
+        if self.workload_socket != "none" && !self.workload_socket.starts_with('/') {
+            return Err("workload_socket must be an absolute path or \"none\"".into());
+        }
+        // sun_path holds 108 bytes with its terminating NUL.
+        if self.workload_socket.len() > 107 {
+            return Err("workload_socket is longer than a Unix socket path may be (107 bytes)".into());
+        }
+        if self.workload_connections_per_uid == 0 {
+            return Err("workload_connections_per_uid must be at least 1".into());
         }
         Ok(())
     }

@@ -17,5 +17,6 @@ pub mod settings;
 pub mod staple;
 pub mod state;
 pub mod status;
+pub mod workload;
 
 pub use error::AgentError;

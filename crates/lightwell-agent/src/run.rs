@@ -90,6 +90,8 @@ pub struct Agent {
     clock: Arc<dyn Clock>,
     /// When `ocsp.der` is next refreshed (Unix seconds; 0: at the next pass).
     staple_due: i64,
+    /// The SPIFFE Workload API, once [`Agent::run_forever`] serves it.
+    workload: Option<Arc<crate::workload::WorkloadApi>>,
 }
 
 impl Agent {
@@ -115,7 +117,7 @@ impl Agent {
         };
         let anonymous = Servers::new(&config.servers, &trust, None)?;
         let status = Status::load(&state);
-        Ok(Self { state, config, trust, anonymous, status, clock, staple_due: 0 })
+        Ok(Self { state, config, trust, anonymous, status, clock, staple_due: 0, workload: None })
     }
 
     /// The current time on the agent's clock, Unix seconds.
@@ -145,6 +147,11 @@ impl Agent {
     /// Writes the trust files of `revision`; runs the trust hook once if files changed.
     fn write_trust(&mut self, trust: &TrustFiles, revision: i64) -> Result<(), AgentError> {
         let changed = self.state.write_trust(&trust.roots, &trust.crls)?;
+        if !changed.is_empty()
+            && let Some(workload) = &self.workload
+        {
+            workload.set_trust(&trust.roots, trust.crls.iter().map(|c| c.der.clone()).collect());
+        }
         self.status.revision = revision;
         self.status.last_sync = Some(self.now());
         self.status.save(&self.state)?;
@@ -589,6 +596,35 @@ impl Agent {
         Ok(())
     }
 
+    /// Starts the SPIFFE Workload API (unless `workload_socket` is `none`):
+    /// its socket and the task that keeps SVIDs current. A socket that
+    /// cannot be bound is logged and the agent goes on keeping the host's
+    /// own identity and trust current.
+    fn start_workload_api(&mut self) {
+        if self.config.workload_socket == "none" {
+            return;
+        }
+        let settings = crate::workload::WorkloadSettings {
+            socket: self.config.workload_socket.clone().into(),
+            connections_per_uid: self.config.workload_connections_per_uid,
+        };
+        let api = crate::workload::WorkloadApi::new(
+            self.state.clone(),
+            &self.config,
+            self.trust.clone(),
+            self.clock.clone(),
+            settings,
+        );
+        tokio::spawn(api.clone().maintain());
+        let serving = api.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::workload::serve(serving).await {
+                tracing::error!(error = %e, "the SPIFFE Workload API is not served");
+            }
+        });
+        self.workload = Some(api);
+    }
+
     /// Runs until the process is stopped.
     pub async fn run_forever(&mut self) -> Result<(), AgentError> {
         let mut backoff = Duration::from_secs(1);
@@ -601,6 +637,7 @@ impl Agent {
                 }
             }
         }
+        self.start_workload_api();
         let resync_every = i64::try_from(self.config.resync_interval_secs).unwrap_or(300);
         // The interval counts from the last sync, not from the end of the
         // first pass (which may have renewed, rotated and fetched the staple since).

@@ -76,6 +76,12 @@ agent_settings! {
         /// Seconds between rotations of the machine secret (default 604800).
         #[arg(long, env = "LIGHTWELL_AGENT_SECRET_ROTATION_SECS")]
         pub secret_rotation_secs: Option<u64>,
+        /// The SPIFFE Workload API's Unix socket (default /run/lightwell/agent.sock; `none`: off).
+        #[arg(long, env = "LIGHTWELL_AGENT_WORKLOAD_SOCKET")]
+        pub workload_socket: Option<String>,
+        /// Workload API connections one uid may hold open at once (default 256).
+        #[arg(long, env = "LIGHTWELL_AGENT_WORKLOAD_CONNECTIONS_PER_UID")]
+        pub workload_connections_per_uid: Option<usize>,
     }
 }
 

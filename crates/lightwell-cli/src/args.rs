@@ -7,10 +7,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod ca;
 mod join;
 mod k8s;
+mod workload;
 
 pub(crate) use self::ca::{CaCommand, CertCommand, CertRequestArgs};
 pub(crate) use self::join::{AgentArgs, AgentCommand, JoinArgs, LeaveArgs, TokenCommand};
 pub(crate) use self::k8s::{ClusterCommand, K8sCommand, KubeconfigArgs, NodeCommand, PkiCommand, PkiExportArgs};
+pub(crate) use self::workload::WorkloadCommand;
 
 /// Command line of `lightwell`.
 #[derive(Debug, Parser)]
@@ -100,6 +102,9 @@ pub enum Command {
     /// Kubernetes: clusters, nodes, kubeadm PKI export, kubeconfigs.
     #[command(subcommand)]
     K8s(K8sCommand),
+    /// Workloads: entries for the agents' SPIFFE Workload API (create, list, show, delete).
+    #[command(subcommand)]
+    Workload(WorkloadCommand),
 }
 
 /// `lightwell login`.

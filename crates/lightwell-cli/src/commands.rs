@@ -9,6 +9,7 @@ mod audit;
 mod ca;
 mod join;
 mod k8s;
+mod workload;
 
 use crate::args::*;
 use crate::context::Context;
@@ -79,6 +80,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Agent(args) => join::agent(args, json).await,
         Command::Leave(args) => join::leave(args, json).await,
         Command::K8s(cmd) => k8s::k8s(&ctx, cmd, json).await,
+        Command::Workload(cmd) => workload::workload(&ctx, cmd, json).await,
     }
 }
 

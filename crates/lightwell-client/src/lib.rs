@@ -9,6 +9,7 @@ mod ca;
 mod join;
 mod k8s;
 mod trust;
+mod workloads;
 
 use lightwell_proto::*;
 use reqwest::{Method, StatusCode, Url};

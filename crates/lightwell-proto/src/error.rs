@@ -79,6 +79,8 @@ pub enum ErrorCode {
     InvalidCaCertificate,
     /// No Kubernetes cluster with that name in the tenant.
     ClusterNotFound,
+    /// No workload entry with that name in the tenant (or none assigned to the calling machine).
+    WorkloadNotFound,
 }
 
 impl ErrorCode {
@@ -118,6 +120,7 @@ impl ErrorCode {
             Self::InvalidJoinToken => "invalid_join_token",
             Self::InvalidCaCertificate => "invalid_ca_certificate",
             Self::ClusterNotFound => "cluster_not_found",
+            Self::WorkloadNotFound => "workload_not_found",
         }
     }
 
@@ -132,6 +135,7 @@ impl ErrorCode {
             Self::AccountDisabled | Self::Forbidden | Self::PolicyViolation => 403,
             Self::NotFound | Self::TenantNotFound | Self::PrincipalNotFound => 404,
             Self::CaNotFound | Self::CertificateNotFound | Self::ClusterNotFound => 404,
+            Self::WorkloadNotFound => 404,
             Self::CaUnavailable => 409,
             Self::MethodNotAllowed => 405,
             Self::Timeout => 408,

@@ -29,9 +29,11 @@ mod error;
 mod join;
 mod k8s;
 mod types;
+mod workload;
 
 pub use ca::*;
 pub use error::*;
 pub use join::*;
 pub use k8s::*;
 pub use types::*;
+pub use workload::*;

@@ -214,6 +214,18 @@ pub(crate) const TABLES: &[TableSpec] = &[
         columns: &[("id", Text), ("tenant_id", Text), ("name", Text), ("spec", Text), ("created_at", Int)],
         order_by: "id",
     },
+    TableSpec {
+        name: "workload_entries",
+        columns: &[
+            ("id", Text),
+            ("tenant_id", Text),
+            ("name", Text),
+            ("service_id", Text),
+            ("spec", Text),
+            ("created_at", Int),
+        ],
+        order_by: "id",
+    },
 ];
 
 /// Every table holding data, parents first, with its columns in schema

@@ -25,6 +25,7 @@ pub mod postgres;
 mod records;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+mod workload_records;
 
 pub use ca_records::*;
 pub use changes::{ChangeCallback, ChangeSubscription};
@@ -32,6 +33,7 @@ pub use dump::{Dump, TableDump, Value, tables};
 pub use join_records::*;
 pub use k8s_records::*;
 pub use records::*;
+pub use workload_records::*;
 
 /// The action of the system-chain record that checkpoints a tenant's audit
 /// chain (its target is the tenant's id). Both backends index these records
@@ -421,6 +423,18 @@ pub trait Tx {
     fn update_k8s_cluster(&mut self, cluster: &K8sClusterRecord) -> Result<(), StoreError>;
     /// Deletes a cluster; returns whether it existed.
     fn delete_k8s_cluster(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
+
+    // --- Workload identity ---
+    /// Stores a workload entry; `Conflict` if its name exists in the tenant (any letter case).
+    fn insert_workload_entry(&mut self, entry: &WorkloadEntryRecord) -> Result<(), StoreError>;
+    /// Finds a workload entry by name (any letter case).
+    fn workload_entry(&mut self, tenant: &TenantId, name: &str) -> Result<Option<WorkloadEntryRecord>, StoreError>;
+    /// Workload entries of a tenant, by name.
+    fn list_workload_entries(&mut self, tenant: &TenantId) -> Result<Vec<WorkloadEntryRecord>, StoreError>;
+    /// Deletes a workload entry; returns whether it existed.
+    fn delete_workload_entry(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
+    /// Deletes the workload entries of a service (part of deleting it); returns how many.
+    fn delete_service_workload_entries(&mut self, tenant: &TenantId, service_id: &str) -> Result<usize, StoreError>;
 }
 
 #[cfg(test)]

@@ -14,13 +14,14 @@ mod dump;
 mod group;
 mod join;
 mod k8s;
+mod workload;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::{
     AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlPending, CrlRecord,
     JoinTokenRecord, K8sClusterRecord, Membership, OcspResponderRecord, PrincipalKind, PrincipalRecord, RevokedEntry,
-    SessionRecord, Store, StoreError, TenantId, TenantRecord, Tx, TxMode,
+    SessionRecord, Store, StoreError, TenantId, TenantRecord, Tx, TxMode, WorkloadEntryRecord,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
@@ -37,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0010_audit_head_mac.sql"),
     include_str!("../migrations/sqlite/0011_ocsp_responders.sql"),
     include_str!("../migrations/sqlite/0012_trust_changes.sql"),
+    include_str!("../migrations/sqlite/0013_workload_entries.sql"),
 ];
 
 /// The schema version this build writes.
@@ -377,6 +379,7 @@ impl Tx for SqliteTx<'_> {
         ca::delete_tenant_rows(self.tx, id)?;
         join::delete_tenant_rows(self.tx, id)?;
         k8s::delete_tenant_rows(self.tx, id)?;
+        workload::delete_tenant_rows(self.tx, id)?;
         for sql in [
             "DELETE FROM memberships WHERE tenant_id = ?1",
             "DELETE FROM sessions WHERE tenant_id = ?1",
@@ -860,5 +863,25 @@ impl Tx for SqliteTx<'_> {
 
     fn delete_k8s_cluster(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
         k8s::delete_cluster(self.tx, tenant, id)
+    }
+
+    fn insert_workload_entry(&mut self, entry: &WorkloadEntryRecord) -> Result<(), StoreError> {
+        workload::insert_entry(self.tx, entry)
+    }
+
+    fn workload_entry(&mut self, tenant: &TenantId, name: &str) -> Result<Option<WorkloadEntryRecord>, StoreError> {
+        workload::entry(self.tx, tenant, name)
+    }
+
+    fn list_workload_entries(&mut self, tenant: &TenantId) -> Result<Vec<WorkloadEntryRecord>, StoreError> {
+        workload::list_entries(self.tx, tenant)
+    }
+
+    fn delete_workload_entry(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        workload::delete_entry(self.tx, tenant, id)
+    }
+
+    fn delete_service_workload_entries(&mut self, tenant: &TenantId, service_id: &str) -> Result<usize, StoreError> {
+        workload::delete_service_entries(self.tx, tenant, service_id)
     }
 }

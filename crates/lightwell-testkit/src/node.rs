@@ -85,12 +85,23 @@ impl Node {
             .args(["agent", "--state-dir"])
             .arg(&self.state)
             .env("LIGHTWELL_LOG", "info")
+            // Each test host serves its own Workload API socket.
+            .env("LIGHTWELL_AGENT_WORKLOAD_SOCKET", self.workload_socket())
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(self.agent_log()).unwrap())
             .spawn()
             .unwrap();
         self.agent = Some(child);
+    }
+
+    /// The agent's SPIFFE Workload API socket (`<state dir>.sock`), unless
+    /// the node's environment names another.
+    pub fn workload_socket(&self) -> PathBuf {
+        match self.env.iter().rev().find(|(k, _)| k == "LIGHTWELL_AGENT_WORKLOAD_SOCKET") {
+            Some((_, v)) => PathBuf::from(v),
+            None => self.state.with_extension("sock"),
+        }
     }
 
     /// Where the running agent's log goes (`<state dir>.agent.log`).

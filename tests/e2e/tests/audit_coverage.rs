@@ -566,6 +566,33 @@ async fn every_mutating_route_and_the_ca_job_leave_their_audit_record_and_the_ch
     )
     .await;
 
+    // --- workload entries, and an SVID asked for by the machine's agent ---
+    run.row(
+        request("POST", "/v1/tenants/{tenant}/workloads", format!("/v1/tenants/{T}/workloads"))
+            .bearer(&admin)
+            .json(json!({ "name": "web-worker", "service": "web", "hosts": [NODE1], "selectors": ["unix:uid:1000"] })),
+        ok(tenant, "workload.create", ADMIN, "web-worker"),
+    )
+    .await;
+    let (_, svid_csr) = csr(&files, "svid", "/CN=web", None);
+    run.row(
+        request(
+            "POST",
+            "/v1/tenants/{tenant}/workloads/{name}/svid",
+            format!("/v1/tenants/{T}/workloads/web-worker/svid"),
+        )
+        .mtls(identity.as_bytes())
+        .json(json!({ "csr": svid_csr })),
+        ok(tenant, "certificate.issue", &format!("machine:{NODE1}"), "workload:web-worker"),
+    )
+    .await;
+    run.row(
+        request("DELETE", "/v1/tenants/{tenant}/workloads/{name}", format!("/v1/tenants/{T}/workloads/web-worker"))
+            .bearer(&admin),
+        ok(tenant, "workload.delete", ADMIN, "web-worker"),
+    )
+    .await;
+
     // --- bring-your-own CAs ---
     let (imported_cert, imported_key) = files.openssl_self_signed("imported", "/O=Elsewhere/CN=Imported Root", true);
     run.row(

@@ -13,7 +13,7 @@ use ldap3_proto::proto::{LdapFilter, LdapResultCode, LdapSearchScope};
 use lightwell_client::Client;
 use lightwell_proto::{
     AddMemberRequest, CreateCaRequestRequest, CreateClusterRequest, CreateGroupRequest, CreateJoinTokenRequest,
-    IssueCertificateRequest, RevokeRequest,
+    CreateWorkloadRequest, IssueCertificateRequest, RevokeRequest,
 };
 use lightwell_testkit::TestServer;
 use lightwell_testkit::ldap::{RawLdap, search_request};
@@ -71,6 +71,14 @@ async fn populate(server: &TestServer, domain: &str) -> (Client, Vec<String>) {
         ..Default::default()
     };
     admin.create_cluster(domain, &req).await.unwrap();
+    let entry = CreateWorkloadRequest {
+        name: "web-worker".into(),
+        service: "web".into(),
+        hosts: vec![hostname.clone()],
+        selectors: vec!["unix:uid:1000".into()],
+        ..Default::default()
+    };
+    admin.create_workload(domain, &entry).await.unwrap();
     let infos = admin.list_cas(domain).await.unwrap();
     // An OCSP query gives the issuing CA its delegated responder (an `ocsp_responders` row).
     let issuing = infos.iter().find(|c| c.is_default).unwrap();

@@ -617,6 +617,10 @@ impl Service {
                     return Err(Error::new(ErrorCode::BuiltinProtected, format!("{} is built in", p.name)));
                 }
                 inner.revoke_on_credential_change(tx, t, &p, &actor_name, CredentialChange::Deleted)?;
+                if p.kind == PrincipalKind::Service {
+                    // Its workload entries grant its identity: they go with it.
+                    tx.delete_service_workload_entries(&t.id, &p.id)?;
+                }
                 tx.delete_principal(&t.id, &p.id)?;
                 let ev = AuditEvent::success(actor_name.clone(), "principal.delete", p.name.clone())
                     .with_detail(kind.as_str());

@@ -73,6 +73,11 @@ impl Graph {
         self.ancestors(id).into_iter().filter_map(|g| self.principals.get(g)).map(|g| g.name.clone()).collect()
     }
 
+    /// Whether `id` is a member of the group with id `group`, directly or through nesting.
+    pub(super) fn is_member_of(&self, id: &str, group: &str) -> bool {
+        self.ancestors(id).contains(group)
+    }
+
     /// Whether making `member` a member of `group` would create a cycle.
     pub(super) fn would_cycle(&self, group: &str, member: &str) -> bool {
         group == member || self.ancestors(group).contains(member)

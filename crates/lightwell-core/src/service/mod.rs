@@ -11,6 +11,7 @@ mod hosts;
 mod join;
 mod k8s;
 mod tenants;
+mod workloads;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +35,7 @@ pub use self::join::{
 };
 pub use self::k8s::{ClusterView, Component, ComponentRequest, NewCluster};
 pub use self::tenants::Tenant;
+pub use self::workloads::{AssignedWorkload, DEFAULT_SVID_TTL_SECS, NewWorkload, WorkloadView};
 use crate::audit::{AuditEvent, AuditLog};
 pub use crate::audit::{ChainHead, CheckpointReport, CheckpointSink, Verification};
 use crate::clock::Clock;

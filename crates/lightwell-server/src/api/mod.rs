@@ -10,6 +10,7 @@ mod health;
 mod join;
 mod k8s;
 mod tenants;
+mod workloads;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +42,7 @@ pub(crate) struct AppState {
     info(title = "Lightwell API", version = "1", description = "Directory and certificate authority for workload identity."),
     components(schemas(ErrorCode, lightwell_proto::ErrorBody, lightwell_proto::ErrorDetail,
         lightwell_proto::CreateGroupRequest, lightwell_proto::CreateHostPrincipalRequest)),
-    tags((name = "auth"), (name = "tenants"), (name = "directory"), (name = "audit"), (name = "ca"), (name = "certificates"), (name = "kubernetes"))
+    tags((name = "auth"), (name = "tenants"), (name = "directory"), (name = "audit"), (name = "ca"), (name = "certificates"), (name = "kubernetes"), (name = "workloads"))
 )]
 struct ApiDoc;
 
@@ -98,6 +99,10 @@ pub(crate) fn router(state: AppState, max_body: usize, timeout: Duration) -> Rou
         .routes(routes!(k8s::remove_node))
         .routes(routes!(k8s::issue_component))
         .routes(routes!(k8s::ca_key))
+        .routes(routes!(workloads::create, workloads::list))
+        .routes(routes!(workloads::show, workloads::delete))
+        .routes(routes!(workloads::svid))
+        .routes(routes!(workloads::assigned))
         .split_for_parts();
     let openapi = Arc::new(openapi.to_json().unwrap_or_else(|_| "{}".into()));
     let metrics = state.metrics.clone();

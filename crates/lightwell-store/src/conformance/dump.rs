@@ -3,7 +3,7 @@
 use super::{audit, principal, tenant, w};
 use crate::{
     CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateRecord, CrlRecord, JoinTokenRecord, K8sClusterRecord,
-    OcspResponderRecord, PrincipalKind, SessionRecord, Store, StoreError, TenantId, Value,
+    OcspResponderRecord, PrincipalKind, SessionRecord, Store, StoreError, TenantId, Value, WorkloadEntryRecord,
 };
 
 /// Puts at least one row in every table, with NULLs, booleans and bytes.
@@ -111,6 +111,14 @@ fn fill(s: &dyn Store) {
             name: "prod".into(),
             spec: "{\"nodes\":[]}".into(),
             created_at: 14,
+        })?;
+        tx.insert_workload_entry(&WorkloadEntryRecord {
+            id: "wl-1".into(),
+            tenant_id: id.clone(),
+            name: "web".into(),
+            service_id: "svc-1".into(),
+            spec: "{\"selectors\":[]}".into(),
+            created_at: 15,
         })
     });
 }

@@ -12,6 +12,7 @@ mod dump;
 mod join;
 mod k8s;
 mod listen;
+mod workload;
 
 use postgres::error::SqlState;
 use postgres::types::ToSql;
@@ -21,7 +22,7 @@ use r2d2_postgres::PostgresConnectionManager;
 use crate::{
     AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlPending, CrlRecord,
     JoinTokenRecord, K8sClusterRecord, Membership, OcspResponderRecord, PrincipalKind, PrincipalRecord, RevokedEntry,
-    SessionRecord, Store, StoreError, TenantId, TenantRecord, Tx, TxMode,
+    SessionRecord, Store, StoreError, TenantId, TenantRecord, Tx, TxMode, WorkloadEntryRecord,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
@@ -38,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0010_audit_head_mac.sql"),
     include_str!("../../migrations/postgres/0011_ocsp_responders.sql"),
     include_str!("../../migrations/postgres/0012_trust_changes.sql"),
+    include_str!("../../migrations/postgres/0013_workload_entries.sql"),
 ];
 
 /// The schema version this build writes.
@@ -605,6 +607,7 @@ impl Tx for PgTx<'_> {
         self.pg_delete_tenant_ca_rows(id)?;
         self.pg_delete_tenant_join_rows(id)?;
         self.pg_delete_tenant_k8s_rows(id)?;
+        self.pg_delete_tenant_workload_rows(id)?;
         for sql in [
             "DELETE FROM memberships WHERE tenant_id = $1",
             "DELETE FROM sessions WHERE tenant_id = $1",
@@ -1096,5 +1099,25 @@ impl Tx for PgTx<'_> {
 
     fn delete_k8s_cluster(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
         self.pg_delete_k8s_cluster(tenant, id)
+    }
+
+    fn insert_workload_entry(&mut self, entry: &WorkloadEntryRecord) -> Result<(), StoreError> {
+        self.pg_insert_workload_entry(entry)
+    }
+
+    fn workload_entry(&mut self, tenant: &TenantId, name: &str) -> Result<Option<WorkloadEntryRecord>, StoreError> {
+        self.pg_workload_entry(tenant, name)
+    }
+
+    fn list_workload_entries(&mut self, tenant: &TenantId) -> Result<Vec<WorkloadEntryRecord>, StoreError> {
+        self.pg_list_workload_entries(tenant)
+    }
+
+    fn delete_workload_entry(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        self.pg_delete_workload_entry(tenant, id)
+    }
+
+    fn delete_service_workload_entries(&mut self, tenant: &TenantId, service_id: &str) -> Result<usize, StoreError> {
+        self.pg_delete_service_workload_entries(tenant, service_id)
     }
 }

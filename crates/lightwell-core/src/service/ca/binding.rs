@@ -57,6 +57,9 @@ pub enum CertificateUse {
     KubernetesUser,
     /// A control-plane component's certificate (`k8s-apiserver`, ...).
     ControlPlane(crate::service::Component),
+    /// A workload's X.509-SVID (`x509-svid`), issued to a machine's agent
+    /// for a workload entry of a service.
+    WorkloadSvid,
 }
 
 impl CertificateUse {
@@ -68,6 +71,7 @@ impl CertificateUse {
             Self::KubeletServing => "k8s-node-serving",
             Self::KubernetesUser => "k8s-user",
             Self::ControlPlane(c) => c.label(),
+            Self::WorkloadSvid => "x509-svid",
         }
     }
 
@@ -77,7 +81,7 @@ impl CertificateUse {
         if let Ok(p) = label.parse::<Profile>() {
             return Some(Self::Directory(p));
         }
-        [Self::KubeletClient, Self::KubeletServing, Self::KubernetesUser]
+        [Self::KubeletClient, Self::KubeletServing, Self::KubernetesUser, Self::WorkloadSvid]
             .into_iter()
             .chain(crate::service::Component::ALL.into_iter().map(Self::ControlPlane))
             .find(|u| u.label() == label)
@@ -87,7 +91,8 @@ impl CertificateUse {
     /// Lightwell (REST mutual TLS, LDAP SASL EXTERNAL): only a directory
     /// principal's own; Kubernetes identities (kubeconfigs, kubelet and
     /// control-plane certificates) are for their cluster, and a copied
-    /// kubeconfig must not be a Lightwell credential.
+    /// kubeconfig must not be a Lightwell credential. Nor is a workload's
+    /// SVID: it names a workload of a service, not the service's account.
     pub fn authenticates(self) -> bool {
         matches!(self, Self::Directory(_))
     }
@@ -364,13 +369,18 @@ mod tests {
         let all: Vec<CertificateUse> = Profile::ALL
             .into_iter()
             .map(CertificateUse::Directory)
-            .chain([CertificateUse::KubeletClient, CertificateUse::KubeletServing, CertificateUse::KubernetesUser])
+            .chain([
+                CertificateUse::KubeletClient,
+                CertificateUse::KubeletServing,
+                CertificateUse::KubernetesUser,
+                CertificateUse::WorkloadSvid,
+            ])
             .chain(crate::service::Component::ALL.into_iter().map(CertificateUse::ControlPlane))
             .collect();
         let mut labels: Vec<&str> = all.iter().map(|u| u.label()).collect();
         for u in &all {
             assert_eq!(CertificateUse::parse(u.label()), Some(*u));
-            assert_eq!(u.authenticates(), !u.label().starts_with("k8s-"), "{u:?}");
+            assert_eq!(u.authenticates(), !u.label().starts_with("k8s-") && u.label() != "x509-svid", "{u:?}");
         }
         labels.sort();
         labels.dedup();

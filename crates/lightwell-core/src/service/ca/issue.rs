@@ -126,6 +126,16 @@ impl Service {
     }
 }
 
+/// The tenant's active default issuing CA, which signs directory principals' leaves.
+pub(in crate::service) fn default_issuing_ca(tx: &mut dyn Tx, t: &Tenant) -> Result<CaRecord> {
+    tx.list_cas(&t.id)?.into_iter().find(|c| c.is_default && c.status == CaStatus::Active).ok_or_else(|| {
+        Error::new(
+            ErrorCode::CaUnavailable,
+            "the tenant has no active default issuing CA; create one with `lightwell ca create-intermediate NAME --default`",
+        )
+    })
+}
+
 /// What the policy decided for an issuance: for whom, how, by which CA.
 pub(in crate::service) struct Decision {
     principal: PrincipalRecord,
@@ -235,17 +245,7 @@ impl Inner {
             Some(cluster) => self.bind_k8s(tx, t, cluster, csr, &principal, req.profile.as_deref(), req.ttl_secs)?,
             None => {
                 let binding = bind(csr, &principal, &t.domain, req.profile.as_deref(), req.ttl_secs, &policy)?;
-                let ca = tx
-                    .list_cas(&t.id)?
-                    .into_iter()
-                    .find(|c| c.is_default && c.status == CaStatus::Active)
-                    .ok_or_else(|| {
-                        Error::new(
-                            ErrorCode::CaUnavailable,
-                            "the tenant has no active default issuing CA; create one with `lightwell ca create-intermediate NAME --default`",
-                        )
-                    })?;
-                (binding, ca)
+                (binding, default_issuing_ca(tx, t)?)
             }
         };
         Ok(Decision { principal, binding, ca })

@@ -26,6 +26,7 @@ pub(in crate::service) use self::binding::{Binding, checked_ttl, refuse, refuse_
 pub(in crate::service) use self::hierarchy::{CachedIssuer, ca_error, parse_name_constraints};
 use self::hierarchy::{cert_url, crl_url};
 pub use self::import::CaRequestView;
+pub(in crate::service) use self::issue::default_issuing_ca;
 pub use self::issue::{IssueRequest, Requester};
 pub(in crate::service) use self::mtls::VerifiedChain;
 pub use self::ocsp::OcspAnswer;

@@ -1,0 +1,271 @@
+//! Workload attestation: what the kernel says about the process at the other
+//! end of the Workload API socket, never what the process says about itself.
+//!
+//! The socket's peer credentials (`SO_PEERCRED`: pid, uid, gid, taken by the
+//! kernel at `connect`) name the process; `/proc/<pid>` gives its
+//! executable (path and SHA-256, read through `/proc/<pid>/exe`, so a
+//! replaced file on disk is not what is hashed), its supplementary groups
+//! and its cgroup, from which container ids and Kubernetes pod UIDs are
+//! read. A pid can be reused once its process exits: the process read here
+//! must have started before the connection was accepted, and must be the
+//! same (same start time) after everything was read, or attestation fails.
+//!
+//! User and group names come from `/etc/passwd` and `/etc/group` as the
+//! agent sees them (no NSS): on hosts with directory-backed accounts,
+//! select by number.
+
+use std::path::{Path, PathBuf};
+
+use lightwell_proto::{Selector, SelectorKind};
+
+/// Linux reports process start times in clock ticks of `USER_HZ`, which is
+/// 100 on every architecture Linux supports (`sysconf(_SC_CLK_TCK)`).
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// Why a peer could not be attested.
+#[derive(Debug, thiserror::Error)]
+pub enum AttestError {
+    /// The socket gave no peer credentials or no pid.
+    #[error("the kernel gave no peer credentials for the connection")]
+    NoCredentials,
+    /// The process is gone or changed while it was read.
+    #[error("the calling process exited or changed while it was being attested")]
+    Changed,
+    /// `/proc` could not be read.
+    #[error("reading /proc for the calling process: {0}")]
+    Proc(String),
+}
+
+/// What the kernel says about a workload process.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Process {
+    /// Process id.
+    pub pid: i32,
+    /// Effective user id.
+    pub uid: u32,
+    /// Effective group id.
+    pub gid: u32,
+    /// User name of `uid`, if `/etc/passwd` has one.
+    pub user: Option<String>,
+    /// Group name of `gid`, if `/etc/group` has one.
+    pub group: Option<String>,
+    /// Supplementary group ids.
+    pub supplementary_gids: Vec<u32>,
+    /// Their names, where `/etc/group` has them.
+    pub supplementary_groups: Vec<String>,
+    /// The executable's path.
+    pub path: Option<String>,
+    /// SHA-256 of the executable, lower-case hex (read only when a selector needs it).
+    pub sha256: Option<String>,
+    /// Container id from the cgroup path (containerd, CRI-O, Docker).
+    pub container_id: Option<String>,
+    /// Kubernetes pod UID from the cgroup path.
+    pub pod_uid: Option<String>,
+}
+
+impl Process {
+    /// Whether every selector holds for this process.
+    pub fn matches(&self, selectors: &[Selector]) -> bool {
+        selectors.iter().all(|s| self.holds(s))
+    }
+
+    fn holds(&self, s: &Selector) -> bool {
+        let v = s.value();
+        let is = |o: &Option<String>| o.as_deref() == Some(v);
+        match s.kind() {
+            SelectorKind::Uid => self.uid.to_string() == v,
+            SelectorKind::User => is(&self.user),
+            SelectorKind::Gid => self.gid.to_string() == v,
+            SelectorKind::Group => is(&self.group),
+            SelectorKind::SupplementaryGid => self.supplementary_gids.iter().any(|g| g.to_string() == v),
+            SelectorKind::SupplementaryGroup => self.supplementary_groups.iter().any(|g| g == v),
+            SelectorKind::Path => is(&self.path),
+            SelectorKind::Sha256 => is(&self.sha256),
+            SelectorKind::ContainerId => is(&self.container_id),
+            SelectorKind::PodUid => is(&self.pod_uid),
+        }
+    }
+}
+
+/// Attests the process `pid` with credentials `uid`/`gid` from the socket,
+/// accepted at `accepted_uptime` (seconds since boot). Blocking: reads `/proc`.
+pub fn attest(
+    proc_root: &Path,
+    pid: i32,
+    uid: u32,
+    gid: u32,
+    accepted_uptime: f64,
+    with_sha256: bool,
+) -> Result<Process, AttestError> {
+    if pid <= 0 {
+        return Err(AttestError::NoCredentials);
+    }
+    let dir = proc_root.join(pid.to_string());
+    let started = start_time(&dir)?;
+    // A process that started after the connection was accepted took over
+    // the pid of the one that connected.
+    if started / TICKS_PER_SEC > accepted_uptime + 1.0 / TICKS_PER_SEC {
+        return Err(AttestError::Changed);
+    }
+    let status = read(&dir.join("status"))?;
+    let supplementary_gids: Vec<u32> = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Groups:"))
+        .map(|g| g.split_whitespace().filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_default();
+    let exe = dir.join("exe");
+    let path = std::fs::read_link(&exe).ok().map(|p| p.to_string_lossy().into_owned());
+    let sha256 = match with_sha256 {
+        true => Some(hash_file(&exe)?),
+        false => None,
+    };
+    let cgroup = read(&dir.join("cgroup")).unwrap_or_default();
+    let (container_id, pod_uid) = cgroup_ids(&cgroup);
+    if start_time(&dir)? != started {
+        return Err(AttestError::Changed);
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    Ok(Process {
+        pid,
+        uid,
+        gid,
+        user: name_of(&passwd, uid),
+        group: name_of(&groups, gid),
+        supplementary_groups: supplementary_gids.iter().filter_map(|g| name_of(&groups, *g)).collect(),
+        supplementary_gids,
+        path,
+        sha256,
+        container_id,
+        pod_uid,
+    })
+}
+
+/// Seconds since boot (`/proc/uptime`), the clock process start times count on.
+pub fn uptime(proc_root: &Path) -> Option<f64> {
+    std::fs::read_to_string(proc_root.join("uptime")).ok()?.split_whitespace().next()?.parse().ok()
+}
+
+fn read(path: &PathBuf) -> Result<String, AttestError> {
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => AttestError::Changed,
+        _ => AttestError::Proc(format!("{}: {e}", path.display())),
+    })
+}
+
+/// Field 22 of `/proc/<pid>/stat`: the start time in clock ticks since boot.
+/// The command name (field 2) may hold spaces and parentheses, so fields are
+/// counted after its last `)`.
+fn start_time(dir: &Path) -> Result<f64, AttestError> {
+    let stat = read(&dir.join("stat"))?;
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).ok_or(AttestError::Changed)?;
+    // After the name: state is field 3, so starttime (22) is the 20th.
+    after.split_whitespace().nth(19).and_then(|f| f.parse::<f64>().ok()).ok_or(AttestError::Changed)
+}
+
+fn hash_file(path: &Path) -> Result<String, AttestError> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| AttestError::Proc(format!("{}: {e}", path.display())))?;
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| AttestError::Proc(format!("{}: {e}", path.display())))?;
+        if n == 0 {
+            break;
+        }
+        ctx.update(&buf[..n]);
+    }
+    Ok(hex::encode(ctx.finish().as_ref()))
+}
+
+/// The name of id `id` in a `/etc/passwd` or `/etc/group` file (`name:x:id:...`).
+fn name_of(file: &str, id: u32) -> Option<String> {
+    file.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        f.next()?;
+        (f.next()?.parse::<u32>().ok()? == id && !name.is_empty()).then(|| name.to_string())
+    })
+}
+
+/// The container id and pod UID in a `/proc/<pid>/cgroup` file, as
+/// containerd, CRI-O and Docker lay cgroups out under systemd or cgroupfs:
+/// `.../kubepods-burstable-pod<uid with _>.slice/cri-containerd-<id>.scope`,
+/// `.../kubepods/burstable/pod<uid>/<id>`, `.../docker-<id>.scope`, `/docker/<id>`.
+pub fn cgroup_ids(cgroup: &str) -> (Option<String>, Option<String>) {
+    let (mut container, mut pod) = (None, None);
+    for line in cgroup.lines() {
+        let Some(path) = line.splitn(3, ':').nth(2) else { continue };
+        for segment in path.split('/') {
+            let name = segment.strip_suffix(".scope").or_else(|| segment.strip_suffix(".slice")).unwrap_or(segment);
+            if let Some(uid) = name.rsplit_once("pod").map(|(_, u)| u.replace('_', "-"))
+                && is_pod_uid(&uid)
+            {
+                pod = Some(uid.to_ascii_lowercase());
+                continue;
+            }
+            let id = name.rsplit(['-', ':']).next().unwrap_or(name);
+            if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                container = Some(id.to_ascii_lowercase());
+            }
+        }
+    }
+    (container, pod)
+}
+
+fn is_pod_uid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes()
+            .enumerate()
+            .all(|(i, b)| if [8, 13, 18, 23].contains(&i) { b == b'-' } else { b.is_ascii_hexdigit() })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const POD: &str = "12345678-1234-1234-1234-123456789abc";
+
+    #[test]
+    fn container_ids_and_pod_uids_come_from_every_cgroup_layout() {
+        let systemd = format!(
+            "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{}.slice/cri-containerd-{ID}.scope\n",
+            POD.replace('-', "_")
+        );
+        assert_eq!(cgroup_ids(&systemd), (Some(ID.into()), Some(POD.into())));
+        let cgroupfs = format!("12:memory:/kubepods/besteffort/pod{POD}/{ID}\n");
+        assert_eq!(cgroup_ids(&cgroupfs), (Some(ID.into()), Some(POD.into())));
+        assert_eq!(cgroup_ids(&format!("0::/system.slice/docker-{ID}.scope")), (Some(ID.into()), None));
+        assert_eq!(cgroup_ids(&format!("0::/docker/{ID}")), (Some(ID.into()), None));
+        assert_eq!(cgroup_ids(&format!("0::/system.slice/crio-{ID}.scope")), (Some(ID.into()), None));
+        assert_eq!(cgroup_ids("0::/user.slice/user-1000.slice/session-3.scope"), (None, None));
+        assert_eq!(cgroup_ids("garbage\n::\n"), (None, None));
+    }
+
+    #[test]
+    fn names_come_from_passwd_and_group_files() {
+        let passwd = "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\nbroken\n";
+        assert_eq!(name_of(passwd, 1000).as_deref(), Some("alice"));
+        assert_eq!(name_of(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(name_of(passwd, 5), None);
+    }
+
+    #[test]
+    fn this_process_attests_as_itself_and_a_later_start_is_refused() {
+        let me = std::process::id() as i32;
+        let up = uptime(Path::new("/proc")).unwrap();
+        let (uid, gid) = (0, 0);
+        let p = attest(Path::new("/proc"), me, uid, gid, up, true).unwrap();
+        let exe = std::env::current_exe().unwrap().to_string_lossy().into_owned();
+        assert_eq!(p.path.as_deref(), Some(exe.as_str()));
+        assert_eq!(p.sha256.as_ref().map(String::len), Some(64));
+        let sel = |s: &str| s.parse::<Selector>().unwrap();
+        assert!(p.matches(&[sel(&format!("unix:path:{exe}")), sel("unix:uid:0")]));
+        assert!(!p.matches(&[sel("unix:uid:4242")]));
+        // Accepted "before" this process started: its pid was taken over.
+        assert!(matches!(attest(Path::new("/proc"), me, uid, gid, 0.0, false), Err(AttestError::Changed)));
+        assert!(matches!(attest(Path::new("/proc"), 0, uid, gid, up, false), Err(AttestError::NoCredentials)));
+    }
+}

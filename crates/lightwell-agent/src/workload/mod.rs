@@ -1,0 +1,366 @@
+//! The SPIFFE Workload API on a joined host (DESIGN section 1, item 9).
+//!
+//! - Which workloads exist is the directory's decision: the agent fetches
+//!   the workload entries assigned to its machine
+//!   (`GET /v1/tenants/{t}/workload-assignments`, mutual TLS) at start,
+//!   after every trust change (deleting an entry or disabling its service
+//!   revokes its SVIDs, so it arrives as one), every 30 s, and — at most
+//!   every 2 s — when a process matching no entry asks.
+//! - For every assigned entry the agent makes a P-256 key in memory (never
+//!   on disk) and asks for an X.509-SVID over mutual TLS with its machine
+//!   certificate; the server re-checks that this machine may hold the
+//!   entry. SVIDs are renewed at half their life, and dropped when their
+//!   entry goes or their serial appears in a CRL (then re-issued if the
+//!   entry stays).
+//! - Processes are recognised by what the kernel says about them
+//!   ([`attest`]); each gets the SVIDs of every entry whose selectors all
+//!   hold, streamed: a new message whenever an SVID, the bundle or a CRL
+//!   changes. A process matching nothing gets `PermissionDenied`.
+//!
+//! JWT-SVIDs (`FetchJWTSVID`, `FetchJWTBundles`, `ValidateJWTSVID`) answer
+//! `Unimplemented` until the tenant's token keys exist.
+
+pub mod attest;
+mod authority;
+mod grpc;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use lightwell_ca::clock::Clock;
+use lightwell_ca::{KeyAlgorithm, SigningKey};
+use lightwell_client::{Client, ClientIdentity, Trust};
+use lightwell_proto::{Selector, SvidRequest, parse_selectors};
+use zeroize::Zeroizing;
+
+use crate::error::AgentError;
+use crate::servers::Servers;
+use crate::state::StateDir;
+
+pub use self::grpc::serve;
+
+/// How often assignments are fetched without a reason.
+const POLL: Duration = Duration::from_secs(30);
+/// How often a process matching nothing may make the agent ask the server again.
+const ON_DEMAND: Duration = Duration::from_secs(2);
+
+/// Where and how the Workload API listens.
+#[derive(Debug, Clone)]
+pub struct WorkloadSettings {
+    /// The Unix socket.
+    pub socket: PathBuf,
+    /// Connections one uid may hold open at once (each up to 16 streams).
+    pub connections_per_uid: usize,
+}
+
+/// An entry assigned to this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    name: String,
+    spiffe_id: String,
+    selectors: Vec<Selector>,
+}
+
+/// An X.509-SVID held in memory.
+struct Svid {
+    spiffe_id: String,
+    /// Leaf first, then intermediates (DER).
+    chain: Vec<Vec<u8>>,
+    /// PKCS#8 DER.
+    key: Zeroizing<Vec<u8>>,
+    /// Serial, lower-case hex without leading zeros.
+    serial: String,
+    not_after: i64,
+    /// Half of the life left when it arrived.
+    renew_at: i64,
+}
+
+impl std::fmt::Debug for Svid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Svid").field("spiffe_id", &self.spiffe_id).field("serial", &self.serial).finish_non_exhaustive()
+    }
+}
+
+/// The trust bundle and CRLs as workloads receive them.
+#[derive(Debug, Clone, Default)]
+struct TrustView {
+    roots: Vec<Vec<u8>>,
+    crls: Vec<Vec<u8>>,
+    /// Serials listed in any CRL, normalised like [`Svid::serial`].
+    revoked: std::collections::HashSet<String>,
+}
+
+/// The Workload API's state, shared by the gRPC handlers and the task that
+/// keeps SVIDs current.
+#[derive(Debug)]
+pub struct WorkloadApi {
+    tenant: String,
+    state: StateDir,
+    servers: Vec<String>,
+    trust: Trust,
+    clock: Arc<dyn Clock>,
+    settings: WorkloadSettings,
+    /// `None` until the first answer from the server.
+    entries: RwLock<Option<Vec<Entry>>>,
+    svids: RwLock<BTreeMap<String, Arc<Svid>>>,
+    trust_view: RwLock<Arc<TrustView>>,
+    /// Moves on every change workloads must hear of.
+    generation: tokio::sync::watch::Sender<u64>,
+    /// One refresh at a time.
+    refreshing: tokio::sync::Mutex<()>,
+    /// When a process matching nothing last made the agent ask the server.
+    last_on_demand: Mutex<Option<Instant>>,
+    wake: tokio::sync::Notify,
+    /// Open connections per uid.
+    connections: Mutex<std::collections::HashMap<u32, usize>>,
+}
+
+fn normal_serial(hex: &str) -> String {
+    let s = hex.trim_start_matches('0').to_ascii_lowercase();
+    if s.is_empty() { "0".into() } else { s }
+}
+
+impl WorkloadApi {
+    /// The Workload API of the agent with this state dir and configuration.
+    pub fn new(
+        state: StateDir,
+        config: &crate::config::AgentConfig,
+        trust: Trust,
+        clock: Arc<dyn Clock>,
+        settings: WorkloadSettings,
+    ) -> Arc<Self> {
+        let api = Arc::new(Self {
+            tenant: config.tenant.clone(),
+            servers: config.servers.clone(),
+            state,
+            trust,
+            clock,
+            settings,
+            entries: RwLock::new(None),
+            svids: RwLock::new(BTreeMap::new()),
+            trust_view: RwLock::new(Arc::default()),
+            generation: tokio::sync::watch::Sender::new(0),
+            refreshing: tokio::sync::Mutex::new(()),
+            last_on_demand: Mutex::new(None),
+            wake: tokio::sync::Notify::new(),
+            connections: Mutex::new(Default::default()),
+        });
+        if let Ok(files) = api.state.read_trust() {
+            api.set_trust(&files.roots, files.crls.iter().map(|c| c.der.clone()).collect());
+        }
+        api
+    }
+
+    /// The trust bundle or a CRL changed (the agent wrote new files):
+    /// streams get the new state, SVIDs whose serial a CRL now lists are
+    /// dropped, and assignments are fetched again (a revocation may be an
+    /// entry deleted or its service disabled).
+    pub fn set_trust(&self, roots: &[Vec<u8>], crls: Vec<Vec<u8>>) {
+        let mut revoked = std::collections::HashSet::new();
+        for der in &crls {
+            if let Ok((_, crl)) = x509_parser::parse_x509_crl(der) {
+                revoked.extend(crl.iter_revoked_certificates().map(|r| normal_serial(&hex::encode(r.raw_serial()))));
+            }
+        }
+        let view = TrustView { roots: roots.to_vec(), crls, revoked };
+        *self.trust_view.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(view);
+        self.generation.send_modify(|g| *g += 1);
+        self.wake.notify_one();
+    }
+
+    fn mtls(&self) -> Result<Servers, AgentError> {
+        let identity = ClientIdentity {
+            chain_pem: std::fs::read_to_string(self.state.chain())?,
+            key_pem: Zeroizing::new(std::fs::read_to_string(self.state.key())?),
+        };
+        Ok(Servers::new(&self.servers, &self.trust, Some(&identity))?)
+    }
+
+    /// Keeps assignments and SVIDs current until the process ends.
+    pub async fn maintain(self: Arc<Self>) {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let wait = match self.refresh().await {
+                Ok(next) => {
+                    backoff = Duration::from_secs(1);
+                    let secs = u64::try_from(next - self.clock.unix()).unwrap_or(0);
+                    Duration::from_secs(secs).min(POLL)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "workload assignments or SVIDs could not be refreshed; retrying");
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                    backoff
+                }
+            };
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait.min(self.clock.recheck_interval())) => {}
+            }
+        }
+    }
+
+    /// Fetches the assignments and issues, renews or drops SVIDs; returns
+    /// when the next SVID is due for renewal (Unix seconds).
+    async fn refresh(&self) -> Result<i64, AgentError> {
+        let _one = self.refreshing.lock().await;
+        let servers = self.mtls()?;
+        let tenant = self.tenant.clone();
+        let assigned = servers
+            .call(|c: Client| {
+                let tenant = tenant.clone();
+                async move { c.assigned_workloads(&tenant).await }
+            })
+            .await?;
+        let mut entries = Vec::new();
+        for a in assigned {
+            match parse_selectors(&a.selectors) {
+                Ok(selectors) => entries.push(Entry { name: a.name, spiffe_id: a.spiffe_id, selectors }),
+                Err(e) => {
+                    tracing::warn!(entry = %a.name, error = %e, "workload entry skipped: its selectors do not parse")
+                }
+            }
+        }
+        let now = self.clock.unix();
+        let revoked = self.trust_view.read().unwrap_or_else(|e| e.into_inner()).revoked.clone();
+        let mut changed = false;
+        {
+            let mut svids = self.svids.write().unwrap_or_else(|e| e.into_inner());
+            let before = svids.len();
+            svids.retain(|name, s| {
+                entries.iter().any(|e| &e.name == name && e.spiffe_id == s.spiffe_id)
+                    && !revoked.contains(&s.serial)
+                    && s.not_after > now
+            });
+            changed |= svids.len() != before;
+        }
+        {
+            let mut current = self.entries.write().unwrap_or_else(|e| e.into_inner());
+            changed |= current.as_ref() != Some(&entries);
+            *current = Some(entries.clone());
+        }
+        let mut next = now + POLL.as_secs() as i64;
+        for entry in &entries {
+            let due = self.svids.read().unwrap_or_else(|e| e.into_inner()).get(&entry.name).map(|s| s.renew_at);
+            if due.is_some_and(|d| d > now) {
+                next = next.min(due.unwrap_or(next));
+                continue;
+            }
+            match self.issue(&servers, entry).await {
+                Ok(svid) => {
+                    next = next.min(svid.renew_at);
+                    tracing::info!(entry = %entry.name, spiffe_id = %svid.spiffe_id, serial = %svid.serial, "X.509-SVID issued");
+                    self.svids.write().unwrap_or_else(|e| e.into_inner()).insert(entry.name.clone(), Arc::new(svid));
+                    changed = true;
+                }
+                Err(e) => tracing::warn!(entry = %entry.name, error = %e, "X.509-SVID could not be issued"),
+            }
+        }
+        if changed {
+            self.generation.send_modify(|g| *g += 1);
+        }
+        Ok(next)
+    }
+
+    async fn issue(&self, servers: &Servers, entry: &Entry) -> Result<Svid, AgentError> {
+        use base64::Engine as _;
+        let key = SigningKey::generate(KeyAlgorithm::EcdsaP256)?;
+        let csr = lightwell_ca::csr::create(&key, "")?;
+        let req = SvidRequest { csr: base64::engine::general_purpose::STANDARD.encode(csr) };
+        let (tenant, name) = (self.tenant.clone(), entry.name.clone());
+        let info = servers
+            .call(|c: Client| {
+                let (tenant, name, req) = (tenant.clone(), name.clone(), req.clone());
+                async move { c.issue_svid(&tenant, &name, &req).await }
+            })
+            .await?;
+        let chain: Vec<Vec<u8>> = x509_parser::pem::Pem::iter_from_buffer(info.chain_pem.as_bytes())
+            .filter_map(Result::ok)
+            .filter(|p| p.label == "CERTIFICATE")
+            .map(|p| p.contents)
+            .collect();
+        let (_, not_after) = crate::enroll::validity(&info.pem)
+            .ok_or_else(|| AgentError::Other("the server's SVID does not parse".into()))?;
+        let now = self.clock.unix();
+        Ok(Svid {
+            spiffe_id: entry.spiffe_id.clone(),
+            chain,
+            key: key.to_pkcs8_der(),
+            serial: normal_serial(&info.serial),
+            not_after,
+            renew_at: now + (not_after - now) / 2,
+        })
+    }
+
+    /// The entries `process` matches, asking the server again (at most every
+    /// [`ON_DEMAND`]) when it matches none: an entry may have just been created.
+    async fn matching(&self, process: &attest::Process) -> Vec<Entry> {
+        let find = || -> Option<Vec<Entry>> {
+            let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+            let found: Vec<Entry> =
+                entries.as_ref()?.iter().filter(|e| process.matches(&e.selectors)).cloned().collect();
+            (!found.is_empty()).then_some(found)
+        };
+        if let Some(found) = find() {
+            return found;
+        }
+        let allowed = {
+            let mut last = self.last_on_demand.lock().unwrap_or_else(|e| e.into_inner());
+            let allowed = last.is_none_or(|at| at.elapsed() >= ON_DEMAND);
+            if allowed {
+                *last = Some(Instant::now());
+            }
+            allowed
+        };
+        if allowed && let Err(e) = self.refresh().await {
+            tracing::warn!(error = %e, "workload assignments could not be fetched");
+        }
+        find().unwrap_or_default()
+    }
+
+    /// Whether any assigned entry selects by executable hash (which costs a read of the binary).
+    fn needs_sha256(&self) -> bool {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries.iter().flatten().flat_map(|e| &e.selectors).any(|s| s.kind() == lightwell_proto::SelectorKind::Sha256)
+    }
+
+    fn svids_for(&self, entries: &[Entry]) -> Vec<(String, Arc<Svid>)> {
+        let svids = self.svids.read().unwrap_or_else(|e| e.into_inner());
+        entries.iter().filter_map(|e| Some((e.name.clone(), svids.get(&e.name)?.clone()))).collect()
+    }
+
+    fn trust(&self) -> Arc<TrustView> {
+        self.trust_view.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Counts a connection of `uid`; `None` when it holds as many as allowed.
+    fn admit(self: &Arc<Self>, uid: u32) -> Option<ConnectionGuard> {
+        let mut open = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(uid).or_default();
+        if *n >= self.settings.connections_per_uid {
+            return None;
+        }
+        *n += 1;
+        Some(ConnectionGuard { api: self.clone(), uid })
+    }
+}
+
+/// Holds a counted connection; dropping it releases the count.
+#[derive(Debug)]
+struct ConnectionGuard {
+    api: Arc<WorkloadApi>,
+    uid: u32,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        let mut open = self.api.connections.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.uid) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.uid);
+            }
+        }
+    }
+}

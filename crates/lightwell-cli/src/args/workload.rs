@@ -1,0 +1,54 @@
+//! Arguments of `lightwell workload`.
+
+use clap::{Args, Subcommand};
+
+/// `lightwell workload`: entries that say which processes on which hosts
+/// hold an identity of a service (served by the agent's Workload API).
+#[derive(Debug, Subcommand)]
+pub enum WorkloadCommand {
+    /// Register a workload: a SPIFFE ID of a service, selectors, hosts.
+    Create(WorkloadCreateArgs),
+    /// List the tenant's workload entries.
+    List,
+    /// Show a workload entry.
+    Show {
+        /// Entry name.
+        name: String,
+    },
+    /// Delete a workload entry; its SVIDs are revoked.
+    Delete {
+        /// Entry name.
+        name: String,
+    },
+}
+
+/// `lightwell workload create`.
+#[derive(Debug, Args)]
+pub struct WorkloadCreateArgs {
+    /// Entry name (lower-case letters, digits, '-').
+    pub name: String,
+    /// The service whose identity the workload holds.
+    #[arg(long)]
+    pub service: String,
+    /// Sub-path under the service's SPIFFE ID (`worker`: spiffe://TENANT/service/S/worker).
+    #[arg(long)]
+    pub path: Option<String>,
+    /// A machine the workload may run on (repeatable).
+    #[arg(long = "host")]
+    pub hosts: Vec<String>,
+    /// A group whose machines may run the workload (repeatable).
+    #[arg(long = "host-group")]
+    pub host_groups: Vec<String>,
+    /// A selector every matching process satisfies, KIND:VALUE (repeatable):
+    /// unix:uid:N, unix:user:NAME, unix:gid:N, unix:group:NAME, unix:supplementary-gid:N,
+    /// unix:supplementary-group:NAME, unix:path:/PATH, unix:sha256:HEX,
+    /// cgroup:container-id:ID, k8s:pod-uid:UID.
+    #[arg(long = "selector", required = true)]
+    pub selectors: Vec<String>,
+    /// SVID lifetime (default 1h; rotated at half of it).
+    #[arg(long)]
+    pub ttl: Option<String>,
+    /// A DNS name for the SVIDs, registered to the service (repeatable).
+    #[arg(long = "dns")]
+    pub dns_names: Vec<String>,
+}

@@ -1,0 +1,38 @@
+//! The workload endpoints: entries (administrators) and SVIDs (agents).
+
+use lightwell_proto::*;
+use reqwest::Method;
+
+use super::{Client, Result};
+
+impl Client {
+    /// Registers a workload entry.
+    pub async fn create_workload(&self, tenant: &str, req: &CreateWorkloadRequest) -> Result<WorkloadInfo> {
+        self.post(&["v1", "tenants", tenant, "workloads"], req).await
+    }
+
+    /// Lists the tenant's workload entries.
+    pub async fn list_workloads(&self, tenant: &str) -> Result<Vec<WorkloadInfo>> {
+        self.get(&["v1", "tenants", tenant, "workloads"]).await
+    }
+
+    /// Shows a workload entry.
+    pub async fn workload(&self, tenant: &str, name: &str) -> Result<WorkloadInfo> {
+        self.get(&["v1", "tenants", tenant, "workloads", name]).await
+    }
+
+    /// Deletes a workload entry; returns the serials of the SVIDs revoked with it.
+    pub async fn delete_workload(&self, tenant: &str, name: &str) -> Result<RevokeResponse> {
+        self.call::<(), _>(Method::DELETE, &["v1", "tenants", tenant, "workloads", name], &[], None).await
+    }
+
+    /// The entries assigned to the calling machine (mutual TLS).
+    pub async fn assigned_workloads(&self, tenant: &str) -> Result<Vec<AssignedWorkload>> {
+        self.get(&["v1", "tenants", tenant, "workload-assignments"]).await
+    }
+
+    /// Asks for an X.509-SVID of an assigned entry (mutual TLS).
+    pub async fn issue_svid(&self, tenant: &str, name: &str, req: &SvidRequest) -> Result<CertificateInfo> {
+        self.post(&["v1", "tenants", tenant, "workloads", name, "svid"], req).await
+    }
+}

@@ -1,0 +1,330 @@
+//! Workload entries (who a workload is, decided by the directory) and the
+//! selectors the agent attests workloads against.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+request_type! {
+    /// `POST /v1/tenants/{tenant}/workloads`.
+    pub struct CreateWorkloadRequest {
+        /// Entry name, unique in the tenant (lower-case letters, digits, `-`).
+        pub name: String,
+        /// The service whose identity the workload holds.
+        pub service: String,
+        /// A sub-path under the service's SPIFFE ID (`worker` gives
+        /// `spiffe://<tenant>/service/<service>/worker`); none by default.
+        #[serde(default)]
+        pub path: Option<String>,
+        /// Machines (host names) the workload may run on.
+        #[serde(default)]
+        pub hosts: Vec<String>,
+        /// Groups of machines the workload may run on.
+        #[serde(default)]
+        pub host_groups: Vec<String>,
+        /// Selectors (`unix:uid:1000`, `unix:path:/usr/bin/app`, ...); a
+        /// workload matches when every one holds.
+        pub selectors: Vec<String>,
+        /// SVID lifetime (default 1h).
+        #[serde(default)]
+        pub ttl: Option<String>,
+        /// DNS names put into the SVID; each must be registered to the service.
+        #[serde(default)]
+        pub dns_names: Vec<String>,
+    }
+}
+
+api_type! {
+    /// A workload entry.
+    pub struct WorkloadInfo {
+        /// Entry name.
+        pub name: String,
+        /// The SPIFFE ID its workloads get.
+        pub spiffe_id: String,
+        /// The service it belongs to.
+        pub service: String,
+        /// Machines it may run on.
+        pub hosts: Vec<String>,
+        /// Groups of machines it may run on.
+        pub host_groups: Vec<String>,
+        /// Selectors, all of which a workload must match.
+        pub selectors: Vec<String>,
+        /// SVID lifetime, seconds.
+        pub ttl_secs: i64,
+        /// DNS names in its SVIDs.
+        pub dns_names: Vec<String>,
+        /// Creation time, RFC 3339.
+        pub created_at: String,
+    }
+}
+
+api_type! {
+    /// `GET /v1/tenants/{tenant}/workloads/assigned`: what the calling
+    /// machine's agent may attest workloads against.
+    pub struct AssignedWorkload {
+        /// Entry name.
+        pub name: String,
+        /// The SPIFFE ID.
+        pub spiffe_id: String,
+        /// Selectors, all of which a workload must match.
+        pub selectors: Vec<String>,
+        /// SVID lifetime, seconds.
+        pub ttl_secs: i64,
+    }
+}
+
+request_type! {
+    /// `POST /v1/tenants/{tenant}/workloads/{name}/svid`: a machine's agent
+    /// asks for an X.509-SVID of an entry assigned to it.
+    pub struct SvidRequest {
+        /// PKCS#10 request carrying the workload's key: PEM, or DER in base64.
+        pub csr: String,
+    }
+}
+
+/// What a selector is about: each names one fact the kernel tells the agent
+/// about a workload process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SelectorKind {
+    /// `unix:uid:N`, the effective user id.
+    Uid,
+    /// `unix:user:NAME`, the name of the effective user.
+    User,
+    /// `unix:gid:N`, the effective group id.
+    Gid,
+    /// `unix:group:NAME`, the name of the effective group.
+    Group,
+    /// `unix:supplementary-gid:N`, one of the supplementary group ids.
+    SupplementaryGid,
+    /// `unix:supplementary-group:NAME`, one of the supplementary groups by name.
+    SupplementaryGroup,
+    /// `unix:path:/ABS/PATH`, the executable.
+    Path,
+    /// `unix:sha256:HEX`, the SHA-256 of the executable.
+    Sha256,
+    /// `cgroup:container-id:HEX`, the container (containerd, CRI-O, Docker).
+    ContainerId,
+    /// `k8s:pod-uid:UID`, the Kubernetes pod.
+    PodUid,
+}
+
+impl SelectorKind {
+    /// Every kind.
+    pub const ALL: [Self; 10] = [
+        Self::Uid,
+        Self::User,
+        Self::Gid,
+        Self::Group,
+        Self::SupplementaryGid,
+        Self::SupplementaryGroup,
+        Self::Path,
+        Self::Sha256,
+        Self::ContainerId,
+        Self::PodUid,
+    ];
+
+    /// The prefix before the value, `unix:uid` for [`SelectorKind::Uid`].
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Uid => "unix:uid",
+            Self::User => "unix:user",
+            Self::Gid => "unix:gid",
+            Self::Group => "unix:group",
+            Self::SupplementaryGid => "unix:supplementary-gid",
+            Self::SupplementaryGroup => "unix:supplementary-group",
+            Self::Path => "unix:path",
+            Self::Sha256 => "unix:sha256",
+            Self::ContainerId => "cgroup:container-id",
+            Self::PodUid => "k8s:pod-uid",
+        }
+    }
+
+    /// Whether a process has exactly one value of this kind, so two
+    /// selectors of the kind with different values can never both hold.
+    pub fn single_valued(self) -> bool {
+        !matches!(self, Self::SupplementaryGid | Self::SupplementaryGroup)
+    }
+}
+
+/// A selector: a kind and a value, valid by construction.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Selector {
+    kind: SelectorKind,
+    value: String,
+}
+
+impl Selector {
+    /// What it is about.
+    pub fn kind(&self) -> SelectorKind {
+        self.kind
+    }
+
+    /// The value it requires.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+/// A selector that does not parse, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectorError(pub String);
+
+impl fmt::Display for SelectorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SelectorError {}
+
+const MAX_SELECTOR: usize = 512;
+
+impl FromStr for Selector {
+    type Err = SelectorError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let shown: String = s.chars().take(64).collect();
+        if s.len() > MAX_SELECTOR {
+            return Err(SelectorError(format!("selector {shown:?}... is longer than {MAX_SELECTOR} bytes")));
+        }
+        let Some((kind, value)) =
+            SelectorKind::ALL.into_iter().find_map(|k| Some((k, s.strip_prefix(k.prefix())?.strip_prefix(':')?)))
+        else {
+            if s.starts_with("k8s:") {
+                return Err(SelectorError(format!(
+                    "selector {shown:?}: of the k8s selectors only k8s:pod-uid is supported in this version"
+                )));
+            }
+            let known: Vec<&str> = SelectorKind::ALL.iter().map(|k| k.prefix()).collect();
+            return Err(SelectorError(format!("unknown selector {shown:?}; known kinds: {}", known.join(", "))));
+        };
+        let bad = |why: &str| SelectorError(format!("selector {shown:?}: {why}"));
+        if value.is_empty() {
+            return Err(bad("the value is empty"));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(bad("the value holds control characters"));
+        }
+        let value = match kind {
+            SelectorKind::Uid | SelectorKind::Gid | SelectorKind::SupplementaryGid => {
+                value.parse::<u32>().map_err(|_| bad("the value must be a number"))?.to_string()
+            }
+            SelectorKind::User | SelectorKind::Group | SelectorKind::SupplementaryGroup => {
+                if value.contains(':') || value.contains(char::is_whitespace) {
+                    return Err(bad("a user or group name holds no ':' or spaces"));
+                }
+                value.to_string()
+            }
+            SelectorKind::Path => {
+                if !value.starts_with('/') {
+                    return Err(bad("the path must be absolute"));
+                }
+                value.to_string()
+            }
+            SelectorKind::Sha256 => {
+                if value.len() != 64 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(bad("the value must be 64 hex digits"));
+                }
+                value.to_ascii_lowercase()
+            }
+            SelectorKind::ContainerId => {
+                if !value.bytes().all(|b| b.is_ascii_hexdigit()) || value.len() < 12 {
+                    return Err(bad("a container id is at least 12 hex digits"));
+                }
+                value.to_ascii_lowercase()
+            }
+            SelectorKind::PodUid => {
+                if !value.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') || value.len() != 36 {
+                    return Err(bad("a pod UID has the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"));
+                }
+                value.to_ascii_lowercase()
+            }
+        };
+        Ok(Self { kind, value })
+    }
+}
+
+impl fmt::Display for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind.prefix(), self.value)
+    }
+}
+
+/// Parses a set of selectors that could hold together: at least one, and
+/// no two different values of a kind a process has only one of
+/// (`unix:uid:1000` and `unix:uid:1001`). Sorted, duplicates removed.
+pub fn parse_selectors<S: AsRef<str>>(list: &[S]) -> Result<Vec<Selector>, SelectorError> {
+    let mut out = list.iter().map(|s| s.as_ref().trim().parse::<Selector>()).collect::<Result<Vec<_>, _>>()?;
+    if out.is_empty() {
+        return Err(SelectorError("an entry needs at least one selector".into()));
+    }
+    out.sort();
+    out.dedup();
+    for pair in out.windows(2) {
+        if pair[0].kind == pair[1].kind && pair[0].kind.single_valued() {
+            return Err(SelectorError(format!(
+                "selectors {} and {} contradict each other: a process has one {}",
+                pair[0],
+                pair[1],
+                pair[0].kind.prefix()
+            )));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_parse_and_print_back() {
+        for s in [
+            "unix:uid:1000",
+            "unix:user:www-data",
+            "unix:gid:0",
+            "unix:group:adm",
+            "unix:supplementary-gid:27",
+            "unix:supplementary-group:docker",
+            "unix:path:/usr/bin/python3",
+            "unix:sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+            "cgroup:container-id:0123456789abcdef",
+            "k8s:pod-uid:12345678-1234-1234-1234-123456789abc",
+        ] {
+            assert_eq!(s.parse::<Selector>().unwrap().to_string(), s);
+        }
+        assert_eq!("unix:uid:007".parse::<Selector>().unwrap().to_string(), "unix:uid:7");
+    }
+
+    #[test]
+    fn malformed_selectors_are_refused_with_the_reason() {
+        for (s, why) in [
+            ("unix:uid:-1", "number"),
+            ("unix:uid:", "empty"),
+            ("unix:uid:99999999999", "number"),
+            ("unix:path:relative/bin", "absolute"),
+            ("unix:sha256:abc", "64 hex"),
+            ("unix:user:a b", "spaces"),
+            ("k8s:ns:default", "only k8s:pod-uid"),
+            ("docker:label:x", "unknown selector"),
+            ("unix:uidx:1", "unknown selector"),
+            ("unix:path:/bin/\u{7}", "control"),
+        ] {
+            let err = s.parse::<Selector>().unwrap_err().to_string();
+            assert!(err.contains(why), "{s}: {err}");
+        }
+        let long = format!("unix:path:/{}", "a".repeat(600));
+        assert!(long.parse::<Selector>().is_err());
+    }
+
+    #[test]
+    fn contradictory_selectors_are_refused_and_compatible_ones_kept() {
+        let err = parse_selectors(&["unix:uid:1000", "unix:uid:1001"]).unwrap_err().to_string();
+        assert!(err.contains("contradict"), "{err}");
+        assert!(parse_selectors::<&str>(&[]).is_err());
+        let ok = parse_selectors(&["unix:supplementary-gid:1", "unix:supplementary-gid:2", "unix:uid:5", "unix:uid:5"])
+            .unwrap();
+        assert_eq!(ok.len(), 3);
+    }
+}

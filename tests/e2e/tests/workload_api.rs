@@ -1,0 +1,500 @@
+//! The SPIFFE Workload API of the real agent, driven by SPIFFE clients
+//! nobody here wrote: py-spiffe (PyPI `spiffe`) and the Rust `spiffe`
+//! crate. Workload entries are made with the real CLI; processes are told
+//! apart by what the kernel says about them (uid, executable path): the
+//! Python interpreter and this test binary are two workloads.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use lightwell_proto::{CreateJoinTokenRequest, SvidRequest};
+use lightwell_testkit::node::{Node, wait_until};
+use lightwell_testkit::pki;
+use lightwell_testkit::{Cli, TestServer};
+use tokio_stream::StreamExt as _;
+
+const T: &str = "corp.example";
+const NODE1: &str = "node1.corp.example";
+const NODE2: &str = "node2.corp.example";
+
+/// py-spiffe: fetch the X.509-SVID and the bundles, save them as PEM, print
+/// the SPIFFE ID; on an error print its class and message and exit 3.
+const PY_FETCH: &str = r#"
+import os, sys
+from cryptography.hazmat.primitives import serialization
+from spiffe import WorkloadApiClient
+out = sys.argv[1]
+client = WorkloadApiClient(os.environ["SPIFFE_ENDPOINT_SOCKET"], default_timeout=20)
+try:
+    svid = client.fetch_x509_svid()
+    bundles = client.fetch_x509_bundles()
+except Exception as e:
+    print("ERROR", type(e).__name__, e)
+    sys.exit(3)
+svid.save(out + "/svid.pem", out + "/svid.key", serialization.Encoding.PEM)
+bundle = bundles.get_bundle_for_trust_domain(svid.spiffe_id.trust_domain)
+bundle.save(out + "/bundle.pem", serialization.Encoding.PEM)
+print("SPIFFE_ID", svid.spiffe_id)
+client.close()
+"#;
+
+/// Raw gRPC (grpcio) with py-spiffe's generated stubs: a request without
+/// the security header, and an oversized one with it.
+const PY_RAW: &str = r#"
+import os, grpc
+from spiffe._proto import workload_pb2, workload_pb2_grpc
+stub = workload_pb2_grpc.SpiffeWorkloadAPIStub(grpc.insecure_channel(os.environ["SPIFFE_ENDPOINT_SOCKET"]))
+try:
+    next(stub.FetchX509SVID(workload_pb2.X509SVIDRequest(), timeout=10))
+    print("NO_HEADER OK")
+except grpc.RpcError as e:
+    print("NO_HEADER", e.code().name, e.details())
+try:
+    stub.FetchJWTSVID(workload_pb2.JWTSVIDRequest(audience=["a" * (1 << 20)]),
+                      metadata=[("workload.spiffe.io", "true")], timeout=10)
+    print("OVERSIZED OK")
+except grpc.RpcError as e:
+    print("OVERSIZED", e.code().name)
+"#;
+
+/// Python's `ssl`: a mutual-TLS server with one SVID and a client with
+/// another, each trusting only the bundle; prints the SPIFFE ID each side
+/// saw in the other's certificate.
+const PY_MTLS: &str = r#"
+import socket, ssl, sys, threading
+srv_dir, cli_dir = sys.argv[1], sys.argv[2]
+def uri(cert):
+    return [v for k, v in cert.get("subjectAltName", ()) if k == "URI"][0]
+sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+sctx.load_cert_chain(srv_dir + "/svid.pem", srv_dir + "/svid.key")
+sctx.load_verify_locations(srv_dir + "/bundle.pem")
+sctx.verify_mode = ssl.CERT_REQUIRED
+cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+cctx.check_hostname = False
+cctx.load_cert_chain(cli_dir + "/svid.pem", cli_dir + "/svid.key")
+cctx.load_verify_locations(cli_dir + "/bundle.pem")
+lsock = socket.create_server(("127.0.0.1", 0))
+port = lsock.getsockname()[1]
+seen = {}
+def serve():
+    conn, _ = lsock.accept()
+    with sctx.wrap_socket(conn, server_side=True) as s:
+        seen["server saw"] = uri(s.getpeercert())
+        s.sendall(b"hello")
+t = threading.Thread(target=serve); t.start()
+with cctx.wrap_socket(socket.create_connection(("127.0.0.1", port))) as c:
+    seen["client saw"] = uri(c.getpeercert())
+    c.recv(5)
+t.join()
+print("SERVER_SAW", seen["server saw"])
+print("CLIENT_SAW", seen["client saw"])
+"#;
+
+/// The real path of the Python interpreter (`python3` may be a shim).
+fn python_exe() -> String {
+    let out = Command::new("python3").args(["-c", "import os, sys; print(os.path.realpath(sys.executable))"]).output();
+    String::from_utf8(out.unwrap().stdout).unwrap().trim().to_string()
+}
+
+/// This test binary's path: the Rust workload's `unix:path`.
+fn this_exe() -> String {
+    std::env::current_exe().unwrap().to_string_lossy().into_owned()
+}
+
+/// The uid this test (and the Python it starts) runs as.
+fn my_uid() -> u32 {
+    std::fs::metadata("/proc/self").unwrap().uid()
+}
+
+fn endpoint(socket: &Path) -> String {
+    format!("unix://{}", socket.display())
+}
+
+fn python(socket: &Path, script: &str, args: &[&str]) -> Output {
+    Command::new("python3")
+        .args(["-c", script])
+        .args(args)
+        .env("SPIFFE_ENDPOINT_SOCKET", endpoint(socket))
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// A server, a tenant with services `payments` and `orders`, and an admin CLI.
+async fn tenant() -> (TestServer, lightwell_client::Client, Cli) {
+    let server = TestServer::start();
+    let admin = pki::tenant(&server, T, None).await;
+    pki::host(&admin, T, "services", "payments", &["payments.corp.example"], &[]).await;
+    pki::host(&admin, T, "services", "orders", &[], &[]).await;
+    let cli = pki::admin_cli(&server, T);
+    (server, admin, cli)
+}
+
+/// A host that joined, its agent running and serving its Workload API socket.
+async fn host(server: &TestServer, admin: &lightwell_client::Client, name: &str, env: &[(&str, &str)]) -> Node {
+    let dir = server.scratch().join("hosts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut node = Node::new(&dir, name);
+    for (k, v) in env {
+        node.env(k, v);
+    }
+    let req = CreateJoinTokenRequest { hostname: Some(name.into()), ..Default::default() };
+    let token = admin.create_join_token(T, &req).await.unwrap().token.unwrap();
+    let out = node.join(server, T, Some(&token));
+    assert!(out.status.success(), "join: {}", text(&out));
+    node.start_agent();
+    let socket = node.workload_socket();
+    assert!(
+        wait_until(Duration::from_secs(20), || socket.exists()),
+        "the agent serves no socket: {}",
+        std::fs::read_to_string(node.agent_log()).unwrap_or_default()
+    );
+    node
+}
+
+fn create_entry(cli: &Cli, name: &str, service: &str, hosts: &[&str], selectors: &[String], extra: &[&str]) {
+    let mut args = vec!["workload", "create", name, "--service", service];
+    for h in hosts {
+        args.extend(["--host", h]);
+    }
+    for s in selectors {
+        args.extend(["--selector", s.as_str()]);
+    }
+    args.extend(extra);
+    cli.ok(&args);
+}
+
+/// POSTs a raw JSON body as the tenant administrator: (status, body).
+async fn admin_post(server: &TestServer, path: &str, body: String) -> (u16, String) {
+    let token = server.client().login(T, "administrator", pki::ADMIN_PASSWORD).await.unwrap().token;
+    let resp = server
+        .raw()
+        .post(format!("{}{path}", server.url()))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+fn openssl_verify(bundle: &Path, chain: &Path) -> Output {
+    Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(bundle)
+        .arg("-untrusted")
+        .arg(chain)
+        .arg(chain)
+        .output()
+        .unwrap()
+}
+
+/// Serials (lower-case hex, no leading zeros) listed in a host's CRL files.
+fn revoked_on(node: &Node) -> Vec<String> {
+    use rustls_pki_types::CertificateRevocationListDer;
+    use rustls_pki_types::pem::PemObject;
+    let pem = node.crls();
+    CertificateRevocationListDer::pem_slice_iter(pem.as_bytes())
+        .filter_map(Result::ok)
+        .flat_map(|der| {
+            let (_, crl) = x509_parser::parse_x509_crl(der.as_ref()).unwrap();
+            crl.iter_revoked_certificates().map(|r| hex_serial(r.raw_serial())).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn hex_serial(bytes: &[u8]) -> String {
+    let s: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    s.trim_start_matches('0').to_string()
+}
+
+fn serial_of(der: &[u8]) -> String {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).unwrap();
+    hex_serial(cert.raw_serial())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn py_spiffe_and_rust_spiffe_each_get_their_own_svid_and_nobody_else_gets_one() {
+    let (server, admin, cli) = tenant().await;
+    let node1 = host(&server, &admin, NODE1, &[]).await;
+    let node2 = host(&server, &admin, NODE2, &[]).await;
+    let uid = my_uid();
+    create_entry(
+        &cli,
+        "payments-py",
+        "payments",
+        &[NODE1],
+        &[format!("unix:uid:{uid}"), format!("unix:path:{}", python_exe())],
+        &["--dns", "payments.corp.example"],
+    );
+    create_entry(&cli, "orders-rust", "orders", &[NODE1], &[format!("unix:path:{}", this_exe())], &["--path", "rust"]);
+    create_entry(&cli, "nobody", "orders", &[NODE1], &["unix:uid:4242".into()], &["--path", "nobody"]);
+
+    // py-spiffe on node1: the Python interpreter's entry, and a chain that
+    // verifies against the bundle it received.
+    let out_dir = server.scratch().join("py");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = python(&node1.workload_socket(), PY_FETCH, &[out_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "py-spiffe: {}\n{}", text(&out), std::fs::read_to_string(node1.agent_log()).unwrap());
+    assert!(text(&out).contains("SPIFFE_ID spiffe://corp.example/service/payments\n"), "{}", text(&out));
+    let verified = openssl_verify(&out_dir.join("bundle.pem"), &out_dir.join("svid.pem"));
+    assert!(verified.status.success(), "openssl verify: {}", text(&verified));
+    let key_mode = std::fs::metadata(out_dir.join("svid.key")).unwrap().mode() & 0o777;
+    assert_eq!(key_mode, 0o600);
+    let (_, leaf) = x509_parser::pem::parse_x509_pem(&std::fs::read(out_dir.join("svid.pem")).unwrap()).unwrap();
+    let leaf = leaf.parse_x509().unwrap();
+    let san = leaf.subject_alternative_name().unwrap().unwrap().value.general_names.clone();
+    assert!(format!("{san:?}").contains("payments.corp.example"), "the entry's DNS name is in the SVID: {san:?}");
+
+    // The Rust spiffe crate on node1: this binary's entry, a different ID.
+    let client = spiffe::WorkloadApiClient::connect_to(endpoint(&node1.workload_socket())).await.unwrap();
+    let svid = client.fetch_x509_svid().await.unwrap();
+    assert_eq!(svid.spiffe_id().to_string(), "spiffe://corp.example/service/orders/rust");
+    let bundles = client.fetch_x509_bundles().await.unwrap();
+    let td = spiffe::TrustDomain::new(T).unwrap();
+    let roots = bundles.get(&td).expect("the tenant's bundle").authorities().to_vec();
+    let dir = pki::Files::new();
+    let chain: String =
+        svid.cert_chain().iter().map(|c| lightwell_ca::pem::encode("CERTIFICATE", c.as_ref())).collect();
+    let bundle: String = roots.iter().map(|c| lightwell_ca::pem::encode("CERTIFICATE", c.as_ref())).collect();
+    let verified = openssl_verify(&dir.write("bundle.pem", bundle), &dir.write("chain.pem", chain));
+    assert!(verified.status.success(), "openssl verify: {}", text(&verified));
+
+    // The same binary on node2, where no entry is assigned: nothing.
+    let client2 = spiffe::WorkloadApiClient::connect_to(endpoint(&node2.workload_socket())).await.unwrap();
+    let err = client2.fetch_x509_svid().await.unwrap_err();
+    // The crate reports the agent's PermissionDenied as NoIdentityIssued.
+    assert!(matches!(err, spiffe::workload_api::WorkloadApiError::NoIdentityIssued), "{err:?}");
+    let out = python(&node2.workload_socket(), PY_FETCH, &[out_dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("no identity issued"), "{}", text(&out));
+
+    // A modified agent on node2 asking the server directly with its machine
+    // certificate is refused, and nothing is issued; node1's certificate may.
+    let count = || async { admin.list_certificates(T, Some("service/payments")).await.unwrap().len() };
+    let before = count().await;
+    let csr = {
+        let key = lightwell_ca::SigningKey::generate(lightwell_ca::KeyAlgorithm::EcdsaP256).unwrap();
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(lightwell_ca::csr::create(&key, "").unwrap())
+    };
+    let url = format!("{}/v1/tenants/{T}/workloads/payments-py/svid", server.url());
+    let as_node = |n: &Node| {
+        let chain = std::fs::read_to_string(n.state.join("chain.pem")).unwrap();
+        server.mtls_as(&n.state.join("key.pem"), &chain)
+    };
+    let refused = as_node(&node2).post(&url).json(&SvidRequest { csr: csr.clone() }).send().await.unwrap();
+    assert_eq!(refused.status(), 404);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "workload_not_found");
+    assert_eq!(count().await, before, "a refused request issues nothing");
+    let allowed = as_node(&node1).post(&url).json(&SvidRequest { csr: csr.clone() }).send().await.unwrap();
+    assert_eq!(allowed.status(), 201);
+    assert_eq!(count().await, before + 1);
+    // And a user may not ask for a workload's SVID at all.
+    let csr_body = serde_json::json!({ "csr": csr.clone() }).to_string();
+    let (status, body) = admin_post(&server, &format!("/v1/tenants/{T}/workloads/payments-py/svid"), csr_body).await;
+    assert_eq!(status, 403, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_workloads_on_two_hosts_talk_mutual_tls_with_only_what_the_workload_api_gave_them() {
+    let (server, admin, cli) = tenant().await;
+    let node1 = host(&server, &admin, NODE1, &[]).await;
+    let node2 = host(&server, &admin, NODE2, &[]).await;
+    let python = python_exe();
+    create_entry(&cli, "payments", "payments", &[NODE1], &[format!("unix:path:{python}")], &[]);
+    create_entry(&cli, "orders", "orders", &[NODE2], &[format!("unix:path:{python}")], &[]);
+    let dirs = [server.scratch().join("w1"), server.scratch().join("w2")];
+    for (node, dir) in [(&node1, &dirs[0]), (&node2, &dirs[1])] {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = self::python(&node.workload_socket(), PY_FETCH, &[dir.to_str().unwrap()]);
+        assert!(out.status.success(), "py-spiffe on {}: {}", node.hostname, text(&out));
+    }
+    let out = Command::new("python3")
+        .args(["-c", PY_MTLS, dirs[0].to_str().unwrap(), dirs[1].to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "mutual TLS: {}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("SERVER_SAW spiffe://corp.example/service/orders\n"), "{said}");
+    assert!(said.contains("CLIENT_SAW spiffe://corp.example/service/payments\n"), "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_gets_a_new_svid_before_the_old_expires_and_loses_it_when_the_entry_is_deleted() {
+    let (server, admin, cli) = tenant().await;
+    let node1 = host(&server, &admin, NODE1, &[]).await;
+    let relying = host(&server, &admin, NODE2, &[]).await;
+    create_entry(&cli, "short", "orders", &[NODE1], &[format!("unix:path:{}", this_exe())], &["--ttl", "60s"]);
+    let client = spiffe::WorkloadApiClient::connect_to(endpoint(&node1.workload_socket())).await.unwrap();
+    let mut stream = client.stream_x509_svids().await.unwrap();
+    let first = stream.next().await.unwrap().unwrap();
+    let first_serial = serial_of(first.leaf().as_ref());
+    let (_, leaf) = x509_parser::parse_x509_certificate(first.leaf().as_ref()).unwrap();
+    let expires = leaf.validity().not_after.timestamp();
+
+    // Rotated at half its life, on the open stream, before it expires.
+    let rotated = tokio::time::timeout(Duration::from_secs(50), async {
+        loop {
+            let next = stream.next().await.unwrap().unwrap();
+            if serial_of(next.leaf().as_ref()) != first_serial {
+                return next;
+            }
+        }
+    })
+    .await
+    .expect("a new SVID within 50 s");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert!(now < expires, "the new SVID came before the old one expired ({now} >= {expires})");
+    let second_serial = serial_of(rotated.leaf().as_ref());
+
+    // Deleting the entry ends the stream and revokes the SVIDs; the relying
+    // host's agent has the serial in its CRL within seconds.
+    let deleted_at = Instant::now();
+    let out = cli.json(&["workload", "delete", "short"]);
+    let revoked: Vec<String> = out["revoked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().trim_start_matches('0').to_string())
+        .collect();
+    assert!(revoked.contains(&second_serial), "{revoked:?} lists {second_serial}");
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.next().await {
+                Some(Ok(svid)) if serial_of(svid.leaf().as_ref()) == second_serial => continue,
+                other => return format!("{other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the stream answers within 10 s of the deletion");
+    assert!(ended.contains("NoIdentityIssued") || ended == "None", "the stream loses the identity: {ended}");
+    assert!(
+        wait_until(Duration::from_secs(10), || revoked_on(&relying).contains(&second_serial)),
+        "the relying host's CRL lists the deleted entry's SVID"
+    );
+    println!("entry deleted → stream ended and relying CRL updated in {:?}", deleted_at.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_callers_get_clear_errors_and_the_agent_keeps_serving() {
+    let (server, admin, cli) = tenant().await;
+    let node = host(&server, &admin, NODE1, &[("LIGHTWELL_AGENT_WORKLOAD_CONNECTIONS_PER_UID", "8")]).await;
+    let socket = node.workload_socket();
+    create_entry(&cli, "rust", "orders", &[NODE1], &[format!("unix:path:{}", this_exe())], &[]);
+    let fetch = || async {
+        let client = spiffe::WorkloadApiClient::connect_to(endpoint(&socket)).await?;
+        client.fetch_x509_svid().await
+    };
+    fetch().await.unwrap();
+
+    // Entries that could never match, or do not parse, are refused and nothing is created.
+    for (selectors, why) in [
+        (vec!["unix:uid:1", "unix:uid:2"], "contradict"),
+        (vec!["unix:path:relative"], "absolute"),
+        (vec!["k8s:ns:default"], "k8s:pod-uid"),
+        (vec!["bogus"], "unknown selector"),
+    ] {
+        let mut args = vec!["workload", "create", "bad", "--service", "orders", "--host", NODE1];
+        for s in &selectors {
+            args.extend(["--selector", s]);
+        }
+        let out = cli.run(&args);
+        assert!(!out.status.success());
+        assert!(text(&out).contains(why), "{selectors:?}: {}", text(&out));
+    }
+    let out = cli.run(&[
+        "workload",
+        "create",
+        "bad",
+        "--service",
+        "orders",
+        "--host",
+        "ghost.corp.example",
+        "--selector",
+        "unix:uid:1",
+    ]);
+    assert!(!out.status.success() && text(&out).contains("ghost.corp.example"), "{}", text(&out));
+    let out = cli.run(&[
+        "workload",
+        "create",
+        "bad",
+        "--service",
+        "orders",
+        "--host",
+        NODE1,
+        "--selector",
+        "unix:uid:1",
+        "--dns",
+        "evil.example",
+    ]);
+    assert!(!out.status.success() && text(&out).contains("not registered"), "{}", text(&out));
+    let (status, body) = admin_post(
+        &server,
+        &format!("/v1/tenants/{T}/workloads"),
+        "{\"name\":\"bad\",\"service\":\"orders\",\"selectors\":[\"unix:uid:1\"],\"hosts\":[],\"extra\":1}".into(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let names: Vec<String> = admin.list_workloads(T).await.unwrap().into_iter().map(|w| w.name).collect();
+    assert_eq!(names, ["rust"], "nothing was created");
+
+    // No security header: refused. An oversized request: refused.
+    let out = python(&socket, PY_RAW, &[]);
+    let said = text(&out);
+    assert!(said.contains("NO_HEADER INVALID_ARGUMENT security header missing"), "{said}");
+    assert!(said.contains("OVERSIZED OUT_OF_RANGE"), "{said}");
+
+    // Garbage and a broken HTTP/2 frame: the connection is dropped.
+    for junk in [b"GET / HTTP/1.1\r\n\r\n".to_vec(), {
+        let mut v = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        v.extend([0xff, 0xff, 0xff, 0x09, 0xff, 0x7f, 0xff, 0xff, 0xff]);
+        v.extend(std::iter::repeat_n(0xAAu8, 4096));
+        v
+    }] {
+        let mut s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = s.write_all(&junk);
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+    }
+    fetch().await.unwrap();
+
+    // Idle connections from one uid are bounded (8 here): the next one is
+    // closed at once; the others' release frees the places again.
+    let held: Vec<_> = (0..8).map(|_| std::os::unix::net::UnixStream::connect(&socket).unwrap()).collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut extra = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    extra.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(extra.read(&mut buf).unwrap(), 0, "the ninth connection is closed");
+    assert!(fetch().await.is_err(), "no place for another connection while eight are held");
+    drop(held);
+    assert!(
+        {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if fetch().await.is_ok() {
+                    break true;
+                }
+                if Instant::now() > deadline {
+                    break false;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        },
+        "released connections free their places"
+    );
+    let mut agent = node;
+    assert!(agent.agent_running(), "the agent kept serving");
+}
