@@ -4,7 +4,7 @@
 # system packages the tests drive (openssl, curl, PostgreSQL, OpenLDAP's
 # clients, etcd, kubectl, slapd for the LDAP benchmark's smoke run, cfssl for
 # the issuance benchmark's smoke run, nginx for the agent's crl.pem recipe),
-# pkilint and the Python ldap3 client.
+# pkilint, the Python ldap3 client and py-spiffe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +42,12 @@ fi
 if ! python3 -c 'import ldap3' 2>/dev/null; then
   echo "installing: python ldap3"
   python3 -m pip install -q ldap3 2>/dev/null || python3 -m pip install -q --break-system-packages ldap3
+fi
+
+# The Workload API tests drive py-spiffe (PyPI `spiffe`), a SPIFFE client nobody here wrote.
+if ! python3 -c 'import spiffe' 2>/dev/null; then
+  echo "installing: python spiffe (py-spiffe)"
+  python3 -m pip install -q spiffe==0.3.2 2>/dev/null || python3 -m pip install -q --break-system-packages spiffe==0.3.2
 fi
 
 # Build every binary once; the end-to-end tests run the real lightwelld and lightwell.

@@ -149,7 +149,14 @@ mod tests {
         let ids: Vec<&str> = declared.get_arguments().map(|a| a.get_id().as_str()).collect();
         assert_eq!(ids, AgentSettings::KEYS);
         let samples = [("servers", "https://a.example"), ("renew_at", "0.25"), ("resync_interval_secs", "11")];
-        let samples: BTreeMap<&str, &str> = samples.into_iter().chain([("secret_rotation_secs", "12")]).collect();
+        let samples: BTreeMap<&str, &str> = samples
+            .into_iter()
+            .chain([
+                ("secret_rotation_secs", "12"),
+                ("workload_socket", "/run/test/agent.sock"),
+                ("workload_connections_per_uid", "7"),
+            ])
+            .collect();
         for arg in declared.get_arguments() {
             let key = arg.get_id().as_str();
             let (long, var) = (key.replace('_', "-"), format!("LIGHTWELL_AGENT_{}", key.to_uppercase()));
@@ -158,7 +165,11 @@ mod tests {
             let sample = samples[key];
             let by_flag = layers(FILE, &[], &[&format!("--{long}={sample}")]);
             let by_env = layers(FILE, &[(&var, sample)], &[]);
-            let value = if key == "servers" { format!("[{sample:?}]") } else { sample.to_string() };
+            let value = match key {
+                "servers" => format!("[{sample:?}]"),
+                "workload_socket" => format!("{sample:?}"),
+                _ => sample.to_string(),
+            };
             let others = FILE.lines().filter(|l| !l.starts_with(&format!("{key} ="))).collect::<Vec<_>>().join("\n");
             let by_file = layers(&format!("{others}\n{key} = {value}\n"), &[], &[]);
             assert_ne!(by_flag, layers(FILE, &[], &[]), "{key}: set by its flag");

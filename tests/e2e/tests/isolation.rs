@@ -211,6 +211,10 @@ mod every_route {
             ("POST", "/leave") => Some(json!({"hostname": B_HOST, "machine_secret": ctx.a_machine_secret})),
             ("POST", "/k8s/clusters/{cluster}/components") => Some(json!({"component": "apiserver", "csr": ctx.csr})),
             ("POST", "/k8s/clusters/{cluster}/nodes") => Some(json!({"machine": B_HOST})),
+            ("POST", "/workloads") => {
+                Some(json!({"name": "evil", "service": "svcb", "hosts": [B_HOST], "selectors": ["unix:uid:0"]}))
+            }
+            ("POST", "/workloads/{name}/svid") => Some(json!({"csr": ctx.csr})),
             ("POST", "/login") => Some(json!({"user": "administrator", "password": A_PW})),
             ("PUT", "/machine-domains") => Some(json!({"domains": ["evil.example"]})),
             ("POST", "/machine-secret") => Some(json!({"machine_secret": ctx.a_machine_secret})),
