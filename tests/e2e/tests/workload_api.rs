@@ -298,11 +298,17 @@ async fn py_spiffe_and_rust_spiffe_each_get_their_own_svid_and_nobody_else_gets_
     assert_eq!(count().await, before, "a refused request issues nothing");
     let allowed = as_node(&node1).post(&url).json(&SvidRequest { csr: csr.clone() }).send().await.unwrap();
     assert_eq!(allowed.status(), 201);
+    let svid_serial = allowed.json::<serde_json::Value>().await.unwrap()["serial"].as_str().unwrap().to_string();
     assert_eq!(count().await, before + 1);
     // And a user may not ask for a workload's SVID at all.
     let csr_body = serde_json::json!({ "csr": csr.clone() }).to_string();
     let (status, body) = admin_post(&server, &format!("/v1/tenants/{T}/workloads/payments-py/svid"), csr_body).await;
     assert_eq!(status, 403, "{body}");
+
+    // Disabling the machine revokes the SVIDs it holds, though they are the service's certificates.
+    cli.ok(&["machine", "disable", NODE1]);
+    let cert = admin.certificate(T, &svid_serial).await.unwrap();
+    assert!(cert.revoked_at.is_some(), "the disabled machine's SVID is revoked");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -196,6 +196,12 @@ pub fn cgroup_ids(cgroup: &str) -> (Option<String>, Option<String>) {
     let (mut container, mut pod) = (None, None);
     for line in cgroup.lines() {
         let Some(path) = line.splitn(3, ':').nth(2) else { continue };
+        // A user's own systemd subtree can hold a scope named like a
+        // container (`systemd-run --user --scope --unit=docker-<id>`):
+        // only paths under the runtimes' roots name containers and pods.
+        if path.starts_with("/user.slice") || !RUNTIME_ROOTS.iter().any(|r| path.contains(r)) {
+            continue;
+        }
         for segment in path.split('/') {
             let name = segment.strip_suffix(".scope").or_else(|| segment.strip_suffix(".slice")).unwrap_or(segment);
             if let Some(uid) = name.rsplit_once("pod").map(|(_, u)| u.replace('_', "-"))
@@ -212,6 +218,16 @@ pub fn cgroup_ids(cgroup: &str) -> (Option<String>, Option<String>) {
     }
     (container, pod)
 }
+
+/// Where container runtimes and the kubelet put containers' cgroups.
+const RUNTIME_ROOTS: [&str; 6] = [
+    "/kubepods",
+    "/system.slice/docker-",
+    "/docker/",
+    "/system.slice/crio-",
+    "/system.slice/cri-containerd-",
+    "/libpod",
+];
 
 fn is_pod_uid(s: &str) -> bool {
     s.len() == 36
@@ -242,6 +258,12 @@ mod tests {
         assert_eq!(cgroup_ids(&format!("0::/system.slice/crio-{ID}.scope")), (Some(ID.into()), None));
         assert_eq!(cgroup_ids("0::/user.slice/user-1000.slice/session-3.scope"), (None, None));
         assert_eq!(cgroup_ids("garbage\n::\n"), (None, None));
+        // A user's scope named like a container is not one.
+        let spoof = format!("0::/user.slice/user-1000.slice/user@1000.service/app.slice/docker-{ID}.scope");
+        assert_eq!(cgroup_ids(&spoof), (None, None));
+        let spoof =
+            format!("0::/user.slice/user-1000.slice/user@1000.service/kubepods-pod{}.slice", POD.replace('-', "_"));
+        assert_eq!(cgroup_ids(&spoof), (None, None));
     }
 
     #[test]

@@ -14,7 +14,9 @@
 //!   passes through unchanged.
 //! - A field is recognised when its name is the static table's `:authority`
 //!   (index 1) or the literal, unencoded name `:authority` — how gRPC
-//!   clients send it. Its value's representation type is kept, so a field
+//!   clients send it. Its value becomes `localhost`, or its first letters
+//!   when the original is shorter (never longer: see below). Its
+//!   representation type is kept, so a field
 //!   "with incremental indexing" still adds one entry to the decoder's
 //!   dynamic table: the table stays in step with the client's encoder
 //!   (the entry is smaller, so the decoder evicts no earlier than the
@@ -245,12 +247,17 @@ fn rewrite_block(b: &[u8]) -> Option<Vec<u8>> {
         let index = integer(b, &mut i, prefix)?;
         let name_literal = if index == 0 { Some(string(b, &mut i)?) } else { None };
         let value_start = i;
-        string(b, &mut i)?;
+        let (huffman, value) = string(b, &mut i)?;
+        // The decoded length, at least: Huffman codes are at most 30 bits a character.
+        let decoded = if huffman { value.len() * 8 / 30 } else { value.len() };
         let authority = index == 1 || name_literal == Some((false, b":authority".as_slice()));
-        if authority {
+        if authority && decoded > 0 {
+            // Never longer than the original, so the decoder's table never
+            // evicts before the encoder's does.
+            let new = &LOCALHOST[..decoded.min(LOCALHOST.len())];
             out.extend_from_slice(&b[start..value_start]);
-            out.push(LOCALHOST.len() as u8);
-            out.extend_from_slice(LOCALHOST);
+            out.push(new.len() as u8);
+            out.extend_from_slice(new);
         } else {
             out.extend_from_slice(&b[start..i]);
         }
@@ -301,6 +308,10 @@ mod tests {
         let mut r = AuthorityRewriter::default();
         let out: Vec<u8> = input.iter().flat_map(|b| r.feed(&[*b])).collect();
         assert_eq!(out, expected);
+        // A shorter value gets as many letters of `localhost`, never more.
+        let short = [PREFACE, &frame(HEADERS, END_HEADERS, 1, &block(b"a%2"))].concat();
+        let want = [PREFACE, &frame(HEADERS, END_HEADERS, 1, &block(b"loc"))].concat();
+        assert_eq!(AuthorityRewriter::default().feed(&short), want);
     }
 
     #[test]

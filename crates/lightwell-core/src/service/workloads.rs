@@ -469,6 +469,13 @@ fn bind_svid(
     if !csr.dns_names().is_empty() || !csr.ip_addresses().is_empty() || !csr.emails().is_empty() {
         return Err(refuse("an SVID's names come from its entry; the CSR asks for others"));
     }
+    if let Some(gone) = spec.dns_names.iter().find(|d| !service.hostnames.iter().any(|h| h.eq_ignore_ascii_case(d))) {
+        return Err(refuse(format!(
+            "the entry names DNS name {:?}, which is no longer registered to service {}",
+            short(gone),
+            service.name
+        )));
+    }
     let spiffe_id: SpiffeId = spec.spiffe_id.parse().map_err(Error::internal)?;
     let subject = LeafSubject {
         common_name: Some(service.name.clone()),

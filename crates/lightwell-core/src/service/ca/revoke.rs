@@ -12,8 +12,9 @@ use std::sync::atomic::Ordering;
 use crate::service::Tenant;
 use lightwell_ca::crl::RevocationReason;
 use lightwell_proto::ErrorCode;
-use lightwell_store::{CaRecord, CaRole, CaStatus, CertificateFilter, PrincipalRecord, StoreExt, Tx};
+use lightwell_store::{CaRecord, CaRole, CaStatus, CertificateFilter, PrincipalKind, PrincipalRecord, StoreExt, Tx};
 
+use super::CertificateUse;
 use super::trust::TrustChange;
 use super::{Service, find_ca, parse_reason};
 use crate::audit::AuditEvent;
@@ -126,11 +127,32 @@ impl Inner {
         actor: &str,
         cause: CredentialChange,
     ) -> Result<()> {
-        if !t.policy.ca.revoke_on_credential_change {
-            return Ok(());
-        }
         let reason = cause.reason();
-        let revoked = self.revoke_principal(tx, t, &p.id, reason)?;
+        let mut revoked = Vec::new();
+        if cause != CredentialChange::Password {
+            // Workload SVIDs go with their service and with the machine
+            // holding them, whatever the tenant policy: a disabled or
+            // deleted host or service must not keep workloads' identities.
+            let svid = CertificateUse::WorkloadSvid.label();
+            let filter = match p.kind {
+                PrincipalKind::Machine => CertificateFilter {
+                    requester: Some(authz::principal_name(p.kind, &p.name)),
+                    revoked: Some(false),
+                    ..Default::default()
+                },
+                _ => CertificateFilter { principal_id: Some(p.id.clone()), revoked: Some(false), ..Default::default() },
+            };
+            let svids: Vec<_> = tx
+                .list_certificates(&t.id, &filter)?
+                .into_iter()
+                .filter(|c| c.profile == svid)
+                .map(|c| (c.serial, c.ca_id))
+                .collect();
+            revoked = self.revoke_serials(tx, t, &svids, reason)?;
+        }
+        if t.policy.ca.revoke_on_credential_change {
+            revoked.extend(self.revoke_principal(tx, t, &p.id, reason)?);
+        }
         if !revoked.is_empty() {
             let target = format!("{}:{}", p.kind.as_str(), p.name);
             let detail = format!("{}; reason {reason}; serials {}", cause.as_str(), revoked.join(" "));
