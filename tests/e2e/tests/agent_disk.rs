@@ -177,6 +177,9 @@ async fn joined_agent(server: &TestServer, admin: &Client) -> (Node, StateDisk) 
     node.start_agent();
     // The running agent's first sync is done when it recorded one (the join's status has none).
     assert!(wait_until(Duration::from_secs(30), || !status(&node)["last_sync"].is_null()), "the agent's first sync");
+    // The first pass fetches the OCSP staple after it records the sync: the
+    // files are settled once ocsp.der is there (written atomically).
+    assert!(wait_until(Duration::from_secs(30), || node.state.join("ocsp.der").exists()), "the agent's first staple");
     (node, disk)
 }
 
