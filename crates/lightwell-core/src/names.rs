@@ -268,3 +268,22 @@ mod tests {
         assert!(parse_ip("10.0.0.256").is_err());
     }
 }
+
+/// A name made of lower-case letters, digits and `-`, starting with a
+/// letter, not ending with `-`, at most `max` bytes: Kubernetes cluster and
+/// workload entry names. `what` names it in the error.
+pub(crate) fn label_name(what: &str, name: &str, max: usize) -> crate::Result<String> {
+    let ok = !name.is_empty()
+        && name.len() <= max
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !name.ends_with('-')
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !ok {
+        let shown: String = name.chars().take(64).collect();
+        return Err(crate::Error::new(
+            lightwell_proto::ErrorCode::InvalidName,
+            format!("invalid {what} {shown:?}: 1 to {max} lower-case letters, digits and '-', starting with a letter"),
+        ));
+    }
+    Ok(name.to_string())
+}

@@ -117,21 +117,7 @@ fn workload_not_found(name: &str) -> Error {
 }
 
 fn parse_entry_name(name: &str) -> Result<String> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_ENTRY_NAME
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && !name.ends_with('-')
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !ok {
-        return Err(Error::new(
-            ErrorCode::InvalidName,
-            format!(
-                "invalid workload entry name {:?}: 1 to {MAX_ENTRY_NAME} lower-case letters, digits and '-', starting with a letter",
-                short(name)
-            ),
-        ));
-    }
-    Ok(name.to_string())
+    crate::names::label_name("workload entry name", name, MAX_ENTRY_NAME)
 }
 
 /// The path segments under the service: lower-case letters, digits, `.`, `-`, `_`.

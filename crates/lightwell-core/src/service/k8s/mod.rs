@@ -144,21 +144,7 @@ fn save_spec(tx: &mut dyn Tx, record: &K8sClusterRecord, spec: &ClusterSpec) -> 
 }
 
 fn parse_cluster_name(name: &str) -> Result<String> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_CLUSTER_NAME
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && !name.ends_with('-')
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !ok {
-        return Err(Error::new(
-            ErrorCode::InvalidName,
-            format!(
-                "invalid cluster name {:?}: 1 to {MAX_CLUSTER_NAME} lower-case letters, digits and '-', starting with a letter",
-                short(name)
-            ),
-        ));
-    }
-    Ok(name.to_string())
+    crate::names::label_name("cluster name", name, MAX_CLUSTER_NAME)
 }
 
 /// Parses `https://host[:port][/path]` and returns it with its host.
