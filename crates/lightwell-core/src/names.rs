@@ -204,6 +204,25 @@ pub fn parse_display_name(s: &str) -> Result<String, Error> {
     Ok(s.to_string())
 }
 
+/// A name made of lower-case letters, digits and `-`, starting with a
+/// letter, not ending with `-`, at most `max` bytes: Kubernetes cluster and
+/// workload entry names. `what` names it in the error.
+pub(crate) fn label_name(what: &str, name: &str, max: usize) -> Result<String, Error> {
+    let ok = !name.is_empty()
+        && name.len() <= max
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !name.ends_with('-')
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !ok {
+        let shown: String = name.chars().take(64).collect();
+        return Err(Error::new(
+            ErrorCode::InvalidName,
+            format!("invalid {what} {shown:?}: 1 to {max} lower-case letters, digits and '-', starting with a letter"),
+        ));
+    }
+    Ok(name.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,23 +286,4 @@ mod tests {
         assert_eq!(parse_ip("::0001").unwrap(), "::1");
         assert!(parse_ip("10.0.0.256").is_err());
     }
-}
-
-/// A name made of lower-case letters, digits and `-`, starting with a
-/// letter, not ending with `-`, at most `max` bytes: Kubernetes cluster and
-/// workload entry names. `what` names it in the error.
-pub(crate) fn label_name(what: &str, name: &str, max: usize) -> crate::Result<String> {
-    let ok = !name.is_empty()
-        && name.len() <= max
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && !name.ends_with('-')
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !ok {
-        let shown: String = name.chars().take(64).collect();
-        return Err(crate::Error::new(
-            lightwell_proto::ErrorCode::InvalidName,
-            format!("invalid {what} {shown:?}: 1 to {max} lower-case letters, digits and '-', starting with a letter"),
-        ));
-    }
-    Ok(name.to_string())
 }
