@@ -35,4 +35,13 @@ impl Client {
     pub async fn issue_svid(&self, tenant: &str, name: &str, req: &SvidRequest) -> Result<CertificateInfo> {
         self.post(&["v1", "tenants", tenant, "workloads", name, "svid"], req).await
     }
+    /// Asks for a JWT-SVID of an assigned entry (mutual TLS).
+    pub async fn issue_jwt_svid(&self, tenant: &str, name: &str, req: &JwtSvidRequest) -> Result<JwtSvidInfo> {
+        self.post(&["v1", "tenants", tenant, "workloads", name, "jwt-svid"], req).await
+    }
+
+    /// The tenant's token keys, the JWK Set its issuer publishes (`/oidc/{tenant}/jwks`).
+    pub async fn token_jwks(&self, tenant: &str) -> Result<serde_json::Value> {
+        self.get(&["oidc", tenant, "jwks"]).await
+    }
 }

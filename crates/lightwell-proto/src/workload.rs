@@ -83,6 +83,55 @@ request_type! {
     }
 }
 
+request_type! {
+    /// `POST /v1/tenants/{tenant}/workloads/{name}/jwt-svid`: a machine's
+    /// agent asks for a JWT-SVID of an entry assigned to it.
+    pub struct JwtSvidRequest {
+        /// The audiences (`aud`); at least one.
+        pub audience: Vec<String>,
+        /// Lifetime (default 5m, at most 1h).
+        #[serde(default)]
+        pub ttl: Option<String>,
+    }
+}
+
+api_type! {
+    /// A JWT-SVID.
+    pub struct JwtSvidInfo {
+        /// The compact JWT.
+        pub token: String,
+        /// Its subject.
+        pub spiffe_id: String,
+        /// Its `exp`, Unix seconds.
+        pub expires_at: i64,
+    }
+}
+
+/// Audiences one JWT-SVID may name.
+pub const MAX_JWT_AUDIENCES: usize = 8;
+/// Longest audience, bytes.
+pub const MAX_JWT_AUDIENCE_LEN: usize = 256;
+
+/// The audiences of a JWT-SVID request, checked (at least one, at most
+/// [`MAX_JWT_AUDIENCES`], each 1 to [`MAX_JWT_AUDIENCE_LEN`] bytes without
+/// control characters) and sorted and deduplicated, so that equal sets
+/// name one token. The agent and the server check alike.
+pub fn jwt_audiences(asked: &[String]) -> Result<Vec<String>, String> {
+    if asked.is_empty() {
+        return Err("a JWT-SVID needs at least one audience".into());
+    }
+    if asked.len() > MAX_JWT_AUDIENCES {
+        return Err(format!("a JWT-SVID names at most {MAX_JWT_AUDIENCES} audiences"));
+    }
+    if asked.iter().any(|a| a.is_empty() || a.len() > MAX_JWT_AUDIENCE_LEN || a.chars().any(char::is_control)) {
+        return Err(format!("an audience is 1 to {MAX_JWT_AUDIENCE_LEN} bytes without control characters"));
+    }
+    let mut out = asked.to_vec();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 /// What a selector is about: each names one fact the kernel tells the agent
 /// about a workload process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -277,6 +326,17 @@ pub fn parse_selectors<S: AsRef<str>>(list: &[S]) -> Result<Vec<Selector>, Selec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jwt_audiences_are_checked_sorted_and_deduplicated() {
+        let a = |v: &[&str]| jwt_audiences(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(a(&["db", "api", "db"]).unwrap(), ["api", "db"]);
+        assert!(a(&[]).is_err());
+        assert!(a(&[""]).is_err());
+        assert!(a(&["a\nb"]).is_err());
+        assert!(a(&[&"x".repeat(MAX_JWT_AUDIENCE_LEN + 1)]).is_err());
+        assert!(a(&["1", "2", "3", "4", "5", "6", "7", "8", "9"]).is_err());
+    }
 
     #[test]
     fn selectors_parse_and_print_back() {

@@ -198,6 +198,9 @@ layered! {
         /// Base URL of the CRL and CA certificate URLs put into certificates (default http://<listen-pki address>).
         #[arg(long, env = "LIGHTWELL_PUBLIC_PKI_URL")]
         pub public_pki_url: Option<String>,
+        /// Base URL of the API as clients reach it: the tenants' token issuers are <base>/oidc/<tenant> (default https://<listen-api address>).
+        #[arg(long, env = "LIGHTWELL_PUBLIC_API_URL")]
+        pub public_api_url: Option<String>,
         /// Address of the LDAPS listener (default 0.0.0.0:6636; 127.0.0.1:6636 with --dev).
         #[arg(long, env = "LIGHTWELL_LISTEN_LDAPS")]
         pub listen_ldaps: Option<SocketAddr>,
@@ -361,6 +364,8 @@ pub(crate) struct Settings {
     pub(crate) listen_pki: SocketAddr,
     /// `None`: derived from the PKI listener's bound address at start.
     pub(crate) public_pki_url: Option<String>,
+    /// `None`: derived from the API listener's bound address at start.
+    pub(crate) public_api_url: Option<String>,
     pub(crate) listen_ldaps: SocketAddr,
     pub(crate) listen_ldap: SocketAddr,
     pub(crate) ldap_allow_plaintext_bind: bool,
@@ -460,6 +465,11 @@ impl ServerConfig {
                 Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
                     bail!("--public-pki-url must be an http:// or https:// URL")
                 }
+                other => other.map(|u| u.trim_end_matches('/').to_string()),
+            },
+            public_api_url: match c.public_api_url {
+                // Token issuers are HTTPS URLs (OpenID Connect Discovery §3).
+                Some(url) if !url.starts_with("https://") => bail!("--public-api-url must be an https:// URL"),
                 other => other.map(|u| u.trim_end_matches('/').to_string()),
             },
             listen_ldaps: c.listen_ldaps.unwrap_or(SocketAddr::from((host, 6636))),
@@ -682,6 +692,7 @@ mod tests {
             ("listen_api", "127.0.0.1:1"),
             ("listen_pki", "127.0.0.1:2"),
             ("public_pki_url", "http://pki.example"),
+            ("public_api_url", "https://api.example"),
             ("listen_ldaps", "127.0.0.1:3"),
             ("listen_ldap", "127.0.0.1:4"),
             ("ldap_allow_plaintext_bind", "true"),
@@ -742,6 +753,8 @@ mod tests {
         precedence("public_pki_url", urls, |s| s.public_pki_url.clone(), want.map(|u| u.map(String::from)));
         let err = layers("", &[("LIGHTWELL_PUBLIC_PKI_URL", "ftp://x")], &[]).unwrap_err();
         assert!(format!("{err:#}").contains("http://"), "{err:#}");
+        let err = layers("", &[("LIGHTWELL_PUBLIC_API_URL", "http://plain.example")], &[]).unwrap_err();
+        assert!(format!("{err:#}").contains("https://"), "{err:#}");
     }
 
     #[test]

@@ -54,11 +54,9 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let ldap_listener =
         TcpListener::bind(settings.listen_ldap).await.with_context(|| format!("binding {}", settings.listen_ldap))?;
     let pki_addr = pki_listener.local_addr()?;
-    let public_pki_url = settings.public_pki_url.clone().unwrap_or_else(|| {
-        let host = if pki_addr.ip().is_unspecified() { "localhost".to_string() } else { pki_addr.ip().to_string() };
-        let host = if host.contains(':') { format!("[{host}]") } else { host };
-        format!("http://{host}:{}", pki_addr.port())
-    });
+    let public_pki_url = settings.public_pki_url.clone().unwrap_or_else(|| base_url("http", pki_addr));
+    let api_addr = api_listener.local_addr()?;
+    let public_api_url = settings.public_api_url.clone().unwrap_or_else(|| base_url("https", api_addr));
     let checkpoint_sink: Option<Arc<dyn lightwell_core::CheckpointSink>> = match &settings.audit_checkpoint_file {
         Some(path) => Some(Arc::new(crate::checkpoint_file::CheckpointFile::open(path)?)),
         None => None,
@@ -66,6 +64,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let defaults = ServiceConfig::default();
     let config = ServiceConfig {
         public_pki_url: public_pki_url.clone(),
+        public_api_url: public_api_url.clone(),
         crl_sync_limit: settings.crl_sync_limit,
         login_throttle: settings.login_throttle,
         password_hashing_concurrency: settings
@@ -118,6 +117,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     println!("api: https://{}", api_listener.local_addr()?);
     println!("pki: http://{}", pki_listener.local_addr()?);
     println!("public pki url: {public_pki_url}");
+    println!("public api url: {public_api_url}");
     println!("server CA: {}", dir.join(datadir::SERVER_CA_FILE).display());
     println!("server CA fingerprint: {}", datadir::server_ca_fingerprint(dir)?);
     if settings.dev {
@@ -255,6 +255,13 @@ async fn purge_sessions(service: Service, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
         }
     }
+}
+
+/// The URL of a listener bound at `addr` (`localhost` for a wildcard address).
+fn base_url(scheme: &str, addr: std::net::SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() { "localhost".to_string() } else { addr.ip().to_string() };
+    let host = if host.contains(':') { format!("[{host}]") } else { host };
+    format!("{scheme}://{host}:{}", addr.port())
 }
 
 /// The CA job (hourly by default): activates root rotations whose overlap

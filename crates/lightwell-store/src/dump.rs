@@ -226,6 +226,21 @@ pub(crate) const TABLES: &[TableSpec] = &[
         ],
         order_by: "id",
     },
+    TableSpec {
+        name: "token_keys",
+        columns: &[
+            ("id", Text),
+            ("tenant_id", Text),
+            ("algorithm", Text),
+            ("public_jwk", Text),
+            ("sealed_key", Bytes),
+            ("created_at", Int),
+            ("activates_at", Int),
+            ("retires_at", Int),
+            ("expires_at", Int),
+        ],
+        order_by: "id",
+    },
 ];
 
 /// Every table holding data, parents first, with its columns in schema

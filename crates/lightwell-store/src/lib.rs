@@ -25,6 +25,7 @@ pub mod postgres;
 mod records;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+mod token_records;
 mod workload_records;
 
 pub use ca_records::*;
@@ -33,6 +34,7 @@ pub use dump::{Dump, TableDump, Value, tables};
 pub use join_records::*;
 pub use k8s_records::*;
 pub use records::*;
+pub use token_records::*;
 pub use workload_records::*;
 
 /// The action of the system-chain record that checkpoints a tenant's audit
@@ -435,6 +437,14 @@ pub trait Tx {
     fn delete_workload_entry(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
     /// Deletes the workload entries of a service (part of deleting it); returns how many.
     fn delete_service_workload_entries(&mut self, tenant: &TenantId, service_id: &str) -> Result<usize, StoreError>;
+
+    // --- Token service ---
+    /// Stores a token key; `Conflict` if its id exists.
+    fn insert_token_key(&mut self, key: &TokenKeyRecord) -> Result<(), StoreError>;
+    /// A tenant's token keys, by activation time.
+    fn list_token_keys(&mut self, tenant: &TenantId) -> Result<Vec<TokenKeyRecord>, StoreError>;
+    /// Deletes a tenant's keys published no longer at `now`; returns how many.
+    fn prune_token_keys(&mut self, tenant: &TenantId, now: i64) -> Result<usize, StoreError>;
 }
 
 #[cfg(test)]
@@ -512,6 +522,17 @@ mod redaction_tests {
             created_by: "user:admin".into(),
             created_at: 0,
         };
+        let token_key = TokenKeyRecord {
+            id: "k".into(),
+            tenant_id: TenantId::new("t"),
+            algorithm: "ES256".into(),
+            public_jwk: "{}".into(),
+            sealed_key: bytes.clone(),
+            created_at: 0,
+            activates_at: 0,
+            retires_at: 0,
+            expires_at: 0,
+        };
         let as_bytes = format!("{bytes:?}");
         let inner = &as_bytes[1..as_bytes.len() - 1];
         for shown in [
@@ -520,6 +541,7 @@ mod redaction_tests {
             format!("{request:?}"),
             format!("{session:?}"),
             format!("{token:?}"),
+            format!("{token_key:?}"),
         ] {
             assert!(!shown.contains(secret) && !shown.contains(inner), "a secret in {shown}");
             assert!(shown.ends_with(".. }"), "redacted rows say they leave fields out: {shown}");

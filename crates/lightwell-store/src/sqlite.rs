@@ -14,6 +14,7 @@ mod dump;
 mod group;
 mod join;
 mod k8s;
+mod token;
 mod workload;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
@@ -21,7 +22,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavio
 use crate::{
     AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlPending, CrlRecord,
     JoinTokenRecord, K8sClusterRecord, Membership, OcspResponderRecord, PrincipalKind, PrincipalRecord, RevokedEntry,
-    SessionRecord, Store, StoreError, TenantId, TenantRecord, Tx, TxMode, WorkloadEntryRecord,
+    SessionRecord, Store, StoreError, TenantId, TenantRecord, TokenKeyRecord, Tx, TxMode, WorkloadEntryRecord,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
@@ -39,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0011_ocsp_responders.sql"),
     include_str!("../migrations/sqlite/0012_trust_changes.sql"),
     include_str!("../migrations/sqlite/0013_workload_entries.sql"),
+    include_str!("../migrations/sqlite/0014_token_keys.sql"),
 ];
 
 /// The schema version this build writes.
@@ -380,6 +382,7 @@ impl Tx for SqliteTx<'_> {
         join::delete_tenant_rows(self.tx, id)?;
         k8s::delete_tenant_rows(self.tx, id)?;
         workload::delete_tenant_rows(self.tx, id)?;
+        token::delete_tenant_rows(self.tx, id)?;
         for sql in [
             "DELETE FROM memberships WHERE tenant_id = ?1",
             "DELETE FROM sessions WHERE tenant_id = ?1",
@@ -883,5 +886,17 @@ impl Tx for SqliteTx<'_> {
 
     fn delete_service_workload_entries(&mut self, tenant: &TenantId, service_id: &str) -> Result<usize, StoreError> {
         workload::delete_service_entries(self.tx, tenant, service_id)
+    }
+
+    fn insert_token_key(&mut self, key: &TokenKeyRecord) -> Result<(), StoreError> {
+        token::insert_key(self.tx, key)
+    }
+
+    fn list_token_keys(&mut self, tenant: &TenantId) -> Result<Vec<TokenKeyRecord>, StoreError> {
+        token::list_keys(self.tx, tenant)
+    }
+
+    fn prune_token_keys(&mut self, tenant: &TenantId, now: i64) -> Result<usize, StoreError> {
+        token::prune_keys(self.tx, tenant, now)
     }
 }

@@ -587,6 +587,17 @@ async fn every_mutating_route_and_the_ca_job_leave_their_audit_record_and_the_ch
     )
     .await;
     run.row(
+        request(
+            "POST",
+            "/v1/tenants/{tenant}/workloads/{name}/jwt-svid",
+            format!("/v1/tenants/{T}/workloads/web-worker/jwt-svid"),
+        )
+        .mtls(identity.as_bytes())
+        .json(json!({ "audience": ["db"] })),
+        ok(tenant, "jwt_svid.issue", &format!("machine:{NODE1}"), "workload:web-worker"),
+    )
+    .await;
+    run.row(
         request("DELETE", "/v1/tenants/{tenant}/workloads/{name}", format!("/v1/tenants/{T}/workloads/web-worker"))
             .bearer(&admin),
         ok(tenant, "workload.delete", ADMIN, "web-worker"),

@@ -215,6 +215,7 @@ mod every_route {
                 Some(json!({"name": "evil", "service": "svcb", "hosts": [B_HOST], "selectors": ["unix:uid:0"]}))
             }
             ("POST", "/workloads/{name}/svid") => Some(json!({"csr": ctx.csr})),
+            ("POST", "/workloads/{name}/jwt-svid") => Some(json!({"audience": ["db"]})),
             ("POST", "/login") => Some(json!({"user": "administrator", "password": A_PW})),
             ("PUT", "/machine-domains") => Some(json!({"domains": ["evil.example"]})),
             ("POST", "/machine-secret") => Some(json!({"machine_secret": ctx.a_machine_secret})),

@@ -29,8 +29,8 @@ const KEPT: &str = "kept.example";
 /// Every kind of row a tenant has: users, a group with a member, a service
 /// with its names, a joined machine (certificate, machine secret), issued
 /// and revoked certificates (CRLs), an unused join token, an intermediate
-/// waiting for an enterprise signature, a Kubernetes cluster, sessions and
-/// audit records. Returns the administrator and the ids of the tenant's CAs.
+/// waiting for an enterprise signature, a Kubernetes cluster, token keys,
+/// sessions and audit records. Returns the administrator and the ids of the tenant's CAs.
 async fn populate(server: &TestServer, domain: &str) -> (Client, Vec<String>) {
     let admin = pki::tenant(server, domain, None).await;
     let _alice = pki::user(server, &admin, domain, "alice").await;
@@ -79,6 +79,9 @@ async fn populate(server: &TestServer, domain: &str) -> (Client, Vec<String>) {
         ..Default::default()
     };
     admin.create_workload(domain, &entry).await.unwrap();
+    // Fetching the JWKS makes the tenant's token keys (`token_keys` rows).
+    let jwks = server.raw().get(format!("{}/oidc/{domain}/jwks", server.url())).send().await.unwrap();
+    assert_eq!(jwks.status(), 200);
     let infos = admin.list_cas(domain).await.unwrap();
     // An OCSP query gives the issuing CA its delegated responder (an `ocsp_responders` row).
     let issuing = infos.iter().find(|c| c.is_default).unwrap();

@@ -94,6 +94,91 @@ print("SERVER_SAW", seen["server saw"])
 print("CLIENT_SAW", seen["client saw"])
 "#;
 
+/// py-spiffe and PyJWT: a JWT-SVID for two audiences, the JWT bundles,
+/// the agent's validation (its audience and another), then PyJWT verifying
+/// the token against the JWKS the tenant's discovery document names, as a
+/// relying party off the host would.
+const PY_JWT: &str = r#"
+import json, os, ssl, sys, urllib.request
+import jwt
+from spiffe import WorkloadApiClient
+issuer_url, ca = sys.argv[1], sys.argv[2]
+client = WorkloadApiClient(os.environ["SPIFFE_ENDPOINT_SOCKET"], default_timeout=20)
+try:
+    svid = client.fetch_jwt_svid(audience={"db", "api"})
+except Exception as e:
+    print("ERROR", type(e).__name__, e)
+    sys.exit(3)
+print("SPIFFE_ID", svid.spiffe_id)
+print("AUDIENCE", " ".join(sorted(svid.audience)))
+again = client.fetch_jwt_svid(audience={"api", "db"})
+print("REUSED", again.token == svid.token)
+bundles = client.fetch_jwt_bundles()
+bundle = bundles.get_bundle_for_trust_domain(svid.spiffe_id.trust_domain)
+print("BUNDLE_HAS_KID", jwt.get_unverified_header(svid.token)["kid"] in bundle.jwt_authorities)
+print("VALID", client.validate_jwt_svid(svid.token, "db").spiffe_id)
+try:
+    client.validate_jwt_svid(svid.token, "other")
+    print("OTHER accepted")
+except Exception as e:
+    print("OTHER refused", e)
+ctx = ssl.create_default_context(cafile=ca)
+disc = json.load(urllib.request.urlopen(issuer_url + "/.well-known/openid-configuration", context=ctx))
+print("ISSUER", disc["issuer"])
+key = jwt.PyJWKClient(disc["jwks_uri"], ssl_context=ctx).get_signing_key_from_jwt(svid.token)
+claims = jwt.decode(svid.token, key.key, algorithms=["ES256"], audience="db", issuer=disc["issuer"])
+print("PYJWT_SUB", claims["sub"], claims["exp"] - claims["iat"])
+try:
+    jwt.decode(svid.token, key.key, algorithms=["ES256"], audience="other", issuer=disc["issuer"])
+    print("PYJWT_OTHER accepted")
+except jwt.InvalidAudienceError:
+    print("PYJWT_OTHER refused")
+client.close()
+"#;
+
+/// Raw gRPC against the JWT calls: malformed requests, then forgeries of a
+/// real token offered to `ValidateJWTSVID`; prints one line per attempt.
+const PY_JWT_HOSTILE: &str = r#"
+import base64, json, os, grpc
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+from spiffe._proto import workload_pb2, workload_pb2_grpc
+stub = workload_pb2_grpc.SpiffeWorkloadAPIStub(grpc.insecure_channel(os.environ["SPIFFE_ENDPOINT_SOCKET"]))
+H = [("workload.spiffe.io", "true")]
+def attempt(name, call):
+    try:
+        r = call()
+        print(name, "OK", r)
+    except grpc.RpcError as e:
+        print(name, e.code().name, e.details())
+attempt("NO_HEADER", lambda: stub.FetchJWTSVID(workload_pb2.JWTSVIDRequest(audience=["db"]), timeout=10))
+attempt("NO_AUDIENCE", lambda: stub.FetchJWTSVID(workload_pb2.JWTSVIDRequest(), metadata=H, timeout=10))
+attempt("NINE_AUDIENCES", lambda: stub.FetchJWTSVID(workload_pb2.JWTSVIDRequest(audience=[str(i) for i in range(9)]), metadata=H, timeout=10))
+attempt("CONTROL_AUDIENCE", lambda: stub.FetchJWTSVID(workload_pb2.JWTSVIDRequest(audience=["db\n"]), metadata=H, timeout=10))
+attempt("OTHER_ID", lambda: stub.FetchJWTSVID(workload_pb2.JWTSVIDRequest(audience=["db"], spiffe_id="spiffe://corp.example/service/orders"), metadata=H, timeout=10))
+real = stub.FetchJWTSVID(workload_pb2.JWTSVIDRequest(audience=["db"]), metadata=H, timeout=10).svids[0].svid
+def b64(d):
+    return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+h, p, sig = real.split(".")
+kid = jwt.get_unverified_header(real)["kid"]
+claims = jwt.decode(real, options={"verify_signature": False})
+mine = ec.generate_private_key(ec.SECP256R1())
+forged = {
+    "GARBAGE": "a.b.c",
+    "ALG_NONE": b64({"alg": "none", "kid": kid}) + "." + p + ".",
+    "SWAPPED_SUB": h + "." + b64(dict(claims, sub="spiffe://corp.example/service/admin")) + "." + sig,
+    "OWN_KEY": jwt.encode(dict(claims, sub="spiffe://corp.example/service/admin"), mine, algorithm="ES256", headers={"kid": kid}),
+    "HS256": b64({"alg": "HS256", "kid": kid, "typ": "JWT"}) + "." + p + "." + sig,
+    "HUGE": "x" * 60000,
+}
+for name, token in forged.items():
+    attempt(name, lambda: stub.ValidateJWTSVID(workload_pb2.ValidateJWTSVIDRequest(audience="db", svid=token), metadata=H, timeout=10))
+attempt("EMPTY_AUDIENCE", lambda: stub.ValidateJWTSVID(workload_pb2.ValidateJWTSVIDRequest(audience="", svid=real), metadata=H, timeout=10))
+attempt("EMPTY_SVID", lambda: stub.ValidateJWTSVID(workload_pb2.ValidateJWTSVIDRequest(audience="db", svid=""), metadata=H, timeout=10))
+r = stub.ValidateJWTSVID(workload_pb2.ValidateJWTSVIDRequest(audience="db", svid=real), metadata=H, timeout=10)
+print("REAL", r.spiffe_id, r.claims["aud"])
+"#;
+
 /// The real path of the Python interpreter (`python3` may be a shim).
 fn python_exe() -> String {
     let out = Command::new("python3").args(["-c", "import os, sys; print(os.path.realpath(sys.executable))"]).output();
@@ -517,4 +602,135 @@ async fn hostile_callers_get_clear_errors_and_the_agent_keeps_serving() {
     );
     let mut agent = node;
     assert!(agent.agent_running(), "the agent kept serving");
+}
+
+/// Unix seconds now.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn py_spiffe_gets_a_jwt_svid_that_the_agent_and_pyjwt_verify_against_the_published_jwks() {
+    let (server, admin, cli) = tenant().await;
+    let node1 = host(&server, &admin, NODE1, &[]).await;
+    create_entry(&cli, "payments-py", "payments", &[NODE1], &[format!("unix:path:{}", python_exe())], &[]);
+    let issuer = format!("{}/oidc/{T}", server.url());
+    let out = python(&node1.workload_socket(), PY_JWT, &[&issuer, server.ca_file().to_str().unwrap()]);
+    let said = text(&out);
+    assert!(out.status.success(), "py-spiffe: {said}\n{}", std::fs::read_to_string(node1.agent_log()).unwrap());
+    for line in [
+        "SPIFFE_ID spiffe://corp.example/service/payments\n",
+        "AUDIENCE api db\n",
+        "REUSED True\n",
+        "BUNDLE_HAS_KID True\n",
+        "VALID spiffe://corp.example/service/payments\n",
+        "OTHER refused",
+        &format!("ISSUER {issuer}\n"),
+        "PYJWT_SUB spiffe://corp.example/service/payments 300\n",
+        "PYJWT_OTHER refused\n",
+    ] {
+        assert!(said.contains(line), "{line:?} in:\n{said}");
+    }
+    // The same audiences twice made one token: one issuance audited.
+    let issued: Vec<_> = admin
+        .audit(Some(T), 0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "jwt_svid.issue" && e.outcome == "success")
+        .collect();
+    assert_eq!(issued.len(), 1, "{issued:?}");
+    assert!(issued[0].detail.contains("aud api db"), "{:?}", issued[0]);
+
+    // The discovery document is public and cacheable; an unknown tenant has none.
+    let resp = server.raw().get(format!("{issuer}/jwks")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["cache-control"], "public, max-age=300");
+    let jwks: serde_json::Value = resp.json().await.unwrap();
+    let algs: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    assert_eq!(algs.len(), 2, "one ES256 and one RS256 key: {jwks}");
+    assert!(algs.contains(&"ES256") && algs.contains(&"RS256"), "{jwks}");
+    assert!(jwks.to_string().find("\"d\"").is_none(), "no private key member in the JWKS: {jwks}");
+    let resp = server.raw().get(format!("{}/oidc/nowhere.example/jwks", server.url())).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_jwt_svid_requests_and_forged_tokens_are_refused_and_issue_nothing() {
+    let (server, admin, cli) = tenant().await;
+    let node1 = host(&server, &admin, NODE1, &[]).await;
+    let node2 = host(&server, &admin, NODE2, &[]).await;
+    create_entry(&cli, "payments-py", "payments", &[NODE1], &[format!("unix:path:{}", python_exe())], &[]);
+    let issued = || async {
+        let log = admin.audit(Some(T), 0, 1000).await.unwrap();
+        let count = |outcome: &str| log.iter().filter(|e| e.action == "jwt_svid.issue" && e.outcome == outcome).count();
+        (count("success"), count("failure"))
+    };
+
+    let out = python(&node1.workload_socket(), PY_JWT_HOSTILE, &[]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}\n{}", std::fs::read_to_string(node1.agent_log()).unwrap());
+    for line in [
+        "NO_HEADER INVALID_ARGUMENT security header missing",
+        "NO_AUDIENCE INVALID_ARGUMENT",
+        "NINE_AUDIENCES INVALID_ARGUMENT",
+        "CONTROL_AUDIENCE INVALID_ARGUMENT",
+        "OTHER_ID PERMISSION_DENIED",
+        "GARBAGE INVALID_ARGUMENT",
+        "ALG_NONE INVALID_ARGUMENT",
+        "SWAPPED_SUB INVALID_ARGUMENT invalid JWT-SVID: token signature does not verify",
+        "OWN_KEY INVALID_ARGUMENT invalid JWT-SVID: token signature does not verify",
+        "HS256 INVALID_ARGUMENT",
+        "HUGE INVALID_ARGUMENT",
+        "EMPTY_AUDIENCE INVALID_ARGUMENT",
+        "EMPTY_SVID INVALID_ARGUMENT",
+        "REAL spiffe://corp.example/service/payments",
+    ] {
+        assert!(said.contains(line), "{line:?} in:\n{said}");
+    }
+    assert_eq!(issued().await, (1, 0), "only the one good request reached the server");
+
+    // Python on node2 matches no entry there: no token.
+    let out = python(&node2.workload_socket(), PY_JWT, &["https://unused", "/dev/null"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("no identity issued"), "{}", text(&out));
+
+    // A modified agent on node2 asking the server directly for node1's
+    // entry is refused and audited; a user may not ask at all; bad bodies
+    // are refused before anything is signed.
+    let url = format!("{}/v1/tenants/{T}/workloads/payments-py/jwt-svid", server.url());
+    let as_node = |n: &Node| {
+        let chain = std::fs::read_to_string(n.state.join("chain.pem")).unwrap();
+        server.mtls_as(&n.state.join("key.pem"), &chain)
+    };
+    let body = serde_json::json!({ "audience": ["db"] });
+    let refused = as_node(&node2).post(&url).json(&body).send().await.unwrap();
+    assert_eq!(refused.status(), 404);
+    assert_eq!(refused.json::<serde_json::Value>().await.unwrap()["error"]["code"], "workload_not_found");
+    assert_eq!(issued().await, (1, 1), "the refusal is audited");
+    let (status, text_) =
+        admin_post(&server, &format!("/v1/tenants/{T}/workloads/payments-py/jwt-svid"), body.to_string()).await;
+    assert_eq!(status, 403, "{text_}");
+    for (bad, why) in [
+        (serde_json::json!({ "audience": [] }), "at least one audience"),
+        (serde_json::json!({ "audience": ["db"], "ttl": "2h" }), "3600 seconds"),
+        (serde_json::json!({ "audience": ["db"], "ttl": "1s" }), "30 to"),
+        (serde_json::json!({ "audience": ["db"], "sub": "spiffe://corp.example/service/admin" }), "unknown field"),
+        (serde_json::json!({ "audience": "db" }), ""),
+    ] {
+        let resp = as_node(&node1).post(&url).json(&bad).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text_ = resp.text().await.unwrap();
+        assert_eq!(status, 400, "{bad}: {text_}");
+        assert!(text_.contains(why), "{bad}: {text_}");
+    }
+    let (ok, _) = issued().await;
+    assert_eq!(ok, 1, "nothing was issued for a bad request");
+
+    // The machine it is assigned to may, and the token names only its entry.
+    let resp = as_node(&node1).post(&url).json(&serde_json::json!({ "audience": ["db"], "ttl": "60s" })).send().await;
+    let info: serde_json::Value = resp.unwrap().json().await.unwrap();
+    assert_eq!(info["spiffe_id"], "spiffe://corp.example/service/payments", "{info}");
+    let expires = info["expires_at"].as_i64().unwrap();
+    assert!((expires - unix_now() - 60).abs() <= 5, "{info}");
 }

@@ -30,6 +30,8 @@ use pb::spiffe_workload_api_server::{SpiffeWorkloadApi, SpiffeWorkloadApiServer}
 
 /// Largest request accepted: every Workload API request is a few bytes.
 const MAX_REQUEST: usize = 64 * 1024;
+/// Clock skew tolerated when validating a JWT-SVID's `exp` and `nbf`.
+const LEEWAY: i64 = 30;
 /// Concurrent streams on one connection.
 const STREAMS_PER_CONNECTION: u32 = 16;
 
@@ -238,6 +240,14 @@ impl Handler {
         Ok(pb::X509svidResponse { svids, crl: trust.crls.clone(), federated_bundles: HashMap::new() })
     }
 
+    async fn jwt_bundles_response(&self) -> Result<pb::JwtBundlesResponse, Status> {
+        let bundle = self.api.jwt_bundle().await.map_err(|e| {
+            tracing::warn!(error = %e, "the tenant's JWT bundle could not be fetched");
+            Status::unavailable("the JWT bundle is not available")
+        })?;
+        Ok(pb::JwtBundlesResponse { bundles: HashMap::from([(self.api.tenant.clone(), bundle.json.clone())]) })
+    }
+
     fn bundles_response(&self) -> pb::X509BundlesResponse {
         let trust = self.api.trust();
         let bundles = HashMap::from([(self.api.tenant.clone(), trust.roots.concat())]);
@@ -245,17 +255,33 @@ impl Handler {
     }
 }
 
+/// A JSON value as a protobuf `Value`, for the claims `ValidateJWTSVID` returns.
+fn prost_value(v: serde_json::Value) -> prost_types::Value {
+    use prost_types::value::Kind;
+    use serde_json::Value;
+    let kind = match v {
+        Value::Null => Kind::NullValue(0),
+        Value::Bool(b) => Kind::BoolValue(b),
+        Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+        Value::String(s) => Kind::StringValue(s),
+        Value::Array(a) => Kind::ListValue(prost_types::ListValue { values: a.into_iter().map(prost_value).collect() }),
+        Value::Object(o) => {
+            Kind::StructValue(prost_types::Struct { fields: o.into_iter().map(|(k, v)| (k, prost_value(v))).collect() })
+        }
+    };
+    prost_types::Value { kind: Some(kind) }
+}
+
 type Stream<T> = ReceiverStream<Result<T, Status>>;
 
 /// Streams `answer()` now and after every change, until the client goes
 /// away or the answer becomes an error (sent, then the stream ends).
 fn stream<T: Send + 'static>(
-    api: Arc<WorkloadApi>,
+    mut changes: tokio::sync::watch::Receiver<u64>,
     first: T,
     mut answer: impl FnMut() -> Result<T, Status> + Send + 'static,
 ) -> Stream<T> {
     let (tx, rx) = mpsc::channel(2);
-    let mut changes = api.generation.subscribe();
     changes.borrow_and_update();
     tokio::spawn(async move {
         if tx.send(Ok(first)).await.is_err() {
@@ -298,7 +324,7 @@ impl SpiffeWorkloadApi for Handler {
             let mine: Vec<super::Entry> = entries.into_iter().filter(|e| process.matches(&e.selectors)).collect();
             handler.x509_response(&mine)
         };
-        Ok(Response::new(stream(self.api.clone(), first, answer)))
+        Ok(Response::new(stream(self.api.generation.subscribe(), first, answer)))
     }
 
     async fn fetch_x509_bundles(
@@ -308,12 +334,36 @@ impl SpiffeWorkloadApi for Handler {
         check_header(&req)?;
         let handler = Handler { api: self.api.clone() };
         let first = handler.bundles_response();
-        Ok(Response::new(stream(self.api.clone(), first, move || Ok(handler.bundles_response()))))
+        Ok(Response::new(stream(self.api.generation.subscribe(), first, move || Ok(handler.bundles_response()))))
     }
 
     async fn fetch_jwtsvid(&self, req: Request<pb::JwtsvidRequest>) -> Result<Response<pb::JwtsvidResponse>, Status> {
         check_header(&req)?;
-        Err(Status::unimplemented("JWT-SVIDs are not available in this version of the agent"))
+        let audience = lightwell_proto::jwt_audiences(&req.get_ref().audience).map_err(Status::invalid_argument)?;
+        let process = self.attest(&req).await?;
+        let wanted = &req.get_ref().spiffe_id;
+        let entries: Vec<super::Entry> = self
+            .api
+            .matching(&process)
+            .await
+            .into_iter()
+            .filter(|e| wanted.is_empty() || &e.spiffe_id == wanted)
+            .collect();
+        if entries.is_empty() {
+            return Err(Status::permission_denied("no identity issued"));
+        }
+        let mut svids = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            match self.api.jwt_svid(entry, &audience).await {
+                Ok(s) => svids.push(pb::Jwtsvid { spiffe_id: s.spiffe_id, svid: s.token, hint: entry.name.clone() }),
+                Err(e) => tracing::warn!(entry = %entry.name, error = %e, "JWT-SVID could not be issued"),
+            }
+        }
+        if svids.is_empty() {
+            return Err(Status::unavailable("the JWT-SVID could not be issued; retry shortly"));
+        }
+        tracing::info!(pid = process.pid, uid = process.uid, svids = svids.len(), "JWT-SVIDs served");
+        Ok(Response::new(pb::JwtsvidResponse { svids }))
     }
 
     async fn fetch_jwt_bundles(
@@ -321,7 +371,15 @@ impl SpiffeWorkloadApi for Handler {
         req: Request<pb::JwtBundlesRequest>,
     ) -> Result<Response<Self::FetchJWTBundlesStream>, Status> {
         check_header(&req)?;
-        Err(Status::unimplemented("JWT bundles are not available in this version of the agent"))
+        let handler = Handler { api: self.api.clone() };
+        let first = handler.jwt_bundles_response().await?;
+        let changes = self.api.jwt_generation.subscribe();
+        let answer = move || {
+            let held = handler.api.jwt_bundle.read().unwrap_or_else(|e| e.into_inner()).clone();
+            let bundle = held.ok_or_else(|| Status::unavailable("the JWT bundle is not available"))?;
+            Ok(pb::JwtBundlesResponse { bundles: HashMap::from([(handler.api.tenant.clone(), bundle.json.clone())]) })
+        };
+        Ok(Response::new(stream(changes, first, answer)))
     }
 
     async fn validate_jwtsvid(
@@ -329,6 +387,28 @@ impl SpiffeWorkloadApi for Handler {
         req: Request<pb::ValidateJwtsvidRequest>,
     ) -> Result<Response<pb::ValidateJwtsvidResponse>, Status> {
         check_header(&req)?;
-        Err(Status::unimplemented("JWT-SVIDs are not available in this version of the agent"))
+        let pb::ValidateJwtsvidRequest { audience, svid } = req.into_inner();
+        if audience.is_empty() {
+            return Err(Status::invalid_argument("audience must be specified"));
+        }
+        if svid.is_empty() {
+            return Err(Status::invalid_argument("svid must be specified"));
+        }
+        let bundle = self.api.jwt_bundle().await.map_err(|e| {
+            tracing::warn!(error = %e, "the tenant's JWT bundle could not be fetched");
+            Status::unavailable("the JWT bundle is not available")
+        })?;
+        let validation = lightwell_jose::Validation { audience: &audience, now: self.api.clock.unix(), leeway: LEEWAY };
+        let verified = lightwell_jose::jwt::verify(&svid, &bundle.keys, &validation)
+            .map_err(|e| Status::invalid_argument(format!("invalid JWT-SVID: {e}")))?;
+        let prefix = format!("spiffe://{}/", self.api.tenant);
+        if !verified.subject.starts_with(&prefix) || verified.subject.len() == prefix.len() {
+            return Err(Status::invalid_argument(
+                "invalid JWT-SVID: its subject is not a SPIFFE ID of this trust domain",
+            ));
+        }
+        let claims =
+            prost_types::Struct { fields: verified.claims.into_iter().map(|(k, v)| (k, prost_value(v))).collect() };
+        Ok(Response::new(pb::ValidateJwtsvidResponse { spiffe_id: verified.subject, claims: Some(claims) }))
     }
 }

@@ -17,8 +17,13 @@
 //!   hold, streamed: a new message whenever an SVID, the bundle or a CRL
 //!   changes. A process matching nothing gets `PermissionDenied`.
 //!
-//! JWT-SVIDs (`FetchJWTSVID`, `FetchJWTBundles`, `ValidateJWTSVID`) answer
-//! `Unimplemented` until the tenant's token keys exist.
+//! - JWT-SVIDs: a process asks for audiences; for each entry it matches the
+//!   agent asks the server for a token (signed with the tenant's token key,
+//!   `sub` the entry's SPIFFE ID) and keeps it until half its life has
+//!   passed, per entry and audience set ([`MAX_JWT_CACHE`] at most). The
+//!   tenant's JWK Set (`/oidc/{t}/jwks`) is fetched with the assignments
+//!   and streamed to `FetchJWTBundles`; `ValidateJWTSVID` checks a token
+//!   against it locally.
 
 pub mod attest;
 mod authority;
@@ -45,6 +50,8 @@ pub use self::grpc::serve;
 const POLL: Duration = Duration::from_secs(30);
 /// How often a process matching nothing may make the agent ask the server again.
 const ON_DEMAND: Duration = Duration::from_secs(2);
+/// JWT-SVIDs kept at most (entry × audience set); beyond, the soonest due go.
+const MAX_JWT_CACHE: usize = 1024;
 
 /// Where and how the Workload API listens.
 #[derive(Debug, Clone)]
@@ -92,6 +99,33 @@ struct TrustView {
     revoked: std::collections::HashSet<String>,
 }
 
+/// A JWT-SVID held for reuse.
+#[derive(Clone)]
+struct JwtSvid {
+    spiffe_id: String,
+    token: String,
+    expires_at: i64,
+    /// Half of its life.
+    renew_at: i64,
+}
+
+impl std::fmt::Debug for JwtSvid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtSvid")
+            .field("spiffe_id", &self.spiffe_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The tenant's JWT bundle: its published token keys.
+#[derive(Debug)]
+struct JwtBundle {
+    /// The JWK Set as workloads receive it.
+    json: Vec<u8>,
+    keys: lightwell_jose::Jwks,
+}
+
 /// The Workload API's state, shared by the gRPC handlers and the task that
 /// keeps SVIDs current.
 #[derive(Debug)]
@@ -106,8 +140,14 @@ pub struct WorkloadApi {
     entries: RwLock<Option<Vec<Entry>>>,
     svids: RwLock<BTreeMap<String, Arc<Svid>>>,
     trust_view: RwLock<Arc<TrustView>>,
-    /// Moves on every change workloads must hear of.
+    /// Moves on every change X.509 streams must hear of.
     generation: tokio::sync::watch::Sender<u64>,
+    /// JWT-SVIDs by entry name and sorted audiences.
+    jwt_svids: Mutex<std::collections::HashMap<(String, Vec<String>), JwtSvid>>,
+    /// `None` until first fetched.
+    jwt_bundle: RwLock<Option<Arc<JwtBundle>>>,
+    /// Moves when the JWT bundle changes.
+    jwt_generation: tokio::sync::watch::Sender<u64>,
     /// One refresh at a time.
     refreshing: tokio::sync::Mutex<()>,
     /// When a process matching nothing last made the agent ask the server.
@@ -142,6 +182,9 @@ impl WorkloadApi {
             svids: RwLock::new(BTreeMap::new()),
             trust_view: RwLock::new(Arc::default()),
             generation: tokio::sync::watch::Sender::new(0),
+            jwt_svids: Mutex::new(Default::default()),
+            jwt_bundle: RwLock::new(None),
+            jwt_generation: tokio::sync::watch::Sender::new(0),
             refreshing: tokio::sync::Mutex::new(()),
             last_on_demand: Mutex::new(None),
             wake: tokio::sync::Notify::new(),
@@ -260,7 +303,88 @@ impl WorkloadApi {
         if changed {
             self.generation.send_modify(|g| *g += 1);
         }
+        self.jwt_svids.lock().unwrap_or_else(|e| e.into_inner()).retain(|(name, _), s| {
+            entries.iter().any(|e| &e.name == name && e.spiffe_id == s.spiffe_id) && s.expires_at > now
+        });
+        let known = self.jwt_bundle.read().unwrap_or_else(|e| e.into_inner()).is_some();
+        if known || !entries.is_empty() {
+            // Failing to fetch keeps the bundle held: keys are published a day ahead.
+            if let Err(e) = self.fetch_jwt_bundle(&servers).await {
+                tracing::warn!(error = %e, "the tenant's JWT bundle could not be fetched");
+            }
+        }
         Ok(next)
+    }
+
+    /// Fetches the tenant's JWK Set; streams hear of it when it changed.
+    async fn fetch_jwt_bundle(&self, servers: &Servers) -> Result<Arc<JwtBundle>, AgentError> {
+        let tenant = self.tenant.clone();
+        let value = servers
+            .call(|c: Client| {
+                let tenant = tenant.clone();
+                async move { c.token_jwks(&tenant).await }
+            })
+            .await?;
+        let json = serde_json::to_vec(&value).map_err(|e| AgentError::Other(format!("JWK Set: {e}")))?;
+        let keys = lightwell_jose::Jwks::parse(&json)
+            .map_err(|e| AgentError::Other(format!("the server's JWK Set does not parse: {e}")))?;
+        let mut held = self.jwt_bundle.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = held.as_ref()
+            && b.json == json
+        {
+            return Ok(b.clone());
+        }
+        let bundle = Arc::new(JwtBundle { json, keys });
+        *held = Some(bundle.clone());
+        drop(held);
+        self.jwt_generation.send_modify(|g| *g += 1);
+        Ok(bundle)
+    }
+
+    /// The tenant's JWT bundle, fetched now if the agent holds none yet.
+    async fn jwt_bundle(&self) -> Result<Arc<JwtBundle>, AgentError> {
+        if let Some(b) = self.jwt_bundle.read().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Ok(b);
+        }
+        self.fetch_jwt_bundle(&self.mtls()?).await
+    }
+
+    /// A JWT-SVID of `entry` for `audience` (sorted, deduplicated): the
+    /// one held while it has more than half its life left, else a new one.
+    async fn jwt_svid(&self, entry: &Entry, audience: &[String]) -> Result<JwtSvid, AgentError> {
+        let key = (entry.name.clone(), audience.to_vec());
+        let now = self.clock.unix();
+        if let Some(s) = self.jwt_svids.lock().unwrap_or_else(|e| e.into_inner()).get(&key)
+            && s.spiffe_id == entry.spiffe_id
+            && s.renew_at > now
+        {
+            return Ok(s.clone());
+        }
+        let servers = self.mtls()?;
+        let req = lightwell_proto::JwtSvidRequest { audience: audience.to_vec(), ttl: None };
+        let (tenant, name) = (self.tenant.clone(), entry.name.clone());
+        let info = servers
+            .call(|c: Client| {
+                let (tenant, name, req) = (tenant.clone(), name.clone(), req.clone());
+                async move { c.issue_jwt_svid(&tenant, &name, &req).await }
+            })
+            .await?;
+        let svid = JwtSvid {
+            spiffe_id: info.spiffe_id,
+            token: info.token,
+            expires_at: info.expires_at,
+            renew_at: now + (info.expires_at - now) / 2,
+        };
+        let mut cache = self.jwt_svids.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= MAX_JWT_CACHE {
+            cache.retain(|_, s| s.renew_at > now);
+            while cache.len() >= MAX_JWT_CACHE {
+                let Some(soonest) = cache.iter().min_by_key(|(_, s)| s.renew_at).map(|(k, _)| k.clone()) else { break };
+                cache.remove(&soonest);
+            }
+        }
+        cache.insert(key, svid.clone());
+        Ok(svid)
     }
 
     async fn issue(&self, servers: &Servers, entry: &Entry) -> Result<Svid, AgentError> {

@@ -11,6 +11,7 @@ mod hosts;
 mod join;
 mod k8s;
 mod tenants;
+mod tokens;
 mod workloads;
 
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub use self::join::{
 };
 pub use self::k8s::{ClusterView, Component, ComponentRequest, NewCluster};
 pub use self::tenants::Tenant;
+pub use self::tokens::{DEFAULT_JWT_SVID_TTL_SECS, JwtSvid, MAX_JWT_SVID_TTL_SECS};
 pub use self::workloads::{AssignedWorkload, DEFAULT_SVID_TTL_SECS, NewWorkload, WorkloadView};
 use crate::audit::{AuditEvent, AuditLog};
 pub use crate::audit::{ChainHead, CheckpointReport, CheckpointSink, Verification};
@@ -73,6 +75,8 @@ struct Inner {
     kek: Kek,
     /// Base of the plain-HTTP CRL and CA certificate URLs put into certificates.
     pki_base: String,
+    /// Base of the HTTPS API's public URLs (the token issuer's).
+    api_base: String,
     /// Unsealed CA keys, by CA id, with the sealed key and certificate they came from.
     issuers: cache::Cache<String, ca::CachedIssuer>,
     /// Client-certificate chains verified, by leaf DER (see `ca::mtls`).
@@ -103,6 +107,9 @@ pub struct ServiceConfig {
     /// certificates and CRLs (`--public-pki-url`; a trailing `/` is
     /// dropped). Certificates already issued keep their URLs.
     pub public_pki_url: String,
+    /// Base of the public HTTPS URLs of the API (`--public-api-url`): the
+    /// tenant's token issuer is `<base>/oidc/<tenant>`. A trailing `/` is dropped.
+    pub public_api_url: String,
     /// Largest CRL (in entries) re-signed inside the revoking transaction
     /// (`--crl-sync-limit`); larger ones are re-signed by the CRL signer
     /// after the commit.
@@ -127,6 +134,7 @@ impl Default for ServiceConfig {
     fn default() -> Self {
         Self {
             public_pki_url: "http://localhost:8080".into(),
+            public_api_url: "https://localhost:8443".into(),
             crl_sync_limit: DEFAULT_CRL_SYNC_LIMIT,
             login_throttle: DEFAULT_LOGIN_THROTTLE,
             account_throttle: DEFAULT_ACCOUNT_THROTTLE,
@@ -157,6 +165,7 @@ impl Service {
     ) -> Result<Self> {
         let ServiceConfig {
             public_pki_url,
+            public_api_url,
             crl_sync_limit,
             login_throttle,
             account_throttle,
@@ -185,6 +194,7 @@ impl Service {
                 enrolment_notices: Throttle::new(join::notice_limit(enrolment_throttle)),
                 kek,
                 pki_base: public_pki_url.trim_end_matches('/').to_string(),
+                api_base: public_api_url.trim_end_matches('/').to_string(),
                 issuers,
                 chains,
                 ocsp: ca::OcspState::default(),

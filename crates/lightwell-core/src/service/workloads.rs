@@ -400,7 +400,7 @@ impl Service {
 }
 
 /// The id of the machine calling, or why it may not ask.
-fn calling_machine(actor: &Actor, tenant: &str) -> Result<String> {
+pub(super) fn calling_machine(actor: &Actor, tenant: &str) -> Result<String> {
     authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
     match actor {
         Actor::Principal(p) if p.kind == PrincipalKind::Machine => Ok(p.id.to_string()),
@@ -418,23 +418,41 @@ impl Inner {
         name: &str,
         csr: &CertificateRequest,
     ) -> Result<CertificateView> {
-        let record = tx.workload_entry(&t.id, name)?.ok_or_else(|| workload_not_found(name))?;
-        let spec = load(&record)?;
-        // Not assigned answers as "no such entry": a machine learns nothing
-        // about entries that are not its own.
-        if !assigned_to(tx, t, &spec, machine_id)? {
-            return Err(workload_not_found(name));
-        }
-        let service = tx
-            .principal_by_id(&t.id, &record.service_id)?
-            .ok_or_else(|| Error::new(ErrorCode::PrincipalNotFound, "the entry's service no longer exists"))?;
-        if !service.enabled {
-            return Err(Error::new(ErrorCode::AccountDisabled, format!("service {} is disabled", service.name)));
-        }
+        let (spec, service) = assigned_entry(tx, t, machine_id, name)?;
         let binding = bind_svid(csr, &service, &spec, &t.policy.ca)?;
         let ca = default_issuing_ca(tx, t)?;
         self.sign_and_record(tx, t, actor, &service, csr, &binding, ca)
     }
+}
+
+/// Entry `name` and its service, if `machine_id` may hold the entry's
+/// identity now: the entry is assigned to it and the service is enabled.
+fn assigned_entry(
+    tx: &mut dyn Tx,
+    t: &Tenant,
+    machine_id: &str,
+    name: &str,
+) -> Result<(WorkloadSpec, PrincipalRecord)> {
+    let record = tx.workload_entry(&t.id, name)?.ok_or_else(|| workload_not_found(name))?;
+    let spec = load(&record)?;
+    // Not assigned answers as "no such entry": a machine learns nothing
+    // about entries that are not its own.
+    if !assigned_to(tx, t, &spec, machine_id)? {
+        return Err(workload_not_found(name));
+    }
+    let service = tx
+        .principal_by_id(&t.id, &record.service_id)?
+        .ok_or_else(|| Error::new(ErrorCode::PrincipalNotFound, "the entry's service no longer exists"))?;
+    if !service.enabled {
+        return Err(Error::new(ErrorCode::AccountDisabled, format!("service {} is disabled", service.name)));
+    }
+    Ok((spec, service))
+}
+
+/// The SPIFFE ID of entry `name` if `machine_id` may hold it now (see
+/// [`assigned_entry`]), for a JWT-SVID.
+pub(super) fn entry_identity_for(tx: &mut dyn Tx, t: &Tenant, machine_id: &str, name: &str) -> Result<String> {
+    assigned_entry(tx, t, machine_id, name).map(|(spec, _)| spec.spiffe_id)
 }
 
 /// What an SVID holds: the entry's SPIFFE ID and DNS names, nothing the CSR

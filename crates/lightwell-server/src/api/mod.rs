@@ -9,6 +9,7 @@ mod error;
 mod health;
 mod join;
 mod k8s;
+mod oidc;
 mod tenants;
 mod workloads;
 
@@ -102,6 +103,7 @@ pub(crate) fn router(state: AppState, max_body: usize, timeout: Duration) -> Rou
         .routes(routes!(workloads::create, workloads::list))
         .routes(routes!(workloads::show, workloads::delete))
         .routes(routes!(workloads::svid))
+        .routes(routes!(workloads::jwt_svid))
         .routes(routes!(workloads::assigned))
         .split_for_parts();
     let openapi = Arc::new(openapi.to_json().unwrap_or_else(|_| "{}".into()));
@@ -113,6 +115,8 @@ pub(crate) fn router(state: AppState, max_body: usize, timeout: Duration) -> Rou
             async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], doc.to_string()) }
         }),
     )
+    .route("/oidc/{tenant}/jwks", get(oidc::jwks))
+    .route("/oidc/{tenant}/.well-known/openid-configuration", get(oidc::discovery))
     .route("/healthz", get(health::healthz))
     .route("/readyz", get(health::readyz))
     .route("/metrics", get(health::metrics))

@@ -5,7 +5,8 @@ use axum::http::StatusCode;
 use lightwell_core::clock::rfc3339;
 use lightwell_core::{NewWorkload, WorkloadView};
 use lightwell_proto::{
-    AssignedWorkload, CertificateInfo, CreateWorkloadRequest, ErrorBody, RevokeResponse, SvidRequest, WorkloadInfo,
+    AssignedWorkload, CertificateInfo, CreateWorkloadRequest, ErrorBody, JwtSvidInfo, JwtSvidRequest, RevokeResponse,
+    SvidRequest, WorkloadInfo,
 };
 
 use super::AppState;
@@ -121,4 +122,22 @@ pub(crate) async fn svid(
 ) -> ApiResult<(StatusCode, axum::Json<CertificateInfo>)> {
     let v = state.service.issue_svid(&actor, &tenant, &name, decode_csr(req.csr)?).await?;
     Ok((StatusCode::CREATED, axum::Json(certificate_info(&v))))
+}
+
+/// Issue a JWT-SVID of an entry assigned to the calling machine, for the audiences its workload asked for.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/workloads/{name}/jwt-svid", tag = "workloads",
+    params(("tenant" = String, Path), ("name" = String, Path)), request_body = JwtSvidRequest,
+    responses((status = 201, body = JwtSvidInfo), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn jwt_svid(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiPath((tenant, name)): ApiPath<(String, String)>,
+    ApiJson(req): ApiJson<JwtSvidRequest>,
+) -> ApiResult<(StatusCode, axum::Json<JwtSvidInfo>)> {
+    let ttl = req.ttl.as_deref().map(lightwell_core::parse_ttl).transpose()?;
+    let svid = state.service.issue_jwt_svid(&actor, &tenant, &name, &req.audience, ttl).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(JwtSvidInfo { token: svid.token, spiffe_id: svid.spiffe_id, expires_at: svid.expires_at }),
+    ))
 }

@@ -3,7 +3,8 @@
 use super::{audit, principal, tenant, w};
 use crate::{
     CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateRecord, CrlRecord, JoinTokenRecord, K8sClusterRecord,
-    OcspResponderRecord, PrincipalKind, SessionRecord, Store, StoreError, TenantId, Value, WorkloadEntryRecord,
+    OcspResponderRecord, PrincipalKind, SessionRecord, Store, StoreError, TenantId, TokenKeyRecord, Value,
+    WorkloadEntryRecord,
 };
 
 /// Puts at least one row in every table, with NULLs, booleans and bytes.
@@ -119,6 +120,17 @@ fn fill(s: &dyn Store) {
             service_id: "svc-1".into(),
             spec: "{\"selectors\":[]}".into(),
             created_at: 15,
+        })?;
+        tx.insert_token_key(&TokenKeyRecord {
+            id: "kid-1".into(),
+            tenant_id: id.clone(),
+            algorithm: "ES256".into(),
+            public_jwk: "{\"kty\":\"EC\"}".into(),
+            sealed_key: vec![0, 1, 255],
+            created_at: 16,
+            activates_at: 16,
+            retires_at: 17,
+            expires_at: 18,
         })
     });
 }

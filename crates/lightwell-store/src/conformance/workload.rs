@@ -1,6 +1,6 @@
-//! Conformance cases of workload identity: workload entries.
+//! Conformance cases of workload identity: workload entries and token keys.
 
-use crate::{Store, StoreError, StoreExt, TenantId, WorkloadEntryRecord};
+use crate::{Store, StoreError, StoreExt, TenantId, TokenKeyRecord, WorkloadEntryRecord};
 
 fn entry(tenant: &TenantId, id: &str, name: &str, service: &str) -> WorkloadEntryRecord {
     WorkloadEntryRecord {
@@ -47,4 +47,38 @@ pub fn workload_entries_round_trip_scoped_by_tenant(s: &dyn Store) {
     );
     w(s, |tx| tx.delete_tenant(&b));
     assert!(w(s, |tx| tx.list_workload_entries(&b)).is_empty());
+}
+
+fn token_key(tenant: &TenantId, id: &str, activates_at: i64, expires_at: i64) -> TokenKeyRecord {
+    TokenKeyRecord {
+        id: id.into(),
+        tenant_id: tenant.clone(),
+        algorithm: "ES256".into(),
+        public_jwk: format!("{{\"kid\":\"{id}\"}}"),
+        sealed_key: vec![1, 2, 3, 0, 255],
+        created_at: activates_at - 10,
+        activates_at,
+        retires_at: expires_at - 5,
+        expires_at,
+    }
+}
+
+/// Token keys come back by activation time within their tenant only, ids
+/// are unique, and pruning removes only the tenant's keys no longer published.
+pub fn token_keys_round_trip_pruned_and_scoped_by_tenant(s: &dyn Store) {
+    let (a, b) = (TenantId::new("ta"), TenantId::new("tb"));
+    let (old, new) = (token_key(&a, "k-old", 100, 200), token_key(&a, "k-new", 150, 400));
+    w(s, |tx| {
+        tx.insert_token_key(&new)?;
+        tx.insert_token_key(&old)?;
+        tx.insert_token_key(&token_key(&b, "k-b", 100, 200))
+    });
+    assert_eq!(w(s, |tx| tx.list_token_keys(&a)), vec![old.clone(), new.clone()]);
+    let err = s.write(|tx| tx.insert_token_key(&token_key(&b, "k-old", 1, 2))).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "key ids are unique: {err:?}");
+    assert_eq!(w(s, |tx| tx.prune_token_keys(&a, 200)), 1, "a key expiring at 200 is gone at 200");
+    assert_eq!(w(s, |tx| tx.list_token_keys(&a)), vec![new]);
+    assert_eq!(w(s, |tx| tx.list_token_keys(&b)).len(), 1, "the other tenant's key stays");
+    w(s, |tx| tx.delete_tenant(&b));
+    assert!(w(s, |tx| tx.list_token_keys(&b)).is_empty());
 }

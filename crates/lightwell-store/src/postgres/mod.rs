@@ -12,6 +12,7 @@ mod dump;
 mod join;
 mod k8s;
 mod listen;
+mod token;
 mod workload;
 
 use postgres::error::SqlState;
@@ -22,7 +23,7 @@ use r2d2_postgres::PostgresConnectionManager;
 use crate::{
     AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlPending, CrlRecord,
     JoinTokenRecord, K8sClusterRecord, Membership, OcspResponderRecord, PrincipalKind, PrincipalRecord, RevokedEntry,
-    SessionRecord, Store, StoreError, TenantId, TenantRecord, Tx, TxMode, WorkloadEntryRecord,
+    SessionRecord, Store, StoreError, TenantId, TenantRecord, TokenKeyRecord, Tx, TxMode, WorkloadEntryRecord,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
@@ -40,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0011_ocsp_responders.sql"),
     include_str!("../../migrations/postgres/0012_trust_changes.sql"),
     include_str!("../../migrations/postgres/0013_workload_entries.sql"),
+    include_str!("../../migrations/postgres/0014_token_keys.sql"),
 ];
 
 /// The schema version this build writes.
@@ -608,6 +610,7 @@ impl Tx for PgTx<'_> {
         self.pg_delete_tenant_join_rows(id)?;
         self.pg_delete_tenant_k8s_rows(id)?;
         self.pg_delete_tenant_workload_rows(id)?;
+        self.pg_delete_tenant_token_rows(id)?;
         for sql in [
             "DELETE FROM memberships WHERE tenant_id = $1",
             "DELETE FROM sessions WHERE tenant_id = $1",
@@ -1119,5 +1122,17 @@ impl Tx for PgTx<'_> {
 
     fn delete_service_workload_entries(&mut self, tenant: &TenantId, service_id: &str) -> Result<usize, StoreError> {
         self.pg_delete_service_workload_entries(tenant, service_id)
+    }
+
+    fn insert_token_key(&mut self, key: &TokenKeyRecord) -> Result<(), StoreError> {
+        self.pg_insert_token_key(key)
+    }
+
+    fn list_token_keys(&mut self, tenant: &TenantId) -> Result<Vec<TokenKeyRecord>, StoreError> {
+        self.pg_list_token_keys(tenant)
+    }
+
+    fn prune_token_keys(&mut self, tenant: &TenantId, now: i64) -> Result<usize, StoreError> {
+        self.pg_prune_token_keys(tenant, now)
     }
 }

@@ -31,6 +31,8 @@ pub struct MaintenanceReport {
     pub crls: usize,
     /// OCSP responder certificates issued (new CAs, or the old one half-way through its life).
     pub ocsp_responders: usize,
+    /// Token keys made (successors published ahead of their predecessor's retirement).
+    pub token_keys: usize,
 }
 
 /// A pending rotation: the new root and its issuing CA.
@@ -269,7 +271,8 @@ impl Service {
     }
 
     /// The hourly CA job: activates rotations whose overlap elapsed, retires
-    /// roots whose certificates all expired, and re-signs every CRL.
+    /// roots whose certificates all expired, rotates OCSP responders and
+    /// token keys, and re-signs every CRL.
     pub async fn ca_maintenance(&self) -> Result<MaintenanceReport> {
         let mut report = self
             .blocking(|inner| {
@@ -285,6 +288,10 @@ impl Service {
                     match inner.rotate_ocsp_responders(&tenant) {
                         Ok(n) => report.ocsp_responders += n,
                         Err(e) => tracing::warn!(tenant = %tenant.domain, error = %e, "OCSP responders not rotated"),
+                    }
+                    match inner.rotate_token_keys(&tenant) {
+                        Ok(n) => report.token_keys += n,
+                        Err(e) => tracing::warn!(tenant = %tenant.domain, error = %e, "token keys not rotated"),
                     }
                 }
                 Ok(report)

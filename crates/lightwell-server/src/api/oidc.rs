@@ -1,0 +1,43 @@
+//! The tenant's token issuer, `/oidc/{tenant}`: its JWKS and OpenID
+//! discovery document (OpenID Connect Discovery 1.0, RFC 8414), public, so
+//! any OIDC verifier (cloud IAM federation, Vault's JWT auth, a Kubernetes
+//! API server) can validate the tenant's JWT-SVIDs. The sign-in and token
+//! endpoints come with the OpenID provider; until then the document names
+//! only what verifiers need.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde_json::json;
+
+use super::AppState;
+use super::error::{ApiPath, ApiResult};
+
+/// Verifiers may cache these for five minutes: keys are published a day
+/// before they sign.
+const CACHE: &str = "public, max-age=300";
+
+/// `GET /oidc/{tenant}/jwks`: the tenant's published token keys.
+pub(crate) async fn jwks(
+    State(state): State<AppState>,
+    ApiPath(tenant): ApiPath<String>,
+) -> ApiResult<impl IntoResponse> {
+    let jwks = state.service.token_jwks(&tenant).await?;
+    Ok(([(header::CACHE_CONTROL, CACHE)], axum::Json(jwks)))
+}
+
+/// `GET /oidc/{tenant}/.well-known/openid-configuration`.
+pub(crate) async fn discovery(
+    State(state): State<AppState>,
+    ApiPath(tenant): ApiPath<String>,
+) -> ApiResult<impl IntoResponse> {
+    let issuer = state.service.token_issuer(&tenant).await?;
+    let doc = json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{issuer}/jwks"),
+        "response_types_supported": ["id_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256", "RS256"],
+    });
+    Ok(([(header::CACHE_CONTROL, CACHE)], axum::Json(doc)))
+}
