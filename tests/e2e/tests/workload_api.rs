@@ -631,13 +631,37 @@ async fn py_spiffe_gets_a_jwt_svid_that_the_agent_and_pyjwt_verify_against_the_p
     ] {
         assert!(said.contains(line), "{line:?} in:\n{said}");
     }
-    // The same audiences twice made one token: one issuance audited.
+    // The Rust spiffe crate from this binary, another entry: its token
+    // verifies with the crate's own JWT verifier against the bundle it got.
+    create_entry(&cli, "orders-rust", "orders", &[NODE1], &[format!("unix:path:{}", this_exe())], &[]);
+    let client = spiffe::WorkloadApiClient::connect_to(endpoint(&node1.workload_socket())).await.unwrap();
+    // The agent asks the server for new entries at most every 2 s; a client retries.
+    let mut svid = client.fetch_jwt_svid(["db"], None).await;
+    for _ in 0..20 {
+        if svid.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        svid = client.fetch_jwt_svid(["db"], None).await;
+    }
+    let svid = svid.unwrap_or_else(|e| panic!("{e:?}: {}", std::fs::read_to_string(node1.agent_log()).unwrap()));
+    assert_eq!(svid.spiffe_id().to_string(), "spiffe://corp.example/service/orders");
+    assert_eq!(svid.hint(), Some("orders-rust"));
+    let bundles = client.fetch_jwt_bundles().await.unwrap();
+    let checked = spiffe::JwtSvid::parse_and_validate(svid.token(), &bundles, &["db"]).unwrap();
+    assert_eq!(checked.spiffe_id(), svid.spiffe_id());
+    assert!(spiffe::JwtSvid::parse_and_validate(svid.token(), &bundles, &["other"]).is_err(), "another audience");
+    let validated = client.validate_jwt_token("db", svid.token()).await.unwrap();
+    assert_eq!(validated.spiffe_id(), svid.spiffe_id());
+    assert!(client.validate_jwt_token("other", svid.token()).await.is_err());
+
+    // The same audiences twice made one token: one issuance audited per entry.
     let issued: Vec<_> = admin
         .audit(Some(T), 0, 1000)
         .await
         .unwrap()
         .into_iter()
-        .filter(|e| e.action == "jwt_svid.issue" && e.outcome == "success")
+        .filter(|e| e.action == "jwt_svid.issue" && e.outcome == "success" && e.target == "workload:payments-py")
         .collect();
     assert_eq!(issued.len(), 1, "{issued:?}");
     assert!(issued[0].detail.contains("aud api db"), "{:?}", issued[0]);
