@@ -177,6 +177,14 @@ attempt("EMPTY_AUDIENCE", lambda: stub.ValidateJWTSVID(workload_pb2.ValidateJWTS
 attempt("EMPTY_SVID", lambda: stub.ValidateJWTSVID(workload_pb2.ValidateJWTSVIDRequest(audience="db", svid=""), metadata=H, timeout=10))
 r = stub.ValidateJWTSVID(workload_pb2.ValidateJWTSVIDRequest(audience="db", svid=real), metadata=H, timeout=10)
 print("REAL", r.spiffe_id, r.claims["aud"])
+codes = {}
+for i in range(60):
+    try:
+        stub.FetchJWTSVID(workload_pb2.JWTSVIDRequest(audience=["burst%d" % i]), metadata=H, timeout=10)
+        codes["OK"] = codes.get("OK", 0) + 1
+    except grpc.RpcError as e:
+        codes[e.code().name] = codes.get(e.code().name, 0) + 1
+print("BURST", codes.get("OK", 0), codes.get("RESOURCE_EXHAUSTED", 0), sum(codes.values()))
 "#;
 
 /// The real path of the Python interpreter (`python3` may be a shim).
@@ -712,7 +720,14 @@ async fn hostile_jwt_svid_requests_and_forged_tokens_are_refused_and_issue_nothi
     ] {
         assert!(said.contains(line), "{line:?} in:\n{said}");
     }
-    assert_eq!(issued().await, (1, 0), "only the one good request reached the server");
+    // 60 new audiences at once: the agent asks the server for the first 16
+    // (and 2 more a second), refuses the rest; the burst's tokens are audited.
+    let burst = said.lines().find_map(|l| l.strip_prefix("BURST ")).unwrap();
+    let [ok, exhausted, total]: [usize; 3] =
+        burst.split(' ').map(|n| n.parse().unwrap()).collect::<Vec<_>>().try_into().unwrap();
+    assert_eq!(ok + exhausted, total, "only successes and RESOURCE_EXHAUSTED: {burst}");
+    assert!(exhausted > 0 && ok >= 15, "the bucket (16, then 2/s) shows: {burst}");
+    assert_eq!(issued().await, (1 + ok, 0), "only the good requests reached the server");
 
     // Python on node2 matches no entry there: no token.
     let out = python(&node2.workload_socket(), PY_JWT, &["https://unused", "/dev/null"]);
@@ -731,7 +746,7 @@ async fn hostile_jwt_svid_requests_and_forged_tokens_are_refused_and_issue_nothi
     let refused = as_node(&node2).post(&url).json(&body).send().await.unwrap();
     assert_eq!(refused.status(), 404);
     assert_eq!(refused.json::<serde_json::Value>().await.unwrap()["error"]["code"], "workload_not_found");
-    assert_eq!(issued().await, (1, 1), "the refusal is audited");
+    assert_eq!(issued().await, (1 + ok, 1), "the refusal is audited");
     let (status, text_) =
         admin_post(&server, &format!("/v1/tenants/{T}/workloads/payments-py/jwt-svid"), body.to_string()).await;
     assert_eq!(status, 403, "{text_}");
@@ -748,8 +763,8 @@ async fn hostile_jwt_svid_requests_and_forged_tokens_are_refused_and_issue_nothi
         assert_eq!(status, 400, "{bad}: {text_}");
         assert!(text_.contains(why), "{bad}: {text_}");
     }
-    let (ok, _) = issued().await;
-    assert_eq!(ok, 1, "nothing was issued for a bad request");
+    let (after, _) = issued().await;
+    assert_eq!(after, 1 + ok, "nothing was issued for a bad request");
 
     // The machine it is assigned to may, and the token names only its entry.
     let resp = as_node(&node1).post(&url).json(&serde_json::json!({ "audience": ["db"], "ttl": "60s" })).send().await;

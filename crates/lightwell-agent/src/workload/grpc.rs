@@ -17,7 +17,7 @@ use tonic::{Request, Response, Status};
 
 use super::attest::{self, Process};
 use super::authority::AuthorityRewriter;
-use super::{ConnectionGuard, WorkloadApi};
+use super::{ConnectionGuard, JwtSvidError, WorkloadApi};
 use crate::error::AgentError;
 
 /// The generated messages and server of `proto/workload.proto`.
@@ -354,9 +354,15 @@ impl SpiffeWorkloadApi for Handler {
         }
         let mut svids = Vec::with_capacity(entries.len());
         for entry in &entries {
-            match self.api.jwt_svid(entry, &audience).await {
+            match self.api.jwt_svid(entry, &audience, process.uid).await {
                 Ok(s) => svids.push(pb::Jwtsvid { spiffe_id: s.spiffe_id, svid: s.token, hint: entry.name.clone() }),
-                Err(e) => tracing::warn!(entry = %entry.name, error = %e, "JWT-SVID could not be issued"),
+                Err(JwtSvidError::Throttled) => {
+                    tracing::warn!(uid = process.uid, "JWT-SVID refused: too many new tokens asked for by this uid");
+                    return Err(Status::resource_exhausted("too many new JWT-SVIDs asked for; retry in a few seconds"));
+                }
+                Err(JwtSvidError::Agent(e)) => {
+                    tracing::warn!(entry = %entry.name, error = %e, "JWT-SVID could not be issued")
+                }
             }
         }
         if svids.is_empty() {

@@ -52,6 +52,24 @@ const POLL: Duration = Duration::from_secs(30);
 const ON_DEMAND: Duration = Duration::from_secs(2);
 /// JWT-SVIDs kept at most (entry × audience set); beyond, the soonest due go.
 const MAX_JWT_CACHE: usize = 1024;
+/// New JWT-SVIDs one uid may have the agent ask for at once, and per second after.
+const JWT_BURST: f64 = 16.0;
+const JWT_PER_SEC: f64 = 2.0;
+
+/// Why a JWT-SVID was not given.
+#[derive(Debug)]
+enum JwtSvidError {
+    /// The uid asked for too many new tokens.
+    Throttled,
+    /// The server could not be asked, or refused.
+    Agent(AgentError),
+}
+
+impl From<AgentError> for JwtSvidError {
+    fn from(e: AgentError) -> Self {
+        Self::Agent(e)
+    }
+}
 
 /// Where and how the Workload API listens.
 #[derive(Debug, Clone)]
@@ -148,6 +166,8 @@ pub struct WorkloadApi {
     jwt_bundle: RwLock<Option<Arc<JwtBundle>>>,
     /// Moves when the JWT bundle changes.
     jwt_generation: tokio::sync::watch::Sender<u64>,
+    /// Per uid: places left for new JWT-SVIDs, and when counted.
+    jwt_buckets: Mutex<std::collections::HashMap<u32, (f64, Instant)>>,
     /// One refresh at a time.
     refreshing: tokio::sync::Mutex<()>,
     /// When a process matching nothing last made the agent ask the server.
@@ -185,6 +205,7 @@ impl WorkloadApi {
             jwt_svids: Mutex::new(Default::default()),
             jwt_bundle: RwLock::new(None),
             jwt_generation: tokio::sync::watch::Sender::new(0),
+            jwt_buckets: Mutex::new(Default::default()),
             refreshing: tokio::sync::Mutex::new(()),
             last_on_demand: Mutex::new(None),
             wake: tokio::sync::Notify::new(),
@@ -351,7 +372,8 @@ impl WorkloadApi {
 
     /// A JWT-SVID of `entry` for `audience` (sorted, deduplicated): the
     /// one held while it has more than half its life left, else a new one.
-    async fn jwt_svid(&self, entry: &Entry, audience: &[String]) -> Result<JwtSvid, AgentError> {
+    /// A new one costs the asking `uid` one of its [`JWT_BURST`] places.
+    async fn jwt_svid(&self, entry: &Entry, audience: &[String], uid: u32) -> Result<JwtSvid, JwtSvidError> {
         let key = (entry.name.clone(), audience.to_vec());
         let now = self.clock.unix();
         if let Some(s) = self.jwt_svids.lock().unwrap_or_else(|e| e.into_inner()).get(&key)
@@ -359,6 +381,9 @@ impl WorkloadApi {
             && s.renew_at > now
         {
             return Ok(s.clone());
+        }
+        if !self.jwt_allowance(uid) {
+            return Err(JwtSvidError::Throttled);
         }
         let servers = self.mtls()?;
         let req = lightwell_proto::JwtSvidRequest { audience: audience.to_vec(), ttl: None };
@@ -368,7 +393,8 @@ impl WorkloadApi {
                 let (tenant, name, req) = (tenant.clone(), name.clone(), req.clone());
                 async move { c.issue_jwt_svid(&tenant, &name, &req).await }
             })
-            .await?;
+            .await
+            .map_err(AgentError::from)?;
         let svid = JwtSvid {
             spiffe_id: info.spiffe_id,
             token: info.token,
@@ -385,6 +411,26 @@ impl WorkloadApi {
         }
         cache.insert(key, svid.clone());
         Ok(svid)
+    }
+
+    /// Takes one place of `uid`'s JWT-SVID bucket: [`JWT_BURST`] at once,
+    /// refilled at [`JWT_PER_SEC`]. Each new token is a server write and an
+    /// audit record, so one local user cannot make them without bound.
+    fn jwt_allowance(&self, uid: u32) -> bool {
+        let now = Instant::now();
+        let mut buckets = self.jwt_buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() > 4096 {
+            // Full buckets carry nothing: forget them.
+            buckets.retain(|_, (places, at)| *places + at.elapsed().as_secs_f64() * JWT_PER_SEC < JWT_BURST);
+        }
+        let (places, at) = buckets.entry(uid).or_insert((JWT_BURST, now));
+        *places = (*places + now.duration_since(*at).as_secs_f64() * JWT_PER_SEC).min(JWT_BURST);
+        *at = now;
+        if *places < 1.0 {
+            return false;
+        }
+        *places -= 1.0;
+        true
     }
 
     async fn issue(&self, servers: &Servers, entry: &Entry) -> Result<Svid, AgentError> {
