@@ -163,19 +163,65 @@ fn start_time(dir: &Path) -> Result<f64, AttestError> {
     after.split_whitespace().nth(19).and_then(|f| f.parse::<f64>().ok()).ok_or(AttestError::Changed)
 }
 
+/// Largest executable hashed: a hostile user must not make the agent read
+/// gigabytes for every connection.
+const MAX_HASHED: u64 = 512 * 1024 * 1024;
+/// Hashes remembered (by file identity); beyond, the cache starts over.
+const HASH_CACHE: usize = 256;
+
+/// A file's identity and state: same device, inode, size and change times
+/// means the same contents (`ctime` cannot be set from user space, so
+/// `touch` cannot make a changed file look unchanged).
+type FileKey = (u64, u64, u64, i64, i64, i64, i64);
+
+static HASHES: std::sync::Mutex<std::collections::BTreeMap<FileKey, String>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// SHA-256 of the file, read through the open handle; remembered by its
+/// [`FileKey`] so that a binary is read once, not on every connection.
 fn hash_file(path: &Path) -> Result<String, AttestError> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    hash_file_at(path, now)
+}
+
+/// [`hash_file`] at `now` (Unix seconds). A file changed in the last two
+/// seconds is not remembered: file times are as coarse as the kernel's
+/// tick, so a second change within the same tick would keep the key.
+fn hash_file_at(path: &Path, now: i64) -> Result<String, AttestError> {
     use std::io::Read;
-    let mut file = std::fs::File::open(path).map_err(|e| AttestError::Proc(format!("{}: {e}", path.display())))?;
+    use std::os::unix::fs::MetadataExt;
+    let failed = |e: std::io::Error| AttestError::Proc(format!("{}: {e}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(failed)?;
+    let meta = file.metadata().map_err(failed)?;
+    if meta.size() > MAX_HASHED {
+        return Err(AttestError::Proc(format!(
+            "{}: the executable is over {} MiB, too large to hash",
+            path.display(),
+            MAX_HASHED >> 20
+        )));
+    }
+    let key = (meta.dev(), meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec(), meta.ctime(), meta.ctime_nsec());
+    if let Some(hash) = HASHES.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(hash.clone());
+    }
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = file.read(&mut buf).map_err(|e| AttestError::Proc(format!("{}: {e}", path.display())))?;
+        let n = file.read(&mut buf).map_err(failed)?;
         if n == 0 {
             break;
         }
         ctx.update(&buf[..n]);
     }
-    Ok(hex::encode(ctx.finish().as_ref()))
+    let hash = hex::encode(ctx.finish().as_ref());
+    if now - meta.ctime() >= 2 {
+        let mut cache = HASHES.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= HASH_CACHE {
+            cache.clear();
+        }
+        cache.insert(key, hash.clone());
+    }
+    Ok(hash)
 }
 
 /// The name of id `id` in a `/etc/passwd` or `/etc/group` file (`name:x:id:...`).
@@ -264,6 +310,33 @@ mod tests {
         let spoof =
             format!("0::/user.slice/user-1000.slice/user@1000.service/kubepods-pod{}.slice", POD.replace('-', "_"));
         assert_eq!(cgroup_ids(&spoof), (None, None));
+    }
+
+    #[test]
+    fn executables_are_hashed_once_per_contents_and_huge_ones_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bin");
+        std::fs::write(&file, b"abc").unwrap();
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let key = |f: &Path| {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(f).unwrap();
+            (m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec())
+        };
+        let cached = |f: &Path| HASHES.lock().unwrap().contains_key(&key(f));
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        assert_eq!(hash_file_at(&file, now).unwrap(), abc);
+        assert!(!cached(&file), "a file changed just now is not remembered");
+        assert_eq!(hash_file_at(&file, now + 10).unwrap(), abc);
+        assert!(cached(&file), "an older one is");
+        // Past the kernel's tick, a rewrite of the same size has another key.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::fs::write(&file, b"abd").unwrap();
+        assert_ne!(hash_file_at(&file, now + 10).unwrap(), abc, "changed contents are hashed again");
+        let huge = dir.path().join("huge");
+        std::fs::File::create(&huge).unwrap().set_len(MAX_HASHED + 1).unwrap();
+        let err = hash_file(&huge).unwrap_err().to_string();
+        assert!(err.contains("too large to hash"), "{err}");
     }
 
     #[test]
