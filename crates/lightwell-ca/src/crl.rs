@@ -374,6 +374,10 @@ mod tests {
         Serial::from_bytes(bytes).unwrap()
     }
 
+    fn entry(serial_bytes: &[u8], revoked_at: OffsetDateTime, reason: RevocationReason) -> RevokedCertificate {
+        RevokedCertificate { serial: serial(serial_bytes), revoked_at, reason }
+    }
+
     fn spec<'a>(revoked: &'a [RevokedCertificate], url: Option<&'a str>) -> CrlSpec<'a> {
         let now = datetime!(2026-11-27 03:00:00 UTC);
         CrlSpec { number: 9, this_update: now, next_update: now + DEFAULT_VALIDITY, distribution_point: url, revoked }
@@ -503,11 +507,7 @@ mod tests {
     #[test]
     fn an_entry_time_outside_what_x509_can_carry_is_refused() {
         let issuer = root();
-        let revoked = [RevokedCertificate {
-            serial: serial(&[1]),
-            revoked_at: datetime!(1949-12-31 23:59:59 UTC),
-            reason: RevocationReason::Superseded,
-        }];
+        let revoked = [entry(&[1], datetime!(1949-12-31 23:59:59 UTC), RevocationReason::Superseded)];
         assert!(matches!(build(&issuer, &spec(&revoked, None)), Err(Error::TimeOutOfRange(_))));
     }
 
@@ -541,11 +541,7 @@ mod tests {
         use x509_parser::revocation_list::CertificateRevocationList;
 
         let issuer = root();
-        let revoked = [RevokedCertificate {
-            serial: serial(&[0x42]),
-            revoked_at: datetime!(2026-11-27 02:00:00 UTC),
-            reason: RevocationReason::KeyCompromise,
-        }];
+        let revoked = [entry(&[0x42], datetime!(2026-11-27 02:00:00 UTC), RevocationReason::KeyCompromise)];
         let base = build_complete(&issuer, &spec(&[], Some(BASE_URL)), DELTA_URL).unwrap();
         let delta = build_delta(&issuer, &CrlSpec { number: 10, ..spec(&revoked, Some(BASE_URL)) }, 9).unwrap();
         let (_, base) = CertificateRevocationList::from_der(base.der()).unwrap();
