@@ -57,6 +57,7 @@ impl LocalCa {
         let der = leaf::issue(
             &self.issuing,
             &LeafRequest {
+                delta_crl_url: None,
                 subject: &subject,
                 public_key: csr.public_key(),
                 profile: Profile::Client,

@@ -153,7 +153,8 @@ fn sign_ca(
     issuer: Option<&CaCertificate>,
 ) -> Result<Vec<u8>, Error> {
     let tbs = ToBeSigned::certificate(params, subject_key.pair(), subject, signer)?;
-    let expected = Expected { role: Role::Ca, subject_public_key: &subject_key.public_key_der(), issuer };
+    let expected =
+        Expected { delta_crl_url: None, role: Role::Ca, subject_public_key: &subject_key.public_key_der(), issuer };
     lint::certificate(&tbs.unsigned(), &expected)?;
     tbs.sign(signer.key)
 }

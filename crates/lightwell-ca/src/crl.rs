@@ -17,7 +17,7 @@ use crate::issuer::Issuer;
 use crate::serial::Serial;
 use crate::signing::{Signer, ToBeSigned};
 use crate::urls::http_url;
-use crate::{Error, lint, timestamp};
+use crate::{Error, der, lint, timestamp};
 
 pub mod delta;
 mod entries;
@@ -28,7 +28,8 @@ pub(crate) use entries::EntryList;
 pub const DEFAULT_VALIDITY: Duration = Duration::days(7);
 
 /// RFC 5280 section 5.3.1 reason codes a full CRL may carry
-/// (`removeFromCRL` belongs only in delta CRLs, which Lightwell does not make).
+/// (`removeFromCRL` belongs only in delta CRLs, and Lightwell's delta CRLs
+/// only add entries: a revocation is never undone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum RevocationReason {
     /// 0; written as an entry without a reason code, as RFC 5280 asks.
@@ -185,10 +186,47 @@ impl Crl {
     }
 }
 
-/// Builds, lints and signs a CRL for `issuer`.
+/// How a CRL points at, or stands on, another CRL of the same CA (RFC 5280
+/// sections 5.2.4 and 5.2.6). The default is neither: a complete CRL with no
+/// delta CRLs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeltaLinks<'a> {
+    /// `Some(n)` makes the CRL a delta CRL over the complete CRL numbered
+    /// `n`: a critical Delta CRL Indicator naming that BaseCRLNumber.
+    pub base_number: Option<u64>,
+    /// Where the CA's delta CRLs are served, written as a non-critical
+    /// Freshest CRL extension (complete CRLs only: RFC 5280 5.2.6 keeps it
+    /// out of delta CRLs).
+    pub freshest_crl: Option<&'a str>,
+}
+
+/// Builds, lints and signs a complete CRL for `issuer`.
 pub fn build(issuer: &Issuer, spec: &CrlSpec<'_>) -> Result<Crl, Error> {
-    let (tbs, url) = to_be_signed(issuer, spec)?;
-    lint::crl(tbs.tbs(), issuer.certificate(), url.as_deref())?;
+    build_linked(issuer, spec, &DeltaLinks::default())
+}
+
+/// Builds, lints and signs a complete CRL whose Freshest CRL extension
+/// names `delta_url`, where this CA's delta CRLs are served.
+pub fn build_complete(issuer: &Issuer, spec: &CrlSpec<'_>, delta_url: &str) -> Result<Crl, Error> {
+    build_linked(issuer, spec, &DeltaLinks { base_number: None, freshest_crl: Some(delta_url) })
+}
+
+/// Builds, lints and signs a delta CRL: the entries revoked since the
+/// complete CRL numbered `base_number`, with that base's issuer, AKI and
+/// IDP (`spec.distribution_point` is the base's URL, not the delta's). Its
+/// own number comes from the same sequence and so is above the base's.
+pub fn build_delta(issuer: &Issuer, spec: &CrlSpec<'_>, base_number: u64) -> Result<Crl, Error> {
+    if spec.number <= base_number {
+        return Err(Error::CrlDelta("a delta CRL's number must be above its base's"));
+    }
+    build_linked(issuer, spec, &DeltaLinks { base_number: Some(base_number), freshest_crl: None })
+}
+
+fn build_linked(issuer: &Issuer, spec: &CrlSpec<'_>, links: &DeltaLinks<'_>) -> Result<Crl, Error> {
+    let freshest = links.freshest_crl.map(|url| http_url("delta CRL URL", url)).transpose()?;
+    let links = DeltaLinks { freshest_crl: freshest.as_deref(), ..*links };
+    let (tbs, url) = to_be_signed_linked(issuer, spec, &links)?;
+    lint::crl(tbs.tbs(), issuer.certificate(), url.as_deref(), &links)?;
     Ok(Crl { der: tbs.sign(issuer.key())? })
 }
 
@@ -197,7 +235,17 @@ pub fn build(issuer: &Issuer, spec: &CrlSpec<'_>) -> Result<Crl, Error> {
 /// whatever order `spec` lists them in: the CRL is then a function of the
 /// entry *set*, which is what lets an agent rebuild it byte for byte from
 /// its previous CRL and a [`delta::CrlDelta`].
+#[cfg(test)]
 pub(crate) fn to_be_signed(issuer: &Issuer, spec: &CrlSpec<'_>) -> Result<(ToBeSigned, Option<String>), Error> {
+    to_be_signed_linked(issuer, spec, &DeltaLinks::default())
+}
+
+/// [`to_be_signed`] with the delta CRL extensions `links` asks for.
+pub(crate) fn to_be_signed_linked(
+    issuer: &Issuer,
+    spec: &CrlSpec<'_>,
+    links: &DeltaLinks<'_>,
+) -> Result<(ToBeSigned, Option<String>), Error> {
     let (params, url) = layout(issuer, spec)?;
     let sorted;
     let revoked = if spec.revoked.is_sorted_by(|a, b| canonical_order(&a.serial, &b.serial).is_le()) {
@@ -210,7 +258,28 @@ pub(crate) fn to_be_signed(issuer: &Issuer, spec: &CrlSpec<'_>) -> Result<(ToBeS
         &sorted
     };
     let entries = EntryList::new(revoked)?;
-    Ok((ToBeSigned::crl(&params, &Signer::issuer(issuer), &entries)?, url))
+    let extra = links_extensions(links);
+    Ok((ToBeSigned::crl(&params, &Signer::issuer(issuer), &entries, &extra)?, url))
+}
+
+/// DER of id-ce-deltaCRLIndicator (2.5.29.27).
+pub(crate) const DELTA_CRL_INDICATOR_OID_DER: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x1b];
+/// DER of id-ce-freshestCRL (2.5.29.46).
+pub(crate) const FRESHEST_CRL_OID_DER: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x2e];
+
+/// The encoded Extensions (rcgen has neither) that `links` asks for.
+fn links_extensions(links: &DeltaLinks<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    if let Some(base) = links.base_number {
+        let critical = der::tlv(der::BOOLEAN, &[0xff]);
+        let value = der::tlv(der::OCTET_STRING, &der::unsigned_integer(base));
+        out.extend(der::sequence(&[DELTA_CRL_INDICATOR_OID_DER, &critical, &value]));
+    }
+    if let Some(url) = links.freshest_crl {
+        let value = der::tlv(der::OCTET_STRING, &crate::urls::distribution_points(url));
+        out.extend(der::sequence(&[FRESHEST_CRL_OID_DER, &value]));
+    }
+    out
 }
 
 /// The order of a CRL's entries: by serial number, numerically (a serial's
@@ -303,6 +372,10 @@ mod tests {
 
     fn serial(bytes: &[u8]) -> Serial {
         Serial::from_bytes(bytes).unwrap()
+    }
+
+    fn entry(serial_bytes: &[u8], revoked_at: OffsetDateTime, reason: RevocationReason) -> RevokedCertificate {
+        RevokedCertificate { serial: serial(serial_bytes), revoked_at, reason }
     }
 
     fn spec<'a>(revoked: &'a [RevokedCertificate], url: Option<&'a str>) -> CrlSpec<'a> {
@@ -426,7 +499,7 @@ mod tests {
     fn a_crl_without_entries_has_no_revoked_certificates_field() {
         let issuer = root();
         let (tbs, _) = to_be_signed(&issuer, &spec(&[], None)).unwrap();
-        let fields = crate::der::sequence_elements(tbs.tbs()).unwrap();
+        let fields = der::sequence_elements(tbs.tbs()).unwrap();
         assert_eq!(fields.len(), 6, "version, signature, issuer, thisUpdate, nextUpdate, crlExtensions");
         assert_eq!(fields[5][0], 0xa0);
     }
@@ -434,11 +507,7 @@ mod tests {
     #[test]
     fn an_entry_time_outside_what_x509_can_carry_is_refused() {
         let issuer = root();
-        let revoked = [RevokedCertificate {
-            serial: serial(&[1]),
-            revoked_at: datetime!(1949-12-31 23:59:59 UTC),
-            reason: RevocationReason::Superseded,
-        }];
+        let revoked = [entry(&[1], datetime!(1949-12-31 23:59:59 UTC), RevocationReason::Superseded)];
         assert!(matches!(build(&issuer, &spec(&revoked, None)), Err(Error::TimeOutOfRange(_))));
     }
 
@@ -453,5 +522,53 @@ mod tests {
         assert!(RevocationReason::from_code(7).is_err());
         assert!(RevocationReason::from_code(8).is_err(), "removeFromCRL is for delta CRLs only");
         assert!("lost".parse::<RevocationReason>().is_err());
+    }
+
+    const BASE_URL: &str = "http://pki.corp.example/pki/corp.example/ca/issuing.crl";
+    const DELTA_URL: &str = "http://pki.corp.example/pki/corp.example/ca/issuing.delta.crl";
+
+    fn extension<'c>(
+        crl: &'c x509_parser::revocation_list::CertificateRevocationList<'c>,
+        oid: &[u64],
+    ) -> Option<&'c x509_parser::extensions::X509Extension<'c>> {
+        let oid = x509_parser::oid_registry::Oid::from(oid).unwrap();
+        crl.extensions().iter().find(|e| e.oid == oid)
+    }
+
+    #[test]
+    fn a_delta_crl_names_its_base_and_shares_its_issuer_aki_and_idp() {
+        use x509_parser::prelude::FromDer;
+        use x509_parser::revocation_list::CertificateRevocationList;
+
+        let issuer = root();
+        let revoked = [entry(&[0x42], datetime!(2026-11-27 02:00:00 UTC), RevocationReason::KeyCompromise)];
+        let base = build_complete(&issuer, &spec(&[], Some(BASE_URL)), DELTA_URL).unwrap();
+        let delta = build_delta(&issuer, &CrlSpec { number: 10, ..spec(&revoked, Some(BASE_URL)) }, 9).unwrap();
+        let (_, base) = CertificateRevocationList::from_der(base.der()).unwrap();
+        let (_, delta) = CertificateRevocationList::from_der(delta.der()).unwrap();
+        assert_eq!(base.issuer(), delta.issuer());
+        for oid in [&[2, 5, 29, 35][..], &[2, 5, 29, 28]] {
+            let (b, d) = (extension(&base, oid).unwrap(), extension(&delta, oid).unwrap());
+            assert_eq!((b.critical, b.value), (d.critical, d.value), "{oid:?}");
+        }
+        let indicator = extension(&delta, &[2, 5, 29, 27]).unwrap();
+        assert!(indicator.critical);
+        assert_eq!(indicator.value, [0x02, 0x01, 9], "BaseCRLNumber 9");
+        assert!(extension(&delta, &[2, 5, 29, 46]).is_none(), "no Freshest CRL in a delta CRL");
+        assert!(extension(&base, &[2, 5, 29, 27]).is_none());
+        let freshest = extension(&base, &[2, 5, 29, 46]).unwrap();
+        assert!(!freshest.critical);
+        assert!(freshest.value.windows(DELTA_URL.len()).any(|w| w == DELTA_URL.as_bytes()));
+        assert_eq!(delta.iter_revoked_certificates().count(), 1);
+    }
+
+    #[test]
+    fn a_delta_crl_never_reuses_or_goes_below_its_base_number() {
+        let issuer = root();
+        for number in [8, 9] {
+            let err = build_delta(&issuer, &CrlSpec { number, ..spec(&[], Some(BASE_URL)) }, 9).unwrap_err();
+            assert!(matches!(err, Error::CrlDelta(_)), "{number}: {err}");
+        }
+        assert!(build_complete(&issuer, &spec(&[], Some(BASE_URL)), "ldap://x").is_err());
     }
 }

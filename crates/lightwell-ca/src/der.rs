@@ -9,6 +9,9 @@ pub(crate) const SEQUENCE: u8 = 0x30;
 pub(crate) const SET: u8 = 0x31;
 pub(crate) const UTF8_STRING: u8 = 0x0c;
 pub(crate) const BIT_STRING: u8 = 0x03;
+pub(crate) const BOOLEAN: u8 = 0x01;
+pub(crate) const INTEGER: u8 = 0x02;
+pub(crate) const OCTET_STRING: u8 = 0x04;
 /// `[6] IMPLICIT IA5String`: a URI in a GeneralName.
 pub(crate) const GENERAL_NAME_URI: u8 = 0x86;
 
@@ -18,6 +21,18 @@ pub(crate) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     write_header(&mut out, tag, content.len());
     out.extend_from_slice(content);
     out
+}
+
+/// Encodes a non-negative INTEGER in the fewest octets.
+pub(crate) fn unsigned_integer(n: u64) -> Vec<u8> {
+    let bytes = n.to_be_bytes();
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len() - 1);
+    let mut content = Vec::with_capacity(9);
+    if bytes[first] & 0x80 != 0 {
+        content.push(0);
+    }
+    content.extend_from_slice(&bytes[first..]);
+    tlv(INTEGER, &content)
 }
 
 /// Encodes a SEQUENCE of already-encoded elements.

@@ -13,7 +13,7 @@ use crate::public_key::PublicKey;
 use crate::serial::Serial;
 use crate::signing::{Signer, ToBeSigned};
 use crate::spiffe::SpiffeId;
-use crate::urls::{authority_info_access, http_url};
+use crate::urls::{authority_info_access, freshest_crl, http_url};
 use crate::{Error, timestamp};
 
 /// Who a leaf certifies. The service layer fills this in from the directory
@@ -64,6 +64,9 @@ pub struct LeafRequest<'a> {
     /// The plain-HTTP URL of the OCSP responder that answers for this
     /// certificate (AIA OCSP), if it is to name one.
     pub ocsp_url: Option<&'a str>,
+    /// The plain-HTTP URL of the issuing CA's delta CRL (Freshest CRL), if
+    /// the CA publishes delta CRLs.
+    pub delta_crl_url: Option<&'a str>,
 }
 
 /// Issues a leaf certificate and returns its DER.
@@ -82,6 +85,7 @@ pub fn issue(issuer: &Issuer, request: &LeafRequest<'_>) -> Result<Vec<u8>, Erro
             },
             subject_public_key: key.spki_der(),
             issuer: Some(issuer.certificate()),
+            delta_crl_url: request.delta_crl_url,
         },
     )?;
     tbs.sign(issuer.key())
@@ -113,6 +117,9 @@ pub(crate) fn layout(issuer: &Issuer, request: &LeafRequest<'_>) -> Result<(Cert
     let ocsp = request.ocsp_url.map(|url| http_url("OCSP URL", url)).transpose()?;
     params.custom_extensions =
         vec![authority_info_access(&http_url("CA issuers URL", request.ca_issuers_url)?, ocsp.as_deref())];
+    if let Some(url) = request.delta_crl_url {
+        params.custom_extensions.push(freshest_crl(&http_url("delta CRL URL", url)?));
+    }
     let subject = subject_name(request.subject)?;
     params.distinguished_name = subject.to_rcgen();
     Ok((params, subject))

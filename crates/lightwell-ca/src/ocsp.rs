@@ -534,7 +534,12 @@ pub fn issue_responder(
     params.use_authority_key_identifier_extension = true;
     params.custom_extensions = vec![CustomExtension::from_oid_content(OID_NOCHECK, vec![NULL, 0])];
     let tbs = ToBeSigned::certificate(&params, key.pair(), &subject, &Signer::issuer(issuer))?;
-    let expected = Expected { role: Role::OcspResponder, subject_public_key: &key.public_key_der(), issuer: Some(ca) };
+    let expected = Expected {
+        delta_crl_url: None,
+        role: Role::OcspResponder,
+        subject_public_key: &key.public_key_der(),
+        issuer: Some(ca),
+    };
     lint::certificate(&tbs.unsigned(), &expected)?;
     tbs.sign(issuer.key())
 }

@@ -92,11 +92,13 @@ impl ToBeSigned {
 
     /// A TBSCertList: rcgen lays out everything but the entries (`params`
     /// has none), and `entries` is written in their place, straight into the
-    /// one buffer the to-be-signed bytes live in.
+    /// one buffer the to-be-signed bytes live in. `extra_extensions`
+    /// (encoded Extension elements, maybe none) go after rcgen's.
     pub(crate) fn crl(
         params: &CertificateRevocationListParams,
         signer: &Signer<'_>,
         entries: &EntryList<'_>,
+        extra_extensions: &[u8],
     ) -> Result<Self, Error> {
         let layout = params.signed_by(&signer.for_rcgen())?;
         let (mut fields, algorithm) = Self::split(layout.der())?;
@@ -105,6 +107,13 @@ impl ToBeSigned {
         // 5.1.2.6), so crlExtensions is where the list goes.
         if fields.len() != TBS_CRL_REVOKED + 1 || fields[TBS_CRL_REVOKED].first() != Some(&CRL_EXTENSIONS) {
             return Err(Error::Encoding("CRL layout is not entries-free with extensions"));
+        }
+        let extended;
+        if !extra_extensions.is_empty() {
+            let (explicit, _) = der::expect(fields[TBS_CRL_REVOKED], CRL_EXTENSIONS, "crlExtensions")?;
+            let (extensions, _) = der::expect(explicit, SEQUENCE, "crlExtensions")?;
+            extended = der::tlv(CRL_EXTENSIONS, &der::tlv(SEQUENCE, &[extensions, extra_extensions].concat()));
+            fields[TBS_CRL_REVOKED] = &extended;
         }
         let (before, after) = fields.split_at(TBS_CRL_REVOKED);
         let content_len = before.iter().chain(after).map(|f| f.len()).sum::<usize>() + entries.der_len();

@@ -38,6 +38,22 @@ pub(crate) fn authority_info_access(ca_issuers: &str, ocsp: Option<&str>) -> Cus
     CustomExtension::from_oid_content(OID_AUTHORITY_INFO_ACCESS, der::sequence(&parts))
 }
 
+/// CRLDistributionPoints (the syntax of CDP and Freshest CRL) with one
+/// DistributionPoint whose fullName is `url`.
+pub(crate) fn distribution_points(url: &str) -> Vec<u8> {
+    // distributionPoint [0] { fullName [0] IMPLICIT GeneralNames { uri } }
+    let full_name = der::tlv(0xa0, &der::tlv(GENERAL_NAME_URI, url.as_bytes()));
+    der::sequence(&[&der::sequence(&[&der::tlv(0xa0, &full_name)])])
+}
+
+/// id-ce-freshestCRL (RFC 5280 4.2.1.15).
+const OID_FRESHEST_CRL: &[u64] = &[2, 5, 29, 46];
+
+/// A leaf's non-critical Freshest CRL extension naming `delta_url`.
+pub(crate) fn freshest_crl(delta_url: &str) -> CustomExtension {
+    CustomExtension::from_oid_content(OID_FRESHEST_CRL, distribution_points(delta_url))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

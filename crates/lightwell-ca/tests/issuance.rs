@@ -157,6 +157,7 @@ fn leaf_request<'a>(
     now: time::OffsetDateTime,
 ) -> LeafRequest<'a> {
     LeafRequest {
+        delta_crl_url: None,
         subject,
         public_key: key,
         profile: Profile::ServerClient,

@@ -216,3 +216,60 @@ fn csrs_with_keys_openssl_can_make_but_lightwell_refuses_are_named() {
         assert!(matches!(&err, Error::UnsupportedKey { found, .. } if found == name), "{err}");
     }
 }
+
+/// RFC 5280 5.2.4: a revocation after the base CRL was signed is seen from
+/// the delta CRL alone, by `openssl verify -crl_check -use_deltas`; without
+/// the delta the base still accepts the certificate.
+#[test]
+fn openssl_sees_a_revocation_listed_only_in_the_delta_crl() {
+    use lightwell_ca::crl::{self, CrlSpec, RevocationReason, RevokedCertificate};
+
+    const DELTA_URL: &str = "http://pki.corp.example/tenants/corp.example/ca/issuing/delta.crl";
+    let dir = tempfile::tempdir().unwrap();
+    let now = now();
+    let h = hierarchy(lightwell_ca::KeyAlgorithm::EcdsaP256, now);
+    let (leaf, serial) =
+        issue(&h.issuing, &simple_csr(&csr_key(CsrKey::P256), HOST), &machine_subject(), Profile::ServerClient, now);
+    let window = |number, revoked| CrlSpec {
+        number,
+        this_update: now - time::Duration::minutes(1),
+        next_update: now + crl::DEFAULT_VALIDITY,
+        distribution_point: Some(ISSUING_CRL_URL),
+        revoked,
+    };
+    let base = crl::build_complete(&h.issuing, &window(7, &[]), DELTA_URL).unwrap();
+    let entry = [RevokedCertificate { serial, revoked_at: now, reason: RevocationReason::KeyCompromise }];
+    let delta = crl::build_delta(&h.issuing, &window(8, &entry), 7).unwrap();
+
+    let verify = |crls: &[&Crl]| {
+        let root = write(dir.path(), "root.pem", &h.root.certificate().to_pem());
+        let inter = write(dir.path(), "inter.pem", &h.issuing.certificate().to_pem());
+        let leaf = write(dir.path(), "leaf.pem", &pem::encode("CERTIFICATE", &leaf));
+        let all: String = crls.iter().map(|c| c.to_pem()).collect();
+        let output = openssl()
+            .args(["verify", "-x509_strict", "-crl_check", "-use_deltas", "-CAfile"])
+            .arg(&root)
+            .arg("-untrusted")
+            .arg(&inter)
+            .arg("-CRLfile")
+            .arg(write(dir.path(), "crls.pem", &all))
+            .arg(&leaf)
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.success(), text)
+    };
+    let (ok, out) = verify(&[&base]);
+    assert!(ok, "the base alone does not list it: {out}");
+    let (ok, out) = verify(&[&base, &delta]);
+    assert!(!ok && out.contains("certificate revoked"), "base + delta: {out}");
+
+    let crl_path = write(dir.path(), "delta.pem", &delta.to_pem());
+    let output = openssl().args(["crl", "-noout", "-text", "-in"]).arg(&crl_path).output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("X509v3 Delta CRL Indicator: critical"), "{text}");
+    let crl_path = write(dir.path(), "base.pem", &base.to_pem());
+    let output = openssl().args(["crl", "-noout", "-text", "-in"]).arg(&crl_path).output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("X509v3 Freshest CRL") && text.contains(DELTA_URL), "{text}");
+}

@@ -184,6 +184,16 @@ pub struct CrlRecord {
     pub next_update: i64,
 }
 
+/// A CA's latest delta CRL: the revocations since the complete CRL numbered
+/// `base_number`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeltaCrlRecord {
+    /// The delta CRL (its own number, DER, thisUpdate, nextUpdate).
+    pub crl: CrlRecord,
+    /// The CRL Number of the complete CRL it applies to.
+    pub base_number: i64,
+}
+
 /// A CA whose stored CRL misses revocations acknowledged since it was signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrlPending {

@@ -39,7 +39,7 @@ macro_rules! conformance_tests {
             the_newest_checkpoint_of_a_tenant_is_found, failed_transaction_changes_nothing,
             deleting_a_tenant_removes_all_its_data,
             cas_round_trip_scoped_by_tenant, certificate_serials_are_unique, certificates_filter_and_revoke,
-            crls_replace_and_are_scoped, ocsp_responders_replace_and_are_scoped, deleting_a_tenant_removes_its_ca_data, revoked_entries_are_a_cas_unexpired_revocations,
+            crls_replace_and_are_scoped, delta_crls_replace_and_are_scoped, ocsp_responders_replace_and_are_scoped, deleting_a_tenant_removes_its_ca_data, revoked_entries_are_a_cas_unexpired_revocations,
             revoked_entries_exceed_counts_a_cas_unexpired_revocations, crl_pending_marks_clear_by_generation_scoped_by_tenant,
             join_tokens_round_trip_scoped_by_tenant, trust_revisions_grow_per_tenant,
             trust_changes_are_kept_per_revision_pruned_and_scoped_by_tenant, directory_revisions_grow_per_tenant,

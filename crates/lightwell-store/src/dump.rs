@@ -152,6 +152,19 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order_by: "ca_id",
     },
     TableSpec {
+        name: "delta_crls",
+        columns: &[
+            ("ca_id", Text),
+            ("tenant_id", Text),
+            ("number", Int),
+            ("base_number", Int),
+            ("der", Bytes),
+            ("this_update", Int),
+            ("next_update", Int),
+        ],
+        order_by: "ca_id",
+    },
+    TableSpec {
         name: "ocsp_responders",
         columns: &[
             ("ca_id", Text),

@@ -336,6 +336,10 @@ pub trait Tx {
     fn put_crl(&mut self, crl: &CrlRecord) -> Result<(), StoreError>;
     /// The latest CRL of a CA.
     fn crl(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError>;
+    /// Stores a CA's latest delta CRL, replacing the one before.
+    fn put_delta_crl(&mut self, delta: &DeltaCrlRecord) -> Result<(), StoreError>;
+    /// The latest delta CRL of a CA.
+    fn delta_crl(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<DeltaCrlRecord>, StoreError>;
     /// Whether the CA's CRL would list more than `limit` entries (revoked
     /// certificates expiring at or after `not_after_from`); reads at most
     /// `limit + 1` entries of the index [`Tx::revoked_entries`] reads.

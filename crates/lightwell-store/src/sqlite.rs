@@ -21,8 +21,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavio
 
 use crate::{
     AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlPending, CrlRecord,
-    JoinTokenRecord, K8sClusterRecord, Membership, OcspResponderRecord, PrincipalKind, PrincipalRecord, RevokedEntry,
-    SessionRecord, Store, StoreError, TenantId, TenantRecord, TokenKeyRecord, Tx, TxMode, WorkloadEntryRecord,
+    DeltaCrlRecord, JoinTokenRecord, K8sClusterRecord, Membership, OcspResponderRecord, PrincipalKind, PrincipalRecord,
+    RevokedEntry, SessionRecord, Store, StoreError, TenantId, TenantRecord, TokenKeyRecord, Tx, TxMode,
+    WorkloadEntryRecord,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
@@ -41,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0012_trust_changes.sql"),
     include_str!("../migrations/sqlite/0013_workload_entries.sql"),
     include_str!("../migrations/sqlite/0014_token_keys.sql"),
+    include_str!("../migrations/sqlite/0015_delta_crls.sql"),
 ];
 
 /// The schema version this build writes.
@@ -778,6 +780,14 @@ impl Tx for SqliteTx<'_> {
 
     fn tenants_with_pending_crls(&mut self) -> Result<Vec<TenantId>, StoreError> {
         ca::tenants_with_pending_crls(self.tx)
+    }
+
+    fn put_delta_crl(&mut self, delta: &DeltaCrlRecord) -> Result<(), StoreError> {
+        ca::put_delta_crl(self.tx, delta)
+    }
+
+    fn delta_crl(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<DeltaCrlRecord>, StoreError> {
+        ca::delta_crl(self.tx, tenant, ca_id)
     }
 
     fn crl(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError> {

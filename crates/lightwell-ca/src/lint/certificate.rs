@@ -11,7 +11,7 @@ use x509_parser::oid_registry::{
 };
 use x509_parser::x509::X509Version;
 
-use super::{LintRule, ensure, fail, required, serial, unique};
+use super::{LintRule, ensure, fail, freshest_crl, required, serial, unique};
 use crate::issuer::CaCertificate;
 use crate::profile::Profile;
 use crate::public_key::PublicKeyAlgorithm;
@@ -41,6 +41,9 @@ pub(crate) struct Expected<'a> {
     pub(crate) subject_public_key: &'a [u8],
     /// The issuing CA; `None` for a self-signed root.
     pub(crate) issuer: Option<&'a CaCertificate>,
+    /// The delta CRL URL a leaf's Freshest CRL extension must name; `None`:
+    /// no Freshest CRL.
+    pub(crate) delta_crl_url: Option<&'a str>,
 }
 
 /// Extensions Lightwell may mark critical.
@@ -107,6 +110,7 @@ pub(crate) fn certificate(der: &[u8], expected: &Expected<'_>) -> Result<(), Err
             leaf_eku(eku, profile)?;
             leaf_names(&cert, expected.issuer, svid)?;
             leaf_pointers(&cert)?;
+            freshest_crl(cert.extensions(), expected.delta_crl_url)?;
         }
         Role::OcspResponder => {
             ensure(
@@ -369,6 +373,7 @@ mod tests {
         };
         let serial = Serial::random().unwrap();
         let request = LeafRequest {
+            delta_crl_url: None,
             subject: &subject,
             public_key: &subject_key,
             profile: Profile::ServerClient,
@@ -384,6 +389,7 @@ mod tests {
         let rcgen_key = rcgen::SubjectPublicKeyInfo::from_der(subject_key.spki_der()).unwrap();
         let tbs = ToBeSigned::certificate(&params, &rcgen_key, &name, &Signer::issuer(&issuer))?;
         let expected = Expected {
+            delta_crl_url: None,
             role: Role::Leaf { profile: Profile::ServerClient, key: subject_key.algorithm(), svid },
             subject_public_key: subject_key.spki_der(),
             issuer: Some(issuer.certificate()),
@@ -401,6 +407,14 @@ mod tests {
             p.custom_extensions = vec![aia];
         })
         .unwrap();
+    }
+
+    #[test]
+    fn a_leaf_carries_a_freshest_crl_exactly_when_its_ca_publishes_delta_crls() {
+        let delta = "http://pki.corp.example/delta.crl";
+        // `lint_leaf` expects none: a Freshest CRL nobody asked for fails.
+        let result = lint_leaf(|p| p.custom_extensions.push(crate::urls::freshest_crl(delta)));
+        assert_eq!(rule_of(result), LintRule::CrlFreshest);
     }
 
     #[test]
@@ -483,6 +497,7 @@ mod tests {
         let tbs = ToBeSigned::certificate(&params, key.pair(), &crate::name::Name::default(), &Signer::issuer(&issuer))
             .unwrap();
         let expected = Expected {
+            delta_crl_url: None,
             role: Role::Ca,
             subject_public_key: &other.public_key_der(),
             issuer: Some(issuer.certificate()),

@@ -6,15 +6,18 @@
 //! 1M entries with their reason codes, the walker a few tens of milliseconds.
 //! Both read the exact bytes that get signed.
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension, X509Extension};
+use x509_parser::num_bigint::BigUint;
 use x509_parser::oid_registry::{
-    OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER, OID_X509_EXT_CRL_NUMBER, OID_X509_EXT_ISSUER_DISTRIBUTION_POINT,
+    OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER, OID_X509_EXT_CRL_NUMBER, OID_X509_EXT_DELTA_CRL_INDICATOR,
+    OID_X509_EXT_ISSUER_DISTRIBUTION_POINT,
 };
 use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::TbsCertList;
 use x509_parser::x509::X509Version;
 
-use super::{LintRule, ensure, fail, required, unique};
-use crate::der::{self, SEQUENCE};
+use super::{LintRule, ensure, fail, freshest_crl, required, unique};
+use crate::crl::DeltaLinks;
+use crate::der::{self, INTEGER, SEQUENCE};
 use crate::issuer::CaCertificate;
 use crate::signing::TBS_CRL_REVOKED;
 use crate::{Error, timestamp};
@@ -22,8 +25,9 @@ use crate::{Error, timestamp};
 mod entries;
 
 /// Lints a to-be-signed CRL (the TBSCertList): the checks of RFC 5280
-/// section 5 Lightwell relies on.
-pub(crate) fn crl(tbs: &[u8], issuer: &CaCertificate, url: Option<&str>) -> Result<(), Error> {
+/// section 5 Lightwell relies on, and the delta CRL extensions `links` asks
+/// for (sections 5.2.4 and 5.2.6).
+pub(crate) fn crl(tbs: &[u8], issuer: &CaCertificate, url: Option<&str>, links: &DeltaLinks<'_>) -> Result<(), Error> {
     let mut fields = der::sequence_elements(tbs)?;
     // Anything else at that place stays in the header for x509-parser to judge.
     let entries = match fields.get(TBS_CRL_REVOKED) {
@@ -37,11 +41,16 @@ pub(crate) fn crl(tbs: &[u8], issuer: &CaCertificate, url: Option<&str>) -> Resu
     if !rest.is_empty() || !header.revoked_certificates.is_empty() {
         return Err(Error::Encoding("to-be-signed CRL has misplaced fields"));
     }
-    check_header(&header, issuer, url)?;
+    check_header(&header, issuer, url, links)?;
     entries.map_or(Ok(()), entries::check)
 }
 
-fn check_header(crl: &TbsCertList<'_>, issuer: &CaCertificate, url: Option<&str>) -> Result<(), Error> {
+fn check_header(
+    crl: &TbsCertList<'_>,
+    issuer: &CaCertificate,
+    url: Option<&str>,
+    links: &DeltaLinks<'_>,
+) -> Result<(), Error> {
     ensure(crl.version == Some(X509Version::V2), LintRule::CrlVersion, "not a v2 CRL")?;
     ensure(crl.issuer.as_raw() == issuer.subject_der(), LintRule::CrlIssuerName, "issuer is not the CA's subject")?;
     let this_update = timestamp::from_asn1(crl.this_update);
@@ -53,7 +62,9 @@ fn check_header(crl: &TbsCertList<'_>, issuer: &CaCertificate, url: Option<&str>
     )?;
     let exts = crl.extensions();
     for ext in exts {
-        if ext.critical && ext.oid != OID_X509_EXT_ISSUER_DISTRIBUTION_POINT {
+        let known_critical = ext.oid == OID_X509_EXT_ISSUER_DISTRIBUTION_POINT
+            || (ext.oid == OID_X509_EXT_DELTA_CRL_INDICATOR && links.base_number.is_some());
+        if ext.critical && !known_critical {
             return Err(fail(LintRule::UnknownCriticalExtension, format!("critical CRL extension {}", ext.oid)));
         }
     }
@@ -62,6 +73,8 @@ fn check_header(crl: &TbsCertList<'_>, issuer: &CaCertificate, url: Option<&str>
         return Err(fail(LintRule::CrlNumber, "unexpected content"));
     };
     ensure(number.to_bytes_be().len() <= 20, LintRule::CrlNumber, "longer than 20 octets")?;
+    crl_delta_indicator(exts, number, links.base_number)?;
+    freshest_crl(exts, links.freshest_crl)?;
     let rule = LintRule::CrlAuthorityKeyIdentifier;
     let ParsedExtension::AuthorityKeyIdentifier(aki) =
         required(exts, &OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER, rule, false)?
@@ -70,6 +83,25 @@ fn check_header(crl: &TbsCertList<'_>, issuer: &CaCertificate, url: Option<&str>
     };
     ensure(aki.key_identifier.as_ref().is_some_and(|id| id.0 == issuer.key_id()), rule, "not the CA's key identifier")?;
     crl_idp(exts, url)
+}
+
+/// A critical Delta CRL Indicator exactly in a delta CRL, naming the base's
+/// CRL Number, which is below the delta's own.
+fn crl_delta_indicator(exts: &[X509Extension<'_>], number: &BigUint, base: Option<u64>) -> Result<(), Error> {
+    let rule = LintRule::CrlDeltaIndicator;
+    let Some(base) = base else {
+        let found = unique(exts, &OID_X509_EXT_DELTA_CRL_INDICATOR, rule)?;
+        return ensure(found.is_none(), rule, "a complete CRL has no delta CRL indicator");
+    };
+    let ext =
+        unique(exts, &OID_X509_EXT_DELTA_CRL_INDICATOR, rule)?.ok_or_else(|| fail(rule, "extension is missing"))?;
+    ensure(ext.critical, rule, "must be critical")?;
+    let (content, rest) = der::expect(ext.value, INTEGER, "BaseCRLNumber").map_err(|e| fail(rule, e.to_string()))?;
+    ensure(rest.is_empty(), rule, "trailing data after BaseCRLNumber")?;
+    ensure(content.first().is_some_and(|b| b & 0x80 == 0), rule, "BaseCRLNumber is not positive")?;
+    let named = BigUint::from_bytes_be(content);
+    ensure(named == BigUint::from(base), rule, "BaseCRLNumber is not the base CRL's number")?;
+    ensure(named < *number, rule, "BaseCRLNumber is not below the delta's CRL Number")
 }
 
 /// An IDP exactly when the CRL has a distribution point URL; then critical and naming that URL.
@@ -114,7 +146,7 @@ mod tests {
             revoked: &revoked,
         };
         let (tbs, _) = crate::crl::to_be_signed(&issuer, &spec)?;
-        crl(tbs.tbs(), issuer.certificate(), expected_url)
+        crl(tbs.tbs(), issuer.certificate(), expected_url, &DeltaLinks::default())
     }
 
     #[test]
@@ -146,11 +178,48 @@ mod tests {
         };
         let (tbs, _) = crate::crl::to_be_signed(&issuer, &spec).unwrap();
         let mut tbs = tbs.tbs().to_vec();
-        crl(&tbs, issuer.certificate(), None).unwrap();
+        crl(&tbs, issuer.certificate(), None, &DeltaLinks::default()).unwrap();
         // ENUMERATED keyCompromise becomes removeFromCRL: same length, still parses.
         let reason_extension = [0x06, 3, 0x55, 0x1d, 0x15, 0x04, 3, 0x0a, 1, 1];
         let at = tbs.windows(reason_extension.len()).position(|w| w == reason_extension).unwrap();
         tbs[at + reason_extension.len() - 1] = 8;
-        assert_eq!(rule_of(crl(&tbs, issuer.certificate(), None)), LintRule::CrlEntry);
+        assert_eq!(rule_of(crl(&tbs, issuer.certificate(), None, &DeltaLinks::default())), LintRule::CrlEntry);
+    }
+
+    /// Lints a CRL built with `built` against what `asked` says it should be.
+    fn lint_links(built: &DeltaLinks<'_>, asked: &DeltaLinks<'_>) -> Result<(), Error> {
+        let issuer = root();
+        let now = OffsetDateTime::now_utc();
+        let spec = CrlSpec {
+            number: 5,
+            this_update: now,
+            next_update: now + Duration::days(1),
+            distribution_point: None,
+            revoked: &[],
+        };
+        let (tbs, _) = crate::crl::to_be_signed_linked(&issuer, &spec, built)?;
+        crl(tbs.tbs(), issuer.certificate(), None, asked)
+    }
+
+    #[test]
+    fn delta_indicator_and_freshest_crl_must_be_what_was_asked() {
+        let delta = DeltaLinks { base_number: Some(4), freshest_crl: None };
+        let url = "http://pki.corp.example/delta.crl";
+        let complete = DeltaLinks { base_number: None, freshest_crl: Some(url) };
+        let plain = DeltaLinks::default();
+        lint_links(&delta, &delta).unwrap();
+        lint_links(&complete, &complete).unwrap();
+        lint_links(&plain, &plain).unwrap();
+        assert_eq!(rule_of(lint_links(&delta, &plain)), LintRule::UnknownCriticalExtension);
+        assert_eq!(rule_of(lint_links(&plain, &delta)), LintRule::CrlDeltaIndicator);
+        let other_base = DeltaLinks { base_number: Some(3), freshest_crl: None };
+        assert_eq!(rule_of(lint_links(&delta, &other_base)), LintRule::CrlDeltaIndicator);
+        // The base must be below the delta's own number (5).
+        let not_below = DeltaLinks { base_number: Some(5), freshest_crl: None };
+        assert_eq!(rule_of(lint_links(&not_below, &not_below)), LintRule::CrlDeltaIndicator);
+        assert_eq!(rule_of(lint_links(&complete, &plain)), LintRule::CrlFreshest);
+        assert_eq!(rule_of(lint_links(&plain, &complete)), LintRule::CrlFreshest);
+        let elsewhere = DeltaLinks { base_number: None, freshest_crl: Some("http://pki.corp.example/other.crl") };
+        assert_eq!(rule_of(lint_links(&complete, &elsewhere)), LintRule::CrlFreshest);
     }
 }

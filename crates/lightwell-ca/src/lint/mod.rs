@@ -6,8 +6,11 @@
 //! The certificate rules are in `certificate`, the CRL rules in `crl`.
 use std::fmt;
 
-use x509_parser::extensions::{ParsedExtension, X509Extension};
-use x509_parser::oid_registry::Oid;
+use x509_parser::extensions::{
+    CRLDistributionPoints, DistributionPointName, GeneralName, ParsedExtension, X509Extension,
+};
+use x509_parser::oid_registry::{OID_X509_EXT_FRESHEST_CRL, Oid};
+use x509_parser::prelude::FromDer;
 
 use crate::Error;
 
@@ -71,6 +74,12 @@ pub enum LintRule {
     CrlAuthorityKeyIdentifier,
     /// The issuing distribution point, when the CRL has one, is critical and names the CRL's own URL.
     CrlIssuingDistributionPoint,
+    /// A delta CRL has a critical Delta CRL Indicator naming its base's CRL
+    /// Number, below its own; a complete CRL has none.
+    CrlDeltaIndicator,
+    /// A Freshest CRL extension, non-critical and naming the delta CRL URL,
+    /// exactly when one was asked for (never in a delta CRL), in CRLs and leaves.
+    CrlFreshest,
     /// Entries have valid serials and no reason code `unspecified` or `removeFromCRL`.
     CrlEntry,
 }
@@ -104,6 +113,8 @@ impl LintRule {
             Self::CrlNumber => "crl-number",
             Self::CrlAuthorityKeyIdentifier => "crl-authority-key-identifier",
             Self::CrlIssuingDistributionPoint => "crl-issuing-distribution-point",
+            Self::CrlDeltaIndicator => "crl-delta-indicator",
+            Self::CrlFreshest => "crl-freshest",
             Self::CrlEntry => "crl-entry",
         }
     }
@@ -152,6 +163,27 @@ fn required<'c>(
     let ext = unique(extensions, oid, rule)?.ok_or_else(|| fail(rule, "extension is missing"))?;
     ensure(ext.critical == critical, rule, if critical { "must be critical" } else { "must not be critical" })?;
     Ok(ext.parsed_extension())
+}
+
+/// A non-critical Freshest CRL naming the delta CRL URL exactly when one is
+/// asked for (complete CRLs and leaves of a CA that publishes delta CRLs).
+fn freshest_crl(exts: &[X509Extension<'_>], delta_url: Option<&str>) -> Result<(), Error> {
+    let rule = LintRule::CrlFreshest;
+    let found = unique(exts, &OID_X509_EXT_FRESHEST_CRL, rule)?;
+    let Some(delta_url) = delta_url else {
+        return ensure(found.is_none(), rule, "no Freshest CRL was asked for");
+    };
+    let ext = found.ok_or_else(|| fail(rule, "extension is missing"))?;
+    ensure(!ext.critical, rule, "must not be critical")?;
+    let (rest, points) = CRLDistributionPoints::from_der(ext.value).map_err(|e| fail(rule, e.to_string()))?;
+    ensure(rest.is_empty(), rule, "trailing data after the distribution points")?;
+    let names_url = points.iter().any(|point| match &point.distribution_point {
+        Some(DistributionPointName::FullName(names)) => {
+            names.iter().any(|n| matches!(n, GeneralName::URI(u) if *u == delta_url))
+        }
+        _ => false,
+    });
+    ensure(names_url, rule, "does not name the delta CRL URL")
 }
 
 #[cfg(test)]

@@ -127,6 +127,7 @@ pub fn issue(
     let der = leaf::issue(
         issuer,
         &LeafRequest {
+            delta_crl_url: None,
             subject,
             public_key: request.public_key(),
             profile,

@@ -3,7 +3,7 @@
 use super::{tenant, w};
 use crate::{
     CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlPending, CrlRecord,
-    OcspResponderRecord, PrincipalKind, Store, StoreError, StoreExt, TenantId,
+    DeltaCrlRecord, OcspResponderRecord, PrincipalKind, Store, StoreError, StoreExt, TenantId,
 };
 
 pub(super) fn ca(t: &TenantId, name: &str, role: CaRole) -> CaRecord {
@@ -158,6 +158,34 @@ pub fn crls_replace_and_are_scoped(s: &dyn Store) {
     assert_eq!(w(s, |tx| tx.crl(&b, "ca1")), None);
 }
 
+/// The latest delta CRL of a CA replaces the one before, keeps its base's
+/// number, is visible only in its tenant, leaves the complete CRL alone, and
+/// another tenant cannot overwrite it.
+pub fn delta_crls_replace_and_are_scoped(s: &dyn Store) {
+    let (a, b) = (TenantId::new("ta"), TenantId::new("tb"));
+    let mk = |tenant: &TenantId, number, base_number| DeltaCrlRecord {
+        crl: CrlRecord {
+            ca_id: "ca1".into(),
+            tenant_id: tenant.clone(),
+            number,
+            der: vec![number as u8],
+            this_update: number,
+            next_update: number + 100,
+        },
+        base_number,
+    };
+    assert_eq!(w(s, |tx| tx.delta_crl(&a, "ca1")), None);
+    w(s, |tx| tx.put_delta_crl(&mk(&a, 2, 1)));
+    w(s, |tx| tx.put_delta_crl(&mk(&a, 3, 1)));
+    assert_eq!(w(s, |tx| tx.delta_crl(&a, "ca1")), Some(mk(&a, 3, 1)));
+    assert_eq!(w(s, |tx| tx.crl(&a, "ca1")), None, "a delta is not the complete CRL");
+    assert_eq!(w(s, |tx| tx.delta_crl(&b, "ca1")), None);
+    w(s, |tx| tx.put_delta_crl(&mk(&b, 9, 8)));
+    assert_eq!(w(s, |tx| tx.delta_crl(&a, "ca1")), Some(mk(&a, 3, 1)), "tenant B cannot replace A's delta");
+    w(s, |tx| tx.put_delta_crl(&mk(&a, 5, 4)));
+    assert_eq!(w(s, |tx| tx.delta_crl(&a, "ca1")), Some(mk(&a, 5, 4)), "a new base moves the delta on");
+}
+
 /// A CA's OCSP responder replaces the one before, is visible only in its
 /// tenant, and another tenant cannot overwrite it.
 pub fn ocsp_responders_replace_and_are_scoped(s: &dyn Store) {
@@ -198,6 +226,17 @@ pub fn deleting_a_tenant_removes_its_ca_data(s: &dyn Store) {
                 this_update: 1,
                 next_update: 2,
             })?;
+            tx.put_delta_crl(&DeltaCrlRecord {
+                crl: CrlRecord {
+                    ca_id: root.id.clone(),
+                    tenant_id: t.id.clone(),
+                    number: 2,
+                    der: vec![2],
+                    this_update: 1,
+                    next_update: 2,
+                },
+                base_number: 1,
+            })?;
             tx.put_ocsp_responder(&OcspResponderRecord {
                 ca_id: root.id.clone(),
                 tenant_id: t.id.clone(),
@@ -217,13 +256,15 @@ pub fn deleting_a_tenant_removes_its_ca_data(s: &dyn Store) {
             tx.list_certificates(&ta.id, &CertificateFilter::default())?,
             tx.crl(&ta.id, &a_root)?,
             tx.ocsp_responder(&ta.id, &a_root)?,
+            tx.delta_crl(&ta.id, &a_root)?,
         ))
     });
-    assert!(left.0.is_empty() && left.1.is_empty() && left.2.is_none() && left.3.is_none());
+    assert!(left.0.is_empty() && left.1.is_empty() && left.2.is_none() && left.3.is_none() && left.4.is_none());
     let b_root = format!("{}-root", tb.id.as_str());
     let b_left = w(s, |tx| Ok((tx.list_cas(&tb.id)?.len(), tx.certificate(&tb.id, "4b01")?, tx.crl(&tb.id, &b_root)?)));
     assert!(b_left.0 == 1 && b_left.1.is_some() && b_left.2.is_some(), "tenant B untouched");
     assert!(w(s, |tx| tx.ocsp_responder(&tb.id, &b_root)).is_some(), "tenant B's responder untouched");
+    assert!(w(s, |tx| tx.delta_crl(&tb.id, &b_root)).is_some(), "tenant B's delta CRL untouched");
 }
 
 /// Intermediates waiting for a signature round-trip, are found by name in any

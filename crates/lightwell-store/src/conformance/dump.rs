@@ -2,9 +2,9 @@
 
 use super::{audit, principal, tenant, w};
 use crate::{
-    CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateRecord, CrlRecord, JoinTokenRecord, K8sClusterRecord,
-    OcspResponderRecord, PrincipalKind, SessionRecord, Store, StoreError, TenantId, TokenKeyRecord, Value,
-    WorkloadEntryRecord,
+    CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateRecord, CrlRecord, DeltaCrlRecord, JoinTokenRecord,
+    K8sClusterRecord, OcspResponderRecord, PrincipalKind, SessionRecord, Store, StoreError, TenantId, TokenKeyRecord,
+    Value, WorkloadEntryRecord,
 };
 
 /// Puts at least one row in every table, with NULLs, booleans and bytes.
@@ -71,6 +71,17 @@ fn fill(s: &dyn Store) {
             der: vec![0x30, 1],
             this_update: 15,
             next_update: 115,
+        })?;
+        tx.put_delta_crl(&DeltaCrlRecord {
+            crl: CrlRecord {
+                ca_id: ca.id.clone(),
+                tenant_id: id.clone(),
+                number: 4,
+                der: vec![0x30, 3],
+                this_update: 16,
+                next_update: 116,
+            },
+            base_number: 3,
         })?;
         tx.mark_crl_pending(&id, &ca.id, 16)?;
         tx.put_ocsp_responder(&OcspResponderRecord {

@@ -1,11 +1,12 @@
 //! PostgreSQL queries of the certificate authority tables.
 
 use postgres::Row;
+use postgres::types::ToSql;
 
 use super::PgTx;
 use crate::{
     CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlPending, CrlRecord,
-    OcspResponderRecord, PrincipalKind, RevokedEntry, StoreError, TenantId,
+    DeltaCrlRecord, OcspResponderRecord, PrincipalKind, RevokedEntry, StoreError, TenantId,
 };
 
 const CA_COLUMNS: &str = "id, tenant_id, name, parent_id, role, cert_der, sealed_key, status, is_default, \
@@ -290,30 +291,74 @@ impl PgTx<'_> {
     }
 
     pub(super) fn pg_put_crl(&mut self, c: &CrlRecord) -> Result<(), StoreError> {
-        let r = self.execute(
-            "INSERT INTO crls (ca_id, tenant_id, number, der, this_update, next_update) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
+        self.pg_put_crl_row(c, None)
+    }
+
+    pub(super) fn pg_put_delta_crl(&mut self, d: &DeltaCrlRecord) -> Result<(), StoreError> {
+        self.pg_put_crl_row(&d.crl, Some(d.base_number))
+    }
+
+    /// Replaces a CA's complete CRL (`base_number` `None`, table `crls`) or
+    /// delta CRL (table `delta_crls`); one statement shape for both.
+    fn pg_put_crl_row(&mut self, c: &CrlRecord, base_number: Option<i64>) -> Result<(), StoreError> {
+        let (table, column, value, update) = match base_number {
+            None => ("crls", "", "", ""),
+            Some(_) => ("delta_crls", ", base_number", ", $7", ", base_number = excluded.base_number"),
+        };
+        let sql = format!(
+            "INSERT INTO {table} (ca_id, tenant_id, number, der, this_update, next_update{column}) \
+             VALUES ($1, $2, $3, $4, $5, $6{value}) \
              ON CONFLICT (ca_id) DO UPDATE SET number = excluded.number, der = excluded.der, \
-             this_update = excluded.this_update, next_update = excluded.next_update \
-             WHERE crls.tenant_id = excluded.tenant_id",
-            &[&c.ca_id, &c.tenant_id.as_str(), &c.number, &c.der, &c.this_update, &c.next_update],
+             this_update = excluded.this_update, next_update = excluded.next_update{update} \
+             WHERE {table}.tenant_id = excluded.tenant_id"
         );
+        let tenant = c.tenant_id.as_str();
+        let mut values: Vec<&(dyn ToSql + Sync)> =
+            vec![&c.ca_id, &tenant, &c.number, &c.der, &c.this_update, &c.next_update];
+        values.extend(base_number.as_ref().map(|b| b as &(dyn ToSql + Sync)));
+        let r = self.execute(&sql, &values);
         self.track(r).map(drop)
     }
 
     pub(super) fn pg_crl(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError> {
+        Ok(self.pg_crl_row(tenant, ca_id, "crls", "0::BIGINT")?.map(|(crl, _)| crl))
+    }
+
+    pub(super) fn pg_delta_crl(
+        &mut self,
+        tenant: &TenantId,
+        ca_id: &str,
+    ) -> Result<Option<DeltaCrlRecord>, StoreError> {
+        Ok(self
+            .pg_crl_row(tenant, ca_id, "delta_crls", "base_number")?
+            .map(|(crl, base_number)| DeltaCrlRecord { crl, base_number }))
+    }
+
+    /// A CA's row of `table` and its `base` column (`0` for complete CRLs).
+    fn pg_crl_row(
+        &mut self,
+        tenant: &TenantId,
+        ca_id: &str,
+        table: &str,
+        base: &str,
+    ) -> Result<Option<(CrlRecord, i64)>, StoreError> {
         let r = self.query_opt(
-            "SELECT ca_id, tenant_id, number, der, this_update, next_update FROM crls \
-             WHERE tenant_id = $1 AND ca_id = $2",
+            &format!(
+                "SELECT ca_id, tenant_id, number, der, this_update, next_update, {base} FROM {table} \
+                 WHERE tenant_id = $1 AND ca_id = $2"
+            ),
             &[&tenant.as_str(), &ca_id],
         );
-        Ok(self.track(r)?.map(|r| CrlRecord {
-            ca_id: r.get(0),
-            tenant_id: TenantId::new(r.get::<_, String>(1)),
-            number: r.get(2),
-            der: r.get(3),
-            this_update: r.get(4),
-            next_update: r.get(5),
+        Ok(self.track(r)?.map(|r| {
+            let crl = CrlRecord {
+                ca_id: r.get(0),
+                tenant_id: TenantId::new(r.get::<_, String>(1)),
+                number: r.get(2),
+                der: r.get(3),
+                this_update: r.get(4),
+                next_update: r.get(5),
+            };
+            (crl, r.get(6))
         }))
     }
 
@@ -354,6 +399,7 @@ impl PgTx<'_> {
     pub(super) fn pg_delete_tenant_ca_rows(&mut self, tenant: &str) -> Result<(), StoreError> {
         for sql in [
             "DELETE FROM crls WHERE tenant_id = $1",
+            "DELETE FROM delta_crls WHERE tenant_id = $1",
             "DELETE FROM ocsp_responders WHERE tenant_id = $1",
             "DELETE FROM crl_pending WHERE tenant_id = $1",
             "DELETE FROM certificates WHERE tenant_id = $1",

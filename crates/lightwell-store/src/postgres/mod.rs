@@ -22,8 +22,9 @@ use r2d2_postgres::PostgresConnectionManager;
 
 use crate::{
     AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlPending, CrlRecord,
-    JoinTokenRecord, K8sClusterRecord, Membership, OcspResponderRecord, PrincipalKind, PrincipalRecord, RevokedEntry,
-    SessionRecord, Store, StoreError, TenantId, TenantRecord, TokenKeyRecord, Tx, TxMode, WorkloadEntryRecord,
+    DeltaCrlRecord, JoinTokenRecord, K8sClusterRecord, Membership, OcspResponderRecord, PrincipalKind, PrincipalRecord,
+    RevokedEntry, SessionRecord, Store, StoreError, TenantId, TenantRecord, TokenKeyRecord, Tx, TxMode,
+    WorkloadEntryRecord,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
@@ -42,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0012_trust_changes.sql"),
     include_str!("../../migrations/postgres/0013_workload_entries.sql"),
     include_str!("../../migrations/postgres/0014_token_keys.sql"),
+    include_str!("../../migrations/postgres/0015_delta_crls.sql"),
 ];
 
 /// The schema version this build writes.
@@ -1000,6 +1002,14 @@ impl Tx for PgTx<'_> {
 
     fn tenants_with_pending_crls(&mut self) -> Result<Vec<TenantId>, StoreError> {
         self.pg_tenants_with_pending_crls()
+    }
+
+    fn put_delta_crl(&mut self, delta: &DeltaCrlRecord) -> Result<(), StoreError> {
+        self.pg_put_delta_crl(delta)
+    }
+
+    fn delta_crl(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<DeltaCrlRecord>, StoreError> {
+        self.pg_delta_crl(tenant, ca_id)
     }
 
     fn crl(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError> {

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::{
     CaRecord, CaRequestRecord, CaRole, CaStatus, CertificateFilter, CertificateRecord, CrlPending, CrlRecord,
-    OcspResponderRecord, PrincipalKind, RevokedEntry, StoreError, TenantId,
+    DeltaCrlRecord, OcspResponderRecord, PrincipalKind, RevokedEntry, StoreError, TenantId,
 };
 
 const CA_COLUMNS: &str = "id, tenant_id, name, parent_id, role, cert_der, sealed_key, status, is_default, \
@@ -249,31 +249,69 @@ pub(super) fn revoke_certificate(
 }
 
 pub(super) fn put_crl(tx: &Connection, c: &CrlRecord) -> Result<(), StoreError> {
-    tx.exec(
-        "INSERT INTO crls (ca_id, tenant_id, number, der, this_update, next_update) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+    put_crl_row(tx, c, None)
+}
+
+pub(super) fn put_delta_crl(tx: &Connection, d: &DeltaCrlRecord) -> Result<(), StoreError> {
+    put_crl_row(tx, &d.crl, Some(d.base_number))
+}
+
+/// Replaces a CA's complete CRL (`base_number` `None`, table `crls`) or
+/// delta CRL (table `delta_crls`); one statement shape for both.
+fn put_crl_row(tx: &Connection, c: &CrlRecord, base_number: Option<i64>) -> Result<(), StoreError> {
+    let (table, column, value, update) = match base_number {
+        None => ("crls", "", "", ""),
+        Some(_) => ("delta_crls", ", base_number", ", ?7", ", base_number = excluded.base_number"),
+    };
+    let sql = format!(
+        "INSERT INTO {table} (ca_id, tenant_id, number, der, this_update, next_update{column}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6{value}) \
          ON CONFLICT (ca_id) DO UPDATE SET number = excluded.number, der = excluded.der, \
-         this_update = excluded.this_update, next_update = excluded.next_update \
-         WHERE crls.tenant_id = excluded.tenant_id",
-        params![c.ca_id, c.tenant_id.as_str(), c.number, c.der, c.this_update, c.next_update],
-    )?;
+         this_update = excluded.this_update, next_update = excluded.next_update{update} \
+         WHERE {table}.tenant_id = excluded.tenant_id"
+    );
+    let tenant = c.tenant_id.as_str();
+    let mut values: Vec<&dyn rusqlite::ToSql> =
+        vec![&c.ca_id, &tenant, &c.number, &c.der, &c.this_update, &c.next_update];
+    values.extend(base_number.as_ref().map(|b| b as &dyn rusqlite::ToSql));
+    tx.exec(&sql, values.as_slice())?;
     Ok(())
 }
 
 pub(super) fn crl(tx: &Connection, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError> {
+    Ok(crl_row(tx, tenant, ca_id, "crls", "0")?.map(|(crl, _)| crl))
+}
+
+pub(super) fn delta_crl(tx: &Connection, tenant: &TenantId, ca_id: &str) -> Result<Option<DeltaCrlRecord>, StoreError> {
+    Ok(crl_row(tx, tenant, ca_id, "delta_crls", "base_number")?
+        .map(|(crl, base_number)| DeltaCrlRecord { crl, base_number }))
+}
+
+/// A CA's row of `table` and its `base` column (`0` for complete CRLs).
+fn crl_row(
+    tx: &Connection,
+    tenant: &TenantId,
+    ca_id: &str,
+    table: &str,
+    base: &str,
+) -> Result<Option<(CrlRecord, i64)>, StoreError> {
     Ok(tx
         .row(
-            "SELECT ca_id, tenant_id, number, der, this_update, next_update FROM crls \
-             WHERE tenant_id = ?1 AND ca_id = ?2",
+            &format!(
+                "SELECT ca_id, tenant_id, number, der, this_update, next_update, {base} FROM {table} \
+                 WHERE tenant_id = ?1 AND ca_id = ?2"
+            ),
             params![tenant.as_str(), ca_id],
             |r| {
-                Ok(CrlRecord {
+                let crl = CrlRecord {
                     ca_id: r.get(0)?,
                     tenant_id: TenantId::new(r.get::<_, String>(1)?),
                     number: r.get(2)?,
                     der: r.get(3)?,
                     this_update: r.get(4)?,
                     next_update: r.get(5)?,
-                })
+                };
+                Ok((crl, r.get(6)?))
             },
         )
         .optional()?)
@@ -320,6 +358,7 @@ pub(super) fn ocsp_responder(
 pub(super) fn delete_tenant_rows(tx: &Connection, tenant: &str) -> Result<(), StoreError> {
     for sql in [
         "DELETE FROM crls WHERE tenant_id = ?1",
+        "DELETE FROM delta_crls WHERE tenant_id = ?1",
         "DELETE FROM ocsp_responders WHERE tenant_id = ?1",
         "DELETE FROM crl_pending WHERE tenant_id = ?1",
         "DELETE FROM certificates WHERE tenant_id = ?1",

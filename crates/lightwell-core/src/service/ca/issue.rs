@@ -356,6 +356,7 @@ impl Inner {
         let der = leaf::issue(
             &issuer,
             &LeafRequest {
+                delta_crl_url: None,
                 subject: &binding.subject,
                 public_key: csr.public_key(),
                 profile: binding.profile,
