@@ -240,12 +240,16 @@ impl Handler {
         Ok(pb::X509svidResponse { svids, crl: trust.crls.clone(), federated_bundles: HashMap::new() })
     }
 
-    async fn jwt_bundles_response(&self) -> Result<pb::JwtBundlesResponse, Status> {
-        let bundle = self.api.jwt_bundle().await.map_err(|e| {
+    /// The tenant's JWT bundle, fetched if the agent holds none yet.
+    async fn jwt_bundle(&self) -> Result<Arc<super::JwtBundle>, Status> {
+        self.api.jwt_bundle().await.map_err(|e| {
             tracing::warn!(error = %e, "the tenant's JWT bundle could not be fetched");
             Status::unavailable("the JWT bundle is not available")
-        })?;
-        Ok(pb::JwtBundlesResponse { bundles: HashMap::from([(self.api.tenant.clone(), bundle.json.clone())]) })
+        })
+    }
+
+    fn jwt_bundles_response(&self, bundle: &super::JwtBundle) -> pb::JwtBundlesResponse {
+        pb::JwtBundlesResponse { bundles: HashMap::from([(self.api.tenant.clone(), bundle.json.clone())]) }
     }
 
     fn bundles_response(&self) -> pb::X509BundlesResponse {
@@ -378,12 +382,14 @@ impl SpiffeWorkloadApi for Handler {
     ) -> Result<Response<Self::FetchJWTBundlesStream>, Status> {
         check_header(&req)?;
         let handler = Handler { api: self.api.clone() };
-        let first = handler.jwt_bundles_response().await?;
+        let bundle = handler.jwt_bundle().await?;
+        let first = handler.jwt_bundles_response(&bundle);
         let changes = self.api.jwt_generation.subscribe();
         let answer = move || {
+            // Once held, the bundle is only ever replaced.
             let held = handler.api.jwt_bundle.read().unwrap_or_else(|e| e.into_inner()).clone();
             let bundle = held.ok_or_else(|| Status::unavailable("the JWT bundle is not available"))?;
-            Ok(pb::JwtBundlesResponse { bundles: HashMap::from([(handler.api.tenant.clone(), bundle.json.clone())]) })
+            Ok(handler.jwt_bundles_response(&bundle))
         };
         Ok(Response::new(stream(changes, first, answer)))
     }
@@ -400,10 +406,7 @@ impl SpiffeWorkloadApi for Handler {
         if svid.is_empty() {
             return Err(Status::invalid_argument("svid must be specified"));
         }
-        let bundle = self.api.jwt_bundle().await.map_err(|e| {
-            tracing::warn!(error = %e, "the tenant's JWT bundle could not be fetched");
-            Status::unavailable("the JWT bundle is not available")
-        })?;
+        let bundle = self.jwt_bundle().await?;
         let validation = lightwell_jose::Validation { audience: &audience, now: self.api.clock.unix(), leeway: LEEWAY };
         let verified = lightwell_jose::jwt::verify(&svid, &bundle.keys, &validation)
             .map_err(|e| Status::invalid_argument(format!("invalid JWT-SVID: {e}")))?;
