@@ -3,7 +3,8 @@
 //!
 //! A CA change replaces the bundle and the list of CRLs; a CRL change
 //! replaces one CRL, whole or rebuilt from the CRL held and a
-//! [`CrlDelta`]. A rebuilt CRL must be the CRL Number announced and, when
+//! [`CrlDelta`]; a delta CRL change does the same for the CA's delta CRL
+//! (RFC 5280 section 5.2.4), from the delta CRL held. A rebuilt CRL must be the CRL Number announced and, when
 //! the agent knows the issuing CA's certificate (a root of the bundle, a CA
 //! of its own chain, or one a CA change carried), verify under it. Anything
 //! that does not apply is an error: the caller then fetches a snapshot.
@@ -23,6 +24,8 @@ pub struct TrustFiles {
     pub roots: Vec<Vec<u8>>,
     /// CRLs, in the server's order.
     pub crls: Vec<CrlFile>,
+    /// Delta CRLs of issuing CAs, by CA id.
+    pub delta_crls: Vec<CrlFile>,
 }
 
 fn refused(why: impl Into<String>) -> AgentError {
@@ -48,36 +51,18 @@ pub fn apply(files: &TrustFiles, known_cas: &[Vec<u8>], changes: &[TrustChangeBo
                 next.roots = bundle.iter().map(|b| decode("root", Some(b))).collect::<Result<_, _>>()?;
                 let order = change.crl_cas.as_ref().ok_or_else(|| refused("a CA change without the CRL list"))?;
                 // Keep the CRLs still listed, in the new order; a new CA's CRL comes in its own change.
-                let mut crls = Vec::new();
-                for id in order {
-                    if let Some(held) = next.crls.iter().find(|c| &c.ca_id == id) {
-                        crls.push(held.clone());
-                    }
-                }
-                next.crls = crls;
-            }
-            "crl" => {
-                let number = change.number.ok_or_else(|| refused("a CRL change without a number"))?;
-                let der = if let Some(whole) = &change.crl {
-                    decode("CRL", Some(whole))?
-                } else {
-                    let delta = CrlDelta::from_der(&decode("CRL delta", change.delta.as_ref())?)?;
-                    let held = next
-                        .crls
-                        .iter()
-                        .find(|c| c.ca_id == change.ca_id)
-                        .ok_or_else(|| refused(format!("no CRL of {} to apply a delta to", change.ca_id)))?;
-                    let rebuilt = delta.apply(&held.der)?;
-                    if i64::try_from(delta.number()).ok() != Some(number) {
-                        return Err(refused("the delta makes another CRL Number than announced"));
-                    }
-                    rebuilt
+                let kept = |held: &[CrlFile]| {
+                    order.iter().filter_map(|id| held.iter().find(|c| &c.ca_id == id)).cloned().collect::<Vec<_>>()
                 };
-                check_signature(&der, next.roots.iter().chain(&issuers))?;
-                match next.crls.iter_mut().find(|c| c.ca_id == change.ca_id) {
-                    Some(held) => held.der = der,
-                    None => next.crls.push(CrlFile { ca_id: change.ca_id.clone(), der }),
+                next.crls = kept(&next.crls);
+                next.delta_crls = kept(&next.delta_crls);
+            }
+            "crl" => replace_crl(&mut next.crls, change, next.roots.iter().chain(&issuers))?,
+            "delta_crl" => {
+                if change.base_number.is_none() {
+                    return Err(refused("a delta CRL change without its base number"));
                 }
+                replace_crl(&mut next.delta_crls, change, next.roots.iter().chain(&issuers))?;
             }
             other => {
                 return Err(refused(format!("unknown change kind {:?}", other.chars().take(32).collect::<String>())));
@@ -85,6 +70,37 @@ pub fn apply(files: &TrustFiles, known_cas: &[Vec<u8>], changes: &[TrustChangeBo
         }
     }
     Ok(next)
+}
+
+/// Replaces the CRL of `change`'s CA in `held` with the one `change`
+/// carries whole or rebuilds from the held one; checks its number and
+/// signature.
+fn replace_crl<'a>(
+    held: &mut Vec<CrlFile>,
+    change: &TrustChangeBody,
+    issuers: impl Iterator<Item = &'a Vec<u8>>,
+) -> Result<(), AgentError> {
+    let number = change.number.ok_or_else(|| refused("a CRL change without a number"))?;
+    let der = if let Some(whole) = &change.crl {
+        decode("CRL", Some(whole))?
+    } else {
+        let delta = CrlDelta::from_der(&decode("CRL delta", change.delta.as_ref())?)?;
+        let base = held
+            .iter()
+            .find(|c| c.ca_id == change.ca_id)
+            .ok_or_else(|| refused(format!("no CRL of {} to apply a delta to", change.ca_id)))?;
+        let rebuilt = delta.apply(&base.der)?;
+        if i64::try_from(delta.number()).ok() != Some(number) {
+            return Err(refused("the delta makes another CRL Number than announced"));
+        }
+        rebuilt
+    };
+    check_signature(&der, issuers)?;
+    match held.iter_mut().find(|c| c.ca_id == change.ca_id) {
+        Some(file) => file.der = der,
+        None => held.push(CrlFile { ca_id: change.ca_id.clone(), der }),
+    }
+    Ok(())
 }
 
 /// Verifies a CRL under whichever known CA certificate names its issuer;
@@ -149,6 +165,7 @@ mod tests {
             bundle: None,
             crl_cas: None,
             number: Some(number),
+            base_number: None,
             crl: None,
             delta: Some(STANDARD.encode(delta)),
         }
@@ -166,6 +183,7 @@ mod tests {
         let files = TrustFiles {
             roots: vec![issuer.certificate().der().to_vec()],
             crls: vec![CrlFile { ca_id: "ca1".into(), der: held }],
+            delta_crls: Vec::new(),
         };
         (issuer, files, next, delta, new)
     }
@@ -209,5 +227,46 @@ mod tests {
         forged.crl = Some(STANDARD.encode(crl(&root(), 5, &[entry()])));
         let err = apply(&files, &[], &[forged]).unwrap_err().to_string();
         assert!(err.contains("signature"), "{err}");
+    }
+
+    #[test]
+    fn delta_crls_are_kept_beside_the_crls_and_follow_the_ca_list() {
+        let (issuer, files, next, delta, _) = setup();
+        let whole_delta = |number: i64, base: Option<i64>, der: &[u8]| TrustChangeBody {
+            kind: "delta_crl".into(),
+            base_number: base,
+            delta: None,
+            crl: Some(STANDARD.encode(der)),
+            ..change("ca1", number, b"")
+        };
+        let first = crl(&issuer, 6, &[entry()]);
+        let applied = apply(&files, &[], &[change("ca1", 5, &delta), whole_delta(6, Some(5), &first)]).unwrap();
+        assert!(applied.crls[0].der == next, "the complete CRL is left as its own change made it");
+        assert_eq!(applied.delta_crls, vec![CrlFile { ca_id: "ca1".into(), der: first.clone() }]);
+        // The next delta CRL, as a patch from the one held.
+        let second = crl(&issuer, 8, &[entry(), entry()]);
+        let patch = CrlDelta::between(&first, &second).unwrap().to_der();
+        let patched = TrustChangeBody { kind: "delta_crl".into(), base_number: Some(5), ..change("ca1", 8, &patch) };
+        let applied = apply(&applied, &[], std::slice::from_ref(&patched)).unwrap();
+        assert!(applied.delta_crls[0].der == second);
+        // A patch meant for a delta CRL does not apply to the complete CRL, nor without a base number.
+        assert!(apply(&files, &[], &[TrustChangeBody { kind: "crl".into(), ..patched.clone() }]).is_err());
+        assert!(apply(&applied, &[], &[TrustChangeBody { base_number: None, ..patched }]).is_err());
+        // A forged delta CRL is refused like a forged CRL.
+        assert!(apply(&files, &[], &[whole_delta(6, Some(5), &crl(&root(), 6, &[]))]).is_err());
+        // A CA change that no longer lists the CA drops both of its CRLs.
+        let dropped = TrustChangeBody {
+            kind: "ca".into(),
+            ca_id: "ca2".into(),
+            certificate: Some(STANDARD.encode(issuer.certificate().der())),
+            bundle: Some(vec![STANDARD.encode(issuer.certificate().der())]),
+            crl_cas: Some(vec![]),
+            number: None,
+            base_number: None,
+            crl: None,
+            delta: None,
+        };
+        let applied = apply(&applied, &[], &[dropped]).unwrap();
+        assert!(applied.crls.is_empty() && applied.delta_crls.is_empty());
     }
 }

@@ -9,6 +9,7 @@ use lightwell_ca::clock::Clock;
 use lightwell_client::{Client, Trust};
 use lightwell_proto::{JoinRequestBody, TrustStateBody};
 
+use crate::changes::TrustFiles;
 use crate::config::{AgentConfig, Hooks};
 use crate::enroll::key_and_csr;
 use crate::error::AgentError;
@@ -69,20 +70,24 @@ impl ServerTrust {
     }
 }
 
-/// Parses the PEM blocks of a trust state into DER roots and CRLs.
-pub fn trust_files(trust: &TrustStateBody) -> Result<(Vec<Vec<u8>>, Vec<CrlFile>), AgentError> {
+/// Parses the PEM blocks of a trust state into DER roots, CRLs and delta CRLs.
+pub fn trust_files(trust: &TrustStateBody) -> Result<TrustFiles, AgentError> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, CertificateRevocationListDer};
     let bad = |what: &str| AgentError::Other(format!("the server sent a malformed {what}"));
     let roots = CertificateDer::pem_slice_iter(trust.bundle.as_bytes())
         .map(|c| c.map(|c| c.to_vec()).map_err(|_| bad("trust bundle")))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut crls = Vec::new();
-    for c in &trust.crls {
-        let der = CertificateRevocationListDer::from_pem_slice(c.pem.as_bytes()).map_err(|_| bad("CRL"))?;
-        crls.push(CrlFile { ca_id: c.ca_id.clone(), der: der.to_vec() });
-    }
-    Ok((roots, crls))
+    let crls = |entries: &[lightwell_proto::CrlEntry]| {
+        entries
+            .iter()
+            .map(|c| {
+                let der = CertificateRevocationListDer::from_pem_slice(c.pem.as_bytes()).map_err(|_| bad("CRL"))?;
+                Ok(CrlFile { ca_id: c.ca_id.clone(), der: der.to_vec() })
+            })
+            .collect::<Result<Vec<_>, AgentError>>()
+    };
+    Ok(TrustFiles { roots, crls: crls(&trust.crls)?, delta_crls: crls(&trust.delta_crls)? })
 }
 
 /// The CA certificates of the machine's chain (chain.pem without the leaf):
@@ -145,8 +150,7 @@ pub async fn join(opts: &JoinOptions, clock: &dyn Clock) -> Result<JoinOutcome, 
         staging.create()?;
         staging.write_identity(Some(&key_pem), &joined.certificate, &joined.chain)?;
         staging.write_secret(&joined.machine_secret)?;
-        let (roots, crls) = trust_files(&joined.trust)?;
-        staging.write_trust(&roots, &crls)?;
+        staging.write_trust(&trust_files(&joined.trust)?)?;
         let fingerprint = match &opts.trust {
             ServerTrust::CaFile(p) => {
                 crate::files::write_atomic(&staging.server_ca(), &std::fs::read(p)?, 0o644)?;
@@ -206,7 +210,8 @@ mod tests {
         let body = |bundle: String, crl: String| TrustStateBody {
             revision: 1,
             bundle,
-            crls: vec![CrlEntry { ca_id: "c1".into(), pem: crl }],
+            crls: vec![CrlEntry { ca_id: "c1".into(), pem: crl.clone() }],
+            delta_crls: vec![CrlEntry { ca_id: "c1".into(), pem: crl }],
         };
         let two = format!(
             "{}{}",
@@ -214,9 +219,10 @@ mod tests {
             lightwell_ca::pem::encode("CERTIFICATE", b"two")
         );
         let crl = lightwell_ca::pem::encode("X509 CRL", b"crl");
-        let (roots, crls) = trust_files(&body(two, crl.clone())).unwrap();
-        assert_eq!(roots, vec![b"one".to_vec(), b"two".to_vec()]);
-        assert_eq!(crls[0].der, b"crl");
+        let files = trust_files(&body(two, crl.clone())).unwrap();
+        assert_eq!(files.roots, vec![b"one".to_vec(), b"two".to_vec()]);
+        assert_eq!(files.crls[0].der, b"crl");
+        assert_eq!(files.delta_crls[0].der, b"crl");
         let garbage = "-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n".to_string();
         assert!(trust_files(&body(garbage, crl)).is_err());
         assert!(trust_files(&body(String::new(), "nothing".into())).is_err());

@@ -140,13 +140,12 @@ impl Agent {
 
     /// Writes a trust state; runs the trust hook if files changed.
     fn apply_trust(&mut self, trust: &TrustStateBody) -> Result<(), AgentError> {
-        let (roots, crls) = trust_files(trust)?;
-        self.write_trust(&TrustFiles { roots, crls }, trust.revision)
+        self.write_trust(&trust_files(trust)?, trust.revision)
     }
 
     /// Writes the trust files of `revision`; runs the trust hook once if files changed.
     fn write_trust(&mut self, trust: &TrustFiles, revision: i64) -> Result<(), AgentError> {
-        let changed = self.state.write_trust(&trust.roots, &trust.crls)?;
+        let changed = self.state.write_trust(trust)?;
         if !changed.is_empty()
             && let Some(workload) = &self.workload
         {

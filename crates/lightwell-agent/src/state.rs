@@ -3,6 +3,7 @@
 //! ```text
 //! agent.toml        key.pem  cert.pem  chain.pem  (leaf + intermediates)
 //! bundle.pem        (trusted roots)   crl/<ca-id>.crl.pem   capath/ (HASH.0, HASH.rN)
+//!                   crl/<ca-id>.delta.crl.pem (an issuing CA's delta CRL, also in capath/)
 //! crl.pem           (every CRL above, concatenated: nginx `ssl_crl`, HAProxy `crl-file`)
 //! ocsp.der          (the machine certificate's OCSP response, to staple from a file)
 //! machine.secret    (fallback credential to re-enrol after expiry or revocation)
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use lightwell_ca::pem;
 
+use crate::changes::TrustFiles;
 use crate::files::Durability;
 use crate::{capath, files};
 
@@ -157,8 +159,8 @@ impl StateDir {
     }
 
     /// Reads back the trust files [`StateDir::write_trust`] wrote: the roots
-    /// of bundle.pem and the CRLs of crl/, in crl.pem's order.
-    pub fn read_trust(&self) -> Result<crate::changes::TrustFiles, StateError> {
+    /// of bundle.pem, the CRLs of crl/ in crl.pem's order, and the delta CRLs.
+    pub fn read_trust(&self) -> Result<TrustFiles, StateError> {
         use rustls_pki_types::pem::PemObject;
         use rustls_pki_types::{CertificateDer, CertificateRevocationListDer};
         let bad = |what: &'static str| StateError::Pki(lightwell_ca::Error::Malformed(what));
@@ -167,15 +169,18 @@ impl StateDir {
             .map(|c| c.map(|c| c.to_vec()).map_err(|_| bad("bundle.pem")))
             .collect::<Result<Vec<_>, _>>()?;
         let all = std::fs::read(self.crl_bundle())?;
-        let mut crls = Vec::new();
-        let mut files = Vec::new();
+        let (mut crls, mut files, mut delta_crls) = (Vec::new(), Vec::new(), Vec::new());
         for entry in std::fs::read_dir(self.crl_dir())? {
             let name = entry?.file_name().to_string_lossy().into_owned();
-            if let Some(ca_id) = name.strip_suffix(".crl.pem") {
-                let der = CertificateRevocationListDer::from_pem_file(self.crl_dir().join(&name))
-                    .map_err(|_| bad("a CRL file"))?;
-                files.push(CrlFile { ca_id: ca_id.to_string(), der: der.to_vec() });
-            }
+            let Some((ca_id, kind)) = name.split_once('.') else { continue };
+            let list = match kind {
+                "crl.pem" => &mut files,
+                "delta.crl.pem" => &mut delta_crls,
+                _ => continue,
+            };
+            let der = CertificateRevocationListDer::from_pem_file(self.crl_dir().join(&name))
+                .map_err(|_| bad("a CRL file"))?;
+            list.push(CrlFile { ca_id: ca_id.to_string(), der: der.to_vec() });
         }
         for der in CertificateRevocationListDer::pem_slice_iter(&all) {
             let der = der.map_err(|_| bad("crl.pem"))?;
@@ -186,23 +191,27 @@ impl StateDir {
         if !files.is_empty() {
             return Err(bad("crl.pem and crl/ differ"));
         }
-        Ok(crate::changes::TrustFiles { roots, crls })
+        delta_crls.sort_by(|a, b| a.ca_id.cmp(&b.ca_id));
+        Ok(TrustFiles { roots, crls, delta_crls })
     }
 
-    /// Writes the trust bundle (roots, DER), the CRLs, and the hashed CApath
-    /// (roots and CRLs; intermediates come from peers' chains). Removes CRL
-    /// files of CAs no longer listed. Returns the files that changed.
-    pub fn write_trust(&self, roots: &[Vec<u8>], crls: &[CrlFile]) -> Result<Vec<PathBuf>, StateError> {
+    /// Writes the trust bundle (roots, DER), the CRLs and delta CRLs, and
+    /// the hashed CApath (roots and both kinds of CRL; intermediates come
+    /// from peers' chains). Removes CRL files of CAs no longer listed.
+    /// Returns the files that changed.
+    pub fn write_trust(&self, trust: &TrustFiles) -> Result<Vec<PathBuf>, StateError> {
         self.create()?;
         let mut changed = Vec::new();
-        let bundle: String = roots.iter().map(|der| pem::encode("CERTIFICATE", der)).collect();
+        let bundle: String = trust.roots.iter().map(|der| pem::encode("CERTIFICATE", der)).collect();
         write_if_changed(&self.bundle(), bundle.as_bytes(), 0o644, Durability::Atomic, &mut changed)?;
         let mut keep = Vec::new();
-        for crl in crls {
+        let named =
+            trust.crls.iter().map(|c| (c, "crl.pem")).chain(trust.delta_crls.iter().map(|c| (c, "delta.crl.pem")));
+        for (crl, suffix) in named {
             if crl.ca_id.is_empty() || !crl.ca_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
                 return Err(StateError::BadCaId(crl.ca_id.clone()));
             }
-            let name = format!("{}.crl.pem", crl.ca_id);
+            let name = format!("{}.{suffix}", crl.ca_id);
             write_if_changed(
                 &self.crl_dir().join(&name),
                 pem::encode("X509 CRL", &crl.der).as_bytes(),
@@ -221,11 +230,14 @@ impl StateDir {
             }
         }
         // Written after the per-CA files, in the server's order, so a hook
-        // that reads it sees the same CRLs.
-        let all: String = crls.iter().map(|crl| pem::encode("X509 CRL", &crl.der)).collect();
+        // that reads it sees the same CRLs. Complete CRLs only: it is for
+        // software that reads one file (nginx `ssl_crl`), which would
+        // not use a delta CRL.
+        let all: String = trust.crls.iter().map(|crl| pem::encode("X509 CRL", &crl.der)).collect();
         write_if_changed(&self.crl_bundle(), all.as_bytes(), 0o644, Durability::Atomic, &mut changed)?;
-        let crl_ders: Vec<Vec<u8>> = crls.iter().map(|c| c.der.clone()).collect();
-        let layout = capath::layout(roots, &crl_ders)?;
+        // OpenSSL's CApath lookup ignores delta CRLs unless asked to use them (`-use_deltas`).
+        let crl_ders: Vec<Vec<u8>> = trust.crls.iter().chain(&trust.delta_crls).map(|c| c.der.clone()).collect();
+        let layout = capath::layout(&trust.roots, &crl_ders)?;
         for name in capath::sync(&self.capath(), &layout)? {
             changed.push(self.capath().join(name));
         }

@@ -88,6 +88,10 @@ api_type! {
         pub bundle: String,
         /// Every CA's latest CRL.
         pub crls: Vec<CrlEntry>,
+        /// Every issuing CA's latest delta CRL (RFC 5280 section 5.2.4):
+        /// the revocations since a recent complete CRL.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub delta_crls: Vec<CrlEntry>,
     }
 }
 
@@ -213,10 +217,12 @@ api_type! {
 api_type! {
     /// One trust change. `kind` `ca`: a CA was added or changed
     /// (`certificate`, `bundle`, `crl_cas`). `kind` `crl`: a CA's CRL was
-    /// re-signed (`number` and either `crl` or `delta`). Binary values are
-    /// base64 DER.
+    /// re-signed (`number` and either `crl` or `delta`). `kind`
+    /// `delta_crl`: a CA's delta CRL was signed (`number`, `base_number` and
+    /// either `crl` or `delta`, from the delta CRL before it). Binary values
+    /// are base64 DER.
     pub struct TrustChangeBody {
-        /// `ca` or `crl`.
+        /// `ca`, `crl` or `delta_crl`.
         pub kind: String,
         /// The CA.
         pub ca_id: String,
@@ -229,14 +235,17 @@ api_type! {
         /// `ca`: the CAs whose CRLs the trust state lists, in its order.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub crl_cas: Option<Vec<String>>,
-        /// `crl`: the new CRL Number.
+        /// `crl`, `delta_crl`: the new CRL Number.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub number: Option<i64>,
-        /// `crl`: the new CRL whole.
+        /// `delta_crl`: the CRL Number of the complete CRL it applies to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub base_number: Option<i64>,
+        /// `crl`, `delta_crl`: the new CRL whole.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub crl: Option<String>,
-        /// `crl`: else the delta from the CRL numbered `number - 1`
-        /// (lightwell-ca's `CrlDelta`, DER).
+        /// `crl`, `delta_crl`: else the patch from the CRL of the same kind
+        /// held before (lightwell-ca's `CrlDelta`, DER).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub delta: Option<String>,
     }

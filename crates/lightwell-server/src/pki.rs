@@ -1,5 +1,6 @@
 //! The plain-HTTP PKI listener: each CA's certificate and latest CRL at the
-//! URLs written into certificates (`/pki/{tenant}/ca/{id}.crt` and `.crl`).
+//! URLs written into certificates (`/pki/{tenant}/ca/{id}.crt`, `.crl`, and
+//! an issuing CA's delta CRL, `.delta.crl`).
 //! No authentication; responses are cacheable until the CRL's nextUpdate is near.
 //!
 //! The OCSP responder (RFC 6960 appendix A) is here too: `POST
@@ -16,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use lightwell_ca::ocsp::MAX_REQUEST_BYTES;
-use lightwell_core::{CaId, OcspAnswer, Service};
+use lightwell_core::{CaId, CrlKind, OcspAnswer, Service};
 
 /// The router of the PKI listener.
 pub(crate) fn router(service: Service) -> Router {
@@ -33,10 +34,11 @@ async fn ca_file(State(service): State<Service>, Path((tenant, file)): Path<(Str
     let not_found = || (StatusCode::NOT_FOUND, "not found\n").into_response();
     // The id is parsed here, where it arrives: a name that is no CA id
     // never reaches a query.
-    let Some((id, kind)) = file.rsplit_once('.') else { return not_found() };
+    let Some((id, kind)) = file.split_once('.') else { return not_found() };
     let Ok(id) = CaId::parse(id) else { return not_found() };
     let result = match kind {
-        "crl" => service.public_crl(&tenant, &id).await.map(|der| ("application/pkix-crl", der)),
+        "crl" => service.public_crl(&tenant, &id, CrlKind::Complete).await.map(|der| ("application/pkix-crl", der)),
+        "delta.crl" => service.public_crl(&tenant, &id, CrlKind::Delta).await.map(|der| ("application/pkix-crl", der)),
         "crt" => service.public_ca_certificate(&tenant, &id).await.map(|der| ("application/pkix-cert", der)),
         _ => return not_found(),
     };

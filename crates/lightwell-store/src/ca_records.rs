@@ -192,6 +192,8 @@ pub struct DeltaCrlRecord {
     pub crl: CrlRecord,
     /// The CRL Number of the complete CRL it applies to.
     pub base_number: i64,
+    /// That complete CRL's thisUpdate (Unix seconds).
+    pub base_this_update: i64,
 }
 
 /// A CA whose stored CRL misses revocations acknowledged since it was signed.

@@ -161,6 +161,7 @@ pub(crate) const TABLES: &[TableSpec] = &[
             ("der", Bytes),
             ("this_update", Int),
             ("next_update", Int),
+            ("base_this_update", Int),
         ],
         order_by: "ca_id",
     },

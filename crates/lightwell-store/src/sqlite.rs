@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0013_workload_entries.sql"),
     include_str!("../migrations/sqlite/0014_token_keys.sql"),
     include_str!("../migrations/sqlite/0015_delta_crls.sql"),
+    include_str!("../migrations/sqlite/0016_delta_crl_base_time.sql"),
 ];
 
 /// The schema version this build writes.

@@ -1,6 +1,6 @@
 //! pkilint (the PyPI package, `pip install pkilint`) runs its RFC 5280
-//! certificate and CRL validators on issued certificates, CA certificates and
-//! CRLs: zero errors. Without pkilint the test fails (`scripts/test.sh`
+//! certificate and CRL validators on issued certificates, CA certificates,
+//! CRLs and delta CRLs: zero errors. Without pkilint the test fails (`scripts/test.sh`
 //! installs it) unless `LIGHTWELL_SKIP_PKILINT=1` says, explicitly, to skip.
 #![allow(clippy::unwrap_used)]
 
@@ -90,6 +90,13 @@ async fn pkilint_finds_no_errors_in_certificates_and_crls() {
         docs.push(("cert", files.write(&format!("{}.pem", ca.name), &ca.pem)));
         let crl = admin.ca_crl_pem(DOMAIN, &ca.name).await.unwrap();
         docs.push(("crl", files.write(&format!("{}.crl.pem", ca.name), crl)));
+        // An issuing CA's delta CRL, listing the revocation above (pkilint's CRL type covers deltas).
+        if ca.role == "intermediate" {
+            let url = format!("{}/pki/{DOMAIN}/ca/{}.delta.crl", server.pki_url(), ca.id);
+            let (status, der) = pki::http_get(&url).await;
+            assert_eq!(status, 200, "GET {url}");
+            docs.push(("crl", pki::der_crl_to_pem(&files, &der, &format!("{}.delta.crl", ca.name))));
+        }
     }
     for (kind, path) in docs {
         let found = match kind {

@@ -167,18 +167,11 @@ async fn deleting_a_tenant_empties_every_table_of_it_and_every_listener_forgets_
     // A CRL re-signing left pending (as a crashed signer leaves it): a kind
     // of row the API does not leave behind on its own. Only for the deleted
     // tenant: the signer may pick it up at any moment, which must not change
-    // the other tenant while its rows are compared. A delta CRL row too:
-    // the service does not sign delta CRLs yet (issue 18, item 2).
+    // the other tenant while its rows are compared.
     let (gone_id, kept_id) = (tenant_id(&db, GONE), tenant_id(&db, KEPT));
     db.execute(
         "INSERT INTO crl_pending (tenant_id, ca_id, generation, marked_at) VALUES (?1, ?2, 1, 0)",
         rusqlite::params![gone_id, gone_cas[0]],
-    )
-    .unwrap();
-    db.execute(
-        "INSERT INTO delta_crls (ca_id, tenant_id, number, base_number, der, this_update, next_update) \
-         VALUES (?1, ?2, 2, 1, X'30', 0, 1)",
-        rusqlite::params![gone_cas[0], gone_id],
     )
     .unwrap();
 

@@ -162,10 +162,13 @@ async fn a_revocation_among_100_000_reaches_the_agent_as_a_few_hundred_bytes_and
     let shown: String = answer.to_string().chars().take(400).collect();
     assert_eq!(answer["revision"], now);
     assert!(answer["snapshot_required"].is_null(), "{shown}");
-    assert_eq!(answer["changes"].as_array().unwrap().len(), 1, "{shown}");
-    assert!(answer["changes"][0]["delta"].is_string(), "a delta, not the whole CRL: {shown}");
-    assert!(answer["changes"][0]["crl"].is_null(), "{shown}");
-    assert!(body.len() < 500, "the change is {} bytes", body.len());
+    // The complete CRL as a patch, then the delta CRL signed with it (small: whole or a patch).
+    let changes = answer["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 2, "{shown}");
+    assert_eq!((changes[0]["kind"].as_str(), changes[1]["kind"].as_str()), (Some("crl"), Some("delta_crl")), "{shown}");
+    assert!(changes[0]["delta"].is_string(), "a patch, not the whole CRL: {shown}");
+    assert!(changes[0]["crl"].is_null(), "{shown}");
+    assert!(body.len() < 1200, "the changes are {} bytes", body.len());
 
     // The agent's file is the served CRL, byte for byte, rebuilt from the delta.
     let held = agent_holds_served_crl(&server, &node, &ca).await;

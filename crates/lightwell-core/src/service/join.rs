@@ -78,6 +78,8 @@ pub struct TrustState {
     pub roots: Vec<Vec<u8>>,
     /// Every CA's latest CRL: (CA id, DER).
     pub crls: Vec<(String, Vec<u8>)>,
+    /// Every issuing CA's latest delta CRL: (CA id, DER).
+    pub delta_crls: Vec<(String, Vec<u8>)>,
 }
 
 /// What a successful join returns. `Debug` leaves the machine secret out.
@@ -202,16 +204,19 @@ fn machine_actor(t: &Tenant, m: &PrincipalRecord) -> Actor {
 /// Reads the trust state inside a transaction.
 pub(super) fn trust_state_in(tx: &mut dyn Tx, t: &Tenant) -> Result<TrustState> {
     let roots = bundle_roots(tx, t)?.into_iter().map(|c| c.cert_der).collect();
-    let mut crls = Vec::new();
+    let (mut crls, mut delta_crls) = (Vec::new(), Vec::new());
     for ca in tx.list_cas(&t.id)? {
         if ca.status == CaStatus::Revoked && ca.role == lightwell_store::CaRole::Root {
             continue;
+        }
+        if let Some(delta) = tx.delta_crl(&t.id, &ca.id)? {
+            delta_crls.push((ca.id.clone(), delta.crl.der));
         }
         if let Some(crl) = tx.crl(&t.id, &ca.id)? {
             crls.push((ca.id, crl.der));
         }
     }
-    Ok(TrustState { revision: tx.trust_revision(&t.id)?, roots, crls })
+    Ok(TrustState { revision: tx.trust_revision(&t.id)?, roots, crls, delta_crls })
 }
 
 /// A join token as front ends show it: everything but its hash.

@@ -24,7 +24,7 @@ use lightwell_store::{Store, StoreExt, Tx};
 pub use self::audit_ops::SealReport;
 pub use self::auth::{DEFAULT_ACCOUNT_THROTTLE, DEFAULT_LOGIN_THROTTLE, LoginScope, LoginSuccess, SessionCheck};
 pub use self::ca::{
-    CaInfo, CaRequestView, CaView, CertificateUse, CertificateView, DEFAULT_TRUST_CHANGE_WINDOW, IssueRequest,
+    CaInfo, CaRequestView, CaView, CertificateUse, CertificateView, CrlKind, DEFAULT_TRUST_CHANGE_WINDOW, IssueRequest,
     MaintenanceReport, OcspAnswer, Requester, SignerPass, TrustChanges, TrustUpdate, parse_key_type, parse_reason,
     parse_ttl,
 };

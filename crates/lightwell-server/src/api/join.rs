@@ -41,12 +41,13 @@ pub(crate) fn trust_body(t: &TrustState) -> TrustStateBody {
     TrustStateBody {
         revision: t.revision,
         bundle: t.roots.iter().map(|der| pem::encode("CERTIFICATE", der)).collect(),
-        crls: t
-            .crls
-            .iter()
-            .map(|(id, der)| CrlEntry { ca_id: id.clone(), pem: pem::encode("X509 CRL", der) })
-            .collect(),
+        crls: crl_entries(&t.crls),
+        delta_crls: crl_entries(&t.delta_crls),
     }
+}
+
+fn crl_entries(crls: &[(String, Vec<u8>)]) -> Vec<CrlEntry> {
+    crls.iter().map(|(id, der)| CrlEntry { ca_id: id.clone(), pem: pem::encode("X509 CRL", der) }).collect()
 }
 
 fn chain_pem(v: &lightwell_core::CertificateView) -> (String, String) {
@@ -286,6 +287,7 @@ fn change_body(change: &TrustUpdate) -> TrustChangeBody {
         bundle: None,
         crl_cas: None,
         number: None,
+        base_number: None,
         crl: None,
         delta: None,
     };
@@ -302,6 +304,15 @@ fn change_body(change: &TrustUpdate) -> TrustChangeBody {
             kind: "crl".into(),
             ca_id: ca_id.clone(),
             number: Some(*number),
+            crl: crl.as_deref().map(b64),
+            delta: delta.as_deref().map(b64),
+            ..empty
+        },
+        TrustUpdate::DeltaCrl { ca_id, number, base_number, crl, delta } => TrustChangeBody {
+            kind: "delta_crl".into(),
+            ca_id: ca_id.clone(),
+            number: Some(*number),
+            base_number: Some(*base_number),
             crl: crl.as_deref().map(b64),
             delta: delta.as_deref().map(b64),
             ..empty

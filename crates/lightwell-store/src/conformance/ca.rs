@@ -173,6 +173,7 @@ pub fn delta_crls_replace_and_are_scoped(s: &dyn Store) {
             next_update: number + 100,
         },
         base_number,
+        base_this_update: base_number * 10,
     };
     assert_eq!(w(s, |tx| tx.delta_crl(&a, "ca1")), None);
     w(s, |tx| tx.put_delta_crl(&mk(&a, 2, 1)));
@@ -236,6 +237,7 @@ pub fn deleting_a_tenant_removes_its_ca_data(s: &dyn Store) {
                     next_update: 2,
                 },
                 base_number: 1,
+                base_this_update: 1,
             })?;
             tx.put_ocsp_responder(&OcspResponderRecord {
                 ca_id: root.id.clone(),

@@ -82,6 +82,7 @@ fn fill(s: &dyn Store) {
                 next_update: 116,
             },
             base_number: 3,
+            base_this_update: 15,
         })?;
         tx.mark_crl_pending(&id, &ca.id, 16)?;
         tx.put_ocsp_responder(&OcspResponderRecord {

@@ -295,15 +295,20 @@ impl PgTx<'_> {
     }
 
     pub(super) fn pg_put_delta_crl(&mut self, d: &DeltaCrlRecord) -> Result<(), StoreError> {
-        self.pg_put_crl_row(&d.crl, Some(d.base_number))
+        self.pg_put_crl_row(&d.crl, Some((d.base_number, d.base_this_update)))
     }
 
     /// Replaces a CA's complete CRL (`base_number` `None`, table `crls`) or
     /// delta CRL (table `delta_crls`); one statement shape for both.
-    fn pg_put_crl_row(&mut self, c: &CrlRecord, base_number: Option<i64>) -> Result<(), StoreError> {
-        let (table, column, value, update) = match base_number {
+    fn pg_put_crl_row(&mut self, c: &CrlRecord, base: Option<(i64, i64)>) -> Result<(), StoreError> {
+        let (table, column, value, update) = match base {
             None => ("crls", "", "", ""),
-            Some(_) => ("delta_crls", ", base_number", ", $7", ", base_number = excluded.base_number"),
+            Some(_) => (
+                "delta_crls",
+                ", base_number, base_this_update",
+                ", $7, $8",
+                ", base_number = excluded.base_number, base_this_update = excluded.base_this_update",
+            ),
         };
         let sql = format!(
             "INSERT INTO {table} (ca_id, tenant_id, number, der, this_update, next_update{column}) \
@@ -315,13 +320,15 @@ impl PgTx<'_> {
         let tenant = c.tenant_id.as_str();
         let mut values: Vec<&(dyn ToSql + Sync)> =
             vec![&c.ca_id, &tenant, &c.number, &c.der, &c.this_update, &c.next_update];
-        values.extend(base_number.as_ref().map(|b| b as &(dyn ToSql + Sync)));
+        if let Some((number, this_update)) = &base {
+            values.extend([number as &(dyn ToSql + Sync), this_update]);
+        }
         let r = self.execute(&sql, &values);
         self.track(r).map(drop)
     }
 
     pub(super) fn pg_crl(&mut self, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError> {
-        Ok(self.pg_crl_row(tenant, ca_id, "crls", "0::BIGINT")?.map(|(crl, _)| crl))
+        Ok(self.pg_crl_row(tenant, ca_id, "crls", "0::BIGINT, 0::BIGINT")?.map(|d| d.crl))
     }
 
     pub(super) fn pg_delta_crl(
@@ -329,19 +336,18 @@ impl PgTx<'_> {
         tenant: &TenantId,
         ca_id: &str,
     ) -> Result<Option<DeltaCrlRecord>, StoreError> {
-        Ok(self
-            .pg_crl_row(tenant, ca_id, "delta_crls", "base_number")?
-            .map(|(crl, base_number)| DeltaCrlRecord { crl, base_number }))
+        self.pg_crl_row(tenant, ca_id, "delta_crls", "base_number, base_this_update")
     }
 
-    /// A CA's row of `table` and its `base` column (`0` for complete CRLs).
+    /// A CA's row of `table` with its two `base` columns, read as a delta
+    /// CRL's (`0, 0` for a complete CRL, whose caller keeps only `crl`).
     fn pg_crl_row(
         &mut self,
         tenant: &TenantId,
         ca_id: &str,
         table: &str,
         base: &str,
-    ) -> Result<Option<(CrlRecord, i64)>, StoreError> {
+    ) -> Result<Option<DeltaCrlRecord>, StoreError> {
         let r = self.query_opt(
             &format!(
                 "SELECT ca_id, tenant_id, number, der, this_update, next_update, {base} FROM {table} \
@@ -358,7 +364,7 @@ impl PgTx<'_> {
                 this_update: r.get(4),
                 next_update: r.get(5),
             };
-            (crl, r.get(6))
+            DeltaCrlRecord { crl, base_number: r.get(6), base_this_update: r.get(7) }
         }))
     }
 

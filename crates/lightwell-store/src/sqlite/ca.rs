@@ -253,15 +253,20 @@ pub(super) fn put_crl(tx: &Connection, c: &CrlRecord) -> Result<(), StoreError> 
 }
 
 pub(super) fn put_delta_crl(tx: &Connection, d: &DeltaCrlRecord) -> Result<(), StoreError> {
-    put_crl_row(tx, &d.crl, Some(d.base_number))
+    put_crl_row(tx, &d.crl, Some((d.base_number, d.base_this_update)))
 }
 
 /// Replaces a CA's complete CRL (`base_number` `None`, table `crls`) or
 /// delta CRL (table `delta_crls`); one statement shape for both.
-fn put_crl_row(tx: &Connection, c: &CrlRecord, base_number: Option<i64>) -> Result<(), StoreError> {
-    let (table, column, value, update) = match base_number {
+fn put_crl_row(tx: &Connection, c: &CrlRecord, base: Option<(i64, i64)>) -> Result<(), StoreError> {
+    let (table, column, value, update) = match base {
         None => ("crls", "", "", ""),
-        Some(_) => ("delta_crls", ", base_number", ", ?7", ", base_number = excluded.base_number"),
+        Some(_) => (
+            "delta_crls",
+            ", base_number, base_this_update",
+            ", ?7, ?8",
+            ", base_number = excluded.base_number, base_this_update = excluded.base_this_update",
+        ),
     };
     let sql = format!(
         "INSERT INTO {table} (ca_id, tenant_id, number, der, this_update, next_update{column}) \
@@ -273,28 +278,30 @@ fn put_crl_row(tx: &Connection, c: &CrlRecord, base_number: Option<i64>) -> Resu
     let tenant = c.tenant_id.as_str();
     let mut values: Vec<&dyn rusqlite::ToSql> =
         vec![&c.ca_id, &tenant, &c.number, &c.der, &c.this_update, &c.next_update];
-    values.extend(base_number.as_ref().map(|b| b as &dyn rusqlite::ToSql));
+    if let Some((number, this_update)) = &base {
+        values.extend([number as &dyn rusqlite::ToSql, this_update]);
+    }
     tx.exec(&sql, values.as_slice())?;
     Ok(())
 }
 
 pub(super) fn crl(tx: &Connection, tenant: &TenantId, ca_id: &str) -> Result<Option<CrlRecord>, StoreError> {
-    Ok(crl_row(tx, tenant, ca_id, "crls", "0")?.map(|(crl, _)| crl))
+    Ok(crl_row(tx, tenant, ca_id, "crls", "0, 0")?.map(|d| d.crl))
 }
 
 pub(super) fn delta_crl(tx: &Connection, tenant: &TenantId, ca_id: &str) -> Result<Option<DeltaCrlRecord>, StoreError> {
-    Ok(crl_row(tx, tenant, ca_id, "delta_crls", "base_number")?
-        .map(|(crl, base_number)| DeltaCrlRecord { crl, base_number }))
+    crl_row(tx, tenant, ca_id, "delta_crls", "base_number, base_this_update")
 }
 
-/// A CA's row of `table` and its `base` column (`0` for complete CRLs).
+/// A CA's row of `table` with its two `base` columns, read as a delta
+/// CRL's (`0, 0` for a complete CRL, whose caller keeps only `crl`).
 fn crl_row(
     tx: &Connection,
     tenant: &TenantId,
     ca_id: &str,
     table: &str,
     base: &str,
-) -> Result<Option<(CrlRecord, i64)>, StoreError> {
+) -> Result<Option<DeltaCrlRecord>, StoreError> {
     Ok(tx
         .row(
             &format!(
@@ -311,7 +318,7 @@ fn crl_row(
                     this_update: r.get(4)?,
                     next_update: r.get(5)?,
                 };
-                Ok((crl, r.get(6)?))
+                Ok(DeltaCrlRecord { crl, base_number: r.get(6)?, base_this_update: r.get(7)? })
             },
         )
         .optional()?)

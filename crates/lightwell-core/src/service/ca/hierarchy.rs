@@ -9,13 +9,33 @@ use lightwell_ca::constraints::{IpRange, NameConstraints};
 use lightwell_ca::crl::{self, CrlSpec, RevocationReason, RevokedCertificate};
 use lightwell_ca::{CaCertificate, Issuer, KeyAlgorithm, Serial, SigningKey};
 use lightwell_proto::ErrorCode;
-use lightwell_store::{CaRecord, CaRole, CaStatus, CrlRecord, Tx};
+use lightwell_store::{CaRecord, CaRole, CaStatus, CrlRecord, DeltaCrlRecord, Tx};
 use time::{Duration, OffsetDateTime};
 
 use super::super::{Inner, short};
 use super::trust::{TrustChange, TrustUpdate};
 use crate::names::Hostname;
 use crate::{Error, Result};
+
+/// A delta CRL's base moves to the complete CRL signed with it once the
+/// base is this old (seconds): relying parties then fetch a complete CRL
+/// about hourly and the small delta on every revocation.
+const DELTA_BASE_MAX_AGE: i64 = 3600;
+/// ...or once the delta would list more entries than this.
+const DELTA_MAX_ENTRIES: usize = 1000;
+/// A delta lists the revocations from this long (seconds) before its
+/// base's thisUpdate on: a revocation committed after the base on a replica
+/// whose clock is behind still appears. Entries also in the base are harmless.
+const DELTA_CLOCK_MARGIN: i64 = 300;
+
+/// A CA's CRLs signed together: the complete CRL and, for an issuing CA,
+/// the delta CRL numbered right after it (RFC 5280 section 5.2.4).
+pub(super) struct SignedCrls {
+    /// The complete CRL, with the CA's next CRL Number.
+    pub(super) complete: CrlRecord,
+    /// The delta CRL, with the number after that.
+    pub(super) delta: Option<DeltaCrlRecord>,
+}
 
 /// Name of a tenant's first root.
 const ROOT_NAME: &str = "root";
@@ -25,6 +45,12 @@ const ISSUING_NAME: &str = "issuing";
 /// Plain-HTTP URL of a CA's CRL (DER).
 pub(crate) fn crl_url(base: &str, domain: &str, ca_id: &str) -> String {
     format!("{}/pki/{domain}/ca/{ca_id}.crl", base.trim_end_matches('/'))
+}
+
+/// Plain-HTTP URL of an issuing CA's delta CRL (DER): the Freshest CRL of
+/// its complete CRL and of its leaves.
+pub(crate) fn delta_crl_url(base: &str, domain: &str, ca_id: &str) -> String {
+    format!("{}/pki/{domain}/ca/{ca_id}.delta.crl", base.trim_end_matches('/'))
 }
 
 /// Plain-HTTP URL of a CA's certificate (DER).
@@ -256,14 +282,15 @@ impl Inner {
     /// Signs and stores a fresh CRL for a CA with the next CRL Number, all
     /// in the caller's transaction. The CRL lists every revocation the
     /// transaction sees, so any mark of the CA as pending goes.
-    pub(super) fn regenerate_crl(&self, tx: &mut dyn Tx, tenant: &Tenant, ca_id: &str) -> Result<CrlRecord> {
+    pub(super) fn regenerate_crl(&self, tx: &mut dyn Tx, tenant: &Tenant, ca_id: &str) -> Result<()> {
         let ca = tx.ca(&tenant.id, ca_id)?.ok_or_else(|| Error::internal(format!("CA {ca_id} vanished")))?;
         let now = self.now();
         let revoked = self.crl_entries(tx, tenant, &ca, now)?;
-        let record = self.sign_crl(tenant, &ca, &revoked, now)?;
-        self.store_crl(tx, tenant, ca, &record, None)?;
+        let previous_delta = tx.delta_crl(&tenant.id, ca_id)?;
+        let signed = self.sign_crl(tenant, &ca, &revoked, previous_delta.as_ref(), now)?;
+        self.store_crl(tx, tenant, ca, &signed, None)?;
         tx.clear_crl_pending(&tenant.id, ca_id, None)?;
-        Ok(record)
+        Ok(())
     }
 
     /// What a CA's CRL lists at `now`. An issuing CA's CRL lists its revoked,
@@ -300,50 +327,99 @@ impl Inner {
     }
 
     /// Signs a CA's CRL with its next CRL Number (no storage; no transaction
-    /// needed). An issuing CA's CRL names its own URL as Issuing Distribution Point.
+    /// needed). An issuing CA's CRL names its own URL as Issuing
+    /// Distribution Point and its delta CRL's as Freshest CRL, and the delta
+    /// CRL is signed with it: the entries revoked since its base (see
+    /// [`DELTA_BASE_MAX_AGE`]), where `previous_delta` is the one stored.
     pub(super) fn sign_crl(
         &self,
         tenant: &Tenant,
         ca: &CaRecord,
         revoked: &[RevokedCertificate],
+        previous_delta: Option<&DeltaCrlRecord>,
         now: i64,
-    ) -> Result<CrlRecord> {
+    ) -> Result<SignedCrls> {
         let issuer = self.issuer(ca)?;
         let this_update = unix(now)?;
         let next_update = this_update + Duration::seconds(tenant.policy.clone().ca.crl_validity_secs.max(3600));
-        let url = crl_url(&self.pki_base(), &tenant.domain, &ca.id);
+        let base = self.pki_base();
+        let url = crl_url(&base, &tenant.domain, &ca.id);
         let number = ca.next_crl_number;
+        let issuing = ca.role == CaRole::Intermediate;
         let spec = CrlSpec {
             number: u64::try_from(number).map_err(Error::internal)?,
             this_update,
             next_update,
-            distribution_point: (ca.role == CaRole::Intermediate).then_some(url.as_str()),
+            distribution_point: issuing.then_some(url.as_str()),
             revoked,
         };
-        let signed = crl::build(&issuer, &spec).map_err(ca_error)?;
-        Ok(CrlRecord {
+        let record = |number, der| CrlRecord {
             ca_id: ca.id.clone(),
             tenant_id: tenant.id.clone(),
             number,
-            der: signed.into_der(),
+            der,
             this_update: now,
             next_update: next_update.unix_timestamp(),
-        })
+        };
+        if !issuing {
+            // A root's CRL lists its revoked intermediates only: always small, no delta.
+            let signed = crl::build(&issuer, &spec).map_err(ca_error)?;
+            return Ok(SignedCrls { complete: record(number, signed.into_der()), delta: None });
+        }
+        let delta_url = delta_crl_url(&base, &tenant.domain, &ca.id);
+        let complete = record(number, crl::build_complete(&issuer, &spec, &delta_url).map_err(ca_error)?.into_der());
+        let since =
+            |from: i64| revoked.iter().filter(|e| e.revoked_at.unix_timestamp() >= from).cloned().collect::<Vec<_>>();
+        // The base stays while it is young and the delta small; else this
+        // complete CRL is the new base, which lists everything this delta
+        // could (later revocations, even from a replica whose clock is
+        // behind, land in the next delta through the margin).
+        let kept = previous_delta
+            .filter(|d| d.base_number < number && now - d.base_this_update < DELTA_BASE_MAX_AGE)
+            .map(|d| (d.base_number, d.base_this_update, since(d.base_this_update - DELTA_CLOCK_MARGIN)))
+            .filter(|(_, _, entries)| entries.len() <= DELTA_MAX_ENTRIES);
+        let (base_number, base_this_update, entries) = kept.unwrap_or_else(|| (number, now, since(now)));
+        // Dated a second before its complete CRL: OpenSSL without
+        // `-extended_crl` does not set delta CRLs aside when it picks the
+        // CRL to check against, and among CRLs of one issuer and scope takes
+        // the newest; a CApath holding both must make that the complete CRL,
+        // or revocations older than the delta's window would go unseen.
+        let delta_spec = CrlSpec {
+            number: spec.number + 1,
+            this_update: this_update - Duration::seconds(1),
+            revoked: &entries,
+            ..spec
+        };
+        let delta = crl::build_delta(&issuer, &delta_spec, u64::try_from(base_number).map_err(Error::internal)?)
+            .map_err(ca_error)?;
+        let delta_record = CrlRecord { this_update: now - 1, ..record(number + 1, delta.into_der()) };
+        let delta = DeltaCrlRecord { crl: delta_record, base_number, base_this_update };
+        Ok(SignedCrls { complete, delta: Some(delta) })
     }
 
-    /// Stores a CRL signed with `ca`'s current next CRL Number and advances
-    /// the number; agents see it through the trust revision.
+    /// Stores CRLs signed with `ca`'s current next CRL Number (the complete
+    /// CRL, then its delta CRL) and advances the number past them; agents
+    /// see each through the trust revision. `updates` are their trust
+    /// changes as the caller computed them (see [`TrustChange::Crl`]).
     pub(super) fn store_crl(
         &self,
         tx: &mut dyn Tx,
         tenant: &Tenant,
         mut ca: CaRecord,
-        record: &CrlRecord,
-        update: Option<&TrustUpdate>,
+        signed: &SignedCrls,
+        updates: Option<&(TrustUpdate, Option<TrustUpdate>)>,
     ) -> Result<()> {
-        debug_assert_eq!(ca.next_crl_number, record.number);
-        ca.next_crl_number = record.number + 1;
-        self.apply_trust_change(tx, tenant, TrustChange::Crl { crl: record, ca: &ca, update })
+        debug_assert_eq!(ca.next_crl_number, signed.complete.number);
+        ca.next_crl_number = signed.complete.number + 1;
+        let update = updates.map(|(complete, _)| complete);
+        self.apply_trust_change(tx, tenant, TrustChange::Crl { crl: &signed.complete, ca: &ca, update })?;
+        if let Some(delta) = &signed.delta {
+            debug_assert_eq!(ca.next_crl_number, delta.crl.number);
+            ca.next_crl_number = delta.crl.number + 1;
+            let update = updates.and_then(|(_, delta)| delta.as_ref());
+            self.apply_trust_change(tx, tenant, TrustChange::DeltaCrl { delta, ca: &ca, update })?;
+        }
+        Ok(())
     }
 }
 

@@ -5,11 +5,11 @@ use lightwell_ca::Serial;
 use lightwell_ca::csr::CertificateRequest;
 use lightwell_ca::leaf::{self, LeafRequest};
 use lightwell_proto::ErrorCode;
-use lightwell_store::{CaRecord, CaStatus, CertificateRecord, PrincipalKind, PrincipalRecord, StoreExt, Tx};
+use lightwell_store::{CaRecord, CaRole, CaStatus, CertificateRecord, PrincipalKind, PrincipalRecord, StoreExt, Tx};
 use time::Duration;
 
 use super::binding::{Binding, bind};
-use super::hierarchy::{ca_error, cert_url, crl_url, ocsp_url};
+use super::hierarchy::{ca_error, cert_url, crl_url, delta_crl_url, ocsp_url};
 use super::{CertificateView, Service};
 use crate::audit::AuditEvent;
 use crate::authz::{self, Actor, Permission, Rank};
@@ -353,10 +353,12 @@ impl Inner {
         let base = self.pki_base();
         let (crl, aia) = (crl_url(&base, &t.domain, &ca.id), cert_url(&base, &t.domain, &ca.id));
         let ocsp = t.policy.ca.ocsp.then(|| ocsp_url(&base, &t.domain));
+        // Issuing CAs publish delta CRLs (see `sign_crl`); roots do not.
+        let delta = (ca.role == CaRole::Intermediate).then(|| delta_crl_url(&base, &t.domain, &ca.id));
         let der = leaf::issue(
             &issuer,
             &LeafRequest {
-                delta_crl_url: None,
+                delta_crl_url: delta.as_deref(),
                 subject: &binding.subject,
                 public_key: csr.public_key(),
                 profile: binding.profile,

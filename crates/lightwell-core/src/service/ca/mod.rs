@@ -138,6 +138,15 @@ pub(in crate::service) fn bundle_roots(tx: &mut dyn Tx, t: &Tenant) -> Result<Ve
         .collect())
 }
 
+/// Which of a CA's CRLs (RFC 5280 section 5.2.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrlKind {
+    /// The complete CRL (`<id>.crl`).
+    Complete,
+    /// The delta CRL over a recent complete CRL (`<id>.delta.crl`).
+    Delta,
+}
+
 fn ca_not_found(name: &str) -> Error {
     Error::new(ErrorCode::CaNotFound, format!("no CA {:?}", short(name)))
 }
@@ -334,12 +343,18 @@ impl Service {
         .await
     }
 
-    /// The latest CRL (DER) of a CA, by id, for the plain-HTTP PKI listener. Public.
-    pub async fn public_crl(&self, tenant: &str, ca_id: &CaId) -> Result<Vec<u8>> {
+    /// The latest CRL (DER) of a CA of `kind`, by id, for the plain-HTTP
+    /// PKI listener. Public. A root has no delta CRL.
+    pub async fn public_crl(&self, tenant: &str, ca_id: &CaId, kind: CrlKind) -> Result<Vec<u8>> {
         let (tenant, ca_id) = (tenant.to_string(), ca_id.clone());
         self.blocking(move |inner| {
-            inner
-                .tenant_read(&tenant, |tx, t| tx.crl(&t.id, &ca_id)?.map(|c| c.der).ok_or_else(|| ca_not_found(&ca_id)))
+            inner.tenant_read(&tenant, |tx, t| {
+                let der = match kind {
+                    CrlKind::Complete => tx.crl(&t.id, &ca_id)?.map(|c| c.der),
+                    CrlKind::Delta => tx.delta_crl(&t.id, &ca_id)?.map(|d| d.crl.der),
+                };
+                der.ok_or_else(|| ca_not_found(&ca_id))
+            })
         })
         .await
     }

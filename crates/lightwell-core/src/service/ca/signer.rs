@@ -65,8 +65,8 @@ impl Inner {
                 Some(ca) => self.crl_entries(tx, &t, ca, now)?,
                 None => Vec::new(),
             };
-            // The CRL this one replaces, for the recorded delta (see below).
-            let previous = tx.crl(&t.id, ca_id)?;
+            // The CRLs these replace, for the recorded changes and the delta CRL's base (see below).
+            let previous = (tx.crl(&t.id, ca_id)?, tx.delta_crl(&t.id, ca_id)?);
             Ok::<_, Error>(Some((mark, Some((t, ca, revoked, now, previous)))))
         })?;
         let (generation, (t, ca, revoked, now, previous)) = match read {
@@ -82,20 +82,24 @@ impl Inner {
             self.store.write(|tx| tx.clear_crl_pending(&t.id, ca_id, Some(generation)))?;
             return Ok(Outcome::Gone);
         };
-        let record = self.sign_crl(&t, &ca, &revoked, now)?;
+        let (previous, previous_delta) = previous;
+        let signed = self.sign_crl(&t, &ca, &revoked, previous_delta.as_ref(), now)?;
         drop(revoked);
-        // The trust change, a delta from the CRL read with the CA (numbered one
-        // less, read in the same transaction), computed here rather than in
-        // the write transaction: at a million entries it takes a while. The
-        // number check below proves that CRL is still the one stored.
-        let update = super::trust::crl_update(previous.as_ref(), &record);
+        // The trust changes, deltas from the CRLs read with the CA (in the
+        // same transaction), computed here rather than in the write
+        // transaction: at a million entries it takes a while. The number
+        // check below proves those CRLs are still the ones stored.
+        let updates = (
+            super::trust::crl_update(previous.as_ref(), &signed.complete),
+            signed.delta.as_ref().map(|d| super::trust::delta_crl_update(previous_delta.as_ref(), d)),
+        );
         drop(previous);
         self.store.write(|tx| {
             let Some(current) = tx.ca(&t.id, ca_id)? else { return Ok(Outcome::Gone) };
-            if current.next_crl_number != record.number {
+            if current.next_crl_number != signed.complete.number {
                 return Ok(Outcome::Discarded);
             }
-            self.store_crl(tx, &t, current, &record, Some(&update))?;
+            self.store_crl(tx, &t, current, &signed, Some(&updates))?;
             tx.clear_crl_pending(&t.id, ca_id, Some(generation))?;
             Ok(Outcome::Signed)
         })
@@ -268,12 +272,16 @@ mod tests {
 
     /// The CRL Number and the serials (lower-case hex) of the CRL served for `ca_id`.
     async fn served(service: &Service, ca_id: &crate::CaId) -> (u64, Vec<String>) {
-        let der = service.public_crl(DOMAIN, ca_id).await.unwrap();
+        let der = service.public_crl(DOMAIN, ca_id, crate::CrlKind::Complete).await.unwrap();
         let (_, crl) = x509_parser::parse_x509_crl(&der).unwrap();
         let number = crl.crl_number().unwrap().to_u64_digits().first().copied().unwrap_or(0);
         let serials = crl.iter_revoked_certificates().map(|r| key(&hex::encode(r.raw_serial()))).collect();
         (number, serials)
     }
+
+    /// How far an issuing CA's CRL Number moves per signing: its complete
+    /// and delta CRLs share one sequence (RFC 5280 section 5.2.4).
+    const STEP: u64 = 2;
 
     /// A hex serial without leading zeros (DER may add one).
     fn key(hex: &str) -> String {
@@ -285,16 +293,41 @@ mod tests {
         store.read(|tx| tx.pending_crls(&p.tenant_id)).unwrap()
     }
 
-    /// The one change recorded after `since`, which must be a CRL delta of `ca`.
-    async fn recorded_delta(service: &Service, ca: &crate::CaId, since: i64) -> Vec<u8> {
+    /// The two changes recorded after `since`, which must be a patch of
+    /// `ca`'s CRL and then its new delta CRL; returns the patch and the
+    /// delta CRL, rebuilt from `previous_delta_crl` when recorded as a patch.
+    async fn recorded_delta(
+        service: &Service,
+        ca: &crate::CaId,
+        since: i64,
+        previous_delta_crl: &[u8],
+    ) -> (Vec<u8>, Vec<u8>) {
         let crate::TrustChanges::Changes { changes, .. } = service.trust_changes(DOMAIN, since).await.unwrap() else {
             panic!("snapshot required after {since}")
         };
-        let [crate::TrustUpdate::Crl { ca_id, crl: None, delta: Some(delta), .. }] = &changes[..] else {
-            panic!("not one CRL delta: {changes:?}")
+        let [
+            crate::TrustUpdate::Crl { ca_id, crl: None, delta: Some(delta), number },
+            crate::TrustUpdate::DeltaCrl {
+                ca_id: delta_ca,
+                crl: delta_crl,
+                delta: delta_patch,
+                number: delta_number,
+                ..
+            },
+        ] = &changes[..]
+        else {
+            panic!("not a CRL patch and a delta CRL: {changes:?}")
         };
-        assert_eq!(ca_id, ca.as_str());
-        delta.clone()
+        assert_eq!((ca_id.as_str(), delta_ca.as_str()), (ca.as_str(), ca.as_str()));
+        assert_eq!(*delta_number, number + 1, "the delta CRL is numbered right after its complete CRL");
+        let delta_crl = match (delta_crl, delta_patch) {
+            (Some(whole), None) => whole.clone(),
+            (None, Some(patch)) => {
+                lightwell_ca::crl::delta::CrlDelta::from_der(patch).unwrap().apply(previous_delta_crl).unwrap()
+            }
+            other => panic!("a delta CRL change is whole or a patch: {other:?}"),
+        };
+        (delta.clone(), delta_crl)
     }
 
     #[tokio::test]
@@ -309,16 +342,21 @@ mod tests {
         service.sign_pending_crls().await.unwrap();
         // Inline (101 entries, the limit), then past it (the signer).
         for (serial, by_signer) in serials[100..].iter().zip([0, 1]) {
-            let base = service.public_crl(DOMAIN, &ca).await.unwrap();
+            let base = service.public_crl(DOMAIN, &ca, crate::CrlKind::Complete).await.unwrap();
+            let base_delta = service.public_crl(DOMAIN, &ca, crate::CrlKind::Delta).await.unwrap();
             let (_, since) = service.trust_revision(DOMAIN).await.unwrap();
             service.revoke_certificate(&admin, DOMAIN, serial, None).await.unwrap();
             assert_eq!(service.sign_pending_crls().await.unwrap().signed, by_signer);
-            let delta =
-                lightwell_ca::crl::delta::CrlDelta::from_der(&recorded_delta(&service, &ca, since).await).unwrap();
-            let served = service.public_crl(DOMAIN, &ca).await.unwrap();
+            let (patch, delta_crl) = recorded_delta(&service, &ca, since, &base_delta).await;
+            let delta = lightwell_ca::crl::delta::CrlDelta::from_der(&patch).unwrap();
+            let served = service.public_crl(DOMAIN, &ca, crate::CrlKind::Complete).await.unwrap();
             assert!(base.len() > 2048);
             assert!(delta.apply(&base).unwrap() == served, "the delta rebuilds the served CRL");
             assert!(delta.to_der().len() < 300);
+            // The delta CRL served is the one recorded, and lists the revocation (all 102 are recent).
+            assert!(service.public_crl(DOMAIN, &ca, crate::CrlKind::Delta).await.unwrap() == delta_crl);
+            let (_, parsed) = x509_parser::parse_x509_crl(&delta_crl).unwrap();
+            assert!(parsed.iter_revoked_certificates().any(|r| key(&hex::encode(r.raw_serial())) == key(serial)));
         }
     }
 
@@ -331,7 +369,7 @@ mod tests {
         let (before, _) = served(&service, &ca).await;
         service.revoke_certificate(&admin, DOMAIN, &serial, None).await.unwrap();
         let (number, serials) = served(&service, &ca).await;
-        assert_eq!((number, serials), (before + 1, vec![key(&serial)]), "the next CRL served lists it");
+        assert_eq!((number, serials), (before + STEP, vec![key(&serial)]), "the next CRL served lists it");
         assert!(pending(&*store, &admin).is_empty());
     }
 
@@ -347,7 +385,7 @@ mod tests {
         }
         // Up to the limit (two entries) the CRL was re-signed in the transaction; beyond it, only marked.
         let (number, listed) = served(&service, &ca).await;
-        assert_eq!((number, listed.len()), (first + 2, 2));
+        assert_eq!((number, listed.len()), (first + 2 * STEP, 2));
         let marks = pending(&*store, &admin);
         assert_eq!((marks.len(), marks[0].generation), (1, 4), "four revocations marked the CA four times");
 
@@ -358,7 +396,7 @@ mod tests {
         let mut wanted: Vec<String> = serials.iter().map(|s| key(s)).collect();
         wanted.sort();
         listed.sort();
-        assert_eq!((number, listed), (first + 3, wanted));
+        assert_eq!((number, listed), (first + 3 * STEP, wanted));
         assert!(pending(&*store, &admin).is_empty());
         assert_eq!(service.sign_pending_crls().await.unwrap(), SignerPass::default(), "nothing left to sign");
     }
@@ -390,7 +428,7 @@ mod tests {
             assert!(started.elapsed() < Duration::from_secs(5), "the CRL never listed the revocation");
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        assert_eq!(listed, before + 1);
+        assert_eq!(listed, before + STEP);
         assert!(pending(&*store, &admin).is_empty());
         stop_tx.send(true).unwrap();
         signer.await.unwrap();

@@ -4,15 +4,15 @@
 //! Each change, in the caller's transaction, bumps the tenant's trust
 //! revision and records what changed at that revision (`trust_changes`):
 //! for a CA, its certificate and the bundle and CRL list that follow; for a
-//! CRL, the signed CRL when it is small, else a [`CrlDelta`] from the CRL it
-//! replaces. Agents then catch up with one small answer
+//! CRL (complete or delta CRL), the signed CRL when it is small, else a
+//! [`CrlDelta`] from the CRL of the same kind it replaces. Agents then catch up with one small answer
 //! ([`Service::trust_changes`]); the record keeps the last
 //! `trust_change_window` revisions per tenant, and an agent further behind
 //! is told to fetch the whole state.
 
 use lightwell_ca::crl::delta::CrlDelta;
 use lightwell_proto::ErrorCode;
-use lightwell_store::{CaRecord, CaRole, CaStatus, CrlRecord, StoreError, TenantId, Tx};
+use lightwell_store::{CaRecord, CaRole, CaStatus, CrlRecord, DeltaCrlRecord, StoreError, TenantId, Tx};
 use serde::{Deserialize, Serialize};
 
 use crate::service::Inner;
@@ -39,6 +39,9 @@ pub(super) enum TrustChange<'a> {
     /// caller's CRL Number check proves is still the one stored); else it is
     /// computed here, from the stored CRL.
     Crl { crl: &'a CrlRecord, ca: &'a CaRecord, update: Option<&'a TrustUpdate> },
+    /// A CA's delta CRL was signed (right after its complete CRL); `ca` and
+    /// `update` as for [`TrustChange::Crl`].
+    DeltaCrl { delta: &'a DeltaCrlRecord, ca: &'a CaRecord, update: Option<&'a TrustUpdate> },
 }
 
 /// What changed at one trust revision, as agents receive it.
@@ -67,7 +70,23 @@ pub enum TrustUpdate {
         /// The new CRL whole (DER), when small or without a usable base.
         #[serde(with = "b64_opt", default, skip_serializing_if = "Option::is_none")]
         crl: Option<Vec<u8>>,
-        /// Else the [`CrlDelta`] (its DER) from the CRL numbered `number - 1`.
+        /// Else the [`CrlDelta`] (its DER) from the CRL stored before it.
+        #[serde(with = "b64_opt", default, skip_serializing_if = "Option::is_none")]
+        delta: Option<Vec<u8>>,
+    },
+    /// A CA's delta CRL (RFC 5280 section 5.2.4) was signed: `crl` or
+    /// `delta` as for [`TrustUpdate::Crl`], from the delta CRL before it.
+    DeltaCrl {
+        /// The CA.
+        ca_id: String,
+        /// The delta CRL's own CRL Number.
+        number: i64,
+        /// The complete CRL it applies to.
+        base_number: i64,
+        /// The delta CRL whole (DER).
+        #[serde(with = "b64_opt", default, skip_serializing_if = "Option::is_none")]
+        crl: Option<Vec<u8>>,
+        /// Else the [`CrlDelta`] from the previous delta CRL.
         #[serde(with = "b64_opt", default, skip_serializing_if = "Option::is_none")]
         delta: Option<Vec<u8>>,
     },
@@ -127,6 +146,17 @@ impl Inner {
                 tx.update_ca(ca)?;
                 update
             }
+            TrustChange::DeltaCrl { delta, ca, update } => {
+                debug_assert_eq!(delta.crl.tenant_id, tenant.id);
+                debug_assert_eq!(delta.crl.ca_id, ca.id);
+                let update = match update {
+                    Some(update) => update.clone(),
+                    None => delta_crl_update(tx.delta_crl(&tenant.id, &ca.id)?.as_ref(), delta),
+                };
+                tx.put_delta_crl(delta)?;
+                tx.update_ca(ca)?;
+                update
+            }
         };
         let body = serde_json::to_vec(&update).map_err(Error::internal)?;
         tx.insert_trust_change(&tenant.id, revision, &body)?;
@@ -175,7 +205,26 @@ fn ca_update(tx: &mut dyn Tx, tenant: &Tenant, ca: &CaRecord) -> Result<TrustUpd
 /// A CRL change as recorded: a delta from the CRL before it if that is
 /// worth it and reproduces the new CRL exactly, else the CRL whole.
 pub(super) fn crl_update(previous: Option<&CrlRecord>, crl: &CrlRecord) -> TrustUpdate {
-    let delta = previous.filter(|p| crl.der.len() > WHOLE_CRL_LIMIT && p.number + 1 == crl.number).and_then(|p| {
+    let (whole, delta) = payload(previous, crl);
+    TrustUpdate::Crl { ca_id: crl.ca_id.clone(), number: crl.number, crl: whole, delta }
+}
+
+/// A delta CRL's change as recorded, from the delta CRL before it.
+pub(super) fn delta_crl_update(previous: Option<&DeltaCrlRecord>, new: &DeltaCrlRecord) -> TrustUpdate {
+    let (whole, delta) = payload(previous.map(|p| &p.crl), &new.crl);
+    TrustUpdate::DeltaCrl {
+        ca_id: new.crl.ca_id.clone(),
+        number: new.crl.number,
+        base_number: new.base_number,
+        crl: whole,
+        delta,
+    }
+}
+
+/// The signed `crl` whole, or the [`CrlDelta`] from `previous` (an older
+/// CRL of the same kind: the receiver checks it holds that one).
+fn payload(previous: Option<&CrlRecord>, crl: &CrlRecord) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    let delta = previous.filter(|p| crl.der.len() > WHOLE_CRL_LIMIT && p.number < crl.number).and_then(|p| {
         match CrlDelta::between(&p.der, &crl.der) {
             Ok(delta) => Some(delta.to_der()),
             Err(e) => {
@@ -185,7 +234,7 @@ pub(super) fn crl_update(previous: Option<&CrlRecord>, crl: &CrlRecord) -> Trust
         }
     });
     let whole = delta.is_none().then(|| crl.der.clone());
-    TrustUpdate::Crl { ca_id: crl.ca_id.clone(), number: crl.number, crl: whole, delta }
+    (whole, delta)
 }
 
 impl Service {
