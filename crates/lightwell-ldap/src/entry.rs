@@ -1,7 +1,7 @@
 //! Entries as LDAP shows them: the root DSE, the subschema entry, and each
 //! tenant's tree built from a service-layer [`DirectorySnapshot`].
 
-use lightwell_core::{DirectorySnapshot, PrincipalKind, PrincipalView};
+use lightwell_core::{DirectorySnapshot, PrincipalKind, PrincipalView, WorkloadView};
 use time::OffsetDateTime;
 
 use crate::dn::normalize;
@@ -183,18 +183,45 @@ pub(crate) fn tenant_entries(snap: &DirectorySnapshot) -> Vec<Entry> {
     for c in Container::ALL {
         let parent = normalize(&tree::container_dn(tenant, c)).unwrap_or_default();
         for p in snap.principals.iter().filter(|p| p.principal.kind == c.kind()) {
-            let mut e = principal_entry(tenant, &parent, p);
+            let workloads: Vec<&WorkloadView> = match p.principal.kind {
+                PrincipalKind::Service => snap.workloads.iter().filter(|w| w.service == p.principal.name).collect(),
+                _ => Vec::new(),
+            };
+            let mut e = principal_entry(tenant, &parent, p, workloads.is_empty());
             if p.principal.kind == PrincipalKind::User {
                 e.add_binary(
                     "userCertificate",
                     snap.certificates.get(p.principal.id.as_str()).cloned().unwrap_or_default(),
                 );
             }
+            let service_dn = e.dn.clone();
             out.push(e);
+            out.extend(workloads.into_iter().map(|w| workload_entry(tenant, &service_dn, w)));
         }
     }
     out.extend(ca_entries(snap, &base_norm));
     out
+}
+
+/// A workload entry below its service (read only): its SPIFFE ID as
+/// `labeledURI`, each selector a `description`, the machines and groups it
+/// may run on as `seeAlso`, its DNS names as `dNSHostName`.
+fn workload_entry(tenant: &str, service_dn: &str, w: &WorkloadView) -> Entry {
+    let parent = normalize(service_dn).unwrap_or_default();
+    let mut e = Entry::new(format!("cn={},{service_dn}", crate::dn::escape(&w.name)), Some(&parent));
+    e.add(
+        "objectClass",
+        ["top", "applicationProcess", "labeledURIObject", "extensibleObject"].map(String::from).into(),
+    );
+    e.add_one("cn", w.name.clone());
+    e.add_one("labeledURI", w.spiffe_id.clone());
+    e.add("description", w.selectors.clone());
+    let hosts = w.hosts.iter().map(|h| tree::object_dn(tenant, PrincipalKind::Machine, h));
+    let groups = w.host_groups.iter().map(|g| tree::object_dn(tenant, PrincipalKind::Group, g));
+    e.add("seeAlso", hosts.chain(groups).collect());
+    e.add("dNSHostName", w.dns_names.clone());
+    e.operational(Some(&w.id), w.created_at, w.created_at, true);
+    e
 }
 
 /// `cn=Configuration` and `cn=Certificate-Authorities` below it, with one
@@ -218,17 +245,20 @@ fn ca_entries(snap: &DirectorySnapshot, base_norm: &str) -> Vec<Entry> {
     let parent = normalize(&cas_dn).unwrap_or_default();
     for ca in &snap.cas {
         let mut e = Entry::new(format!("cn={},{cas_dn}", crate::dn::escape(&ca.name)), Some(&parent));
-        e.add("objectClass", vec!["top".into(), "applicationProcess".into(), "pkiCA".into()]);
+        let mut classes = vec!["top".to_string(), "applicationProcess".into(), "pkiCA".into()];
+        classes.extend(ca.delta_crl_der.is_some().then(|| "deltaCRL".to_string()));
+        e.add("objectClass", classes);
         e.add_one("cn", ca.name.clone());
         e.add_binary("cACertificate", vec![ca.cert_der.clone()]);
         e.add_binary("certificateRevocationList", ca.crl_der.iter().cloned().collect());
+        e.add_binary("deltaRevocationList", ca.delta_crl_der.iter().cloned().collect());
         e.operational(Some(&ca.id), ca.created_at, ca.created_at, true);
         out.push(e);
     }
     out
 }
 
-fn principal_entry(tenant: &str, parent: &str, v: &PrincipalView) -> Entry {
+fn principal_entry(tenant: &str, parent: &str, v: &PrincipalView, leaf: bool) -> Entry {
     let p = &v.principal;
     let mut e = Entry::new(tree::object_dn(tenant, p.kind, &p.name), Some(parent));
     let classes: &[&str] = match p.kind {
@@ -259,7 +289,7 @@ fn principal_entry(tenant: &str, parent: &str, v: &PrincipalView) -> Entry {
         e.add("ipHostNumber", p.ips.clone());
     }
     e.add("memberOf", v.member_of.iter().map(|g| tree::object_dn(tenant, PrincipalKind::Group, g)).collect());
-    e.operational(Some(p.id.as_str()), p.created_at, p.updated_at, true);
+    e.operational(Some(p.id.as_str()), p.created_at, p.updated_at, leaf);
     e
 }
 
@@ -298,6 +328,29 @@ mod tests {
         let original = alice.get(schema::known("displayName")).unwrap_or_default();
         assert_eq!(original, ["Alice Liddell"], "values are returned as stored");
         assert_eq!(alice.normalized(schema::known("member")), None, "absent");
+    }
+
+    #[test]
+    fn workload_entries_are_children_of_their_service() {
+        let all = tenant_entries(&crate::testdata::snapshot());
+        let service = all.iter().find(|e| e.dn == "cn=payments,cn=Services,dc=corp,dc=example").unwrap();
+        let worker = all.iter().position(|e| e.dn == "cn=worker,cn=payments,cn=Services,dc=corp,dc=example").unwrap();
+        let worker_entry = &all[worker];
+        assert_eq!(worker_entry.parent.as_deref(), Some(service.norm.as_str()));
+        assert!(all.iter().position(|e| std::ptr::eq(e, service)).unwrap() < worker, "parents before children");
+        let get = |e: &Entry, n| e.get(schema::known(n)).unwrap_or_default().to_vec();
+        assert_eq!(get(service, "hasSubordinates"), ["TRUE"]);
+        assert_eq!(get(worker_entry, "hasSubordinates"), ["FALSE"]);
+        assert_eq!(get(worker_entry, "labeledURI"), ["spiffe://corp.example/service/payments/worker"]);
+        assert_eq!(get(worker_entry, "description"), ["unix:uid:1000", "unix:path:/usr/bin/pay"]);
+        assert_eq!(
+            get(worker_entry, "seeAlso"),
+            ["cn=node1.corp.example,ou=Computers,dc=corp,dc=example", "cn=engineers,cn=Groups,dc=corp,dc=example"]
+        );
+        assert_eq!(get(worker_entry, "entryUUID"), ["00000000-0000-4000-a000-000000000001"]);
+        let ca = all.iter().find(|e| e.dn.starts_with("cn=root,")).unwrap();
+        assert!(get(ca, "objectClass").contains(&"deltaCRL".to_string()));
+        assert!(ca.has(schema::known("deltaRevocationList")));
     }
 
     #[test]

@@ -158,6 +158,9 @@ pub(crate) static ATTRIBUTES: &[AttrDef] = &[
     server_maintained(user("userCertificate", "2.5.4.36", Syntax::Certificate)),
     server_maintained(user("cACertificate", "2.5.4.37", Syntax::Certificate)),
     server_maintained(user("certificateRevocationList", "2.5.4.39", Syntax::CertificateList)),
+    server_maintained(user("deltaRevocationList", "2.5.4.53", Syntax::CertificateList)),
+    // RFC 2079: a workload entry's SPIFFE ID.
+    user("labeledURI", "1.3.6.1.4.1.250.1.57", Syntax::DirectoryString),
     single(op("entryUUID", "1.3.6.1.1.16.4", Syntax::Uuid)),
     single(op("createTimestamp", "2.5.18.1", Syntax::GeneralizedTime)),
     single(op("modifyTimestamp", "2.5.18.2", Syntax::GeneralizedTime)),
@@ -220,6 +223,8 @@ static OBJECT_CLASSES: &[ObjectClassDef] = &[
     ("applicationProcess", "2.5.6.11", "STRUCTURAL", "top", &["cn"], &["description", "ou", "seeAlso"]),
     ("pkiUser", "2.5.6.21", "AUXILIARY", "top", &[], &["userCertificate"]),
     ("pkiCA", "2.5.6.22", "AUXILIARY", "top", &[], &["cACertificate", "certificateRevocationList"]),
+    ("deltaCRL", "2.5.6.23", "AUXILIARY", "top", &[], &["deltaRevocationList"]),
+    ("labeledURIObject", "1.3.6.1.4.1.250.3.15", "AUXILIARY", "top", &[], &["labeledURI"]),
     ("extensibleObject", "1.3.6.1.4.1.1466.101.120.111", "AUXILIARY", "top", &[], &[]),
     (
         "subschema",

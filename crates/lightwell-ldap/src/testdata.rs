@@ -19,7 +19,8 @@ fn record(kind: PrincipalKind, name: &str) -> Principal {
     }
 }
 
-/// corp.example: alice (in engineers, which is in CAAdmins), bob, a machine.
+/// corp.example: alice (in engineers, which is in CAAdmins), bob, a
+/// machine, service payments with workload entry worker.
 pub(crate) fn snapshot() -> DirectorySnapshot {
     let mut alice = record(PrincipalKind::User, "alice");
     alice.email = Some("alice@corp.example".into());
@@ -28,6 +29,8 @@ pub(crate) fn snapshot() -> DirectorySnapshot {
     let mut node = record(PrincipalKind::Machine, "node1.corp.example");
     node.hostnames = vec!["node1.corp.example".into()];
     node.ips = vec!["10.0.0.1".into()];
+    let mut payments = record(PrincipalKind::Service, "payments");
+    payments.id = lightwell_core::PrincipalId::parse("00000000-0000-4000-b000-000000000001").unwrap();
     let view = |r: Principal, member_of: &[&str], members: Option<Vec<(PrincipalKind, String)>>| PrincipalView {
         principal: r,
         member_of: member_of.iter().map(|s| s.to_string()).collect(),
@@ -59,15 +62,29 @@ pub(crate) fn snapshot() -> DirectorySnapshot {
                 Some(vec![(PrincipalKind::User, "alice".into()), (PrincipalKind::User, "bob".into())]),
             ),
             view(node, &["DomainClients"], None),
+            view(payments, &[], Some(vec![])),
         ],
         cas: vec![lightwell_core::CaObject {
             id: "ca-1".into(),
             name: "root".into(),
             cert_der: vec![0x30, 0x03, 0x02, 0x01, 0x01],
             crl_der: Some(vec![0x30, 0x00]),
+            delta_crl_der: Some(vec![0x30, 0x00]),
             created_at: 1_780_000_000,
         }],
         certificates: Default::default(),
+        workloads: vec![lightwell_core::WorkloadView {
+            id: "00000000-0000-4000-a000-000000000001".into(),
+            name: "worker".into(),
+            spiffe_id: "spiffe://corp.example/service/payments/worker".into(),
+            service: "payments".into(),
+            hosts: vec!["node1.corp.example".into()],
+            host_groups: vec!["engineers".into()],
+            selectors: vec!["unix:uid:1000".into(), "unix:path:/usr/bin/pay".into()],
+            ttl_secs: 3600,
+            dns_names: vec!["pay.corp.example".into()],
+            created_at: 1_790_000_000,
+        }],
     }
 }
 

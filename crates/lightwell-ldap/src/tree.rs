@@ -6,6 +6,7 @@
 //!   cn=Groups     cn=engineers,cn=Groups,.. groups (groupOfNames)
 //!   ou=Computers  cn=node1.corp.example,... machines (device, ipHost)
 //!   cn=Services   cn=payments,cn=Services,. services (applicationProcess)
+//!                   cn=worker,cn=payments,. its workload entries (read only)
 //! ```
 
 use lightwell_core::PrincipalKind;
@@ -96,6 +97,11 @@ pub(crate) enum Location {
         /// Tenant domain.
         tenant: String,
     },
+    /// A workload entry, below its service; read only.
+    Workload {
+        /// Tenant domain.
+        tenant: String,
+    },
     /// A principal.
     Object {
         /// Tenant domain.
@@ -115,6 +121,7 @@ impl Location {
             Self::Domain { tenant }
             | Self::Container { tenant, .. }
             | Self::Configuration { tenant }
+            | Self::Workload { tenant }
             | Self::Object { tenant, .. } => Some(tenant),
         }
     }
@@ -159,6 +166,11 @@ pub(crate) fn locate(dn: &Dn) -> Option<Location> {
             // Users may also be named by cn (their cn is their name).
             let ok = a == container.naming_attr() || (container == Container::Users && a == "cn");
             ok.then(|| Location::Object { tenant, container, name: v.to_string() })
+        }
+        3 => {
+            let (ca, cv) = dn.single(2)?;
+            let service = dn.single(1)?.0 == "cn" && dn.single(0)?.0 == "cn";
+            (Container::parse(ca, cv)? == Container::Services && service).then_some(Location::Workload { tenant })
         }
         _ => None,
     }
@@ -216,6 +228,12 @@ mod tests {
         assert_eq!(loc("uid=alice,cn=Groups,dc=corp,dc=example"), None, "groups are named by cn");
         assert_eq!(loc("dc=example"), None);
         assert_eq!(loc("a=b,uid=x,cn=Users,dc=corp,dc=example"), None);
+        assert_eq!(
+            loc("cn=worker,cn=payments,cn=Services,dc=corp,dc=example"),
+            Some(Location::Workload { tenant: "corp.example".into() })
+        );
+        assert_eq!(loc("cn=worker,uid=alice,cn=Users,dc=corp,dc=example"), None, "only services hold entries");
+        assert_eq!(loc("uid=worker,cn=payments,cn=Services,dc=corp,dc=example"), None);
     }
 
     #[test]

@@ -34,6 +34,11 @@ fn respond(r: OpResult<()>) -> LdapResult {
     }
 }
 
+/// Workload entries are shown over LDAP, never written there.
+fn workloads_read_only() -> LdapError {
+    err(LdapResultCode::UnwillingToPerform, "workload entries are managed through the API (lightwell workload)")
+}
+
 /// A principal a write names: the caller, the tenant, where it is.
 struct Target {
     actor: Actor,
@@ -173,6 +178,7 @@ async fn add_inner(s: &mut Session, req: LdapAddRequest) -> OpResult<()> {
         Location::Configuration { .. } => {
             return Err(err(LdapResultCode::UnwillingToPerform, "CA objects are managed through the API"));
         }
+        Location::Workload { .. } => return Err(workloads_read_only()),
     };
     match container {
         Container::Users => {
@@ -263,6 +269,7 @@ pub(crate) async fn delete(s: &mut Session, dn: &str) -> LdapResult {
             Location::RootDse | Location::Subschema | Location::Configuration { .. } => {
                 Err(err(LdapResultCode::UnwillingToPerform, "not deletable"))
             }
+            Location::Workload { .. } => Err(workloads_read_only()),
         }
     };
     respond(run.await)
@@ -318,6 +325,7 @@ async fn modify_inner(s: &mut Session, req: LdapModifyRequest) -> OpResult<()> {
     let t = target(s, &req.dn).await?;
     let (container, name) = match &t.location {
         Location::Object { container: c @ (Container::Users | Container::Groups), name, .. } => (*c, name.clone()),
+        Location::Workload { .. } => return Err(workloads_read_only()),
         _ => return Err(err(LdapResultCode::UnwillingToPerform, "only users and groups are modified through LDAP")),
     };
     let kind = container.kind();

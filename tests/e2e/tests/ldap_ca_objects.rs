@@ -1,6 +1,6 @@
 //! CA objects over LDAP (RFC 4523): every CA under
-//! `cn=Certificate-Authorities,cn=Configuration` with `cACertificate;binary`
-//! and `certificateRevocationList;binary`, and users' active certificates as
+//! `cn=Certificate-Authorities,cn=Configuration` with `cACertificate;binary`,
+//! `certificateRevocationList;binary` and (issuing CAs) `deltaRevocationList;binary`, and users' active certificates as
 //! `userCertificate;binary` — byte-identical to what the API serves.
 #![allow(clippy::unwrap_used)]
 
@@ -75,7 +75,7 @@ async fn roots_crls_and_user_certificates_over_ldap_equal_the_apis() {
         &server,
         "cn=Certificate-Authorities,cn=Configuration,dc=corp,dc=example",
         "(objectClass=pkiCA)",
-        &["cACertificate;binary", "certificateRevocationList;binary", "entryUUID"],
+        &["cACertificate;binary", "certificateRevocationList;binary", "deltaRevocationList;binary", "entryUUID"],
     );
     assert_eq!(cas.len(), 2, "the root and the issuing CA: {cas:?}");
     let trust = server.client().trust(T).await.unwrap();
@@ -103,6 +103,16 @@ async fn roots_crls_and_user_certificates_over_ldap_equal_the_apis() {
             roots_seen += 1;
         }
         let info = infos.iter().find(|i| i.id == id).unwrap();
+        // An issuing CA's delta CRL (RFC 4523 deltaRevocationList) is the PKI listener's; a root has none.
+        let delta_url = format!("{}/pki/{T}/ca/{id}.delta.crl", server.pki_url());
+        let (status, served_delta) = pki::http_get(&delta_url).await;
+        match info.role.as_str() {
+            "intermediate" => {
+                assert_eq!(status, 200, "GET {delta_url}");
+                assert_eq!(attrs.get("deltaRevocationList;binary"), Some(&vec![served_delta]), "{dn}");
+            }
+            _ => assert_eq!((status, attrs.get("deltaRevocationList;binary")), (404, None), "{dn}"),
+        }
         let (status, api_cert) = pki::http_get(&info.certificate_url).await;
         assert_eq!(status, 200);
         assert_eq!(cert, &api_cert, "{dn}: the CA certificate over LDAP is the one served over plain HTTP");

@@ -15,6 +15,7 @@ use lightwell_store::{CaStatus, CertificateFilter, StoreExt, TenantId};
 
 use super::directory::{PrincipalView, view};
 use super::graph::Graph;
+use super::workloads::WorkloadView;
 use super::{Service, tenant_by_domain};
 use crate::authz::{self, Actor, Permission};
 use crate::{Error, Result};
@@ -45,6 +46,8 @@ pub struct DirectorySnapshot {
     pub cas: Vec<CaObject>,
     /// Unrevoked, unexpired certificates (DER) by principal id.
     pub certificates: BTreeMap<String, Vec<Vec<u8>>>,
+    /// The tenant's workload entries, by name (LDAP shows them under their service).
+    pub workloads: Vec<WorkloadView>,
 }
 
 /// A CA as the directory publishes it: its certificate and latest CRL.
@@ -58,6 +61,8 @@ pub struct CaObject {
     pub cert_der: Vec<u8>,
     /// Latest CRL, DER.
     pub crl_der: Option<Vec<u8>>,
+    /// Latest delta CRL, DER (issuing CAs).
+    pub delta_crl_der: Option<Vec<u8>>,
     /// Creation time.
     pub created_at: i64,
 }
@@ -93,11 +98,13 @@ impl Service {
                 let mut cas = Vec::new();
                 for ca in tx.list_cas(&t.id)?.into_iter().filter(|c| c.status != CaStatus::Retired) {
                     let crl_der = tx.crl(&t.id, &ca.id)?.map(|c| c.der);
+                    let delta_crl_der = tx.delta_crl(&t.id, &ca.id)?.map(|d| d.crl.der);
                     cas.push(CaObject {
                         id: ca.id,
                         name: ca.name,
                         cert_der: ca.cert_der,
                         crl_der,
+                        delta_crl_der,
                         created_at: ca.created_at,
                     });
                 }
@@ -108,7 +115,16 @@ impl Service {
                     valid_until = Some(valid_until.map_or(c.not_after, |v| v.min(c.not_after)));
                     certificates.entry(c.principal_id).or_default().push(c.der);
                 }
-                Ok::<_, Error>(DirectorySnapshot { version, valid_until, tenant: t, principals, cas, certificates })
+                let workloads = super::workloads::views(tx, &t)?;
+                Ok::<_, Error>(DirectorySnapshot {
+                    version,
+                    valid_until,
+                    tenant: t,
+                    principals,
+                    cas,
+                    certificates,
+                    workloads,
+                })
             })
         })
         .await

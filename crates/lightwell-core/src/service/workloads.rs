@@ -79,6 +79,8 @@ pub struct NewWorkload {
 /// An entry as front ends show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkloadView {
+    /// Stable id (LDAP's `entryUUID`).
+    pub id: String,
     /// Entry name.
     pub name: String,
     /// The SPIFFE ID its workloads get.
@@ -157,6 +159,12 @@ fn assigned_to(tx: &mut dyn Tx, t: &Tenant, spec: &WorkloadSpec, machine_id: &st
     Ok(spec.host_groups.iter().any(|g| graph.is_member_of(machine_id, g)))
 }
 
+/// Every workload entry of the tenant, by name.
+pub(super) fn views(tx: &mut dyn Tx, t: &Tenant) -> Result<Vec<WorkloadView>> {
+    let records = tx.list_workload_entries(&t.id)?;
+    records.iter().map(|r| view(tx, t, r)).collect()
+}
+
 fn view(tx: &mut dyn Tx, t: &Tenant, record: &WorkloadEntryRecord) -> Result<WorkloadView> {
     let spec = load(record)?;
     let mut name_of = |id: &str| -> Result<Option<String>> { Ok(tx.principal_by_id(&t.id, id)?.map(|p| p.name)) };
@@ -170,6 +178,7 @@ fn view(tx: &mut dyn Tx, t: &Tenant, record: &WorkloadEntryRecord) -> Result<Wor
         host_groups.extend(name_of(id)?);
     }
     Ok(WorkloadView {
+        id: record.id.clone(),
         name: record.name.clone(),
         spiffe_id: spec.spiffe_id,
         service,
@@ -294,13 +303,7 @@ impl Service {
     pub async fn list_workloads(&self, actor: &Actor, tenant: &str) -> Result<Vec<WorkloadView>> {
         authz::check(actor, Some(tenant), Permission::ReadDirectory)?;
         let tenant = tenant.to_string();
-        self.blocking(move |inner| {
-            inner.tenant_read(&tenant, |tx, t| {
-                let records = tx.list_workload_entries(&t.id)?;
-                records.iter().map(|r| view(tx, t, r)).collect()
-            })
-        })
-        .await
+        self.blocking(move |inner| inner.tenant_read(&tenant, views)).await
     }
 
     /// One workload entry.
