@@ -281,6 +281,11 @@ layered! {
         /// state. Hidden: tests set it low to exercise that path.
         #[arg(long, env = "LIGHTWELL_TRUST_CHANGE_WINDOW", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
         pub trust_change_window: Option<u64>,
+        /// Largest answer of trust changes, in bytes of recorded changes
+        /// (default 1 MiB); an agent whose changes weigh more fetches the
+        /// whole trust state. Hidden: tests set it low to exercise that path.
+        #[arg(long, env = "LIGHTWELL_TRUST_CHANGE_MAX_BYTES", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+        pub trust_change_max_bytes: Option<u64>,
     }
     secrets { database => database_file }
 }
@@ -384,6 +389,7 @@ pub(crate) struct Settings {
     pub(crate) audit_checkpoint_file: Option<PathBuf>,
     pub(crate) crl_sync_limit: u64,
     pub(crate) trust_change_window: u64,
+    pub(crate) trust_change_max_bytes: u64,
 }
 
 /// The default data dir: `/var/lib/lightwelld`, or `~/.lightwell-dev` with `--dev`.
@@ -484,6 +490,7 @@ impl ServerConfig {
             audit_checkpoint_file: c.audit_checkpoint_file,
             crl_sync_limit: c.crl_sync_limit.unwrap_or(lightwell_core::DEFAULT_CRL_SYNC_LIMIT),
             trust_change_window: c.trust_change_window.unwrap_or(lightwell_core::DEFAULT_TRUST_CHANGE_WINDOW),
+            trust_change_max_bytes: c.trust_change_max_bytes.unwrap_or(lightwell_core::DEFAULT_TRUST_CHANGE_MAX_BYTES),
             database,
             data_dir,
         })
@@ -550,6 +557,8 @@ mod tests {
         assert_eq!(cli.serve.resolve().unwrap().trust_change_window, 100);
         let default = Cli::try_parse_from(["lightwelld"]).unwrap().serve.resolve().unwrap();
         assert_eq!(default.trust_change_window, lightwell_core::DEFAULT_TRUST_CHANGE_WINDOW);
+        assert_eq!(default.trust_change_max_bytes, lightwell_core::DEFAULT_TRUST_CHANGE_MAX_BYTES);
+        assert!(Cli::try_parse_from(["lightwelld", "--trust-change-max-bytes", "0"]).is_err(), "0 is refused");
         for bad in ["0", "many", "-1", ""] {
             assert!(Cli::try_parse_from(["lightwelld", "--trust-change-window", bad]).is_err(), "{bad:?} is refused");
         }
@@ -713,6 +722,7 @@ mod tests {
             ("audit_checkpoint_file", "/var/log/cp.jsonl"),
             ("crl_sync_limit", "17"),
             ("trust_change_window", "18"),
+            ("trust_change_max_bytes", "19"),
         ]
         .into();
         let declared = ServerConfig::augment_args(clap::Command::new("lightwelld"));

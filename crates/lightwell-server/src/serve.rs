@@ -72,6 +72,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
             .unwrap_or(defaults.password_hashing_concurrency),
         checkpoint_sink,
         trust_change_window: settings.trust_change_window,
+        trust_change_max_bytes: settings.trust_change_max_bytes,
         ..defaults
     };
     let metrics = Metrics::new();

@@ -400,6 +400,9 @@ pub trait Tx {
     fn insert_trust_change(&mut self, tenant: &TenantId, revision: i64, body: &[u8]) -> Result<(), StoreError>;
     /// The recorded changes after `since`, oldest first, as (revision, body).
     fn trust_changes_since(&mut self, tenant: &TenantId, since: i64) -> Result<Vec<(i64, Vec<u8>)>, StoreError>;
+    /// How many changes are recorded after `since` and their bodies' total
+    /// size in bytes, without reading the bodies out.
+    fn trust_changes_size(&mut self, tenant: &TenantId, since: i64) -> Result<(i64, i64), StoreError>;
     /// Forgets the tenant's changes at or before `revision`.
     fn prune_trust_changes(&mut self, tenant: &TenantId, revision: i64) -> Result<(), StoreError>;
 

@@ -843,6 +843,10 @@ impl Tx for SqliteTx<'_> {
         join::trust_changes_since(self.tx, tenant, since)
     }
 
+    fn trust_changes_size(&mut self, tenant: &TenantId, since: i64) -> Result<(i64, i64), StoreError> {
+        join::trust_changes_size(self.tx, tenant, since)
+    }
+
     fn prune_trust_changes(&mut self, tenant: &TenantId, revision: i64) -> Result<(), StoreError> {
         join::prune_trust_changes(self.tx, tenant, revision)
     }

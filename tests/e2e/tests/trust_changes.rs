@@ -241,6 +241,50 @@ async fn an_agent_offline_longer_than_the_window_catches_up_with_one_snapshot_no
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn changes_weighing_more_than_the_byte_budget_are_answered_with_a_snapshot_the_agent_takes() {
+    const BUDGET: usize = 4000;
+    let server = TestServer::start_with(&["--trust-change-max-bytes", &BUDGET.to_string()]);
+    let admin = pki::tenant(&server, T, None).await;
+    let ca = issuing_ca(&admin).await;
+    let files = Files::new();
+    let issued = issue(&admin, &files, 12).await;
+    let mut node = join(&server, &admin, "node1").await;
+    node.start_agent();
+    let at = revision(&server).await;
+    assert!(wait_until(Duration::from_secs(30), || node.revision() >= at));
+    node.stop_agent();
+    let changes = |since: i64| {
+        let url = format!("{}/v1/tenants/{T}/trust/changes?since={since}&timeout_secs=1", server.url());
+        let raw = server.raw().clone();
+        async move { raw.get(&url).send().await.unwrap().bytes().await.unwrap() }
+    };
+    // One revocation: well inside the window and the budget.
+    revoke(&admin, &issued[0].0).await;
+    let one = changes(at).await;
+    let answer: serde_json::Value = serde_json::from_slice(&one).unwrap();
+    assert!(answer["snapshot_required"].is_null(), "{answer}");
+    assert!(one.len() < BUDGET, "{} bytes", one.len());
+    // Eleven more, still inside the window (1,000 revisions) but past the budget: a snapshot answer.
+    for (serial, _) in &issued[1..] {
+        revoke(&admin, serial).await;
+    }
+    let now = revision(&server).await;
+    assert!(now - at < 1000);
+    let answer: serde_json::Value = serde_json::from_slice(&changes(at).await).unwrap();
+    assert_eq!((answer["snapshot_required"].as_bool(), answer["revision"].as_i64()), (Some(true), Some(now)));
+    assert!(answer["changes"].is_null(), "{answer}");
+    // The last revocation alone still fits.
+    let answer: serde_json::Value = serde_json::from_slice(&changes(now - 2).await).unwrap();
+    assert_eq!(answer["changes"].as_array().map(Vec::len), Some(2), "{answer}");
+    // The agent behind by all twelve takes one snapshot and holds the served CRL.
+    node.start_agent();
+    assert!(wait_until(Duration::from_secs(30), || node.revision() >= now));
+    let log = std::fs::read_to_string(node.agent_log()).unwrap();
+    assert_eq!(log.matches("fetching a trust snapshot").count(), 1, "{log}");
+    assert!(agent_crl(&node, &ca).as_deref() == Some(fetch_crl(&server, T, &ca).await.as_slice()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn hostile_since_values_get_a_snapshot_answer_or_a_refusal_and_change_nothing() {
     let server = TestServer::start();
     let admin = pki::tenant(&server, T, None).await;

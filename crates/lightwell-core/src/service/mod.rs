@@ -24,9 +24,9 @@ use lightwell_store::{Store, StoreExt, Tx};
 pub use self::audit_ops::SealReport;
 pub use self::auth::{DEFAULT_ACCOUNT_THROTTLE, DEFAULT_LOGIN_THROTTLE, LoginScope, LoginSuccess, SessionCheck};
 pub use self::ca::{
-    CaInfo, CaRequestView, CaView, CertificateUse, CertificateView, CrlKind, DEFAULT_TRUST_CHANGE_WINDOW, IssueRequest,
-    MaintenanceReport, OcspAnswer, Requester, SignerPass, TrustChanges, TrustUpdate, parse_key_type, parse_reason,
-    parse_ttl,
+    CaInfo, CaRequestView, CaView, CertificateUse, CertificateView, CrlKind, DEFAULT_TRUST_CHANGE_MAX_BYTES,
+    DEFAULT_TRUST_CHANGE_WINDOW, IssueRequest, MaintenanceReport, OcspAnswer, Requester, SignerPass, TrustChanges,
+    TrustUpdate, parse_key_type, parse_reason, parse_ttl,
 };
 pub use self::directory::{Modification, NewHostPrincipal, NewUser, Principal, PrincipalPatch, PrincipalView};
 pub use self::directory_snapshot::{CaObject, DirectorySnapshot, DirectoryVersion};
@@ -87,6 +87,8 @@ struct Inner {
     crl_sync_limit: u64,
     /// Trust revisions of changes kept per tenant (see `ca::trust`).
     trust_change_window: u64,
+    /// Largest change answer, in recorded bytes (see `ca::trust`).
+    trust_change_max_bytes: u64,
     /// Wakes the CRL signer after a transaction marked a CRL pending.
     crl_wake: tokio::sync::Notify,
     /// CRLs marked pending by this process (see `Service::blocking`).
@@ -128,6 +130,10 @@ pub struct ServiceConfig {
     /// from (`--trust-change-window`, at least 1); an agent further behind
     /// fetches the whole trust state.
     pub trust_change_window: u64,
+    /// Largest answer of changes, in bytes of recorded changes
+    /// (`--trust-change-max-bytes`): an agent whose changes since its
+    /// revision weigh more fetches the whole trust state instead.
+    pub trust_change_max_bytes: u64,
 }
 
 impl Default for ServiceConfig {
@@ -142,6 +148,7 @@ impl Default for ServiceConfig {
             password_hashing_concurrency: HashGate::default_concurrency(),
             checkpoint_sink: None,
             trust_change_window: DEFAULT_TRUST_CHANGE_WINDOW,
+            trust_change_max_bytes: DEFAULT_TRUST_CHANGE_MAX_BYTES,
         }
     }
 }
@@ -173,6 +180,7 @@ impl Service {
             password_hashing_concurrency,
             checkpoint_sink,
             trust_change_window,
+            trust_change_max_bytes,
         } = config;
         let audit = AuditLog::new(kek);
         let hash_gate = HashGate::new(password_hashing_concurrency, crate::password::DEFAULT_WAIT);
@@ -200,6 +208,7 @@ impl Service {
                 ocsp: ca::OcspState::default(),
                 crl_sync_limit,
                 trust_change_window: trust_change_window.max(1),
+                trust_change_max_bytes,
                 crl_wake: tokio::sync::Notify::new(),
                 crl_marks: AtomicU64::new(0),
                 trust_changes_made: AtomicU64::new(0),
@@ -272,6 +281,10 @@ impl Inner {
 
     fn trust_change_window(&self) -> u64 {
         self.trust_change_window
+    }
+
+    fn trust_change_max_bytes(&self) -> u64 {
+        self.trust_change_max_bytes
     }
 
     /// A write transaction whose closure may return a refusal that must still

@@ -76,6 +76,11 @@ pub fn trust_changes_are_kept_per_revision_pruned_and_scoped_by_tenant(s: &dyn S
     assert_eq!(since(&a, 3), vec![(4, b"a4".to_vec()), (5, b"a5".to_vec())]);
     assert_eq!(since(&a, 0).len(), 5);
     assert!(since(&a, 5).is_empty());
+    let size = |t: &TenantId, r: i64| w(s, |tx| tx.trust_changes_size(t, r));
+    assert_eq!(size(&a, 3), (2, 4), "two bodies of two bytes");
+    assert_eq!(size(&a, 0), (5, 10));
+    assert_eq!(size(&a, 5), (0, 0));
+    assert_eq!(size(&b, 0), (1, 2));
     w(s, |tx| tx.prune_trust_changes(&a, 2));
     assert_eq!(since(&a, 0).iter().map(|(r, _)| *r).collect::<Vec<_>>(), vec![3, 4, 5]);
     assert_eq!(since(&b, 0), vec![(1, b"b1".to_vec())]);

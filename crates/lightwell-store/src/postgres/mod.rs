@@ -1074,6 +1074,16 @@ impl Tx for PgTx<'_> {
         Ok(self.track(r)?.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
+    fn trust_changes_size(&mut self, tenant: &TenantId, since: i64) -> Result<(i64, i64), StoreError> {
+        let r = self.query_one(
+            "SELECT COUNT(*), COALESCE(SUM(octet_length(body)), 0)::BIGINT FROM trust_changes \
+             WHERE tenant_id = $1 AND revision > $2",
+            &[&tenant.as_str(), &since],
+        );
+        let row = self.track(r)?;
+        Ok((row.get(0), row.get(1)))
+    }
+
     fn prune_trust_changes(&mut self, tenant: &TenantId, revision: i64) -> Result<(), StoreError> {
         let r = self.execute(
             "DELETE FROM trust_changes WHERE tenant_id = $1 AND revision <= $2",

@@ -126,6 +126,14 @@ pub(super) fn trust_changes_since(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+pub(super) fn trust_changes_size(tx: &Connection, tenant: &TenantId, since: i64) -> Result<(i64, i64), StoreError> {
+    // length() of a BLOB reads its size from the record header, not its pages.
+    let mut stmt = tx.prepare_cached(
+        "SELECT COUNT(*), COALESCE(SUM(length(body)), 0) FROM trust_changes WHERE tenant_id = ?1 AND revision > ?2",
+    )?;
+    Ok(stmt.query_row(params![tenant.as_str(), since], |r| Ok((r.get(0)?, r.get(1)?)))?)
+}
+
 pub(super) fn prune_trust_changes(tx: &Connection, tenant: &TenantId, revision: i64) -> Result<(), StoreError> {
     tx.exec("DELETE FROM trust_changes WHERE tenant_id = ?1 AND revision <= ?2", params![tenant.as_str(), revision])?;
     Ok(())

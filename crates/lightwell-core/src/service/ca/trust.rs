@@ -7,8 +7,9 @@
 //! CRL (complete or delta CRL), the signed CRL when it is small, else a
 //! [`CrlDelta`] from the CRL of the same kind it replaces. Agents then catch up with one small answer
 //! ([`Service::trust_changes`]); the record keeps the last
-//! `trust_change_window` revisions per tenant, and an agent further behind
-//! is told to fetch the whole state.
+//! `trust_change_window` revisions per tenant, and an agent further behind,
+//! or whose changes weigh more than `trust_change_max_bytes`, is told to
+//! fetch the whole state.
 
 use lightwell_ca::crl::delta::CrlDelta;
 use lightwell_proto::ErrorCode;
@@ -25,6 +26,12 @@ const WHOLE_CRL_LIMIT: usize = 2048;
 
 /// Default of `trust_change_window`: revisions of changes kept per tenant.
 pub const DEFAULT_TRUST_CHANGE_WINDOW: u64 = 1000;
+/// Default of `trust_change_max_bytes`: a change answer past this many bytes
+/// of recorded changes is a snapshot answer instead. Changes are small (a
+/// revocation is a few hundred bytes), but a patch listing many entries
+/// (a principal's certificates revoked at once, entries expiring) is not,
+/// and a window of them would otherwise be read and sent whole, per agent.
+pub const DEFAULT_TRUST_CHANGE_MAX_BYTES: u64 = 1 << 20;
 
 /// A change to what a tenant's peers trust.
 #[derive(Debug, Clone, Copy)]
@@ -169,9 +176,14 @@ impl Inner {
         Ok(())
     }
 
-    fn trust_changes_in(tx: &mut dyn Tx, tenant: &TenantId, since: i64) -> Result<TrustChanges> {
+    fn trust_changes_in(tx: &mut dyn Tx, tenant: &TenantId, since: i64, max_bytes: u64) -> Result<TrustChanges> {
         let revision = tx.trust_revision(tenant)?;
         if since < 0 || since > revision {
+            return Ok(TrustChanges::SnapshotRequired { revision });
+        }
+        // Weighed before any body is read: past the budget a snapshot is the cheaper answer.
+        let (count, bytes) = tx.trust_changes_size(tenant, since)?;
+        if count != revision - since || u64::try_from(bytes).unwrap_or(u64::MAX) > max_bytes {
             return Ok(TrustChanges::SnapshotRequired { revision });
         }
         let rows = tx.trust_changes_since(tenant, since)?;
@@ -242,7 +254,11 @@ impl Service {
     /// that the caller must fetch the whole state. Public, as the trust state is.
     pub async fn trust_changes(&self, tenant: &str, since: i64) -> Result<TrustChanges> {
         let tenant = tenant.to_string();
-        self.blocking(move |inner| inner.tenant_read(&tenant, |tx, t| Inner::trust_changes_in(tx, &t.id, since))).await
+        self.blocking(move |inner| {
+            let max_bytes = inner.trust_change_max_bytes();
+            inner.tenant_read(&tenant, |tx, t| Inner::trust_changes_in(tx, &t.id, since, max_bytes))
+        })
+        .await
     }
 
     /// Resolves after work of this process that changed a tenant's trust
