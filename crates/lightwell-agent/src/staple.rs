@@ -5,17 +5,19 @@
 //! The agent asks the responder its certificate names (AIA id-ad-ocsp, the
 //! tenant's responder on the PKI listener) with one SHA-1 CertID and no
 //! nonce, as TLS servers do, and keeps the answer only if it is a
-//! successful response about exactly one certificate, good or revoked, with
-//! a nextUpdate still ahead, at most 64 KiB; anything else leaves the last
-//! good file in place. The signature is not checked here (the TLS clients
-//! a server staples it for check it). A
+//! successful response about exactly that certificate, good or revoked,
+//! with a nextUpdate still ahead, at most 64 KiB, signed by the issuing CA
+//! or a responder that CA authorised ([`lightwell_ca::ocsp::verify_response`]);
+//! anything else leaves the last good file in place, so a TLS server is
+//! never handed a staple its clients would refuse (or one about another
+//! certificate, from a responder that is not the one asked). A
 //! certificate that names no responder (the tenant's policy turned the URL
 //! off) has no `ocsp.der`.
 
 use std::path::Path;
 use std::time::Duration;
 
-use lightwell_ca::ocsp::{CertId, HashAlgorithm, OcspRequest, ParsedResponse};
+use lightwell_ca::ocsp::{self, CertId, HashAlgorithm, OcspRequest, ParsedResponse};
 use lightwell_ca::{CaCertificate, Serial};
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_OCSP;
@@ -33,6 +35,10 @@ pub struct StapleRequest {
     pub url: String,
     /// The DER OCSP request.
     pub der: Vec<u8>,
+    /// The CertID it asks about.
+    pub id: CertId,
+    /// The issuing CA's certificate (DER), which must vouch for the answer.
+    pub issuer_der: Vec<u8>,
 }
 
 /// The request for the leaf of `chain_pem`; `None` when the leaf names no
@@ -59,12 +65,13 @@ pub fn request_for(chain_pem: &[u8]) -> Result<Option<StapleRequest>, AgentError
     let issuer = CaCertificate::from_der(&issuer_der)?;
     let serial = Serial::from_bytes(leaf.raw_serial())?;
     let id = CertId::new(&issuer, &serial, HashAlgorithm::Sha1);
-    Ok(Some(StapleRequest { url, der: OcspRequest::encode(&[id], None) }))
+    let der = OcspRequest::encode(std::slice::from_ref(&id), None);
+    Ok(Some(StapleRequest { url, der, id, issuer_der }))
 }
 
-/// Checks an answer is worth stapling at `now` (Unix seconds); returns its
-/// nextUpdate.
-pub fn check(answer: &[u8], now: i64) -> Result<i64, AgentError> {
+/// Checks an answer to `request` is worth stapling at `now` (Unix
+/// seconds); returns its nextUpdate.
+pub fn check(answer: &[u8], request: &StapleRequest, now: i64) -> Result<i64, AgentError> {
     let refuse = |why: &str| AgentError::Other(format!("OCSP answer not kept: {why}"));
     let parsed = ParsedResponse::parse(answer).map_err(|e| refuse(&e.to_string()))?;
     if parsed.status != 0 {
@@ -81,6 +88,8 @@ pub fn check(answer: &[u8], now: i64) -> Result<i64, AgentError> {
     if next_update <= now {
         return Err(refuse("already past its nextUpdate"));
     }
+    let at = time::OffsetDateTime::from_unix_timestamp(now).map_err(|e| refuse(&e.to_string()))?;
+    ocsp::verify_response(answer, &request.id, &request.issuer_der, at).map_err(|e| refuse(&e.to_string()))?;
     Ok(next_update)
 }
 
@@ -117,7 +126,7 @@ pub async fn fetch(request: &StapleRequest, now: i64) -> Result<(Vec<u8>, i64), 
         }
         der.extend_from_slice(&chunk);
     }
-    let next_update = check(&der, now)?;
+    let next_update = check(&der, request, now)?;
     Ok((der, next_update))
 }
 
@@ -135,15 +144,55 @@ pub fn remove(path: &Path) -> std::io::Result<bool> {
 mod tests {
     use super::*;
 
+    /// A CA, a responder it authorised, and the request for one of its certificates.
+    fn setup() -> (ocsp::Responder, StapleRequest) {
+        use lightwell_ca::ca::{self, CaSpec};
+        use lightwell_ca::{KeyAlgorithm, SigningKey};
+        let now = time::OffsetDateTime::now_utc();
+        let key = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let issuer = ca::create_root(&CaSpec::root("corp.example", "root"), key, now).unwrap();
+        let responder_key = SigningKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let cert =
+            ocsp::issue_responder(&issuer, "corp.example", "OCSP", &responder_key, ocsp::RESPONDER_VALIDITY, now)
+                .unwrap();
+        let id = CertId::new(issuer.certificate(), &Serial::random().unwrap(), HashAlgorithm::Sha1);
+        let der = OcspRequest::encode(std::slice::from_ref(&id), None);
+        let request = StapleRequest {
+            url: "http://pki.invalid/ocsp".into(),
+            der,
+            id,
+            issuer_der: issuer.certificate().der().to_vec(),
+        };
+        (ocsp::Responder::new(cert, responder_key).unwrap(), request)
+    }
+
+    fn good(id: &CertId, now: time::OffsetDateTime) -> ocsp::SingleResponse<'_> {
+        ocsp::SingleResponse {
+            cert_id: id,
+            status: ocsp::CertStatus::Good,
+            this_update: now,
+            next_update: now + ocsp::RESPONSE_VALIDITY,
+        }
+    }
+
     #[test]
     fn answers_not_worth_stapling_are_refused() {
+        let (responder, request) = setup();
+        let now = time::OffsetDateTime::now_utc();
+        let answer = responder.sign(now, &[good(&request.id, now)], None).unwrap();
+        assert!(check(&answer, &request, now.unix_timestamp()).is_ok(), "the CA's responder about the certificate");
         for hostile in [&b""[..], b"garbage", &[0x30, 0x03, 0x0a, 0x01, 0x00], &[0x30, 0x03, 0x0a, 0x01, 0x01]] {
-            assert!(check(hostile, 0).is_err(), "{hostile:?}");
+            assert!(check(hostile, &request, 0).is_err(), "{hostile:?}");
         }
         // An error response (malformedRequest) is no staple.
-        assert!(
-            check(&lightwell_ca::ocsp::error_response(lightwell_ca::ocsp::ErrorStatus::MalformedRequest), 0).is_err()
-        );
+        let error = ocsp::error_response(ocsp::ErrorStatus::MalformedRequest);
+        assert!(check(&error, &request, 0).is_err());
+        // Signed by a responder of another CA, or about another certificate: refused.
+        let (stranger, stranger_request) = setup();
+        let forged = stranger.sign(now, &[good(&request.id, now)], None).unwrap();
+        assert!(check(&forged, &request, now.unix_timestamp()).is_err(), "a responder this CA did not authorise");
+        let other = responder.sign(now, &[good(&stranger_request.id, now)], None).unwrap();
+        assert!(check(&other, &request, now.unix_timestamp()).is_err(), "about another certificate");
     }
 
     #[test]

@@ -186,6 +186,10 @@ pub enum Error {
     /// (size, number of CertIDs, hash algorithm, nonce length).
     #[error("malformed OCSP request: {0}")]
     MalformedOcspRequest(&'static str),
+    /// An OCSP response is not about the certificate asked, or not signed
+    /// by its CA or a responder that CA authorised.
+    #[error("OCSP response refused: {0}")]
+    OcspResponseRefused(&'static str),
     /// A CRL delta (from the network) does not apply to the CRL held, or
     /// the CRL it makes does not verify: fetch the whole CRL instead.
     #[error("CRL delta refused: {0}")]

@@ -595,6 +595,58 @@ impl ParsedResponse {
     }
 }
 
+/// Checks that a successful OCSPResponse is about `id` alone and is signed
+/// by the CA whose certificate is `issuer_der`, or by a responder
+/// certificate the response carries that this CA issued for
+/// id-kp-OCSPSigning and that is valid at `now` (RFC 6960 section 4.2.2.2).
+/// What a relying party checks; a host that staples the response checks it
+/// before handing it on. Parsed with the module's own DER reader for the
+/// response and x509-parser for certificates and signatures.
+pub fn verify_response(der: &[u8], id: &CertId, issuer_der: &[u8], now: OffsetDateTime) -> Result<(), Error> {
+    use x509_parser::asn1_rs::{BitString, FromDer as _};
+    use x509_parser::prelude::X509Certificate;
+    use x509_parser::x509::AlgorithmIdentifier;
+    let refused = Error::OcspResponseRefused;
+    let fields = elements(der, "OCSPResponse")?;
+    let bytes = fields.get(1).ok_or(refused("not a successful response"))?;
+    let [_, basic] = elements(content(bytes, EXPLICIT_0, "responseBytes")?, "ResponseBytes")?[..] else {
+        return Err(malformed("ResponseBytes"));
+    };
+    let basic = elements(content(basic, OCTET_STRING, "response")?, "BasicOCSPResponse")?;
+    let [tbs, algorithm, signature, certs @ ..] = &basic[..] else { return Err(malformed("BasicOCSPResponse")) };
+    let mut data = elements(tbs, "ResponseData")?;
+    if data.first().is_some_and(|d| d.first() == Some(&EXPLICIT_0)) {
+        data.remove(0); // version, v1 (DEFAULT, so normally absent)
+    }
+    let singles = elements(data.get(2).ok_or(malformed("responses"))?, "responses")?;
+    let [single] = &singles[..] else { return Err(refused("not about exactly one certificate")) };
+    if elements(single, "SingleResponse")?.first().copied() != Some(id.der()) {
+        return Err(refused("about another certificate than the one asked"));
+    }
+    let (_, algorithm) = AlgorithmIdentifier::from_der(algorithm).map_err(|_| malformed("signatureAlgorithm"))?;
+    let (_, signature) = BitString::from_der(signature).map_err(|_| malformed("signature"))?;
+    let (_, ca) = X509Certificate::from_der(issuer_der).map_err(|_| refused("the CA certificate is unreadable"))?;
+    let signed_by = |key: &x509_parser::x509::SubjectPublicKeyInfo<'_>| {
+        x509_parser::verify::verify_signature(key, &algorithm, &signature, tbs).is_ok()
+    };
+    if signed_by(ca.public_key()) {
+        return Ok(());
+    }
+    // Else a delegated responder among the response's certificates ([0] EXPLICIT SEQUENCE OF Certificate).
+    let Some(certs) = certs.first() else { return Err(refused("signed by no certificate it names")) };
+    for cert in elements(content(certs, EXPLICIT_0, "certs")?, "certs")? {
+        let Ok((_, responder)) = X509Certificate::from_der(cert) else { continue };
+        let authorised = responder.issuer().as_raw() == ca.subject().as_raw()
+            && responder.verify_signature(Some(ca.public_key())).is_ok()
+            && responder.validity().is_valid_at(x509_parser::time::ASN1Time::from(now))
+            && responder.extended_key_usage().ok().flatten().is_some_and(|eku| eku.value.ocsp_signing);
+        if authorised && signed_by(responder.public_key()) {
+            return Ok(());
+        }
+    }
+    Err(refused("not signed by the CA nor by a responder it authorised"))
+}
+
 fn parse_generalized(text: &[u8]) -> Option<OffsetDateTime> {
     let text = std::str::from_utf8(text).ok()?;
     let format = time::macros::format_description!("[year][month][day][hour][minute][second]Z");
@@ -740,6 +792,43 @@ mod tests {
         assert_eq!(error_response(ErrorStatus::MalformedRequest), [0x30, 0x03, 0x0a, 0x01, 0x01]);
         assert_eq!(error_response(ErrorStatus::Unauthorized), [0x30, 0x03, 0x0a, 0x01, 0x06]);
         assert_eq!(ParsedResponse::parse(&error_response(ErrorStatus::InternalError)).unwrap().status, 2);
+    }
+
+    #[test]
+    fn a_response_verifies_only_for_the_certificate_asked_under_its_ca_or_an_authorised_responder() {
+        let (issuer, responder) = setup();
+        let now = OffsetDateTime::now_utc();
+        let serial = Serial::random().unwrap();
+        let id = CertId::new(issuer.certificate(), &serial, HashAlgorithm::Sha1);
+        let single = |cert_id| SingleResponse {
+            cert_id,
+            status: CertStatus::Good,
+            this_update: now,
+            next_update: now + RESPONSE_VALIDITY,
+        };
+        let answer = responder.sign(now, &[single(&id)], None).unwrap();
+        let ca = issuer.certificate().der();
+        verify_response(&answer, &id, ca, now).unwrap();
+        // Another certificate's CertID, or the same serial asked of another CA.
+        let other = CertId::new(issuer.certificate(), &Serial::random().unwrap(), HashAlgorithm::Sha1);
+        assert!(matches!(verify_response(&answer, &other, ca, now), Err(Error::OcspResponseRefused(_))));
+        let (stranger, stranger_responder) = setup();
+        assert!(verify_response(&answer, &id, stranger.certificate().der(), now).is_err(), "another CA");
+        // A responder another CA authorised, answering for this CA's certificate.
+        let forged = stranger_responder.sign(now, &[single(&id)], None).unwrap();
+        assert!(verify_response(&forged, &id, ca, now).is_err(), "a responder this CA did not authorise");
+        // Two answers, an error status, a flipped signature bit, after the responder's life.
+        let two = responder.sign(now, &[single(&id), single(&other)], None).unwrap();
+        assert!(verify_response(&two, &id, ca, now).is_err());
+        assert!(verify_response(&error_response(ErrorStatus::TryLater), &id, ca, now).is_err());
+        let mut tampered = answer.clone();
+        let at = tampered.len() - 40;
+        tampered[at] ^= 1;
+        assert!(verify_response(&tampered, &id, ca, now).is_err(), "a changed byte");
+        assert!(verify_response(&answer, &id, ca, now + RESPONDER_VALIDITY + Duration::days(1)).is_err(), "expired");
+        for garbage in [&b""[..], b"\x30\x00", &answer[..answer.len() - 1]] {
+            assert!(verify_response(garbage, &id, ca, now).is_err());
+        }
     }
 
     #[test]
