@@ -54,7 +54,7 @@ pub(crate) enum KubeletError {
     #[error("{0}")]
     Transport(String),
     /// The kubelet answered with another status than 200.
-    #[error("the kubelet answered HTTP {0}")]
+    #[error("the kubelet answered HTTP {status}{hint}", status = .0, hint = status_hint(*.0))]
     Status(u16),
     /// The answer is larger than [`MAX_BODY`].
     #[error("the kubelet's answer is over {} MiB", MAX_BODY >> 20)]
@@ -62,6 +62,16 @@ pub(crate) enum KubeletError {
     /// The answer is not a pod list.
     #[error("the kubelet's pod list does not parse: {0}")]
     Malformed(String),
+}
+
+/// What a refusal usually means: the kubelet authorises `/pods` as
+/// `nodes/pods` (`nodes/proxy` before Kubernetes 1.36), which the Node
+/// authorizer does not grant to node identities.
+fn status_hint(status: u16) -> &'static str {
+    match status {
+        401 | 403 => " (the node's client certificate needs get on nodes/pods, nodes/proxy before Kubernetes 1.36)",
+        _ => "",
+    }
 }
 
 /// The fields of a `v1.PodList` that selectors use; everything else is ignored.
@@ -382,6 +392,8 @@ mod tests {
         assert!(parse_pods(deep.as_bytes()).is_err(), "nesting is bounded by serde_json");
         let huge = vec![b' '; MAX_BODY + 1];
         assert!(matches!(parse_pods(&huge), Err(KubeletError::TooLarge)));
+        assert!(KubeletError::Status(403).to_string().contains("get on nodes/pods"), "a refusal says what is missing");
+        assert_eq!(KubeletError::Status(500).to_string(), "the kubelet answered HTTP 500");
     }
 
     #[test]
