@@ -243,7 +243,7 @@ async fn a_pod_gets_the_svids_of_entries_that_select_its_namespace_service_accou
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn with_the_kubelet_down_k8s_entries_are_denied_and_a_unix_entry_still_works() {
+async fn with_the_kubelet_down_or_talking_nonsense_k8s_entries_are_denied_and_a_unix_entry_still_works() {
     let mut k = k8s_node(None).await;
     k.entry("payments-ns", "payments", None, &["k8s:ns:payments"]);
     let got = k.fetch_until(Some(PAYMENTS_POD), &[PAYMENTS]);
@@ -265,6 +265,13 @@ async fn with_the_kubelet_down_k8s_entries_are_denied_and_a_unix_entry_still_wor
     k.kubelet.restart().await;
     let got = k.fetch_until(Some(PAYMENTS_POD), &[ORDERS, PAYMENTS]);
     assert_eq!(got, Ok(vec![ORDERS.to_string(), PAYMENTS.to_string()]), "{}", k.log());
+
+    // A kubelet answering something that is not a pod list is no better than none.
+    k.kubelet.set_pods(br#"{"kind":"PodList","items":{"uid":"3f1c2a9e-7b4d-4e5f-9a8b-1c2d3e4f5a6b"}}"#.to_vec());
+    std::thread::sleep(Duration::from_millis(2500));
+    let got = k.fetch(Some(PAYMENTS_POD));
+    assert_eq!(got, Ok(vec![ORDERS.to_string()]), "{}", k.log());
+    assert!(k.log().contains("the kubelet's pod list does not parse"), "{}", k.log());
     assert!(!k.log().contains("PRIVATE KEY"), "no key material in the log");
 }
 
