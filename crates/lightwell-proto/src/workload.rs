@@ -381,7 +381,8 @@ impl fmt::Display for Selector {
 
 /// Parses a set of selectors that could hold together: at least one, and
 /// no two different values of a kind a process has only one of
-/// (`unix:uid:1000` and `unix:uid:1001`). Sorted, duplicates removed.
+/// (`unix:uid:1000` and `unix:uid:1001`), nor of one pod label key.
+/// Sorted, duplicates removed.
 pub fn parse_selectors<S: AsRef<str>>(list: &[S]) -> Result<Vec<Selector>, SelectorError> {
     let mut out = list.iter().map(|s| s.as_ref().trim().parse::<Selector>()).collect::<Result<Vec<_>, _>>()?;
     if out.is_empty() {
