@@ -29,8 +29,16 @@
 //! serving_cert = "/var/lib/kubelet/pki/kubelet.crt"
 //! serving_key = "/var/lib/kubelet/pki/kubelet.key"
 //! ca_file = "/etc/kubernetes/pki/ca.crt"          # the cluster CA, for clientCAFile
+//! kubelet_url = "https://127.0.0.1:10250"         # the kubelet's API, for k8s:ns/sa/pod-label
 //! hook = "systemctl restart kubelet"
 //! ```
+//!
+//! `kubelet_url` is where the Workload API asks the kubelet for the pods of
+//! this node (`GET /pods`) when an entry selects by `k8s:ns`, `k8s:sa` or
+//! `k8s:pod-label`. It authenticates with `client_cert` and believes only
+//! a kubelet whose serving certificate chains to `ca_file` and names this
+//! machine (`hostname`), as the serving certificate Lightwell issues does;
+//! no other credential is kept for it.
 
 use std::path::{Path, PathBuf};
 
@@ -186,6 +194,10 @@ pub struct KubeletIdentity {
     /// Where the cluster CA certificate goes (kubelet's `clientCAFile`).
     #[serde(default = "default_kubelet_ca")]
     pub ca_file: PathBuf,
+    /// The kubelet's API (`https://`), asked for the pods of this node when a
+    /// workload entry selects by namespace, service account or pod label.
+    #[serde(default = "default_kubelet_url", skip_serializing_if = "is_default_kubelet_url")]
+    pub kubelet_url: String,
     /// Run after either certificate changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hook: Option<String>,
@@ -205,6 +217,17 @@ fn default_kubelet_serving_key() -> PathBuf {
 
 fn default_kubelet_ca() -> PathBuf {
     "/etc/kubernetes/pki/ca.crt".into()
+}
+
+/// The kubelet's authenticated port on this host.
+pub const DEFAULT_KUBELET_URL: &str = "https://127.0.0.1:10250";
+
+fn default_kubelet_url() -> String {
+    DEFAULT_KUBELET_URL.into()
+}
+
+fn is_default_kubelet_url(s: &str) -> bool {
+    s == DEFAULT_KUBELET_URL
 }
 
 fn default_key_type() -> String {
@@ -246,6 +269,15 @@ impl AgentConfig {
         if self.workload_connections_per_uid == 0 {
             return Err("workload_connections_per_uid must be at least 1".into());
         }
+        if let Some(k) = self.kubernetes.iter().find(|k| {
+            reqwest::Url::parse(&k.kubelet_url)
+                .map_or(true, |u| u.scheme() != "https" || u.host().is_none() || u.path() != "/" || u.query().is_some())
+        }) {
+            return Err(format!(
+                "kubelet_url {:?} of cluster {} is not an https:// URL of a host and port",
+                k.kubelet_url, k.cluster
+            ));
+        }
         Ok(())
     }
 
@@ -277,6 +309,7 @@ mod tests {
         assert_eq!(cfg.certificates[0].service, "payments");
         assert_eq!(cfg.kubernetes[0].cluster, "prod");
         assert_eq!(cfg.kubernetes[0].client_cert, default_kubelet_client());
+        assert_eq!(cfg.kubernetes[0].kubelet_url, DEFAULT_KUBELET_URL);
         cfg.save(&path).unwrap();
         assert_eq!(AgentConfig::load(&path).unwrap(), cfg);
     }
@@ -290,6 +323,14 @@ mod tests {
             ("servers = [\"http://x\"]\ntenant = \"t.example\"\nhostname = \"h.t.example\"\n", "https"),
             ("servers = [\"https://x\"]\ntenant = \"t.example\"\nhostname = \"h\"\nrenew_at = 1.5\n", "renew_at"),
             ("servers = [\"https://x\"]\ntenant = \"t.example\"\nhostname = \"h\"\ncolour = 1\n", "colour"),
+            (
+                "servers = [\"https://x\"]\ntenant = \"t\"\nhostname = \"h\"\n\n[[kubernetes]]\ncluster = \"prod\"\nkubelet_url = \"http://127.0.0.1:10255\"\n",
+                "kubelet_url",
+            ),
+            (
+                "servers = [\"https://x\"]\ntenant = \"t\"\nhostname = \"h\"\n\n[[kubernetes]]\ncluster = \"prod\"\nkubelet_url = \"https://127.0.0.1:10250/pods\"\n",
+                "kubelet_url",
+            ),
         ] {
             std::fs::write(&path, text).unwrap();
             let err = AgentConfig::load(&path).unwrap_err().to_string();

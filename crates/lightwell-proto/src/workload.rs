@@ -133,7 +133,8 @@ pub fn jwt_audiences(asked: &[String]) -> Result<Vec<String>, String> {
 }
 
 /// What a selector is about: each names one fact the kernel tells the agent
-/// about a workload process.
+/// about a workload process, or, for a pod's namespace, service account and
+/// labels, that the kubelet tells it about the process's pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SelectorKind {
     /// `unix:uid:N`, the effective user id.
@@ -156,11 +157,17 @@ pub enum SelectorKind {
     ContainerId,
     /// `k8s:pod-uid:UID`, the Kubernetes pod.
     PodUid,
+    /// `k8s:ns:NAMESPACE`, the namespace of the Kubernetes pod (from the kubelet).
+    Namespace,
+    /// `k8s:sa:NAME`, the service account of the pod (from the kubelet).
+    ServiceAccount,
+    /// `k8s:pod-label:KEY:VALUE`, a label of the pod (from the kubelet).
+    PodLabel,
 }
 
 impl SelectorKind {
     /// Every kind.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 13] = [
         Self::Uid,
         Self::User,
         Self::Gid,
@@ -171,6 +178,9 @@ impl SelectorKind {
         Self::Sha256,
         Self::ContainerId,
         Self::PodUid,
+        Self::Namespace,
+        Self::ServiceAccount,
+        Self::PodLabel,
     ];
 
     /// The prefix before the value, `unix:uid` for [`SelectorKind::Uid`].
@@ -186,13 +196,22 @@ impl SelectorKind {
             Self::Sha256 => "unix:sha256",
             Self::ContainerId => "cgroup:container-id",
             Self::PodUid => "k8s:pod-uid",
+            Self::Namespace => "k8s:ns",
+            Self::ServiceAccount => "k8s:sa",
+            Self::PodLabel => "k8s:pod-label",
         }
+    }
+
+    /// Whether the agent learns this fact from the kubelet rather than the
+    /// kernel: it asks the kubelet only when an entry selects by one.
+    pub fn from_kubelet(self) -> bool {
+        matches!(self, Self::Namespace | Self::ServiceAccount | Self::PodLabel)
     }
 
     /// Whether a process has exactly one value of this kind, so two
     /// selectors of the kind with different values can never both hold.
     pub fn single_valued(self) -> bool {
-        !matches!(self, Self::SupplementaryGid | Self::SupplementaryGroup)
+        !matches!(self, Self::SupplementaryGid | Self::SupplementaryGroup | Self::PodLabel)
     }
 }
 
@@ -212,6 +231,14 @@ impl Selector {
     /// The value it requires.
     pub fn value(&self) -> &str {
         &self.value
+    }
+
+    /// The label key and value of a [`SelectorKind::PodLabel`] selector.
+    pub fn label(&self) -> Option<(&str, &str)> {
+        match self.kind {
+            SelectorKind::PodLabel => self.value.split_once(':'),
+            _ => None,
+        }
     }
 }
 
@@ -240,11 +267,6 @@ impl FromStr for Selector {
         let Some((kind, value)) =
             SelectorKind::ALL.into_iter().find_map(|k| Some((k, s.strip_prefix(k.prefix())?.strip_prefix(':')?)))
         else {
-            if s.starts_with("k8s:") {
-                return Err(SelectorError(format!(
-                    "selector {shown:?}: of the k8s selectors only k8s:pod-uid is supported in this version"
-                )));
-            }
             let known: Vec<&str> = SelectorKind::ALL.iter().map(|k| k.prefix()).collect();
             return Err(SelectorError(format!("unknown selector {shown:?}; known kinds: {}", known.join(", "))));
         };
@@ -289,9 +311,66 @@ impl FromStr for Selector {
                 }
                 value.to_ascii_lowercase()
             }
+            SelectorKind::Namespace => {
+                if !is_dns_label(value) {
+                    return Err(bad("a namespace is at most 63 lower-case letters, digits and '-', \
+                                    starting and ending with a letter or digit"));
+                }
+                value.to_string()
+            }
+            SelectorKind::ServiceAccount => {
+                if !is_dns_subdomain(value) {
+                    return Err(bad("a service account name is at most 253 lower-case letters, digits, '-' and '.', \
+                                    starting and ending with a letter or digit"));
+                }
+                value.to_string()
+            }
+            SelectorKind::PodLabel => {
+                let Some((key, label)) = value.split_once(':') else {
+                    return Err(bad("a pod label selector is k8s:pod-label:KEY:VALUE"));
+                };
+                if !is_label_key(key) {
+                    return Err(bad("a label key is an optional DNS subdomain prefix and '/', then at most 63 \
+                                    letters, digits, '-', '_' and '.', starting and ending with a letter or digit"));
+                }
+                if !(label.is_empty() || is_label_name(label)) {
+                    return Err(bad("a label value is empty or at most 63 letters, digits, '-', '_' and '.', \
+                                    starting and ending with a letter or digit"));
+                }
+                value.to_string()
+            }
         };
         Ok(Self { kind, value })
     }
+}
+
+/// A DNS-1123 label, as Kubernetes namespaces are.
+fn is_dns_label(s: &str) -> bool {
+    s.len() <= 63 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && alnum_ends(s)
+}
+
+/// A DNS-1123 subdomain, as Kubernetes service account names and label key prefixes are.
+fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+/// A label key: `[PREFIX/]NAME`, the prefix a DNS subdomain.
+fn is_label_key(s: &str) -> bool {
+    match s.split_once('/') {
+        Some((prefix, name)) => is_dns_subdomain(prefix) && is_label_name(name),
+        None => is_label_name(s),
+    }
+}
+
+/// A label name or a non-empty label value: at most 63 letters, digits,
+/// `-`, `_` and `.`, starting and ending with a letter or digit.
+fn is_label_name(s: &str) -> bool {
+    s.len() <= 63 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) && alnum_ends(s)
+}
+
+fn alnum_ends(s: &str) -> bool {
+    let ok = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+    ok(s.as_bytes().first()) && ok(s.as_bytes().last())
 }
 
 impl fmt::Display for Selector {
@@ -302,7 +381,8 @@ impl fmt::Display for Selector {
 
 /// Parses a set of selectors that could hold together: at least one, and
 /// no two different values of a kind a process has only one of
-/// (`unix:uid:1000` and `unix:uid:1001`). Sorted, duplicates removed.
+/// (`unix:uid:1000` and `unix:uid:1001`), nor of one pod label key.
+/// Sorted, duplicates removed.
 pub fn parse_selectors<S: AsRef<str>>(list: &[S]) -> Result<Vec<Selector>, SelectorError> {
     let mut out = list.iter().map(|s| s.as_ref().trim().parse::<Selector>()).collect::<Result<Vec<_>, _>>()?;
     if out.is_empty() {
@@ -317,6 +397,15 @@ pub fn parse_selectors<S: AsRef<str>>(list: &[S]) -> Result<Vec<Selector>, Selec
                 pair[0],
                 pair[1],
                 pair[0].kind.prefix()
+            )));
+        }
+        // Sorted, the selectors of one label key are adjacent.
+        if let (Some((key, _)), Some((other, _))) = (pair[0].label(), pair[1].label())
+            && key == other
+        {
+            return Err(SelectorError(format!(
+                "selectors {} and {} contradict each other: a pod has one value of label {key}",
+                pair[0], pair[1]
             )));
         }
     }
@@ -351,6 +440,12 @@ mod tests {
             "unix:sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
             "cgroup:container-id:0123456789abcdef",
             "k8s:pod-uid:12345678-1234-1234-1234-123456789abc",
+            "k8s:ns:payments",
+            "k8s:sa:worker",
+            "k8s:sa:system.build-bot",
+            "k8s:pod-label:app:payments",
+            "k8s:pod-label:app.kubernetes.io/name:payments-api",
+            "k8s:pod-label:tier:",
         ] {
             assert_eq!(s.parse::<Selector>().unwrap().to_string(), s);
         }
@@ -366,7 +461,18 @@ mod tests {
             ("unix:path:relative/bin", "absolute"),
             ("unix:sha256:abc", "64 hex"),
             ("unix:user:a b", "spaces"),
-            ("k8s:ns:default", "only k8s:pod-uid"),
+            ("k8s:ns:Payments", "a namespace is"),
+            ("k8s:ns:-x", "a namespace is"),
+            ("k8s:ns:a.b", "a namespace is"),
+            ("k8s:sa:worker_1", "a service account"),
+            ("k8s:pod-label:app", "k8s:pod-label:KEY:VALUE"),
+            ("k8s:pod-label::x", "a label key"),
+            ("k8s:pod-label:a/b/c:x", "a label key"),
+            ("k8s:pod-label:Example.com/app:x", "a label key"),
+            ("k8s:pod-label:app:pay ments", "a label value"),
+            ("k8s:pod-label:app:a:b", "a label value"),
+            ("k8s:pod-label:app:-x", "a label value"),
+            ("k8s:node:n1", "unknown selector"),
             ("docker:label:x", "unknown selector"),
             ("unix:uidx:1", "unknown selector"),
             ("unix:path:/bin/\u{7}", "control"),
@@ -386,5 +492,15 @@ mod tests {
         let ok = parse_selectors(&["unix:supplementary-gid:1", "unix:supplementary-gid:2", "unix:uid:5", "unix:uid:5"])
             .unwrap();
         assert_eq!(ok.len(), 3);
+        let err = parse_selectors(&["k8s:ns:a", "k8s:ns:b"]).unwrap_err().to_string();
+        assert!(err.contains("contradict"), "{err}");
+        let err = parse_selectors(&["k8s:pod-label:app:a", "k8s:pod-label:app.x:c", "k8s:pod-label:app:b"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("one value of label app"), "{err}");
+        let ok = parse_selectors(&["k8s:pod-label:app:a", "k8s:pod-label:tier:web", "k8s:ns:a", "k8s:sa:b"]).unwrap();
+        assert_eq!(ok.len(), 4);
+        assert_eq!(ok[0].label(), None);
+        assert_eq!(ok[2].label(), Some(("app", "a")));
     }
 }

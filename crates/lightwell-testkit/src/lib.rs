@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub mod ha;
+pub mod kubelet;
 pub mod node;
 pub mod pki;
 pub mod postgres;

@@ -501,7 +501,8 @@ async fn hostile_callers_get_clear_errors_and_the_agent_keeps_serving() {
     for (selectors, why) in [
         (vec!["unix:uid:1", "unix:uid:2"], "contradict"),
         (vec!["unix:path:relative"], "absolute"),
-        (vec!["k8s:ns:default"], "k8s:pod-uid"),
+        (vec!["k8s:ns:Default"], "a namespace is"),
+        (vec!["k8s:pod-label:app"], "k8s:pod-label:KEY:VALUE"),
         (vec!["bogus"], "unknown selector"),
     ] {
         let mut args = vec!["workload", "create", "bad", "--service", "orders", "--host", NODE1];

@@ -13,6 +13,11 @@
 //! User and group names come from `/etc/passwd` and `/etc/group` as the
 //! agent sees them (no NSS): on hosts with directory-backed accounts,
 //! select by number.
+//!
+//! A pod's namespace, service account and labels are not in `/proc`: the
+//! agent asks the kubelet for the pod of the UID read here ([`Pod`], filled
+//! in by `kubelet.rs` after this file's checks), so for those the kubelet
+//! is trusted as the kernel is for the rest.
 
 use std::path::{Path, PathBuf};
 
@@ -61,6 +66,21 @@ pub struct Process {
     pub container_id: Option<String>,
     /// Kubernetes pod UID from the cgroup path.
     pub pod_uid: Option<String>,
+    /// What the kubelet says about that pod, when an entry needed it and the
+    /// kubelet knew the pod.
+    pub pod: Option<Pod>,
+}
+
+/// A pod as the kubelet describes it: the facts `k8s:ns`, `k8s:sa` and
+/// `k8s:pod-label` select by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pod {
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `spec.serviceAccountName`; static pods have none.
+    pub service_account: Option<String>,
+    /// `metadata.labels`.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl Process {
@@ -83,6 +103,12 @@ impl Process {
             SelectorKind::Sha256 => is(&self.sha256),
             SelectorKind::ContainerId => is(&self.container_id),
             SelectorKind::PodUid => is(&self.pod_uid),
+            SelectorKind::Namespace => self.pod.as_ref().is_some_and(|p| p.namespace == v),
+            SelectorKind::ServiceAccount => self.pod.as_ref().and_then(|p| p.service_account.as_deref()) == Some(v),
+            SelectorKind::PodLabel => match (s.label(), &self.pod) {
+                (Some((key, value)), Some(pod)) => pod.labels.get(key).is_some_and(|l| l == value),
+                _ => false,
+            },
         }
     }
 }
@@ -138,6 +164,7 @@ pub fn attest(
         sha256,
         container_id,
         pod_uid,
+        pod: None,
     })
 }
 
@@ -337,6 +364,26 @@ mod tests {
         std::fs::File::create(&huge).unwrap().set_len(MAX_HASHED + 1).unwrap();
         let err = hash_file(&huge).unwrap_err().to_string();
         assert!(err.contains("too large to hash"), "{err}");
+    }
+
+    #[test]
+    fn k8s_selectors_hold_only_for_what_the_kubelet_said_about_the_pod() {
+        let sel = |s: &str| s.parse::<Selector>().unwrap();
+        let mut p = Process { pod_uid: Some(POD.into()), ..Default::default() };
+        let wanted = [sel("k8s:ns:payments"), sel("k8s:sa:worker"), sel("k8s:pod-label:app.kubernetes.io/name:api")];
+        assert!(!p.matches(&wanted[..1]), "no pod facts, no k8s selectors");
+        p.pod = Some(Pod {
+            namespace: "payments".into(),
+            service_account: Some("worker".into()),
+            labels: [("app.kubernetes.io/name".to_string(), "api".to_string())].into(),
+        });
+        assert!(p.matches(&wanted));
+        assert!(!p.matches(&[sel("k8s:ns:other")]));
+        assert!(!p.matches(&[sel("k8s:pod-label:app.kubernetes.io/name:web")]));
+        assert!(!p.matches(&[sel("k8s:pod-label:app:api")]), "another key");
+        p.pod.as_mut().unwrap().service_account = None;
+        assert!(!p.matches(&[sel("k8s:sa:worker")]), "a static pod has no service account");
+        assert!(!p.matches(&[sel("k8s:sa:default")]));
     }
 
     #[test]

@@ -317,8 +317,8 @@ impl SpiffeWorkloadApi for Handler {
         req: Request<pb::X509svidRequest>,
     ) -> Result<Response<Self::FetchX509SVIDStream>, Status> {
         check_header(&req)?;
-        let process = self.attest(&req).await?;
-        let entries = self.api.matching(&process).await;
+        let mut process = self.attest(&req).await?;
+        let entries = self.api.matching(&mut process).await;
         let first = self.x509_response(&entries)?;
         tracing::info!(pid = process.pid, uid = process.uid, svids = first.svids.len(), "X.509-SVIDs served");
         let handler = Handler { api: self.api.clone() };
@@ -344,11 +344,11 @@ impl SpiffeWorkloadApi for Handler {
     async fn fetch_jwtsvid(&self, req: Request<pb::JwtsvidRequest>) -> Result<Response<pb::JwtsvidResponse>, Status> {
         check_header(&req)?;
         let audience = lightwell_proto::jwt_audiences(&req.get_ref().audience).map_err(Status::invalid_argument)?;
-        let process = self.attest(&req).await?;
+        let mut process = self.attest(&req).await?;
         let wanted = &req.get_ref().spiffe_id;
         let entries: Vec<super::Entry> = self
             .api
-            .matching(&process)
+            .matching(&mut process)
             .await
             .into_iter()
             .filter(|e| wanted.is_empty() || &e.spiffe_id == wanted)

@@ -16,6 +16,9 @@
 //!   ([`attest`]); each gets the SVIDs of every entry whose selectors all
 //!   hold, streamed: a new message whenever an SVID, the bundle or a CRL
 //!   changes. A process matching nothing gets `PermissionDenied`.
+//! - A pod's namespace, service account and labels come from the kubelet
+//!   ([`kubelet`]), asked only for a process with a pod UID and only while
+//!   an assigned entry selects by one of them.
 //!
 //! - JWT-SVIDs: a process asks for audiences; for each entry it matches the
 //!   agent asks the server for a token (signed with the tenant's token key,
@@ -28,6 +31,7 @@
 pub mod attest;
 mod authority;
 mod grpc;
+mod kubelet;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -175,6 +179,8 @@ pub struct WorkloadApi {
     wake: tokio::sync::Notify,
     /// Open connections per uid.
     connections: Mutex<std::collections::HashMap<u32, usize>>,
+    /// The kubelets of the clusters this machine is a node of (`[[kubernetes]]`).
+    kubelets: Vec<kubelet::Kubelet>,
 }
 
 fn normal_serial(hex: &str) -> String {
@@ -210,6 +216,7 @@ impl WorkloadApi {
             last_on_demand: Mutex::new(None),
             wake: tokio::sync::Notify::new(),
             connections: Mutex::new(Default::default()),
+            kubelets: config.kubernetes.iter().map(|k| kubelet::Kubelet::new(k, &config.hostname)).collect(),
         });
         if let Ok(files) = api.state.read_trust() {
             api.set_trust(&files.roots, files.crls.iter().map(|c| c.der.clone()).collect());
@@ -464,15 +471,18 @@ impl WorkloadApi {
     }
 
     /// The entries `process` matches, asking the server again (at most every
-    /// [`ON_DEMAND`]) when it matches none: an entry may have just been created.
-    async fn matching(&self, process: &attest::Process) -> Vec<Entry> {
-        let find = || -> Option<Vec<Entry>> {
+    /// [`ON_DEMAND`]) when it matches none: an entry may have just been
+    /// created. The kubelet is asked about the process's pod when an entry
+    /// (known before or fetched now) needs it.
+    async fn matching(&self, process: &mut attest::Process) -> Vec<Entry> {
+        self.describe_pod(process).await;
+        let find = |process: &attest::Process| -> Option<Vec<Entry>> {
             let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
             let found: Vec<Entry> =
                 entries.as_ref()?.iter().filter(|e| process.matches(&e.selectors)).cloned().collect();
             (!found.is_empty()).then_some(found)
         };
-        if let Some(found) = find() {
+        if let Some(found) = find(process) {
             return found;
         }
         let allowed = {
@@ -486,7 +496,30 @@ impl WorkloadApi {
         if allowed && let Err(e) = self.refresh().await {
             tracing::warn!(error = %e, "workload assignments could not be fetched");
         }
-        find().unwrap_or_default()
+        self.describe_pod(process).await;
+        find(process).unwrap_or_default()
+    }
+
+    /// Fills in what the kubelet says about the process's pod, if it has a
+    /// pod UID, an assigned entry selects by namespace, service account or
+    /// pod label, and that was not asked yet.
+    async fn describe_pod(&self, process: &mut attest::Process) {
+        let Some(uid) = process.pod_uid.as_deref() else { return };
+        if process.pod.is_some() || !self.needs_kubelet() {
+            return;
+        }
+        for kubelet in &self.kubelets {
+            if let Some(pod) = kubelet.pod(uid).await {
+                process.pod = Some(pod);
+                return;
+            }
+        }
+    }
+
+    /// Whether any assigned entry selects by what only the kubelet knows.
+    fn needs_kubelet(&self) -> bool {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries.iter().flatten().flat_map(|e| &e.selectors).any(|s| s.kind().from_kubelet())
     }
 
     /// Whether any assigned entry selects by executable hash (which costs a read of the binary).

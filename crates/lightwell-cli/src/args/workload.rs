@@ -42,7 +42,8 @@ pub struct WorkloadCreateArgs {
     /// A selector every matching process satisfies, KIND:VALUE (repeatable):
     /// unix:uid:N, unix:user:NAME, unix:gid:N, unix:group:NAME, unix:supplementary-gid:N,
     /// unix:supplementary-group:NAME, unix:path:/PATH, unix:sha256:HEX,
-    /// cgroup:container-id:ID, k8s:pod-uid:UID.
+    /// cgroup:container-id:ID, k8s:pod-uid:UID, and from the kubelet k8s:ns:NAMESPACE,
+    /// k8s:sa:SERVICEACCOUNT, k8s:pod-label:KEY:VALUE.
     #[arg(long = "selector", required = true)]
     pub selectors: Vec<String>,
     /// SVID lifetime (default 1h; rotated at half of it).
