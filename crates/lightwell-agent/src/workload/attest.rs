@@ -9,6 +9,13 @@
 //! read. A pid can be reused once its process exits: the process read here
 //! must have started before the connection was accepted, and must be the
 //! same (same start time) after everything was read, or attestation fails.
+//! Where the kernel gives one (`SO_PEERPIDFD`, Linux 6.5), the connection
+//! also holds a pidfd of the process that connected, taken at `connect`:
+//! after everything was read that process must still be alive with the pid
+//! read (a live process's pid is never another's), which closes what the
+//! start-time check leaves open (a pid reused while the connection waited
+//! in the listen backlog; a process that connected, passed the socket on
+//! and exited).
 //!
 //! User and group names come from `/etc/passwd` and `/etc/group` as the
 //! agent sees them (no NSS): on hosts with directory-backed accounts,
@@ -19,6 +26,7 @@
 //! in by `kubelet.rs` after this file's checks), so for those the kubelet
 //! is trusted as the kernel is for the rest.
 
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use lightwell_proto::{Selector, SelectorKind};
@@ -114,13 +122,15 @@ impl Process {
 }
 
 /// Attests the process `pid` with credentials `uid`/`gid` from the socket,
-/// accepted at `accepted_uptime` (seconds since boot). Blocking: reads `/proc`.
+/// accepted at `accepted_uptime` (seconds since boot), with the pidfd of
+/// the process that connected when the kernel gives one. Blocking: reads `/proc`.
 pub fn attest(
     proc_root: &Path,
     pid: i32,
     uid: u32,
     gid: u32,
     accepted_uptime: f64,
+    pidfd: Option<&OwnedFd>,
     with_sha256: bool,
 ) -> Result<Process, AttestError> {
     if pid <= 0 {
@@ -150,6 +160,11 @@ pub fn attest(
     if start_time(&dir)? != started {
         return Err(AttestError::Changed);
     }
+    if let Some(fd) = pidfd
+        && pidfd_pid(proc_root, fd) != Some(pid)
+    {
+        return Err(AttestError::Changed);
+    }
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
     Ok(Process {
@@ -166,6 +181,13 @@ pub fn attest(
         pod_uid,
         pod: None,
     })
+}
+
+/// The pid of the process a pidfd of this agent refers to, from
+/// `/proc/self/fdinfo` (`Pid: -1` once it exited; none if unreadable).
+fn pidfd_pid(proc_root: &Path, fd: &OwnedFd) -> Option<i32> {
+    let info = std::fs::read_to_string(proc_root.join("self/fdinfo").join(fd.as_raw_fd().to_string())).ok()?;
+    info.lines().find_map(|l| l.strip_prefix("Pid:")).and_then(|p| p.trim().parse().ok())
 }
 
 /// Seconds since boot (`/proc/uptime`), the clock process start times count on.
@@ -394,12 +416,40 @@ mod tests {
         assert_eq!(name_of(passwd, 5), None);
     }
 
+    /// The pidfd the kernel records at `connect` for the peer of a socket
+    /// `connector` connects to.
+    fn peer_pidfd(connector: impl FnOnce(&Path)) -> OwnedFd {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        connector(&path);
+        let (stream, _) = listener.accept().unwrap();
+        nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerPidfd).unwrap()
+    }
+
+    #[test]
+    fn a_peer_pidfd_must_still_name_the_attested_pid() {
+        let me = std::process::id() as i32;
+        let up = uptime(Path::new("/proc")).unwrap();
+        let mut keep = None;
+        let mine = peer_pidfd(|path| keep = Some(std::os::unix::net::UnixStream::connect(path).unwrap()));
+        assert_eq!(pidfd_pid(Path::new("/proc"), &mine), Some(me));
+        assert!(attest(Path::new("/proc"), me, 0, 0, up, Some(&mine), false).is_ok(), "the process that connected");
+        // A child connects and exits: its pid, were it reused by this process, must not pass.
+        let gone = peer_pidfd(|path| {
+            let script = format!("import socket; socket.socket(socket.AF_UNIX).connect({:?})", path.to_str().unwrap());
+            assert!(std::process::Command::new("python3").args(["-c", &script]).status().unwrap().success());
+        });
+        assert_eq!(pidfd_pid(Path::new("/proc"), &gone), Some(-1), "the child exited");
+        assert!(matches!(attest(Path::new("/proc"), me, 0, 0, up, Some(&gone), false), Err(AttestError::Changed)));
+    }
+
     #[test]
     fn this_process_attests_as_itself_and_a_later_start_is_refused() {
         let me = std::process::id() as i32;
         let up = uptime(Path::new("/proc")).unwrap();
         let (uid, gid) = (0, 0);
-        let p = attest(Path::new("/proc"), me, uid, gid, up, true).unwrap();
+        let p = attest(Path::new("/proc"), me, uid, gid, up, None, true).unwrap();
         let exe = std::env::current_exe().unwrap().to_string_lossy().into_owned();
         assert_eq!(p.path.as_deref(), Some(exe.as_str()));
         assert_eq!(p.sha256.as_ref().map(String::len), Some(64));
@@ -407,7 +457,7 @@ mod tests {
         assert!(p.matches(&[sel(&format!("unix:path:{exe}")), sel("unix:uid:0")]));
         assert!(!p.matches(&[sel("unix:uid:4242")]));
         // Accepted "before" this process started: its pid was taken over.
-        assert!(matches!(attest(Path::new("/proc"), me, uid, gid, 0.0, false), Err(AttestError::Changed)));
-        assert!(matches!(attest(Path::new("/proc"), 0, uid, gid, up, false), Err(AttestError::NoCredentials)));
+        assert!(matches!(attest(Path::new("/proc"), me, uid, gid, 0.0, None, false), Err(AttestError::Changed)));
+        assert!(matches!(attest(Path::new("/proc"), 0, uid, gid, up, None, false), Err(AttestError::NoCredentials)));
     }
 }

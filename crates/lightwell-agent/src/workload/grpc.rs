@@ -52,6 +52,8 @@ struct PeerInfo {
     uid: u32,
     gid: u32,
     accepted_uptime: f64,
+    /// A pidfd of the process that connected (`SO_PEERPIDFD`), if the kernel gives one.
+    pidfd: Option<Arc<std::os::fd::OwnedFd>>,
     _guard: Arc<ConnectionGuard>,
 }
 
@@ -166,6 +168,8 @@ pub async fn serve(api: Arc<WorkloadApi>) -> Result<(), AgentError> {
                 gid: cred.gid(),
                 // Unknown: every process looks started after it, so attestation fails closed.
                 accepted_uptime: attest::uptime(Path::new("/proc")).unwrap_or(0.0),
+                // Linux 6.5 and later; older kernels keep the start-time check alone.
+                pidfd: nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerPidfd).ok().map(Arc::new),
                 _guard: Arc::new(guard),
             };
             let peer = PeerStream { inner: stream, info, rewriter: AuthorityRewriter::default(), out: Vec::new() };
@@ -205,7 +209,8 @@ impl Handler {
         let with_sha256 = self.api.needs_sha256();
         let pid = peer.pid.ok_or_else(|| Status::permission_denied("the kernel gave no pid for the caller"))?;
         let attested = tokio::task::spawn_blocking(move || {
-            attest::attest(Path::new("/proc"), pid, peer.uid, peer.gid, peer.accepted_uptime, with_sha256)
+            let pidfd = peer.pidfd.as_deref();
+            attest::attest(Path::new("/proc"), pid, peer.uid, peer.gid, peer.accepted_uptime, pidfd, with_sha256)
         })
         .await
         .map_err(|_| Status::internal("attestation failed"))?;
