@@ -28,6 +28,15 @@ mod pb {
 
 use pb::spiffe_workload_api_server::{SpiffeWorkloadApi, SpiffeWorkloadApiServer};
 
+/// Each answer carries a copy of the workload's private key: wiped when the
+/// message goes (once tonic encoded it, or when a stream drops it). The
+/// encoded frame in tonic's buffer is not this crate's to wipe.
+impl Drop for pb::X509svid {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.x509_svid_key);
+    }
+}
+
 /// Largest request accepted: every Workload API request is a few bytes.
 const MAX_REQUEST: usize = 64 * 1024;
 /// Clock skew tolerated when validating a JWT-SVID's `exp` and `nbf`.
