@@ -78,22 +78,21 @@ pub fn crl_info(der: &[u8]) -> CrlInfo {
         Command::new("openssl").args(["crl", "-inform", "DER", "-noout", "-text", "-in"]).arg(&path).output().unwrap();
     assert!(out.status.success(), "openssl crl: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
+    let serials = text.lines().filter_map(|l| l.trim().strip_prefix("Serial Number:")).map(serial_key).collect();
+    CrlInfo { number: number_after(&text, "X509v3 CRL Number").expect("the CRL has a CRL Number"), serials }
+}
+
+/// The number `openssl crl -text` prints on the line after `extension`
+/// (`X509v3 CRL Number`, `X509v3 Delta CRL Indicator`): decimal when
+/// small, `0xHEX` when large.
+pub fn number_after(text: &str, extension: &str) -> Option<u64> {
     let mut lines = text.lines().map(str::trim);
-    let mut number = None;
-    let mut serials = Vec::new();
-    while let Some(line) = lines.next() {
-        if line.starts_with("X509v3 CRL Number") {
-            let value = lines.next().unwrap_or_default();
-            // OpenSSL prints small numbers in decimal and large ones as 0xHEX.
-            number = match value.strip_prefix("0x") {
-                Some(hex) => u64::from_str_radix(hex, 16).ok(),
-                None => value.parse().ok(),
-            };
-        } else if let Some(s) = line.strip_prefix("Serial Number:") {
-            serials.push(serial_key(s));
-        }
+    lines.find(|l| l.starts_with(extension))?;
+    let value = lines.next()?;
+    match value.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => value.parse().ok(),
     }
-    CrlInfo { number: number.expect("the CRL has a CRL Number"), serials }
 }
 
 /// GETs the CRL of CA `ca_id` of `tenant` from a replica's PKI listener.

@@ -162,3 +162,33 @@ impl RawLdap {
         matches!(self.stream.try_read(&mut [0u8; 1]), Ok(0))
     }
 }
+
+/// Entries as DN → attribute → values.
+pub type Ldif = std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<Vec<u8>>>>;
+
+/// Parses what `ldapsearch -LLL -o ldif-wrap=no` prints: base64 values
+/// (`attr:: ...`) decoded, the others as written.
+pub fn parse_ldif(text: &str) -> Ldif {
+    use base64::Engine as _;
+    let mut entries = Ldif::new();
+    for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
+        let mut dn = String::new();
+        let mut attrs = std::collections::BTreeMap::<String, Vec<Vec<u8>>>::new();
+        for line in block.lines() {
+            let (name, value) = if let Some((n, v)) = line.split_once(":: ") {
+                (n, base64::engine::general_purpose::STANDARD.decode(v).expect("LDIF base64"))
+            } else if let Some((n, v)) = line.split_once(": ") {
+                (n, v.as_bytes().to_vec())
+            } else {
+                continue;
+            };
+            if name == "dn" {
+                dn = String::from_utf8(value).expect("a UTF-8 DN");
+            } else {
+                attrs.entry(name.to_string()).or_default().push(value);
+            }
+        }
+        entries.insert(dn, attrs);
+    }
+    entries
+}

@@ -33,15 +33,9 @@ fn crl_text(pem: &Path) -> String {
     out
 }
 
-/// The value printed on the line after `extension` in `openssl crl -text` (a CRL Number).
+/// The number printed after `extension` in `openssl crl -text`.
 fn number_after(text: &str, extension: &str) -> u64 {
-    let mut lines = text.lines().map(str::trim);
-    lines.find(|l| l.starts_with(extension)).unwrap_or_else(|| panic!("no {extension} in {text}"));
-    let value = lines.next().unwrap();
-    match value.strip_prefix("0x") {
-        Some(hex) => u64::from_str_radix(hex, 16).unwrap(),
-        None => value.parse().unwrap(),
-    }
+    lightwell_testkit::ha::number_after(text, extension).unwrap_or_else(|| panic!("no {extension} in {text}"))
 }
 
 /// `openssl verify -crl_check` of `leaf` (its issuing CA's CRLs only)

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
 use lightwell_proto::RevokeRequest;
 use lightwell_testkit::TestServer;
 use lightwell_testkit::pki::{self, ADMIN_PASSWORD};
@@ -16,40 +15,14 @@ const T: &str = "corp.example";
 const ADMIN_DN: &str = "uid=administrator,cn=Users,dc=corp,dc=example";
 
 /// Runs ldapsearch (LDIF, no wrapping) and returns entries as DN → attribute → values (binary decoded).
-fn search(
-    server: &TestServer,
-    base: &str,
-    filter: &str,
-    attrs: &[&str],
-) -> BTreeMap<String, BTreeMap<String, Vec<Vec<u8>>>> {
+fn search(server: &TestServer, base: &str, filter: &str, attrs: &[&str]) -> lightwell_testkit::ldap::Ldif {
     let url = server.ldaps_url();
     let mut args =
         vec!["-LLL", "-o", "ldif-wrap=no", "-x", "-H", &url, "-D", ADMIN_DN, "-w", ADMIN_PASSWORD, "-b", base, filter];
     args.extend_from_slice(attrs);
     let out = server.ldap_tool("ldapsearch", &args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let mut entries = BTreeMap::new();
-    let text = String::from_utf8(out.stdout).unwrap();
-    for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
-        let mut dn = String::new();
-        let mut attrs: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
-        for line in block.lines() {
-            let (name, value) = if let Some((n, v)) = line.split_once(":: ") {
-                (n, base64::engine::general_purpose::STANDARD.decode(v).unwrap())
-            } else if let Some((n, v)) = line.split_once(": ") {
-                (n, v.as_bytes().to_vec())
-            } else {
-                continue;
-            };
-            if name == "dn" {
-                dn = String::from_utf8(value).unwrap();
-            } else {
-                attrs.entry(name.to_string()).or_default().push(value);
-            }
-        }
-        entries.insert(dn, attrs);
-    }
-    entries
+    lightwell_testkit::ldap::parse_ldif(&String::from_utf8(out.stdout).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -43,21 +43,11 @@ fn search(server: &TestServer, bind: (&str, &str), base: &str, scope: &str, filt
         "+",
     ];
     let out = server.ldap_tool("ldapsearch", &args);
-    let mut entries = BTreeMap::new();
-    let text = String::from_utf8(out.stdout).unwrap();
-    for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
-        let mut dn = String::new();
-        let mut attrs: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for line in block.lines() {
-            let Some((name, value)) = line.split_once(": ") else { continue };
-            if name == "dn" {
-                dn = value.to_string();
-            } else {
-                attrs.entry(name.to_string()).or_default().push(value.to_string());
-            }
-        }
-        entries.insert(dn, attrs);
-    }
+    let text = |values: Vec<Vec<u8>>| values.into_iter().map(|v| String::from_utf8(v).unwrap()).collect();
+    let entries = lightwell_testkit::ldap::parse_ldif(&String::from_utf8(out.stdout).unwrap())
+        .into_iter()
+        .map(|(dn, attrs)| (dn, attrs.into_iter().map(|(name, values)| (name, text(values))).collect()))
+        .collect();
     (out.status.code(), entries)
 }
 
