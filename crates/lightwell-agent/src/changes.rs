@@ -64,6 +64,8 @@ pub fn apply(files: &TrustFiles, known_cas: &[Vec<u8>], changes: &[TrustChangeBo
                 }
                 replace_crl(&mut next.delta_crls, change, next.roots.iter().chain(&issuers))?;
             }
+            // The JWT bundle is not a file: the Workload API fetches it again.
+            "token_keys" => {}
             other => {
                 return Err(refused(format!("unknown change kind {:?}", other.chars().take(32).collect::<String>())));
             }
@@ -216,6 +218,9 @@ mod tests {
         let mut unknown = change("ca1", 5, &delta);
         unknown.kind = "rm -rf".into();
         assert!(apply(&files, &[], &[unknown]).is_err());
+        // A token key change leaves every file as it is.
+        let keys = TrustChangeBody { kind: "token_keys".into(), ca_id: String::new(), ..change("ca1", 5, &delta) };
+        assert_eq!(apply(&files, &[], &[keys]).unwrap(), files);
     }
 
     #[test]

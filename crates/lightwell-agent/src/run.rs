@@ -247,6 +247,11 @@ impl Agent {
         if answer.changes.is_empty() || answer.revision <= self.status.revision {
             return Ok(());
         }
+        if answer.changes.iter().any(|c| c.kind == "token_keys")
+            && let Some(workload) = &self.workload
+        {
+            workload.token_keys_changed();
+        }
         let applied = self.state.read_trust().map_err(AgentError::from).and_then(|held| {
             let known = crate::join::chain_cas(&self.state)?;
             crate::changes::apply(&held, &known, &answer.changes)

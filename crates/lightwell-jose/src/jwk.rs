@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 use crate::jws::Algorithm;
 use crate::{Error, b64, unb64};
 
-/// A public JWK: EC P-256 (`x`, `y`) or RSA (`n`, `e`). Members other
-/// than these are ignored when read (a SPIFFE bundle's `x5c`, say).
+/// A public JWK: EC (`crv`, `x`, `y`), RSA (`n`, `e`) or, for a SPIFFE
+/// bundle's X.509 authorities only, OKP Ed25519 (`crv`, `x`). Tokens verify
+/// under EC P-256 and RSA keys; other members are ignored when read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwk {
     /// `EC` or `RSA`.
@@ -35,6 +36,10 @@ pub struct Jwk {
     /// `sig` in an OpenID JWKS, `jwt-svid` in a SPIFFE bundle.
     #[serde(default, rename = "use", skip_serializing_if = "Option::is_none")]
     pub key_use: Option<String>,
+    /// The certificate the key is of (base64 DER, one): an `x509-svid` key
+    /// of a SPIFFE bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x5c: Option<Vec<String>>,
 }
 
 /// A JWK Set: `{"keys": [...]}`.
@@ -56,6 +61,7 @@ impl Jwk {
             kid: None,
             alg: None,
             key_use: None,
+            x5c: None,
         }
     }
 
@@ -70,6 +76,7 @@ impl Jwk {
             kid: None,
             alg: None,
             key_use: None,
+            x5c: None,
         }
     }
 

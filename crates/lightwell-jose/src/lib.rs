@@ -13,10 +13,12 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod bundle;
 pub mod jwk;
 pub mod jws;
 pub mod jwt;
 
+pub use crate::bundle::SpiffeBundle;
 pub use crate::jwk::{Jwk, Jwks};
 pub use crate::jws::{Algorithm, TokenSigner};
 pub use crate::jwt::{Validation, VerifiedJwt};

@@ -219,12 +219,14 @@ api_type! {
     /// (`certificate`, `bundle`, `crl_cas`). `kind` `crl`: a CA's CRL was
     /// re-signed (`number` and either `crl` or `delta`). `kind`
     /// `delta_crl`: a CA's delta CRL was signed (`number`, `base_number` and
-    /// either `crl` or `delta`, from the delta CRL before it). Binary values
-    /// are base64 DER.
+    /// either `crl` or `delta`, from the delta CRL before it). `kind`
+    /// `token_keys`: the tenant's token keys changed (no other member; the
+    /// JWK Set is fetched again). Binary values are base64 DER.
     pub struct TrustChangeBody {
-        /// `ca`, `crl` or `delta_crl`.
+        /// `ca`, `crl`, `delta_crl` or `token_keys`.
         pub kind: String,
-        /// The CA.
+        /// The CA (empty for `token_keys`).
+        #[serde(default)]
         pub ca_id: String,
         /// `ca`: the CA certificate.
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -774,3 +774,94 @@ async fn hostile_jwt_svid_requests_and_forged_tokens_are_refused_and_issue_nothi
     let expires = info["expires_at"].as_i64().unwrap();
     assert!((expires - unix_now() - 60).abs() <= 5, "{info}");
 }
+
+/// The tenant's SPIFFE bundle endpoint read as a federating trust domain
+/// would (Python's urllib and `cryptography`): prints the sequence and
+/// refresh hint, one line per key saying whether an X.509 authority's JWK
+/// matches the certificate in its `x5c`, and writes those certificates as PEM.
+const PY_BUNDLE: &str = r#"
+import base64, json, ssl, sys, urllib.request
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+url, ca, out = sys.argv[1:4]
+resp = urllib.request.urlopen(url, context=ssl.create_default_context(cafile=ca))
+print("TYPE", resp.headers["content-type"])
+doc = json.load(resp)
+print("SEQUENCE", doc["spiffe_sequence"])
+print("HINT", doc["spiffe_refresh_hint"])
+def b64u(i, size):
+    return base64.urlsafe_b64encode(i.to_bytes(size, "big")).rstrip(b"=").decode()
+pems = []
+for k in doc["keys"]:
+    if k["use"] == "x509-svid":
+        assert len(k["x5c"]) == 1, k
+        cert = x509.load_der_x509_certificate(base64.b64decode(k["x5c"][0]))
+        pub = cert.public_key()
+        if isinstance(pub, ec.EllipticCurvePublicKey):
+            n = pub.public_numbers()
+            size = (pub.curve.key_size + 7) // 8
+            same = k["kty"] == "EC" and b64u(n.x, size) == k["x"] and b64u(n.y, size) == k["y"]
+        else:
+            n = pub.public_numbers()
+            same = k["kty"] == "RSA" and b64u(n.n, (n.n.bit_length() + 7) // 8) == k["n"]
+        print("X509", same, cert.subject.rfc4514_string())
+        pems.append(cert.public_bytes(serialization.Encoding.PEM))
+    elif k["use"] == "jwt-svid":
+        print("JWT", k["kid"])
+open(out, "wb").write(b"".join(pems))
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_spiffe_bundle_endpoint_lets_another_trust_domain_validate_this_ones_svids_and_moves_its_sequence() {
+    let (server, admin, cli) = tenant().await;
+    let node1 = host(&server, &admin, NODE1, &[]).await;
+    create_entry(&cli, "payments-py", "payments", &[NODE1], &[format!("unix:path:{}", python_exe())], &[]);
+    let url = format!("{}/spiffe/{T}/bundle", server.url());
+    let dir = server.scratch().join("federated");
+    std::fs::create_dir_all(&dir).unwrap();
+    let roots = dir.join("roots.pem");
+    let read = || {
+        let out = Command::new("python3")
+            .args(["-c", PY_BUNDLE, &url, server.ca_file().to_str().unwrap(), roots.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "bundle endpoint: {}", text(&out));
+        text(&out)
+    };
+    let said = read();
+    assert!(said.contains("TYPE application/json\n") && said.contains("HINT 300\n"), "{said}");
+    assert!(said.contains("X509 True"), "an X.509 authority: {said}");
+    assert!(!said.contains("X509 False"), "every X.509 authority's key is its certificate's: {said}");
+    // The JWT authorities are the tenant's token keys, as its JWKS lists them.
+    let jwks: serde_json::Value =
+        server.raw().get(format!("{}/oidc/{T}/jwks", server.url())).send().await.unwrap().json().await.unwrap();
+    for key in jwks["keys"].as_array().unwrap() {
+        assert!(said.contains(&format!("JWT {}\n", key["kid"].as_str().unwrap())), "{key} in {said}");
+    }
+    let sequence =
+        |said: &str| -> i64 { said.lines().find_map(|l| l.strip_prefix("SEQUENCE ")).unwrap().parse().unwrap() };
+    let first = sequence(&said);
+
+    // A workload's SVID verifies against the endpoint's roots alone: what a
+    // federated peer holds.
+    let svid_dir = dir.join("svid");
+    std::fs::create_dir_all(&svid_dir).unwrap();
+    let out = python(&node1.workload_socket(), PY_FETCH, &[svid_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "py-spiffe: {}", text(&out));
+    let verified = openssl_verify(&roots, &svid_dir.join("svid.pem"));
+    assert!(verified.status.success(), "openssl verify: {}", text(&verified));
+
+    // A revocation changes the tenant's trust state: the sequence moves.
+    cli.ok(&["workload", "delete", "payments-py"]);
+    assert!(
+        wait_until(Duration::from_secs(20), || sequence(&read()) > first),
+        "the sequence moved past {first} after a revocation"
+    );
+
+    // Unknown and malformed tenants have no bundle.
+    for tenant in ["nowhere.example", "..", "%00"] {
+        let resp = server.raw().get(format!("{}/spiffe/{tenant}/bundle", server.url())).send().await.unwrap();
+        assert_eq!(resp.status(), 404, "{tenant}");
+    }
+}

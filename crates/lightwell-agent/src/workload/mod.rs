@@ -241,6 +241,12 @@ impl WorkloadApi {
         self.wake.notify_one();
     }
 
+    /// The tenant's token keys changed: refresh now, which fetches the JWT
+    /// bundle again (streams hear of it when it differs).
+    pub fn token_keys_changed(&self) {
+        self.wake.notify_one();
+    }
+
     fn mtls(&self) -> Result<Servers, AgentError> {
         let identity = ClientIdentity {
             chain_pem: std::fs::read_to_string(self.state.chain())?,

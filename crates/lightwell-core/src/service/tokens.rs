@@ -17,6 +17,7 @@ use lightwell_proto::ErrorCode;
 use lightwell_store::{StoreExt, TokenKeyRecord, Tx};
 use serde_json::{Map, Value, json};
 
+use super::ca::{TrustChange, bundle_roots};
 use super::workloads::{self, calling_machine};
 use super::{Inner, Service, Tenant, short, tenant_by_domain};
 use crate::audit::AuditEvent;
@@ -29,6 +30,10 @@ const SIGNS_FOR: i64 = 30 * 86_400;
 const PUBLISHED_AHEAD: i64 = 86_400;
 /// How long after it stops signing a key stays published.
 const PUBLISHED_AFTER: i64 = 86_400;
+/// How often a federated trust domain is told to fetch the tenant's SPIFFE
+/// bundle (`spiffe_refresh_hint`): roots and token keys are published a day
+/// before they are used, so five minutes is ample.
+const BUNDLE_REFRESH_HINT_SECS: u64 = 300;
 /// JWT-SVID lifetime unless asked otherwise.
 pub const DEFAULT_JWT_SVID_TTL_SECS: i64 = 300;
 /// Longest JWT-SVID: a bearer token cannot be revoked, so it lives briefly.
@@ -87,6 +92,37 @@ impl Service {
                 .map(|k| serde_json::from_str::<Jwk>(&k.public_jwk).map_err(Error::internal))
                 .collect::<Result<Vec<_>>>()?;
             Ok(Jwks { keys })
+        })
+        .await
+    }
+
+    /// The tenant's SPIFFE bundle (SPIFFE Trust Domain and Bundle, section
+    /// 4), public: the trust bundle's roots as X.509 authorities, the token
+    /// keys as JWT authorities, the trust revision as `spiffe_sequence`.
+    /// Every change of either goes through the trust pipeline, which moves
+    /// the revision; keys are listed until pruned, not only while
+    /// published, so the contents change only with it. Makes the tenant's
+    /// first token keys if it has none.
+    pub async fn spiffe_bundle(&self, tenant: &str) -> Result<lightwell_jose::SpiffeBundle> {
+        let tenant = tenant.to_string();
+        self.blocking(move |inner| {
+            inner.token_keys(&tenant)?;
+            inner.store.read(|tx| {
+                let t = tenant_by_domain(tx, &tenant)?;
+                let revision = tx.trust_revision(&t.id)?;
+                let roots = bundle_roots(tx, &t)?.into_iter().map(|c| c.cert_der).collect();
+                let keys = tx
+                    .list_token_keys(&t.id)?
+                    .iter()
+                    .map(|k| serde_json::from_str::<Jwk>(&k.public_jwk).map_err(Error::internal))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(lightwell_jose::SpiffeBundle {
+                    sequence: Some(u64::try_from(revision).unwrap_or_default()),
+                    refresh_hint: Some(BUNDLE_REFRESH_HINT_SECS),
+                    x509_authorities: roots,
+                    jwt_authorities: Jwks { keys },
+                })
+            })
         })
         .await
     }
@@ -169,7 +205,12 @@ impl Inner {
         }
         let now = self.now();
         let made = self.make_due_keys(tenant, now)?;
-        self.store.write(|tx| tx.prune_token_keys(&tenant.id, now).map_err(Error::from))?;
+        self.store.write(|tx| {
+            if tx.prune_token_keys(&tenant.id, now)? > 0 {
+                self.apply_trust_change(tx, tenant, TrustChange::TokenKeys)?;
+            }
+            Ok::<_, Error>(())
+        })?;
         Ok(made)
     }
 
@@ -233,6 +274,9 @@ impl Inner {
                 );
                 self.audit(tx, t, AuditEvent::success(SYSTEM, "token_key.create", key.id.clone()).with_detail(detail))?;
                 stored += 1;
+            }
+            if stored > 0 {
+                self.apply_trust_change(tx, t, TrustChange::TokenKeys)?;
             }
             Ok(stored)
         })

@@ -317,5 +317,6 @@ fn change_body(change: &TrustUpdate) -> TrustChangeBody {
             delta: delta.as_deref().map(b64),
             ..empty
         },
+        TrustUpdate::TokenKeys => TrustChangeBody { kind: "token_keys".into(), ..empty },
     }
 }

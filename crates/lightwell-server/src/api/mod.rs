@@ -117,6 +117,7 @@ pub(crate) fn router(state: AppState, max_body: usize, timeout: Duration) -> Rou
     )
     .route("/oidc/{tenant}/jwks", get(oidc::jwks))
     .route("/oidc/{tenant}/.well-known/openid-configuration", get(oidc::discovery))
+    .route("/spiffe/{tenant}/bundle", get(oidc::spiffe_bundle))
     .route("/healthz", get(health::healthz))
     .route("/readyz", get(health::readyz))
     .route("/metrics", get(health::metrics))

@@ -1,4 +1,6 @@
-//! The tenant's token issuer, `/oidc/{tenant}`: its JWKS and OpenID
+//! The tenant's public keys: its SPIFFE bundle endpoint,
+//! `/spiffe/{tenant}/bundle` (the `https_web` profile of SPIFFE
+//! federation), and its token issuer, `/oidc/{tenant}`: its JWKS and OpenID
 //! discovery document (OpenID Connect Discovery 1.0, RFC 8414), public, so
 //! any OIDC verifier (cloud IAM federation, Vault's JWT auth, a Kubernetes
 //! API server) can validate the tenant's JWT-SVIDs. The sign-in and token
@@ -24,6 +26,18 @@ pub(crate) async fn jwks(
 ) -> ApiResult<impl IntoResponse> {
     let jwks = state.service.token_jwks(&tenant).await?;
     Ok(([(header::CACHE_CONTROL, CACHE)], axum::Json(jwks)))
+}
+
+/// `GET /spiffe/{tenant}/bundle`: the tenant's SPIFFE bundle, for other
+/// trust domains (another tenant, a SPIRE server) to federate with it. A
+/// consumer fetches it again after `spiffe_refresh_hint` seconds.
+pub(crate) async fn spiffe_bundle(
+    State(state): State<AppState>,
+    ApiPath(tenant): ApiPath<String>,
+) -> ApiResult<impl IntoResponse> {
+    let bundle = state.service.spiffe_bundle(&tenant).await?;
+    let json = bundle.to_json().map_err(lightwell_core::Error::internal)?;
+    Ok(([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, CACHE)], json))
 }
 
 /// `GET /oidc/{tenant}/.well-known/openid-configuration`.

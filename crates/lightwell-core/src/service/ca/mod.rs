@@ -34,7 +34,7 @@ pub(in crate::service) use self::ocsp::OcspState;
 pub(in crate::service) use self::revoke::CredentialChange;
 pub use self::rotate::MaintenanceReport;
 pub use self::signer::SignerPass;
-use self::trust::TrustChange;
+pub(in crate::service) use self::trust::TrustChange;
 pub use self::trust::{DEFAULT_TRUST_CHANGE_MAX_BYTES, DEFAULT_TRUST_CHANGE_WINDOW, TrustChanges, TrustUpdate};
 use super::{Service, short};
 use crate::audit::AuditEvent;

@@ -35,7 +35,7 @@ pub const DEFAULT_TRUST_CHANGE_MAX_BYTES: u64 = 1 << 20;
 
 /// A change to what a tenant's peers trust.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum TrustChange<'a> {
+pub(in crate::service) enum TrustChange<'a> {
     /// A new CA is stored; a root joins the trust bundle.
     NewCa(&'a CaRecord),
     /// A CA's status or default flag changed; a root may join or leave the trust bundle.
@@ -49,6 +49,9 @@ pub(super) enum TrustChange<'a> {
     /// A CA's delta CRL was signed (right after its complete CRL); `ca` and
     /// `update` as for [`TrustChange::Crl`].
     DeltaCrl { delta: &'a DeltaCrlRecord, ca: &'a CaRecord, update: Option<&'a TrustUpdate> },
+    /// The tenant's token keys were made or pruned (the caller wrote them):
+    /// its SPIFFE bundle holds them, and its sequence is the trust revision.
+    TokenKeys,
 }
 
 /// What changed at one trust revision, as agents receive it.
@@ -97,6 +100,9 @@ pub enum TrustUpdate {
         #[serde(with = "b64_opt", default, skip_serializing_if = "Option::is_none")]
         delta: Option<Vec<u8>>,
     },
+    /// The tenant's token keys changed: its JWT bundle (`/oidc/{t}/jwks`) is
+    /// to be fetched again. No trust file changes.
+    TokenKeys,
 }
 
 /// The answer to "what changed since revision N".
@@ -121,11 +127,18 @@ impl Inner {
     /// Writes a change of the tenant's trust bundle or CRLs and records it.
     /// Every such write of the CA service goes through here, inside the
     /// caller's transaction.
-    pub(super) fn apply_trust_change(&self, tx: &mut dyn Tx, tenant: &Tenant, change: TrustChange<'_>) -> Result<()> {
-        // Agents watch this number: every change of a CA or a CRL is a trust change.
+    pub(in crate::service) fn apply_trust_change(
+        &self,
+        tx: &mut dyn Tx,
+        tenant: &Tenant,
+        change: TrustChange<'_>,
+    ) -> Result<()> {
+        // Agents watch this number: every change of a CA, a CRL or a token key is a trust change.
         let revision = tx.bump_trust_revision(&tenant.id)?;
-        // CA certificates and CRLs are directory entries too (cn=Configuration).
-        tx.bump_directory_revision(&tenant.id)?;
+        if !matches!(change, TrustChange::TokenKeys) {
+            // CA certificates and CRLs are directory entries too (cn=Configuration).
+            tx.bump_directory_revision(&tenant.id)?;
+        }
         let update = match change {
             TrustChange::NewCa(ca) => {
                 debug_assert_eq!(ca.tenant_id, tenant.id);
@@ -164,6 +177,7 @@ impl Inner {
                 tx.update_ca(ca)?;
                 update
             }
+            TrustChange::TokenKeys => TrustUpdate::TokenKeys,
         };
         let body = serde_json::to_vec(&update).map_err(Error::internal)?;
         tx.insert_trust_change(&tenant.id, revision, &body)?;
