@@ -4,7 +4,7 @@
 //! A CA change replaces the bundle and the list of CRLs; a CRL change
 //! replaces one CRL, whole or rebuilt from the CRL held and a
 //! [`CrlDelta`]; a delta CRL change does the same for the CA's delta CRL
-//! (RFC 5280 section 5.2.4), from the delta CRL held. A rebuilt CRL must be the CRL Number announced and, when
+//! (RFC 5280 section 5.2.4), from the delta CRL held. A CRL, whole or rebuilt, must carry the CRL Number announced and, when
 //! the agent knows the issuing CA's certificate (a root of the bundle, a CA
 //! of its own chain, or one a CA change carried), verify under it. Anything
 //! that does not apply is an error: the caller then fetches a snapshot.
@@ -84,7 +84,11 @@ fn replace_crl<'a>(
 ) -> Result<(), AgentError> {
     let number = change.number.ok_or_else(|| refused("a CRL change without a number"))?;
     let der = if let Some(whole) = &change.crl {
-        decode("CRL", Some(whole))?
+        let der = decode("CRL", Some(whole))?;
+        if crl_number(&der) != Some(number) {
+            return Err(refused("the CRL carries another CRL Number than announced"));
+        }
+        der
     } else {
         let delta = CrlDelta::from_der(&decode("CRL delta", change.delta.as_ref())?)?;
         let base = held
@@ -103,6 +107,16 @@ fn replace_crl<'a>(
         None => held.push(CrlFile { ca_id: change.ca_id.clone(), der }),
     }
     Ok(())
+}
+
+/// A CRL's CRL Number, if it parses and fits.
+fn crl_number(der: &[u8]) -> Option<i64> {
+    let (_, crl) = x509_parser::parse_x509_crl(der).ok()?;
+    let bytes = crl.crl_number()?.to_bytes_be();
+    if bytes.len() > 8 {
+        return None;
+    }
+    i64::try_from(bytes.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b))).ok()
 }
 
 /// Verifies a CRL under whichever known CA certificate names its issuer;
@@ -232,6 +246,20 @@ mod tests {
         forged.crl = Some(STANDARD.encode(crl(&root(), 5, &[entry()])));
         let err = apply(&files, &[], &[forged]).unwrap_err().to_string();
         assert!(err.contains("signature"), "{err}");
+    }
+
+    #[test]
+    fn a_whole_crl_announced_as_another_number_is_refused() {
+        let (issuer, files, _, _, _) = setup();
+        let whole = |announced: i64| TrustChangeBody {
+            delta: None,
+            crl: Some(STANDARD.encode(crl(&issuer, 5, &[entry()]))),
+            ..change("ca1", announced, b"")
+        };
+        assert!(apply(&files, &[], &[whole(5)]).is_ok());
+        // An older CRL replayed under a newer number would roll revocations back.
+        let err = apply(&files, &[], &[whole(6)]).unwrap_err().to_string();
+        assert!(err.contains("another CRL Number"), "{err}");
     }
 
     #[test]
