@@ -502,6 +502,26 @@ fn generalized_time(t: OffsetDateTime) -> Result<Vec<u8>, Error> {
     Ok(der::tlv(GENERALIZED_TIME, text.as_bytes()))
 }
 
+/// The common name of a tenant's delegated OCSP responder certificates.
+pub const RESPONDER_CN: &str = "OCSP responder";
+
+/// Whether `subject_der` names a tenant's OCSP responder
+/// (`O=Lightwell, OU=<tenant>, CN=OCSP responder`, compared without regard
+/// to case or string type, as RFC 5280 name matching does): no CA of the
+/// tenant may carry that name, or a certificate it issued could pass for
+/// the responder's by name.
+pub fn is_responder_name(subject_der: &[u8], tenant: &str) -> bool {
+    use x509_parser::prelude::FromDer;
+    let Ok((_, name)) = x509_parser::x509::X509Name::from_der(subject_der) else { return false };
+    let has = |mut values: Box<dyn Iterator<Item = &x509_parser::x509::AttributeTypeAndValue<'_>> + '_>,
+               wanted: &str| {
+        values.any(|v| v.as_str().is_ok_and(|s| s.trim().eq_ignore_ascii_case(wanted)))
+    };
+    has(Box::new(name.iter_organization()), "Lightwell")
+        && has(Box::new(name.iter_organizational_unit()), tenant)
+        && has(Box::new(name.iter_common_name()), RESPONDER_CN)
+}
+
 /// Issues the delegated responder certificate for `issuer`'s key `key`:
 /// subject `O=Lightwell, OU=<tenant>, CN=<common_name>`, EKU
 /// id-kp-OCSPSigning, keyUsage digitalSignature, id-pkix-ocsp-nocheck (RFC

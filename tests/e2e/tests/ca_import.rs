@@ -140,6 +140,10 @@ async fn unusable_imports_are_refused_and_store_nothing() {
     let garbage = files
         .write("garbage.pem", "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n");
     let text = files.write("text.pem", "hello");
+    let (responder, responder_key) =
+        files.openssl_self_signed("responder", "/O=Lightwell/OU=corp.example/CN=OCSP responder", true);
+    let (shouted, shouted_key) =
+        files.openssl_self_signed("shouted", "/O=LIGHTWELL/OU=Corp.Example/CN=ocsp RESPONDER", true);
     let path = |p: &PathBuf| p.to_str().unwrap().to_string();
     for (what, cert, key) in [
         ("a key that is not the certificate's", path(&root), path(&other_key)),
@@ -147,6 +151,8 @@ async fn unusable_imports_are_refused_and_store_nothing() {
         ("a PEM block of garbage", path(&garbage), path(&other_key)),
         ("no PEM at all", path(&text), path(&other_key)),
         ("a key file that is not a key", path(&root), path(&text)),
+        ("a CA named like the tenant's OCSP responder", path(&responder), path(&responder_key)),
+        ("the responder's name in other letter case", path(&shouted), path(&shouted_key)),
     ] {
         let code = cli.fails_with(&["ca", "import", "--cert", &cert, "--key", &key]);
         assert_eq!(code, "invalid_ca_certificate", "{what}");

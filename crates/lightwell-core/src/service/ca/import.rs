@@ -89,6 +89,15 @@ impl Inner {
         (actor, action): (&str, &'static str),
     ) -> Result<CaView> {
         check_name_free(tx, t, &record.name)?;
+        let subject = x509_parser::parse_x509_certificate(&record.cert_der)
+            .map(|(_, c)| c.subject().as_raw().to_vec())
+            .map_err(|_| Error::new(ErrorCode::InvalidCaCertificate, "the CA certificate does not parse"))?;
+        if lightwell_ca::ocsp::is_responder_name(&subject, &t.domain) {
+            return Err(Error::new(
+                ErrorCode::InvalidCaCertificate,
+                "a CA may not be named like the tenant's OCSP responder (O=Lightwell, OU=<tenant>, CN=OCSP responder)",
+            ));
+        }
         if tx.list_cas(&t.id)?.iter().any(|c| c.cert_der == record.cert_der) {
             return Err(Error::new(ErrorCode::AlreadyExists, "this CA certificate is already in the tenant"));
         }

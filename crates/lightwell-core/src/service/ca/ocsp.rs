@@ -212,7 +212,7 @@ impl Inner {
     fn rotate_responder(&self, t: &Tenant, ca: &CaRecord, now: OffsetDateTime) -> Result<OcspResponderRecord> {
         let issuer = self.issuer(ca)?;
         let key = SigningKey::generate(KeyAlgorithm::EcdsaP256).map_err(Error::internal)?;
-        let cert_der = ocsp::issue_responder(&issuer, &t.domain, "OCSP responder", &key, RESPONDER_VALIDITY, now)
+        let cert_der = ocsp::issue_responder(&issuer, &t.domain, ocsp::RESPONDER_CN, &key, RESPONDER_VALIDITY, now)
             .map_err(ca_error)?;
         let responder = Responder::new(cert_der.clone(), key).map_err(Error::internal)?;
         let sealed_key =
