@@ -64,8 +64,8 @@ pub fn apply(files: &TrustFiles, known_cas: &[Vec<u8>], changes: &[TrustChangeBo
                 }
                 replace_crl(&mut next.delta_crls, change, next.roots.iter().chain(&issuers))?;
             }
-            // The JWT bundle is not a file: the Workload API fetches it again.
-            "token_keys" => {}
+            // The JWT and federated bundles are not files: the Workload API fetches them again.
+            "token_keys" | "federation" => {}
             other => {
                 return Err(refused(format!("unknown change kind {:?}", other.chars().take(32).collect::<String>())));
             }

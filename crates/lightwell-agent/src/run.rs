@@ -247,10 +247,10 @@ impl Agent {
         if answer.changes.is_empty() || answer.revision <= self.status.revision {
             return Ok(());
         }
-        if answer.changes.iter().any(|c| c.kind == "token_keys")
+        if answer.changes.iter().any(|c| c.kind == "token_keys" || c.kind == "federation")
             && let Some(workload) = &self.workload
         {
-            workload.token_keys_changed();
+            workload.bundles_changed();
         }
         let applied = self.state.read_trust().map_err(AgentError::from).and_then(|held| {
             let known = crate::join::chain_cas(&self.state)?;

@@ -12,7 +12,7 @@ mod workload;
 pub(crate) use self::ca::{CaCommand, CertCommand, CertRequestArgs};
 pub(crate) use self::join::{AgentArgs, AgentCommand, JoinArgs, LeaveArgs, TokenCommand};
 pub(crate) use self::k8s::{ClusterCommand, K8sCommand, KubeconfigArgs, NodeCommand, PkiCommand, PkiExportArgs};
-pub(crate) use self::workload::WorkloadCommand;
+pub(crate) use self::workload::{FederationCommand, WorkloadCommand};
 
 /// Command line of `lightwell`.
 #[derive(Debug, Parser)]
@@ -105,6 +105,9 @@ pub enum Command {
     /// Workloads: entries for the agents' SPIFFE Workload API (create, list, show, delete).
     #[command(subcommand)]
     Workload(WorkloadCommand),
+    /// SPIFFE federation: foreign trust domains this tenant's workloads trust (create, list, show, refresh, delete).
+    #[command(subcommand)]
+    Federation(FederationCommand),
 }
 
 /// `lightwell login`.

@@ -81,6 +81,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Leave(args) => join::leave(args, json).await,
         Command::K8s(cmd) => k8s::k8s(&ctx, cmd, json).await,
         Command::Workload(cmd) => workload::workload(&ctx, cmd, json).await,
+        Command::Federation(cmd) => workload::federation(&ctx, cmd, json).await,
     }
 }
 

@@ -44,4 +44,35 @@ impl Client {
     pub async fn token_jwks(&self, tenant: &str) -> Result<serde_json::Value> {
         self.get(&["oidc", tenant, "jwks"]).await
     }
+
+    /// Registers a foreign trust domain (CA administrators).
+    pub async fn create_federation(&self, tenant: &str, req: &CreateFederationRequest) -> Result<FederationInfo> {
+        self.post(&["v1", "tenants", tenant, "federations"], req).await
+    }
+
+    /// Lists the tenant's foreign trust domains.
+    pub async fn list_federations(&self, tenant: &str) -> Result<Vec<FederationInfo>> {
+        self.get(&["v1", "tenants", tenant, "federations"]).await
+    }
+
+    /// Shows a foreign trust domain: its endpoint, the bundle held, the last error.
+    pub async fn federation(&self, tenant: &str, trust_domain: &str) -> Result<FederationInfo> {
+        self.get(&["v1", "tenants", tenant, "federations", trust_domain]).await
+    }
+
+    /// Stops trusting a foreign trust domain.
+    pub async fn delete_federation(&self, tenant: &str, trust_domain: &str) -> Result<()> {
+        self.delete(&["v1", "tenants", tenant, "federations", trust_domain]).await
+    }
+
+    /// Has the server read a foreign trust domain's endpoint again now.
+    pub async fn refresh_federation(&self, tenant: &str, trust_domain: &str) -> Result<FederationInfo> {
+        let path = ["v1", "tenants", tenant, "federations", trust_domain, "refresh"];
+        self.call::<(), _>(Method::POST, &path, &[], None).await
+    }
+
+    /// The bundles of the tenant's foreign trust domains (agents, mutual TLS).
+    pub async fn federated_bundles(&self, tenant: &str) -> Result<Vec<FederatedBundle>> {
+        self.get(&["v1", "tenants", tenant, "federated-bundles"]).await
+    }
 }

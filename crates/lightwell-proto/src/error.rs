@@ -81,6 +81,8 @@ pub enum ErrorCode {
     ClusterNotFound,
     /// No workload entry with that name in the tenant (or none assigned to the calling machine).
     WorkloadNotFound,
+    /// No foreign trust domain with that name registered in the tenant.
+    FederationNotFound,
 }
 
 impl ErrorCode {
@@ -121,6 +123,7 @@ impl ErrorCode {
             Self::InvalidCaCertificate => "invalid_ca_certificate",
             Self::ClusterNotFound => "cluster_not_found",
             Self::WorkloadNotFound => "workload_not_found",
+            Self::FederationNotFound => "federation_not_found",
         }
     }
 
@@ -135,7 +138,7 @@ impl ErrorCode {
             Self::AccountDisabled | Self::Forbidden | Self::PolicyViolation => 403,
             Self::NotFound | Self::TenantNotFound | Self::PrincipalNotFound => 404,
             Self::CaNotFound | Self::CertificateNotFound | Self::ClusterNotFound => 404,
-            Self::WorkloadNotFound => 404,
+            Self::WorkloadNotFound | Self::FederationNotFound => 404,
             Self::CaUnavailable => 409,
             Self::MethodNotAllowed => 405,
             Self::Timeout => 408,

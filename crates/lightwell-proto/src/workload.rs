@@ -504,3 +504,60 @@ mod tests {
         assert_eq!(ok[2].label(), Some(("app", "a")));
     }
 }
+
+request_type! {
+    /// `POST /v1/tenants/{tenant}/federations`: trust a foreign trust
+    /// domain. Give its SPIFFE bundle endpoint (the `https_web` profile,
+    /// read again as its refresh hint says) or a bundle to keep as it is.
+    pub struct CreateFederationRequest {
+        /// The foreign trust domain (`partner.example`), lower-case.
+        pub trust_domain: String,
+        /// Its SPIFFE bundle endpoint, an `https://` URL.
+        #[serde(default)]
+        pub bundle_endpoint_url: Option<String>,
+        /// CA certificates (PEM) the endpoint's TLS certificate must chain
+        /// to; without them, the system's web roots.
+        #[serde(default)]
+        pub endpoint_ca_pem: Option<String>,
+        /// A SPIFFE bundle document to trust as it is, instead of an endpoint.
+        #[serde(default)]
+        pub bundle: Option<String>,
+    }
+}
+
+api_type! {
+    /// A foreign trust domain the tenant trusts.
+    pub struct FederationInfo {
+        /// The trust domain.
+        pub trust_domain: String,
+        /// Its bundle endpoint; none for a bundle given as it is.
+        pub bundle_endpoint_url: Option<String>,
+        /// Whether the endpoint is checked against CA certificates given at registration.
+        pub endpoint_ca: bool,
+        /// `spiffe_sequence` of the bundle held.
+        pub sequence: Option<i64>,
+        /// X.509 authorities in the bundle held.
+        pub x509_authorities: usize,
+        /// JWT authorities in the bundle held.
+        pub jwt_authorities: usize,
+        /// When the bundle held was fetched, RFC 3339.
+        pub fetched_at: Option<String>,
+        /// When the endpoint is read next, RFC 3339.
+        pub next_fetch_at: Option<String>,
+        /// Why the last read failed, if it did (the bundle held stays in use).
+        pub last_error: Option<String>,
+        /// Registration time, RFC 3339.
+        pub created_at: String,
+    }
+}
+
+api_type! {
+    /// `GET /v1/tenants/{tenant}/federated-bundles`: one foreign trust
+    /// domain's bundle, as the agents hand it to workloads.
+    pub struct FederatedBundle {
+        /// The trust domain.
+        pub trust_domain: String,
+        /// Its SPIFFE bundle document.
+        pub bundle: String,
+    }
+}

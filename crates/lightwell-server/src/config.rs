@@ -213,6 +213,14 @@ layered! {
             require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new()
         )]
         pub ldap_allow_plaintext_bind: Option<bool>,
+        /// Let the federation job read SPIFFE bundle endpoints on loopback
+        /// addresses (refused by default: a tenant administrator's URL must
+        /// not reach the server's own local ports). For tests and single-host set-ups.
+        #[arg(
+            long, env = "LIGHTWELL_FEDERATION_ALLOW_LOOPBACK", value_name = "BOOL", num_args = 0..=1,
+            require_equals = true, default_missing_value = "true", value_parser = BoolishValueParser::new()
+        )]
+        pub federation_allow_loopback: Option<bool>,
         /// File holding the key-encryption key (default: kek.key in the data dir).
         #[arg(long, env = "LIGHTWELL_KEK_FILE")]
         pub kek_file: Option<PathBuf>,
@@ -374,6 +382,7 @@ pub(crate) struct Settings {
     pub(crate) listen_ldaps: SocketAddr,
     pub(crate) listen_ldap: SocketAddr,
     pub(crate) ldap_allow_plaintext_bind: bool,
+    pub(crate) federation_allow_loopback: bool,
     pub(crate) kek_file: PathBuf,
     pub(crate) request_timeout: Duration,
     pub(crate) max_body_bytes: usize,
@@ -481,6 +490,7 @@ impl ServerConfig {
             listen_ldaps: c.listen_ldaps.unwrap_or(SocketAddr::from((host, 6636))),
             listen_ldap: c.listen_ldap.unwrap_or(SocketAddr::from((host, 3389))),
             ldap_allow_plaintext_bind: c.ldap_allow_plaintext_bind.unwrap_or(false),
+            federation_allow_loopback: c.federation_allow_loopback.unwrap_or(false),
             kek_file: c.kek_file.unwrap_or_else(|| data_dir.join("kek.key")),
             request_timeout: Duration::from_secs(c.request_timeout_secs.unwrap_or(30)),
             max_body_bytes: c.max_body_bytes.unwrap_or(1024 * 1024),
@@ -705,6 +715,7 @@ mod tests {
             ("listen_ldaps", "127.0.0.1:3"),
             ("listen_ldap", "127.0.0.1:4"),
             ("ldap_allow_plaintext_bind", "true"),
+            ("federation_allow_loopback", "true"),
             ("kek_file", "/run/secrets/kek"),
             ("request_timeout_secs", "5"),
             ("max_body_bytes", "6"),

@@ -9,6 +9,7 @@ mod checkpoint_file;
 mod clock;
 mod config;
 mod datadir;
+mod federation;
 mod http_conn;
 mod ldap;
 mod metrics;

@@ -150,6 +150,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     tokio::spawn(purge_sessions(service.clone(), stop_rx.clone()));
     tokio::spawn(watch_hub.run(stop_rx.clone()));
     tokio::spawn(service.clone().run_crl_signer(stop_rx.clone()));
+    tokio::spawn(crate::federation::run(service.clone(), settings.federation_allow_loopback, stop_rx.clone()));
     tokio::spawn(audit_checkpoints(service.clone(), settings.audit_checkpoint_interval, stop_rx.clone()));
     tokio::spawn(ca_maintenance(service.clone(), settings.ca_maintenance_interval, stop_rx));
 

@@ -255,6 +255,23 @@ pub(crate) const TABLES: &[TableSpec] = &[
         ],
         order_by: "id",
     },
+    TableSpec {
+        name: "federations",
+        columns: &[
+            ("tenant_id", Text),
+            ("trust_domain", Text),
+            ("endpoint_url", Text),
+            ("endpoint_ca_pem", Text),
+            ("bundle", Text),
+            ("sequence", Int),
+            ("fetched_at", Int),
+            ("next_fetch_at", Int),
+            ("last_error", Text),
+            ("created_at", Int),
+            ("updated_at", Int),
+        ],
+        order_by: "tenant_id, trust_domain",
+    },
 ];
 
 /// Every table holding data, parents first, with its columns in schema

@@ -452,6 +452,21 @@ pub trait Tx {
     fn list_token_keys(&mut self, tenant: &TenantId) -> Result<Vec<TokenKeyRecord>, StoreError>;
     /// Deletes a tenant's keys published no longer at `now`; returns how many.
     fn prune_token_keys(&mut self, tenant: &TenantId, now: i64) -> Result<usize, StoreError>;
+
+    // --- Federation ---
+    /// Stores a foreign trust domain; `Conflict` if the tenant has it.
+    fn insert_federation(&mut self, f: &FederationRecord) -> Result<(), StoreError>;
+    /// Replaces a stored foreign trust domain; returns whether it existed.
+    fn update_federation(&mut self, f: &FederationRecord) -> Result<bool, StoreError>;
+    /// One foreign trust domain of a tenant.
+    fn federation(&mut self, tenant: &TenantId, trust_domain: &str) -> Result<Option<FederationRecord>, StoreError>;
+    /// A tenant's foreign trust domains, by name.
+    fn list_federations(&mut self, tenant: &TenantId) -> Result<Vec<FederationRecord>, StoreError>;
+    /// Deletes a foreign trust domain; returns whether it existed.
+    fn delete_federation(&mut self, tenant: &TenantId, trust_domain: &str) -> Result<bool, StoreError>;
+    /// Foreign trust domains of every tenant read from an endpoint and due at
+    /// `now`, soonest first, at most `limit`.
+    fn due_federations(&mut self, now: i64, limit: usize) -> Result<Vec<FederationRecord>, StoreError>;
 }
 
 #[cfg(test)]

@@ -21,9 +21,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavio
 
 use crate::{
     AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlPending, CrlRecord,
-    DeltaCrlRecord, JoinTokenRecord, K8sClusterRecord, Membership, OcspResponderRecord, PrincipalKind, PrincipalRecord,
-    RevokedEntry, SessionRecord, Store, StoreError, TenantId, TenantRecord, TokenKeyRecord, Tx, TxMode,
-    WorkloadEntryRecord,
+    DeltaCrlRecord, FederationRecord, JoinTokenRecord, K8sClusterRecord, Membership, OcspResponderRecord,
+    PrincipalKind, PrincipalRecord, RevokedEntry, SessionRecord, Store, StoreError, TenantId, TenantRecord,
+    TokenKeyRecord, Tx, TxMode, WorkloadEntryRecord,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
@@ -44,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0014_token_keys.sql"),
     include_str!("../migrations/sqlite/0015_delta_crls.sql"),
     include_str!("../migrations/sqlite/0016_delta_crl_base_time.sql"),
+    include_str!("../migrations/sqlite/0017_federations.sql"),
 ];
 
 /// The schema version this build writes.
@@ -913,5 +914,29 @@ impl Tx for SqliteTx<'_> {
 
     fn prune_token_keys(&mut self, tenant: &TenantId, now: i64) -> Result<usize, StoreError> {
         token::prune_keys(self.tx, tenant, now)
+    }
+
+    fn insert_federation(&mut self, f: &FederationRecord) -> Result<(), StoreError> {
+        workload::insert_federation(self.tx, f)
+    }
+
+    fn update_federation(&mut self, f: &FederationRecord) -> Result<bool, StoreError> {
+        workload::update_federation(self.tx, f)
+    }
+
+    fn federation(&mut self, tenant: &TenantId, trust_domain: &str) -> Result<Option<FederationRecord>, StoreError> {
+        workload::federation(self.tx, tenant, trust_domain)
+    }
+
+    fn list_federations(&mut self, tenant: &TenantId) -> Result<Vec<FederationRecord>, StoreError> {
+        workload::list_federations(self.tx, tenant)
+    }
+
+    fn delete_federation(&mut self, tenant: &TenantId, trust_domain: &str) -> Result<bool, StoreError> {
+        workload::delete_federation(self.tx, tenant, trust_domain)
+    }
+
+    fn due_federations(&mut self, now: i64, limit: usize) -> Result<Vec<FederationRecord>, StoreError> {
+        workload::due_federations(self.tx, now, limit)
     }
 }

@@ -604,6 +604,37 @@ async fn every_mutating_route_and_the_ca_job_leave_their_audit_record_and_the_ch
     )
     .await;
 
+    // --- foreign trust domains (never read: the endpoint's address is refused) ---
+    run.row(
+        request("POST", "/v1/tenants/{tenant}/federations", format!("/v1/tenants/{T}/federations"))
+            .bearer(&admin)
+            .json(
+                json!({ "trust_domain": "spire.partner.example", "bundle_endpoint_url": "https://169.254.169.254/b" }),
+            ),
+        ok(tenant, "federation.create", ADMIN, "spire.partner.example"),
+    )
+    .await;
+    run.row(
+        request(
+            "POST",
+            "/v1/tenants/{tenant}/federations/{trust_domain}/refresh",
+            format!("/v1/tenants/{T}/federations/spire.partner.example/refresh"),
+        )
+        .bearer(&admin),
+        ok(tenant, "federation.refresh", ADMIN, "spire.partner.example"),
+    )
+    .await;
+    run.row(
+        request(
+            "DELETE",
+            "/v1/tenants/{tenant}/federations/{trust_domain}",
+            format!("/v1/tenants/{T}/federations/spire.partner.example"),
+        )
+        .bearer(&admin),
+        ok(tenant, "federation.delete", ADMIN, "spire.partner.example"),
+    )
+    .await;
+
     // --- bring-your-own CAs ---
     let (imported_cert, imported_key) = files.openssl_self_signed("imported", "/O=Elsewhere/CN=Imported Root", true);
     run.row(

@@ -133,9 +133,17 @@ mod every_route {
         let tokens: Vec<Value> =
             b.list_join_tokens(B).await.unwrap().into_iter().map(|t| json!([t.id, t.uses_left, t.revoked])).collect();
         let clusters = serde_json::to_value(b.list_clusters(B).await.unwrap()).unwrap();
+        // Not the read schedule or its error: the federation job moves those.
+        let federations: Vec<Value> = b
+            .list_federations(B)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| json!([f.trust_domain, f.bundle_endpoint_url, f.sequence, f.created_at]))
+            .collect();
         let domains = b.machine_domains(B).await.unwrap().domains;
         json!({ "principals": principals, "certs": certs, "cas": cas, "crl_numbers": crl_numbers,
-                "tokens": tokens, "clusters": clusters, "machine_domains": domains })
+                "tokens": tokens, "clusters": clusters, "machine_domains": domains, "federations": federations })
     }
 
     /// The concrete requests for one OpenAPI path template: URL and body.
@@ -192,7 +200,8 @@ mod every_route {
             .replace("{id}", &ctx.token_id)
             .replace("{cluster}", "kb")
             .replace("{machine}", B_HOST)
-            .replace("{name}", "ent");
+            .replace("{name}", "ent")
+            .replace("{trust_domain}", "partner.example");
         assert!(!path.contains('{'), "unknown placeholder in {template}: add it to the isolation test");
         let body = match (method.as_str(), rest) {
             ("GET" | "DELETE", _) => None,
@@ -216,6 +225,10 @@ mod every_route {
             }
             ("POST", "/workloads/{name}/svid") => Some(json!({"csr": ctx.csr})),
             ("POST", "/workloads/{name}/jwt-svid") => Some(json!({"audience": ["db"]})),
+            ("POST", "/federations") => {
+                Some(json!({"trust_domain": "evil.example", "bundle_endpoint_url": "https://169.254.169.254/b"}))
+            }
+            ("POST", "/federations/{trust_domain}/refresh") => None,
             ("POST", "/login") => Some(json!({"user": "administrator", "password": A_PW})),
             ("PUT", "/machine-domains") => Some(json!({"domains": ["evil.example"]})),
             ("POST", "/machine-secret") => Some(json!({"machine_secret": ctx.a_machine_secret})),
@@ -270,6 +283,12 @@ mod every_route {
         };
         let (joined_b, _) = join(&b, B, B_HOST).await;
         b.create_cluster(B, &CreateClusterRequest { name: "kb".into(), ..Default::default() }).await.unwrap();
+        let federation = lightwell_proto::CreateFederationRequest {
+            trust_domain: "partner.example".into(),
+            bundle_endpoint_url: Some("https://169.254.169.254/b".into()),
+            ..Default::default()
+        };
+        b.create_federation(B, &federation).await.unwrap();
         let token_id = b.create_join_token(B, &CreateJoinTokenRequest::default()).await.unwrap().id;
         b.create_ca_request(B, &lightwell_proto::CreateCaRequestRequest { name: "ent".into(), ..Default::default() })
             .await

@@ -12,8 +12,8 @@ use std::time::Duration;
 use ldap3_proto::proto::{LdapFilter, LdapResultCode, LdapSearchScope};
 use lightwell_client::Client;
 use lightwell_proto::{
-    AddMemberRequest, CreateCaRequestRequest, CreateClusterRequest, CreateGroupRequest, CreateJoinTokenRequest,
-    CreateWorkloadRequest, IssueCertificateRequest, RevokeRequest,
+    AddMemberRequest, CreateCaRequestRequest, CreateClusterRequest, CreateFederationRequest, CreateGroupRequest,
+    CreateJoinTokenRequest, CreateWorkloadRequest, IssueCertificateRequest, RevokeRequest,
 };
 use lightwell_testkit::TestServer;
 use lightwell_testkit::ldap::{RawLdap, search_request};
@@ -79,6 +79,13 @@ async fn populate(server: &TestServer, domain: &str) -> (Client, Vec<String>) {
         ..Default::default()
     };
     admin.create_workload(domain, &entry).await.unwrap();
+    // A foreign trust domain (a `federations` row); never read: its endpoint is refused.
+    let federation = CreateFederationRequest {
+        trust_domain: "spire.partner.example".into(),
+        bundle_endpoint_url: Some("https://169.254.169.254/bundle".into()),
+        ..Default::default()
+    };
+    admin.create_federation(domain, &federation).await.unwrap();
     // Fetching the JWKS makes the tenant's token keys (`token_keys` rows).
     let jwks = server.raw().get(format!("{}/oidc/{domain}/jwks", server.url())).send().await.unwrap();
     assert_eq!(jwks.status(), 200);

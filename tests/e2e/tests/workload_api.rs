@@ -232,6 +232,17 @@ async fn tenant() -> (TestServer, lightwell_client::Client, Cli) {
 
 /// A host that joined, its agent running and serving its Workload API socket.
 async fn host(server: &TestServer, admin: &lightwell_client::Client, name: &str, env: &[(&str, &str)]) -> Node {
+    host_in(server, admin, T, name, env).await
+}
+
+/// [`host`] of tenant `tenant`.
+async fn host_in(
+    server: &TestServer,
+    admin: &lightwell_client::Client,
+    tenant: &str,
+    name: &str,
+    env: &[(&str, &str)],
+) -> Node {
     let dir = server.scratch().join("hosts");
     std::fs::create_dir_all(&dir).unwrap();
     let mut node = Node::new(&dir, name);
@@ -239,8 +250,8 @@ async fn host(server: &TestServer, admin: &lightwell_client::Client, name: &str,
         node.env(k, v);
     }
     let req = CreateJoinTokenRequest { hostname: Some(name.into()), ..Default::default() };
-    let token = admin.create_join_token(T, &req).await.unwrap().token.unwrap();
-    let out = node.join(server, T, Some(&token));
+    let token = admin.create_join_token(tenant, &req).await.unwrap().token.unwrap();
+    let out = node.join(server, tenant, Some(&token));
     assert!(out.status.success(), "join: {}", text(&out));
     node.start_agent();
     let socket = node.workload_socket();
@@ -864,4 +875,365 @@ async fn the_spiffe_bundle_endpoint_lets_another_trust_domain_validate_this_ones
         let resp = server.raw().get(format!("{}/spiffe/{tenant}/bundle", server.url())).send().await.unwrap();
         assert_eq!(resp.status(), 404, "{tenant}");
     }
+}
+
+/// The partner tenant of the federation tests.
+const P: &str = "partner.example";
+const PARTNER_NODE: &str = "node1.partner.example";
+
+/// py-spiffe on a federated host: saves its X.509-SVID and the bundle of
+/// trust domain `peer` (from `FetchX509Bundles`), says where the peer's
+/// bundles appeared, prints a JWT-SVID for audience `partner`, and
+/// validates a peer's token if given (through the agent, then with
+/// py-spiffe's own check against the peer's JWT bundle).
+const PY_FEDERATED: &str = r#"
+import os, sys
+from cryptography.hazmat.primitives import serialization
+from spiffe import JwtSvid, TrustDomain, WorkloadApiClient
+out, peer = sys.argv[1], TrustDomain(sys.argv[2])
+token = sys.argv[3] if len(sys.argv) > 3 else ""
+client = WorkloadApiClient(os.environ["SPIFFE_ENDPOINT_SOCKET"], default_timeout=20)
+try:
+    ctx = client.fetch_x509_context()
+    bundles = client.fetch_x509_bundles()
+    jwt_bundles = client.fetch_jwt_bundles()
+    mine = client.fetch_jwt_svid(audience={"partner"})
+except Exception as e:
+    print("ERROR", type(e).__name__, e)
+    sys.exit(3)
+ctx.default_svid.save(out + "/svid.pem", out + "/svid.key", serialization.Encoding.PEM)
+print("IN_SVID_RESPONSE", ctx.x509_bundle_set.get_bundle_for_trust_domain(peer) is not None)
+bundle = bundles.get_bundle_for_trust_domain(peer)
+print("IN_BUNDLES", bundle is not None)
+if bundle is not None:
+    bundle.save(out + "/bundle.pem", serialization.Encoding.PEM)
+jwt_bundle = jwt_bundles.get_bundle_for_trust_domain(peer)
+print("IN_JWT_BUNDLES", jwt_bundle is not None)
+print("MY_JWT", mine.token)
+if token:
+    try:
+        print("AGENT_VALID", client.validate_jwt_svid(token, "partner").spiffe_id)
+    except Exception as e:
+        print("AGENT_REFUSED", type(e).__name__, e)
+    if jwt_bundle is not None:
+        print("PY_VALID", JwtSvid.parse_and_validate(token, jwt_bundle, {"partner"}).spiffe_id)
+client.close()
+"#;
+
+/// What [`PY_FEDERATED`] printed after `key `.
+fn said_value<'a>(said: &'a str, key: &str) -> Option<&'a str> {
+    said.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
+}
+
+/// The federation record of `trust_domain` as the CLI shows it.
+fn federation(cli: &Cli, trust_domain: &str) -> serde_json::Value {
+    cli.json(&["federation", "show", trust_domain])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_federated_tenants_workloads_validate_each_others_svids_and_talk_mutual_tls_until_unfederated() {
+    let server = TestServer::start_with(&["--federation-allow-loopback"]);
+    let admin = pki::tenant(&server, T, None).await;
+    pki::host(&admin, T, "services", "payments", &[], &[]).await;
+    let partner = pki::tenant(&server, P, None).await;
+    pki::host(&partner, P, "services", "orders", &[], &[]).await;
+    let (cli, partner_cli) = (pki::admin_cli(&server, T), pki::admin_cli(&server, P));
+    let node = host(&server, &admin, NODE1, &[]).await;
+    let partner_node = host_in(&server, &partner, P, PARTNER_NODE, &[]).await;
+    let by_path = format!("unix:path:{}", python_exe());
+    create_entry(&cli, "payments", "payments", &[NODE1], std::slice::from_ref(&by_path), &[]);
+    create_entry(&partner_cli, "orders", "orders", &[PARTNER_NODE], &[by_path], &[]);
+
+    // Each tenant reads the other's bundle endpoint, trusting the server's TLS CA.
+    let ca = server.ca_file();
+    for (cli, other) in [(&cli, P), (&partner_cli, T)] {
+        let url = format!("{}/spiffe/{other}/bundle", server.url());
+        cli.ok(&["federation", "create", other, "--bundle-endpoint", &url, "--endpoint-ca", ca.to_str().unwrap()]);
+    }
+    for (cli, other) in [(&cli, P), (&partner_cli, T)] {
+        assert!(
+            wait_until(Duration::from_secs(20), || federation(cli, other)["sequence"].is_i64()),
+            "the bundle of {other} was fetched: {}",
+            federation(cli, other)
+        );
+        let shown = federation(cli, other);
+        assert_eq!(shown["last_error"], serde_json::Value::Null, "{shown}");
+        assert!(
+            shown["x509_authorities"].as_u64() >= Some(1) && shown["jwt_authorities"].as_u64() >= Some(1),
+            "{shown}"
+        );
+    }
+
+    // Each side's workload receives the peer's bundles from its own agent
+    // (within moments of the fetch: a `federation` trust change).
+    let dirs = [server.scratch().join("fed-corp"), server.scratch().join("fed-partner")];
+    let run = |node: &Node, dir: &Path, peer: &str, token: &str| {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut args = vec![dir.to_str().unwrap(), peer];
+        if !token.is_empty() {
+            args.push(token);
+        }
+        let out = python(&node.workload_socket(), PY_FEDERATED, &args);
+        assert!(out.status.success(), "py-spiffe on {}: {}", node.hostname, text(&out));
+        text(&out)
+    };
+    let federated = |said: &str| {
+        ["IN_SVID_RESPONSE", "IN_BUNDLES", "IN_JWT_BUNDLES"].iter().all(|k| said_value(said, k) == Some("True"))
+    };
+    let mut said = String::new();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            said = run(&partner_node, &dirs[1], T, "");
+            federated(&said)
+        }),
+        "the partner's workload got corp.example's bundles: {said}"
+    );
+    let partner_token = said_value(&said, "MY_JWT").unwrap().to_string();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            said = run(&node, &dirs[0], P, &partner_token);
+            federated(&said)
+        }),
+        "corp.example's workload got the partner's bundles: {said}"
+    );
+    assert_eq!(said_value(&said, "AGENT_VALID"), Some("spiffe://partner.example/service/orders"), "{said}");
+    assert_eq!(said_value(&said, "PY_VALID"), Some("spiffe://partner.example/service/orders"), "{said}");
+    let token = said_value(&said, "MY_JWT").unwrap().to_string();
+    let said = run(&partner_node, &dirs[1], T, &token);
+    assert_eq!(said_value(&said, "AGENT_VALID"), Some("spiffe://corp.example/service/payments"), "{said}");
+
+    // Mutual TLS across the trust domains: the partner's server trusts only
+    // corp.example's bundle, corp.example's client only the partner's.
+    let out = Command::new("python3")
+        .args(["-c", PY_MTLS, dirs[1].to_str().unwrap(), dirs[0].to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "mutual TLS: {}", text(&out));
+    let seen = text(&out);
+    assert!(seen.contains("SERVER_SAW spiffe://corp.example/service/payments\n"), "{seen}");
+    assert!(seen.contains("CLIENT_SAW spiffe://partner.example/service/orders\n"), "{seen}");
+
+    // Unfederated: corp.example's workloads lose the partner's bundles and
+    // its agent no longer validates the partner's tokens.
+    cli.ok(&["federation", "delete", P]);
+    let mut said = String::new();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            said = run(&node, &dirs[0], P, &partner_token);
+            said_value(&said, "IN_BUNDLES") == Some("False")
+        }),
+        "the partner's bundle is gone: {said}"
+    );
+    assert!(said.contains("AGENT_REFUSED"), "{said}");
+    assert!(said_value(&said, "IN_JWT_BUNDLES") == Some("False"), "{said}");
+    let log = cli.json(&["audit", "list"]).to_string();
+    assert!(log.contains("federation.create") && log.contains("federation.delete"), "audited: {log}");
+}
+
+/// An HTTPS server of files in a directory (Python's `http.server`), plus
+/// `/redirect` (302 to `/good`) and `/endless` (a body past 256 KiB without
+/// a length); prints its port.
+const PY_ENDPOINT: &str = r#"
+import http.server, os, ssl, sys
+root, cert, key = sys.argv[1:4]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/redirect":
+            self.send_response(302); self.send_header("Location", "/good"); self.end_headers(); return
+        if self.path == "/endless":
+            self.send_response(200); self.send_header("Content-Type", "application/json"); self.end_headers()
+            self.wfile.write(b'{"keys": [' + b" " * (400 * 1024)); return
+        path = os.path.join(root, os.path.basename(self.path))
+        if not os.path.isfile(path):
+            self.send_response(404); self.end_headers(); return
+        body = open(path, "rb").read()
+        self.send_response(200); self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+"#;
+
+/// A child process killed when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Serves `dir` over HTTPS on loopback with a fresh self-signed
+/// certificate for 127.0.0.1; returns the server, its base URL and the certificate file.
+fn hostile_endpoint(dir: &Path) -> (Child, String, std::path::PathBuf) {
+    let (cert, key) = (dir.join("endpoint.pem"), dir.join("endpoint.key"));
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl req: {}", text(&out));
+    let mut child = Command::new("python3")
+        .args(["-c", PY_ENDPOINT])
+        .arg(dir)
+        .arg(&cert)
+        .arg(&key)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("endpoint port: {line:?}"));
+    (Child(child), format!("https://127.0.0.1:{port}"), cert)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_federation_registrations_and_endpoints_are_refused_and_the_bundle_held_stays() {
+    let server = TestServer::start_with(&["--federation-allow-loopback"]);
+    let admin = pki::tenant(&server, T, None).await;
+    pki::tenant(&server, P, None).await;
+    let cli = pki::admin_cli(&server, T);
+    let dir = server.scratch().join("endpoint");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A real bundle (the partner tenant's), served with a sequence of 50.
+    let url = format!("{}/spiffe/{P}/bundle", server.url());
+    let mut real: serde_json::Value = server.raw().get(&url).send().await.unwrap().json().await.unwrap();
+    real["spiffe_sequence"] = 50.into();
+    std::fs::write(dir.join("good"), real.to_string()).unwrap();
+    std::fs::write(dir.join("big"), format!("{{\"keys\": [], \"pad\": \"{}\"}}", "x".repeat(300 * 1024))).unwrap();
+    std::fs::write(dir.join("html"), "<html>not a bundle</html>").unwrap();
+    let (_endpoint, base, endpoint_ca) = hostile_endpoint(&dir);
+    let endpoint_ca = endpoint_ca.to_str().unwrap();
+
+    // Registrations that are refused outright, changing nothing.
+    let partner_bundle = real.to_string();
+    let refused: Vec<(serde_json::Value, &str)> = vec![
+        (serde_json::json!({"trust_domain": "a.example", "bundle_endpoint_url": "http://127.0.0.1/b"}), "not https://"),
+        (
+            serde_json::json!({"trust_domain": "a.example", "bundle_endpoint_url": "https://u:p@a.example/"}),
+            "user information",
+        ),
+        (serde_json::json!({"trust_domain": T, "bundle": partner_bundle}), "own trust domain"),
+        (serde_json::json!({"trust_domain": "Partner.Example", "bundle": partner_bundle}), "invalid trust domain"),
+        (serde_json::json!({"trust_domain": "a.example"}), "bundle endpoint URL or its bundle"),
+        (
+            serde_json::json!({"trust_domain": "a.example", "bundle": partner_bundle, "bundle_endpoint_url": format!("{base}/good")}),
+            "not both",
+        ),
+        (serde_json::json!({"trust_domain": "a.example", "bundle": "{\"keys\": 5}"}), "refused"),
+        (serde_json::json!({"trust_domain": "a.example", "bundle": "{\"keys\": []}"}), "no X.509 or JWT authority"),
+        (
+            serde_json::json!({"trust_domain": "a.example", "bundle_endpoint_url": format!("{base}/good"), "endpoint_ca_pem": "garbage"}),
+            "endpoint CA",
+        ),
+        (serde_json::json!({"trust_domain": "a.example", "bundle": partner_bundle, "extra": 1}), "unknown field"),
+    ];
+    for (body, why) in &refused {
+        let (status, answer) = admin_post(&server, &format!("/v1/tenants/{T}/federations"), body.to_string()).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(answer.contains(why), "{body}: {answer} should say {why:?}");
+    }
+    // Only CA administrators federate; anyone in the tenant may look.
+    let alice = pki::user(&server, &admin, T, "alice").await;
+    let req = lightwell_proto::CreateFederationRequest {
+        trust_domain: "a.example".into(),
+        bundle: Some(partner_bundle.clone()),
+        ..Default::default()
+    };
+    let err = alice.create_federation(T, &req).await.unwrap_err().to_string();
+    assert!(err.contains("forbidden") || err.contains("not allowed"), "{err}");
+    assert!(cli.json(&["federation", "list"]).as_array().unwrap().is_empty(), "nothing was registered");
+
+    // Endpoints that answer badly: each keeps its error, and no bundle.
+    let cases = [
+        ("redirect.example", format!("{base}/redirect"), Some(endpoint_ca), "redirects are not followed"),
+        ("big.example", format!("{base}/big"), Some(endpoint_ca), "larger than 256 KiB"),
+        ("endless.example", format!("{base}/endless"), Some(endpoint_ca), "larger than 256 KiB"),
+        ("html.example", format!("{base}/html"), Some(endpoint_ca), "refused"),
+        ("missing.example", format!("{base}/missing"), Some(endpoint_ca), "HTTP 404"),
+        ("untrusted.example", format!("{base}/good"), None, "reading the endpoint failed"),
+        ("metadata.example", "https://169.254.169.254/latest/bundle".to_string(), None, "does not read bundles from"),
+    ];
+    for (td, url, ca, _) in &cases {
+        let mut args = vec!["federation", "create", td, "--bundle-endpoint", url];
+        if let Some(ca) = ca {
+            args.extend(["--endpoint-ca", ca]);
+        }
+        cli.ok(&args);
+    }
+    for (td, _, _, why) in &cases {
+        assert!(
+            wait_until(Duration::from_secs(20), || federation(&cli, td)["last_error"].is_string()),
+            "{td} was read: {}",
+            federation(&cli, td)
+        );
+        let shown = federation(&cli, td);
+        assert!(shown["last_error"].as_str().unwrap().contains(why), "{td}: {shown} should say {why:?}");
+        assert_eq!(shown["sequence"], serde_json::Value::Null, "{td} holds no bundle: {shown}");
+    }
+
+    // A good endpoint, then one whose sequence goes back: refused, the
+    // bundle held stays.
+    let good_url = format!("{base}/good");
+    let register_good =
+        ["federation", "create", "good.example", "--bundle-endpoint", &good_url, "--endpoint-ca", endpoint_ca];
+    cli.ok(&register_good);
+    assert!(
+        wait_until(Duration::from_secs(20), || federation(&cli, "good.example")["sequence"] == 50),
+        "the good bundle was accepted: {}",
+        federation(&cli, "good.example")
+    );
+    real["spiffe_sequence"] = 40.into();
+    std::fs::write(dir.join("good"), real.to_string()).unwrap();
+    cli.ok(&["federation", "refresh", "good.example"]);
+    assert!(
+        wait_until(Duration::from_secs(20), || federation(&cli, "good.example")["last_error"].is_string()),
+        "the rollback was read: {}",
+        federation(&cli, "good.example")
+    );
+    let shown = federation(&cli, "good.example");
+    assert!(shown["last_error"].as_str().unwrap().contains("went back from 50 to 40"), "{shown}");
+    assert_eq!(shown["sequence"], 50, "the bundle held stays: {shown}");
+    let bundles = admin.federated_bundles(T).await.unwrap();
+    let names: Vec<&str> = bundles.iter().map(|b| b.trust_domain.as_str()).collect();
+    assert_eq!(names, ["good.example"], "only the accepted bundle reaches agents");
+    assert!(bundles[0].bundle.contains("\"spiffe_sequence\":50"), "{}", bundles[0].bundle);
+    let (status, answer) = admin_post(
+        &server,
+        &format!("/v1/tenants/{T}/federations"),
+        serde_json::json!({"trust_domain": "good.example", "bundle": partner_bundle}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 409, "{answer}");
+
+    // A bundle given as it is (a SPIRE server's `bundle show -format spiffe`).
+    let file = dir.join("static.json");
+    std::fs::write(&file, &partner_bundle).unwrap();
+    let shown = cli.json(&["federation", "create", "static.example", "--bundle", file.to_str().unwrap()]);
+    assert_eq!(shown["sequence"], 50, "{shown}");
+    assert_eq!(shown["next_fetch_at"], serde_json::Value::Null, "{shown}");
+    assert_eq!(cli.fails_with(&["federation", "refresh", "static.example"]), "invalid_request", "it has no endpoint");
+
+    // Without --federation-allow-loopback, the server does not read loopback endpoints.
+    let strict = TestServer::start();
+    pki::tenant(&strict, T, None).await;
+    let strict_cli = pki::admin_cli(&strict, T);
+    strict_cli.ok(&register_good);
+    assert!(
+        wait_until(Duration::from_secs(20), || federation(&strict_cli, "good.example")["last_error"].is_string()),
+        "the loopback endpoint was considered"
+    );
+    let shown = federation(&strict_cli, "good.example");
+    assert!(shown["last_error"].as_str().unwrap().contains("loopback without --federation-allow-loopback"), "{shown}");
 }

@@ -251,7 +251,15 @@ impl Handler {
         if svids.is_empty() {
             return Err(Status::unavailable("the identity is being issued; retry shortly"));
         }
-        Ok(pb::X509svidResponse { svids, crl: trust.crls.clone(), federated_bundles: HashMap::new() })
+        let federated_bundles = self
+            .api
+            .federated()
+            .domains
+            .iter()
+            .filter(|(_, f)| !f.x509.is_empty())
+            .map(|(td, f)| (td.clone(), f.x509.clone()))
+            .collect();
+        Ok(pb::X509svidResponse { svids, crl: trust.crls.clone(), federated_bundles })
     }
 
     /// The tenant's JWT bundle, fetched if the agent holds none yet.
@@ -262,13 +270,26 @@ impl Handler {
         })
     }
 
+    /// The tenant's JWT bundle and every foreign trust domain's that has JWT authorities.
     fn jwt_bundles_response(&self, bundle: &super::JwtBundle) -> pb::JwtBundlesResponse {
-        pb::JwtBundlesResponse { bundles: HashMap::from([(self.api.tenant.clone(), bundle.json.clone())]) }
+        let mut bundles = HashMap::from([(self.api.tenant.clone(), bundle.json.clone())]);
+        for (td, f) in &self.api.federated().domains {
+            if !f.jwt_keys.keys.is_empty() {
+                bundles.insert(td.clone(), f.jwt_json.clone());
+            }
+        }
+        pb::JwtBundlesResponse { bundles }
     }
 
+    /// The tenant's X.509 bundle and every foreign trust domain's that has X.509 authorities.
     fn bundles_response(&self) -> pb::X509BundlesResponse {
         let trust = self.api.trust();
-        let bundles = HashMap::from([(self.api.tenant.clone(), trust.roots.concat())]);
+        let mut bundles = HashMap::from([(self.api.tenant.clone(), trust.roots.concat())]);
+        for (td, f) in &self.api.federated().domains {
+            if !f.x509.is_empty() {
+                bundles.insert(td.clone(), f.x509.clone());
+            }
+        }
         pb::X509BundlesResponse { crl: trust.crls.clone(), bundles }
     }
 }
@@ -420,14 +441,29 @@ impl SpiffeWorkloadApi for Handler {
         if svid.is_empty() {
             return Err(Status::invalid_argument("svid must be specified"));
         }
-        let bundle = self.jwt_bundle().await?;
+        let invalid = |e: lightwell_jose::Error| Status::invalid_argument(format!("invalid JWT-SVID: {e}"));
+        // The subject names the trust domain whose keys must have signed it;
+        // read unverified only to choose them, and checked once verified.
+        let claimed = lightwell_jose::jwt::unverified_subject(&svid).map_err(invalid)?;
+        let trust_domain = claimed
+            .parse::<lightwell_ca::SpiffeId>()
+            .map(|id| id.trust_domain().to_string())
+            .map_err(|_| Status::invalid_argument("invalid JWT-SVID: its subject is not a SPIFFE ID"))?;
         let validation = lightwell_jose::Validation { audience: &audience, now: self.api.clock.unix(), leeway: LEEWAY };
-        let verified = lightwell_jose::jwt::verify(&svid, &bundle.keys, &validation)
-            .map_err(|e| Status::invalid_argument(format!("invalid JWT-SVID: {e}")))?;
-        let prefix = format!("spiffe://{}/", self.api.tenant);
+        let verified = if trust_domain == self.api.tenant {
+            let bundle = self.jwt_bundle().await?;
+            lightwell_jose::jwt::verify(&svid, &bundle.keys, &validation).map_err(invalid)?
+        } else {
+            let federated = self.api.federated();
+            let foreign = federated.domains.get(&trust_domain).ok_or_else(|| {
+                Status::invalid_argument("invalid JWT-SVID: its trust domain is neither this one nor a federated one")
+            })?;
+            lightwell_jose::jwt::verify(&svid, &foreign.jwt_keys, &validation).map_err(invalid)?
+        };
+        let prefix = format!("spiffe://{trust_domain}/");
         if !verified.subject.starts_with(&prefix) || verified.subject.len() == prefix.len() {
             return Err(Status::invalid_argument(
-                "invalid JWT-SVID: its subject is not a SPIFFE ID of this trust domain",
+                "invalid JWT-SVID: its subject is not a SPIFFE ID of the trust domain whose key signed it",
             ));
         }
         let claims =

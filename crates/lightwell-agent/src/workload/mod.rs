@@ -27,6 +27,12 @@
 //!   tenant's JWK Set (`/oidc/{t}/jwks`) is fetched with the assignments
 //!   and streamed to `FetchJWTBundles`; `ValidateJWTSVID` checks a token
 //!   against it locally.
+//! - Federation: the bundles of the tenant's foreign trust domains
+//!   (`GET /v1/tenants/{t}/federated-bundles`) are fetched with the JWT
+//!   bundle, again on a `federation` trust change, and handed out beside
+//!   the tenant's own: `federated_bundles` of `FetchX509SVID`, and in
+//!   `FetchX509Bundles` and `FetchJWTBundles`; `ValidateJWTSVID` checks a
+//!   foreign token with its own trust domain's keys.
 
 pub mod attest;
 mod authority;
@@ -148,6 +154,24 @@ struct JwtBundle {
     keys: lightwell_jose::Jwks,
 }
 
+/// A foreign trust domain's bundle as workloads receive it.
+#[derive(Debug)]
+struct Foreign {
+    /// Its X.509 authorities, DER concatenated.
+    x509: Vec<u8>,
+    /// Its JWT authorities as a JWK Set document.
+    jwt_json: Vec<u8>,
+    jwt_keys: lightwell_jose::Jwks,
+}
+
+/// The bundles of the tenant's foreign trust domains (SPIFFE federation).
+#[derive(Debug, Default)]
+struct Federated {
+    /// As the server sent them (trust domain, bundle document), to see changes.
+    documents: Vec<(String, String)>,
+    domains: BTreeMap<String, Foreign>,
+}
+
 /// The Workload API's state, shared by the gRPC handlers and the task that
 /// keeps SVIDs current.
 #[derive(Debug)]
@@ -168,8 +192,10 @@ pub struct WorkloadApi {
     jwt_svids: Mutex<std::collections::HashMap<(String, Vec<String>), JwtSvid>>,
     /// `None` until first fetched.
     jwt_bundle: RwLock<Option<Arc<JwtBundle>>>,
-    /// Moves when the JWT bundle changes.
+    /// Moves when the JWT bundle or a foreign trust domain's bundle changes.
     jwt_generation: tokio::sync::watch::Sender<u64>,
+    /// Foreign trust domains' bundles; empty until first fetched.
+    federated: RwLock<Arc<Federated>>,
     /// Per uid: places left for new JWT-SVIDs, and when counted.
     jwt_buckets: Mutex<std::collections::HashMap<u32, (f64, Instant)>>,
     /// One refresh at a time.
@@ -211,6 +237,7 @@ impl WorkloadApi {
             jwt_svids: Mutex::new(Default::default()),
             jwt_bundle: RwLock::new(None),
             jwt_generation: tokio::sync::watch::Sender::new(0),
+            federated: RwLock::new(Arc::default()),
             jwt_buckets: Mutex::new(Default::default()),
             refreshing: tokio::sync::Mutex::new(()),
             last_on_demand: Mutex::new(None),
@@ -241,9 +268,10 @@ impl WorkloadApi {
         self.wake.notify_one();
     }
 
-    /// The tenant's token keys changed: refresh now, which fetches the JWT
-    /// bundle again (streams hear of it when it differs).
-    pub fn token_keys_changed(&self) {
+    /// The tenant's token keys or its foreign trust domains' bundles
+    /// changed: refresh now, which fetches the JWT bundle and the federated
+    /// bundles again (streams hear of them when they differ).
+    pub fn bundles_changed(&self) {
         self.wake.notify_one();
     }
 
@@ -340,14 +368,57 @@ impl WorkloadApi {
         self.jwt_svids.lock().unwrap_or_else(|e| e.into_inner()).retain(|(name, _), s| {
             entries.iter().any(|e| &e.name == name && e.spiffe_id == s.spiffe_id) && s.expires_at > now
         });
-        let known = self.jwt_bundle.read().unwrap_or_else(|e| e.into_inner()).is_some();
+        let known = self.jwt_bundle.read().unwrap_or_else(|e| e.into_inner()).is_some()
+            || !self.federated().documents.is_empty();
         if known || !entries.is_empty() {
             // Failing to fetch keeps the bundle held: keys are published a day ahead.
             if let Err(e) = self.fetch_jwt_bundle(&servers).await {
                 tracing::warn!(error = %e, "the tenant's JWT bundle could not be fetched");
             }
+            // Failing to fetch keeps the bundles held, as for the JWT bundle.
+            if let Err(e) = self.fetch_federated(&servers).await {
+                tracing::warn!(error = %e, "the foreign trust domains' bundles could not be fetched");
+            }
         }
         Ok(next)
+    }
+
+    /// Fetches the bundles of the tenant's foreign trust domains; streams
+    /// hear of them when they changed. A bundle that does not parse, or
+    /// claims the tenant's own trust domain, is left out.
+    async fn fetch_federated(&self, servers: &Servers) -> Result<(), AgentError> {
+        let tenant = self.tenant.clone();
+        let list = servers
+            .call(|c: Client| {
+                let tenant = tenant.clone();
+                async move { c.federated_bundles(&tenant).await }
+            })
+            .await?;
+        let documents: Vec<(String, String)> = list.into_iter().map(|b| (b.trust_domain, b.bundle)).collect();
+        if self.federated().documents == documents {
+            return Ok(());
+        }
+        let mut domains = BTreeMap::new();
+        for (trust_domain, document) in &documents {
+            if trust_domain == &self.tenant {
+                continue;
+            }
+            match lightwell_jose::SpiffeBundle::parse(document.as_bytes()) {
+                Ok(b) => {
+                    let foreign = Foreign { x509: b.x509_der(), jwt_json: b.jwt_json(), jwt_keys: b.jwt_authorities };
+                    domains.insert(trust_domain.clone(), foreign);
+                }
+                Err(e) => tracing::warn!(%trust_domain, error = %e, "a foreign trust domain's bundle is left out"),
+            }
+        }
+        *self.federated.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Federated { documents, domains });
+        self.generation.send_modify(|g| *g += 1);
+        self.jwt_generation.send_modify(|g| *g += 1);
+        Ok(())
+    }
+
+    fn federated(&self) -> Arc<Federated> {
+        self.federated.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Fetches the tenant's JWK Set; streams hear of it when it changed.

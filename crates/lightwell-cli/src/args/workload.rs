@@ -1,5 +1,7 @@
 //! Arguments of `lightwell workload`.
 
+use std::path::PathBuf;
+
 use clap::{Args, Subcommand};
 
 /// `lightwell workload`: entries that say which processes on which hosts
@@ -52,4 +54,45 @@ pub struct WorkloadCreateArgs {
     /// A DNS name for the SVIDs, registered to the service (repeatable).
     #[arg(long = "dns")]
     pub dns_names: Vec<String>,
+}
+
+/// `lightwell federation`: foreign trust domains whose workloads this
+/// tenant's workloads trust (SPIFFE federation).
+#[derive(Debug, Subcommand)]
+pub enum FederationCommand {
+    /// Trust a foreign trust domain: read from its SPIFFE bundle endpoint, or a bundle given as it is.
+    Create(FederationCreateArgs),
+    /// List the foreign trust domains.
+    List,
+    /// Show a foreign trust domain: endpoint, bundle held, last error.
+    Show {
+        /// The trust domain.
+        trust_domain: String,
+    },
+    /// Read a foreign trust domain's bundle endpoint again now.
+    Refresh {
+        /// The trust domain.
+        trust_domain: String,
+    },
+    /// Stop trusting a foreign trust domain.
+    Delete {
+        /// The trust domain.
+        trust_domain: String,
+    },
+}
+
+/// `lightwell federation create`.
+#[derive(Debug, Args)]
+pub struct FederationCreateArgs {
+    /// The foreign trust domain (`partner.example`).
+    pub trust_domain: String,
+    /// Its SPIFFE bundle endpoint (https_web profile), https://...
+    #[arg(long, conflicts_with = "bundle", required_unless_present = "bundle")]
+    pub bundle_endpoint: Option<String>,
+    /// File of CA certificates (PEM) the endpoint's TLS certificate must chain to (default: the system's web roots).
+    #[arg(long, requires = "bundle_endpoint")]
+    pub endpoint_ca: Option<PathBuf>,
+    /// File holding the trust domain's SPIFFE bundle (JSON), trusted as it is, instead of an endpoint.
+    #[arg(long)]
+    pub bundle: Option<PathBuf>,
 }

@@ -1,8 +1,9 @@
 //! `lightwell workload`: workload entries.
 
-use lightwell_proto::{CreateWorkloadRequest, WorkloadInfo};
+use anyhow::Context as _;
+use lightwell_proto::{CreateFederationRequest, CreateWorkloadRequest, FederationInfo, WorkloadInfo};
 
-use crate::args::WorkloadCommand;
+use crate::args::{FederationCommand, WorkloadCommand};
 use crate::context::Context;
 use crate::output;
 
@@ -53,6 +54,68 @@ pub(crate) async fn workload(ctx: &Context, cmd: WorkloadCommand, json: bool) ->
         WorkloadCommand::Delete { name } => {
             let resp = client.delete_workload(&tenant, &name).await?;
             output::print(json, &resp, |r| format!("deleted workload entry {name}; {} SVIDs revoked", r.revoked.len()));
+        }
+    }
+    Ok(())
+}
+
+fn federation_text(f: &FederationInfo) -> String {
+    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    format!(
+        "trust domain: {}\nbundle endpoint: {}\nendpoint ca: {}\nsequence: {}\nx509 authorities: {}\njwt authorities: {}\nfetched: {}\nnext fetch: {}\nlast error: {}\ncreated: {}",
+        f.trust_domain,
+        f.bundle_endpoint_url.as_deref().unwrap_or("- (bundle given as it is)"),
+        if f.endpoint_ca { "given" } else { "system web roots" },
+        f.sequence.map_or("-".into(), |s| s.to_string()),
+        f.x509_authorities,
+        f.jwt_authorities,
+        or_dash(&f.fetched_at),
+        or_dash(&f.next_fetch_at),
+        or_dash(&f.last_error),
+        f.created_at
+    )
+}
+
+fn federations_text(list: &Vec<FederationInfo>) -> String {
+    let mut out = vec!["TRUST DOMAIN  SEQUENCE  AUTHORITIES  SOURCE  LAST ERROR".to_string()];
+    for f in list {
+        out.push(format!(
+            "{}  {}  {}  {}  {}",
+            f.trust_domain,
+            f.sequence.map_or("-".into(), |s| s.to_string()),
+            f.x509_authorities + f.jwt_authorities,
+            f.bundle_endpoint_url.as_deref().unwrap_or("given"),
+            f.last_error.as_deref().unwrap_or("-")
+        ));
+    }
+    out.join("\n")
+}
+
+/// Runs `lightwell federation`.
+pub(crate) async fn federation(ctx: &Context, cmd: FederationCommand, json: bool) -> anyhow::Result<()> {
+    let (client, tenant) = ctx.tenant_client()?;
+    let read =
+        |path: &std::path::Path| std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()));
+    match cmd {
+        FederationCommand::Create(a) => {
+            let req = CreateFederationRequest {
+                trust_domain: a.trust_domain,
+                bundle_endpoint_url: a.bundle_endpoint,
+                endpoint_ca_pem: a.endpoint_ca.as_deref().map(read).transpose()?,
+                bundle: a.bundle.as_deref().map(read).transpose()?,
+            };
+            output::print(json, &client.create_federation(&tenant, &req).await?, federation_text);
+        }
+        FederationCommand::List => output::print(json, &client.list_federations(&tenant).await?, federations_text),
+        FederationCommand::Show { trust_domain } => {
+            output::print(json, &client.federation(&tenant, &trust_domain).await?, federation_text)
+        }
+        FederationCommand::Refresh { trust_domain } => {
+            output::print(json, &client.refresh_federation(&tenant, &trust_domain).await?, federation_text)
+        }
+        FederationCommand::Delete { trust_domain } => {
+            client.delete_federation(&tenant, &trust_domain).await?;
+            output::done(json, &format!("stopped trusting {trust_domain}"));
         }
     }
     Ok(())

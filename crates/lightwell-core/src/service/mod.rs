@@ -6,6 +6,7 @@ mod ca;
 mod cache;
 mod directory;
 mod directory_snapshot;
+mod federation;
 mod graph;
 mod hosts;
 mod join;
@@ -30,6 +31,7 @@ pub use self::ca::{
 };
 pub use self::directory::{Modification, NewHostPrincipal, NewUser, Principal, PrincipalPatch, PrincipalView};
 pub use self::directory_snapshot::{CaObject, DirectorySnapshot, DirectoryVersion};
+pub use self::federation::{FederationFetch, FederationView, NewFederation};
 pub use self::join::{
     DEFAULT_ENROLMENT_THROTTLE, JoinRequest, JoinTokenInfo, Joined, MAX_JOIN_TOKEN_TTL_SECS, MAX_JOIN_TOKEN_USES,
     NewJoinToken, TrustState,
@@ -96,6 +98,8 @@ struct Inner {
     /// Trust changes written by this process, and who waits for their commit.
     trust_changes_made: AtomicU64,
     trust_wake: tokio::sync::Notify,
+    /// Wakes the server's federation job: an endpoint was registered or asked to be read now.
+    federation_wake: tokio::sync::Notify,
     /// Receives each audit checkpoint run's heads, if configured.
     checkpoint_sink: Option<Arc<dyn CheckpointSink>>,
 }
@@ -213,6 +217,7 @@ impl Service {
                 crl_marks: AtomicU64::new(0),
                 trust_changes_made: AtomicU64::new(0),
                 trust_wake: tokio::sync::Notify::new(),
+                federation_wake: tokio::sync::Notify::new(),
                 checkpoint_sink,
             }),
         })

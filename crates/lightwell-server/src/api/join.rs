@@ -318,5 +318,6 @@ fn change_body(change: &TrustUpdate) -> TrustChangeBody {
             ..empty
         },
         TrustUpdate::TokenKeys => TrustChangeBody { kind: "token_keys".into(), ..empty },
+        TrustUpdate::Federation => TrustChangeBody { kind: "federation".into(), ..empty },
     }
 }

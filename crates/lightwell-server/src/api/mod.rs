@@ -6,6 +6,7 @@ mod auth;
 mod ca;
 mod directory;
 mod error;
+mod federation;
 mod health;
 mod join;
 mod k8s;
@@ -105,6 +106,10 @@ pub(crate) fn router(state: AppState, max_body: usize, timeout: Duration) -> Rou
         .routes(routes!(workloads::svid))
         .routes(routes!(workloads::jwt_svid))
         .routes(routes!(workloads::assigned))
+        .routes(routes!(federation::create, federation::list))
+        .routes(routes!(federation::show, federation::delete))
+        .routes(routes!(federation::refresh))
+        .routes(routes!(federation::bundles))
         .split_for_parts();
     let openapi = Arc::new(openapi.to_json().unwrap_or_else(|_| "{}".into()));
     let metrics = state.metrics.clone();

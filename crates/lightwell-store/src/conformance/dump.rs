@@ -143,6 +143,19 @@ fn fill(s: &dyn Store) {
             activates_at: 16,
             retires_at: 17,
             expires_at: 18,
+        })?;
+        tx.insert_federation(&crate::FederationRecord {
+            tenant_id: id.clone(),
+            trust_domain: "partner.example".into(),
+            endpoint_url: Some("https://spire.partner.example/".into()),
+            endpoint_ca_pem: None,
+            bundle: Some("{\"keys\":[]}".into()),
+            sequence: Some(19),
+            fetched_at: Some(19),
+            next_fetch_at: 20,
+            last_error: None,
+            created_at: 19,
+            updated_at: 19,
         })
     });
 }

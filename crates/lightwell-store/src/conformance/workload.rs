@@ -1,6 +1,6 @@
 //! Conformance cases of workload identity: workload entries and token keys.
 
-use crate::{Store, StoreError, StoreExt, TenantId, TokenKeyRecord, WorkloadEntryRecord};
+use crate::{FederationRecord, Store, StoreError, StoreExt, TenantId, TokenKeyRecord, WorkloadEntryRecord};
 
 fn entry(tenant: &TenantId, id: &str, name: &str, service: &str) -> WorkloadEntryRecord {
     WorkloadEntryRecord {
@@ -81,4 +81,73 @@ pub fn token_keys_round_trip_pruned_and_scoped_by_tenant(s: &dyn Store) {
     assert_eq!(w(s, |tx| tx.list_token_keys(&b)).len(), 1, "the other tenant's key stays");
     w(s, |tx| tx.delete_tenant(&b));
     assert!(w(s, |tx| tx.list_token_keys(&b)).is_empty());
+}
+
+fn federation(tenant: &TenantId, trust_domain: &str) -> FederationRecord {
+    FederationRecord {
+        tenant_id: tenant.clone(),
+        trust_domain: trust_domain.into(),
+        endpoint_url: Some(format!("https://{trust_domain}/bundle")),
+        endpoint_ca_pem: None,
+        bundle: None,
+        sequence: None,
+        fetched_at: None,
+        next_fetch_at: 10,
+        last_error: None,
+        created_at: 5,
+        updated_at: 5,
+    }
+}
+
+/// Foreign trust domains are unique per tenant, updated in place, listed by
+/// name, and seen and deleted only through their own tenant.
+pub fn federations_round_trip_scoped_by_tenant(s: &dyn Store) {
+    let (a, b) = (TenantId::new("ta"), TenantId::new("tb"));
+    w(s, |tx| {
+        tx.insert_federation(&federation(&a, "zeta.example"))?;
+        tx.insert_federation(&federation(&a, "alpha.example"))?;
+        tx.insert_federation(&federation(&b, "alpha.example"))
+    });
+    let err = s.write(|tx| tx.insert_federation(&federation(&a, "alpha.example"))).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "one record per trust domain: {err:?}");
+    let names =
+        |t: &TenantId| w(s, |tx| tx.list_federations(t)).into_iter().map(|f| f.trust_domain).collect::<Vec<_>>();
+    assert_eq!(names(&a), ["alpha.example", "zeta.example"]);
+    let fetched = FederationRecord {
+        bundle: Some("{\"keys\":[]}".into()),
+        sequence: Some(3),
+        fetched_at: Some(20),
+        next_fetch_at: 320,
+        last_error: Some("later".into()),
+        updated_at: 20,
+        ..federation(&a, "alpha.example")
+    };
+    assert!(w(s, |tx| tx.update_federation(&fetched)));
+    assert_eq!(w(s, |tx| tx.federation(&a, "alpha.example")), Some(fetched));
+    assert_eq!(
+        w(s, |tx| tx.federation(&b, "alpha.example")),
+        Some(federation(&b, "alpha.example")),
+        "the other tenant's is untouched"
+    );
+    assert!(!w(s, |tx| tx.update_federation(&federation(&b, "nowhere.example"))));
+    // Due: read from an endpoint, next_fetch_at reached; soonest first, across tenants.
+    let fixed = FederationRecord { endpoint_url: None, ..federation(&b, "fixed.example") };
+    w(s, |tx| tx.insert_federation(&fixed));
+    let due = |now, limit| {
+        w(s, |tx| tx.due_federations(now, limit))
+            .into_iter()
+            .map(|f| (f.tenant_id.as_str().to_string(), f.trust_domain))
+            .collect::<Vec<_>>()
+    };
+    assert!(due(9, 10).is_empty(), "nothing due before next_fetch_at");
+    let all = [("ta", "zeta.example"), ("tb", "alpha.example"), ("ta", "alpha.example")];
+    let all: Vec<(String, String)> = all.iter().map(|(t, d)| (t.to_string(), d.to_string())).collect();
+    assert_eq!(due(400, 10), all, "a bundle given as it is is never due");
+    assert_eq!(due(400, 1), all[..1]);
+    w(s, |tx| tx.delete_federation(&b, "fixed.example"));
+    assert!(w(s, |tx| tx.delete_federation(&a, "alpha.example")));
+    assert!(!w(s, |tx| tx.delete_federation(&a, "alpha.example")));
+    assert_eq!(names(&b), ["alpha.example"]);
+    w(s, |tx| tx.delete_tenant(&b));
+    assert!(names(&b).is_empty());
 }

@@ -22,9 +22,9 @@ use r2d2_postgres::PostgresConnectionManager;
 
 use crate::{
     AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlPending, CrlRecord,
-    DeltaCrlRecord, JoinTokenRecord, K8sClusterRecord, Membership, OcspResponderRecord, PrincipalKind, PrincipalRecord,
-    RevokedEntry, SessionRecord, Store, StoreError, TenantId, TenantRecord, TokenKeyRecord, Tx, TxMode,
-    WorkloadEntryRecord,
+    DeltaCrlRecord, FederationRecord, JoinTokenRecord, K8sClusterRecord, Membership, OcspResponderRecord,
+    PrincipalKind, PrincipalRecord, RevokedEntry, SessionRecord, Store, StoreError, TenantId, TenantRecord,
+    TokenKeyRecord, Tx, TxMode, WorkloadEntryRecord,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
@@ -45,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0014_token_keys.sql"),
     include_str!("../../migrations/postgres/0015_delta_crls.sql"),
     include_str!("../../migrations/postgres/0016_delta_crl_base_time.sql"),
+    include_str!("../../migrations/postgres/0017_federations.sql"),
 ];
 
 /// The schema version this build writes.
@@ -1155,5 +1156,29 @@ impl Tx for PgTx<'_> {
 
     fn prune_token_keys(&mut self, tenant: &TenantId, now: i64) -> Result<usize, StoreError> {
         self.pg_prune_token_keys(tenant, now)
+    }
+
+    fn insert_federation(&mut self, f: &FederationRecord) -> Result<(), StoreError> {
+        self.pg_insert_federation(f)
+    }
+
+    fn update_federation(&mut self, f: &FederationRecord) -> Result<bool, StoreError> {
+        self.pg_update_federation(f)
+    }
+
+    fn federation(&mut self, tenant: &TenantId, trust_domain: &str) -> Result<Option<FederationRecord>, StoreError> {
+        self.pg_federation(tenant, trust_domain)
+    }
+
+    fn list_federations(&mut self, tenant: &TenantId) -> Result<Vec<FederationRecord>, StoreError> {
+        self.pg_list_federations(tenant)
+    }
+
+    fn delete_federation(&mut self, tenant: &TenantId, trust_domain: &str) -> Result<bool, StoreError> {
+        self.pg_delete_federation(tenant, trust_domain)
+    }
+
+    fn due_federations(&mut self, now: i64, limit: usize) -> Result<Vec<FederationRecord>, StoreError> {
+        self.pg_due_federations(now, limit)
     }
 }

@@ -52,6 +52,8 @@ pub(in crate::service) enum TrustChange<'a> {
     /// The tenant's token keys were made or pruned (the caller wrote them):
     /// its SPIFFE bundle holds them, and its sequence is the trust revision.
     TokenKeys,
+    /// A foreign trust domain's bundle was accepted, changed or removed (the caller wrote it).
+    Federation,
 }
 
 /// What changed at one trust revision, as agents receive it.
@@ -103,6 +105,9 @@ pub enum TrustUpdate {
     /// The tenant's token keys changed: its JWT bundle (`/oidc/{t}/jwks`) is
     /// to be fetched again. No trust file changes.
     TokenKeys,
+    /// The bundles of the tenant's foreign trust domains changed: they are
+    /// to be fetched again (`/v1/tenants/{t}/federated-bundles`).
+    Federation,
 }
 
 /// The answer to "what changed since revision N".
@@ -133,9 +138,9 @@ impl Inner {
         tenant: &Tenant,
         change: TrustChange<'_>,
     ) -> Result<()> {
-        // Agents watch this number: every change of a CA, a CRL or a token key is a trust change.
+        // Agents watch this number: every change of a CA, a CRL, a token key or a federated bundle is a trust change.
         let revision = tx.bump_trust_revision(&tenant.id)?;
-        if !matches!(change, TrustChange::TokenKeys) {
+        if !matches!(change, TrustChange::TokenKeys | TrustChange::Federation) {
             // CA certificates and CRLs are directory entries too (cn=Configuration).
             tx.bump_directory_revision(&tenant.id)?;
         }
@@ -178,6 +183,7 @@ impl Inner {
                 update
             }
             TrustChange::TokenKeys => TrustUpdate::TokenKeys,
+            TrustChange::Federation => TrustUpdate::Federation,
         };
         let body = serde_json::to_vec(&update).map_err(Error::internal)?;
         tx.insert_trust_change(&tenant.id, revision, &body)?;
