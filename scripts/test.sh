@@ -4,7 +4,7 @@
 # system packages the tests drive (openssl, curl, PostgreSQL, OpenLDAP's
 # clients, etcd, kubectl, slapd for the LDAP benchmark's smoke run, cfssl for
 # the issuance benchmark's smoke run, nginx for the agent's crl.pem recipe),
-# pkilint, the Python ldap3 client and py-spiffe.
+# pkilint, the Python ldap3 client, py-spiffe and Authlib.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +48,12 @@ fi
 if ! python3 -c 'import spiffe' 2>/dev/null; then
   echo "installing: python spiffe (py-spiffe)"
   python3 -m pip install -q spiffe==0.3.2 2>/dev/null || python3 -m pip install -q --break-system-packages spiffe==0.3.2
+fi
+
+# The OpenID provider's tests drive Authlib's OAuth 2.0 client (over requests).
+if ! python3 -c 'import authlib, requests' 2>/dev/null; then
+  echo "installing: python authlib, requests"
+  python3 -m pip install -q authlib==1.6.5 requests 2>/dev/null || python3 -m pip install -q --break-system-packages authlib==1.6.5 requests
 fi
 
 # Build every binary once; the end-to-end tests run the real lightwelld and lightwell.

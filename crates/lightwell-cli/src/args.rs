@@ -7,11 +7,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod ca;
 mod join;
 mod k8s;
+mod oidc;
 mod workload;
 
 pub(crate) use self::ca::{CaCommand, CertCommand, CertRequestArgs};
 pub(crate) use self::join::{AgentArgs, AgentCommand, JoinArgs, LeaveArgs, TokenCommand};
 pub(crate) use self::k8s::{ClusterCommand, K8sCommand, KubeconfigArgs, NodeCommand, PkiCommand, PkiExportArgs};
+pub(crate) use self::oidc::{OidcClientCommand, OidcCommand};
 pub(crate) use self::workload::{FederationCommand, WorkloadCommand};
 
 /// Command line of `lightwell`.
@@ -108,6 +110,9 @@ pub enum Command {
     /// SPIFFE federation: foreign trust domains this tenant's workloads trust (create, list, show, refresh, delete).
     #[command(subcommand)]
     Federation(FederationCommand),
+    /// The tenant's OpenID provider: clients that get tokens from its issuer.
+    #[command(subcommand)]
+    Oidc(OidcCommand),
 }
 
 /// `lightwell login`.

@@ -9,6 +9,7 @@ mod audit;
 mod ca;
 mod join;
 mod k8s;
+mod oidc;
 mod workload;
 
 use crate::args::*;
@@ -82,6 +83,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::K8s(cmd) => k8s::k8s(&ctx, cmd, json).await,
         Command::Workload(cmd) => workload::workload(&ctx, cmd, json).await,
         Command::Federation(cmd) => workload::federation(&ctx, cmd, json).await,
+        Command::Oidc(cmd) => oidc::oidc(&ctx, cmd, json).await,
     }
 }
 

@@ -75,4 +75,30 @@ impl Client {
     pub async fn federated_bundles(&self, tenant: &str) -> Result<Vec<FederatedBundle>> {
         self.get(&["v1", "tenants", tenant, "federated-bundles"]).await
     }
+
+    /// Registers a client of the tenant's OpenID provider; the answer holds its secret, once.
+    pub async fn create_oidc_client(&self, tenant: &str, req: &CreateOidcClientRequest) -> Result<OidcClientInfo> {
+        self.post(&["v1", "tenants", tenant, "oidc", "clients"], req).await
+    }
+
+    /// Lists the tenant's OpenID clients.
+    pub async fn list_oidc_clients(&self, tenant: &str) -> Result<Vec<OidcClientInfo>> {
+        self.get(&["v1", "tenants", tenant, "oidc", "clients"]).await
+    }
+
+    /// Shows an OpenID client.
+    pub async fn oidc_client(&self, tenant: &str, name: &str) -> Result<OidcClientInfo> {
+        self.get(&["v1", "tenants", tenant, "oidc", "clients", name]).await
+    }
+
+    /// Deletes an OpenID client.
+    pub async fn delete_oidc_client(&self, tenant: &str, name: &str) -> Result<()> {
+        self.delete(&["v1", "tenants", tenant, "oidc", "clients", name]).await
+    }
+
+    /// Gives an OpenID client a new secret; the answer holds it, once.
+    pub async fn rotate_oidc_client_secret(&self, tenant: &str, name: &str) -> Result<OidcClientInfo> {
+        let path = ["v1", "tenants", tenant, "oidc", "clients", name, "secret"];
+        self.call::<(), _>(Method::POST, &path, &[], None).await
+    }
 }

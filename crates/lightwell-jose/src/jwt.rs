@@ -34,6 +34,8 @@ pub struct VerifiedJwt {
     pub kid: String,
     /// Its algorithm.
     pub algorithm: Algorithm,
+    /// Its header's `typ` (`JWT`, `JOSE`, or `at+jwt` for an RFC 9068 access token).
+    pub typ: Option<String>,
     /// `sub`.
     pub subject: String,
     /// `exp`, Unix seconds.
@@ -49,15 +51,20 @@ fn object(segment: &str) -> Result<Map<String, Value>, Error> {
     }
 }
 
-/// The `sub` of a compact JWT, NOT verified: only to choose which trust
-/// domain's keys [`verify`] it with (the caller then checks the verified
-/// subject belongs to that trust domain). Never an answer on its own.
-pub fn unverified_subject(token: &str) -> Result<String, Error> {
+/// The claims of a compact JWT, NOT verified: only to choose how to
+/// [`verify`] it (which trust domain's keys, which audience), after which
+/// the caller checks the verified claims agree. Never an answer on its own.
+pub fn unverified_claims(token: &str) -> Result<Map<String, Value>, Error> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(Error::Malformed("token too long"));
     }
     let payload = token.split('.').nth(1).ok_or(Error::Malformed("a JWT has three segments"))?;
-    let claims = object(payload)?;
+    object(payload)
+}
+
+/// The `sub` of a compact JWT, NOT verified (see [`unverified_claims`]).
+pub fn unverified_subject(token: &str) -> Result<String, Error> {
+    let claims = unverified_claims(token)?;
     claims.get("sub").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string).ok_or(Error::Claim("sub"))
 }
 
@@ -78,11 +85,11 @@ pub fn verify(token: &str, keys: &Jwks, validation: &Validation<'_>) -> Result<V
     if header.contains_key("crit") {
         return Err(Error::Malformed("critical header extensions are not understood"));
     }
-    if let Some(typ) = header.get("typ")
-        && !matches!(typ.as_str(), Some("JWT" | "JOSE"))
-    {
-        return Err(Error::Malformed("typ is neither JWT nor JOSE"));
-    }
+    let typ = match header.get("typ") {
+        None => None,
+        Some(Value::String(t)) if matches!(t.as_str(), "JWT" | "JOSE" | "at+jwt") => Some(t.clone()),
+        Some(_) => return Err(Error::Malformed("typ is neither JWT, JOSE nor at+jwt")),
+    };
     let kid = header.get("kid").and_then(Value::as_str).ok_or(Error::Claim("kid"))?;
     let key = keys.find(kid).ok_or(Error::UnknownKey)?;
     let signature = unb64(s)?;
@@ -113,6 +120,7 @@ pub fn verify(token: &str, keys: &Jwks, validation: &Validation<'_>) -> Result<V
     Ok(VerifiedJwt {
         kid: kid.to_string(),
         algorithm,
+        typ,
         subject: subject.to_string(),
         expires_at,
         claims: claims.clone(),

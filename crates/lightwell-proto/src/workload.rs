@@ -561,3 +561,54 @@ api_type! {
         pub bundle: String,
     }
 }
+
+request_type! {
+    /// `POST /v1/tenants/{tenant}/oidc/clients`: register a client of the
+    /// tenant's OpenID provider, acting as a service or a machine.
+    pub struct CreateOidcClientRequest {
+        /// Client name, unique in the tenant (lower-case letters, digits, `-`).
+        pub name: String,
+        /// The service or machine it acts as (`service/web`).
+        pub principal: String,
+        /// `client_secret` (default; HTTP Basic or form) or `tls_client_auth`
+        /// (a TLS client certificate this tenant issued to the principal).
+        #[serde(default)]
+        pub auth_method: Option<String>,
+        /// `aud` of its access tokens (default `lightwell`).
+        #[serde(default)]
+        pub audience: Vec<String>,
+        /// Scopes it may ask for.
+        #[serde(default)]
+        pub scopes: Vec<String>,
+        /// Access token lifetime (default 10m, at most 1h).
+        #[serde(default)]
+        pub access_token_ttl: Option<String>,
+    }
+}
+
+api_type! {
+    /// A client of the tenant's OpenID provider.
+    pub struct OidcClientInfo {
+        /// `client_id`.
+        pub client_id: String,
+        /// Name.
+        pub name: String,
+        /// The principal it acts as, `kind/name`.
+        pub principal: String,
+        /// `client_secret` or `tls_client_auth`.
+        pub auth_method: String,
+        /// Grants it may use.
+        pub grants: Vec<String>,
+        /// `aud` of its access tokens.
+        pub audience: Vec<String>,
+        /// Scopes it may ask for.
+        pub scopes: Vec<String>,
+        /// Access token lifetime, seconds.
+        pub access_token_ttl_secs: i64,
+        /// Creation time, RFC 3339.
+        pub created_at: String,
+        /// Its secret: only in the answer that created or rotated it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub client_secret: Option<String>,
+    }
+}

@@ -241,6 +241,20 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order_by: "id",
     },
     TableSpec {
+        name: "oidc_clients",
+        columns: &[
+            ("id", Text),
+            ("tenant_id", Text),
+            ("name", Text),
+            ("principal_id", Text),
+            ("secret_hash", Text),
+            ("spec", Text),
+            ("created_at", Int),
+            ("updated_at", Int),
+        ],
+        order_by: "id",
+    },
+    TableSpec {
         name: "token_keys",
         columns: &[
             ("id", Text),

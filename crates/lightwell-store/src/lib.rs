@@ -467,6 +467,22 @@ pub trait Tx {
     /// Foreign trust domains of every tenant read from an endpoint and due at
     /// `now`, soonest first, at most `limit`.
     fn due_federations(&mut self, now: i64, limit: usize) -> Result<Vec<FederationRecord>, StoreError>;
+
+    // --- OpenID clients ---
+    /// Stores a client; `Conflict` if the tenant has one of that name (any case).
+    fn insert_oidc_client(&mut self, c: &OidcClientRecord) -> Result<(), StoreError>;
+    /// Replaces a client's secret hash, spec and update time; returns whether it existed.
+    fn update_oidc_client(&mut self, c: &OidcClientRecord) -> Result<bool, StoreError>;
+    /// A client by `client_id`.
+    fn oidc_client(&mut self, tenant: &TenantId, id: &str) -> Result<Option<OidcClientRecord>, StoreError>;
+    /// A client by name (any case).
+    fn oidc_client_by_name(&mut self, tenant: &TenantId, name: &str) -> Result<Option<OidcClientRecord>, StoreError>;
+    /// A tenant's clients, by name.
+    fn list_oidc_clients(&mut self, tenant: &TenantId) -> Result<Vec<OidcClientRecord>, StoreError>;
+    /// Deletes a client; returns whether it existed.
+    fn delete_oidc_client(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
+    /// Deletes the clients acting as a principal (the principal is being deleted); returns how many.
+    fn delete_principal_oidc_clients(&mut self, tenant: &TenantId, principal_id: &str) -> Result<usize, StoreError>;
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod dump;
 mod group;
 mod join;
 mod k8s;
+mod oidc;
 mod token;
 mod workload;
 
@@ -22,8 +23,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavio
 use crate::{
     AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlPending, CrlRecord,
     DeltaCrlRecord, FederationRecord, JoinTokenRecord, K8sClusterRecord, Membership, OcspResponderRecord,
-    PrincipalKind, PrincipalRecord, RevokedEntry, SessionRecord, Store, StoreError, TenantId, TenantRecord,
-    TokenKeyRecord, Tx, TxMode, WorkloadEntryRecord,
+    OidcClientRecord, PrincipalKind, PrincipalRecord, RevokedEntry, SessionRecord, Store, StoreError, TenantId,
+    TenantRecord, TokenKeyRecord, Tx, TxMode, WorkloadEntryRecord,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
@@ -45,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0015_delta_crls.sql"),
     include_str!("../migrations/sqlite/0016_delta_crl_base_time.sql"),
     include_str!("../migrations/sqlite/0017_federations.sql"),
+    include_str!("../migrations/sqlite/0018_oidc_clients.sql"),
 ];
 
 /// The schema version this build writes.
@@ -387,6 +389,7 @@ impl Tx for SqliteTx<'_> {
         k8s::delete_tenant_rows(self.tx, id)?;
         workload::delete_tenant_rows(self.tx, id)?;
         token::delete_tenant_rows(self.tx, id)?;
+        oidc::delete_tenant_rows(self.tx, id)?;
         for sql in [
             "DELETE FROM memberships WHERE tenant_id = ?1",
             "DELETE FROM sessions WHERE tenant_id = ?1",
@@ -938,5 +941,33 @@ impl Tx for SqliteTx<'_> {
 
     fn due_federations(&mut self, now: i64, limit: usize) -> Result<Vec<FederationRecord>, StoreError> {
         workload::due_federations(self.tx, now, limit)
+    }
+
+    fn insert_oidc_client(&mut self, c: &OidcClientRecord) -> Result<(), StoreError> {
+        oidc::insert(self.tx, c)
+    }
+
+    fn update_oidc_client(&mut self, c: &OidcClientRecord) -> Result<bool, StoreError> {
+        oidc::update(self.tx, c)
+    }
+
+    fn oidc_client(&mut self, tenant: &TenantId, id: &str) -> Result<Option<OidcClientRecord>, StoreError> {
+        oidc::by_id(self.tx, tenant, id)
+    }
+
+    fn oidc_client_by_name(&mut self, tenant: &TenantId, name: &str) -> Result<Option<OidcClientRecord>, StoreError> {
+        oidc::by_name(self.tx, tenant, name)
+    }
+
+    fn list_oidc_clients(&mut self, tenant: &TenantId) -> Result<Vec<OidcClientRecord>, StoreError> {
+        oidc::list(self.tx, tenant)
+    }
+
+    fn delete_oidc_client(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        oidc::delete(self.tx, tenant, id)
+    }
+
+    fn delete_principal_oidc_clients(&mut self, tenant: &TenantId, principal_id: &str) -> Result<usize, StoreError> {
+        oidc::delete_of_principal(self.tx, tenant, principal_id)
     }
 }

@@ -1,4 +1,4 @@
-//! Rows of the token service: the tenant's JWT signing keys.
+//! Rows of the token service: the tenant's JWT signing keys and its OpenID clients.
 
 use crate::TenantId;
 
@@ -38,4 +38,26 @@ impl std::fmt::Debug for TokenKeyRecord {
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
+}
+
+/// A client of the tenant's OpenID provider. `spec` is owned by the
+/// service layer (authentication method, grants, audience, lifetimes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcClientRecord {
+    /// `client_id`.
+    pub id: String,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Name, unique in the tenant (any case).
+    pub name: String,
+    /// The principal (service or machine) it acts as.
+    pub principal_id: String,
+    /// SHA-256 of its secret (marked, hex); none for a certificate client.
+    pub secret_hash: Option<String>,
+    /// Settings, JSON.
+    pub spec: String,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
 }

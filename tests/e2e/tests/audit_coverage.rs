@@ -635,6 +635,35 @@ async fn every_mutating_route_and_the_ca_job_leave_their_audit_record_and_the_ch
     )
     .await;
 
+    // --- clients of the tenant's OpenID provider ---
+    run.row(
+        request("POST", "/v1/tenants/{tenant}/oidc/clients", format!("/v1/tenants/{T}/oidc/clients"))
+            .bearer(&admin)
+            .json(json!({ "name": "web-client", "principal": "service/web" })),
+        ok(tenant, "oidc.client.create", ADMIN, "web-client"),
+    )
+    .await;
+    run.row(
+        request(
+            "POST",
+            "/v1/tenants/{tenant}/oidc/clients/{name}/secret",
+            format!("/v1/tenants/{T}/oidc/clients/web-client/secret"),
+        )
+        .bearer(&admin),
+        ok(tenant, "oidc.client.rotate_secret", ADMIN, "web-client"),
+    )
+    .await;
+    run.row(
+        request(
+            "DELETE",
+            "/v1/tenants/{tenant}/oidc/clients/{name}",
+            format!("/v1/tenants/{T}/oidc/clients/web-client"),
+        )
+        .bearer(&admin),
+        ok(tenant, "oidc.client.delete", ADMIN, "web-client"),
+    )
+    .await;
+
     // --- bring-your-own CAs ---
     let (imported_cert, imported_key) = files.openssl_self_signed("imported", "/O=Elsewhere/CN=Imported Root", true);
     run.row(

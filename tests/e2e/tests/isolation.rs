@@ -142,7 +142,8 @@ mod every_route {
             .map(|f| json!([f.trust_domain, f.bundle_endpoint_url, f.sequence, f.created_at]))
             .collect();
         let domains = b.machine_domains(B).await.unwrap().domains;
-        json!({ "principals": principals, "certs": certs, "cas": cas, "crl_numbers": crl_numbers,
+        let oidc_clients = serde_json::to_value(b.list_oidc_clients(B).await.unwrap()).unwrap();
+        json!({ "oidc_clients": oidc_clients, "principals": principals, "certs": certs, "cas": cas, "crl_numbers": crl_numbers,
                 "tokens": tokens, "clusters": clusters, "machine_domains": domains, "federations": federations })
     }
 
@@ -229,6 +230,8 @@ mod every_route {
                 Some(json!({"trust_domain": "evil.example", "bundle_endpoint_url": "https://169.254.169.254/b"}))
             }
             ("POST", "/federations/{trust_domain}/refresh") => None,
+            ("POST", "/oidc/clients") => Some(json!({"name": "evil", "principal": "service/svcb"})),
+            ("POST", "/oidc/clients/{name}/secret") => None,
             ("POST", "/login") => Some(json!({"user": "administrator", "password": A_PW})),
             ("PUT", "/machine-domains") => Some(json!({"domains": ["evil.example"]})),
             ("POST", "/machine-secret") => Some(json!({"machine_secret": ctx.a_machine_secret})),
@@ -289,6 +292,12 @@ mod every_route {
             ..Default::default()
         };
         b.create_federation(B, &federation).await.unwrap();
+        let client = lightwell_proto::CreateOidcClientRequest {
+            name: "ent".into(),
+            principal: "service/svcb".into(),
+            ..Default::default()
+        };
+        b.create_oidc_client(B, &client).await.unwrap();
         let token_id = b.create_join_token(B, &CreateJoinTokenRequest::default()).await.unwrap().id;
         b.create_ca_request(B, &lightwell_proto::CreateCaRequestRequest { name: "ent".into(), ..Default::default() })
             .await

@@ -13,7 +13,7 @@ use ldap3_proto::proto::{LdapFilter, LdapResultCode, LdapSearchScope};
 use lightwell_client::Client;
 use lightwell_proto::{
     AddMemberRequest, CreateCaRequestRequest, CreateClusterRequest, CreateFederationRequest, CreateGroupRequest,
-    CreateJoinTokenRequest, CreateWorkloadRequest, IssueCertificateRequest, RevokeRequest,
+    CreateJoinTokenRequest, CreateOidcClientRequest, CreateWorkloadRequest, IssueCertificateRequest, RevokeRequest,
 };
 use lightwell_testkit::TestServer;
 use lightwell_testkit::ldap::{RawLdap, search_request};
@@ -86,6 +86,8 @@ async fn populate(server: &TestServer, domain: &str) -> (Client, Vec<String>) {
         ..Default::default()
     };
     admin.create_federation(domain, &federation).await.unwrap();
+    let client = CreateOidcClientRequest { name: "web".into(), principal: "service/web".into(), ..Default::default() };
+    admin.create_oidc_client(domain, &client).await.unwrap();
     // Fetching the JWKS makes the tenant's token keys (`token_keys` rows).
     let jwks = server.raw().get(format!("{}/oidc/{domain}/jwks", server.url())).send().await.unwrap();
     assert_eq!(jwks.status(), 200);

@@ -621,6 +621,8 @@ impl Service {
                     // Its workload entries grant its identity: they go with it.
                     tx.delete_service_workload_entries(&t.id, &p.id)?;
                 }
+                // So do the OpenID clients acting as it.
+                tx.delete_principal_oidc_clients(&t.id, &p.id)?;
                 tx.delete_principal(&t.id, &p.id)?;
                 let ev = AuditEvent::success(actor_name.clone(), "principal.delete", p.name.clone())
                     .with_detail(kind.as_str());

@@ -119,7 +119,8 @@ impl std::fmt::Debug for Joined {
     }
 }
 
-fn secret(prefix: &str) -> Result<Zeroizing<String>> {
+/// A new secret: `prefix` and 256 random bits, base64url.
+pub(super) fn new_secret(prefix: &str) -> Result<Zeroizing<String>> {
     let raw = Zeroizing::new(lightwell_ca::random::bytes::<32>().map_err(Error::internal)?);
     Ok(Zeroizing::new(format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.as_slice()))))
 }
@@ -131,21 +132,29 @@ fn hash(token: &str) -> Vec<u8> {
 /// Marks a machine secret's stored form: SHA-256, hex.
 const SECRET_SHA256: &str = "$lw-sha256$";
 
-/// The stored form of a machine secret. The secret is 256 random bits, so a
-/// fast hash is as safe as a slow one (nothing to guess) and keeps joins and
+/// The stored form of a secret of 256 random bits ([`new_secret`]: machine
+/// secrets, OpenID client secrets): SHA-256, hex, marked. Nothing to guess,
+/// so a fast hash is as safe as a slow one, and keeps joins and
 /// re-enrolments from queueing behind argon2id (1,000 concurrent joins did).
-fn hash_machine_secret(secret: &str) -> String {
+pub(super) fn hash_secret(secret: &str) -> String {
     format!("{SECRET_SHA256}{}", hex::encode(hash(secret)))
+}
+
+/// Whether `secret` is the one `stored` ([`hash_secret`]) was made from, in constant time.
+pub(super) fn secret_matches(secret: &str, stored: &str) -> bool {
+    stored
+        .strip_prefix(SECRET_SHA256)
+        .and_then(|h| hex::decode(h).ok())
+        .is_some_and(|want| aws_lc_rs::constant_time::verify_slices_are_equal(&want, &hash(secret)).is_ok())
 }
 
 /// Checks a machine secret in constant time; secrets stored by earlier
 /// versions (argon2id PHC strings) still verify, with a permit of `gate`
 /// (`overloaded` if none is free: the agent retries).
 fn verify_machine_secret(gate: &HashGate, secret: &str, stored: &str) -> Result<bool> {
-    Ok(match stored.strip_prefix(SECRET_SHA256) {
-        Some(hex_digest) => hex::decode(hex_digest)
-            .is_ok_and(|want| aws_lc_rs::constant_time::verify_slices_are_equal(&want, &hash(secret)).is_ok()),
-        None => gate.try_enter()?.verify(secret, stored),
+    Ok(match stored.starts_with(SECRET_SHA256) {
+        true => secret_matches(secret, stored),
+        false => gate.try_enter()?.verify(secret, stored),
     })
 }
 
@@ -284,7 +293,7 @@ impl Service {
         let ips = new.ips.iter().map(|ip| parse_ip(ip)).collect::<Result<Vec<_>>>()?;
         let (actor_name, tenant) = (actor.audit_name(), tenant.to_string());
         self.blocking(move |inner| {
-            let token = secret(JOIN_TOKEN_PREFIX)?;
+            let token = new_secret(JOIN_TOKEN_PREFIX)?;
             let now = inner.now();
             let record = inner.tenant_write(&tenant, |tx, t| {
                 if let Some(h) = &hostname {
@@ -377,8 +386,8 @@ impl Service {
         let admin = actor.map(Actor::audit_name);
         let tenant = tenant.to_string();
         self.blocking(move |inner| {
-            let machine_secret = secret(MACHINE_SECRET_PREFIX)?;
-            let secret_hash = hash_machine_secret(&machine_secret);
+            let machine_secret = new_secret(MACHINE_SECRET_PREFIX)?;
+            let secret_hash = hash_secret(&machine_secret);
             let host = Host { name: &hostname, ips: &ips, csr: &csr, secret_hash: &secret_hash };
             // Every refusal is an error of this closure, so the transaction
             // rolls back whatever the join had written before it.
@@ -540,9 +549,9 @@ impl Service {
         self.blocking(move |inner| {
             let new_secret = match proposed {
                 Some(p) => p,
-                None => secret(MACHINE_SECRET_PREFIX)?,
+                None => new_secret(MACHINE_SECRET_PREFIX)?,
             };
-            let hashed = hash_machine_secret(&new_secret);
+            let hashed = hash_secret(&new_secret);
             let now = inner.now();
             let rotated = inner.store.write(|tx| -> Result<()> {
                 let t = tenant_by_domain(tx, &tenant)?;
@@ -676,7 +685,7 @@ impl Inner {
         let verified = match machine.as_ref().and_then(|m| m.password_hash.as_deref()) {
             Some(h) => verify_machine_secret(&self.hash_gate, secret, h)?,
             None => {
-                verify_machine_secret(&self.hash_gate, secret, &hash_machine_secret("lw-unknown-machine"))?;
+                verify_machine_secret(&self.hash_gate, secret, &hash_secret("lw-unknown-machine"))?;
                 false
             }
         };
@@ -856,8 +865,8 @@ mod tests {
 
     #[test]
     fn machine_secrets_verify_in_both_stored_forms() {
-        let secret = secret(MACHINE_SECRET_PREFIX).unwrap();
-        let stored = hash_machine_secret(&secret);
+        let secret = new_secret(MACHINE_SECRET_PREFIX).unwrap();
+        let stored = hash_secret(&secret);
         assert!(stored.starts_with(SECRET_SHA256) && !stored.contains(secret.as_str()));
         let gate = HashGate::new(1, std::time::Duration::ZERO);
         let check = |s: &str, stored: &str| verify_machine_secret(&gate, s, stored).unwrap();

@@ -11,6 +11,7 @@ mod graph;
 mod hosts;
 mod join;
 mod k8s;
+mod oidc;
 mod tenants;
 mod tokens;
 mod workloads;
@@ -37,6 +38,10 @@ pub use self::join::{
     NewJoinToken, TrustState,
 };
 pub use self::k8s::{ClusterView, Component, ComponentRequest, NewCluster};
+pub use self::oidc::{
+    AccessToken, CLIENT_CREDENTIALS, ClientAuthMethod, ClientCredential, DEFAULT_ACCESS_TOKEN_TTL_SECS,
+    DEFAULT_AUDIENCE, NewOidcClient, OidcClientSecret, OidcClientView, certificate_thumbprint,
+};
 pub use self::tenants::Tenant;
 pub use self::tokens::{DEFAULT_JWT_SVID_TTL_SECS, JwtSvid, MAX_JWT_SVID_TTL_SECS};
 pub use self::workloads::{AssignedWorkload, DEFAULT_SVID_TTL_SECS, NewWorkload, WorkloadView};

@@ -85,15 +85,7 @@ impl Service {
     /// verifier fetches). Makes the tenant's first keys if it has none.
     pub async fn token_jwks(&self, tenant: &str) -> Result<Jwks> {
         let tenant = tenant.to_string();
-        self.blocking(move |inner| {
-            let keys = inner.token_keys(&tenant)?;
-            let now = inner.now();
-            let keys = published(&keys, now)
-                .map(|k| serde_json::from_str::<Jwk>(&k.public_jwk).map_err(Error::internal))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(Jwks { keys })
-        })
-        .await
+        self.blocking(move |inner| inner.published_token_keys(&tenant)).await
     }
 
     /// The tenant's SPIFFE bundle (SPIFFE Trust Domain and Bundle, section
@@ -214,12 +206,31 @@ impl Inner {
         Ok(made)
     }
 
-    fn token_issuer_of(&self, t: &Tenant) -> String {
+    /// The tenant's published token keys as a JWK Set, making those due first.
+    pub(super) fn published_token_keys(&self, tenant: &str) -> Result<Jwks> {
+        let keys = self.token_keys(tenant)?;
+        let now = self.now();
+        let keys = published(&keys, now)
+            .map(|k| serde_json::from_str::<Jwk>(&k.public_jwk).map_err(Error::internal))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Jwks { keys })
+    }
+
+    /// The tenant's ES256 key that signs at `now`, unsealed.
+    pub(super) fn token_signer(&self, tx: &mut dyn Tx, t: &Tenant, now: i64) -> Result<TokenSigner> {
+        let keys = tx.list_token_keys(&t.id)?;
+        let key = signing_key(&keys, Algorithm::Es256, now)
+            .ok_or_else(|| Error::new(ErrorCode::Unavailable, "the tenant's token key is being made; retry"))?;
+        let pkcs8 = self.kek.open(&seal_context(&key.id), &key.sealed_key).map_err(Error::internal)?;
+        TokenSigner::from_pkcs8(Algorithm::Es256, &pkcs8, &key.id).map_err(Error::internal)
+    }
+
+    pub(super) fn token_issuer_of(&self, t: &Tenant) -> String {
         format!("{}/oidc/{}", self.api_base, t.domain)
     }
 
     /// The tenant's keys, making those that are due first.
-    fn token_keys(&self, tenant: &str) -> Result<Vec<TokenKeyRecord>> {
+    pub(super) fn token_keys(&self, tenant: &str) -> Result<Vec<TokenKeyRecord>> {
         let (t, keys) = self.store.read(|tx| {
             let t = tenant_by_domain(tx, tenant)?;
             let keys = tx.list_token_keys(&t.id)?;
@@ -293,11 +304,7 @@ impl Inner {
     ) -> Result<JwtSvid> {
         let spiffe_id = workloads::entry_identity_for(tx, t, machine_id, name)?;
         let now = self.now();
-        let keys = tx.list_token_keys(&t.id)?;
-        let key = signing_key(&keys, Algorithm::Es256, now)
-            .ok_or_else(|| Error::new(ErrorCode::Unavailable, "the tenant's token key is being made; retry"))?;
-        let pkcs8 = self.kek.open(&seal_context(&key.id), &key.sealed_key).map_err(Error::internal)?;
-        let signer = TokenSigner::from_pkcs8(Algorithm::Es256, &pkcs8, &key.id).map_err(Error::internal)?;
+        let signer = self.token_signer(tx, t, now)?;
         let expires_at = now + ttl;
         let mut claims = Map::new();
         claims.insert("iss".into(), json!(self.token_issuer_of(t)));

@@ -10,7 +10,9 @@ mod federation;
 mod health;
 mod join;
 mod k8s;
+mod oauth;
 mod oidc;
+mod oidc_clients;
 mod tenants;
 mod workloads;
 
@@ -44,7 +46,7 @@ pub(crate) struct AppState {
     info(title = "Lightwell API", version = "1", description = "Directory and certificate authority for workload identity."),
     components(schemas(ErrorCode, lightwell_proto::ErrorBody, lightwell_proto::ErrorDetail,
         lightwell_proto::CreateGroupRequest, lightwell_proto::CreateHostPrincipalRequest)),
-    tags((name = "auth"), (name = "tenants"), (name = "directory"), (name = "audit"), (name = "ca"), (name = "certificates"), (name = "kubernetes"), (name = "workloads"))
+    tags((name = "auth"), (name = "tenants"), (name = "directory"), (name = "audit"), (name = "ca"), (name = "certificates"), (name = "kubernetes"), (name = "workloads"), (name = "oidc"))
 )]
 struct ApiDoc;
 
@@ -110,6 +112,9 @@ pub(crate) fn router(state: AppState, max_body: usize, timeout: Duration) -> Rou
         .routes(routes!(federation::show, federation::delete))
         .routes(routes!(federation::refresh))
         .routes(routes!(federation::bundles))
+        .routes(routes!(oidc_clients::create, oidc_clients::list))
+        .routes(routes!(oidc_clients::show, oidc_clients::delete))
+        .routes(routes!(oidc_clients::rotate_secret))
         .split_for_parts();
     let openapi = Arc::new(openapi.to_json().unwrap_or_else(|_| "{}".into()));
     let metrics = state.metrics.clone();
@@ -122,6 +127,8 @@ pub(crate) fn router(state: AppState, max_body: usize, timeout: Duration) -> Rou
     )
     .route("/oidc/{tenant}/jwks", get(oidc::jwks))
     .route("/oidc/{tenant}/.well-known/openid-configuration", get(oidc::discovery))
+    .route("/oidc/{tenant}/token", axum::routing::post(oauth::token))
+    .route("/oidc/{tenant}/introspect", axum::routing::post(oauth::introspect))
     .route("/spiffe/{tenant}/bundle", get(oidc::spiffe_bundle))
     .route("/healthz", get(health::healthz))
     .route("/readyz", get(health::readyz))

@@ -3,9 +3,9 @@
 //! federation), and its token issuer, `/oidc/{tenant}`: its JWKS and OpenID
 //! discovery document (OpenID Connect Discovery 1.0, RFC 8414), public, so
 //! any OIDC verifier (cloud IAM federation, Vault's JWT auth, a Kubernetes
-//! API server) can validate the tenant's JWT-SVIDs. The sign-in and token
-//! endpoints come with the OpenID provider; until then the document names
-//! only what verifiers need.
+//! API server) can validate the tenant's JWT-SVIDs and access tokens. The
+//! token and introspection endpoints are in `oauth.rs`; the sign-in
+//! (authorization code) endpoints come later.
 
 use axum::extract::State;
 use axum::http::header;
@@ -49,6 +49,12 @@ pub(crate) async fn discovery(
     let doc = json!({
         "issuer": issuer,
         "jwks_uri": format!("{issuer}/jwks"),
+        "token_endpoint": format!("{issuer}/token"),
+        "introspection_endpoint": format!("{issuer}/introspect"),
+        "grant_types_supported": [lightwell_core::CLIENT_CREDENTIALS],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "tls_client_auth"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "tls_client_auth"],
+        "tls_client_certificate_bound_access_tokens": true,
         "response_types_supported": ["id_token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256", "RS256"],

@@ -1,6 +1,9 @@
-//! Conformance cases of workload identity: workload entries and token keys.
+//! Conformance cases of workload identity: workload entries, token keys,
+//! foreign trust domains and OpenID clients.
 
-use crate::{FederationRecord, Store, StoreError, StoreExt, TenantId, TokenKeyRecord, WorkloadEntryRecord};
+use crate::{
+    FederationRecord, OidcClientRecord, Store, StoreError, StoreExt, TenantId, TokenKeyRecord, WorkloadEntryRecord,
+};
 
 fn entry(tenant: &TenantId, id: &str, name: &str, service: &str) -> WorkloadEntryRecord {
     WorkloadEntryRecord {
@@ -148,6 +151,53 @@ pub fn federations_round_trip_scoped_by_tenant(s: &dyn Store) {
     assert!(w(s, |tx| tx.delete_federation(&a, "alpha.example")));
     assert!(!w(s, |tx| tx.delete_federation(&a, "alpha.example")));
     assert_eq!(names(&b), ["alpha.example"]);
+    w(s, |tx| tx.delete_tenant(&b));
+    assert!(names(&b).is_empty());
+}
+
+fn oidc_client(tenant: &TenantId, id: &str, name: &str, principal: &str) -> OidcClientRecord {
+    OidcClientRecord {
+        id: id.into(),
+        tenant_id: tenant.clone(),
+        name: name.into(),
+        principal_id: principal.into(),
+        secret_hash: Some(format!("hash-of-{id}")),
+        spec: "{}".into(),
+        created_at: 7,
+        updated_at: 7,
+    }
+}
+
+/// OpenID clients are found by id, and by name in any case, within their
+/// tenant only; names are unique per tenant; a principal's clients go with
+/// it, and a tenant's with the tenant.
+pub fn oidc_clients_round_trip_scoped_by_tenant(s: &dyn Store) {
+    let (a, b) = (TenantId::new("ta"), TenantId::new("tb"));
+    w(s, |tx| {
+        tx.insert_oidc_client(&oidc_client(&a, "c1", "web", "svc-web"))?;
+        tx.insert_oidc_client(&oidc_client(&a, "c2", "api", "svc-api"))?;
+        tx.insert_oidc_client(&oidc_client(&b, "c3", "web", "svc-b"))
+    });
+    let err = s.write(|tx| tx.insert_oidc_client(&oidc_client(&a, "c4", "WEB", "svc-web"))).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "one client per name, any case: {err:?}");
+    assert_eq!(w(s, |tx| tx.oidc_client_by_name(&a, "Web")).map(|c| c.id), Some("c1".into()));
+    assert_eq!(w(s, |tx| tx.oidc_client(&a, "c3")), None, "another tenant's client is not found by id");
+    let names = |t: &TenantId| w(s, |tx| tx.list_oidc_clients(t)).into_iter().map(|c| c.name).collect::<Vec<_>>();
+    assert_eq!(names(&a), ["api", "web"]);
+    let rotated = OidcClientRecord {
+        secret_hash: Some("new".into()),
+        spec: "{\"x\":1}".into(),
+        updated_at: 9,
+        ..oidc_client(&a, "c1", "web", "svc-web")
+    };
+    assert!(w(s, |tx| tx.update_oidc_client(&rotated)));
+    assert_eq!(w(s, |tx| tx.oidc_client(&a, "c1")), Some(rotated));
+    assert_eq!(w(s, |tx| tx.oidc_client(&b, "c3")), Some(oidc_client(&b, "c3", "web", "svc-b")), "untouched");
+    assert_eq!(w(s, |tx| tx.delete_principal_oidc_clients(&a, "svc-web")), 1);
+    assert_eq!(names(&a), ["api"]);
+    assert!(w(s, |tx| tx.delete_oidc_client(&a, "c2")));
+    assert!(!w(s, |tx| tx.delete_oidc_client(&a, "c2")));
+    assert_eq!(names(&b), ["web"]);
     w(s, |tx| tx.delete_tenant(&b));
     assert!(names(&b).is_empty());
 }

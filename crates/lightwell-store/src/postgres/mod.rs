@@ -12,6 +12,7 @@ mod dump;
 mod join;
 mod k8s;
 mod listen;
+mod oidc;
 mod token;
 mod workload;
 
@@ -23,8 +24,8 @@ use r2d2_postgres::PostgresConnectionManager;
 use crate::{
     AuditHead, AuditRecord, CaRecord, CaRequestRecord, CertificateFilter, CertificateRecord, CrlPending, CrlRecord,
     DeltaCrlRecord, FederationRecord, JoinTokenRecord, K8sClusterRecord, Membership, OcspResponderRecord,
-    PrincipalKind, PrincipalRecord, RevokedEntry, SessionRecord, Store, StoreError, TenantId, TenantRecord,
-    TokenKeyRecord, Tx, TxMode, WorkloadEntryRecord,
+    OidcClientRecord, PrincipalKind, PrincipalRecord, RevokedEntry, SessionRecord, Store, StoreError, TenantId,
+    TenantRecord, TokenKeyRecord, Tx, TxMode, WorkloadEntryRecord,
 };
 
 /// Migrations, applied in order; the version is the position (from 1).
@@ -46,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0015_delta_crls.sql"),
     include_str!("../../migrations/postgres/0016_delta_crl_base_time.sql"),
     include_str!("../../migrations/postgres/0017_federations.sql"),
+    include_str!("../../migrations/postgres/0018_oidc_clients.sql"),
 ];
 
 /// The schema version this build writes.
@@ -614,6 +616,8 @@ impl Tx for PgTx<'_> {
         self.pg_delete_tenant_join_rows(id)?;
         self.pg_delete_tenant_k8s_rows(id)?;
         self.pg_delete_tenant_workload_rows(id)?;
+        let r = self.execute("DELETE FROM oidc_clients WHERE tenant_id = $1", &[&id]);
+        self.track(r)?;
         self.pg_delete_tenant_token_rows(id)?;
         for sql in [
             "DELETE FROM memberships WHERE tenant_id = $1",
@@ -1180,5 +1184,33 @@ impl Tx for PgTx<'_> {
 
     fn due_federations(&mut self, now: i64, limit: usize) -> Result<Vec<FederationRecord>, StoreError> {
         self.pg_due_federations(now, limit)
+    }
+
+    fn insert_oidc_client(&mut self, c: &OidcClientRecord) -> Result<(), StoreError> {
+        self.pg_insert_oidc_client(c)
+    }
+
+    fn update_oidc_client(&mut self, c: &OidcClientRecord) -> Result<bool, StoreError> {
+        self.pg_update_oidc_client(c)
+    }
+
+    fn oidc_client(&mut self, tenant: &TenantId, id: &str) -> Result<Option<OidcClientRecord>, StoreError> {
+        self.pg_oidc_client(tenant, id)
+    }
+
+    fn oidc_client_by_name(&mut self, tenant: &TenantId, name: &str) -> Result<Option<OidcClientRecord>, StoreError> {
+        self.pg_oidc_client_by_name(tenant, name)
+    }
+
+    fn list_oidc_clients(&mut self, tenant: &TenantId) -> Result<Vec<OidcClientRecord>, StoreError> {
+        self.pg_list_oidc_clients(tenant)
+    }
+
+    fn delete_oidc_client(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        self.pg_delete_oidc_client(tenant, id)
+    }
+
+    fn delete_principal_oidc_clients(&mut self, tenant: &TenantId, principal_id: &str) -> Result<usize, StoreError> {
+        self.pg_delete_principal_oidc_clients(tenant, principal_id)
     }
 }

@@ -7,14 +7,14 @@
 
 use lightwell_ca::CaCertificate;
 use lightwell_proto::ErrorCode;
-use lightwell_store::{CaRole, CaStatus, StoreExt, TenantId, Tx};
+use lightwell_store::{CaRole, CaStatus, CertificateRecord, PrincipalRecord, StoreExt, TenantId, Tx};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use x509_parser::extensions::GeneralName;
 
 use super::{CertificateUse, Service};
 use crate::authz::{Actor, principal_name};
 use crate::service::auth::actor_for;
-use crate::service::{Inner, tenant_by_domain};
+use crate::service::{Inner, Tenant, tenant_by_domain};
 use crate::{Error, Result};
 
 fn invalid(why: impl Into<String>) -> Error {
@@ -94,6 +94,37 @@ impl Inner {
         tx: &mut dyn Tx,
         chain: &[Vec<u8>],
     ) -> Result<(Actor, String)> {
+        let (t, record, p) = self.verified_certificate_in(tx, chain)?;
+        // A certificate someone else obtained for this principal (an
+        // administrator on its behalf, a machine for a service it hosts) was
+        // never proof that the principal holds the key: it identifies the
+        // principal to other software, never to Lightwell.
+        if record.requester != principal_name(p.kind, &p.name) {
+            return Err(invalid(format!(
+                "it was issued to {} at the request of {}; only a certificate a principal requested itself authenticates it",
+                principal_name(p.kind, &p.name),
+                record.requester
+            )));
+        }
+        if !p.enabled {
+            return Err(Error::new(ErrorCode::AccountDisabled, format!("{} {} is disabled", p.kind.as_str(), p.name)));
+        }
+        Ok((actor_for(tx, Some(&t), &p)?, record.serial))
+    }
+
+    /// A client certificate chain checked in the caller's read transaction
+    /// as [`Self::authenticate_certificate_in`] checks it, except for who
+    /// requested it and whether its principal is enabled (the caller's to
+    /// check): issued by the tenant's CA for a directory use, not revoked,
+    /// valid now, its principal existing. For the
+    /// OpenID provider's `tls_client_auth`, where an administrator's client
+    /// registration says which principal's certificates may speak for it
+    /// (the one the agent keeps for a service it hosts included).
+    pub(in crate::service) fn verified_certificate_in(
+        &self,
+        tx: &mut dyn Tx,
+        chain: &[Vec<u8>],
+    ) -> Result<(Tenant, CertificateRecord, PrincipalRecord)> {
         let leaf = chain.first().ok_or_else(|| invalid("no certificate was presented"))?;
         let cached = self.chains.get(leaf.as_slice());
         let id = match &cached {
@@ -134,21 +165,7 @@ impl Inner {
         let p = tx
             .principal_by_id(&t.id, &record.principal_id)?
             .ok_or_else(|| invalid("its principal no longer exists"))?;
-        // A certificate someone else obtained for this principal (an
-        // administrator on its behalf, a machine for a service it hosts) was
-        // never proof that the principal holds the key: it identifies the
-        // principal to other software, never to Lightwell.
-        if record.requester != principal_name(p.kind, &p.name) {
-            return Err(invalid(format!(
-                "it was issued to {} at the request of {}; only a certificate a principal requested itself authenticates it",
-                principal_name(p.kind, &p.name),
-                record.requester
-            )));
-        }
-        if !p.enabled {
-            return Err(Error::new(ErrorCode::AccountDisabled, format!("{} {} is disabled", p.kind.as_str(), p.name)));
-        }
-        Ok((actor_for(tx, Some(&t), &p)?, id.serial))
+        Ok((t, record, p))
     }
 
     /// Path validation of a leaf against the tenant's unrevoked CAs
