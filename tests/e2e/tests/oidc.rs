@@ -78,6 +78,28 @@ async fn certificate(
     (key, chain)
 }
 
+/// Joins `host` through the API with a CSR made here: (key, chain) files of the machine's own certificate.
+async fn join(server: &TestServer, admin: &lightwell_client::Client, files: &Files, host: &str) -> (PathBuf, PathBuf) {
+    let req = lightwell_proto::CreateJoinTokenRequest { hostname: Some(host.into()), ..Default::default() };
+    let token = admin.create_join_token(T, &req).await.unwrap().token;
+    let (key, csr) = files.csr(host, "ec:P-256", &format!("/CN={host}"), &[]);
+    let body = lightwell_proto::JoinRequestBody { token, hostname: host.into(), ips: vec![], csr };
+    let joined = server.client().join(T, &body).await.unwrap();
+    let chain = key.with_extension("chain.pem");
+    std::fs::write(&chain, joined.chain).unwrap();
+    (key, chain)
+}
+
+/// What [`PY_CLIENT_CREDENTIALS`] says for a secret client authenticating with `method`.
+fn authlib(server: &TestServer, id: &str, secret: &str, method: &str) -> String {
+    let out = Command::new("python3")
+        .args(["-c", PY_CLIENT_CREDENTIALS, &issuer(server), server.ca_file().to_str().unwrap(), id, secret, method])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "authlib {method}: {}", text(&out));
+    text(&out)
+}
+
 /// curl POSTing a form to `url`, optionally with a TLS client certificate: (status, body).
 fn curl(server: &TestServer, url: &str, form: &[&str], cert: Option<(&Path, &Path)>, extra: &[&str]) -> (u16, String) {
     let mut cmd = Command::new("curl");
@@ -129,20 +151,7 @@ async fn client_credentials_give_access_tokens_bound_to_the_client_certificate_t
     // Authlib, with the secret in HTTP Basic and in the form.
     let mut subjects = Vec::new();
     for method in ["client_secret_basic", "client_secret_post"] {
-        let out = Command::new("python3")
-            .args([
-                "-c",
-                PY_CLIENT_CREDENTIALS,
-                &issuer(&server),
-                server.ca_file().to_str().unwrap(),
-                id,
-                secret,
-                method,
-            ])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "authlib {method}: {}", text(&out));
-        let said_ = text(&out);
+        let said_ = authlib(&server, id, secret, method);
         assert_eq!(said(&said_, "TYP"), "at+jwt", "{said_}");
         subjects.push(said(&said_, "SUB").to_string());
         assert_eq!(said(&said_, "USERNAME"), "service/web", "{said_}");
@@ -194,12 +203,62 @@ async fn client_credentials_give_access_tokens_bound_to_the_client_certificate_t
         "{body}"
     );
 
+    let gateway = cli.json(&["oidc", "client", "create", "gateway", "--principal", "service/api"]);
+    let basic = format!("{}:{}", gateway["client_id"].as_str().unwrap(), gateway["client_secret"].as_str().unwrap());
+    // Lightwell's own API takes access tokens of audience `lightwell`: a
+    // secret client's as a bearer token, a certificate-bound one only over a
+    // connection presenting that certificate, and only if the certificate
+    // itself authenticates its principal to Lightwell (a machine's own).
+    let whoami = format!("{}/v1/whoami", server.url());
+    let get = |token: &str, cert: Option<(&Path, &Path)>| {
+        let (status, body) =
+            curl(&server, &whoami, &[], cert, &["-G", "-H", &format!("Authorization: Bearer {token}")]);
+        (status, serde_json::from_str::<Value>(&body).unwrap_or_default())
+    };
+    let (status, body) = curl(&server, &token_url, &["grant_type=client_credentials"], None, &["-u", &basic]);
+    assert_eq!(status, 200, "{body}");
+    let gateway_token = serde_json::from_str::<Value>(&body).unwrap()["access_token"].as_str().unwrap().to_string();
+    let (status, me) = get(&gateway_token, None);
+    assert_eq!((status, me["kind"].as_str(), me["name"].as_str()), (200, Some("service"), Some("api")), "{me}");
+    let (status, _) = get(&bound, Some((&key, &chain)));
+    assert_eq!(
+        status, 401,
+        "web's certificate was requested by the administrator: it never authenticates web to Lightwell"
+    );
+    let (node_key, node_chain) = join(&server, &admin, &files, "node1.corp.example").await;
+    let node = cli.json(&[
+        "oidc",
+        "client",
+        "create",
+        "node1",
+        "--principal",
+        "machine/node1.corp.example",
+        "--auth",
+        "tls_client_auth",
+    ]);
+    let node_grant = ["grant_type=client_credentials", &format!("client_id={}", node["client_id"].as_str().unwrap())];
+    let (status, body) = curl(&server, &token_url, &node_grant, Some((&node_key, &node_chain)), &[]);
+    assert_eq!(status, 200, "{body}");
+    let node_token = serde_json::from_str::<Value>(&body).unwrap()["access_token"].as_str().unwrap().to_string();
+    let (status, me) = get(&node_token, Some((&node_key, &node_chain)));
+    assert_eq!(
+        (status, me["kind"].as_str(), me["name"].as_str()),
+        (200, Some("machine"), Some("node1.corp.example")),
+        "{me}"
+    );
+    assert_eq!(get(&node_token, None).0, 401, "a certificate-bound token without its certificate");
+    assert_eq!(
+        get(&node_token, Some((&api_key, &api_chain))).0,
+        401,
+        "a certificate-bound token over another certificate"
+    );
+    let (status, _) = get(said(&authlib(&server, id, secret, "client_secret_basic"), "TOKEN"), None);
+    assert_eq!(status, 401, "a token for another audience (orders-api) is not Lightwell's");
+
     // Disabling the service ends it at once: no new token, old ones inactive.
     cli.ok(&["service", "disable", "web"]);
     let (status, body) = curl(&server, &introspect_url, &form, Some((&key, &chain)), &[]);
     assert_eq!(status, 401, "a disabled service's certificate no longer authenticates: {body}");
-    let gateway = cli.json(&["oidc", "client", "create", "gateway", "--principal", "service/api"]);
-    let basic = format!("{}:{}", gateway["client_id"].as_str().unwrap(), gateway["client_secret"].as_str().unwrap());
     let (status, body) = curl(&server, &introspect_url, &[&format!("token={bound}")], None, &["-u", &basic]);
     assert_eq!(status, 200, "{body}");
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), serde_json::json!({"active": false}));

@@ -40,7 +40,7 @@ pub use self::join::{
 pub use self::k8s::{ClusterView, Component, ComponentRequest, NewCluster};
 pub use self::oidc::{
     AccessToken, CLIENT_CREDENTIALS, ClientAuthMethod, ClientCredential, DEFAULT_ACCESS_TOKEN_TTL_SECS,
-    DEFAULT_AUDIENCE, NewOidcClient, OidcClientSecret, OidcClientView, certificate_thumbprint,
+    DEFAULT_AUDIENCE, NewOidcClient, OidcClientSecret, OidcClientView, certificate_thumbprint, is_jwt,
 };
 pub use self::tenants::Tenant;
 pub use self::tokens::{DEFAULT_JWT_SVID_TTL_SECS, JwtSvid, MAX_JWT_SVID_TTL_SECS};

@@ -235,6 +235,12 @@ fn view(tx: &mut dyn Tx, t: &Tenant, record: &OidcClientRecord) -> Result<OidcCl
     })
 }
 
+/// Whether a bearer credential is a JWT (an access token) rather than a
+/// Lightwell session token.
+pub fn is_jwt(token: &str) -> bool {
+    token.starts_with("eyJ") && token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
 /// RFC 8705 section 3.1: the base64url SHA-256 of the certificate's DER.
 pub fn certificate_thumbprint(der: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(lightwell_ca::fingerprint::sha256(der))
@@ -434,6 +440,18 @@ impl Service {
         .await
     }
 
+    /// Authenticates a bearer access token of a tenant's issuer for
+    /// Lightwell's own API (audience `lightwell`): it verifies, is an access
+    /// token (`typ: at+jwt`) that has not expired, its client still exists
+    /// and its principal is enabled. A certificate-bound token counts only
+    /// over a connection presenting that very certificate (`chain`, leaf
+    /// first), and only if the certificate itself authenticates the
+    /// principal to Lightwell (mutual TLS's rules, the requester rule
+    /// included): a token adds no right the certificate lacks.
+    pub async fn authenticate_access_token(&self, token: Zeroizing<String>, chain: Vec<Vec<u8>>) -> Result<Actor> {
+        self.blocking(move |inner| inner.access_token_actor(&token, &chain)).await
+    }
+
     /// Token introspection (RFC 7662) for a client of the tenant: the
     /// claims of an access token this tenant issued, if it verifies, has not
     /// expired, and its client and principal still exist and are enabled;
@@ -543,6 +561,46 @@ impl Inner {
             thumbprint.as_deref().map(|x| format!("; bound to x5t#S256 {x}")).unwrap_or_default()
         );
         Ok((AccessToken { token, expires_in: spec.access_token_ttl_secs, scope }, detail))
+    }
+
+    fn access_token_actor(&self, token: &str, chain: &[Vec<u8>]) -> Result<Actor> {
+        let invalid = || Error::new(ErrorCode::InvalidToken, "invalid or expired access token");
+        let claims = lightwell_jose::jwt::unverified_claims(token).map_err(|_| invalid())?;
+        let issuer = claims.get("iss").and_then(Value::as_str).ok_or_else(invalid)?;
+        let tenant = issuer.strip_prefix(&format!("{}/oidc/", self.api_base)).ok_or_else(invalid)?.to_string();
+        let keys = self.published_token_keys(&tenant).map_err(|_| invalid())?;
+        let validation = lightwell_jose::Validation { audience: DEFAULT_AUDIENCE, now: self.now(), leeway: 0 };
+        let verified = lightwell_jose::jwt::verify(token, &keys, &validation).map_err(|_| invalid())?;
+        if verified.typ.as_deref() != Some("at+jwt") {
+            return Err(invalid());
+        }
+        self.store.read(|tx| {
+            let t = tenant_by_domain(tx, &tenant).map_err(|_| invalid())?;
+            if self.token_issuer_of(&t) != issuer {
+                return Err(invalid());
+            }
+            let client_id = verified.claims.get("client_id").and_then(Value::as_str).ok_or_else(invalid)?;
+            tx.oidc_client(&t.id, client_id)?.ok_or_else(invalid)?;
+            let p = tx.principal_by_id(&t.id, &verified.subject)?.filter(|p| p.enabled).ok_or_else(invalid)?;
+            let bound = verified.claims.get("cnf").and_then(|c| c.get("x5t#S256")).and_then(Value::as_str);
+            if let Some(x5t) = bound {
+                let bound_error = || {
+                    Error::new(
+                        ErrorCode::InvalidToken,
+                        "this access token is bound to a TLS client certificate the connection does not present",
+                    )
+                };
+                let leaf = chain.first().ok_or_else(bound_error)?;
+                if certificate_thumbprint(leaf) != x5t {
+                    return Err(bound_error());
+                }
+                let (actor, _) = self.authenticate_certificate_in(tx, chain)?;
+                if !matches!(&actor, Actor::Principal(a) if a.id.as_str() == p.id) {
+                    return Err(bound_error());
+                }
+            }
+            super::auth::actor_for(tx, Some(&t), &p)
+        })
     }
 
     /// The claims of `token` with `active: true` if it is an access token of

@@ -36,11 +36,18 @@ impl FromRequestParts<AppState> for Credentials {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let chain = parts.extensions.get::<PeerCertificates>().map(|p| p.0.clone()).unwrap_or_default();
         if let Some(token) = bearer(&parts.headers) {
-            return Ok(Self(Requester::Actor(state.service.authenticate(token).await?)));
+            // A JWT is an access token of a tenant's issuer; anything else a session.
+            let actor = if lightwell_core::is_jwt(&token) {
+                let chain = chain.iter().map(|c| c.as_ref().to_vec()).collect();
+                state.service.authenticate_access_token(token, chain).await?
+            } else {
+                state.service.authenticate(token).await?
+            };
+            return Ok(Self(Requester::Actor(actor)));
         }
         // Without a token, a TLS client certificate of the tenant authenticates (the service verifies it).
-        let chain = parts.extensions.get::<PeerCertificates>().map(|p| p.0.clone()).unwrap_or_default();
         if chain.is_empty() {
             return Err(ApiError::new(
                 ErrorCode::Unauthenticated,

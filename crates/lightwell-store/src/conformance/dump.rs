@@ -156,6 +156,16 @@ fn fill(s: &dyn Store) {
             last_error: None,
             created_at: 19,
             updated_at: 19,
+        })?;
+        tx.insert_oidc_client(&crate::OidcClientRecord {
+            id: "client-1".into(),
+            tenant_id: id.clone(),
+            name: "billing".into(),
+            principal_id: "p-billing".into(),
+            secret_hash: None,
+            spec: "{\"grants\":[]}".into(),
+            created_at: 21,
+            updated_at: 22,
         })
     });
 }
