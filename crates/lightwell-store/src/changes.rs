@@ -18,7 +18,9 @@ pub struct ChangeSubscription {
 }
 
 impl ChangeSubscription {
-    /// A subscription whose listener watches `stop`.
+    /// A subscription whose listener watches `stop`. Only the PostgreSQL
+    /// backend listens (SQLite has one process), so a SQLite-only build has no caller.
+    #[cfg(feature = "postgres")]
     pub(crate) fn new(stop: Arc<AtomicBool>) -> Self {
         Self { stop }
     }
