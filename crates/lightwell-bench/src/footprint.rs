@@ -20,11 +20,10 @@ use lightwell_agent::status::Status;
 use lightwell_testkit::node::Node;
 
 use crate::domain::{Domain, TENANT};
-use crate::procfs;
+use crate::procfs::{self, mb, sample};
 
 /// The target of issues 4 and 8: agent RSS under 10 MB.
 const TARGET_RSS_MB: f64 = 10.0;
-const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 const REVOKE_EVERY: Duration = Duration::from_millis(500);
 /// 20 h: past two thirds (plus jitter) of a 24 h certificate's life, so each
 /// renewed certificate is due again at once.
@@ -37,60 +36,6 @@ pub(crate) struct Options {
     /// Seconds to sample each phase (idle, syncing, renewing).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-}
-
-/// What one phase cost the agent process.
-#[derive(Debug, Clone, Copy)]
-struct Phase {
-    wall_secs: f64,
-    rss_mean_kib: f64,
-    rss_max_kib: u64,
-    cpu_secs: f64,
-    /// The last reading, for how the resident set divides into private and file-backed memory.
-    last: procfs::Reading,
-}
-
-/// KiB (as `/proc` counts) to MB (10^6 bytes, as the target is written).
-fn mb(kib: f64) -> f64 {
-    kib * 1024.0 / 1e6
-}
-
-impl Phase {
-    fn cpu_secs_per_minute(&self) -> f64 {
-        self.cpu_secs / self.wall_secs * 60.0
-    }
-
-    fn print(&self, name: &str, extra: &str) {
-        println!(
-            "footprint phase={name} wall_s={:.1} rss_mb={:.2} rss_max_mb={:.2} anon_mb={:.2} file_mb={:.2} \
-             cpu_s_per_min={:.3} {extra}",
-            self.wall_secs,
-            mb(self.rss_mean_kib),
-            mb(self.rss_max_kib as f64),
-            mb(self.last.anon_kib as f64),
-            mb(self.last.file_kib as f64),
-            self.cpu_secs_per_minute()
-        );
-    }
-}
-
-/// Samples process `pid` for `length`.
-async fn sample(pid: u32, length: Duration) -> Result<Phase> {
-    let first = procfs::read(pid)?;
-    let started = Instant::now();
-    let (mut last, mut rss) = (first, vec![first.rss_kib]);
-    while started.elapsed() < length {
-        tokio::time::sleep(SAMPLE_EVERY).await;
-        last = procfs::read(pid).context("the agent exited")?;
-        rss.push(last.rss_kib);
-    }
-    Ok(Phase {
-        wall_secs: started.elapsed().as_secs_f64(),
-        rss_mean_kib: rss.iter().sum::<u64>() as f64 / rss.len() as f64,
-        rss_max_kib: rss.iter().copied().max().unwrap_or(0),
-        cpu_secs: (last.cpu_ns - first.cpu_ns) as f64 / 1e9,
-        last,
-    })
 }
 
 /// Waits until the agent has synced once since it started (`status.json` says so).
@@ -135,7 +80,7 @@ pub(crate) async fn run(opts: Options) -> Result<()> {
     first_sync(&node.state, since).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = sample(pid, length).await?;
-    idle.print("idle", "");
+    idle.print("footprint", "idle", "");
 
     // Syncing: revocations pushed to the agent while it is sampled.
     let revision = node.revision();
@@ -149,8 +94,11 @@ pub(crate) async fn run(opts: Options) -> Result<()> {
     let (syncing, revoked) = tokio::join!(sample(pid, length), revoke_all);
     let (syncing, ()) = (syncing?, revoked?);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    syncing
-        .print("syncing", &format!("revocations={} revision_advanced={}", serials.len(), node.revision() - revision));
+    syncing.print(
+        "footprint",
+        "syncing",
+        &format!("revocations={} revision_advanced={}", serials.len(), node.revision() - revision),
+    );
     let first_hwm = procfs::read(pid)?.hwm_kib;
 
     // Renewing: the same agent restarted with renewal due all the time.
@@ -163,7 +111,7 @@ pub(crate) async fn run(opts: Options) -> Result<()> {
     let second_hwm = procfs::read(pid)?.hwm_kib;
     node.stop_agent();
     let renewals = machine_certificates(&domain).await? - before;
-    renewing.print("renewing", &format!("renewals={renewals}"));
+    renewing.print("footprint", "renewing", &format!("renewals={renewals}"));
 
     let peak_kib = first_hwm.max(second_hwm) as f64;
     let peak = mb(peak_kib);

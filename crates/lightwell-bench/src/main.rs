@@ -24,6 +24,7 @@ mod propagation;
 mod scale;
 mod seed;
 mod stats;
+mod workload;
 
 use clap::{Parser, Subcommand};
 
@@ -53,6 +54,11 @@ enum Command {
     Ldap(ldap::Options),
     /// OCSP responses per second and latency against OpenSSL's own responder.
     Ocsp(ocsp::Options),
+    /// The Workload API under 1,000 open streams: agent RSS, updates on every stream, a new process's first SVID.
+    Workload(workload::Options),
+    /// One new workload process for `workload`: connects, prints when its first SVID came.
+    #[command(hide = true)]
+    WorkloadProbe(workload::ProbeOptions),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -72,6 +78,8 @@ fn main() -> anyhow::Result<()> {
             Command::Scale(opts) => scale::run(opts).await,
             Command::Ldap(opts) => ldap::run(opts).await,
             Command::Ocsp(opts) => ocsp::run(opts).await,
+            Command::Workload(opts) => workload::run(opts).await,
+            Command::WorkloadProbe(opts) => workload::probe(opts).await,
         }
     })
 }

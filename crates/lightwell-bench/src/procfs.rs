@@ -1,4 +1,5 @@
-//! What Linux's `/proc` says about a process: resident memory and CPU time.
+//! What Linux's `/proc` says about a process: resident memory and CPU time,
+//! read once or sampled over a phase of a benchmark.
 //!
 //! CPU time comes from `/proc/PID/schedstat` (nanoseconds on the CPU) when
 //! the kernel has it: `utime + stime` in `/proc/PID/stat` counts whole clock
@@ -6,6 +7,7 @@
 //! agent's sub-millisecond wake-ups altogether. `stat` is the fallback.
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
@@ -89,6 +91,64 @@ pub(crate) fn read(pid: u32) -> Result<Reading> {
         anon_kib: status_kib(&status, "RssAnon:").context("no RssAnon")?,
         file_kib: status_kib(&status, "RssFile:").context("no RssFile")?,
         cpu_ns: cpu_ns(pid)?,
+    })
+}
+
+/// How often [`sample`] reads the process.
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+/// KiB (as `/proc` counts) to MB (10^6 bytes, as the targets are written).
+pub(crate) fn mb(kib: f64) -> f64 {
+    kib * 1024.0 / 1e6
+}
+
+/// What a process cost over a phase of a benchmark.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Phase {
+    pub(crate) wall_secs: f64,
+    pub(crate) rss_mean_kib: f64,
+    pub(crate) rss_max_kib: u64,
+    pub(crate) cpu_secs: f64,
+    /// The last reading, for how the resident set divides into private and file-backed memory.
+    pub(crate) last: Reading,
+}
+
+impl Phase {
+    pub(crate) fn cpu_secs_per_minute(&self) -> f64 {
+        self.cpu_secs / self.wall_secs * 60.0
+    }
+
+    /// Prints `<bench> phase=<name> ...` with the figures, then `extra`.
+    pub(crate) fn print(&self, bench: &str, name: &str, extra: &str) {
+        println!(
+            "{bench} phase={name} wall_s={:.1} rss_mb={:.2} rss_max_mb={:.2} anon_mb={:.2} file_mb={:.2} \
+             cpu_s_per_min={:.3} {extra}",
+            self.wall_secs,
+            mb(self.rss_mean_kib),
+            mb(self.rss_max_kib as f64),
+            mb(self.last.anon_kib as f64),
+            mb(self.last.file_kib as f64),
+            self.cpu_secs_per_minute()
+        );
+    }
+}
+
+/// Samples process `pid` every 100 ms for `length`.
+pub(crate) async fn sample(pid: u32, length: Duration) -> Result<Phase> {
+    let first = read(pid)?;
+    let started = Instant::now();
+    let (mut last, mut rss) = (first, vec![first.rss_kib]);
+    while started.elapsed() < length {
+        tokio::time::sleep(SAMPLE_EVERY).await;
+        last = read(pid).context("the process exited")?;
+        rss.push(last.rss_kib);
+    }
+    Ok(Phase {
+        wall_secs: started.elapsed().as_secs_f64(),
+        rss_mean_kib: rss.iter().sum::<u64>() as f64 / rss.len() as f64,
+        rss_max_kib: rss.iter().copied().max().unwrap_or(0),
+        cpu_secs: (last.cpu_ns - first.cpu_ns) as f64 / 1e9,
+        last,
     })
 }
 

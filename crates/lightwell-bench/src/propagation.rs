@@ -54,7 +54,7 @@ pub(crate) struct Options {
 /// server's 100 ms watch poll by the golden ratio. Equal pauses would start
 /// every revocation at the same phase of that poll and measure one point of
 /// its 0–100 ms wait over and over.
-fn pause(k: usize) -> Duration {
+pub(crate) fn pause(k: usize) -> Duration {
     let phase = (k as f64 * 0.618_034).fract();
     Duration::from_millis(500) + Duration::from_secs_f64(0.1 * phase)
 }

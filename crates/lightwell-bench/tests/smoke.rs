@@ -100,3 +100,27 @@ fn ocsp_against_openssl_prints_both_responders_and_the_ratio() {
     }
     has_line(&out, "ocsp ratio_vs_openssl=", "target=");
 }
+
+#[test]
+fn workload_prints_memory_updates_on_every_stream_and_first_svid_latency() {
+    // No rotation: the shortest entry TTL is 60 s, so one takes 30 s.
+    let out = bench(&[
+        "workload",
+        "--streams",
+        "3",
+        "--revocations",
+        "1",
+        "--rotations",
+        "0",
+        "--samples",
+        "3",
+        "--seconds",
+        "1",
+    ]);
+    has_line(&out, "workload phase=streams ", "per_stream_kb=");
+    has_line(&out, "workload rss streams=3 ", "target=");
+    for kind in ["revocation", "deletion"] {
+        has_line(&out, &format!("workload update kind={kind} round=1 reached=3/3 "), "p99_ms=");
+    }
+    has_line(&out, "workload first_svid from=spawn samples=3 ", "target=");
+}
