@@ -39,7 +39,7 @@ use tokio::io::AsyncBufReadExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use self::client::{Update, X509Stream};
+use self::client::{Update, X509Stream, normal_serial};
 use crate::domain::{Domain, TENANT};
 use crate::procfs::{self, mb};
 use crate::stats::Summary;
@@ -210,10 +210,10 @@ impl Streams {
 
 /// Whether one of `crls` (DER) lists `serial` (hex).
 fn lists(crls: &[Vec<u8>], serial: &str) -> bool {
-    let want = serial.trim_start_matches('0').to_ascii_lowercase();
-    crls.iter().filter_map(|der| x509_parser::parse_x509_crl(der).ok()).any(|(_, crl)| {
-        crl.iter_revoked_certificates().any(|r| hex::encode(r.raw_serial()).trim_start_matches('0') == want)
-    })
+    let want = normal_serial(serial);
+    crls.iter()
+        .filter_map(|der| x509_parser::parse_x509_crl(der).ok())
+        .any(|(_, crl)| crl.iter_revoked_certificates().any(|r| normal_serial(&hex::encode(r.raw_serial())) == want))
 }
 
 /// `line` without ANSI colour sequences (the agent's log colours its fields unless told not to).

@@ -67,11 +67,15 @@ pub(crate) struct X509Stream {
     _send: h2::client::SendRequest<Bytes>,
 }
 
+/// A serial in hex as the agent logs it: lower case, no leading zeros.
+pub(crate) fn normal_serial(hex: &str) -> String {
+    let serial = hex.trim_start_matches('0').to_ascii_lowercase();
+    if serial.is_empty() { "0".into() } else { serial }
+}
+
 fn leaf_serial(chain: &[u8]) -> Result<String> {
     let (_, leaf) = x509_parser::parse_x509_certificate(chain).context("the SVID does not parse")?;
-    let hex = hex::encode(leaf.raw_serial());
-    let serial = hex.trim_start_matches('0');
-    Ok(if serial.is_empty() { "0".into() } else { serial.into() })
+    Ok(normal_serial(&hex::encode(leaf.raw_serial())))
 }
 
 /// The status a gRPC error carries in headers or trailers, `None` for OK.
