@@ -12,7 +12,9 @@ mod workload;
 
 pub(crate) use self::ca::{CaCommand, CertCommand, CertRequestArgs};
 pub(crate) use self::join::{AgentArgs, AgentCommand, JoinArgs, LeaveArgs, TokenCommand};
-pub(crate) use self::k8s::{ClusterCommand, K8sCommand, KubeconfigArgs, NodeCommand, PkiCommand, PkiExportArgs};
+pub(crate) use self::k8s::{
+    ClusterCommand, K8sCommand, KubeconfigArgs, NodeCommand, PkiCommand, PkiExportArgs, WebhookConfigArgs,
+};
 pub(crate) use self::oidc::{OidcClientCommand, OidcCommand};
 pub(crate) use self::workload::{FederationCommand, WorkloadCommand};
 

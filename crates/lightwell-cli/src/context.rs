@@ -104,6 +104,14 @@ impl Context {
         self.tenant.as_deref().ok_or_else(|| anyhow!("no tenant: pass --tenant DOMAIN (or log in to one)"))
     }
 
+    /// The server's CA certificates (PEM), when it is trusted by them rather than by a fingerprint.
+    pub(crate) fn ca_pem(&self) -> Option<&str> {
+        match &self.trust {
+            Some(SavedTrust::CaPem(pem)) => Some(pem),
+            _ => None,
+        }
+    }
+
     fn trust(&self) -> anyhow::Result<Trust> {
         match &self.trust {
             Some(SavedTrust::CaPem(pem)) => Ok(Trust::CaPem(pem.as_bytes().to_vec())),

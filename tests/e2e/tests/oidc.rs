@@ -438,3 +438,166 @@ async fn hostile_token_requests_registrations_and_forged_tokens_are_refused_and_
     assert_eq!(issued, 1, "one token issued");
     assert!(records.iter().any(|r| r["action"] == "oidc.token" && r["outcome"] == "failure"), "refusals audited");
 }
+
+/// The TokenReview kube-apiserver sends to its webhook for `token`.
+fn token_review(token: &str, audiences: &[&str]) -> String {
+    serde_json::json!({
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenReview",
+        "spec": { "token": token, "audiences": audiences },
+    })
+    .to_string()
+}
+
+const K8S_AUDIENCE: &str = "https://kubernetes.default.svc";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_reviews_name_the_principal_and_its_nested_groups_for_access_tokens_and_jwt_svids_only() {
+    let (server, admin, cli) = tenant().await;
+    let files = Files::new();
+    // web is in deployers, which is in platform: RBAC binds either.
+    cli.ok(&["group", "create", "deployers"]);
+    cli.ok(&["group", "create", "platform"]);
+    cli.ok(&["group", "add-member", "deployers", "web", "--kind", "service"]);
+    cli.ok(&["group", "add-member", "platform", "deployers", "--kind", "group"]);
+    let client =
+        cli.json(&["oidc", "client", "create", "web", "--principal", "service/web", "--audience", K8S_AUDIENCE]);
+    let basic = format!("{}:{}", client["client_id"].as_str().unwrap(), client["client_secret"].as_str().unwrap());
+    let token_url = format!("{}/token", issuer(&server));
+    let fetch = |basic: &str, url: &str| {
+        let (status, body) = curl(&server, url, &["grant_type=client_credentials"], None, &["-u", basic]);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()["access_token"].as_str().unwrap().to_string()
+    };
+    let access = fetch(&basic, &token_url);
+    let review_url = format!("{}/k8s/{T}/token-review", server.url());
+    let review = |token: &str, audiences: &[&str]| {
+        let body = token_review(token, audiences);
+        let (status, answer) =
+            curl(&server, &review_url, &[], None, &["--data-binary", &body, "-H", "Content-Type: application/json"]);
+        assert_eq!(status, 200, "{answer}");
+        let answer: Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(
+            (answer["apiVersion"].as_str(), answer["kind"].as_str()),
+            (Some("authentication.k8s.io/v1"), Some("TokenReview"))
+        );
+        answer["status"].clone()
+    };
+    let status = review(&access, &[K8S_AUDIENCE, "other"]);
+    assert_eq!(status["authenticated"], true, "{status}");
+    assert_eq!(status["user"]["username"], "service/web", "{status}");
+    assert_eq!(status["audiences"], serde_json::json!([K8S_AUDIENCE]), "{status}");
+    let groups: Vec<&str> = status["user"]["groups"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(groups.contains(&"deployers") && groups.contains(&"platform"), "nested groups: {status}");
+
+    // A JWT-SVID of a workload of web, asked for by its host's agent.
+    let (node_key, node_chain) = join(&server, &admin, &files, "node1.corp.example").await;
+    cli.ok(&[
+        "workload",
+        "create",
+        "web-worker",
+        "--service",
+        "web",
+        "--host",
+        "node1.corp.example",
+        "--selector",
+        "unix:uid:1000",
+    ]);
+    let svid_url = format!("{}/v1/tenants/{T}/workloads/web-worker/jwt-svid", server.url());
+    let body = serde_json::json!({ "audience": [K8S_AUDIENCE] }).to_string();
+    let (status, answer) = curl(
+        &server,
+        &svid_url,
+        &[],
+        Some((&node_key, &node_chain)),
+        &["--data-binary", &body, "-H", "Content-Type: application/json"],
+    );
+    assert_eq!(status, 201, "{answer}");
+    let svid = serde_json::from_str::<Value>(&answer).unwrap()["token"].as_str().unwrap().to_string();
+    let status = review(&svid, &[K8S_AUDIENCE]);
+    assert_eq!(status["authenticated"], true, "{status}");
+    assert_eq!(status["user"]["username"], "spiffe://corp.example/service/web", "{status}");
+    assert!(status["user"]["groups"].as_array().unwrap().iter().any(|g| g == "platform"), "{status}");
+
+    // Not authenticated: another audience, no audiences, garbage, a token of
+    // another tenant, a certificate-bound access token, a session token.
+    let refused = |token: &str, audiences: &[&str], why: &str| {
+        let status = review(token, audiences);
+        assert_eq!(status["authenticated"], false, "{why}: {status}");
+        assert!(status.get("user").is_none(), "{why}: {status}");
+    };
+    refused(&access, &["https://other.cluster"], "another audience");
+    refused(&access, &[], "no audiences");
+    refused("a.b.c", &[K8S_AUDIENCE], "garbage");
+    refused("", &[K8S_AUDIENCE], "empty");
+    let other = pki::tenant(&server, "other.example", None).await;
+    pki::host(&other, "other.example", "services", "web", &[], &[]).await;
+    let other_cli = pki::admin_cli(&server, "other.example");
+    let other_client =
+        other_cli.json(&["oidc", "client", "create", "web", "--principal", "service/web", "--audience", K8S_AUDIENCE]);
+    let other_basic =
+        format!("{}:{}", other_client["client_id"].as_str().unwrap(), other_client["client_secret"].as_str().unwrap());
+    let other_token = fetch(&other_basic, &format!("{}/oidc/other.example/token", server.url()));
+    refused(&other_token, &[K8S_AUDIENCE], "another tenant's token");
+    let node_client = cli.json(&[
+        "oidc",
+        "client",
+        "create",
+        "node1",
+        "--principal",
+        "machine/node1.corp.example",
+        "--auth",
+        "tls_client_auth",
+        "--audience",
+        K8S_AUDIENCE,
+    ]);
+    let node_grant =
+        ["grant_type=client_credentials", &format!("client_id={}", node_client["client_id"].as_str().unwrap())];
+    let (status, body) = curl(&server, &token_url, &node_grant, Some((&node_key, &node_chain)), &[]);
+    assert_eq!(status, 200, "{body}");
+    let bound = serde_json::from_str::<Value>(&body).unwrap()["access_token"].as_str().unwrap().to_string();
+    refused(&bound, &[K8S_AUDIENCE], "a certificate-bound token");
+    let session = server.client().login(T, "administrator", pki::ADMIN_PASSWORD).await.unwrap().token;
+    refused(&session, &[K8S_AUDIENCE], "a session token");
+    for (body, why) in
+        [("{}", "no kind"), ("[1]", "not an object"), (r#"{"apiVersion":"v1","kind":"Pod","spec":{}}"#, "a Pod")]
+    {
+        let (status, _) =
+            curl(&server, &review_url, &[], None, &["--data-binary", body, "-H", "Content-Type: application/json"]);
+        assert_eq!(status, 400, "{why}");
+    }
+
+    // Revoked: the entry deleted, the service disabled; expired: two hours on.
+    cli.ok(&["workload", "delete", "web-worker"]);
+    refused(&svid, &[K8S_AUDIENCE], "a JWT-SVID whose entry is gone");
+    cli.ok(&["service", "disable", "web"]);
+    refused(&access, &[K8S_AUDIENCE], "a disabled service's token");
+    cli.ok(&["service", "enable", "web"]);
+    assert_eq!(review(&access, &[K8S_AUDIENCE])["authenticated"], true);
+    server.set_clock_offset(2 * 3600);
+    refused(&access, &[K8S_AUDIENCE], "an expired token");
+
+    // The webhook configuration kube-apiserver reads.
+    let config = files.path("webhook.kubeconfig");
+    cli.ok(&[
+        "k8s",
+        "webhook-config",
+        "--out",
+        config.to_str().unwrap(),
+        "--server-ca",
+        server.ca_file().to_str().unwrap(),
+    ]);
+    let out = Command::new("kubectl")
+        .args(["config", "view", "--raw", "-o", "json", "--kubeconfig"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "kubectl reads it: {}", text(&out));
+    let view: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(view["clusters"][0]["cluster"]["server"], review_url, "{view}");
+    use base64::Engine as _;
+    let ca = base64::engine::general_purpose::STANDARD
+        .decode(view["clusters"][0]["cluster"]["certificate-authority-data"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(ca, std::fs::read(server.ca_file()).unwrap(), "the server's CA");
+}

@@ -18,6 +18,20 @@ pub enum K8sCommand {
     Pki(PkiCommand),
     /// A kubeconfig for the logged-in user, with a short-lived client certificate.
     Kubeconfig(KubeconfigArgs),
+    /// The webhook configuration kube-apiserver reads to ask the tenant who a
+    /// bearer token names (--authentication-token-webhook-config-file).
+    WebhookConfig(WebhookConfigArgs),
+}
+
+/// `lightwell k8s webhook-config`.
+#[derive(Debug, Args)]
+pub struct WebhookConfigArgs {
+    /// Where to write it.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The CA certificate (PEM) of Lightwell's API (default: the one this CLI trusts).
+    #[arg(long)]
+    pub server_ca: Option<PathBuf>,
 }
 
 /// `lightwell k8s cluster`.

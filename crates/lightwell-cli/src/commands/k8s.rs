@@ -16,7 +16,9 @@ use lightwell_proto::{
 use zeroize::Zeroizing;
 
 use super::ca::cert_text;
-use crate::args::{ClusterCommand, K8sCommand, KubeconfigArgs, NodeCommand, PkiCommand, PkiExportArgs};
+use crate::args::{
+    ClusterCommand, K8sCommand, KubeconfigArgs, NodeCommand, PkiCommand, PkiExportArgs, WebhookConfigArgs,
+};
 use crate::context::Context;
 use crate::output;
 
@@ -115,7 +117,40 @@ pub(crate) async fn k8s(ctx: &Context, cmd: K8sCommand, json: bool) -> anyhow::R
         }
         K8sCommand::Pki(PkiCommand::Export(a)) => pki_export(&client, &tenant, a, json).await?,
         K8sCommand::Kubeconfig(a) => kubeconfig(&client, &tenant, a, json).await?,
+        K8sCommand::WebhookConfig(a) => webhook_config(ctx, &tenant, a, json)?,
     }
+    Ok(())
+}
+
+/// The kubeconfig-format webhook configuration: Lightwell's token review
+/// endpoint for the tenant, trusted by the API's CA. No user credential:
+/// the endpoint needs none.
+fn webhook_config_yaml(server: &str, tenant: &str, ca_pem: &str) -> String {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+    let url = format!("{}/k8s/{tenant}/token-review", server.trim_end_matches('/'));
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: \"lightwell\"\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\nusers:\n- name: \"kube-apiserver\"\n  user: {{}}\ncontexts:\n- name: \"webhook\"\n  context:\n    cluster: \"lightwell\"\n    user: \"kube-apiserver\"\ncurrent-context: \"webhook\"\n",
+        url = q(&url),
+        ca = q(&b64(ca_pem)),
+    )
+}
+
+/// Writes the webhook configuration for kube-apiserver.
+fn webhook_config(ctx: &Context, tenant: &str, a: WebhookConfigArgs, json: bool) -> anyhow::Result<()> {
+    let server = ctx.server()?.split(',').next().unwrap_or_default().to_string();
+    let ca_pem = match &a.server_ca {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        None => ctx.ca_pem().map(str::to_string).ok_or_else(|| {
+            anyhow::anyhow!(
+                "this CLI trusts the server by fingerprint: pass --server-ca FILE with the API's CA certificate"
+            )
+        })?,
+    };
+    if !ca_pem.contains("-----BEGIN CERTIFICATE-----") {
+        bail!("the server CA file holds no PEM certificate");
+    }
+    write(&a.out, webhook_config_yaml(&server, tenant, &ca_pem).as_bytes(), 0o644)?;
+    output::done(json, &format!("wrote {}", a.out.display()));
     Ok(())
 }
 

@@ -13,6 +13,7 @@ mod join;
 mod k8s;
 mod oidc;
 mod tenants;
+mod token_review;
 mod tokens;
 mod workloads;
 
@@ -43,6 +44,7 @@ pub use self::oidc::{
     DEFAULT_AUDIENCE, NewOidcClient, OidcClientSecret, OidcClientView, certificate_thumbprint, is_jwt,
 };
 pub use self::tenants::Tenant;
+pub use self::token_review::{ReviewedUser, TokenReview};
 pub use self::tokens::{DEFAULT_JWT_SVID_TTL_SECS, JwtSvid, MAX_JWT_SVID_TTL_SECS};
 pub use self::workloads::{AssignedWorkload, DEFAULT_SVID_TTL_SECS, NewWorkload, WorkloadView};
 use crate::audit::{AuditEvent, AuditLog};

@@ -191,6 +191,16 @@ fn view(tx: &mut dyn Tx, t: &Tenant, record: &WorkloadEntryRecord) -> Result<Wor
     })
 }
 
+/// The service whose workload entry grants `spiffe_id`, if an entry does.
+pub(super) fn service_of_spiffe_id(tx: &mut dyn Tx, t: &Tenant, spiffe_id: &str) -> Result<Option<PrincipalRecord>> {
+    for record in tx.list_workload_entries(&t.id)? {
+        if load(&record)?.spiffe_id == spiffe_id {
+            return Ok(tx.principal_by_id(&t.id, &record.service_id)?);
+        }
+    }
+    Ok(None)
+}
+
 /// The SPIFFE ID (URI SAN) of a recorded certificate.
 fn uri_of(der: &[u8]) -> Option<String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
