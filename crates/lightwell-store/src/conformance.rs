@@ -43,7 +43,7 @@ macro_rules! conformance_tests {
             revoked_entries_exceed_counts_a_cas_unexpired_revocations, crl_pending_marks_clear_by_generation_scoped_by_tenant,
             join_tokens_round_trip_scoped_by_tenant, trust_revisions_grow_per_tenant,
             trust_changes_are_kept_per_revision_pruned_and_scoped_by_tenant, directory_revisions_grow_per_tenant,
-            ca_requests_round_trip_scoped_by_tenant, k8s_clusters_round_trip_scoped_by_tenant, workload_entries_round_trip_scoped_by_tenant, token_keys_round_trip_pruned_and_scoped_by_tenant, federations_round_trip_scoped_by_tenant, oidc_clients_round_trip_scoped_by_tenant,
+            ca_requests_round_trip_scoped_by_tenant, k8s_clusters_round_trip_scoped_by_tenant, workload_entries_round_trip_scoped_by_tenant, token_keys_round_trip_pruned_and_scoped_by_tenant, federations_round_trip_scoped_by_tenant, oidc_clients_round_trip_scoped_by_tenant, revoked_tokens_are_scoped_by_tenant_and_pruned_after_expiry,
             bulk_certificates_keep_the_invariants_of_one_row_writes, bulk_certificates_refuse_a_bad_row_and_change_nothing,
             bulk_principals_claim_names_and_bump_the_directory_revision, bulk_principals_refuse_a_bad_row_and_change_nothing);
         $crate::conformance_tests!(@pairs $make; dump_round_trips_into_an_empty_store);

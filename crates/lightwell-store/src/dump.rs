@@ -255,6 +255,11 @@ pub(crate) const TABLES: &[TableSpec] = &[
         order_by: "id",
     },
     TableSpec {
+        name: "revoked_tokens",
+        columns: &[("tenant_id", Text), ("jti", Text), ("expires_at", Int), ("revoked_at", Int)],
+        order_by: "tenant_id, jti",
+    },
+    TableSpec {
         name: "token_keys",
         columns: &[
             ("id", Text),

@@ -483,6 +483,12 @@ pub trait Tx {
     fn delete_oidc_client(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError>;
     /// Deletes the clients acting as a principal (the principal is being deleted); returns how many.
     fn delete_principal_oidc_clients(&mut self, tenant: &TenantId, principal_id: &str) -> Result<usize, StoreError>;
+    /// Records an access token's `jti` as revoked until `expires_at`; returns whether it was new.
+    fn revoke_token(&mut self, tenant: &TenantId, jti: &str, expires_at: i64, now: i64) -> Result<bool, StoreError>;
+    /// Whether a `jti` is revoked.
+    fn token_revoked(&mut self, tenant: &TenantId, jti: &str) -> Result<bool, StoreError>;
+    /// Forgets revocations of tokens expired at `now` (every tenant); returns how many.
+    fn prune_revoked_tokens(&mut self, now: i64) -> Result<usize, StoreError>;
 }
 
 #[cfg(test)]

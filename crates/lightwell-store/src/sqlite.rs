@@ -47,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0016_delta_crl_base_time.sql"),
     include_str!("../migrations/sqlite/0017_federations.sql"),
     include_str!("../migrations/sqlite/0018_oidc_clients.sql"),
+    include_str!("../migrations/sqlite/0019_revoked_tokens.sql"),
 ];
 
 /// The schema version this build writes.
@@ -969,5 +970,17 @@ impl Tx for SqliteTx<'_> {
 
     fn delete_principal_oidc_clients(&mut self, tenant: &TenantId, principal_id: &str) -> Result<usize, StoreError> {
         oidc::delete_of_principal(self.tx, tenant, principal_id)
+    }
+
+    fn revoke_token(&mut self, tenant: &TenantId, jti: &str, expires_at: i64, now: i64) -> Result<bool, StoreError> {
+        oidc::revoke_token(self.tx, tenant, jti, expires_at, now)
+    }
+
+    fn token_revoked(&mut self, tenant: &TenantId, jti: &str) -> Result<bool, StoreError> {
+        oidc::token_revoked(self.tx, tenant, jti)
+    }
+
+    fn prune_revoked_tokens(&mut self, now: i64) -> Result<usize, StoreError> {
+        oidc::prune_revoked_tokens(self.tx, now)
     }
 }

@@ -323,7 +323,7 @@ fn heads_written_before_head_macs_are_sealed_by_the_start_that_migrates() {
         // The start re-applies every migration from 0010 on: drop what later ones made.
         "DROP INDEX audit_checkpoints; ALTER TABLE audit_heads DROP COLUMN mac; \
          DROP TABLE ocsp_responders; DROP TABLE trust_changes; DROP TABLE workload_entries; \
-         DROP TABLE token_keys; DROP TABLE delta_crls; DROP TABLE federations; DROP TABLE oidc_clients; \
+         DROP TABLE token_keys; DROP TABLE delta_crls; DROP TABLE federations; DROP TABLE oidc_clients; DROP TABLE revoked_tokens; \
          DELETE FROM schema_migrations WHERE version >= {};",
         10 // lightwell_store::AUDIT_HEAD_MAC_VERSION
     ))

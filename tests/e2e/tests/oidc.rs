@@ -100,6 +100,18 @@ fn authlib(server: &TestServer, id: &str, secret: &str, method: &str) -> String 
     text(&out)
 }
 
+/// A `tls_client_auth` client acting as machine `node1.corp.example`, and
+/// an access token it gets with the machine's own certificate `cert`.
+fn machine_token(server: &TestServer, cli: &Cli, cert: (&Path, &Path), extra: &[&str]) -> String {
+    let create =
+        ["oidc", "client", "create", "node1", "--principal", "machine/node1.corp.example", "--auth", "tls_client_auth"];
+    let client = cli.json(&[&create[..], extra].concat());
+    let grant = ["grant_type=client_credentials", &format!("client_id={}", client["client_id"].as_str().unwrap())];
+    let (status, body) = curl(server, &format!("{}/token", issuer(server)), &grant, Some(cert), &[]);
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str::<Value>(&body).unwrap()["access_token"].as_str().unwrap().to_string()
+}
+
 /// curl POSTing a form to `url`, optionally with a TLS client certificate: (status, body).
 fn curl(server: &TestServer, url: &str, form: &[&str], cert: Option<(&Path, &Path)>, extra: &[&str]) -> (u16, String) {
     let mut cmd = Command::new("curl");
@@ -226,20 +238,7 @@ async fn client_credentials_give_access_tokens_bound_to_the_client_certificate_t
         "web's certificate was requested by the administrator: it never authenticates web to Lightwell"
     );
     let (node_key, node_chain) = join(&server, &admin, &files, "node1.corp.example").await;
-    let node = cli.json(&[
-        "oidc",
-        "client",
-        "create",
-        "node1",
-        "--principal",
-        "machine/node1.corp.example",
-        "--auth",
-        "tls_client_auth",
-    ]);
-    let node_grant = ["grant_type=client_credentials", &format!("client_id={}", node["client_id"].as_str().unwrap())];
-    let (status, body) = curl(&server, &token_url, &node_grant, Some((&node_key, &node_chain)), &[]);
-    assert_eq!(status, 200, "{body}");
-    let node_token = serde_json::from_str::<Value>(&body).unwrap()["access_token"].as_str().unwrap().to_string();
+    let node_token = machine_token(&server, &cli, (&node_key, &node_chain), &[]);
     let (status, me) = get(&node_token, Some((&node_key, &node_chain)));
     assert_eq!(
         (status, me["kind"].as_str(), me["name"].as_str()),
@@ -280,6 +279,18 @@ async fn client_credentials_give_access_tokens_bound_to_the_client_certificate_t
         serde_json::from_str::<Value>(&body).unwrap()["active"].clone()
     };
     assert_eq!(active(&plain), true);
+    // Revocation (RFC 7009): only by the token's own client; then inactive
+    // and refused everywhere.
+    let revoke_url = format!("{}/revoke", issuer(&server));
+    let revoke =
+        |token: &str, basic: &str| curl(&server, &revoke_url, &[&format!("token={token}")], None, &["-u", basic]).0;
+    assert_eq!(revoke(&gateway_token, &web_basic), 200, "another client's revocation is no error");
+    assert_eq!(active(&gateway_token), true, "and changes nothing");
+    assert_eq!(revoke("garbage", &basic), 200, "an invalid token is no error");
+    assert_eq!(revoke(&gateway_token, &format!("{id}:wrong")), 401, "the revoking client authenticates");
+    assert_eq!(revoke(&gateway_token, &basic), 200);
+    assert_eq!(active(&gateway_token), false, "revoked");
+    assert_eq!(get(&gateway_token, None).0, 401, "a revoked token no longer authenticates to Lightwell");
     cli.ok(&["oidc", "client", "delete", "web"]);
     assert_eq!(active(&plain), false, "the deleted client's token");
     let log = cli.json(&["audit", "list"]).to_string();
@@ -539,26 +550,16 @@ async fn token_reviews_name_the_principal_and_its_nested_groups_for_access_token
         format!("{}:{}", other_client["client_id"].as_str().unwrap(), other_client["client_secret"].as_str().unwrap());
     let other_token = fetch(&other_basic, &format!("{}/oidc/other.example/token", server.url()));
     refused(&other_token, &[K8S_AUDIENCE], "another tenant's token");
-    let node_client = cli.json(&[
-        "oidc",
-        "client",
-        "create",
-        "node1",
-        "--principal",
-        "machine/node1.corp.example",
-        "--auth",
-        "tls_client_auth",
-        "--audience",
-        K8S_AUDIENCE,
-    ]);
-    let node_grant =
-        ["grant_type=client_credentials", &format!("client_id={}", node_client["client_id"].as_str().unwrap())];
-    let (status, body) = curl(&server, &token_url, &node_grant, Some((&node_key, &node_chain)), &[]);
-    assert_eq!(status, 200, "{body}");
-    let bound = serde_json::from_str::<Value>(&body).unwrap()["access_token"].as_str().unwrap().to_string();
+    let bound = machine_token(&server, &cli, (&node_key, &node_chain), &["--audience", K8S_AUDIENCE]);
     refused(&bound, &[K8S_AUDIENCE], "a certificate-bound token");
     let session = server.client().login(T, "administrator", pki::ADMIN_PASSWORD).await.unwrap().token;
     refused(&session, &[K8S_AUDIENCE], "a session token");
+    let spare = fetch(&basic, &token_url);
+    assert_eq!(review(&spare, &[K8S_AUDIENCE])["authenticated"], true);
+    let (status, _) =
+        curl(&server, &format!("{}/revoke", issuer(&server)), &[&format!("token={spare}")], None, &["-u", &basic]);
+    assert_eq!(status, 200);
+    refused(&spare, &[K8S_AUDIENCE], "a revoked token");
     for (body, why) in
         [("{}", "no kind"), ("[1]", "not an object"), (r#"{"apiVersion":"v1","kind":"Pod","spec":{}}"#, "a Pod")]
     {

@@ -87,7 +87,18 @@ async fn populate(server: &TestServer, domain: &str) -> (Client, Vec<String>) {
     };
     admin.create_federation(domain, &federation).await.unwrap();
     let client = CreateOidcClientRequest { name: "web".into(), principal: "service/web".into(), ..Default::default() };
-    admin.create_oidc_client(domain, &client).await.unwrap();
+    let client = admin.create_oidc_client(domain, &client).await.unwrap();
+    // An access token of it, revoked (a `revoked_tokens` row).
+    let (id, secret) = (client.client_id, client.client_secret.unwrap());
+    let oidc = format!("{}/oidc/{domain}", server.url());
+    let post = |endpoint: &str, form: String| {
+        let request = server.raw().post(format!("{oidc}/{endpoint}")).basic_auth(&id, Some(&secret));
+        request.header("content-type", "application/x-www-form-urlencoded").body(form).send()
+    };
+    let token: serde_json::Value =
+        post("token", "grant_type=client_credentials".into()).await.unwrap().json().await.unwrap();
+    let revoked = post("revoke", format!("token={}", token["access_token"].as_str().unwrap())).await.unwrap();
+    assert_eq!(revoked.status(), 200);
     // Fetching the JWKS makes the tenant's token keys (`token_keys` rows).
     let jwks = server.raw().get(format!("{}/oidc/{domain}/jwks", server.url())).send().await.unwrap();
     assert_eq!(jwks.status(), 200);

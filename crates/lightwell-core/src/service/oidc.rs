@@ -156,6 +156,15 @@ pub enum ClientCredential {
     },
 }
 
+impl ClientCredential {
+    /// The `client_id` it names.
+    pub fn client_id(&self) -> &str {
+        match self {
+            Self::Secret { client_id, .. } | Self::Certificate { client_id, .. } => client_id,
+        }
+    }
+}
+
 impl std::fmt::Debug for ClientCredential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -233,6 +242,15 @@ fn view(tx: &mut dyn Tx, t: &Tenant, record: &OidcClientRecord) -> Result<OidcCl
         access_token_ttl_secs: spec.access_token_ttl_secs,
         created_at: record.created_at,
     })
+}
+
+/// Whether the access token with these claims was revoked (RFC 7009); a
+/// token without a `jti` counts as revoked (this issuer always sets one).
+pub(super) fn revoked(tx: &mut dyn Tx, t: &Tenant, claims: &Map<String, Value>) -> Result<bool> {
+    match claims.get("jti").and_then(Value::as_str) {
+        Some(jti) => Ok(tx.token_revoked(&t.id, jti)?),
+        None => Ok(true),
+    }
 }
 
 /// Whether a bearer credential is a JWT (an access token) rather than a
@@ -404,11 +422,7 @@ impl Service {
             inner.token_keys(&tenant)?;
             inner.write_committing_refusal(|tx| {
                 let t = tenant_by_domain(tx, &tenant)?;
-                let client_id = match &credential {
-                    ClientCredential::Secret { client_id, .. } | ClientCredential::Certificate { client_id, .. } => {
-                        client_id.clone()
-                    }
-                };
+                let client_id = credential.client_id().to_string();
                 // An unknown client is refused unrecorded: it names no tenant object.
                 let Some(record) = tx.oidc_client(&t.id, &client_id)? else { return Ok(Err(invalid_client())) };
                 let outcome = inner.token_in_tx(tx, &t, &record, &credential, scope.as_deref());
@@ -452,6 +466,43 @@ impl Service {
         self.blocking(move |inner| inner.access_token_actor(&token, &chain)).await
     }
 
+    /// Token revocation (RFC 7009) by the client the access token was
+    /// issued to: from now on it introspects inactive and no longer
+    /// authenticates anywhere. A token that does not verify, has expired, or
+    /// belongs to another client changes nothing and is no error (RFC 7009
+    /// section 2.2), so the answer tells a caller nothing about tokens.
+    pub async fn revoke_access_token(&self, tenant: &str, credential: ClientCredential, token: String) -> Result<()> {
+        let tenant = tenant.to_string();
+        self.blocking(move |inner| {
+            let keys = inner.published_token_keys(&tenant)?;
+            inner.store.write(|tx| {
+                let t = tenant_by_domain(tx, &tenant)?;
+                let record = tx.oidc_client(&t.id, credential.client_id())?.ok_or_else(invalid_client)?;
+                inner.authenticate_client(tx, &t, &record, &credential)?;
+                let Some(claims) = inner.verified_access_token(&t, &keys, &token) else { return Ok(()) };
+                if claims.get("client_id").and_then(Value::as_str) != Some(record.id.as_str()) {
+                    return Ok(());
+                }
+                let (Some(jti), Some(exp)) =
+                    (claims.get("jti").and_then(Value::as_str), claims.get("exp").and_then(Value::as_i64))
+                else {
+                    return Ok(());
+                };
+                if tx.revoke_token(&t.id, jti, exp, inner.now())? {
+                    let ev = AuditEvent::success(
+                        format!("oidc_client:{}", record.name),
+                        "oidc.token.revoke",
+                        record.name.clone(),
+                    )
+                    .with_detail(format!("jti {jti}"));
+                    inner.audit(tx, &t, ev)?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
     /// Token introspection (RFC 7662) for a client of the tenant: the
     /// claims of an access token this tenant issued, if it verifies, has not
     /// expired, and its client and principal still exist and are enabled;
@@ -462,11 +513,7 @@ impl Service {
             let keys = inner.published_token_keys(&tenant)?;
             inner.store.read(|tx| {
                 let t = tenant_by_domain(tx, &tenant)?;
-                let client_id = match &credential {
-                    ClientCredential::Secret { client_id, .. } | ClientCredential::Certificate { client_id, .. } => {
-                        client_id.clone()
-                    }
-                };
+                let client_id = credential.client_id().to_string();
                 let record = tx.oidc_client(&t.id, &client_id)?.ok_or_else(invalid_client)?;
                 inner.authenticate_client(tx, &t, &record, &credential)?;
                 Ok(inner.introspection(tx, &t, &keys, &token)?.unwrap_or_else(|| json!({ "active": false })))
@@ -581,6 +628,9 @@ impl Inner {
             }
             let client_id = verified.claims.get("client_id").and_then(Value::as_str).ok_or_else(invalid)?;
             tx.oidc_client(&t.id, client_id)?.ok_or_else(invalid)?;
+            if revoked(tx, &t, &verified.claims)? {
+                return Err(invalid());
+            }
             let p = tx.principal_by_id(&t.id, &verified.subject)?.filter(|p| p.enabled).ok_or_else(invalid)?;
             let bound = verified.claims.get("cnf").and_then(|c| c.get("x5t#S256")).and_then(Value::as_str);
             if let Some(x5t) = bound {
@@ -605,6 +655,23 @@ impl Inner {
 
     /// The claims of `token` with `active: true` if it is an access token of
     /// this tenant that is still good; `None` otherwise.
+    /// The claims of `token` if it is an unexpired access token (`typ:
+    /// at+jwt`) of this tenant's issuer whose signature verifies.
+    fn verified_access_token(
+        &self,
+        t: &Tenant,
+        keys: &lightwell_jose::Jwks,
+        token: &str,
+    ) -> Option<Map<String, Value>> {
+        let claims = lightwell_jose::jwt::unverified_claims(token).ok()?;
+        let audience = claims.get("aud")?.as_array()?.first()?.as_str()?.to_string();
+        let validation = lightwell_jose::Validation { audience: &audience, now: self.now(), leeway: 0 };
+        let verified = lightwell_jose::jwt::verify(token, keys, &validation).ok()?;
+        let issuer = verified.claims.get("iss").and_then(Value::as_str);
+        (verified.typ.as_deref() == Some("at+jwt") && issuer == Some(self.token_issuer_of(t).as_str()))
+            .then_some(verified.claims)
+    }
+
     fn introspection(
         &self,
         tx: &mut dyn Tx,
@@ -612,24 +679,13 @@ impl Inner {
         keys: &lightwell_jose::Jwks,
         token: &str,
     ) -> Result<Option<Value>> {
-        let Ok(claims) = lightwell_jose::jwt::unverified_claims(token) else { return Ok(None) };
-        let Some(audience) = claims.get("aud").and_then(|a| a.as_array()?.first()?.as_str().map(str::to_string)) else {
-            return Ok(None);
-        };
-        let validation = lightwell_jose::Validation { audience: &audience, now: self.now(), leeway: 0 };
-        let Ok(verified) = lightwell_jose::jwt::verify(token, keys, &validation) else { return Ok(None) };
-        if verified.typ.as_deref() != Some("at+jwt") {
-            return Ok(None);
-        }
-        let mut claims = verified.claims;
-        if claims.get("iss").and_then(Value::as_str) != Some(self.token_issuer_of(t).as_str()) {
-            return Ok(None);
-        }
+        let Some(mut claims) = self.verified_access_token(t, keys, token) else { return Ok(None) };
         let Some(client_id) = claims.get("client_id").and_then(Value::as_str) else { return Ok(None) };
-        if tx.oidc_client(&t.id, client_id)?.is_none() {
+        if tx.oidc_client(&t.id, client_id)?.is_none() || revoked(tx, t, &claims)? {
             return Ok(None);
         }
-        if !tx.principal_by_id(&t.id, &verified.subject)?.is_some_and(|p| p.enabled) {
+        let subject = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
+        if !tx.principal_by_id(&t.id, subject)?.is_some_and(|p| p.enabled) {
             return Ok(None);
         }
         claims.insert("active".into(), json!(true));

@@ -123,6 +123,9 @@ fn access_token_principal(
     if tx.oidc_client(&t.id, client_id)?.is_none() {
         return Ok(Err("the token's client no longer exists".into()));
     }
+    if super::oidc::revoked(tx, t, claims)? {
+        return Ok(Err("the token was revoked".into()));
+    }
     Ok(match tx.principal_by_id(&t.id, sub)? {
         Some(p) if p.enabled => Ok((format!("{}/{}", p.kind.as_str(), p.name), p)),
         Some(_) => Err("the token's principal is disabled".into()),

@@ -130,6 +130,7 @@ pub(crate) fn router(state: AppState, max_body: usize, timeout: Duration) -> Rou
     .route("/oidc/{tenant}/.well-known/openid-configuration", get(oidc::discovery))
     .route("/oidc/{tenant}/token", axum::routing::post(oauth::token))
     .route("/oidc/{tenant}/introspect", axum::routing::post(oauth::introspect))
+    .route("/oidc/{tenant}/revoke", axum::routing::post(oauth::revoke))
     .route("/k8s/{tenant}/token-review", axum::routing::post(token_review::review))
     .route("/spiffe/{tenant}/bundle", get(oidc::spiffe_bundle))
     .route("/healthz", get(health::healthz))

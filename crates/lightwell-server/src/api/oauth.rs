@@ -1,6 +1,7 @@
 //! The tenant's OAuth 2.0 protocol endpoints, under its issuer
 //! `/oidc/{tenant}`: the token endpoint (RFC 6749 section 3.2; the client
-//! credentials grant so far) and token introspection (RFC 7662). Both take
+//! credentials grant so far), token introspection (RFC 7662) and token
+//! revocation (RFC 7009). All take
 //! `application/x-www-form-urlencoded` bodies and answer the RFCs' JSON
 //! (errors per RFC 6749 section 5.2, never the REST API's error body), with
 //! `Cache-Control: no-store`. Clients authenticate with HTTP Basic or form
@@ -206,4 +207,22 @@ pub(crate) async fn introspect(
     let answer =
         state.service.introspect(&tenant, credential, token).await.map_err(|e| OAuthError::from_service(e, basic))?;
     Ok((no_store(), axum::Json(answer)).into_response())
+}
+
+/// `POST /oidc/{tenant}/revoke` (RFC 7009): for the client the token was issued to; 200 whatever the token.
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    ApiPath(tenant): ApiPath<String>,
+    peer: Option<Extension<PeerCertificates>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let (params, credential, basic) = client_request(&headers, &body, peer.as_deref())?;
+    let token = params.get("token").map(|t| t.to_string()).ok_or_else(|| invalid_request("token is missing"))?;
+    state
+        .service
+        .revoke_access_token(&tenant, credential, token)
+        .await
+        .map_err(|e| OAuthError::from_service(e, basic))?;
+    Ok((StatusCode::OK, no_store()).into_response())
 }

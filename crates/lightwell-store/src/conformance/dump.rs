@@ -166,7 +166,8 @@ fn fill(s: &dyn Store) {
             spec: "{\"grants\":[]}".into(),
             created_at: 21,
             updated_at: 22,
-        })
+        })?;
+        tx.revoke_token(&id, "jti-1", 30, 23).map(drop)
     });
 }
 

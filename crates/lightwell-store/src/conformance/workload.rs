@@ -201,3 +201,19 @@ pub fn oidc_clients_round_trip_scoped_by_tenant(s: &dyn Store) {
     w(s, |tx| tx.delete_tenant(&b));
     assert!(names(&b).is_empty());
 }
+
+/// A revoked token's `jti` is known within its tenant only, revoking twice
+/// is harmless, and the record goes once the token would have expired.
+pub fn revoked_tokens_are_scoped_by_tenant_and_pruned_after_expiry(s: &dyn Store) {
+    let (a, b) = (TenantId::new("ta"), TenantId::new("tb"));
+    assert!(w(s, |tx| tx.revoke_token(&a, "j1", 100, 10)));
+    assert!(!w(s, |tx| tx.revoke_token(&a, "j1", 100, 11)), "a second revocation changes nothing");
+    assert!(w(s, |tx| tx.revoke_token(&b, "j2", 200, 10)));
+    assert!(w(s, |tx| tx.token_revoked(&a, "j1")));
+    assert!(!w(s, |tx| tx.token_revoked(&b, "j1")), "another tenant's jti");
+    assert_eq!(w(s, |tx| tx.prune_revoked_tokens(100)), 1, "expired at 100: gone at 100");
+    assert!(!w(s, |tx| tx.token_revoked(&a, "j1")));
+    assert!(w(s, |tx| tx.token_revoked(&b, "j2")));
+    w(s, |tx| tx.delete_tenant(&b));
+    assert!(!w(s, |tx| tx.token_revoked(&b, "j2")));
+}

@@ -48,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0016_delta_crl_base_time.sql"),
     include_str!("../../migrations/postgres/0017_federations.sql"),
     include_str!("../../migrations/postgres/0018_oidc_clients.sql"),
+    include_str!("../../migrations/postgres/0019_revoked_tokens.sql"),
 ];
 
 /// The schema version this build writes.
@@ -616,8 +617,11 @@ impl Tx for PgTx<'_> {
         self.pg_delete_tenant_join_rows(id)?;
         self.pg_delete_tenant_k8s_rows(id)?;
         self.pg_delete_tenant_workload_rows(id)?;
-        let r = self.execute("DELETE FROM oidc_clients WHERE tenant_id = $1", &[&id]);
-        self.track(r)?;
+        for sql in ["DELETE FROM oidc_clients WHERE tenant_id = $1", "DELETE FROM revoked_tokens WHERE tenant_id = $1"]
+        {
+            let r = self.execute(sql, &[&id]);
+            self.track(r)?;
+        }
         self.pg_delete_tenant_token_rows(id)?;
         for sql in [
             "DELETE FROM memberships WHERE tenant_id = $1",
@@ -1212,5 +1216,17 @@ impl Tx for PgTx<'_> {
 
     fn delete_principal_oidc_clients(&mut self, tenant: &TenantId, principal_id: &str) -> Result<usize, StoreError> {
         self.pg_delete_principal_oidc_clients(tenant, principal_id)
+    }
+
+    fn revoke_token(&mut self, tenant: &TenantId, jti: &str, expires_at: i64, now: i64) -> Result<bool, StoreError> {
+        self.pg_revoke_token(tenant, jti, expires_at, now)
+    }
+
+    fn token_revoked(&mut self, tenant: &TenantId, jti: &str) -> Result<bool, StoreError> {
+        self.pg_token_revoked(tenant, jti)
+    }
+
+    fn prune_revoked_tokens(&mut self, now: i64) -> Result<usize, StoreError> {
+        self.pg_prune_revoked_tokens(now)
     }
 }

@@ -94,4 +94,30 @@ impl PgTx<'_> {
         );
         Ok(usize::try_from(self.track(r)?).unwrap_or(usize::MAX))
     }
+
+    pub(super) fn pg_revoke_token(
+        &mut self,
+        tenant: &TenantId,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let r = self.execute(
+            "INSERT INTO revoked_tokens (tenant_id, jti, expires_at, revoked_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, jti) DO NOTHING",
+            &[&tenant.as_str(), &jti, &expires_at, &now],
+        );
+        Ok(self.track(r)? > 0)
+    }
+
+    pub(super) fn pg_token_revoked(&mut self, tenant: &TenantId, jti: &str) -> Result<bool, StoreError> {
+        let r =
+            self.query_opt("SELECT 1 FROM revoked_tokens WHERE tenant_id = $1 AND jti = $2", &[&tenant.as_str(), &jti]);
+        Ok(self.track(r)?.is_some())
+    }
+
+    pub(super) fn pg_prune_revoked_tokens(&mut self, now: i64) -> Result<usize, StoreError> {
+        let r = self.execute("DELETE FROM revoked_tokens WHERE expires_at <= $1", &[&now]);
+        Ok(usize::try_from(self.track(r)?).unwrap_or(usize::MAX))
+    }
 }

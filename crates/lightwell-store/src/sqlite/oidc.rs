@@ -69,5 +69,29 @@ pub(super) fn delete_of_principal(tx: &Connection, tenant: &TenantId, principal_
 /// Removes a tenant's clients (part of deleting the tenant).
 pub(super) fn delete_tenant_rows(tx: &Connection, tenant: &str) -> Result<(), StoreError> {
     tx.exec("DELETE FROM oidc_clients WHERE tenant_id = ?1", params![tenant])?;
+    tx.exec("DELETE FROM revoked_tokens WHERE tenant_id = ?1", params![tenant])?;
     Ok(())
+}
+
+pub(super) fn revoke_token(
+    tx: &Connection,
+    tenant: &TenantId,
+    jti: &str,
+    expires_at: i64,
+    now: i64,
+) -> Result<bool, StoreError> {
+    Ok(tx.exec(
+        "INSERT INTO revoked_tokens (tenant_id, jti, expires_at, revoked_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (tenant_id, jti) DO NOTHING",
+        params![tenant.as_str(), jti, expires_at, now],
+    )? > 0)
+}
+
+pub(super) fn token_revoked(tx: &Connection, tenant: &TenantId, jti: &str) -> Result<bool, StoreError> {
+    let mut stmt = tx.prepare_cached("SELECT 1 FROM revoked_tokens WHERE tenant_id = ?1 AND jti = ?2")?;
+    Ok(stmt.query_row(params![tenant.as_str(), jti], |_| Ok(())).optional()?.is_some())
+}
+
+pub(super) fn prune_revoked_tokens(tx: &Connection, now: i64) -> Result<usize, StoreError> {
+    Ok(tx.exec("DELETE FROM revoked_tokens WHERE expires_at <= ?1", params![now])?)
 }

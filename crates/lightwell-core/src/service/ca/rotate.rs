@@ -294,6 +294,11 @@ impl Service {
                         Err(e) => tracing::warn!(tenant = %tenant.domain, error = %e, "token keys not rotated"),
                     }
                 }
+                // Revoked access tokens that have expired need no record any more.
+                let now = inner.now();
+                if let Err(e) = inner.store.write(|tx| tx.prune_revoked_tokens(now).map_err(Error::from)) {
+                    tracing::warn!(error = %e, "revoked access tokens not pruned");
+                }
                 Ok(report)
             })
             .await?;
