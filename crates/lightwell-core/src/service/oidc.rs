@@ -418,12 +418,21 @@ impl Service {
     ) -> Result<AccessToken> {
         let tenant = tenant.to_string();
         self.blocking(move |inner| {
+            // An unknown client is refused from a read: it names no tenant
+            // object to record, and must cost no write.
+            let known = inner.store.read(|tx| {
+                let t = tenant_by_domain(tx, &tenant)?;
+                Ok::<_, Error>(tx.oidc_client(&t.id, credential.client_id())?.is_some())
+            })?;
+            if !known {
+                return Err(invalid_client());
+            }
             // Keys first, in their own transaction, as for JWT-SVIDs.
             inner.token_keys(&tenant)?;
             inner.write_committing_refusal(|tx| {
                 let t = tenant_by_domain(tx, &tenant)?;
                 let client_id = credential.client_id().to_string();
-                // An unknown client is refused unrecorded: it names no tenant object.
+                // Deleted since the read above: refused unrecorded too.
                 let Some(record) = tx.oidc_client(&t.id, &client_id)? else { return Ok(Err(invalid_client())) };
                 let outcome = inner.token_in_tx(tx, &t, &record, &credential, scope.as_deref());
                 match outcome {
