@@ -149,14 +149,35 @@ impl TestServer {
     }
 
     fn spawn(&mut self) {
-        // A restart keeps every address, the PKI listener's too: its URL is
-        // in every certificate's CDP and every CRL's Issuing Distribution Point.
+        // A restart binds the ports the first start was given. Between the
+        // two, any process on the machine may have been handed one of them as
+        // the source port of a short-lived connection (ephemeral ports and
+        // port-0 listeners share one range): wait for it to be let go.
+        let restart = !self.api_addr.ends_with(":0");
         let pki_addr = self.pki_url.strip_prefix("http://").unwrap_or("127.0.0.1:0").to_string();
+        let mut attempts = 0;
+        loop {
+            match self.try_spawn(&pki_addr) {
+                Ok(()) => return,
+                Err(log) if restart && attempts < 40 && log.contains("Address already in use") => {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                Err(log) => panic!("lightwelld did not start; output:\n{log}"),
+            }
+        }
+    }
+
+    /// Starts `lightwelld` once: `Err` with its output if it did not come up.
+    /// A restart keeps every address, the PKI listener's (`pki_addr`) too:
+    /// its URL is in every certificate's CDP and every CRL's Issuing
+    /// Distribution Point.
+    fn try_spawn(&mut self, pki_addr: &str) -> Result<(), String> {
         self.pki_url.clear();
         let mut child = Command::new(bin("lightwelld"))
             .arg("--data-dir")
             .arg(self.data_dir())
-            .args(["--listen-api", &self.api_addr, "--listen-pki", &pki_addr])
+            .args(["--listen-api", &self.api_addr, "--listen-pki", pki_addr])
             .args(["--listen-ldaps", &self.ldaps_addr, "--listen-ldap", &self.ldap_addr])
             .arg("--clock-offset-file")
             .arg(self.root.path().join("clock-offset"))
@@ -182,6 +203,8 @@ impl TestServer {
                 }
             });
         }
+        // Only the readers hold senders now: a process that exits ends the wait at once.
+        drop(tx);
         self.log = log;
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         // lightwelld prints the API line, then (last) the LDAP lines.
@@ -205,11 +228,13 @@ impl TestServer {
                 }
                 Err(_) => {
                     let _ = child.kill();
-                    panic!("lightwelld did not start; output:\n{}", self.log.lock().unwrap().join("\n"));
+                    let _ = child.wait();
+                    return Err(self.log.lock().unwrap().join("\n"));
                 }
             }
         }
         self.child = Some(child);
+        Ok(())
     }
 
     /// Everything the current process printed so far.
