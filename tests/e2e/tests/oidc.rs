@@ -448,6 +448,43 @@ async fn hostile_token_requests_registrations_and_forged_tokens_are_refused_and_
     let issued = records.iter().filter(|r| r["action"] == "oidc.token" && r["outcome"] == "success").count();
     assert_eq!(issued, 1, "one token issued");
     assert!(records.iter().any(|r| r["action"] == "oidc.token" && r["outcome"] == "failure"), "refusals audited");
+
+    // A wrong secret in a loop: after ten failures of this client from this
+    // address its requests from here are refused unexamined (429,
+    // Retry-After) and audit nothing more; from another address it works.
+    let failed = || {
+        let log = cli.json(&["audit", "list", "--limit", "1000"]);
+        log.as_array().unwrap().iter().filter(|r| r["action"] == "oidc.token" && r["outcome"] == "failure").count()
+    };
+    let before = failed();
+    let wrong = format!("{id}:wrong");
+    let statuses: Vec<u16> = (0..12).map(|_| curl(&server, &token_url, &[grant], None, &["-u", &wrong]).0).collect();
+    let unauthorized = statuses.iter().filter(|s| **s == 401).count();
+    assert!(unauthorized >= 1 && statuses[unauthorized..].iter().all(|s| *s == 429), "{statuses:?}");
+    assert!(unauthorized <= 10, "{statuses:?}");
+    assert_eq!(failed(), before + unauthorized, "throttled attempts audit nothing");
+    let out = Command::new("curl")
+        .args(["-sS", "-D", "-", "-o", "/dev/null", "--cacert"])
+        .arg(server.ca_file())
+        .args(["-u", &basic, "-d", grant, &token_url])
+        .output()
+        .unwrap();
+    let head = text(&out).to_ascii_lowercase();
+    assert!(
+        head.starts_with("http/1.1 429") || head.starts_with("http/2 429"),
+        "even the right secret, from here: {head}"
+    );
+    assert!(head.contains("retry-after: "), "{head}");
+    let elsewhere = server
+        .raw_from("127.0.0.2".parse().unwrap())
+        .post(&token_url)
+        .basic_auth(id, Some(secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(grant)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 200, "another address is not locked out");
 }
 
 /// The TokenReview kube-apiserver sends to its webhook for `token`.

@@ -80,6 +80,8 @@ struct Inner {
     enrolment_sources: Throttle,
     /// One audit record per address and window once it is throttled.
     enrolment_notices: Throttle,
+    /// Failed client authentications at the token endpoint, per client and address.
+    client_failures: Throttle,
     /// Seals and unseals CA private keys (a private copy of the server's KEK).
     kek: Kek,
     /// Base of the plain-HTTP CRL and CA certificate URLs put into certificates.
@@ -211,6 +213,7 @@ impl Service {
                 login_accounts: Throttle::new(account_throttle),
                 enrolment_sources: Throttle::new(enrolment_throttle),
                 enrolment_notices: Throttle::new(join::notice_limit(enrolment_throttle)),
+                client_failures: Throttle::new(oidc::CLIENT_FAILURE_LIMIT),
                 kek,
                 pki_base: public_pki_url.trim_end_matches('/').to_string(),
                 api_base: public_api_url.trim_end_matches('/').to_string(),

@@ -39,6 +39,15 @@ const MAX_CLIENT_NAME: usize = 64;
 const MAX_AUDIENCES: usize = 8;
 const MAX_SCOPES: usize = 32;
 const CLIENT_SECRET_PREFIX: &str = "lwcs_";
+/// Failed authentications of one client from one address (IPv6: a /64)
+/// within 5 minutes before its further token requests from there are
+/// refused unexamined (429): each refusal of a known client is an audit
+/// record, so a wrong secret sent in a loop must not grow the chain
+/// without bound. Keyed by client and address, so a stranger cannot lock
+/// the client out everywhere.
+pub(super) const CLIENT_FAILURE_LIMIT: crate::throttle::ThrottleLimit =
+    crate::throttle::ThrottleLimit { max_failures: 10, window_secs: 300, max_keys: 4096 };
+
 /// The only grant so far.
 pub const CLIENT_CREDENTIALS: &str = "client_credentials";
 
@@ -415,52 +424,66 @@ impl Service {
         tenant: &str,
         credential: ClientCredential,
         scope: Option<String>,
+        source: std::net::IpAddr,
     ) -> Result<AccessToken> {
         let tenant = tenant.to_string();
-        self.blocking(move |inner| {
-            // An unknown client is refused from a read: it names no tenant
-            // object to record, and must cost no write.
-            let known = inner.store.read(|tx| {
-                let t = tenant_by_domain(tx, &tenant)?;
-                Ok::<_, Error>(tx.oidc_client(&t.id, credential.client_id())?.is_some())
-            })?;
-            if !known {
-                return Err(invalid_client());
-            }
-            // Keys first, in their own transaction, as for JWT-SVIDs.
-            inner.token_keys(&tenant)?;
-            inner.write_committing_refusal(|tx| {
-                let t = tenant_by_domain(tx, &tenant)?;
-                let client_id = credential.client_id().to_string();
-                // Deleted since the read above: refused unrecorded too.
-                let Some(record) = tx.oidc_client(&t.id, &client_id)? else { return Ok(Err(invalid_client())) };
-                let outcome = inner.token_in_tx(tx, &t, &record, &credential, scope.as_deref());
-                match outcome {
-                    Ok((token, detail)) => {
-                        let ev = AuditEvent::success(
-                            format!("oidc_client:{}", record.name),
-                            "oidc.token",
-                            record.name.clone(),
-                        )
-                        .with_detail(detail);
-                        inner.audit(tx, &t, ev)?;
-                        Ok(Ok(token))
-                    }
-                    Err(e) if e.is_undecided() => Err(e),
-                    Err(e) => {
-                        let ev = AuditEvent::failure(
-                            format!("oidc_client:{}", record.name),
-                            "oidc.token",
-                            record.name.clone(),
-                        )
-                        .with_detail(format!("{}: {}", e.code, short(&e.message)));
-                        inner.audit(tx, &t, ev)?;
-                        Ok(Err(e))
-                    }
+        let key = format!("{tenant}/{}/{}", credential.client_id(), crate::throttle::address_key(source));
+        if let Err(t) = self.inner.client_failures.check(&key, self.inner.now()) {
+            return Err(Error::new(
+                ErrorCode::TooManyRequests,
+                "too many failed client authentications from this address; retry later",
+            )
+            .with_retry_after(t.retry_after_secs));
+        }
+        let outcome = self
+            .blocking(move |inner| {
+                // An unknown client is refused from a read: it names no tenant
+                // object to record, and must cost no write.
+                let known = inner.store.read(|tx| {
+                    let t = tenant_by_domain(tx, &tenant)?;
+                    Ok::<_, Error>(tx.oidc_client(&t.id, credential.client_id())?.is_some())
+                })?;
+                if !known {
+                    return Err(invalid_client());
                 }
+                // Keys first, in their own transaction, as for JWT-SVIDs.
+                inner.token_keys(&tenant)?;
+                inner.write_committing_refusal(|tx| {
+                    let t = tenant_by_domain(tx, &tenant)?;
+                    let client_id = credential.client_id().to_string();
+                    // Deleted since the read above: refused unrecorded too.
+                    let Some(record) = tx.oidc_client(&t.id, &client_id)? else { return Ok(Err(invalid_client())) };
+                    let outcome = inner.token_in_tx(tx, &t, &record, &credential, scope.as_deref());
+                    match outcome {
+                        Ok((token, detail)) => {
+                            let ev = AuditEvent::success(
+                                format!("oidc_client:{}", record.name),
+                                "oidc.token",
+                                record.name.clone(),
+                            )
+                            .with_detail(detail);
+                            inner.audit(tx, &t, ev)?;
+                            Ok(Ok(token))
+                        }
+                        Err(e) if e.is_undecided() => Err(e),
+                        Err(e) => {
+                            let ev = AuditEvent::failure(
+                                format!("oidc_client:{}", record.name),
+                                "oidc.token",
+                                record.name.clone(),
+                            )
+                            .with_detail(format!("{}: {}", e.code, short(&e.message)));
+                            inner.audit(tx, &t, ev)?;
+                            Ok(Err(e))
+                        }
+                    }
+                })
             })
-        })
-        .await
+            .await;
+        if outcome.as_ref().is_err_and(|e| e.code == ErrorCode::InvalidCredentials) {
+            self.inner.client_failures.record_failure(&key, self.inner.now());
+        }
+        outcome
     }
 
     /// Authenticates a bearer access token of a tenant's issuer for

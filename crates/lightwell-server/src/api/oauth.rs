@@ -9,10 +9,11 @@
 //! client certificate of the connection (`tls_client_auth`, RFC 8705).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -33,6 +34,8 @@ pub(crate) struct OAuthError {
     description: String,
     /// The client tried HTTP Basic: a 401 names the scheme (RFC 6749 section 5.2).
     basic: bool,
+    /// Seconds to wait, for a throttled caller (429).
+    retry_after: Option<u64>,
 }
 
 fn invalid_request(description: impl Into<String>) -> OAuthError {
@@ -41,6 +44,7 @@ fn invalid_request(description: impl Into<String>) -> OAuthError {
         error: "invalid_request",
         description: description.into(),
         basic: false,
+        retry_after: None,
     }
 }
 
@@ -55,10 +59,11 @@ impl OAuthError {
             ErrorCode::Unavailable | ErrorCode::Overloaded | ErrorCode::Timeout => {
                 (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
             }
+            ErrorCode::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
         };
         let description = if status == StatusCode::INTERNAL_SERVER_ERROR { "internal error".into() } else { e.message };
-        Self { status, error, description, basic }
+        Self { status, error, description, basic, retry_after: e.retry_after_secs }
     }
 }
 
@@ -69,6 +74,9 @@ impl IntoResponse for OAuthError {
         if self.status == StatusCode::UNAUTHORIZED {
             let scheme = if self.basic { "Basic realm=\"lightwell\"" } else { "Bearer realm=\"lightwell\"" };
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(scheme));
+        }
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }
@@ -114,6 +122,7 @@ fn credential(
         error: "invalid_client",
         description: "client authentication failed".into(),
         basic,
+        retry_after: None,
     };
     let basic = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
         let (scheme, value) = v.split_once(' ')?;
@@ -163,6 +172,7 @@ fn client_request(
 /// `POST /oidc/{tenant}/token`.
 pub(crate) async fn token(
     State(state): State<AppState>,
+    ConnectInfo(source): ConnectInfo<SocketAddr>,
     ApiPath(tenant): ApiPath<String>,
     peer: Option<Extension<PeerCertificates>>,
     headers: HeaderMap,
@@ -177,6 +187,7 @@ pub(crate) async fn token(
                 error: "unsupported_grant_type",
                 description: format!("grant_type {:?} is not supported", other.chars().take(32).collect::<String>()),
                 basic,
+                retry_after: None,
             });
         }
         None => return Err(invalid_request("grant_type is missing")),
@@ -184,7 +195,7 @@ pub(crate) async fn token(
     let scope = params.get("scope").map(|s| s.to_string());
     let token = state
         .service
-        .client_credentials_token(&tenant, credential, scope)
+        .client_credentials_token(&tenant, credential, scope, source.ip())
         .await
         .map_err(|e| OAuthError::from_service(e, basic))?;
     let mut body = json!({ "access_token": token.token, "token_type": "Bearer", "expires_in": token.expires_in });
