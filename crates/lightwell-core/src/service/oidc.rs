@@ -253,13 +253,36 @@ fn view(tx: &mut dyn Tx, t: &Tenant, record: &OidcClientRecord) -> Result<OidcCl
     })
 }
 
-/// Whether the access token with these claims was revoked (RFC 7009); a
-/// token without a `jti` counts as revoked (this issuer always sets one).
-pub(super) fn revoked(tx: &mut dyn Tx, t: &Tenant, claims: &Map<String, Value>) -> Result<bool> {
-    match claims.get("jti").and_then(Value::as_str) {
-        Some(jti) => Ok(tx.token_revoked(&t.id, jti)?),
-        None => Ok(true),
+/// The principal of a verified access token if the token still counts:
+/// its client exists, its `jti` is not revoked (RFC 7009; a token without
+/// one counts as revoked: this issuer always sets one), and its principal
+/// exists and is enabled — all read now, so a deletion, a revocation or a
+/// disable ends it at once. Else why not. The one decision introspection,
+/// Lightwell's API and the Kubernetes token review share.
+pub(super) fn live_principal(
+    tx: &mut dyn Tx,
+    t: &Tenant,
+    claims: &Map<String, Value>,
+) -> Result<std::result::Result<PrincipalRecord, &'static str>> {
+    let Some(client_id) = claims.get("client_id").and_then(Value::as_str) else {
+        return Ok(Err("the access token names no client"));
+    };
+    if tx.oidc_client(&t.id, client_id)?.is_none() {
+        return Ok(Err("the token's client no longer exists"));
     }
+    let revoked = match claims.get("jti").and_then(Value::as_str) {
+        Some(jti) => tx.token_revoked(&t.id, jti)?,
+        None => true,
+    };
+    if revoked {
+        return Ok(Err("the token was revoked"));
+    }
+    let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
+    Ok(match tx.principal_by_id(&t.id, sub)? {
+        Some(p) if p.enabled => Ok(p),
+        Some(_) => Err("the token's principal is disabled"),
+        None => Err("the token's principal no longer exists"),
+    })
 }
 
 /// Whether a bearer credential is a JWT (an access token) rather than a
@@ -658,12 +681,7 @@ impl Inner {
             if self.token_issuer_of(&t) != issuer {
                 return Err(invalid());
             }
-            let client_id = verified.claims.get("client_id").and_then(Value::as_str).ok_or_else(invalid)?;
-            tx.oidc_client(&t.id, client_id)?.ok_or_else(invalid)?;
-            if revoked(tx, &t, &verified.claims)? {
-                return Err(invalid());
-            }
-            let p = tx.principal_by_id(&t.id, &verified.subject)?.filter(|p| p.enabled).ok_or_else(invalid)?;
+            let p = live_principal(tx, &t, &verified.claims)?.map_err(|_| invalid())?;
             let bound = verified.claims.get("cnf").and_then(|c| c.get("x5t#S256")).and_then(Value::as_str);
             if let Some(x5t) = bound {
                 let bound_error = || {
@@ -685,8 +703,6 @@ impl Inner {
         })
     }
 
-    /// The claims of `token` with `active: true` if it is an access token of
-    /// this tenant that is still good; `None` otherwise.
     /// The claims of `token` if it is an unexpired access token (`typ:
     /// at+jwt`) of this tenant's issuer whose signature verifies.
     fn verified_access_token(
@@ -712,12 +728,7 @@ impl Inner {
         token: &str,
     ) -> Result<Option<Value>> {
         let Some(mut claims) = self.verified_access_token(t, keys, token) else { return Ok(None) };
-        let Some(client_id) = claims.get("client_id").and_then(Value::as_str) else { return Ok(None) };
-        if tx.oidc_client(&t.id, client_id)?.is_none() || revoked(tx, t, &claims)? {
-            return Ok(None);
-        }
-        let subject = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
-        if !tx.principal_by_id(&t.id, subject)?.is_some_and(|p| p.enabled) {
+        if live_principal(tx, t, &claims)?.is_err() {
             return Ok(None);
         }
         claims.insert("active".into(), json!(true));

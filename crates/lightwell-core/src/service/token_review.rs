@@ -82,7 +82,7 @@ impl Inner {
                 return Ok(Err("the token is not from this tenant's issuer".into()));
             }
             let found = match verified.typ.as_deref() {
-                Some("at+jwt") => access_token_principal(tx, &t, &verified.claims, &verified.subject)?,
+                Some("at+jwt") => access_token_principal(tx, &t, &verified.claims)?,
                 _ => workload_principal(tx, &t, &verified.subject)?,
             };
             let (username, p) = match found {
@@ -104,33 +104,17 @@ impl Inner {
 
 type Found = std::result::Result<(String, PrincipalRecord), String>;
 
-/// The principal of an access token: its client exists, it is not bound to
-/// a certificate, its principal is enabled.
-fn access_token_principal(
-    tx: &mut dyn Tx,
-    t: &Tenant,
-    claims: &serde_json::Map<String, Value>,
-    sub: &str,
-) -> Result<Found> {
+/// The principal of an access token: not bound to a certificate, and still
+/// counting ([`super::oidc::live_principal`]).
+fn access_token_principal(tx: &mut dyn Tx, t: &Tenant, claims: &serde_json::Map<String, Value>) -> Result<Found> {
     if claims.contains_key("cnf") {
         return Ok(Err(
             "certificate-bound access tokens are not accepted here: the API server cannot show the certificate".into(),
         ));
     }
-    let Some(client_id) = claims.get("client_id").and_then(Value::as_str) else {
-        return Ok(Err("the access token names no client".into()));
-    };
-    if tx.oidc_client(&t.id, client_id)?.is_none() {
-        return Ok(Err("the token's client no longer exists".into()));
-    }
-    if super::oidc::revoked(tx, t, claims)? {
-        return Ok(Err("the token was revoked".into()));
-    }
-    Ok(match tx.principal_by_id(&t.id, sub)? {
-        Some(p) if p.enabled => Ok((format!("{}/{}", p.kind.as_str(), p.name), p)),
-        Some(_) => Err("the token's principal is disabled".into()),
-        None => Err("the token's principal no longer exists".into()),
-    })
+    Ok(super::oidc::live_principal(tx, t, claims)?
+        .map(|p| (format!("{}/{}", p.kind.as_str(), p.name), p))
+        .map_err(str::to_string))
 }
 
 /// The service of a JWT-SVID: an entry grants its SPIFFE ID and the service is enabled.
